@@ -1,0 +1,35 @@
+"""The thidua domain: aggregates, events, rules. No I/O, no Temporal, no HTTP."""
+
+from domain.campaign import Campaign, Unit, campaign_uuid, unit_uuid
+from domain.errors import (
+    BadInput,
+    CommandIdReused,
+    DomainError,
+    InvalidTransition,
+    NotAllowed,
+    NotFound,
+    VersionConflict,
+)
+from domain.target import Target, classify, target_id_for
+from domain.user import User, user_uuid
+from domain.values import (
+    SYSTEM,
+    Actor,
+    Cluster,
+    Command,
+    Decision,
+    Measure,
+    Policy,
+    ReportClass,
+    Role,
+    ScoringScale,
+    Status,
+    Trigger,
+)
+
+__all__ = [
+    "SYSTEM", "Actor", "BadInput", "Campaign", "Cluster", "Command", "CommandIdReused", "Decision",
+    "DomainError", "InvalidTransition", "Measure", "NotAllowed", "NotFound", "Policy", "ReportClass",
+    "Role", "ScoringScale", "Status", "Target", "Trigger", "Unit", "User", "VersionConflict",
+    "campaign_uuid", "classify", "target_id_for", "unit_uuid", "user_uuid",
+]

@@ -1,0 +1,185 @@
+"""The eventsourcing application: where aggregates are saved and loaded.
+
+Configured entirely by the `env` it is given (see `thidua.dburl.eventsourcing_env`),
+so this module imports no database driver itself: eventsourcing loads psycopg
+only when the application is constructed with the PostgreSQL persistence module.
+Events go to the table `thidua_events`; `notification_id` there is the global
+`position` the API reports.
+"""
+
+from __future__ import annotations
+
+from datetime import date, datetime
+from typing import Any, ClassVar, TypeVar
+from uuid import UUID
+
+from eventsourcing.application import AggregateNotFoundError, Application
+from eventsourcing.persistence import IntegrityError, JSONTranscoder, Transcoding
+
+from domain.campaign import Campaign, Unit, campaign_uuid, unit_uuid
+from domain.errors import NotFound, VersionConflict
+from domain.target import Target
+from domain.user import User, user_uuid
+from domain.values import (
+    Actor,
+    Cluster,
+    Decision,
+    EscalationState,
+    Measure,
+    Policy,
+    ReportClass,
+    Role,
+    ScoringScale,
+    Status,
+    Trigger,
+)
+
+APP_NAME = "thidua"
+EVENTS_TABLE = f"{APP_NAME}_events"
+
+A = TypeVar("A")
+
+
+class DateAsISO(Transcoding):
+    type = date
+    name = "date_iso"
+
+    def encode(self, obj: date) -> str:
+        return obj.isoformat()
+
+    def decode(self, data: str) -> date:
+        return date.fromisoformat(data)
+
+
+class ActorAsDict(Transcoding):
+    type = Actor
+    name = "actor"
+
+    def encode(self, obj: Actor) -> dict[str, Any]:
+        return obj.to_dict()
+
+    def decode(self, data: dict[str, Any]) -> Actor:
+        return Actor.from_dict(data)
+
+
+def _dataclass_transcoding(cls: type, name: str, decode_fields: dict[str, Any] | None = None) -> Transcoding:
+    """A transcoding that stores a frozen value object as the dict of its fields."""
+    fixups = decode_fields or {}
+
+    class _T(Transcoding):
+        type = cls
+
+        def encode(self, obj: Any) -> dict[str, Any]:
+            return {k: getattr(obj, k) for k in obj.__dataclass_fields__}
+
+        def decode(self, data: dict[str, Any]) -> Any:
+            return cls(**{k: fixups.get(k, lambda v: v)(v) for k, v in data.items()})
+
+    _T.name = name
+    _T.__name__ = f"{cls.__name__}Transcoding"
+    return _T()
+
+
+def _enum_transcoding(cls: type, name: str) -> Transcoding:
+    # StrEnums are str subclasses and the JSON encoder writes them as plain strings
+    # without asking us; this transcoding exists for enums nested where that does not
+    # happen and so decoding of older data keeps working if that ever changes.
+    class _T(Transcoding):
+        type = cls
+
+        def encode(self, obj: Any) -> str:
+            return obj.value
+
+        def decode(self, data: str) -> Any:
+            return cls(data)
+
+    _T.name = name
+    return _T()
+
+
+class ThiduaApplication(Application[UUID]):
+    """Campaigns, units, users and targets, all in one event store."""
+
+    name = APP_NAME
+    snapshotting_intervals: ClassVar[dict[type, int]] = {Target: 50, Campaign: 100}
+
+    def register_transcodings(self, transcoder: JSONTranscoder) -> None:
+        super().register_transcodings(transcoder)
+        transcoder.register(DateAsISO())
+        transcoder.register(ActorAsDict())
+        for enum_cls in (Role, Status, ReportClass, Trigger, EscalationState):
+            transcoder.register(_enum_transcoding(enum_cls, f"enum_{enum_cls.__name__.lower()}"))
+        transcoder.register(_dataclass_transcoding(Policy, "policy"))
+        transcoder.register(_dataclass_transcoding(ScoringScale, "scoring_scale"))
+        transcoder.register(_dataclass_transcoding(Decision, "decision"))
+        transcoder.register(_dataclass_transcoding(Measure, "measure"))
+        transcoder.register(_dataclass_transcoding(Cluster, "cluster", {"member_unit_ids": tuple}))
+
+    # ------------------------------------------------------------- writing
+    def save_changes(self, *aggregates: Any) -> int | None:
+        """Save pending events; return the position of the last one stored (None if
+        there was nothing to store). A concurrent writer becomes VersionConflict."""
+        try:
+            recordings = self.save(*aggregates)
+        except IntegrityError as exc:
+            raise VersionConflict("the aggregate was changed by someone else; reload and retry") from exc
+        if not recordings:
+            return None
+        return max(r.notification.id for r in recordings)
+
+    # ------------------------------------------------------------- reading
+    def load(self, cls: type[A], aggregate_id: UUID, what: str) -> A:
+        try:
+            aggregate = self.repository.get(aggregate_id)
+        except AggregateNotFoundError as exc:
+            raise NotFound(f"{what} not found", id=str(aggregate_id)) from exc
+        if not isinstance(aggregate, cls):
+            raise NotFound(f"{what} not found", id=str(aggregate_id))
+        return aggregate
+
+    def get_target(self, target_id: UUID | str) -> Target:
+        return self.load(Target, _as_uuid(target_id, "target"), "target")
+
+    def get_campaign(self, campaign_id: str) -> Campaign:
+        return self.load(Campaign, campaign_uuid(campaign_id), f"campaign {campaign_id!r}")
+
+    def get_unit(self, unit_id: str) -> Unit:
+        return self.load(Unit, unit_uuid(unit_id), f"unit {unit_id!r}")
+
+    def get_user(self, user_id: str) -> User:
+        return self.load(User, user_uuid(user_id), f"user {user_id!r}")
+
+    def exists(self, aggregate_id: UUID) -> bool:
+        return aggregate_id in self.repository
+
+    def position_of(self, aggregate_id: UUID, version: int) -> int | None:
+        """The global position of one stored event (for idempotent replays)."""
+        recorder = self.recorder
+        with recorder.datastore.transaction(commit=False) as curs:  # type: ignore[attr-defined]
+            curs.execute(
+                f"SELECT notification_id FROM {recorder.events_table_name} "  # type: ignore[attr-defined]
+                "WHERE originator_id = %s AND originator_version = %s",
+                (aggregate_id, version),
+            )
+            row = curs.fetchone()
+        return None if row is None else int(row["notification_id"])
+
+    def max_position(self) -> int:
+        return self.recorder.max_notification_id() or 0
+
+
+def _as_uuid(value: UUID | str, what: str) -> UUID:
+    if isinstance(value, UUID):
+        return value
+    try:
+        return UUID(str(value))
+    except ValueError as exc:
+        raise NotFound(f"{what} not found", id=str(value)) from exc
+
+
+def new_application(env: dict[str, str]) -> ThiduaApplication:
+    """One per process, created after fork (eventsourcing is thread-safe, not fork-safe)."""
+    return ThiduaApplication(env=env)
+
+
+__all__ = ["EVENTS_TABLE", "ThiduaApplication", "new_application", "datetime"]

@@ -1,0 +1,98 @@
+"""Idempotency by command id, shared by every aggregate.
+
+Each aggregate remembers, for every command id it applied, a fingerprint of the
+command's payload and the version of the last event it stored. A repeated id with
+the same payload is a no-op (the caller gets the current state); the same id with
+another payload is refused, because it means two different intentions share a name.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from dataclasses import asdict, is_dataclass
+from datetime import date, datetime
+from decimal import Decimal
+from enum import Enum
+from typing import Any
+
+from domain.errors import BadInput, CommandIdReused
+from domain.values import Actor, Command
+
+MAX_TEXT = 4000
+
+
+def _canonical(value: Any) -> Any:
+    if isinstance(value, Enum):
+        return value.value
+    if isinstance(value, (datetime, date)):
+        return value.isoformat()
+    if isinstance(value, Decimal):
+        return str(value.normalize()) if value == value.to_integral() else str(value)
+    if is_dataclass(value) and not isinstance(value, type):
+        return _canonical(asdict(value))
+    if isinstance(value, dict):
+        return {str(k): _canonical(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple, set, frozenset)):
+        items = [_canonical(v) for v in value]
+        return sorted(items, key=json.dumps) if isinstance(value, (set, frozenset)) else items
+    return value
+
+
+def fingerprint(command: str, **payload: Any) -> str:
+    """A stable digest of what a command asks for (not who or when)."""
+    body = json.dumps({"command": command, "payload": _canonical(payload)}, sort_keys=True, ensure_ascii=False)
+    return hashlib.sha256(body.encode()).hexdigest()[:32]
+
+
+def event_meta(cmd: Command, fp: str) -> dict[str, Any]:
+    """The attributes every event carries: who, when, from which command."""
+    return {"actor": cmd.actor, "occurred_at": cmd.at, "command_id": cmd.id, "fingerprint": fp}
+
+
+class CommandLog:
+    """Mixed into aggregates; `applied` maps command id -> [fingerprint, version]."""
+
+    applied: dict[str, list[Any]]
+    updated_at: datetime
+    updated_by: Actor
+
+    def _remember(self, command_id: str, fingerprint: str, occurred_at: datetime, actor: Actor, version: int) -> None:
+        self.applied[command_id] = [fingerprint, version]
+        self.updated_at = occurred_at
+        self.updated_by = actor
+
+    def is_replay(self, cmd: Command, fp: str) -> bool:
+        """True when this command id was applied before with the same payload."""
+        seen = self.applied.get(cmd.id)
+        if seen is None:
+            return False
+        if seen[0] != fp:
+            raise CommandIdReused(
+                f"command id {cmd.id!r} was already used for a different command",
+                command_id=cmd.id,
+            )
+        return True
+
+    def version_of_command(self, command_id: str) -> int | None:
+        """The version of the last event the command stored, if it was applied."""
+        seen = self.applied.get(command_id)
+        return None if seen is None else int(seen[1])
+
+
+def require_text(value: str | None, field: str, *, max_len: int = MAX_TEXT) -> str:
+    text = (value or "").strip()
+    if not text:
+        raise BadInput(f"{field} is required", field=field)
+    if len(text) > max_len:
+        raise BadInput(f"{field} is longer than {max_len} characters", field=field)
+    return text
+
+
+def optional_text(value: str | None, field: str, *, max_len: int = MAX_TEXT) -> str | None:
+    if value is None:
+        return None
+    text = value.strip()
+    if len(text) > max_len:
+        raise BadInput(f"{field} is longer than {max_len} characters", field=field)
+    return text or None

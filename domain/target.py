@@ -1,0 +1,642 @@
+"""The Target aggregate: one assigned piece of work (chỉ tiêu / nhiệm vụ).
+
+Each public command method reads like a row of the lifecycle table in DESIGN.md:
+answer a replayed command id with the current state, check who may do it, check
+the from-state, check the input, then record one past-tense event. The private
+`@event` methods only change state, so replaying stored events never re-checks
+rules that may since have changed.
+"""
+
+from __future__ import annotations
+
+from datetime import date, datetime
+from decimal import Decimal
+from typing import Any
+from uuid import UUID, NAMESPACE_URL, uuid5
+
+from eventsourcing.domain import Aggregate, event
+
+from domain.commandlog import CommandLog, event_meta, fingerprint, optional_text, require_text
+from domain.errors import BadInput, InvalidTransition, VersionConflict
+from domain.permissions import check_may_command_target
+from domain.values import (
+    OPEN_STATES,
+    Actor,
+    Command,
+    Decision,
+    EscalationState,
+    Measure,
+    ReportClass,
+    Status,
+    Trigger,
+    end_of_day,
+    to_decimal,
+)
+
+NAMESPACE = uuid5(NAMESPACE_URL, "https://thidua.example/targets")
+MAX_TITLE = 500
+MAX_POINTS = Decimal("1000000")
+
+
+def target_id_for(campaign_id: str, key: str) -> UUID:
+    """Assignment is idempotent by (campaign, key): the same key names the same target."""
+    return uuid5(NAMESPACE, f"{campaign_id}\x1f{key}")
+
+
+def _check_points(points: Any) -> Decimal:
+    value = to_decimal(points, "points")
+    if value < 0 or value > MAX_POINTS:
+        raise BadInput(f"points must be between 0 and {MAX_POINTS}", field="points")
+    return value
+
+
+def _check_date(value: Any, field: str) -> date:
+    if isinstance(value, datetime) or not isinstance(value, date):
+        raise BadInput(f"{field} must be a date (YYYY-MM-DD)", field=field)
+    return value
+
+
+class Target(CommandLog, Aggregate):
+    """An assigned target and its lifecycle."""
+
+    @staticmethod
+    def create_id(campaign_id: str, key: str) -> UUID:  # type: ignore[override]
+        return target_id_for(campaign_id, key)
+
+    # ------------------------------------------------------------------ assign
+    @classmethod
+    def assign(
+        cls,
+        cmd: Command,
+        *,
+        campaign_id: str,
+        unit_id: str,
+        title: str,
+        area: str,
+        deadline: date,
+        points: Decimal | int | str,
+        timezone: str,
+        key: str | None = None,
+        decision: Decision | None = None,
+        measure: Measure | None = None,
+        note: str | None = None,
+    ) -> Target:
+        """Create a target. `key` defaults to the command id, so a retried
+        assignment names the same target either way."""
+        check_may_command_target(cmd.actor, "assign", unit_id)
+        payload = cls.assignment_payload(
+            campaign_id=campaign_id, unit_id=unit_id, title=title, area=area,
+            deadline=deadline, points=points, timezone=timezone, key=key or cmd.id,
+            decision=decision, measure=measure, note=note,
+        )
+        fp = fingerprint("assign", **payload)
+        deadline_at = end_of_day(payload["deadline"], timezone)
+        return cls(
+            **payload,
+            deadline_at=deadline_at,
+            **event_meta(cmd, fp),
+        )
+
+    @staticmethod
+    def assignment_payload(**kw: Any) -> dict[str, Any]:
+        """Validated assignment arguments; also what `assign` fingerprints."""
+        return {
+            "campaign_id": require_text(kw["campaign_id"], "campaign_id", max_len=100),
+            "key": require_text(kw["key"], "key", max_len=200),
+            "unit_id": require_text(kw["unit_id"], "unit_id", max_len=100),
+            "title": require_text(kw["title"], "title", max_len=MAX_TITLE),
+            "area": require_text(kw["area"], "area", max_len=200),
+            "deadline": _check_date(kw["deadline"], "deadline"),
+            "points": _check_points(kw["points"]),
+            "timezone": kw["timezone"],
+            "decision": kw.get("decision").to_dict() if kw.get("decision") else None,
+            "measure": kw.get("measure").to_dict() if kw.get("measure") else None,
+            "note": optional_text(kw.get("note"), "note"),
+        }
+
+    def is_same_assignment(self, cmd: Command, **kw: Any) -> bool:
+        """For an assign whose key already names this target: True when it asks
+        for the same thing (a replay), an error when it asks for something else."""
+        payload = self.assignment_payload(key=kw.pop("key", None) or cmd.id, **kw)
+        fp = fingerprint("assign", **payload)
+        assigned_fp = self.applied_fingerprint_of_assignment
+        if fp != assigned_fp:
+            from domain.errors import CommandIdReused
+
+            raise CommandIdReused(
+                f"target key {payload['key']!r} was already assigned with different details",
+                key=payload["key"],
+            )
+        return True
+
+    @event("Assigned")
+    def __init__(
+        self,
+        campaign_id: str,
+        key: str,
+        unit_id: str,
+        title: str,
+        area: str,
+        deadline: date,
+        deadline_at: datetime,
+        timezone: str,
+        points: Decimal,
+        decision: dict[str, Any] | None,
+        measure: dict[str, Any] | None,
+        note: str | None,
+        actor: Actor,
+        occurred_at: datetime,
+        command_id: str,
+        fingerprint: str,
+    ) -> None:
+        self.campaign_id = campaign_id
+        self.key = key
+        self.unit_id = unit_id
+        self.title = title
+        self.area = area
+        self.deadline = deadline
+        self.deadline_at = deadline_at
+        self.timezone = timezone
+        self.points = points
+        self.decision = decision
+        self.measure = measure
+        self.status = Status.ASSIGNED
+        self.overdue = False
+        self.assigned_at = occurred_at
+        self.last_activity_at = occurred_at
+        self.completed_at: datetime | None = None
+        self.deadline_at_completion: datetime | None = None
+        self.result: str | None = None
+        self.evidence: str | None = None
+        self.percent: Decimal | None = None
+        self.progress_value: Decimal | None = None
+        self.blocked_at: datetime | None = None
+        self.block_reason: str | None = None
+        self.help_needed: str | None = None
+        self.blocks = 0
+        self.reopens = 0
+        self.escalation_count = 0
+        self.escalation: dict[str, Any] | None = None
+        self.coordinating_unit_ids: list[str] = []
+        self.stale_reminded_for: datetime | None = None
+        self.cancel_reason: str | None = None
+        self.applied = {}
+        self.applied_fingerprint_of_assignment = fingerprint
+        self._remember(command_id, fingerprint, occurred_at, actor, 1)
+
+    # ------------------------------------------------------------- guards
+    def check_command(
+        self, cmd: Command, command: str, allowed_from: frozenset[Status] | tuple[Status, ...],
+        expected_version: int | None = None,
+    ) -> None:
+        check_may_command_target(cmd.actor, command, self.unit_id)
+        if self.status not in allowed_from:
+            raise InvalidTransition(command, str(self.status))
+        self.check_version(expected_version)
+
+    def check_version(self, expected_version: int | None) -> None:
+        if expected_version is not None and expected_version != self.version:
+            raise VersionConflict(
+                f"target is at version {self.version}, not {expected_version}",
+                expected_version=expected_version,
+                current_version=self.version,
+            )
+
+    def _record_meta(self, command_id: str, fp: str, occurred_at: datetime, actor: Actor) -> None:
+        self._remember(command_id, fp, occurred_at, actor, self.version + 1)
+
+    # ------------------------------------------------------------- commands
+    def start(self, cmd: Command, note: str | None = None, expected_version: int | None = None) -> bool:
+        fp = fingerprint("start", note=note)
+        if self.is_replay(cmd, fp):
+            return False
+        self.check_command(cmd, "start", (Status.ASSIGNED,), expected_version)
+        self._started(note=optional_text(note, "note"), **event_meta(cmd, fp))
+        return True
+
+    @event("Started")
+    def _started(self, note: str | None, actor: Actor, occurred_at: datetime, command_id: str, fingerprint: str) -> None:
+        self.status = Status.IN_PROGRESS
+        self.last_activity_at = occurred_at
+        self._record_meta(command_id, fingerprint, occurred_at, actor)
+
+    def report_progress(
+        self, cmd: Command, value: Decimal | None = None, percent: Decimal | None = None,
+        note: str | None = None, expected_version: int | None = None,
+    ) -> bool:
+        fp = fingerprint("report_progress", value=value, percent=percent, note=note)
+        if self.is_replay(cmd, fp):
+            return False
+        self.check_command(cmd, "report_progress", (Status.ASSIGNED, Status.IN_PROGRESS), expected_version)
+        if value is None and percent is None and not (note or "").strip():
+            raise BadInput("a progress report needs a value, a percent or a note", field="note")
+        pct = None if percent is None else to_decimal(percent, "percent")
+        if pct is not None and not Decimal(0) <= pct <= Decimal(100):
+            raise BadInput("percent must be between 0 and 100", field="percent")
+        val = None if value is None else to_decimal(value, "value")
+        self._progress_reported(value=val, percent=pct, note=optional_text(note, "note"), **event_meta(cmd, fp))
+        return True
+
+    @event("ProgressReported")
+    def _progress_reported(
+        self, value: Decimal | None, percent: Decimal | None, note: str | None,
+        actor: Actor, occurred_at: datetime, command_id: str, fingerprint: str,
+    ) -> None:
+        self.status = Status.IN_PROGRESS
+        if value is not None:
+            self.progress_value = value
+        if percent is not None:
+            self.percent = percent
+        self.last_activity_at = occurred_at
+        self._record_meta(command_id, fingerprint, occurred_at, actor)
+
+    def block(self, cmd: Command, reason: str, help_needed: str | None = None, expected_version: int | None = None) -> bool:
+        fp = fingerprint("block", reason=reason, help_needed=help_needed)
+        if self.is_replay(cmd, fp):
+            return False
+        self.check_command(cmd, "block", (Status.ASSIGNED, Status.IN_PROGRESS), expected_version)
+        self._blocked(
+            reason=require_text(reason, "reason"), help_needed=optional_text(help_needed, "help_needed"),
+            **event_meta(cmd, fp),
+        )
+        return True
+
+    @event("Blocked")
+    def _blocked(
+        self, reason: str, help_needed: str | None, actor: Actor, occurred_at: datetime, command_id: str, fingerprint: str
+    ) -> None:
+        self.status = Status.BLOCKED
+        self.blocked_at = occurred_at
+        self.block_reason = reason
+        self.help_needed = help_needed
+        self.blocks += 1
+        self._record_meta(command_id, fingerprint, occurred_at, actor)
+
+    def unblock(self, cmd: Command, note: str | None = None, expected_version: int | None = None) -> bool:
+        fp = fingerprint("unblock", note=note)
+        if self.is_replay(cmd, fp):
+            return False
+        self.check_command(cmd, "unblock", (Status.BLOCKED,), expected_version)
+        self._unblocked(note=optional_text(note, "note"), **event_meta(cmd, fp))
+        return True
+
+    @event("Unblocked")
+    def _unblocked(self, note: str | None, actor: Actor, occurred_at: datetime, command_id: str, fingerprint: str) -> None:
+        self.status = Status.IN_PROGRESS
+        self.blocked_at = None
+        self.last_activity_at = occurred_at
+        self._record_meta(command_id, fingerprint, occurred_at, actor)
+
+    def escalate(self, cmd: Command, reason: str | None = None, expected_version: int | None = None) -> bool:
+        """The owning unit asks the Standing Committee to remove the obstacle now."""
+        fp = fingerprint("escalate", reason=reason)
+        if self.is_replay(cmd, fp):
+            return False
+        self.check_command(cmd, "escalate", (Status.BLOCKED,), expected_version)
+        self._escalated(
+            trigger=Trigger.REQUESTED, reason=optional_text(reason, "reason") or self.block_reason,
+            **event_meta(cmd, fp),
+        )
+        return True
+
+    def auto_escalate(self, cmd: Command, block_no: int) -> bool:
+        """Timer: still blocked `escalate_after` after block number `block_no`."""
+        fp = fingerprint("auto_escalate", block_no=block_no)
+        if self.is_replay(cmd, fp):
+            return False
+        self.check_command(cmd, "auto_escalate", (Status.BLOCKED,))
+        if block_no != self.blocks:
+            raise InvalidTransition("auto_escalate", str(self.status), "the block this timer was armed for has ended")
+        self._escalated(trigger=Trigger.AUTO, reason=self.block_reason, **event_meta(cmd, fp))
+        return True
+
+    @event("Escalated")
+    def _escalated(
+        self, trigger: Trigger, reason: str | None, actor: Actor, occurred_at: datetime, command_id: str, fingerprint: str
+    ) -> None:
+        self.status = Status.ESCALATED
+        self.escalation_count += 1
+        self.escalation = {
+            "number": self.escalation_count,
+            "state": EscalationState.OPEN,
+            "trigger": Trigger(trigger),
+            "opened_at": occurred_at,
+            "reason": reason,
+            "help_needed": self.help_needed,
+            "reminders": 0,
+            "last_reminded_at": None,
+            "directive": None,
+            "resolved_at": None,
+            "resolved_by": None,
+        }
+        self._record_meta(command_id, fingerprint, occurred_at, actor)
+
+    def remind_escalation(self, cmd: Command, escalation_no: int, reminder_no: int) -> bool:
+        """Timer: the escalation has waited another `resolution_sla`."""
+        fp = fingerprint("remind_escalation", escalation_no=escalation_no, reminder_no=reminder_no)
+        if self.is_replay(cmd, fp):
+            return False
+        self.check_command(cmd, "remind_escalation", (Status.ESCALATED,))
+        assert self.escalation is not None
+        if escalation_no != self.escalation_count or reminder_no != self.escalation["reminders"] + 1:
+            raise InvalidTransition("remind_escalation", str(self.status), "this reminder is not the next one due")
+        self._escalation_reminded(reminder_no=reminder_no, **event_meta(cmd, fp))
+        return True
+
+    @event("EscalationReminded")
+    def _escalation_reminded(
+        self, reminder_no: int, actor: Actor, occurred_at: datetime, command_id: str, fingerprint: str
+    ) -> None:
+        assert self.escalation is not None
+        self.escalation = {**self.escalation, "reminders": reminder_no, "last_reminded_at": occurred_at}
+        self._record_meta(command_id, fingerprint, occurred_at, actor)
+
+    def resolve(
+        self, cmd: Command, directive: str, new_deadline: date | None = None, reassign_to: str | None = None,
+        coordinating_unit_ids: list[str] | tuple[str, ...] = (), expected_version: int | None = None,
+    ) -> bool:
+        """The Standing Committee removes the obstacle with a directive."""
+        coordinating = list(dict.fromkeys(coordinating_unit_ids or ()))
+        fp = fingerprint(
+            "resolve", directive=directive, new_deadline=new_deadline, reassign_to=reassign_to,
+            coordinating_unit_ids=coordinating,
+        )
+        if self.is_replay(cmd, fp):
+            return False
+        self.check_command(cmd, "resolve", (Status.ESCALATED,), expected_version)
+        text = require_text(directive, "directive")
+        new_deadline_at = None
+        if new_deadline is not None:
+            self._check_new_deadline(new_deadline, "new_deadline")
+            new_deadline_at = end_of_day(new_deadline, self.timezone)
+        if reassign_to is not None:
+            reassign_to = require_text(reassign_to, "reassign_to", max_len=100)
+            if reassign_to == self.unit_id:
+                raise BadInput("reassign_to is already the owning unit", field="reassign_to")
+        for unit in coordinating:
+            require_text(unit, "coordinating_unit_ids", max_len=100)
+        self._resolved(
+            directive=text, new_deadline=new_deadline, new_deadline_at=new_deadline_at,
+            reassign_to=reassign_to, coordinating_unit_ids=coordinating, **event_meta(cmd, fp),
+        )
+        return True
+
+    @event("Resolved")
+    def _resolved(
+        self, directive: str, new_deadline: date | None, new_deadline_at: datetime | None,
+        reassign_to: str | None, coordinating_unit_ids: list[str],
+        actor: Actor, occurred_at: datetime, command_id: str, fingerprint: str,
+    ) -> None:
+        assert self.escalation is not None
+        self.escalation = {
+            **self.escalation,
+            "state": EscalationState.RESOLVED,
+            "directive": directive,
+            "resolved_at": occurred_at,
+            "resolved_by": actor.id,
+        }
+        self.status = Status.IN_PROGRESS
+        self.blocked_at = None
+        if new_deadline is not None and new_deadline_at is not None:
+            self._set_deadline(new_deadline, new_deadline_at, occurred_at)
+        if reassign_to is not None:
+            self.unit_id = reassign_to
+        if coordinating_unit_ids:
+            self.coordinating_unit_ids = list(dict.fromkeys([*self.coordinating_unit_ids, *coordinating_unit_ids]))
+        self.last_activity_at = occurred_at
+        self._record_meta(command_id, fingerprint, occurred_at, actor)
+
+    def complete(
+        self, cmd: Command, result: str | None = None, evidence: str | None = None, note: str | None = None,
+        expected_version: int | None = None,
+    ) -> bool:
+        fp = fingerprint("complete", result=result, evidence=evidence, note=note)
+        if self.is_replay(cmd, fp):
+            return False
+        self.check_command(cmd, "complete", (Status.ASSIGNED, Status.IN_PROGRESS), expected_version)
+        self._completed(
+            result=optional_text(result, "result"), evidence=optional_text(evidence, "evidence"),
+            note=optional_text(note, "note"), **event_meta(cmd, fp),
+        )
+        return True
+
+    @event("Completed")
+    def _completed(
+        self, result: str | None, evidence: str | None, note: str | None,
+        actor: Actor, occurred_at: datetime, command_id: str, fingerprint: str,
+    ) -> None:
+        self.status = Status.COMPLETED
+        self.completed_at = occurred_at
+        # Lateness is judged against the deadline in force at completion.
+        self.deadline_at_completion = self.deadline_at
+        self.result = result
+        self.evidence = evidence
+        self.overdue = False
+        self._record_meta(command_id, fingerprint, occurred_at, actor)
+
+    def reopen(self, cmd: Command, reason: str, expected_version: int | None = None) -> bool:
+        fp = fingerprint("reopen", reason=reason)
+        if self.is_replay(cmd, fp):
+            return False
+        self.check_command(cmd, "reopen", (Status.COMPLETED,), expected_version)
+        self._reopened(reason=require_text(reason, "reason"), **event_meta(cmd, fp))
+        return True
+
+    @event("Reopened")
+    def _reopened(self, reason: str, actor: Actor, occurred_at: datetime, command_id: str, fingerprint: str) -> None:
+        self.status = Status.IN_PROGRESS
+        self.completed_at = None
+        self.deadline_at_completion = None
+        self.overdue = occurred_at > self.deadline_at
+        self.reopens += 1
+        self.last_activity_at = occurred_at
+        self._record_meta(command_id, fingerprint, occurred_at, actor)
+
+    def extend_deadline(
+        self, cmd: Command, new_deadline: date, reason: str, decision: Decision | None = None,
+        expected_version: int | None = None,
+    ) -> bool:
+        fp = fingerprint("extend_deadline", new_deadline=new_deadline, reason=reason, decision=decision)
+        if self.is_replay(cmd, fp):
+            return False
+        self.check_command(cmd, "extend_deadline", OPEN_STATES, expected_version)
+        self._check_new_deadline(new_deadline, "new_deadline")
+        self._deadline_extended(
+            new_deadline=new_deadline, new_deadline_at=end_of_day(new_deadline, self.timezone),
+            reason=require_text(reason, "reason"), decision=decision.to_dict() if decision else None,
+            **event_meta(cmd, fp),
+        )
+        return True
+
+    @event("DeadlineExtended")
+    def _deadline_extended(
+        self, new_deadline: date, new_deadline_at: datetime, reason: str, decision: dict[str, Any] | None,
+        actor: Actor, occurred_at: datetime, command_id: str, fingerprint: str,
+    ) -> None:
+        self._set_deadline(new_deadline, new_deadline_at, occurred_at)
+        self._record_meta(command_id, fingerprint, occurred_at, actor)
+
+    def reassign(self, cmd: Command, unit_id: str, reason: str, expected_version: int | None = None) -> bool:
+        fp = fingerprint("reassign", unit_id=unit_id, reason=reason)
+        if self.is_replay(cmd, fp):
+            return False
+        self.check_command(cmd, "reassign", OPEN_STATES, expected_version)
+        new_unit = require_text(unit_id, "unit_id", max_len=100)
+        if new_unit == self.unit_id:
+            raise BadInput("the target already belongs to that unit", field="unit_id")
+        self._reassigned(
+            unit_id=new_unit, from_unit_id=self.unit_id, reason=require_text(reason, "reason"), **event_meta(cmd, fp)
+        )
+        return True
+
+    @event("Reassigned")
+    def _reassigned(
+        self, unit_id: str, from_unit_id: str, reason: str, actor: Actor, occurred_at: datetime, command_id: str,
+        fingerprint: str,
+    ) -> None:
+        self.unit_id = unit_id
+        self.last_activity_at = occurred_at
+        self._record_meta(command_id, fingerprint, occurred_at, actor)
+
+    def cancel(self, cmd: Command, reason: str, expected_version: int | None = None) -> bool:
+        fp = fingerprint("cancel", reason=reason)
+        if self.is_replay(cmd, fp):
+            return False
+        self.check_command(cmd, "cancel", OPEN_STATES, expected_version)
+        self._cancelled(reason=require_text(reason, "reason"), **event_meta(cmd, fp))
+        return True
+
+    @event("Cancelled")
+    def _cancelled(self, reason: str, actor: Actor, occurred_at: datetime, command_id: str, fingerprint: str) -> None:
+        self.status = Status.CANCELLED
+        self.cancel_reason = reason
+        self.overdue = False
+        if self.escalation and self.escalation["state"] == EscalationState.OPEN:
+            self.escalation = {**self.escalation, "state": EscalationState.RESOLVED, "resolved_at": occurred_at,
+                               "directive": None, "resolved_by": actor.id}
+        self._record_meta(command_id, fingerprint, occurred_at, actor)
+
+    def mark_overdue(self, cmd: Command, deadline_at: datetime) -> bool:
+        """Timer: the deadline `deadline_at` has passed while the target is open."""
+        fp = fingerprint("mark_overdue", deadline_at=deadline_at)
+        if self.is_replay(cmd, fp):
+            return False
+        self.check_command(cmd, "mark_overdue", OPEN_STATES)
+        if deadline_at != self.deadline_at:
+            raise InvalidTransition("mark_overdue", str(self.status), "the deadline was changed since this timer was armed")
+        if self.overdue:
+            raise InvalidTransition("mark_overdue", str(self.status), "the target is already overdue")
+        if cmd.at < self.deadline_at:
+            raise InvalidTransition("mark_overdue", str(self.status), "the deadline has not passed yet")
+        self._deadline_passed(deadline_at=deadline_at, **event_meta(cmd, fp))
+        return True
+
+    @event("DeadlinePassed")
+    def _deadline_passed(
+        self, deadline_at: datetime, actor: Actor, occurred_at: datetime, command_id: str, fingerprint: str
+    ) -> None:
+        self.overdue = True
+        self._record_meta(command_id, fingerprint, occurred_at, actor)
+
+    def remind_stale(self, cmd: Command, since: datetime) -> bool:
+        """Timer: no progress since `since` for the policy's `stale_after`."""
+        fp = fingerprint("remind_stale", since=since)
+        if self.is_replay(cmd, fp):
+            return False
+        self.check_command(cmd, "remind_stale", (Status.ASSIGNED, Status.IN_PROGRESS))
+        if since != self.last_activity_at or self.stale_reminded_for == since:
+            raise InvalidTransition("remind_stale", str(self.status), "there was activity since this timer was armed")
+        self._stale_reminded(since=since, **event_meta(cmd, fp))
+        return True
+
+    @event("StaleReminded")
+    def _stale_reminded(self, since: datetime, actor: Actor, occurred_at: datetime, command_id: str, fingerprint: str) -> None:
+        self.stale_reminded_for = since
+        self._record_meta(command_id, fingerprint, occurred_at, actor)
+
+    # ------------------------------------------------------------- helpers
+    def _check_new_deadline(self, new_deadline: date, field: str) -> None:
+        _check_date(new_deadline, field)
+        if new_deadline <= self.deadline:
+            raise BadInput(f"{field} must be later than the current deadline {self.deadline.isoformat()}", field=field)
+
+    def _set_deadline(self, new_deadline: date, new_deadline_at: datetime, occurred_at: datetime) -> None:
+        self.deadline = new_deadline
+        self.deadline_at = new_deadline_at
+        if new_deadline_at > occurred_at:
+            self.overdue = False
+
+    # ------------------------------------------------------------- reading
+    @property
+    def is_open(self) -> bool:
+        return self.status in OPEN_STATES
+
+    @property
+    def report_class(self) -> ReportClass:
+        return classify(self.status, self.overdue, self.completed_at, self.deadline_at_completion)
+
+    def to_state(self) -> dict[str, Any]:
+        """The target as the API shows it (JSON-ready)."""
+        esc = None
+        if self.escalation is not None:
+            esc = {
+                **self.escalation,
+                "state": str(self.escalation["state"]),
+                "trigger": str(self.escalation["trigger"]),
+                "opened_at": _iso(self.escalation["opened_at"]),
+                "last_reminded_at": _iso(self.escalation.get("last_reminded_at")),
+                "resolved_at": _iso(self.escalation.get("resolved_at")),
+            }
+        return {
+            "id": str(self.id),
+            "key": self.key,
+            "campaign_id": self.campaign_id,
+            "unit_id": self.unit_id,
+            "title": self.title,
+            "area": self.area,
+            "deadline": self.deadline.isoformat(),
+            "deadline_at": _iso(self.deadline_at),
+            "timezone": self.timezone,
+            "points": float(self.points),
+            "status": str(self.status),
+            "overdue": self.overdue,
+            "report_class": str(self.report_class),
+            "version": self.version,
+            "escalation": esc,
+            "percent": None if self.percent is None else float(self.percent),
+            "blocked_at": _iso(self.blocked_at),
+            "block_reason": self.block_reason if self.status in (Status.BLOCKED, Status.ESCALATED) else None,
+            "completed_at": _iso(self.completed_at),
+            "last_activity_at": _iso(self.last_activity_at),
+            "coordinating_unit_ids": list(self.coordinating_unit_ids),
+            "decision": _jsonable(self.decision),
+            "measure": _jsonable(self.measure),
+            "assigned_at": _iso(self.assigned_at),
+            "updated_at": _iso(self.updated_at),
+        }
+
+
+def classify(
+    status: Status, overdue: bool, completed_at: datetime | None, deadline_at_completion: datetime | None
+) -> ReportClass:
+    """The reporting class (Government Office's four, plus cancelled)."""
+    if status == Status.CANCELLED:
+        return ReportClass.CANCELLED
+    if status == Status.COMPLETED:
+        assert completed_at is not None and deadline_at_completion is not None
+        return ReportClass.COMPLETED_ON_TIME if completed_at <= deadline_at_completion else ReportClass.COMPLETED_LATE
+    return ReportClass.OVERDUE if overdue else ReportClass.IN_PROGRESS_WITHIN_DEADLINE
+
+
+def _iso(value: datetime | None) -> str | None:
+    return None if value is None else value.isoformat()
+
+
+def _jsonable(value: Any) -> Any:
+    if isinstance(value, dict):
+        return {k: _jsonable(v) for k, v in value.items()}
+    if isinstance(value, (date, datetime)):
+        return value.isoformat()
+    if isinstance(value, Decimal):
+        return float(value)
+    return value

@@ -1,0 +1,239 @@
+"""Value objects shared by the aggregates, the scoring rules and the permissions."""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field
+from datetime import date, datetime, time, timedelta, timezone
+from decimal import Decimal, InvalidOperation
+from enum import StrEnum
+from typing import Any
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+import isodate
+
+from domain.errors import BadInput
+
+DEFAULT_TIMEZONE = "Asia/Ho_Chi_Minh"
+
+
+class Role(StrEnum):
+    SECRETARIAT = "secretariat"
+    STANDING_COMMITTEE = "standing_committee"
+    UNIT_HEAD = "unit_head"
+    INSPECTOR = "inspector"
+    SYSTEM = "system"
+
+
+class Status(StrEnum):
+    ASSIGNED = "assigned"
+    IN_PROGRESS = "in_progress"
+    BLOCKED = "blocked"
+    ESCALATED = "escalated"
+    COMPLETED = "completed"
+    CANCELLED = "cancelled"
+
+    @property
+    def is_open(self) -> bool:
+        return self not in (Status.COMPLETED, Status.CANCELLED)
+
+
+OPEN_STATES = frozenset(s for s in Status if s.is_open)
+
+
+class ReportClass(StrEnum):
+    """The Government Office's four classes, plus cancelled."""
+
+    COMPLETED_ON_TIME = "completed_on_time"
+    COMPLETED_LATE = "completed_late"
+    IN_PROGRESS_WITHIN_DEADLINE = "in_progress_within_deadline"
+    OVERDUE = "overdue"
+    CANCELLED = "cancelled"
+
+
+class Trigger(StrEnum):
+    AUTO = "auto"
+    REQUESTED = "requested"
+
+
+class EscalationState(StrEnum):
+    OPEN = "open"
+    RESOLVED = "resolved"
+
+
+@dataclass(frozen=True)
+class Actor:
+    """Who issued a command. `unit_id` is set for unit heads only."""
+
+    id: str
+    name: str
+    role: Role
+    unit_id: str | None = None
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"id": self.id, "name": self.name, "role": str(self.role), "unit_id": self.unit_id}
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> Actor:
+        return cls(
+            id=data["id"], name=data["name"], role=Role(data["role"]), unit_id=data.get("unit_id")
+        )
+
+
+SYSTEM = Actor(id="system", name="system", role=Role.SYSTEM)
+
+
+@dataclass(frozen=True)
+class Command:
+    """What every command carries besides its own arguments: its id, who, and when."""
+
+    id: str
+    actor: Actor
+    at: datetime
+
+    def __post_init__(self) -> None:
+        if not self.id or len(self.id) > 200:
+            raise BadInput("command id must be 1..200 characters", field="command_id")
+        if self.at.tzinfo is None:
+            raise BadInput("command time must carry a UTC offset", field="at")
+
+
+def parse_duration(value: str | timedelta, field: str = "duration") -> timedelta:
+    """ISO 8601 duration (`P3D`, `PT2S`) to timedelta; months and years are refused
+    because their length depends on the calendar."""
+    if isinstance(value, timedelta):
+        result = value
+    else:
+        try:
+            result = isodate.parse_duration(value)
+        except (isodate.ISO8601Error, ValueError, TypeError) as exc:
+            raise BadInput(f"{field}: not an ISO 8601 duration: {value!r}", field=field) from exc
+        if not isinstance(result, timedelta):
+            raise BadInput(f"{field}: use days, hours, minutes or seconds, not months or years", field=field)
+    if result <= timedelta(0):
+        raise BadInput(f"{field}: must be positive", field=field)
+    return result
+
+
+def format_duration(value: timedelta) -> str:
+    return isodate.duration_isoformat(value)
+
+
+def check_timezone(name: str) -> ZoneInfo:
+    try:
+        return ZoneInfo(name)
+    except (ZoneInfoNotFoundError, ValueError) as exc:
+        raise BadInput(f"unknown time zone {name!r}", field="timezone") from exc
+
+
+def end_of_day(day: date, tz_name: str) -> datetime:
+    """A deadline date ends at 23:59:59 local time; returned in UTC."""
+    local = datetime.combine(day, time(23, 59, 59), tzinfo=check_timezone(tz_name))
+    return local.astimezone(timezone.utc)
+
+
+def to_decimal(value: Any, field: str) -> Decimal:
+    try:
+        result = value if isinstance(value, Decimal) else Decimal(str(value))
+    except (InvalidOperation, ValueError) as exc:
+        raise BadInput(f"{field}: not a number: {value!r}", field=field) from exc
+    if not result.is_finite():
+        raise BadInput(f"{field}: must be finite", field=field)
+    return result
+
+
+@dataclass(frozen=True)
+class Policy:
+    """Timer durations of a campaign, kept as ISO 8601 strings as the user wrote them."""
+
+    escalate_after: str = "P3D"
+    resolution_sla: str = "P7D"
+    stale_after: str = "P14D"
+
+    def __post_init__(self) -> None:
+        for name in ("escalate_after", "resolution_sla", "stale_after"):
+            parse_duration(getattr(self, name), field=f"policy.{name}")
+
+    def duration(self, name: str) -> timedelta:
+        return parse_duration(getattr(self, name))
+
+    def to_dict(self) -> dict[str, str]:
+        return asdict(self)
+
+
+@dataclass(frozen=True)
+class ScoringScale:
+    """How report classes turn into points (thang điểm)."""
+
+    on_time: Decimal = Decimal("1.0")
+    late: Decimal = Decimal("0.5")
+    reward_slots: int = 1
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "on_time", to_decimal(self.on_time, "scoring.on_time"))
+        object.__setattr__(self, "late", to_decimal(self.late, "scoring.late"))
+        if self.on_time < 0 or self.late < 0:
+            raise BadInput("scoring factors must not be negative", field="scoring")
+        if self.late > self.on_time:
+            raise BadInput("a late completion cannot be worth more than an on-time one", field="scoring.late")
+        if not isinstance(self.reward_slots, int) or not 0 <= self.reward_slots <= 100:
+            raise BadInput("scoring.reward_slots must be an integer 0..100", field="scoring.reward_slots")
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"on_time": self.on_time, "late": self.late, "reward_slots": self.reward_slots}
+
+
+@dataclass(frozen=True)
+class Decision:
+    """The document that assigned work (quyết định)."""
+
+    number: str
+    issued_on: date
+    issuer: str
+    title: str = ""
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+@dataclass(frozen=True)
+class Measure:
+    """How a quantified target is measured (e.g. 95 % of households, direction up)."""
+
+    kind: str
+    goal: Decimal
+    unit: str = ""
+    direction: str = "up"
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "goal", to_decimal(self.goal, "measure.goal"))
+        if self.direction not in ("up", "down"):
+            raise BadInput("measure.direction must be 'up' or 'down'", field="measure.direction")
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+@dataclass(frozen=True)
+class Cluster:
+    """An emulation cluster (cụm thi đua): head and deputy units are members too."""
+
+    cluster_id: str
+    name: str
+    head_unit_id: str
+    deputy_unit_id: str
+    member_unit_ids: tuple[str, ...] = field(default_factory=tuple)
+
+    def __post_init__(self) -> None:
+        members = tuple(dict.fromkeys((self.head_unit_id, self.deputy_unit_id, *self.member_unit_ids)))
+        object.__setattr__(self, "member_unit_ids", members)
+        if self.head_unit_id == self.deputy_unit_id:
+            raise BadInput("a cluster's head and deputy must be different units", field="deputy_unit_id")
+
+    @property
+    def unit_ids(self) -> tuple[str, ...]:
+        return self.member_unit_ids
+
+    def to_dict(self) -> dict[str, Any]:
+        data = asdict(self)
+        data["member_unit_ids"] = list(self.member_unit_ids)
+        return data

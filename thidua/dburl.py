@@ -1,0 +1,43 @@
+"""Turn a PostgreSQL URL into what each library wants.
+
+eventsourcing reads discrete POSTGRES_* settings; asyncpg and psycopg take the URL.
+A Unix-socket URL (`postgresql://postgres:@/postgres?host=/dir`) is what the
+embedded server gives, so `host` in the query string wins over the netloc.
+"""
+
+from __future__ import annotations
+
+from urllib.parse import parse_qs, unquote, urlsplit, urlunsplit, urlencode
+
+
+def eventsourcing_env(database_url: str, *, schema: str | None = None) -> dict[str, str]:
+    parts = urlsplit(database_url)
+    query = parse_qs(parts.query)
+    host = query.get("host", [parts.hostname or "127.0.0.1"])[0]
+    port = query.get("port", [str(parts.port or 5432)])[0]
+    env = {
+        "PERSISTENCE_MODULE": "eventsourcing.postgres",
+        "POSTGRES_DBNAME": unquote(parts.path.lstrip("/")) or "postgres",
+        "POSTGRES_HOST": host,
+        "POSTGRES_PORT": port,
+        "POSTGRES_USER": unquote(parts.username or "postgres"),
+        "POSTGRES_PASSWORD": unquote(parts.password or ""),
+        "CREATE_TABLE": "y",
+    }
+    if schema:
+        env["POSTGRES_SCHEMA"] = schema
+    return env
+
+
+def with_database(database_url: str, dbname: str) -> str:
+    """The same server, another database."""
+    parts = urlsplit(database_url)
+    return urlunsplit(parts._replace(path="/" + dbname))
+
+
+def asyncpg_dsn(database_url: str) -> str:
+    """asyncpg accepts `postgresql://` URLs with `?host=/dir` for sockets as they are."""
+    parts = urlsplit(database_url)
+    query = {k: v[0] for k, v in parse_qs(parts.query).items()}
+    scheme = "postgresql"
+    return urlunsplit(parts._replace(scheme=scheme, query=urlencode(query)))
