@@ -1,0 +1,43 @@
+# thidua: `make up` runs it all, `make test` passes the tests; both bootstrap .venv first.
+SHELL := /bin/bash
+
+VENV       := .venv
+VENV_PY    := $(VENV)/bin/python
+STAMP      := $(VENV)/.installed
+# python3.11 if there is one, else python3 (override: make PYTHON=/path/to/python venv)
+PYTHON     ?= $(shell command -v python3.11 >/dev/null 2>&1 && echo python3.11 || echo python3)
+EXTRAS     ?= test
+PYTEST_ARGS ?=
+
+.PHONY: venv test up bench bench-large clean distclean
+
+venv: $(STAMP)
+
+$(VENV_PY):
+	$(PYTHON) -m venv $(VENV)
+
+# Reinstall only when pyproject.toml is newer than the stamp.
+$(STAMP): pyproject.toml | $(VENV_PY)
+	$(VENV_PY) -m pip install -e '.[$(EXTRAS)]'
+	touch $(STAMP)
+
+test: venv
+	$(VENV_PY) -m pytest -q $(PYTEST_ARGS)
+
+up: venv
+	$(VENV)/bin/thidua up
+
+bench: venv
+	$(VENV_PY) -m bench
+
+bench-large: venv
+	$(VENV_PY) -m bench --large
+
+# Build and test leftovers; keeps .venv and the dev data in .thidua/ (see distclean).
+clean:
+	rm -rf build dist .pytest_cache .hypothesis *.egg-info
+	find . -path ./$(VENV) -prune -o -name __pycache__ -type d -prune -exec rm -rf {} +
+
+# Everything clean removes, plus the virtualenv.
+distclean: clean
+	rm -rf $(VENV)

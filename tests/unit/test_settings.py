@@ -1,0 +1,120 @@
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+from pydantic import ValidationError
+
+from thidua.settings import Settings, get_settings
+
+ENV_TO_FIELD = {
+    "DATABASE_URL": ("database_url", "postgresql://u:p@db:5432/thidua", "postgresql://u:p@db:5432/thidua"),
+    "TEMPORAL_ADDRESS": ("temporal_address", "temporal:7233", "temporal:7233"),
+    "TEMPORAL_NAMESPACE": ("temporal_namespace", "thidua", "thidua"),
+    "THIDUA_DATA_DIR": ("data_dir", "/var/lib/thidua", Path("/var/lib/thidua")),
+    "THIDUA_API_HOST": ("api_host", "0.0.0.0", "0.0.0.0"),
+    "THIDUA_API_PORT": ("api_port", "9001", 9001),
+    "THIDUA_LOG_LEVEL": ("log_level", "debug", "DEBUG"),
+    "THIDUA_TASK_QUEUE": ("task_queue", "q2", "q2"),
+    "THIDUA_TEMPORAL_UI_PORT": ("temporal_ui_port", "18233", 18233),
+    "THIDUA_TEMPORAL_PORT": ("temporal_port", "17233", 17233),
+}
+
+DEFAULTS = {
+    "database_url": None,
+    "temporal_address": None,
+    "temporal_namespace": "default",
+    "data_dir": Path(".thidua"),
+    "api_host": "127.0.0.1",
+    "api_port": 8000,
+    "log_level": "INFO",
+    "task_queue": "thidua-targets",
+    "temporal_ui_port": None,
+    "temporal_port": None,
+}
+
+
+@pytest.fixture(autouse=True)
+def clean_env(monkeypatch: pytest.MonkeyPatch) -> None:
+    for name in list(os.environ):
+        if name.upper() in ENV_TO_FIELD or name.upper().startswith(("THIDUA_", "TEMPORAL_")):
+            monkeypatch.delenv(name)
+    get_settings.cache_clear()
+    yield
+    get_settings.cache_clear()
+
+
+def test_defaults() -> None:
+    settings = Settings()
+    assert {name: getattr(settings, name) for name in DEFAULTS} == DEFAULTS
+    assert set(Settings.model_fields) == set(DEFAULTS)
+
+
+@pytest.mark.parametrize("env_name", sorted(ENV_TO_FIELD))
+def test_env_name_maps_to_field(monkeypatch: pytest.MonkeyPatch, env_name: str) -> None:
+    field, raw, expected = ENV_TO_FIELD[env_name]
+    monkeypatch.setenv(env_name, raw)
+    settings = Settings()
+    assert getattr(settings, field) == expected
+    others = {k: v for k, v in DEFAULTS.items() if k != field}
+    assert {k: getattr(settings, k) for k in others} == others
+
+
+def test_all_env_names_together(monkeypatch: pytest.MonkeyPatch) -> None:
+    for env_name, (_, raw, _) in ENV_TO_FIELD.items():
+        monkeypatch.setenv(env_name, raw)
+    settings = Settings()
+    assert {f: getattr(settings, f) for f, _, _ in ENV_TO_FIELD.values()} == {
+        f: expected for f, _, expected in ENV_TO_FIELD.values()
+    }
+
+
+def test_prefixed_field_names_are_not_read(monkeypatch: pytest.MonkeyPatch) -> None:
+    # DATABASE_URL has no THIDUA_ prefix; THIDUA_DATABASE_URL means nothing.
+    monkeypatch.setenv("THIDUA_DATABASE_URL", "postgresql://wrong")
+    monkeypatch.setenv("API_PORT", "1234")
+    settings = Settings()
+    assert settings.database_url is None
+    assert settings.api_port == 8000
+
+
+def test_empty_env_counts_as_unset(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("DATABASE_URL", "")
+    monkeypatch.setenv("THIDUA_TEMPORAL_PORT", "")
+    settings = Settings()
+    assert settings.database_url is None
+    assert settings.temporal_port is None
+
+
+def test_keyword_arguments_by_field_name() -> None:
+    settings = Settings(database_url="postgresql://x/y", api_port=1234, log_level="warning")
+    assert (settings.database_url, settings.api_port, settings.log_level) == ("postgresql://x/y", 1234, "WARNING")
+
+
+@pytest.mark.parametrize(("raw", "expected"), [("info", "INFO"), (" Warn ", "WARNING"), ("ERROR", "ERROR"), ("critical", "CRITICAL")])
+def test_log_level_is_normalised(monkeypatch: pytest.MonkeyPatch, raw: str, expected: str) -> None:
+    monkeypatch.setenv("THIDUA_LOG_LEVEL", raw)
+    assert Settings().log_level == expected
+
+
+@pytest.mark.parametrize("raw", ["verbose", "trace", "1"])
+def test_invalid_log_level_is_rejected(monkeypatch: pytest.MonkeyPatch, raw: str) -> None:
+    monkeypatch.setenv("THIDUA_LOG_LEVEL", raw)
+    with pytest.raises(ValidationError, match="log level"):
+        Settings()
+
+
+@pytest.mark.parametrize(("env_name", "raw"), [("THIDUA_API_PORT", "70000"), ("THIDUA_TEMPORAL_PORT", "0"), ("THIDUA_API_PORT", "http")])
+def test_invalid_ports_are_rejected(monkeypatch: pytest.MonkeyPatch, env_name: str, raw: str) -> None:
+    monkeypatch.setenv(env_name, raw)
+    with pytest.raises(ValidationError):
+        Settings()
+
+
+def test_get_settings_is_cached_until_cleared(monkeypatch: pytest.MonkeyPatch) -> None:
+    first = get_settings()
+    monkeypatch.setenv("THIDUA_API_PORT", "9100")
+    assert get_settings() is first
+    get_settings.cache_clear()
+    assert get_settings().api_port == 9100

@@ -1,0 +1,1 @@
+"""thidua: an event-sourced workflow engine for the targets of emulation campaigns."""

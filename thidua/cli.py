@@ -1,0 +1,119 @@
+"""The `thidua` command. Each subcommand imports its part lazily, so `thidua --help`
+is quick and a part's dependencies load only when it runs."""
+
+from __future__ import annotations
+
+import json
+import logging
+import sys
+from typing import Annotated, Optional
+
+import typer
+
+from thidua.settings import get_settings
+
+app = typer.Typer(help="thidua: event-sourced tracking of emulation campaign targets.", no_args_is_help=True)
+users_app = typer.Typer(help="Manage API users.", no_args_is_help=True)
+audit_app = typer.Typer(help="The hash-chained audit trail.", no_args_is_help=True)
+projections_app = typer.Typer(help="Read models.", no_args_is_help=True)
+app.add_typer(users_app, name="users")
+app.add_typer(audit_app, name="audit")
+app.add_typer(projections_app, name="projections")
+
+
+def _setup_logging() -> None:
+    settings = get_settings()
+    logging.basicConfig(
+        level=settings.log_level,
+        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+        stream=sys.stderr,
+    )
+
+
+@app.command()
+def up() -> None:
+    """Start everything: embedded services, worker, projector, API, demo data."""
+    _setup_logging()
+    from thidua.up import main
+
+    raise typer.Exit(main(get_settings()))
+
+
+@app.command()
+def worker() -> None:
+    """Run the Temporal worker (target workflows and their activities)."""
+    _setup_logging()
+    from workflows.worker import main
+
+    main(get_settings())
+
+
+@app.command()
+def projector() -> None:
+    """Run the projector that keeps the read models up to date."""
+    _setup_logging()
+    from projections.projector import main
+
+    main(get_settings())
+
+
+@app.command()
+def api() -> None:
+    """Serve the HTTP API."""
+    _setup_logging()
+    from api.server import main
+
+    main(get_settings())
+
+
+@app.command()
+def demo() -> None:
+    """Load the Vĩnh Yên 2022 demo campaign (when the store is empty)."""
+    _setup_logging()
+    from thidua.demo import main
+
+    raise typer.Exit(main(get_settings()))
+
+
+@users_app.command("create")
+def users_create(
+    name: Annotated[str, typer.Option(help="Display name")],
+    role: Annotated[str, typer.Option(help="secretariat | standing_committee | unit_head | inspector")],
+    unit: Annotated[Optional[str], typer.Option(help="Unit id (unit heads only)")] = None,
+    as_json: Annotated[bool, typer.Option("--json", help="Print JSON as the last line")] = False,
+) -> None:
+    """Create a user and print its token (shown once)."""
+    _setup_logging()
+    from api.users import create_user_cli
+
+    result = create_user_cli(get_settings(), name=name, role=role, unit_id=unit)
+    if as_json:
+        typer.echo(json.dumps(result, ensure_ascii=False))
+    else:
+        typer.echo(f"user {result['id']} ({result['role']}) token: {result['token']}")
+
+
+@audit_app.command("verify")
+def audit_verify() -> None:
+    """Recompute the hash chain from the event store; exit 1 when it is broken."""
+    _setup_logging()
+    from projections.audit import verify_cli
+
+    result = verify_cli(get_settings())
+    typer.echo(json.dumps(result))
+    raise typer.Exit(0 if result["ok"] else 1)
+
+
+@projections_app.command("rebuild")
+def projections_rebuild(
+    name: Annotated[Optional[str], typer.Argument(help="One read model; all when omitted")] = None,
+) -> None:
+    """Rebuild read models into new tables and swap them in one transaction."""
+    _setup_logging()
+    from projections.rebuild import main
+
+    raise typer.Exit(main(get_settings(), name))
+
+
+if __name__ == "__main__":  # pragma: no cover
+    app()

@@ -1,0 +1,107 @@
+"""Process settings, read from the environment (pydantic-settings).
+
+| field               | env                       | default            |
+|---------------------|---------------------------|--------------------|
+| database_url        | DATABASE_URL              | None (embedded PG) |
+| temporal_address    | TEMPORAL_ADDRESS          | None (dev server)  |
+| temporal_namespace  | TEMPORAL_NAMESPACE        | "default"          |
+| data_dir            | THIDUA_DATA_DIR           | .thidua            |
+| api_host            | THIDUA_API_HOST           | 127.0.0.1          |
+| api_port            | THIDUA_API_PORT           | 8000               |
+| log_level           | THIDUA_LOG_LEVEL          | INFO               |
+| task_queue          | THIDUA_TASK_QUEUE         | thidua-targets     |
+| temporal_ui_port    | THIDUA_TEMPORAL_UI_PORT   | None (free port)   |
+| temporal_port       | THIDUA_TEMPORAL_PORT      | None (free port)   |
+
+Env names are case-insensitive; an empty variable counts as unset. Fields can also be passed by
+name: `Settings(database_url=...)`.
+"""
+
+from __future__ import annotations
+
+import logging
+from functools import lru_cache
+from pathlib import Path
+from typing import Any
+
+from pydantic import Field, field_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+LOG_LEVELS = ("CRITICAL", "ERROR", "WARNING", "INFO", "DEBUG")
+_LOG_LEVEL_SYNONYMS = {"WARN": "WARNING", "FATAL": "CRITICAL"}
+
+
+class Settings(BaseSettings):
+    # Each field's env name is its validation_alias, and only that name is read (so
+    # DATABASE_URL has no prefix, and THIDUA_DATABASE_URL means nothing). Do not turn on
+    # validate_by_name: pydantic-settings would then also read THIDUA_<FIELD> from the
+    # environment. Keyword arguments by field name are mapped to the aliases in __init__.
+    model_config = SettingsConfigDict(
+        env_prefix="THIDUA_",
+        case_sensitive=False,
+        env_ignore_empty=True,
+        extra="ignore",
+        validate_default=True,
+    )
+
+    def __init__(self, **values: Any) -> None:
+        """`Settings(api_port=9000)` as well as `Settings(THIDUA_API_PORT=9000)`."""
+        for name, field in type(self).model_fields.items():
+            alias = field.validation_alias
+            if name in values and isinstance(alias, str) and alias not in values:
+                values[alias] = values.pop(name)
+        super().__init__(**values)
+
+    database_url: str | None = Field(default=None, validation_alias="DATABASE_URL")
+    temporal_address: str | None = Field(default=None, validation_alias="TEMPORAL_ADDRESS")
+    temporal_namespace: str = Field(default="default", validation_alias="TEMPORAL_NAMESPACE")
+    data_dir: Path = Field(default=Path(".thidua"), validation_alias="THIDUA_DATA_DIR")
+    api_host: str = Field(default="127.0.0.1", validation_alias="THIDUA_API_HOST")
+    api_port: int = Field(default=8000, ge=1, le=65535, validation_alias="THIDUA_API_PORT")
+    log_level: str = Field(default="INFO", validation_alias="THIDUA_LOG_LEVEL")
+    task_queue: str = Field(default="thidua-targets", min_length=1, validation_alias="THIDUA_TASK_QUEUE")
+    temporal_ui_port: int | None = Field(
+        default=None, ge=1, le=65535, validation_alias="THIDUA_TEMPORAL_UI_PORT"
+    )
+    temporal_port: int | None = Field(default=None, ge=1, le=65535, validation_alias="THIDUA_TEMPORAL_PORT")
+
+    @field_validator("log_level", mode="before")
+    @classmethod
+    def _check_log_level(cls, value: object) -> str:
+        if isinstance(value, int) and not isinstance(value, bool):
+            name = logging.getLevelName(value)
+            if name in LOG_LEVELS:
+                return name
+            raise ValueError(f"unknown log level {value!r}; expected one of {', '.join(LOG_LEVELS)}")
+        if not isinstance(value, str):
+            raise ValueError("log level must be a string such as 'INFO'")
+        level = value.strip().upper()
+        level = _LOG_LEVEL_SYNONYMS.get(level, level)
+        if level not in LOG_LEVELS:
+            raise ValueError(f"unknown log level {value!r}; expected one of {', '.join(LOG_LEVELS)}")
+        return level
+
+    @field_validator("database_url", "temporal_address", mode="before")
+    @classmethod
+    def _blank_is_none(cls, value: object) -> object:
+        if isinstance(value, str) and not value.strip():
+            return None
+        return value.strip() if isinstance(value, str) else value
+
+    @field_validator("temporal_namespace")
+    @classmethod
+    def _check_namespace(cls, value: str) -> str:
+        if not value.strip():
+            raise ValueError("temporal namespace must not be empty")
+        return value.strip()
+
+    @property
+    def log_level_number(self) -> int:
+        """`log_level` as the number the logging module uses."""
+        return logging.getLevelNamesMapping()[self.log_level]
+
+
+@lru_cache(maxsize=1)
+def get_settings() -> Settings:
+    """The process-wide settings, read once; `get_settings.cache_clear()` re-reads the env."""
+    return Settings()
