@@ -60,6 +60,9 @@ class Campaign(CommandLog, Aggregate):
     @staticmethod
     def creation_payload(**kw: Any) -> dict[str, Any]:
         starts_on, ends_on = kw["starts_on"], kw["ends_on"]
+        for name, day in (("starts_on", starts_on), ("ends_on", ends_on)):
+            if isinstance(day, datetime) or not isinstance(day, date):
+                raise BadInput(f"{name} must be a date (YYYY-MM-DD)", field=name)
         if ends_on < starts_on:
             raise BadInput("ends_on must not be before starts_on", field="ends_on")
         check_timezone(kw["timezone"])
@@ -183,6 +186,9 @@ class Campaign(CommandLog, Aggregate):
             return False
         check_may(cmd.actor, "change_scoring")
         self.check_open("change_scoring")
+        if effective_at is not None and (not isinstance(effective_at, datetime) or effective_at.tzinfo is None):
+            # a naive time cannot be ordered against the recorded (UTC) ones
+            raise BadInput("effective_at must be a time with a UTC offset", field="effective_at")
         self._scoring_changed(scoring=scoring, effective_at=effective_at or cmd.at, **event_meta(cmd, fp))
         return True
 

@@ -33,7 +33,10 @@ class User(CommandLog, Aggregate):
         """`bootstrap` is for the CLI that makes the first secretariat user."""
         if not bootstrap:
             check_may(cmd.actor, "manage_users")
-        role = Role(role)
+        try:
+            role = Role(role)
+        except ValueError as exc:
+            raise BadInput(f"unknown role {role!r}", field="role") from exc
         if role == Role.SYSTEM:
             raise BadInput("role 'system' is reserved for timers", field="role")
         if role == Role.UNIT_HEAD and not unit_id:

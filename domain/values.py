@@ -175,7 +175,8 @@ class ScoringScale:
             raise BadInput("scoring factors must not be negative", field="scoring")
         if self.late > self.on_time:
             raise BadInput("a late completion cannot be worth more than an on-time one", field="scoring.late")
-        if not isinstance(self.reward_slots, int) or not 0 <= self.reward_slots <= 100:
+        if isinstance(self.reward_slots, bool) or not isinstance(self.reward_slots, int) \
+                or not 0 <= self.reward_slots <= 100:
             raise BadInput("scoring.reward_slots must be an integer 0..100", field="scoring.reward_slots")
 
     def to_dict(self) -> dict[str, Any]:
@@ -190,6 +191,10 @@ class Decision:
     issued_on: date
     issuer: str
     title: str = ""
+
+    def __post_init__(self) -> None:
+        if isinstance(self.issued_on, datetime) or not isinstance(self.issued_on, date):
+            raise BadInput("decision.issued_on must be a date (YYYY-MM-DD)", field="decision.issued_on")
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
