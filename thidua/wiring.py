@@ -10,6 +10,7 @@ TEMPORAL_ADDRESS the embedded Temporal dev server under $THIDUA_DATA_DIR/tempora
 from __future__ import annotations
 
 import atexit
+import time
 import logging
 from typing import TYPE_CHECKING
 
@@ -66,10 +67,24 @@ def stop_embedded() -> None:
             service.stop()  # type: ignore[attr-defined]
 
 
-def domain_application(database_url: str) -> ThiduaApplication:
+def domain_application(database_url: str, env_overrides: dict[str, str] | None = None) -> ThiduaApplication:
+    """`env_overrides`: extra eventsourcing settings (e.g. the API's shorter
+    POSTGRES_CONNECT_TIMEOUT, so a request fails fast when PostgreSQL is down)."""
     from domain.application import new_application
 
-    return new_application(eventsourcing_env(database_url))
+    env = {**eventsourcing_env(database_url), **(env_overrides or {})}
+    # Processes that start together (api, worker, projector under `thidua up`) race on
+    # CREATE TABLE IF NOT EXISTS, which PostgreSQL can refuse with "tuple concurrently
+    # updated": that one is worth a few retries, nothing else is.
+    for attempt in range(1, 6):
+        try:
+            return new_application(env)
+        except Exception as exc:
+            if attempt == 5 or "concurrently" not in str(exc):
+                raise
+            log.warning("creating the event store tables raced another process; retrying")
+            time.sleep(0.2 * attempt)
+    raise AssertionError("unreachable")
 
 
 async def temporal_client(address: str, namespace: str) -> Client:

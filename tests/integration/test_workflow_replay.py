@@ -1,0 +1,69 @@
+"""Determinism: the current TargetWorkflow code replays histories recorded earlier.
+
+A change to the workflow that would break the workflows already running (a timer or
+an activity added, removed or reordered without `workflow.patched`) fails here.
+The histories are recorded by `python -m tests.integration.workflow_histories.record`.
+No server needed: the Replayer runs the workflow code against each stored history.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from datetime import timedelta
+from pathlib import Path
+
+import pytest
+from temporalio import workflow
+from temporalio.client import WorkflowHistory
+from temporalio.contrib.pydantic import pydantic_data_converter
+from temporalio.worker import Replayer
+from temporalio.worker.workflow_sandbox import SandboxedWorkflowRunner, SandboxRestrictions
+
+from workflows.messages import WorkflowStart
+from workflows.target_workflow import TargetWorkflow
+from workflows.worker import _PASSTHROUGH
+
+HISTORIES = Path(__file__).parent / "workflow_histories"
+REQUIRED = {
+    "happy_path", "auto_escalation", "cancel", "continue_as_new_first_run", "continue_as_new_next_run",
+    "rebuilt_from_the_aggregate",
+}
+
+
+def _history(path: Path) -> WorkflowHistory:
+    return WorkflowHistory.from_json(f"target-replay-{path.stem}", path.read_text())
+
+
+def _replayer(*workflows: type) -> Replayer:
+    return Replayer(
+        workflows=list(workflows),
+        data_converter=pydantic_data_converter,
+        workflow_runner=SandboxedWorkflowRunner(
+            restrictions=SandboxRestrictions.default.with_passthrough_modules(*_PASSTHROUGH)
+        ),
+    )
+
+
+def test_the_stored_paths_are_all_there():
+    assert REQUIRED <= {p.stem for p in HISTORIES.glob("*.json")}
+
+
+@pytest.mark.parametrize("path", sorted(HISTORIES.glob("*.json")), ids=lambda p: p.stem)
+async def test_the_workflow_replays_a_stored_history(path: Path):
+    result = await _replayer(TargetWorkflow).replay_workflow(_history(path))
+    assert result.replay_failure is None
+
+
+@workflow.defn(name="TargetWorkflow")
+class ChangedTargetWorkflow:
+    """A workflow that would break running ones: it sleeps where the real one acts."""
+
+    @workflow.run
+    async def run(self, start: WorkflowStart) -> str:
+        await asyncio.sleep(timedelta(hours=1).total_seconds())
+        return start.target_id
+
+
+async def test_a_nondeterministic_change_is_caught():
+    with pytest.raises(Exception, match="[Nn]ondeterminism|TMPRL1100"):
+        await _replayer(ChangedTargetWorkflow).replay_workflow(_history(HISTORIES / "happy_path.json"))

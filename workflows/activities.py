@@ -1,0 +1,280 @@
+"""The activities of TargetWorkflow: load the aggregate, call the domain, save.
+
+Thin on purpose: every rule lives in the domain. Each activity is idempotent because
+the aggregate remembers the command ids it applied: a retried activity (worker killed
+after the save, a timeout) calls the same method with the same command id, which
+stores nothing and answers with the current state and the position of the event that
+command stored the first time.
+
+Synchronous (eventsourcing has no async API): the worker runs them in a thread pool.
+Domain refusals leave as non-retryable ApplicationErrors typed by `kind`; database
+trouble is re-raised as is so Temporal retries the activity; anything else is a bug,
+reported once as `internal_error` rather than retried forever.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import time
+from collections.abc import Callable
+from typing import Any, TypeVar
+
+from temporalio import activity
+from temporalio.exceptions import ApplicationError
+
+from domain.application import ThiduaApplication
+from domain.campaign import Campaign
+from domain.errors import BadInput, DomainError, NotFound, VersionConflict
+from domain.permissions import check_may_command_target
+from domain.target import Target, target_id_for
+from domain.values import Actor, Command, Measure, to_decimal
+from workflows.commands import ALL_COMMANDS, as_utc, decision_from_json, decode_args
+from workflows.errors import INTERNAL_ERROR, to_application_error
+from workflows.messages import (
+    ASSIGN_ACTIVITY,
+    COMMAND_ACTIVITY,
+    LOAD_ACTIVITY,
+    Applied,
+    AssignInput,
+    CampaignFacts,
+    CommandInput,
+    CommandResult,
+    LoadInput,
+    TargetFacts,
+)
+
+log = logging.getLogger("thidua.workflows")
+
+
+# Test-only hook, unset in production: "<command>=<seconds>" makes the activity sleep
+# after that command's event is saved and before it answers, so a test can SIGKILL the
+# worker in that window (e.g. THIDUA_TEST_PAUSE_AFTER_SAVE="start=30").
+PAUSE_AFTER_SAVE_ENV = "THIDUA_TEST_PAUSE_AFTER_SAVE"
+
+
+def _pause_setting(value: str | None) -> tuple[str, float] | None:
+    if not value:
+        return None
+    command, _, seconds = value.partition("=")
+    return command.strip(), float(seconds or 0)
+
+
+_SAVE_ATTEMPTS = 3
+
+R = TypeVar("R")
+
+
+def _is_infrastructure_error(error: BaseException) -> bool:
+    """Errors a retry can cure: the database or the network, not our code."""
+    from eventsourcing.persistence import InterfaceError, InternalError, OperationalError
+
+    if isinstance(error, (OperationalError, InterfaceError, InternalError, OSError, TimeoutError)):
+        return True
+    try:
+        import psycopg
+
+        return isinstance(error, (psycopg.OperationalError, psycopg.InterfaceError))
+    except ImportError:  # pragma: no cover
+        return False
+
+
+def _guarded(fn: Callable[[], R]) -> R:
+    try:
+        return fn()
+    except DomainError as error:
+        raise to_application_error(error) from error
+    except ApplicationError:
+        raise
+    except Exception as error:
+        if _is_infrastructure_error(error):
+            raise  # retried by Temporal with backoff
+        log.exception("activity failed")
+        raise ApplicationError(
+            f"unexpected error while applying the command: {error!r}", type=INTERNAL_ERROR, non_retryable=True
+        ) from error
+
+
+def facts_of(target: Target) -> TargetFacts:
+    escalation = target.escalation or {}
+    return TargetFacts(
+        status=str(target.status),
+        unit_id=target.unit_id,
+        version=target.version,
+        overdue=target.overdue,
+        deadline_at=target.deadline_at,
+        last_activity_at=target.last_activity_at,
+        blocked_at=target.blocked_at,
+        blocks=target.blocks,
+        escalation_no=target.escalation_count,
+        escalation_open=bool(escalation) and str(escalation.get("state")) == "open",
+        escalation_opened_at=escalation.get("opened_at"),
+        escalation_reminders=int(escalation.get("reminders") or 0),
+        stale_reminded_for=target.stale_reminded_for,
+    )
+
+
+def campaign_facts_of(campaign: Campaign) -> CampaignFacts:
+    policy = campaign.policy
+    return CampaignFacts(
+        campaign_id=campaign.campaign_id,
+        escalate_after=policy.duration("escalate_after"),
+        resolution_sla=policy.duration("resolution_sla"),
+        stale_after=policy.duration("stale_after"),
+        closed=campaign.closed,
+    )
+
+
+class TargetActivities:
+    """The activities, bound to one domain application (one per worker process)."""
+
+    def __init__(self, app: ThiduaApplication) -> None:
+        self.app = app
+        self._pause = _pause_setting(os.environ.get(PAUSE_AFTER_SAVE_ENV))
+
+    def all(self) -> list[Callable[..., Any]]:
+        return [self.assign_target, self.apply_target_command, self.load_target]
+
+    # ------------------------------------------------------------------ activities
+    @activity.defn(name=ASSIGN_ACTIVITY)
+    def assign_target(self, inp: AssignInput) -> Applied:
+        return _guarded(lambda: self._assign(inp))
+
+    @activity.defn(name=COMMAND_ACTIVITY)
+    def apply_target_command(self, inp: CommandInput) -> Applied:
+        return _guarded(lambda: self._apply(inp))
+
+    @activity.defn(name=LOAD_ACTIVITY)
+    def load_target(self, inp: LoadInput) -> Applied:
+        return _guarded(lambda: self._load(inp))
+
+    # ------------------------------------------------------------------ assign
+    def _assign(self, inp: AssignInput) -> Applied:
+        req = inp.request
+        actor = Actor.from_dict(req.actor)
+        cmd = Command(req.command_id, actor, as_utc(inp.at))
+        check_may_command_target(actor, "assign", req.unit_id)
+        key = req.key or req.command_id
+        if str(target_id_for(req.campaign_id, key)) != inp.target_id:
+            raise BadInput("the assignment key does not name this target", field="key")
+        campaign = self.app.get_campaign(req.campaign_id)
+        details: dict[str, Any] = {
+            "campaign_id": req.campaign_id,
+            "unit_id": req.unit_id,
+            "title": req.title,
+            "area": req.area,
+            "deadline": req.deadline,
+            "points": to_decimal(req.points, "points"),
+            "timezone": campaign.timezone,
+            "key": key,
+            "decision": decision_from_json(req.decision),
+            "measure": _measure(req.measure),
+            "note": req.note,
+        }
+        for _ in range(_SAVE_ATTEMPTS):
+            existing = self._existing_target(inp.target_id)
+            if existing is not None:
+                # Same key again: a replay when it asks for the same thing, else refused.
+                existing.is_same_assignment(cmd, **details)
+                version = existing.version_of_command(cmd.id) or 1
+                return self._applied(existing, self.app.position_of(existing.id, version), campaign, every_id=True)
+            campaign.check_open("assign")
+            self._check_unit(req.unit_id, "unit_id")
+            target = Target.assign(cmd, **details)
+            try:
+                position = self.app.save_changes(target)
+            except VersionConflict:
+                continue  # an earlier attempt of this very activity saved it: answer as a replay
+            self._pause_for_tests("assign")
+            return self._applied(target, position, campaign, every_id=True)
+        raise VersionConflict("the target kept changing while it was being assigned; retry")
+
+    def _existing_target(self, target_id: str) -> Target | None:
+        try:
+            return self.app.get_target(target_id)
+        except NotFound:
+            return None
+
+    # ------------------------------------------------------------------ commands
+    def _apply(self, inp: CommandInput) -> Applied:
+        if inp.command not in ALL_COMMANDS:
+            raise BadInput(f"unknown command {inp.command!r}", field="command")
+        kwargs = decode_args(inp.command, inp.args)
+        if inp.expected_version is not None:
+            kwargs["expected_version"] = inp.expected_version
+        cmd = Command(inp.command_id, Actor.from_dict(inp.actor), as_utc(inp.at))
+        for _ in range(_SAVE_ATTEMPTS):
+            target = self.app.get_target(inp.target_id)
+            changed = getattr(target, inp.command)(cmd, **kwargs)
+            if not changed:  # a replay: the state now, the position of what it stored then
+                version = target.version_of_command(cmd.id)
+                position = None if version is None else self.app.position_of(target.id, version)
+                return self._applied(target, position, command_id=cmd.id)
+            self._check_new_units(inp.command, kwargs)
+            try:
+                position = self.app.save_changes(target)
+            except VersionConflict:
+                continue  # written meanwhile (an earlier attempt of this activity): reload and retry
+            self._pause_for_tests(inp.command)
+            return self._applied(target, position, command_id=cmd.id)
+        raise VersionConflict("the target kept changing while the command was applied; retry")
+
+    def _check_new_units(self, command: str, kwargs: dict[str, Any]) -> None:
+        """A target can only move to (or involve) a registered unit."""
+        if command == "reassign":
+            self._check_unit(kwargs["unit_id"], "unit_id")
+        elif command == "resolve":
+            if kwargs.get("reassign_to"):
+                self._check_unit(kwargs["reassign_to"], "reassign_to")
+            for unit_id in kwargs.get("coordinating_unit_ids") or ():
+                self._check_unit(unit_id, "coordinating_unit_ids")
+
+    def _check_unit(self, unit_id: str, field: str) -> None:
+        try:
+            self.app.get_unit(unit_id)
+        except NotFound as exc:
+            raise BadInput(f"unit {unit_id!r} is not registered", field=field) from exc
+
+    # ------------------------------------------------------------------ load
+    def _load(self, inp: LoadInput) -> Applied:
+        target = self.app.get_target(inp.target_id)
+        campaign = self.app.get_campaign(target.campaign_id)
+        last = self.app.position_of(target.id, target.version)
+        return self._applied(target, last, campaign, every_id=True)
+
+    # ------------------------------------------------------------------ helpers
+    def _applied(
+        self, target: Target, position: int | None, campaign: Campaign | None = None, *,
+        every_id: bool = False, command_id: str | None = None,
+    ) -> Applied:
+        return Applied(
+            result=CommandResult(target=target.to_state(), position=position),
+            facts=facts_of(target),
+            command_ids=list(target.applied) if every_id else [command_id] if command_id else [],
+            campaign=None if campaign is None else campaign_facts_of(campaign),
+        )
+
+    def _pause_for_tests(self, command: str) -> None:
+        if self._pause is not None and self._pause[0] == command:
+            log.warning("test hook %s: pausing %.1fs after saving %s", PAUSE_AFTER_SAVE_ENV, self._pause[1], command)
+            time.sleep(self._pause[1])
+
+
+
+
+def _measure(data: dict[str, Any] | None) -> Measure | None:
+    if data is None:
+        return None
+    try:
+        return Measure(
+            kind=str(data["kind"]), goal=data["goal"], unit=str(data.get("unit") or ""),
+            direction=str(data.get("direction") or "up"),
+        )
+    except KeyError as exc:
+        raise BadInput(f"measure.{exc.args[0]} is required", field=f"measure.{exc.args[0]}") from exc
+
+
+__all__ = [
+    "ASSIGN_ACTIVITY", "COMMAND_ACTIVITY", "LOAD_ACTIVITY", "PAUSE_AFTER_SAVE_ENV", "TargetActivities",
+    "campaign_facts_of", "facts_of",
+]

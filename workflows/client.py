@@ -1,0 +1,334 @@
+"""How the rest of thidua talks to the target workflows.
+
+`connect()` is the one way to get a Temporal client (it fixes the data converter);
+`TargetGateway` turns a command into an update-with-start of the target's workflow
+and gives back `CommandResult(target, position)` or raises the domain's own error
+(NotAllowed, InvalidTransition, BadInput, CommandIdReused, VersionConflict,
+NotFound), `ServiceUnavailable` (retry later with the same command id) or
+`CommandFailed` (a bug in the worker).
+
+Every command is idempotent by its command id: it is the Temporal update id (the
+server drops a repeated id within a run) and the aggregate's command log answers a
+replay with the current state and the position of the event the command stored.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import json
+import logging
+from collections.abc import Iterable, Mapping
+from dataclasses import asdict
+from datetime import date, datetime, timedelta
+from typing import Any
+from uuid import UUID
+
+from temporalio.client import (
+    Client,
+    WithStartWorkflowOperation,
+    WorkflowFailureError,
+    WorkflowUpdateFailedError,
+    WorkflowUpdateRPCTimeoutOrCancelledError,
+)
+from temporalio.common import WorkflowIDConflictPolicy
+from temporalio.contrib.pydantic import pydantic_data_converter
+from temporalio.exceptions import ApplicationError
+from temporalio.service import RPCError, RPCStatusCode
+
+from domain.errors import BadInput, NotFound
+from domain.target import target_id_for
+from domain.values import Actor, Decision, Measure
+from workflows.commands import (
+    parse_date,
+    parse_number,
+    decision_to_json,
+    encode_args,
+    measure_to_json,
+)
+from workflows.errors import CommandFailed, ServiceUnavailable, domain_error_from
+from workflows.messages import (
+    MODE_ASSIGN,
+    MODE_LOAD,
+    AssignRequest,
+    CommandRequest,
+    CommandResult,
+    WorkflowStart,
+)
+from workflows.target_workflow import TargetWorkflow
+
+log = logging.getLogger("thidua.workflows")
+
+# How long a caller waits for a command's answer before it is told to retry.
+DEFAULT_ANSWER_TIMEOUT = timedelta(seconds=30)
+# A command can race with its workflow finishing (campaign closed, continue-as-new);
+# the retry starts or finds the next run.
+_RACE_RETRIES = 5
+_TRANSIENT_RPC = {
+    RPCStatusCode.UNAVAILABLE,
+    RPCStatusCode.DEADLINE_EXCEEDED,
+    RPCStatusCode.RESOURCE_EXHAUSTED,
+    RPCStatusCode.CANCELLED,
+    RPCStatusCode.ABORTED,
+    RPCStatusCode.UNKNOWN,
+}
+
+__all__ = [
+    "CommandFailed", "CommandResult", "ServiceUnavailable", "TargetGateway", "connect", "ping",
+    "update_id_for", "workflow_id_for",
+]
+
+
+async def connect(address: str, namespace: str = "default", *, lazy: bool = False) -> Client:
+    """A Temporal client with thidua's data converter. `lazy=True` connects on first use
+    (a process can start while Temporal is still coming up)."""
+    try:
+        return await Client.connect(
+            address, namespace=namespace, data_converter=pydantic_data_converter, lazy=lazy
+        )
+    except Exception as exc:  # the core raises RuntimeError with the transport's reason
+        raise ServiceUnavailable(f"cannot reach Temporal at {address} (namespace {namespace!r}): {exc}") from exc
+
+
+async def ping(client: Client, timeout: float = 2.0) -> None:
+    """Raise ServiceUnavailable unless Temporal answers its health check (for /healthz)."""
+    try:
+        healthy = await client.service_client.check_health(timeout=timedelta(seconds=timeout))
+    except Exception as exc:
+        raise ServiceUnavailable(f"Temporal does not answer: {exc}") from exc
+    if not healthy:
+        raise ServiceUnavailable("Temporal answers but its workflow service is not serving")
+
+
+def workflow_id_for(target_id: str | UUID) -> str:
+    """The id of a target's workflow."""
+    return f"target-{target_id}"
+
+
+def update_id_for(command_id: str, command: str, payload: Mapping[str, Any]) -> str:
+    """The Temporal update id of a command: its command id plus a digest of what it asks.
+
+    Temporal answers a repeated update id (within a run) with the first answer without
+    looking at the arguments; the digest makes a reused command id with another payload
+    reach the aggregate, which refuses it (CommandIdReused), while a true retry stays
+    one update."""
+    body = json.dumps({"command": command, "payload": payload}, sort_keys=True, default=str, ensure_ascii=False)
+    return f"{command_id}#{hashlib.sha256(body.encode()).hexdigest()[:16]}"
+
+
+class TargetGateway:
+    """Commands to target workflows on one task queue."""
+
+    def __init__(
+        self, client: Client, task_queue: str, *, answer_timeout: timedelta = DEFAULT_ANSWER_TIMEOUT
+    ) -> None:
+        self.client = client
+        self.task_queue = task_queue
+        self.answer_timeout = answer_timeout
+
+    # ------------------------------------------------------------------ commands
+    async def assign(
+        self,
+        actor: Actor,
+        command_id: str,
+        campaign_id: str,
+        *,
+        unit_id: str,
+        title: str,
+        area: str,
+        deadline: date,
+        points: Any,
+        key: str | None = None,
+        decision: Decision | Mapping[str, Any] | None = None,
+        measure: Measure | Mapping[str, Any] | None = None,
+        note: str | None = None,
+    ) -> CommandResult:
+        """Assign a target and start its workflow; the same key (default: the command
+        id) names the same target, so a retried assignment stores nothing new."""
+        _check_command_id(command_id)
+        for field, value, required in (
+            ("campaign_id", campaign_id, True), ("unit_id", unit_id, True), ("title", title, True),
+            ("area", area, True), ("key", key, False), ("note", note, False),
+        ):
+            _check_text(field, value, required)
+        if isinstance(deadline, datetime) or not isinstance(deadline, (date, str)):
+            raise BadInput("deadline must be a date (YYYY-MM-DD)", field="deadline")
+        request = AssignRequest(
+            actor=actor.to_dict(),
+            command_id=command_id,
+            campaign_id=campaign_id,
+            unit_id=unit_id,
+            title=title,
+            area=area,
+            deadline=parse_date(deadline, "deadline"),
+            points=str(parse_number(points, "points")),
+            key=key,
+            decision=decision_to_json(decision),
+            measure=measure_to_json(measure),
+            note=note,
+        )
+        target_id = str(target_id_for(campaign_id, key or command_id))
+        payload = {k: v for k, v in asdict(request).items() if k not in ("actor", "command_id")}
+        return await self._update(
+            target_id, MODE_ASSIGN, TargetWorkflow.assign, request, update_id_for(command_id, "assign", payload)
+        )
+
+    async def command(
+        self,
+        target_id: str,
+        command: str,
+        actor: Actor,
+        command_id: str,
+        args: Mapping[str, Any] | None = None,
+        expected_version: int | None = None,
+    ) -> CommandResult:
+        """Apply one lifecycle command (start, report_progress, block, unblock, escalate,
+        resolve, complete, reopen, extend_deadline, reassign, cancel). `args` are the
+        Target method's keyword arguments. A target whose workflow is not running (its
+        campaign was closed, or it predates the workflow) gets one, rebuilt from the
+        aggregate; an unknown target is NotFound."""
+        target_id = _check_target_id(target_id)
+        _check_command_id(command_id)
+        if expected_version is not None and (isinstance(expected_version, bool) or not isinstance(expected_version, int)):
+            raise BadInput("expected_version must be an integer", field="expected_version")
+        request = CommandRequest(
+            command=command,
+            actor=actor.to_dict(),
+            command_id=command_id,
+            args=encode_args(command, args),
+            expected_version=expected_version,
+        )
+        return await self._update(
+            target_id, MODE_LOAD, TargetWorkflow.command, request, update_id_for(command_id, command, request.args)
+        )
+
+    async def refresh(self, target_ids: Iterable[str], *, concurrency: int = 32) -> int:
+        """Make these targets' running workflows re-read the target and its campaign
+        (call it after changing a campaign's policy). Returns how many were running."""
+        limit = asyncio.Semaphore(concurrency)
+
+        async def one(target_id: str) -> bool:
+            async with limit:
+                try:
+                    await self.client.get_workflow_handle(workflow_id_for(target_id)).signal(TargetWorkflow.reload)
+                except RPCError as exc:
+                    if exc.status == RPCStatusCode.NOT_FOUND:
+                        return False  # not running: it reads the campaign when it starts
+                    raise _unavailable(exc) from exc
+                return True
+
+        return sum(await asyncio.gather(*(one(str(t)) for t in target_ids)))
+
+    async def close_campaign(self, campaign_id: str, target_ids: Iterable[str], *, concurrency: int = 32) -> int:
+        """Finish the running workflows of these targets (after their commands in flight).
+        Closing the Campaign aggregate itself is the caller's job. Returns how many
+        workflows were running."""
+        limit = asyncio.Semaphore(concurrency)
+
+        async def finish(target_id: str) -> bool:
+            async with limit:
+                handle = self.client.get_workflow_handle(workflow_id_for(target_id))
+                try:
+                    await handle.signal(TargetWorkflow.campaign_closed, campaign_id)
+                except RPCError as exc:
+                    if exc.status == RPCStatusCode.NOT_FOUND:
+                        return False  # not running: nothing to finish
+                    raise _unavailable(exc) from exc
+                try:
+                    async with asyncio.timeout(self.answer_timeout.total_seconds()):
+                        await handle.result()
+                except TimeoutError as exc:
+                    raise ServiceUnavailable(
+                        f"the workflow of target {target_id} did not finish in time; close again to retry"
+                    ) from exc
+                except WorkflowFailureError:
+                    log.warning("workflow of target %s ended with a failure while closing", target_id)
+                except RPCError as exc:
+                    raise _unavailable(exc) from exc
+                return True
+
+        results = await asyncio.gather(*(finish(str(t)) for t in target_ids))
+        return sum(results)
+
+    # ------------------------------------------------------------------ plumbing
+    async def _update(self, target_id: str, mode: str, update: Any, request: Any, update_id: str) -> CommandResult:
+        workflow_id = workflow_id_for(target_id)
+        try:
+            async with asyncio.timeout(self.answer_timeout.total_seconds()):
+                for attempt in range(_RACE_RETRIES):
+                    start = WithStartWorkflowOperation(
+                        TargetWorkflow.run,
+                        WorkflowStart(target_id=target_id, mode=mode),
+                        id=workflow_id,
+                        id_conflict_policy=WorkflowIDConflictPolicy.USE_EXISTING,
+                        task_queue=self.task_queue,
+                    )
+                    _quiet_start_outcome(start)
+                    try:
+                        return await self.client.execute_update_with_start_workflow(
+                            update, request, start_workflow_operation=start, id=update_id
+                        )
+                    except WorkflowUpdateFailedError as exc:
+                        cause = exc.cause
+                        if isinstance(cause, ApplicationError):
+                            raise domain_error_from(cause) from None
+                        raise CommandFailed(f"the command failed: {cause or exc}") from exc
+                    except RPCError as exc:
+                        log.debug("update of %s met %s: %s", workflow_id, exc.status.name, exc.message)
+                        if _is_closing_race(exc) and attempt + 1 < _RACE_RETRIES:
+                            await asyncio.sleep(0.05 * (attempt + 1))
+                            continue
+                        raise _unavailable(exc) from exc
+                raise ServiceUnavailable("the target's workflow kept closing under the command; retry")
+        except TimeoutError as exc:
+            raise ServiceUnavailable(
+                f"no answer from the workflow of target {target_id} within "
+                f"{self.answer_timeout.total_seconds():.0f}s (is a worker running?); "
+                "retry with the same command id: it is applied at most once"
+            ) from exc
+        except WorkflowUpdateRPCTimeoutOrCancelledError as exc:
+            raise ServiceUnavailable(
+                "Temporal did not confirm the command in time; retry with the same command id"
+            ) from exc
+
+
+def _quiet_start_outcome(start: WithStartWorkflowOperation[Any, Any]) -> None:
+    """The start half of update-with-start reports its outcome on a future we never
+    await (the update's answer is what counts); read it so asyncio does not log
+    "Future exception was never retrieved" after a timeout or a refused start."""
+    future = getattr(start, "_workflow_handle", None)
+    if isinstance(future, asyncio.Future):
+        future.add_done_callback(lambda f: f.cancelled() or f.exception())
+
+
+def _is_closing_race(exc: RPCError) -> bool:
+    """The update met a run that was finishing (completed, continued-as-new)."""
+    text = exc.message.lower()
+    return exc.status in (RPCStatusCode.NOT_FOUND, RPCStatusCode.FAILED_PRECONDITION, RPCStatusCode.ABORTED) or (
+        "completed" in text or "closed" in text or "continued" in text
+    )
+
+
+def _unavailable(exc: RPCError) -> Exception:
+    if exc.status in _TRANSIENT_RPC:
+        return ServiceUnavailable(f"Temporal is unavailable: {exc.message}")
+    return CommandFailed(f"Temporal refused the request ({exc.status.name}): {exc.message}")
+
+
+def _check_target_id(target_id: str | UUID) -> str:
+    try:
+        return str(UUID(str(target_id)))
+    except ValueError:
+        raise NotFound("target not found", id=str(target_id)) from None
+
+
+def _check_text(field: str, value: Any, required: bool) -> None:
+    if value is None and not required:
+        return
+    if not isinstance(value, str) or (required and not value.strip()):
+        raise BadInput(f"{field} is required (text)" if required else f"{field} must be text", field=field)
+
+
+def _check_command_id(command_id: str) -> None:
+    if not isinstance(command_id, str) or not command_id or len(command_id) > 200:
+        raise BadInput("command id must be 1..200 characters", field="command_id")

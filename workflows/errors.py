@@ -1,0 +1,86 @@
+"""How errors cross Temporal and come back as the exceptions callers know.
+
+A domain refusal travels as a non-retryable `ApplicationError` whose `type` is the
+error's `kind` and whose first detail is `error.to_dict()`; the gateway rebuilds the
+same domain exception class from it, so the API maps it like any other domain error.
+Infrastructure trouble (Temporal unreachable, an answer that does not come in time)
+becomes `ServiceUnavailable`, which says the caller may retry with the same command id.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from temporalio.exceptions import ApplicationError
+
+from domain.errors import (
+    ERROR_KINDS,
+    BadInput,
+    DomainError,
+    InvalidTransition,
+)
+
+SERVICE_UNAVAILABLE = "service_unavailable"
+INTERNAL_ERROR = "internal_error"
+
+
+class ServiceUnavailable(Exception):
+    """Temporal (or the worker behind it) did not answer: retry later with the same
+    command id; a command that did reach the workflow is applied at most once."""
+
+    kind = SERVICE_UNAVAILABLE
+    retryable = True
+
+    def __init__(self, message: str) -> None:
+        super().__init__(message)
+        self.message = message
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"kind": self.kind, "message": self.message, "retryable": True}
+
+
+class CommandFailed(Exception):
+    """The command hit a bug or an unexpected error in the worker (not a domain rule).
+    Nothing half-done is kept: the workflow reloads the target before the next command."""
+
+    kind = INTERNAL_ERROR
+    retryable = False
+
+    def __init__(self, message: str) -> None:
+        super().__init__(message)
+        self.message = message
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"kind": self.kind, "message": self.message}
+
+
+def to_application_error(error: DomainError) -> ApplicationError:
+    """A domain refusal as Temporal carries it: typed, non-retryable, with details."""
+    return ApplicationError(error.message, error.to_dict(), type=error.kind, non_retryable=True)
+
+
+def is_domain_failure(error: BaseException) -> bool:
+    return isinstance(error, ApplicationError) and error.type in ERROR_KINDS
+
+
+def domain_error_from(error: ApplicationError) -> Exception:
+    """Rebuild the domain exception (same class, same attributes) from its Temporal form."""
+    details: dict[str, Any] = {}
+    if error.details and isinstance(error.details[0], dict):
+        details = dict(error.details[0])
+    details.pop("kind", None)
+    message = str(details.pop("message", None) or error.message)
+    kind = error.type or ""
+    if kind == SERVICE_UNAVAILABLE:
+        return ServiceUnavailable(message)
+    cls = ERROR_KINDS.get(kind)
+    if cls is None:
+        return CommandFailed(message)
+    if cls is InvalidTransition:
+        return InvalidTransition(
+            str(details.pop("command", "")), str(details.pop("state", "")), message
+        )
+    if cls is BadInput:
+        field = details.pop("field", None)
+        return BadInput(message, field=field, **details)
+    return cls(message, **details)
