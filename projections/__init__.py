@@ -1,0 +1,16 @@
+"""Read models of thidua: the projector (event store -> tables, exactly once), the
+queries the API reads them with, rebuilds, and the hash-chained audit trail.
+
+Modules:
+- `schema`      tables, indexes, projection groups and their tracking rows; `ensure_schema(pool)`
+- `pipeline`    gap-safe reading of the event store, decoding with the application's
+                mapper, aggregates kept up to date with the domain's own `mutate`
+- `engine`      one batch = one transaction: lock tracking rows, read, apply every
+                group, advance tracking rows
+- `catalog`, `targets`, `escalations`, `audit`   the projection groups
+- `boards`      scoreboards via `domain.scoring` only
+- `projector`   `Projector` (asyncio, in-process), `ProjectorThread`, `main(settings)`
+- `rebuild`     `thidua projections rebuild [NAME]`
+- `audit`       also `verify(...)` and `verify_cli(settings)` (`thidua audit verify`)
+- `queries`     what the API calls (asyncpg)
+"""

@@ -36,7 +36,9 @@ async def _assign(ts, seed, *, deadline_in_days: int, **policy):  # type: ignore
 
 async def test_a_deadline_thirty_days_out_turns_the_target_overdue_and_completing_it_is_late(time_skipping, seed):
     ts = time_skipping
-    tid, unit = await _assign(ts, seed, deadline_in_days=30)
+    # stale_after is longer than the deadline, so the only timer that can fire is the deadline's
+    # (with P30D a stale reminder can legitimately fire first, depending on the hour of the day).
+    tid, unit = await _assign(ts, seed, deadline_in_days=30, stale_after="P90D")
     head = unit_head(unit)
     await ts.gateway.command(tid, "start", head, new_id("start"))
     deadline_at = datetime.fromisoformat((await ts.gateway.command(tid, "report_progress", head, new_id("p"),

@@ -1,0 +1,40 @@
+# One image for the three thidua processes; docker-compose.yml picks the command:
+#   thidua api | thidua worker | thidua projector
+FROM python:3.11-slim
+
+ENV PYTHONDONTWRITEBYTECODE=1 \
+    PYTHONUNBUFFERED=1 \
+    PIP_NO_CACHE_DIR=1 \
+    PIP_DISABLE_PIP_VERSION_CHECK=1
+
+WORKDIR /app
+
+# Dependencies first (this layer is rebuilt only when pyproject.toml changes): install the
+# project's declared dependencies from a stub package, then the real sources on top.
+COPY pyproject.toml README.md ./
+RUN mkdir -p domain workflows api projections thidua \
+    && for p in domain workflows api projections thidua; do touch "$p/__init__.py"; done \
+    && pip install . \
+    && pip uninstall -y thidua \
+    && rm -rf domain workflows api projections thidua build
+
+COPY domain ./domain
+COPY workflows ./workflows
+COPY api ./api
+COPY projections ./projections
+COPY thidua ./thidua
+COPY deploy ./deploy
+RUN pip install --no-deps . && rm -rf build
+
+# Never run as root. The data directory is only used by `thidua up` (embedded services),
+# which production does not run; it is writable anyway.
+RUN useradd --system --uid 10001 --home-dir /app --shell /usr/sbin/nologin thidua \
+    && mkdir -p /tmp/thidua && chown thidua /tmp/thidua
+USER thidua
+
+ENV THIDUA_API_HOST=0.0.0.0 \
+    THIDUA_API_PORT=8000 \
+    THIDUA_DATA_DIR=/tmp/thidua
+EXPOSE 8000
+
+CMD ["thidua", "api"]

@@ -1,0 +1,294 @@
+"""Every check a route needs, as typed dependencies, in one place.
+
+- `CurrentUser`: a valid, unrevoked bearer token (401 otherwise).
+- Role requirements (function level): `Secretariat`, `StandingCommittee`, `Assigners`,
+  `AuditReaders`... (403 for any other role). The role check comes before any lookup,
+  so a caller learns nothing about objects it may not touch.
+- Object level: `target_for(command)` (may this user run this command on this target?
+  404 for an unknown id, 403 for another unit's target), `ReadableTarget` (detail: own
+  unit, or a cluster the user's unit heads or deputises), `HistoryTarget` (own unit).
+  Targets are checked against the aggregate (the source of truth), not a read model
+  that may lag.
+- `CommandCtx`: the command id and the `Idempotency-Key` bookkeeping of a command.
+
+`create_app` refuses to start if a /v1 route does not depend on `authenticate`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from typing import Annotated, Any
+
+from fastapi import Depends, Header, Path, Request
+from fastapi.encoders import jsonable_encoder
+from fastapi.responses import JSONResponse, Response
+from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
+from pydantic import BaseModel
+
+from api.auth import Principal
+from api.idempotency import MAX_KEY_LENGTH, StoredResponse, command_id_for, request_hash
+from api.problems import Problem, from_domain_error, is_unavailable
+from api.services import Services
+from domain.errors import DomainError
+from domain.permissions import TARGET_COMMANDS, may_command_target
+from domain.values import Role
+
+SEC, SC, UH, INSP = Role.SECRETARIAT, Role.STANDING_COMMITTEE, Role.UNIT_HEAD, Role.INSPECTOR
+
+
+def get_services(request: Request) -> Services:
+    services = getattr(request.app.state, "services", None)
+    if services is None:
+        raise Problem(503, "the API is starting or stopping")
+    return services
+
+
+ServicesDep = Annotated[Services, Depends(get_services)]
+
+_bearer = HTTPBearer(auto_error=False, description="`Authorization: Bearer thd_<user>_<secret>`")
+
+
+async def authenticate(
+    services: ServicesDep,
+    credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)],
+) -> Principal:
+    challenge = {"WWW-Authenticate": 'Bearer realm="thidua"'}
+    if credentials is None or credentials.scheme.lower() != "bearer":
+        raise Problem(401, "a bearer token is required", headers=challenge)
+    principal = await services.verifier.verify(credentials.credentials)
+    if principal is None:
+        raise Problem(401, "the token is unknown or revoked",
+                      headers={"WWW-Authenticate": 'Bearer realm="thidua", error="invalid_token"'})
+    return principal
+
+
+CurrentUser = Annotated[Principal, Depends(authenticate)]
+
+
+def require_roles(*roles: Role) -> Callable[[Principal], Awaitable[Principal]]:
+    allowed = frozenset(roles)
+
+    async def check_role(user: CurrentUser) -> Principal:
+        if user.role not in allowed:
+            raise Problem(403, f"the role {user.role} may not call this route")
+        return user
+
+    check_role.allowed_roles = allowed  # type: ignore[attr-defined]
+    check_role.__name__ = "require_" + "_or_".join(sorted(str(r) for r in roles))
+    return check_role
+
+
+Secretariat = Annotated[Principal, Depends(require_roles(SEC))]
+StandingCommittee = Annotated[Principal, Depends(require_roles(SC))]
+Assigners = Annotated[Principal, Depends(require_roles(SEC, SC))]
+AuditReaders = Annotated[Principal, Depends(require_roles(SEC, SC, INSP))]
+
+
+# ------------------------------------------------------------------ objects
+CampaignId = Annotated[str, Path(min_length=1, max_length=100, description="Campaign id",
+                                 examples=["vinh-yen-2022"])]
+TargetId = Annotated[str, Path(min_length=1, max_length=100, description="Target id (UUID)")]
+
+
+async def load_campaign(cid: CampaignId, services: ServicesDep) -> Any:
+    """The Campaign aggregate (404 when unknown)."""
+    return await services.in_thread(services.domain_app.get_campaign, cid)
+
+
+ExistingCampaign = Annotated[Any, Depends(load_campaign)]
+
+
+async def _load_target(services: Services, tid: str) -> Any:
+    return await services.in_thread(services.domain_app.get_target, tid)
+
+
+def roles_able_to(command: str) -> frozenset[Role]:
+    """Roles that may run `command` on some target (unit heads: on their own unit's)."""
+    allowed = TARGET_COMMANDS[command]
+    roles = {r for r in allowed if isinstance(r, Role)}
+    if "owner" in allowed:
+        roles.add(UH)
+    return frozenset(roles)
+
+
+def target_for(command: str) -> Callable[..., Awaitable[Any]]:
+    """The Target a command route acts on, after the function- and object-level checks."""
+    able = roles_able_to(command)
+
+    async def target_in_scope(tid: TargetId, user: CurrentUser, services: ServicesDep) -> Any:
+        if user.role not in able:
+            raise Problem(403, f"the role {user.role} may not {command} targets")
+        target = await _load_target(services, tid)
+        if not may_command_target(user.actor, command, target.unit_id):
+            raise Problem(403, f"this target belongs to unit {target.unit_id!r}, not to yours")
+        return target
+
+    target_in_scope.__name__ = f"target_for_{command}"
+    target_in_scope.command = command  # type: ignore[attr-defined]
+    return target_in_scope
+
+
+async def _leads_cluster_of(services: Services, campaign_id: str, lead_unit: str, unit_id: str) -> bool:
+    campaign = await services.in_thread(services.domain_app.get_campaign, campaign_id)
+    return any(
+        lead_unit in (c.head_unit_id, c.deputy_unit_id) and unit_id in c.unit_ids
+        for c in campaign.clusters.values()
+    )
+
+
+async def readable_target(tid: TargetId, user: CurrentUser, services: ServicesDep) -> Any:
+    """Target detail: everyone but a unit head of a unit that neither owns the target
+    nor heads or deputises the target's cluster."""
+    target = await _load_target(services, tid)
+    if user.role == UH and target.unit_id != user.unit_id:
+        if not user.unit_id or not await _leads_cluster_of(services, target.campaign_id, user.unit_id, target.unit_id):
+            raise Problem(403, "this target belongs to another unit")
+    return target
+
+
+async def history_target(tid: TargetId, user: CurrentUser, services: ServicesDep) -> Any:
+    """Target history: a unit head reads its own unit's targets only."""
+    target = await _load_target(services, tid)
+    if user.role == UH and target.unit_id != user.unit_id:
+        raise Problem(403, "this target belongs to another unit")
+    return target
+
+
+ReadableTarget = Annotated[Any, Depends(readable_target)]
+HistoryTarget = Annotated[Any, Depends(history_target)]
+
+
+# ------------------------------------------------------------------ commands and idempotency
+class Replay(Exception):
+    """A stored answer to send back as it was."""
+
+    def __init__(self, stored: StoredResponse) -> None:
+        super().__init__("idempotent replay")
+        self.stored = stored
+
+
+def replay_response(replay: Replay) -> Response:
+    stored = replay.stored
+    return Response(stored.body, status_code=stored.status, media_type=stored.media_type,
+                    headers={"Idempotent-Replayed": "true"})
+
+
+@dataclass
+class CommandContext:
+    """One command request: who, which command id, and its idempotency record."""
+
+    principal: Principal
+    services: Services
+    request: Request
+    key: str | None
+    command_id: str
+    request_hash: str
+
+    async def run(
+        self,
+        name: str,
+        action: Callable[[], Awaitable[Any]],
+        *,
+        status: int | Callable[[Any], int] = 200,
+        model: type[BaseModel] | None = None,
+        stored_view: Callable[[dict[str, Any]], dict[str, Any]] | None = None,
+    ) -> Response:
+        """Run the command; answer with its result or its domain refusal, and remember
+        the answer under the Idempotency-Key. `stored_view` redacts what must never be
+        stored (a new user's token)."""
+        metrics = self.services.metrics
+        try:
+            result = await action()
+        except DomainError as error:
+            metrics.command(name, error.kind)
+            response = from_domain_error(error, self.request.url.path)
+            await self._remember(response.status_code, response.media_type or "", bytes(response.body))
+            return response
+        except Problem:
+            metrics.command(name, "refused")
+            raise
+        except Exception as exc:
+            metrics.command(name, "unavailable" if is_unavailable(exc) else "error")
+            raise
+        metrics.command(name, "ok")
+        if callable(status):
+            status = status(result)
+        payload = model.model_validate(result).model_dump(mode="json") if model else jsonable_encoder(result)
+        response = JSONResponse(payload, status_code=status)
+        stored = response
+        if stored_view is not None:
+            stored = JSONResponse(stored_view(payload), status_code=status)
+        await self._remember(status, "application/json", bytes(stored.body))
+        return response
+
+    async def _remember(self, status: int, media_type: str, body: bytes) -> None:
+        if self.key is None or status >= 500:
+            return
+        await self.services.idempotency.record(
+            self.principal.id, self.key,
+            StoredResponse(self.request_hash, status, media_type, body.decode()),
+        )
+
+
+async def command_context(
+    request: Request,
+    user: CurrentUser,
+    services: ServicesDep,
+    idempotency_key: Annotated[
+        str | None,
+        Header(alias="Idempotency-Key", min_length=1, max_length=MAX_KEY_LENGTH,
+               description="Retry-safe key (≤ 200 characters): a replay returns the first answer and records "
+                           "nothing; the same key with another request is a 422"),
+    ] = None,
+) -> CommandContext:
+    body = await request.body()
+    digest = request_hash(request.method, request.url.path, request.url.query, body)
+    if idempotency_key is not None:
+        stored = await services.idempotency.lookup(user.id, idempotency_key)
+        if stored is not None:
+            if stored.request_hash != digest:
+                raise Problem(
+                    422, "this Idempotency-Key was already used for a different request",
+                    type_slug="idempotency-key-reused",
+                    errors=[{"field": "header.Idempotency-Key", "message": "already used for a different request",
+                             "type": "idempotency_key_reused"}],
+                )
+            raise Replay(stored)
+    return CommandContext(user, services, request, idempotency_key, command_id_for(user.id, idempotency_key), digest)
+
+
+CommandCtx = Annotated[CommandContext, Depends(command_context)]
+
+
+# ------------------------------------------------------------------ reads
+async def wait_for_projections(services: Services, min_position: int | None) -> None:
+    """Read-your-writes: wait until the read models include `min_position`.
+
+    A position beyond the last stored event can never be reached: 422 at once. A
+    position that exists but is not projected within the wait: 503 with Retry-After
+    (the projector is behind or down; the same read will succeed later).
+    """
+    if min_position is None or min_position == 0:
+        return
+    from projections import queries
+
+    last = await queries.max_event_position(services.pool)
+    if min_position > last:
+        raise Problem(422, f"min_position {min_position} is beyond the last stored event ({last})",
+                      errors=[{"field": "query.min_position", "message": "beyond the last stored event",
+                               "type": "min_position_unknown"}])
+    if not await queries.wait_for_position(services.pool, min_position, timeout=services.position_wait_seconds):
+        raise Problem(503, f"the read models have not reached position {min_position} yet; retry shortly",
+                      type_slug="projection-lag", headers={"Retry-After": "1"})
+
+
+def route_is_guarded(dependant: Any) -> bool:
+    """True when `authenticate` is somewhere in a route's dependency tree."""
+    stack = [dependant]
+    while stack:
+        dep = stack.pop()
+        if dep.call is authenticate:
+            return True
+        stack.extend(dep.dependencies)
+    return False

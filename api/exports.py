@@ -1,0 +1,64 @@
+"""Scoreboard exports: CSV (UTF-8 with a BOM, so spreadsheet programs keep the
+Vietnamese diacritics) and XLSX (openpyxl). One row per unit, ranked within its cluster."""
+
+from __future__ import annotations
+
+import csv
+import io
+from typing import Any
+
+from openpyxl import Workbook
+from openpyxl.styles import Font
+
+COUNT_COLUMNS = ("completed_on_time", "completed_late", "in_progress_within_deadline", "overdue", "blocked",
+                 "escalated", "cancelled")
+HEADER = ("cluster_id", "cluster_name", "rank", "unit_id", "unit_name", "score", "max_score", "completion_rate",
+          "reward_candidate", *COUNT_COLUMNS)
+
+CSV_MEDIA_TYPE = "text/csv; charset=utf-8"
+XLSX_MEDIA_TYPE = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
+
+
+def rows(board: dict[str, Any]) -> list[list[Any]]:
+    result = []
+    for cluster in board.get("clusters", []):
+        for unit in cluster.get("units", []):
+            counts = unit.get("counts", {})
+            result.append([
+                cluster.get("cluster_id"), cluster.get("name"), unit.get("rank"), unit.get("unit_id"),
+                unit.get("name"), unit.get("score"), unit.get("max_score"), unit.get("completion_rate"),
+                bool(unit.get("reward_candidate")), *(counts.get(c, 0) for c in COUNT_COLUMNS),
+            ])
+    return result
+
+
+def to_csv(board: dict[str, Any]) -> bytes:
+    buffer = io.StringIO(newline="")
+    writer = csv.writer(buffer)
+    writer.writerow(HEADER)
+    writer.writerows(rows(board))
+    return ("\ufeff" + buffer.getvalue()).encode("utf-8")
+
+
+def to_xlsx(board: dict[str, Any]) -> bytes:
+    book = Workbook()
+    sheet = book.active
+    sheet.title = "Scoreboard"
+    sheet.append(list(HEADER))
+    for cell in sheet[1]:
+        cell.font = Font(bold=True)
+    for row in rows(board):
+        sheet.append(row)
+    as_of = board.get("as_of")
+    info = book.create_sheet("About")
+    info.append(["campaign_id", board.get("campaign_id")])
+    info.append(["as_of", str(as_of) if as_of is not None else ""])
+    out = io.BytesIO()
+    book.save(out)
+    return out.getvalue()
+
+
+def filename(board: dict[str, Any], extension: str) -> str:
+    safe = "".join(ch if ch.isascii() and (ch.isalnum() or ch in "-_.") else "_" for ch in
+                   str(board.get("campaign_id", "scoreboard")))
+    return f"scoreboard-{safe}.{extension}"

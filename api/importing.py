@@ -1,0 +1,225 @@
+"""Bulk assignment: parse a CSV file or a JSON array, validate every row, report every bad one.
+
+Nothing is created unless every row is good. A row is bad when its fields break the
+schema, when its `key` repeats within the file, when its unit is not registered, or
+when its key already names a target of the campaign with different details (same
+details: the row is a replay and creates nothing new).
+
+CSV: UTF-8 (with or without a BOM), a header row, columns (in any order)
+`key, unit_id, title, area, deadline, points` (required) and `decision_number,
+decision_issued_on, decision_issuer, note` (optional; the three decision columns go
+together). Line numbers count the header as line 1. JSON: an array of assignment
+objects (the body of `POST /v1/campaigns/{cid}/targets`, with `key` required); the
+"line" of an item is its 1-based index.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+from dataclasses import dataclass, field
+from typing import Annotated, Any
+
+from pydantic import Field, ValidationError
+
+from api.models import AssignIn, DecisionRef, MeasureIn
+from domain.errors import CommandIdReused, DomainError, NotFound
+from domain.target import target_id_for
+from domain.values import Command, Decision, Measure
+
+MAX_ROWS = 10_000
+REQUIRED_COLUMNS = ("key", "unit_id", "title", "area", "deadline", "points")
+OPTIONAL_COLUMNS = ("decision_number", "decision_issued_on", "decision_issuer", "note")
+DECISION_COLUMNS = ("decision_number", "decision_issued_on", "decision_issuer")
+CSV_MEDIA_TYPES = ("text/csv", "application/csv")
+
+CSV_EXAMPLE = (
+    "key,unit_id,title,area,deadline,points,decision_number,decision_issued_on,decision_issuer,note\r\n"
+    "934-01,phuong-ngo-quyen,Hoàn thành GPMB dự án đường Nguyễn Tất Thành,GPMB,2022-09-30,10,"
+    "934-QĐ/TU,2022-02-15,BTV Thành ủy Vĩnh Yên,\r\n"
+)
+
+
+class ImportRow(AssignIn):
+    """One row of an import: an assignment whose `key` is required."""
+
+    key: Annotated[str, Field(min_length=1, max_length=200)]  # type: ignore[assignment]
+
+
+@dataclass
+class ParsedRow:
+    line: int
+    key: str | None
+    row: ImportRow | None
+    errors: list[dict[str, Any]] = field(default_factory=list)
+
+
+class ImportRejected(Exception):
+    """The file as a whole is unusable (encoding, header, size): one message, no rows."""
+
+    def __init__(self, message: str, field: str = "body") -> None:
+        super().__init__(message)
+        self.message = message
+        self.field = field
+
+
+def _errors_of(exc: ValidationError, prefix: str = "") -> list[dict[str, Any]]:
+    result = []
+    for err in exc.errors():
+        loc = ".".join(str(p) for p in err.get("loc", ()))
+        result.append({"field": prefix + loc if loc else prefix.rstrip(".") or "row",
+                       "message": str(err.get("msg", "invalid")), "type": str(err.get("type", "invalid"))})
+    return result
+
+
+def _validate(line: int, data: Any) -> ParsedRow:
+    key = data.get("key") if isinstance(data, dict) and isinstance(data.get("key"), str) else None
+    try:
+        return ParsedRow(line, key, ImportRow.model_validate(data))
+    except ValidationError as exc:
+        return ParsedRow(line, key, None, _errors_of(exc))
+
+
+def parse_csv(body: bytes) -> list[ParsedRow]:
+    try:
+        text = body.decode("utf-8-sig")
+    except UnicodeDecodeError as exc:
+        raise ImportRejected(f"the file is not UTF-8 (byte {exc.start})") from exc
+    reader = csv.reader(io.StringIO(text, newline=""))
+    try:
+        header = next(reader)
+    except StopIteration as exc:
+        raise ImportRejected("the file is empty: a header row is required") from exc
+    except csv.Error as exc:
+        raise ImportRejected(f"line 1: {exc}") from exc
+    columns = [c.strip() for c in header]
+    unknown = [c for c in columns if c not in REQUIRED_COLUMNS + OPTIONAL_COLUMNS]
+    missing = [c for c in REQUIRED_COLUMNS if c not in columns]
+    if unknown or missing or len(set(columns)) != len(columns):
+        parts = []
+        if missing:
+            parts.append("missing column(s): " + ", ".join(missing))
+        if unknown:
+            parts.append("unknown column(s): " + ", ".join(unknown[:20]))
+        if len(set(columns)) != len(columns):
+            parts.append("repeated column names")
+        raise ImportRejected("header row: " + "; ".join(parts), field="header")
+    rows: list[ParsedRow] = []
+    while True:
+        line = reader.line_num + 1
+        try:
+            values = next(reader)
+        except StopIteration:
+            break
+        except csv.Error as exc:
+            rows.append(ParsedRow(line, None, None, [{"field": "row", "message": str(exc), "type": "csv"}]))
+            break
+        if not any(v.strip() for v in values):
+            continue  # blank line
+        if len(rows) >= MAX_ROWS:
+            raise ImportRejected(f"more than {MAX_ROWS} rows; split the file")
+        if len(values) != len(columns):
+            rows.append(ParsedRow(line, None, None, [{
+                "field": "row", "message": f"{len(values)} values for {len(columns)} columns", "type": "csv"}]))
+            continue
+        record = {c: v.strip() for c, v in zip(columns, values, strict=True)}
+        rows.append(_validate(line, _row_from_csv(record)))
+    return rows
+
+
+def _row_from_csv(record: dict[str, str]) -> dict[str, Any]:
+    data: dict[str, Any] = {c: record[c] for c in REQUIRED_COLUMNS}
+    if record.get("note"):
+        data["note"] = record["note"]
+    given = [c for c in DECISION_COLUMNS if record.get(c)]
+    if given:
+        # All three or none; a partial decision is reported on the missing column(s).
+        data["decision"] = {"number": record.get("decision_number") or None,
+                            "issued_on": record.get("decision_issued_on") or None,
+                            "issuer": record.get("decision_issuer") or None}
+    return data
+
+
+def parse_json(body: bytes) -> list[ParsedRow]:
+    try:
+        items = json.loads(body)
+    except (ValueError, UnicodeDecodeError) as exc:
+        raise ImportRejected("the body is not valid JSON") from exc
+    if not isinstance(items, list):
+        raise ImportRejected("the body must be a JSON array of targets")
+    if len(items) > MAX_ROWS:
+        raise ImportRejected(f"more than {MAX_ROWS} rows; split the file")
+    return [_validate(i + 1, item) for i, item in enumerate(items)]
+
+
+def parse(media_type: str, body: bytes) -> list[ParsedRow]:
+    if media_type in CSV_MEDIA_TYPES:
+        return parse_csv(body)
+    return parse_json(body)
+
+
+def check_rows(domain_app: Any, campaign: Any, rows: list[ParsedRow], cmd: Command) -> None:
+    """The checks that need the store (runs in a thread): duplicate keys, unknown
+    units, keys already assigned with other details. Adds errors to the rows."""
+    seen: dict[str, int] = {}
+    for parsed in rows:
+        if parsed.row is None:
+            continue
+        first = seen.setdefault(parsed.row.key, parsed.line)
+        if first != parsed.line:
+            parsed.errors.append({"field": "key", "message": f"the key is repeated (first on line {first})",
+                                  "type": "duplicate_key"})
+    units = {p.row.unit_id for p in rows if p.row is not None}
+    unknown = set()
+    for unit_id in units:
+        try:
+            domain_app.get_unit(unit_id)
+        except NotFound:
+            unknown.add(unit_id)
+    for parsed in rows:
+        if parsed.row is None:
+            continue
+        if parsed.row.unit_id in unknown:
+            parsed.errors.append({"field": "unit_id", "message": f"unit {parsed.row.unit_id!r} is not registered",
+                                  "type": "unknown_unit"})
+        if parsed.errors:
+            continue
+        try:
+            existing = domain_app.get_target(target_id_for(campaign.campaign_id, parsed.row.key))
+        except NotFound:
+            continue
+        try:
+            existing.is_same_assignment(cmd, **assignment_kwargs(campaign, parsed.row))
+        except CommandIdReused:
+            parsed.errors.append({"field": "key", "message": "this key already names a target with other details",
+                                  "type": "key_taken"})
+        except DomainError as exc:
+            parsed.errors.append({"field": str(exc.details.get("field") or "row"), "message": exc.message,
+                                  "type": exc.kind})
+
+
+def domain_decision(ref: DecisionRef | None) -> Decision | None:
+    if ref is None:
+        return None
+    return Decision(number=ref.number, issued_on=ref.issued_on, issuer=ref.issuer, title=ref.title)
+
+
+def domain_measure(measure: MeasureIn | None) -> Measure | None:
+    if measure is None:
+        return None
+    return Measure(kind=measure.kind, goal=measure.goal, unit=measure.unit, direction=measure.direction)
+
+
+def assignment_kwargs(campaign: Any, row: AssignIn) -> dict[str, Any]:
+    """The Target.assign keyword arguments a row stands for (as the domain compares them)."""
+    return {
+        "campaign_id": campaign.campaign_id, "unit_id": row.unit_id, "title": row.title, "area": row.area,
+        "deadline": row.deadline, "points": row.points, "timezone": campaign.timezone, "key": row.key,
+        "decision": domain_decision(row.decision), "measure": domain_measure(row.measure), "note": row.note,
+    }
+
+
+def report(rows: list[ParsedRow]) -> list[dict[str, Any]]:
+    """Every bad row with its line number and its errors."""
+    return [{"line": p.line, "key": p.key, "errors": p.errors} for p in rows if p.errors]

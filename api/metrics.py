@@ -1,0 +1,54 @@
+"""Prometheus metrics of one API instance.
+
+Each app gets its own registry, so several apps in one process (tests) do not clash.
+Requests are labelled by route *template* (`/v1/targets/{tid}`), never by concrete
+path, so the number of series stays bounded whatever clients send.
+"""
+
+from __future__ import annotations
+
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
+from prometheus_client.exposition import CONTENT_TYPE_LATEST
+
+__all__ = ["ApiMetrics", "CONTENT_TYPE_LATEST"]
+
+
+class ApiMetrics:
+    def __init__(self) -> None:
+        self.registry = CollectorRegistry(auto_describe=True)
+        self.requests = Counter(
+            "thidua_http_requests_total", "HTTP requests by method, route template and status",
+            ["method", "route", "status"], registry=self.registry,
+        )
+        self.latency = Histogram(
+            "thidua_http_request_duration_seconds", "HTTP request latency by method and route template",
+            ["method", "route"], registry=self.registry,
+            buckets=(0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10),
+        )
+        self.commands = Counter(
+            "thidua_commands_total", "Commands handled by the API, by command and outcome",
+            ["command", "outcome"], registry=self.registry,
+        )
+        self.projection_lag = Gauge(
+            "thidua_projection_lag_events",
+            "Events in the store that a projection has not processed yet",
+            ["projection"], registry=self.registry,
+        )
+        self.last_position = Gauge(
+            "thidua_event_store_position", "Global position of the last stored event", registry=self.registry,
+        )
+
+    def observe_request(self, method: str, route: str, status: int, seconds: float) -> None:
+        self.requests.labels(method, route, str(status)).inc()
+        self.latency.labels(method, route).observe(seconds)
+
+    def command(self, command: str, outcome: str) -> None:
+        self.commands.labels(command, outcome).inc()
+
+    def set_projection_positions(self, max_position: int, positions: dict[str, int]) -> None:
+        self.last_position.set(max_position)
+        for name, position in positions.items():
+            self.projection_lag.labels(name).set(max(0, max_position - int(position or 0)))
+
+    def exposition(self) -> bytes:
+        return generate_latest(self.registry)

@@ -1,0 +1,154 @@
+"""Pure ASGI middleware: body size limits, request metrics, the last-resort error guard.
+
+Pure ASGI (not BaseHTTPMiddleware) so bodies stream through untouched and the
+guard sees every exception before Starlette's ServerErrorMiddleware would print a
+traceback page.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import Callable
+from typing import Any
+
+from starlette.requests import Request
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from api.metrics import ApiMetrics
+from api.problems import PROBLEM_BASE, PROBLEM_MEDIA_TYPE, unexpected_response
+
+MIB = 1024 * 1024
+DEFAULT_BODY_LIMIT = 1 * MIB
+IMPORT_BODY_LIMIT = 20 * MIB
+
+
+def body_limit_for(path: str) -> int:
+    """Imports may carry a whole decision's targets; everything else is small."""
+    return IMPORT_BODY_LIMIT if path.endswith("/targets/import") else DEFAULT_BODY_LIMIT
+
+
+async def _send_problem(send: Send, status: int, slug: str, title: str, detail: str, path: str) -> None:
+    body = json.dumps({"type": PROBLEM_BASE + slug, "title": title, "status": status, "detail": detail,
+                       "instance": path}).encode()
+    await send({"type": "http.response.start", "status": status,
+                "headers": [(b"content-type", PROBLEM_MEDIA_TYPE.encode()),
+                            (b"content-length", str(len(body)).encode())]})
+    await send({"type": "http.response.body", "body": body})
+
+
+class BodyTooLarge(Exception):
+    """Raised from `receive` once the streamed body passes the limit."""
+
+
+class BodySizeLimit:
+    """413 for bodies over the limit, by Content-Length up front or by counting the stream."""
+
+    def __init__(self, app: ASGIApp, limit_for: Callable[[str], int] = body_limit_for) -> None:
+        self.app = app
+        self.limit_for = limit_for
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        path = scope.get("path", "")
+        limit = self.limit_for(path)
+        detail = f"the request body is larger than {limit // MIB} MiB"
+        for name, value in scope.get("headers", ()):
+            if name == b"content-length":
+                try:
+                    too_big = int(value) > limit
+                except ValueError:
+                    too_big = False
+                if too_big:
+                    await _send_problem(send, 413, "content-too-large", "Content too large", detail, path)
+                    return
+        received = 0
+        exceeded = False
+        started = False
+
+        async def counting_receive() -> Message:
+            nonlocal received, exceeded
+            message = await receive()
+            if message["type"] == "http.request":
+                received += len(message.get("body", b""))
+                if received > limit:
+                    exceeded = True
+                    # Abort the app's read: it must never act on a truncated body.
+                    raise BodyTooLarge(detail)
+            return message
+
+        async def guarded_send(message: Message) -> None:
+            nonlocal started
+            if exceeded and not started:
+                if message["type"] == "http.response.start":
+                    started = True
+                    await _send_problem(send, 413, "content-too-large", "Content too large", detail, path)
+                return
+            if exceeded:
+                return
+            if message["type"] == "http.response.start":
+                started = True
+            await send(message)
+
+        try:
+            await self.app(scope, counting_receive, guarded_send)
+        except BodyTooLarge:
+            if not started:
+                await _send_problem(send, 413, "content-too-large", "Content too large", detail, path)
+
+
+class ErrorGuard:
+    """Anything that escaped every handler becomes a problem (503 or 500), never a traceback."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        started = False
+
+        async def tracking_send(message: Message) -> None:
+            nonlocal started
+            if message["type"] == "http.response.start":
+                started = True
+            await send(message)
+
+        try:
+            await self.app(scope, receive, tracking_send)
+        except Exception as exc:
+            if started:
+                raise
+            response = unexpected_response(Request(scope), exc)
+            await response(scope, receive, send)
+
+
+class RequestMetrics:
+    """Counts requests by route template and status, with latency."""
+
+    def __init__(self, app: ASGIApp, metrics: ApiMetrics) -> None:
+        self.app = app
+        self.metrics = metrics
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        status = 500
+        started = time.perf_counter()
+
+        async def recording_send(message: Message) -> None:
+            nonlocal status
+            if message["type"] == "http.response.start":
+                status = int(message["status"])
+            await send(message)
+
+        try:
+            await self.app(scope, receive, recording_send)
+        finally:
+            route: Any = scope.get("route")
+            template = getattr(route, "path", None) or "unmatched"
+            self.metrics.observe_request(scope.get("method", "?"), template, status, time.perf_counter() - started)

@@ -1,0 +1,228 @@
+"""Campaigns, their clusters, decisions and bonuses, and the unit registry.
+
+These aggregates have no lifecycle to run, so the API changes them through the
+domain application (in a thread) and answers with their state and the position of
+the event that recorded the change. Reads come from the projections.
+"""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Path, Query
+
+from api import readmodels
+from api.deps import (
+    CampaignId,
+    CommandCtx,
+    CurrentUser,
+    ExistingCampaign,
+    Secretariat,
+    ServicesDep,
+    StandingCommittee,
+    wait_for_projections,
+)
+from api.models import (
+    BonusIn,
+    CampaignChangeOut,
+    CampaignCreate,
+    CampaignOut,
+    CampaignPage,
+    ClusterPut,
+    DecisionIn,
+    PageQuery,
+    ReadQuery,
+    UnitChangeOut,
+    UnitPage,
+    UnitPut,
+)
+from api.problems import Problem, problem_responses
+from api.services import Services, apply_and_save, command
+from domain.campaign import Campaign, Unit
+from domain.errors import BadInput, CommandIdReused, NotFound, VersionConflict
+from domain.values import Cluster, Decision, Policy, ScoringScale
+
+router = APIRouter(tags=["campaigns"])
+
+UnitIdPath = Annotated[str, Path(min_length=1, max_length=100, description="Unit id", examples=["phuong-ngo-quyen"])]
+ClusterIdPath = Annotated[str, Path(min_length=1, max_length=100, description="Cluster id", examples=["cum-1"])]
+
+WRITE_PROBLEMS = problem_responses(401, 403, 404, 409, 413, 422, 503)
+READ_PROBLEMS = problem_responses(401, 403, 404, 422, 503)
+
+
+# ------------------------------------------------------------------ helpers (run in a thread)
+def require_units(domain_app: Any, unit_ids: list[str], field: str) -> None:
+    """Refuse references to units that are not in the registry, naming every one."""
+    missing = []
+    for unit_id in dict.fromkeys(unit_ids):
+        try:
+            domain_app.get_unit(unit_id)
+        except NotFound:
+            missing.append(unit_id)
+    if missing:
+        raise BadInput(f"unknown unit(s): {', '.join(missing)}", field=field, unit_ids=", ".join(missing))
+
+
+def _campaign_change(services: Services, cid: str, command_id: str, act: Any) -> dict[str, Any]:
+    campaign, position = apply_and_save(services.domain_app, lambda: services.domain_app.get_campaign(cid), act,
+                                        command_id)
+    return {"campaign": campaign.to_state(), "position": position}
+
+
+# ------------------------------------------------------------------ units
+@router.put("/v1/units/{unit_id}", response_model=UnitChangeOut, summary="Register or update a unit",
+            responses={**WRITE_PROBLEMS, 201: {"model": UnitChangeOut, "description": "Registered"}},
+            tags=["units"])
+async def put_unit(unit_id: UnitIdPath, body: UnitPut, user: Secretariat, ctx: CommandCtx) -> Any:
+    services = ctx.services
+    created = False
+
+    def register_or_update() -> dict[str, Any]:
+        nonlocal created
+        domain_app = services.domain_app
+        for _ in range(5):
+            try:
+                unit = domain_app.get_unit(unit_id)
+            except NotFound:
+                unit = Unit.register(command(ctx.command_id, user.actor), unit_id=unit_id, name=body.name,
+                                     kind=body.kind, head_name=body.head_name)
+                try:
+                    position = domain_app.save_changes(unit)
+                except VersionConflict:
+                    continue  # registered concurrently: update it instead
+                created = True
+                return {"unit": unit.to_state(), "position": position}
+            unit, position = apply_and_save(
+                domain_app, lambda: domain_app.get_unit(unit_id),
+                lambda u: u.update(command(ctx.command_id, user.actor), name=body.name, kind=body.kind,
+                                   head_name=body.head_name),
+                ctx.command_id,
+            )
+            return {"unit": unit.to_state(), "position": position}
+        raise VersionConflict("the unit kept changing under concurrent writers; retry")
+
+    async def act() -> dict[str, Any]:
+        result = await services.in_thread(register_or_update)
+        return result
+
+    return await ctx.run("put_unit", act, model=UnitChangeOut, status=lambda _: 201 if created else 200)
+
+
+@router.get("/v1/units", response_model=UnitPage, summary="The unit registry", tags=["units"],
+            responses=READ_PROBLEMS)
+async def list_units(user: CurrentUser, services: ServicesDep, q: Annotated[PageQuery, Query()]) -> Any:
+    await wait_for_projections(services, q.min_position)
+    return await readmodels.paged(
+        "units", q.cursor, lambda after: readmodels.queries().list_units(services.pool, q.limit, after))
+
+
+# ------------------------------------------------------------------ campaigns
+@router.post("/v1/campaigns", status_code=201, response_model=CampaignChangeOut, summary="Create a campaign",
+             responses=WRITE_PROBLEMS)
+async def post_campaign(body: CampaignCreate, user: Secretariat, ctx: CommandCtx) -> Any:
+    services = ctx.services
+    details = dict(
+        campaign_id=body.id, name=body.name, starts_on=body.starts_on, ends_on=body.ends_on, timezone=body.timezone,
+        policy=Policy(**body.policy.model_dump()) if body.policy else None,
+        scoring=ScoringScale(**body.scoring.model_dump()) if body.scoring else None,
+    )
+
+    def create() -> dict[str, Any]:
+        domain_app = services.domain_app
+        cmd = command(ctx.command_id, user.actor)
+        for _ in range(3):
+            try:
+                existing = domain_app.get_campaign(body.id)
+            except NotFound:
+                campaign = Campaign.create(cmd, **details)
+                try:
+                    position = domain_app.save_changes(campaign)
+                except VersionConflict:
+                    continue  # created concurrently: compare with that one
+                return {"campaign": campaign.to_state(), "position": position}
+            try:
+                existing.check_same_creation(cmd, **details)
+            except CommandIdReused as exc:
+                raise Problem(409, f"campaign {body.id!r} already exists with other details",
+                              type_slug="already-exists") from exc
+            return {"campaign": existing.to_state(), "position": domain_app.position_of(existing.id, 1) or 0}
+        raise VersionConflict("the campaign kept changing under concurrent writers; retry")
+
+    async def act() -> dict[str, Any]:
+        return await services.in_thread(create)
+
+    # Policy()/ScoringScale() above already checked the durations and factors.
+    return await ctx.run("create_campaign", act, status=201, model=CampaignChangeOut)
+
+
+@router.get("/v1/campaigns", response_model=CampaignPage, summary="Campaigns", responses=READ_PROBLEMS)
+async def list_campaigns(user: CurrentUser, services: ServicesDep, q: Annotated[PageQuery, Query()]) -> Any:
+    await wait_for_projections(services, q.min_position)
+    return await readmodels.paged(
+        "campaigns", q.cursor, lambda after: readmodels.queries().list_campaigns(services.pool, q.limit, after))
+
+
+@router.get("/v1/campaigns/{cid}", response_model=CampaignOut, summary="One campaign with its clusters",
+            responses=READ_PROBLEMS)
+async def get_campaign(cid: CampaignId, user: CurrentUser, services: ServicesDep,
+                       q: Annotated[ReadQuery, Query()]) -> Any:
+    await wait_for_projections(services, q.min_position)
+    campaign = await readmodels.queries().get_campaign(services.pool, cid)
+    if campaign is None:
+        raise Problem(404, f"campaign {cid!r} not found")
+    return campaign
+
+
+@router.put("/v1/campaigns/{cid}/clusters/{cluster_id}", response_model=CampaignChangeOut,
+            summary="Set a cluster (name, head, deputy, members)", responses=WRITE_PROBLEMS)
+async def put_cluster(cid: CampaignId, cluster_id: ClusterIdPath, body: ClusterPut, user: Secretariat,
+                      ctx: CommandCtx, campaign: ExistingCampaign) -> Any:
+    services = ctx.services
+
+    def set_cluster() -> dict[str, Any]:
+        cluster = Cluster(cluster_id=cluster_id, name=body.name, head_unit_id=body.head_unit_id,
+                          deputy_unit_id=body.deputy_unit_id, member_unit_ids=tuple(body.member_unit_ids))
+        require_units(services.domain_app, list(cluster.unit_ids), "member_unit_ids")
+        return _campaign_change(services, cid, ctx.command_id,
+                                lambda c: c.set_cluster(command(ctx.command_id, user.actor), cluster))
+
+    async def act() -> dict[str, Any]:
+        return await services.in_thread(set_cluster)
+
+    return await ctx.run("set_cluster", act, model=CampaignChangeOut)
+
+
+@router.post("/v1/campaigns/{cid}/decisions", status_code=201, response_model=CampaignChangeOut,
+             summary="Record a decision (quyết định)", responses=WRITE_PROBLEMS)
+async def post_decision(cid: CampaignId, body: DecisionIn, user: Secretariat, ctx: CommandCtx,
+                        campaign: ExistingCampaign) -> Any:
+    services = ctx.services
+    decision = Decision(number=body.number, issued_on=body.issued_on, issuer=body.issuer, title=body.title)
+
+    async def act() -> dict[str, Any]:
+        return await services.in_thread(
+            lambda: _campaign_change(services, cid, ctx.command_id,
+                                     lambda c: c.record_decision(command(ctx.command_id, user.actor), decision))
+        )
+
+    return await ctx.run("record_decision", act, status=201, model=CampaignChangeOut)
+
+
+@router.post("/v1/campaigns/{cid}/bonuses", status_code=201, response_model=CampaignChangeOut,
+             summary="Award a bonus (or, with negative points, a deduction)", responses=WRITE_PROBLEMS)
+async def post_bonus(cid: CampaignId, body: BonusIn, user: StandingCommittee, ctx: CommandCtx,
+                     campaign: ExistingCampaign) -> Any:
+    services = ctx.services
+
+    async def act() -> dict[str, Any]:
+        return await services.in_thread(
+            lambda: _campaign_change(
+                services, cid, ctx.command_id,
+                lambda c: c.award_bonus(command(ctx.command_id, user.actor), unit_id=body.unit_id, points=body.points,
+                                        reason=body.reason),
+            )
+        )
+
+    return await ctx.run("award_bonus", act, status=201, model=CampaignChangeOut)
+

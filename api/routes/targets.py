@@ -1,0 +1,260 @@
+"""Targets: assign, import, the lifecycle commands, and reading them.
+
+Commands go to the target's workflow through `TargetGateway` (a Temporal update)
+and answer `{"target": ..., "position": N}`. Reads come from the projections.
+(No `from __future__ import annotations` here: the command routes are built in a
+loop and FastAPI must see their body types as real classes.)
+"""
+
+import asyncio
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Depends, Query, Request
+
+from api import importing, readmodels
+from api.deps import (
+    Assigners,
+    CommandCtx,
+    CurrentUser,
+    ExistingCampaign,
+    HistoryTarget,
+    ReadableTarget,
+    ServicesDep,
+    TargetId,
+    CampaignId,
+    target_for,
+    wait_for_projections,
+)
+from api.models import (
+    AssignIn,
+    BlockIn,
+    CancelIn,
+    CompleteIn,
+    EscalateIn,
+    ExtendDeadlineIn,
+    HistoryPage,
+    ImportResultOut,
+    PageQuery,
+    ProgressIn,
+    ReadQuery,
+    ReassignIn,
+    ReopenIn,
+    ResolveIn,
+    StartIn,
+    TargetCommandOut,
+    TargetListQuery,
+    TargetOut,
+    TargetPage,
+    UnblockIn,
+)
+from api.problems import Problem, problem_responses
+from api.routes.campaigns import require_units
+from api.services import Services, command
+
+router = APIRouter(tags=["targets"])
+
+IMPORT_CONCURRENCY = 8
+COMMAND_PROBLEMS = problem_responses(401, 403, 404, 409, 413, 422, 503)
+READ_PROBLEMS = problem_responses(401, 403, 404, 422, 503)
+
+
+def _result(result: Any) -> dict[str, Any]:
+    """`CommandResult(target, position)` as the contract's `{target, position}` (0 when
+    the gateway could not name a position: `min_position=0` then simply does not wait)."""
+    return {"target": result.target, "position": result.position or 0}
+
+
+# ------------------------------------------------------------------ assign
+@router.post("/v1/campaigns/{cid}/targets", status_code=201, response_model=TargetCommandOut,
+             summary="Assign a target to a unit", responses=COMMAND_PROBLEMS)
+async def assign_target(cid: CampaignId, body: AssignIn, user: Assigners, ctx: CommandCtx,
+                        campaign: ExistingCampaign) -> Any:
+    services = ctx.services
+
+    async def act() -> dict[str, Any]:
+        await services.in_thread(require_units, services.domain_app, [body.unit_id], "unit_id")
+        result = await services.gateway.assign(
+            user.actor, ctx.command_id, cid, unit_id=body.unit_id, title=body.title, area=body.area,
+            deadline=body.deadline, points=body.points, key=body.key,
+            decision=importing.domain_decision(body.decision), measure=importing.domain_measure(body.measure),
+            note=body.note,
+        )
+        return _result(result)
+
+    return await ctx.run("assign", act, status=201, model=TargetCommandOut)
+
+
+# ------------------------------------------------------------------ import
+_IMPORT_BODY = {
+    "requestBody": {
+        "required": True,
+        "description": "CSV (UTF-8, header row) or a JSON array of assignments with `key`",
+        "content": {
+            "text/csv": {"schema": {"type": "string"}, "example": importing.CSV_EXAMPLE},
+            "application/json": {
+                "schema": {"type": "array", "maxItems": importing.MAX_ROWS,
+                           "items": {"$ref": "#/components/schemas/ImportRow"}},
+            },
+        },
+    }
+}
+
+
+@router.post("/v1/campaigns/{cid}/targets/import", status_code=201, response_model=ImportResultOut,
+             summary="Assign many targets at once (all or nothing)", openapi_extra=_IMPORT_BODY,
+             responses=problem_responses(401, 403, 404, 409, 413, 415, 422, 503))
+async def import_targets(cid: CampaignId, request: Request, user: Assigners, ctx: CommandCtx,
+                         campaign: ExistingCampaign) -> Any:
+    services = ctx.services
+    media_type = (request.headers.get("content-type") or "").split(";")[0].strip().lower()
+    if media_type not in (*importing.CSV_MEDIA_TYPES, "application/json"):
+        raise Problem(415, "send text/csv or application/json")
+    body = await request.body()
+    try:
+        rows = importing.parse(media_type, body)
+    except importing.ImportRejected as exc:
+        raise Problem(422, exc.message, errors=[{"field": exc.field, "message": exc.message, "type": "import"}]) \
+            from exc
+    if not rows:
+        raise Problem(422, "the file has no rows", errors=[{"field": "body", "message": "no rows", "type": "import"}])
+    cmd = command(ctx.command_id, user.actor)
+    await services.in_thread(importing.check_rows, services.domain_app, campaign, rows, cmd)
+    bad = importing.report(rows)
+    if bad:
+        raise Problem(
+            422, f"{len(bad)} of {len(rows)} rows are invalid; nothing was created",
+            type_slug="import-rejected", rows=bad,
+            errors=[{"field": f"line {r['line']}.{e['field']}", "message": e["message"], "type": e["type"],
+                     "line": r["line"]} for r in bad for e in r["errors"]],
+        )
+
+    async def act() -> dict[str, Any]:
+        return await _create_all(services, user, ctx.command_id, cid, [p.row for p in rows])
+
+    return await ctx.run("import", act, status=201, model=ImportResultOut)
+
+
+async def _create_all(services: Services, user: Any, command_id: str, cid: str, rows: list[Any]) -> dict[str, Any]:
+    """Assign every row through the gateway, a few at a time. Each row's command id is
+    derived from the request's and the row key, so a retried import adds nothing."""
+    gate = asyncio.Semaphore(IMPORT_CONCURRENCY)
+
+    async def one(row: Any) -> dict[str, Any]:
+        async with gate:
+            result = await services.gateway.assign(
+                user.actor, _row_command_id(command_id, row.key), cid, unit_id=row.unit_id, title=row.title,
+                area=row.area, deadline=row.deadline, points=row.points, key=row.key,
+                decision=importing.domain_decision(row.decision), measure=importing.domain_measure(row.measure),
+                note=row.note,
+            )
+        return {"key": row.key, "target_id": result.target["id"], "position": result.position}
+
+    # Every row is tried even when one fails (each is idempotent by key, so a retry
+    # finishes the job); the first failure is then reported.
+    outcomes = await asyncio.gather(*(one(row) for row in rows), return_exceptions=True)
+    for outcome in outcomes:
+        if isinstance(outcome, BaseException):
+            raise outcome
+    items = [o for o in outcomes if isinstance(o, dict)]
+    return {"created": len(items), "items": items, "position": max(i["position"] for i in items)}
+
+
+def _row_command_id(command_id: str, key: str) -> str:
+    import hashlib
+
+    return "imp-" + hashlib.sha256(f"{command_id}\x1f{key}".encode()).hexdigest()[:40]
+
+
+# ------------------------------------------------------------------ reads
+@router.get("/v1/campaigns/{cid}/targets", response_model=TargetPage, summary="Targets of a campaign",
+            responses=READ_PROBLEMS)
+async def list_targets(cid: CampaignId, user: CurrentUser, services: ServicesDep, campaign: ExistingCampaign,
+                       q: Annotated[TargetListQuery, Query()]) -> Any:
+    await wait_for_projections(services, q.min_position)
+    return await readmodels.paged("targets", q.cursor, lambda after: readmodels.queries().list_targets(
+        services.pool, cid, unit_id=q.unit_id, cluster_id=q.cluster_id, status=q.status,
+        report_class=q.report_class, overdue=q.overdue, limit=q.limit, after=after,
+    ))
+
+
+@router.get("/v1/targets/{tid}", response_model=TargetOut, summary="One target", responses=READ_PROBLEMS)
+async def get_target(tid: TargetId, user: CurrentUser, target: ReadableTarget, services: ServicesDep,
+                     q: Annotated[ReadQuery, Query()]) -> Any:
+    await wait_for_projections(services, q.min_position)
+    row = await readmodels.queries().get_target(services.pool, str(target.id))
+    # Just assigned and not yet projected: the aggregate (already loaded) answers.
+    return row if row is not None else target.to_state()
+
+
+@router.get("/v1/targets/{tid}/history", response_model=HistoryPage, summary="What happened to a target",
+            responses=READ_PROBLEMS)
+async def target_history(tid: TargetId, user: CurrentUser, target: HistoryTarget, services: ServicesDep,
+                         q: Annotated[PageQuery, Query()]) -> Any:
+    await wait_for_projections(services, q.min_position)
+    return await readmodels.paged("history", q.cursor, lambda after: readmodels.queries().target_history(
+        services.pool, str(target.id), q.limit, after))
+
+
+# ------------------------------------------------------------------ lifecycle commands
+# path segment -> (Target method, request model, summary)
+COMMAND_ROUTES: dict[str, tuple[str, type, str]] = {
+    "start": ("start", StartIn, "Start work on the target (owning unit)"),
+    "progress": ("report_progress", ProgressIn, "Report progress (owning unit)"),
+    "block": ("block", BlockIn, "Report an obstacle (owning unit)"),
+    "unblock": ("unblock", UnblockIn, "The obstacle is gone (owning unit)"),
+    "escalate": ("escalate", EscalateIn, "Ask the Standing Committee to remove the obstacle (owning unit)"),
+    "resolve": ("resolve", ResolveIn, "Resolve an escalation with a directive (Standing Committee)"),
+    "complete": ("complete", CompleteIn, "Report completion with evidence (owning unit)"),
+    "reopen": ("reopen", ReopenIn, "Reopen a completed target (secretariat, Standing Committee)"),
+    "extend-deadline": ("extend_deadline", ExtendDeadlineIn, "Extend the deadline (Standing Committee)"),
+    "reassign": ("reassign", ReassignIn, "Give the target to another unit (secretariat, Standing Committee)"),
+    "cancel": ("cancel", CancelIn, "Cancel the target (secretariat, Standing Committee)"),
+}
+
+
+def command_args(name: str, body: Any) -> dict[str, Any]:
+    """The Target method's keyword arguments from a request body (domain types)."""
+    args = body.model_dump(exclude={"expected_version"})
+    if name == "extend_deadline":
+        args["decision"] = importing.domain_decision(body.decision)
+    return args
+
+
+def units_named(name: str, body: Any) -> list[str]:
+    if name == "reassign":
+        return [body.unit_id]
+    if name == "resolve":
+        return [*([body.reassign_to] if body.reassign_to else []), *body.coordinating_unit_ids]
+    return []
+
+
+def _make_command_route(segment: str, name: str, body_model: type, summary: str) -> None:
+    scoped_target = target_for(name)
+
+    async def run_command(tid: TargetId, body: body_model, ctx: CommandCtx,  # type: ignore[valid-type]
+                          target: Annotated[Any, Depends(scoped_target)]) -> Any:
+        services = ctx.services
+
+        async def act() -> dict[str, Any]:
+            units = units_named(name, body)
+            if units:
+                field = "unit_id" if name == "reassign" else "coordinating_unit_ids"
+                await services.in_thread(require_units, services.domain_app, units, field)
+            result = await services.gateway.command(
+                str(target.id), name, ctx.principal.actor, ctx.command_id, command_args(name, body),
+                expected_version=body.expected_version,
+            )
+            return _result(result)
+
+        return await ctx.run(name, act, model=TargetCommandOut)
+
+    run_command.__name__ = f"target_{name}"
+    router.add_api_route(
+        f"/v1/targets/{{tid}}/{segment}", run_command, methods=["POST"], response_model=TargetCommandOut,
+        summary=summary, responses=COMMAND_PROBLEMS, name=f"target_{name}",
+    )
+
+
+for _segment, (_name, _model, _summary) in COMMAND_ROUTES.items():
+    _make_command_route(_segment, _name, _model, _summary)
+

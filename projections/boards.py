@@ -1,0 +1,81 @@
+"""Scoreboards from read-model rows, through the domain's scoring functions only.
+
+Every scoreboard thidua shows (the stored one, "as of", "what if") is
+`domain.scoring.scoreboard(...)` of facts read here; this module only converts rows
+to the domain's value objects and the result to the JSON shape of DESIGN.md.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from decimal import Decimal
+from typing import Any
+
+from domain.scoring import COUNT_KEYS, Adjustment, ClusterBoard, TargetFacts
+from domain.values import Cluster, ReportClass, Status
+
+
+def target_facts(rows: Iterable[Mapping[str, Any]]) -> list[TargetFacts]:
+    return [
+        TargetFacts(
+            unit_id=r["unit_id"],
+            points=Decimal(r["points"]),
+            report_class=ReportClass(r["report_class"]),
+            status=Status(r["status"]),
+        )
+        for r in rows
+    ]
+
+
+def adjustments_of(rows: Iterable[Mapping[str, Any]]) -> list[Adjustment]:
+    return [Adjustment(unit_id=r["unit_id"], points=Decimal(r["points"]), reason=r.get("reason") or "") for r in rows]
+
+
+def cluster_of_row(r: Mapping[str, Any]) -> Cluster:
+    return Cluster(
+        cluster_id=r["cluster_id"],
+        name=r["name"],
+        head_unit_id=r["head_unit_id"],
+        deputy_unit_id=r["deputy_unit_id"],
+        member_unit_ids=tuple(r["member_unit_ids"]),
+    )
+
+
+def board_dict(campaign_id: str, as_of: str | None, boards: Iterable[ClusterBoard], **extra: Any) -> dict[str, Any]:
+    return {"campaign_id": campaign_id, "as_of": as_of, "clusters": [b.to_dict() for b in boards], **extra}
+
+
+def scoreboard_rows(campaign_id: str, boards: Iterable[ClusterBoard]) -> list[tuple[Any, ...]]:
+    """Rows of the `scoreboard` table (SCOREBOARD_COLUMNS order)."""
+    rows = []
+    for board in boards:
+        for u in board.units:
+            rows.append(
+                (
+                    campaign_id, board.cluster_id, u.unit_id, board.name, u.name, u.score, u.max_score,
+                    u.completion_rate, u.bonus, u.rank, u.reward_candidate,
+                    *(int(u.counts[k]) for k in COUNT_KEYS),
+                )
+            )
+    return rows
+
+
+SCOREBOARD_COLUMNS = (
+    "campaign_id", "cluster_id", "unit_id", "cluster_name", "unit_name", "score", "max_score", "completion_rate",
+    "bonus", "rank", "reward_candidate", *COUNT_KEYS,
+)
+
+
+def unit_dict_of_row(r: Mapping[str, Any]) -> dict[str, Any]:
+    """A `scoreboard` row in the shape of `domain.scoring.UnitScore.to_dict()`."""
+    return {
+        "unit_id": r["unit_id"],
+        "name": r["unit_name"],
+        "score": float(r["score"]),
+        "max_score": float(r["max_score"]),
+        "completion_rate": float(r["completion_rate"]),
+        "bonus": float(r["bonus"]),
+        "rank": r["rank"],
+        "reward_candidate": r["reward_candidate"],
+        "counts": {k: r[k] for k in COUNT_KEYS},
+    }

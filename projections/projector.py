@@ -1,0 +1,287 @@
+"""The projector: keeps every read model up to date, exactly once.
+
+In-process use (tests, the API's e2e tests), on the caller's event loop:
+
+    async with Projector(database_url) as projector:      # runs in a background task
+        ...
+        await projector.wait_for(position)                # until every projection passed it
+
+    projector = Projector(database_url)
+    await projector.catch_up()                            # apply everything committed now
+    await projector.close()
+
+As a process: `thidua projector` (`main(settings)`), or
+`python -m projections.projector --database-url URL [--batch-size N]`; SIGTERM/SIGINT
+finish the current batch and exit.
+
+Live updates: LISTEN on the event store's channel (`thidua_events`, NOTIFYed by
+eventsourcing in every insert transaction) wakes the loop; a poll every
+`poll_interval` seconds covers a lost notification or a dropped listening connection.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import logging
+import signal
+import threading
+import time
+from typing import Any
+
+import asyncpg
+
+from domain.application import EVENTS_TABLE
+from projections.engine import Engine, make_groups
+from projections.pipeline import EventReader
+from projections.schema import GROUPS, PUBLIC, create_tables
+from thidua.dburl import asyncpg_dsn
+
+log = logging.getLogger("thidua.projector")
+
+CHANNEL = EVENTS_TABLE  # eventsourcing NOTIFYs on the events table's name
+
+
+class Projector:
+    def __init__(
+        self,
+        database_url: str,
+        *,
+        batch_size: int = 2000,
+        poll_interval: float = 1.0,
+        max_cached_targets: int = 100_000,
+        groups: list[str] | None = None,
+    ) -> None:
+        self.database_url = database_url
+        self.dsn = asyncpg_dsn(database_url)
+        self.poll_interval = poll_interval
+        self.group_names = list(groups or GROUPS)
+        self.engine = Engine(make_groups(self.group_names), schema=PUBLIC, batch_size=batch_size,
+                             max_cached_targets=max_cached_targets)
+        self.position = 0  # lowest tracking position seen after the last batch
+        self._conn: asyncpg.Connection | None = None
+        self._side: asyncpg.Connection | None = None
+        self._ahead: asyncpg.Connection | None = None
+        self._listen: asyncpg.Connection | None = None
+        self._wake = asyncio.Event()
+        self._stopping = False
+        self._task: asyncio.Task[None] | None = None
+        self._progress = asyncio.Condition()
+        self._logged_at = 0.0
+
+    # ------------------------------------------------------------------ lifecycle
+    async def start(self) -> None:
+        """Connect and create the read-model tables if missing (idempotent)."""
+        if self._conn is None or self._conn.is_closed():
+            self._conn = await asyncpg.connect(self.dsn)
+            await self._ensure_events_table(self._conn)
+            await create_tables(self._conn, PUBLIC, list(GROUPS))
+        if self._side is None or self._side.is_closed():
+            self._side = await asyncpg.connect(self.dsn)
+        if self._ahead is None or self._ahead.is_closed():
+            self._ahead = await asyncpg.connect(self.dsn)
+
+    async def _ensure_events_table(self, conn: asyncpg.Connection) -> None:
+        # The projector may start before anything was ever saved: let eventsourcing
+        # create its table (same DDL as the application) so reads never fail.
+        exists = await conn.fetchval("SELECT to_regclass($1) IS NOT NULL", f"public.{EVENTS_TABLE}")
+        if not exists:
+            await asyncio.to_thread(_create_event_store, self.database_url)
+
+    async def _listen_connect(self) -> None:
+        if self._listen is not None and not self._listen.is_closed():
+            return
+        try:
+            self._listen = await asyncpg.connect(self.dsn)
+            await self._listen.add_listener(CHANNEL, self._notified)
+        except (OSError, asyncpg.PostgresError) as exc:
+            log.warning("cannot LISTEN (%s); polling every %.1fs", exc, self.poll_interval)
+            self._listen = None
+
+    def _notified(self, *_: Any) -> None:
+        self._wake.set()
+
+    def stop(self) -> None:
+        """Ask `run()` to return after the current batch (safe from signal handlers)."""
+        self._stopping = True
+        self._wake.set()
+
+    async def close(self) -> None:
+        self.stop()
+        if self._task is not None:
+            await self._task
+            self._task = None
+        await self.engine.discard_ahead()
+        for conn in (self._listen, self._ahead, self._side, self._conn):
+            if conn is not None and not conn.is_closed():
+                await conn.close()
+        self._listen = self._ahead = self._side = self._conn = None
+
+    async def __aenter__(self) -> Projector:
+        await self.start()
+        self._stopping = False
+        self._task = asyncio.create_task(self.run(), name="thidua-projector")
+        return self
+
+    async def __aexit__(self, *exc: Any) -> None:
+        await self.close()
+
+    # ------------------------------------------------------------------ work
+    async def step(self) -> int:
+        """Apply one batch; the number of events it read (0 when caught up)."""
+        await self.start()
+        assert self._conn is not None and self._side is not None
+        result = await self.engine.process_batch(self._conn, EventReader(self._side), self._ahead)
+        self.position = result.position
+        now = time.monotonic()
+        if result.events and (result.full or now - self._logged_at > 10) and now - self._logged_at > 5:
+            log.info("projected up to position %d", result.position)
+            self._logged_at = now
+        async with self._progress:
+            self._progress.notify_all()
+        return result.events
+
+    async def catch_up(self) -> int:
+        """Apply every event committed so far; return the lowest tracking position."""
+        while await self.step():
+            pass
+        return self.position
+
+    async def run_until(self, position: int, timeout: float | None = None) -> bool:
+        """Apply batches (in this task) until every projection passed `position`."""
+
+        async def go() -> None:
+            while self.position < position:
+                if not await self.step():
+                    await asyncio.sleep(0.05)
+
+        try:
+            await asyncio.wait_for(go(), timeout)
+            return True
+        except TimeoutError:
+            return False
+
+    async def wait_for(self, position: int, timeout: float = 10.0) -> bool:
+        """Wait until the running projector (`async with`) has passed `position`."""
+
+        async def go() -> None:
+            async with self._progress:
+                await self._progress.wait_for(lambda: self.position >= position)
+
+        try:
+            await asyncio.wait_for(go(), timeout)
+            return True
+        except TimeoutError:
+            return False
+
+    async def run(self) -> None:
+        """Until `stop()`: catch up, then wait for a NOTIFY or the poll interval."""
+        backoff = 0.5
+        while not self._stopping:
+            try:
+                await self._listen_connect()
+                self._wake.clear()  # before reading, so a NOTIFY during the batch is kept
+                events = await self.step()
+                backoff = 0.5
+                if events and not self._stopping:
+                    continue
+            except (OSError, asyncpg.PostgresError, asyncpg.InterfaceError) as exc:
+                log.warning("projector batch failed (%s: %s); retrying in %.1fs", type(exc).__name__, exc, backoff)
+                await self._reset_connections()
+                await self._sleep(backoff)
+                backoff = min(backoff * 2, 10.0)
+                continue
+            except Exception:
+                # A bug or an undecodable event: never skip it (that would lose it);
+                # log, back off, and try again so an operator can see and fix it.
+                log.exception("projector batch failed; retrying in %.1fs", backoff)
+                await self._sleep(backoff)
+                backoff = min(backoff * 2, 30.0)
+                continue
+            await self._sleep(self.poll_interval)
+
+    async def _sleep(self, seconds: float) -> None:
+        try:
+            await asyncio.wait_for(self._wake.wait(), seconds)
+        except TimeoutError:
+            pass
+
+    async def _reset_connections(self) -> None:
+        for conn in (self._conn, self._side, self._ahead, self._listen):
+            if conn is not None and not conn.is_closed():
+                conn.terminate()
+        await self.engine.discard_ahead()
+        self._conn = self._side = self._ahead = self._listen = None
+        self.engine.cache.clear()
+
+
+def _create_event_store(database_url: str) -> None:
+    from thidua.wiring import domain_application
+
+    domain_application(database_url).close()
+
+
+class ProjectorThread:
+    """The projector on its own event loop in a daemon thread, for synchronous callers:
+
+        with ProjectorThread(database_url) as p:
+            p.wait_for(position)
+    """
+
+    def __init__(self, database_url: str, **kwargs: Any) -> None:
+        self.projector_args = (database_url, kwargs)
+        self.loop = asyncio.new_event_loop()
+        self.thread = threading.Thread(target=self.loop.run_forever, name="thidua-projector", daemon=True)
+        self.projector: Projector | None = None
+
+    def __enter__(self) -> ProjectorThread:
+        self.thread.start()
+        url, kwargs = self.projector_args
+
+        async def begin() -> Projector:
+            projector = Projector(url, **kwargs)
+            await projector.__aenter__()
+            return projector
+
+        self.projector = asyncio.run_coroutine_threadsafe(begin(), self.loop).result()
+        return self
+
+    def wait_for(self, position: int, timeout: float = 10.0) -> bool:
+        assert self.projector is not None
+        return asyncio.run_coroutine_threadsafe(self.projector.wait_for(position, timeout), self.loop).result()
+
+    def __exit__(self, *exc: Any) -> None:
+        if self.projector is not None:
+            asyncio.run_coroutine_threadsafe(self.projector.close(), self.loop).result()
+        self.loop.call_soon_threadsafe(self.loop.stop)
+        self.thread.join(10)
+
+
+async def serve(database_url: str, *, batch_size: int = 2000) -> None:
+    projector = Projector(database_url, batch_size=batch_size)
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(sig, projector.stop)
+    await projector.start()
+    log.info("projector started")
+    try:
+        await projector.run()
+    finally:
+        await projector.close()
+        log.info("projector stopped at position %d", projector.position)
+
+
+def main(settings: Any) -> None:
+    """`thidua projector`."""
+    from thidua.wiring import resolve_database_url
+
+    asyncio.run(serve(resolve_database_url(settings)))
+
+
+if __name__ == "__main__":  # python -m projections.projector (used by the crash test)
+    parser = argparse.ArgumentParser(description="thidua projector")
+    parser.add_argument("--database-url", required=True)
+    parser.add_argument("--batch-size", type=int, default=2000)
+    args = parser.parse_args()
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    asyncio.run(serve(args.database_url, batch_size=args.batch_size))

@@ -1,0 +1,470 @@
+"""Read-model queries for the API (asyncpg).
+
+Every function takes an asyncpg pool or connection first and returns JSON-ready data
+(datetimes as ISO 8601 strings, numbers as floats) in the shapes of DESIGN.md.
+Lists return `{"items": [...], "next_after": KEY | None}`: pass `next_after` back as
+`after` (or `after_position`) for the next page; it is None on the last page. KEY is
+JSON-serialisable (a string, an int or a list), for the API to wrap in an opaque cursor.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from datetime import datetime, timedelta, timezone
+from types import SimpleNamespace
+from typing import Any
+from uuid import UUID
+
+from domain.campaign import Campaign
+from domain.scoring import scoreboard as domain_scoreboard
+from domain.scoring import what_if as domain_what_if
+from domain.values import ScoringScale, parse_duration
+from projections.audit import verify
+from projections.boards import (
+    adjustments_of,
+    board_dict,
+    cluster_of_row,
+    target_facts,
+    unit_dict_of_row,
+)
+from projections.codec import EVENTS, loads
+from projections.schema import ALL_TRACKING, ensure_schema
+
+Pool = Any  # asyncpg.Pool | asyncpg.Connection
+
+
+def _iso(value: datetime | None) -> str | None:
+    return None if value is None else value.isoformat()
+
+
+def _page(items: list[Any], limit: int, key: Any) -> dict[str, Any]:
+    more = len(items) > limit
+    items = items[:limit]
+    return {"items": items, "next_after": key(items[-1]) if more and items else None}
+
+
+def _uuid(value: UUID | str | None) -> UUID | None:
+    if value is None or isinstance(value, UUID):
+        return value
+    try:
+        return UUID(str(value))
+    except ValueError:
+        return None
+
+
+def _now() -> datetime:
+    return datetime.now(timezone.utc)
+
+
+# ---------------------------------------------------------------------- positions
+async def projection_positions(pool: Pool) -> dict[str, int]:
+    """Tracking position of every projection (for a lag metric)."""
+    rows = await pool.fetch("SELECT name, position FROM public.projection_tracking ORDER BY name")
+    return {r["name"]: r["position"] for r in rows}
+
+
+async def max_event_position(pool: Pool) -> int:
+    """The global position of the last committed event (0 for an empty store)."""
+    exists = await pool.fetchval("SELECT to_regclass($1) IS NOT NULL", EVENTS)
+    if not exists:
+        return 0
+    return await pool.fetchval(f"SELECT coalesce(max(notification_id), 0) FROM {EVENTS}")
+
+
+async def wait_for_position(pool: Pool, position: int, timeout: float = 5.0) -> bool:
+    """True once every projection has passed `position`; False after `timeout` seconds."""
+    if position <= 0:
+        return True
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + timeout
+    delay = 0.005
+    while True:
+        low = await pool.fetchval(
+            "SELECT min(position) FROM public.projection_tracking WHERE name = ANY($1)", list(ALL_TRACKING)
+        )
+        if low is not None and low >= position:
+            return True
+        remaining = deadline - loop.time()
+        if remaining <= 0:
+            return False
+        await asyncio.sleep(min(delay, remaining))
+        delay = min(delay * 2, 0.1)
+
+
+# ---------------------------------------------------------------------- campaigns, units
+async def list_campaigns(pool: Pool, limit: int = 100, after: str | None = None) -> dict[str, Any]:
+    rows = await pool.fetch(
+        "SELECT campaign_id, state FROM public.campaigns WHERE ($1::text IS NULL OR campaign_id > $1) "
+        "ORDER BY campaign_id LIMIT $2",
+        after,
+        limit + 1,
+    )
+    return _page([loads(r["state"]) for r in rows], limit, lambda c: c["id"])
+
+
+async def get_campaign(pool: Pool, campaign_id: str) -> dict[str, Any] | None:
+    """The campaign shape with clusters (head/deputy/member unit ids), policy, scoring
+    and decisions."""
+    state = await pool.fetchval("SELECT state FROM public.campaigns WHERE campaign_id = $1", campaign_id)
+    return None if state is None else loads(state)
+
+
+def _unit(r: Any) -> dict[str, Any]:
+    return {
+        "id": r["unit_id"], "name": r["name"], "kind": r["kind"], "head_name": r["head_name"],
+        "version": r["version"], "updated_at": _iso(r["updated_at"]),
+    }
+
+
+async def list_units(pool: Pool, limit: int = 100, after: str | None = None) -> dict[str, Any]:
+    rows = await pool.fetch(
+        "SELECT unit_id, name, kind, head_name, version, updated_at FROM public.units "
+        "WHERE ($1::text IS NULL OR unit_id > $1) ORDER BY unit_id LIMIT $2",
+        after,
+        limit + 1,
+    )
+    return _page([_unit(r) for r in rows], limit, lambda u: u["id"])
+
+
+async def get_unit(pool: Pool, unit_id: str) -> dict[str, Any] | None:
+    r = await pool.fetchrow(
+        "SELECT unit_id, name, kind, head_name, version, updated_at FROM public.units WHERE unit_id = $1", unit_id
+    )
+    return None if r is None else _unit(r)
+
+
+async def _cluster_rows(pool: Pool, campaign_id: str, cluster_id: str | None = None) -> list[Any]:
+    return await pool.fetch(
+        "SELECT cluster_id, name, head_unit_id, deputy_unit_id, member_unit_ids FROM public.campaign_clusters "
+        "WHERE campaign_id = $1 AND ($2::text IS NULL OR cluster_id = $2) ORDER BY cluster_id",
+        campaign_id,
+        cluster_id,
+    )
+
+
+async def _campaign_exists(pool: Pool, campaign_id: str) -> bool:
+    return bool(await pool.fetchval("SELECT EXISTS (SELECT 1 FROM public.campaigns WHERE campaign_id = $1)",
+                                    campaign_id))
+
+
+# ---------------------------------------------------------------------- targets
+async def list_targets(
+    pool: Pool,
+    campaign_id: str,
+    *,
+    unit_id: str | None = None,
+    cluster_id: str | None = None,
+    status: str | None = None,
+    report_class: str | None = None,
+    overdue: bool | None = None,
+    limit: int = 100,
+    after: str | None = None,
+) -> dict[str, Any]:
+    """Targets of a campaign (target shape), ordered by id; `after` is a target id."""
+    conds, args = ["campaign_id = $1"], [campaign_id]
+
+    def arg(value: Any) -> str:
+        args.append(value)
+        return f"${len(args)}"
+
+    if unit_id is not None:
+        conds.append(f"unit_id = {arg(unit_id)}")
+    if cluster_id is not None:
+        members = await pool.fetchval(
+            "SELECT member_unit_ids FROM public.campaign_clusters WHERE campaign_id = $1 AND cluster_id = $2",
+            campaign_id,
+            cluster_id,
+        )
+        if members is None:
+            return {"items": [], "next_after": None}
+        conds.append(f"unit_id = ANY({arg(list(members))})")
+    if status is not None:
+        conds.append(f"status = {arg(status)}")
+    if report_class is not None:
+        conds.append(f"report_class = {arg(report_class)}")
+    if overdue is not None:
+        conds.append("overdue" if overdue else "NOT overdue")
+    if after is not None:
+        key = _uuid(after)
+        if key is None:
+            raise ValueError(f"bad cursor {after!r}")
+        conds.append(f"target_id > {arg(key)}")
+    rows = await pool.fetch(
+        f"SELECT state FROM public.targets WHERE {' AND '.join(conds)} ORDER BY target_id LIMIT {arg(limit + 1)}",
+        *args,
+    )
+    return _page([loads(r["state"]) for r in rows], limit, lambda t: t["id"])
+
+
+async def get_target(pool: Pool, target_id: UUID | str) -> dict[str, Any] | None:
+    key = _uuid(target_id)
+    if key is None:
+        return None
+    state = await pool.fetchval("SELECT state FROM public.targets WHERE target_id = $1", key)
+    return None if state is None else loads(state)
+
+
+# ---------------------------------------------------------------------- audit
+_AUDIT_SELECT = (
+    "SELECT position, occurred_at, recorded_at, actor_id, actor_name, actor_role, aggregate_type, aggregate_id, "
+    "aggregate_version, event_type, campaign_id, target_id, unit_id, changes, reason, command_id, prev_hash, hash "
+    "FROM public.audit_log"
+)
+
+
+def _audit_entry(r: Any) -> dict[str, Any]:
+    return {
+        "position": r["position"],
+        "occurred_at": _iso(r["occurred_at"]),
+        "recorded_at": _iso(r["recorded_at"]),
+        "actor": {"id": r["actor_id"], "name": r["actor_name"], "role": r["actor_role"]},
+        "aggregate_type": r["aggregate_type"],
+        "aggregate_id": r["aggregate_id"],
+        "aggregate_version": r["aggregate_version"],
+        "event_type": r["event_type"],
+        "campaign_id": r["campaign_id"],
+        "target_id": None if r["target_id"] is None else str(r["target_id"]),
+        "unit_id": r["unit_id"],
+        "changes": loads(r["changes"]),
+        "reason": r["reason"],
+        "command_id": r["command_id"],
+        "prev_hash": r["prev_hash"],
+        "hash": r["hash"],
+    }
+
+
+async def list_audit(
+    pool: Pool,
+    *,
+    target_id: UUID | str | None = None,
+    unit_id: str | None = None,
+    actor_id: str | None = None,
+    since: datetime | None = None,
+    until: datetime | None = None,
+    limit: int = 100,
+    after_position: int | None = None,
+) -> dict[str, Any]:
+    """Audit entries by position; `since`/`until` bound occurred_at (inclusive/exclusive)."""
+    conds: list[str] = []
+    args: list[Any] = []
+
+    def arg(value: Any) -> str:
+        args.append(value)
+        return f"${len(args)}"
+
+    if target_id is not None:
+        key = _uuid(target_id)
+        if key is None:
+            return {"items": [], "next_after": None}
+        conds.append(f"target_id = {arg(key)}")
+    if unit_id is not None:
+        conds.append(f"unit_id = {arg(unit_id)}")
+    if actor_id is not None:
+        conds.append(f"actor_id = {arg(actor_id)}")
+    if since is not None:
+        conds.append(f"occurred_at >= {arg(since)}")
+    if until is not None:
+        conds.append(f"occurred_at < {arg(until)}")
+    if after_position is not None:
+        conds.append(f"position > {arg(int(after_position))}")
+    where = f" WHERE {' AND '.join(conds)}" if conds else ""
+    rows = await pool.fetch(f"{_AUDIT_SELECT}{where} ORDER BY position LIMIT {arg(limit + 1)}", *args)
+    return _page([_audit_entry(r) for r in rows], limit, lambda e: e["position"])
+
+
+async def target_history(
+    pool: Pool, target_id: UUID | str, limit: int = 100, after_position: int | None = None
+) -> dict[str, Any]:
+    """The audit entries of one target, oldest first."""
+    return await list_audit(pool, target_id=target_id, limit=limit, after_position=after_position)
+
+
+async def verify_audit(pool_or_dsn: Any) -> dict[str, Any]:
+    """`{ok, checked, head_hash, first_bad_position}`, recomputed from the event store."""
+    return await verify(pool_or_dsn)
+
+
+# ---------------------------------------------------------------------- scoreboards
+async def scoreboard(
+    pool: Pool, campaign_id: str, *, cluster_id: str | None = None, as_of: datetime | None = None
+) -> dict[str, Any] | None:
+    """The cluster scoreboards of a campaign: current (from the `scoreboard` table), or
+    as of an instant (from target_status_history, cluster/scale/bonus history)."""
+    if not await _campaign_exists(pool, campaign_id):
+        return None
+    if as_of is not None:
+        return await _scoreboard_as_of(pool, campaign_id, cluster_id, as_of)
+    clusters = await _cluster_rows(pool, campaign_id, cluster_id)
+    rows = await pool.fetch(
+        "SELECT * FROM public.scoreboard WHERE campaign_id = $1 AND ($2::text IS NULL OR cluster_id = $2) "
+        "ORDER BY cluster_id, rank",
+        campaign_id,
+        cluster_id,
+    )
+    units: dict[str, list[dict[str, Any]]] = {}
+    for r in rows:
+        units.setdefault(r["cluster_id"], []).append(unit_dict_of_row(r))
+    position = await pool.fetchval("SELECT position FROM public.projection_tracking WHERE name = 'scoreboard'")
+    return {
+        "campaign_id": campaign_id,
+        "as_of": _iso(_now()),
+        "position": position,
+        "clusters": [
+            {"cluster_id": c["cluster_id"], "name": c["name"], "units": units.get(c["cluster_id"], [])}
+            for c in clusters
+        ],
+    }
+
+
+async def _scoreboard_as_of(pool: Pool, campaign_id: str, cluster_id: str | None, at: datetime) -> dict[str, Any]:
+    if at.tzinfo is None:
+        raise ValueError("as_of must carry a UTC offset")
+    cluster_rows = await pool.fetch(
+        "SELECT DISTINCT ON (cluster_id) cluster_id, name, head_unit_id, deputy_unit_id, member_unit_ids "
+        "FROM public.campaign_cluster_history WHERE campaign_id = $1 AND valid_from <= $2 "
+        "AND ($3::text IS NULL OR cluster_id = $3) ORDER BY cluster_id, position DESC",
+        campaign_id,
+        at,
+        cluster_id,
+    )
+    clusters = [cluster_of_row(r) for r in cluster_rows]
+    unit_ids = sorted({u for c in clusters for u in c.unit_ids})
+    facts = target_facts(await pool.fetch(
+        "SELECT unit_id, points, report_class, status FROM public.target_status_history "
+        "WHERE campaign_id = $1 AND valid_from <= $2 AND (valid_to IS NULL OR valid_to > $2) "
+        "AND unit_id = ANY($3)",
+        campaign_id,
+        at,
+        unit_ids,
+    ))
+    bonuses = adjustments_of(await pool.fetch(
+        "SELECT unit_id, points, reason FROM public.campaign_bonuses WHERE campaign_id = $1 AND awarded_at <= $2 "
+        "ORDER BY position",
+        campaign_id,
+        at,
+    ))
+    scale = await _scale_at(pool, campaign_id, at)
+    names = await _unit_names(pool, unit_ids)
+    boards = domain_scoreboard(clusters, facts, bonuses, scale, names)
+    return board_dict(campaign_id, at.isoformat(), boards)
+
+
+async def _scale_at(pool: Pool, campaign_id: str, at: datetime) -> ScoringScale:
+    rows = await pool.fetch(
+        "SELECT effective_at, on_time, late, reward_slots FROM public.campaign_scales WHERE campaign_id = $1 "
+        "ORDER BY position",
+        campaign_id,
+    )
+    history = [[r["effective_at"], ScoringScale(r["on_time"], r["late"], r["reward_slots"])] for r in rows]
+    if not history:
+        return ScoringScale()
+    # The domain keeps its history sorted (stably) by effective time; pick with its own rule.
+    history.sort(key=lambda row: row[0])
+    return Campaign.scale_at(SimpleNamespace(scoring_history=history), at)  # type: ignore[arg-type]
+
+
+async def _unit_names(pool: Pool, unit_ids: list[str]) -> dict[str, str]:
+    rows = await pool.fetch("SELECT unit_id, name FROM public.units WHERE unit_id = ANY($1)", unit_ids)
+    return {r["unit_id"]: r["name"] for r in rows}
+
+
+async def what_if(
+    pool: Pool, campaign_id: str, scoring: ScoringScale, *, cluster_id: str | None = None
+) -> dict[str, Any] | None:
+    """The current scoreboard under a proposed scale. Records nothing."""
+    if not await _campaign_exists(pool, campaign_id):
+        return None
+    clusters = [cluster_of_row(r) for r in await _cluster_rows(pool, campaign_id, cluster_id)]
+    unit_ids = sorted({u for c in clusters for u in c.unit_ids})
+    facts = target_facts(await pool.fetch(
+        "SELECT unit_id, points, report_class, status FROM public.targets WHERE campaign_id = $1 "
+        "AND unit_id = ANY($2)",
+        campaign_id,
+        unit_ids,
+    ))
+    bonuses = adjustments_of(await pool.fetch(
+        "SELECT unit_id, points, reason FROM public.campaign_bonuses WHERE campaign_id = $1 ORDER BY position",
+        campaign_id,
+    ))
+    names = await _unit_names(pool, unit_ids)
+    boards = domain_what_if(clusters, facts, bonuses, scoring, names)
+    proposed = {"on_time": float(scoring.on_time), "late": float(scoring.late), "reward_slots": scoring.reward_slots}
+    return board_dict(campaign_id, _iso(_now()), boards, scoring=proposed)
+
+
+# ---------------------------------------------------------------------- escalations
+async def list_escalations(
+    pool: Pool, campaign_id: str, state: str = "open", limit: int = 100, after: list[Any] | None = None
+) -> dict[str, Any] | None:
+    """Escalations oldest first; `state` is open, resolved or all. `after` is the
+    `next_after` of the previous page ([opened_at, target_id, number])."""
+    if state not in ("open", "resolved", "all"):
+        raise ValueError("state must be open, resolved or all")
+    policy = await pool.fetchval("SELECT policy FROM public.campaigns WHERE campaign_id = $1", campaign_id)
+    if policy is None:
+        return None
+    sla: timedelta = parse_duration(loads(policy)["resolution_sla"])
+    cluster_of = {u: r["cluster_id"] for r in await _cluster_rows(pool, campaign_id) for u in r["member_unit_ids"]}
+    args: list[Any] = [campaign_id]
+    conds = ["campaign_id = $1"]
+    if state != "all":
+        args.append(state)
+        conds.append(f"state = ${len(args)}")
+    if after is not None:
+        try:
+            opened_at, target_id, number = datetime.fromisoformat(after[0]), UUID(str(after[1])), int(after[2])
+        except (TypeError, ValueError, IndexError) as exc:
+            raise ValueError(f"bad cursor {after!r}") from exc
+        args += [opened_at, target_id, number]
+        n = len(args)
+        conds.append(f"(opened_at, target_id, number) > (${n - 2}, ${n - 1}, ${n})")
+    args.append(limit + 1)
+    rows = await pool.fetch(
+        f"SELECT * FROM public.escalations WHERE {' AND '.join(conds)} "
+        f"ORDER BY opened_at, target_id, number LIMIT ${len(args)}",
+        *args,
+    )
+    now = _now()
+    items = []
+    for r in rows:
+        end = r["resolved_at"] or now
+        items.append({
+            "target_id": str(r["target_id"]),
+            "number": r["number"],
+            "campaign_id": r["campaign_id"],
+            "unit_id": r["unit_id"],
+            "cluster_id": cluster_of.get(r["unit_id"]),
+            "state": r["state"],
+            "trigger": r["trigger"],
+            "opened_at": _iso(r["opened_at"]),
+            "resolved_at": _iso(r["resolved_at"]),
+            "age_seconds": max(0.0, (end - r["opened_at"]).total_seconds()),
+            "sla_due_at": _iso(r["opened_at"] + sla),
+            "reason": r["reason"],
+            "help_needed": r["help_needed"],
+            "directive": r["directive"],
+            "reminders": r["reminders"],
+            "last_reminded_at": _iso(r["last_reminded_at"]),
+            "resolved_by": r["resolved_by"],
+        })
+    return _page(items, limit, lambda e: [e["opened_at"], e["target_id"], e["number"]])
+
+
+__all__ = [
+    "ensure_schema",
+    "get_campaign",
+    "get_target",
+    "get_unit",
+    "list_audit",
+    "list_campaigns",
+    "list_escalations",
+    "list_targets",
+    "list_units",
+    "max_event_position",
+    "projection_positions",
+    "scoreboard",
+    "target_history",
+    "verify_audit",
+    "wait_for_position",
+    "what_if",
+]

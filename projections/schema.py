@@ -1,0 +1,337 @@
+"""The read-model tables, grouped by the projection that owns them.
+
+A *group* is what the projector applies in one pass and what `thidua projections
+rebuild NAME` rebuilds and swaps as a unit. Each group owns one or more tracking rows
+in `projection_tracking`, written in the same transaction as the group's rows:
+
+| group        | tracking rows          | tables                                                   |
+|--------------|------------------------|----------------------------------------------------------|
+| catalog      | catalog                | campaigns, campaign_clusters, campaign_cluster_history,  |
+|              |                        | campaign_scales, campaign_bonuses, units                 |
+| targets      | targets, scoreboard    | targets, target_status_history, scoreboard,              |
+|              |                        | scoreboard_dirty                                         |
+| escalations  | escalations            | escalations                                              |
+| audit_log    | audit_log              | audit_log                                                |
+
+`scoreboard` has its own tracking row because, during a long catch-up, the projector
+recomputes cluster boards only every few seconds: clusters whose rows are stale are
+marked in `scoreboard_dirty` (in the same transaction), and the `scoreboard` position
+only moves when no mark is left, so "every projection has passed N" stays true.
+
+Every DDL statement takes the schema as `{s}` so a rebuild can create the same tables
+in a scratch schema and move them into `public` in one transaction.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+PUBLIC = "public"
+TRACKING_TABLE = "projection_tracking"
+
+GROUPS: dict[str, tuple[str, ...]] = {
+    "catalog": (
+        "campaigns",
+        "campaign_clusters",
+        "campaign_cluster_history",
+        "campaign_scales",
+        "campaign_bonuses",
+        "units",
+    ),
+    "targets": ("targets", "target_status_history", "scoreboard", "scoreboard_dirty"),
+    "escalations": ("escalations",),
+    "audit_log": ("audit_log",),
+}
+
+TRACKING_ROWS: dict[str, tuple[str, ...]] = {
+    "catalog": ("catalog",),
+    "targets": ("targets", "scoreboard"),
+    "escalations": ("escalations",),
+    "audit_log": ("audit_log",),
+}
+
+ALL_TRACKING = tuple(name for rows in TRACKING_ROWS.values() for name in rows)
+
+# Names a user may give to `thidua projections rebuild NAME`: a group or any table of it.
+ALIASES: dict[str, str] = {
+    **{group: group for group in GROUPS},
+    **{table: group for group, tables in GROUPS.items() for table in tables},
+    "audit": "audit_log",
+}
+
+_TRACKING_DDL = [
+    """CREATE TABLE IF NOT EXISTS {s}.projection_tracking (
+        name text PRIMARY KEY,
+        position bigint NOT NULL DEFAULT 0,
+        updated_at timestamptz NOT NULL DEFAULT now()
+    )""",
+]
+
+_DDL: dict[str, list[str]] = {
+    "catalog": [
+        """CREATE TABLE IF NOT EXISTS {s}.campaigns (
+            campaign_id text PRIMARY KEY,
+            name text NOT NULL,
+            starts_on date NOT NULL,
+            ends_on date NOT NULL,
+            timezone text NOT NULL,
+            policy jsonb NOT NULL,
+            scoring jsonb NOT NULL,
+            closed boolean NOT NULL,
+            version integer NOT NULL,
+            state jsonb NOT NULL,
+            created_at timestamptz NOT NULL,
+            updated_at timestamptz NOT NULL,
+            position bigint NOT NULL
+        )""",
+        # Current clusters (the API lists them; scoreboards and filters read members here).
+        """CREATE TABLE IF NOT EXISTS {s}.campaign_clusters (
+            campaign_id text NOT NULL,
+            cluster_id text NOT NULL,
+            name text NOT NULL,
+            head_unit_id text NOT NULL,
+            deputy_unit_id text NOT NULL,
+            member_unit_ids text[] NOT NULL,
+            set_at timestamptz NOT NULL,
+            position bigint NOT NULL,
+            PRIMARY KEY (campaign_id, cluster_id)
+        )""",
+        # Every ClusterSet, so an "as of" scoreboard uses the clusters of that instant.
+        """CREATE TABLE IF NOT EXISTS {s}.campaign_cluster_history (
+            campaign_id text NOT NULL,
+            cluster_id text NOT NULL,
+            position bigint NOT NULL,
+            name text NOT NULL,
+            head_unit_id text NOT NULL,
+            deputy_unit_id text NOT NULL,
+            member_unit_ids text[] NOT NULL,
+            valid_from timestamptz NOT NULL,
+            PRIMARY KEY (campaign_id, cluster_id, position)
+        )""",
+        # The scale at creation and every change, with its effective time.
+        """CREATE TABLE IF NOT EXISTS {s}.campaign_scales (
+            campaign_id text NOT NULL,
+            position bigint NOT NULL,
+            effective_at timestamptz NOT NULL,
+            on_time numeric NOT NULL,
+            late numeric NOT NULL,
+            reward_slots integer NOT NULL,
+            recorded_at timestamptz NOT NULL,
+            PRIMARY KEY (campaign_id, position)
+        )""",
+        """CREATE TABLE IF NOT EXISTS {s}.campaign_bonuses (
+            campaign_id text NOT NULL,
+            position bigint NOT NULL,
+            unit_id text NOT NULL,
+            points numeric NOT NULL,
+            reason text NOT NULL,
+            awarded_at timestamptz NOT NULL,
+            awarded_by text NOT NULL,
+            PRIMARY KEY (campaign_id, position)
+        )""",
+        "CREATE INDEX IF NOT EXISTS campaign_bonuses_time_idx ON {s}.campaign_bonuses (campaign_id, awarded_at)",
+        """CREATE TABLE IF NOT EXISTS {s}.units (
+            unit_id text PRIMARY KEY,
+            name text NOT NULL,
+            kind text NOT NULL,
+            head_name text,
+            version integer NOT NULL,
+            updated_at timestamptz NOT NULL,
+            position bigint NOT NULL
+        )""",
+    ],
+    "targets": [
+        """CREATE TABLE IF NOT EXISTS {s}.targets (
+            target_id uuid PRIMARY KEY,
+            campaign_id text NOT NULL,
+            unit_id text NOT NULL,
+            title text NOT NULL,
+            area text NOT NULL,
+            deadline date NOT NULL,
+            deadline_at timestamptz NOT NULL,
+            points numeric NOT NULL,
+            status text NOT NULL,
+            overdue boolean NOT NULL,
+            report_class text NOT NULL,
+            version integer NOT NULL,
+            escalation_state text,
+            state jsonb NOT NULL,
+            assigned_at timestamptz NOT NULL,
+            updated_at timestamptz NOT NULL,
+            position bigint NOT NULL
+        )""",
+        # Lists are keyset-paginated by target_id inside a campaign; the unit index also
+        # carries what scoring needs, so a cluster's facts come from an index-only scan.
+        "CREATE INDEX IF NOT EXISTS targets_campaign_idx ON {s}.targets (campaign_id, target_id)",
+        """CREATE INDEX IF NOT EXISTS targets_unit_idx ON {s}.targets (campaign_id, unit_id, target_id)
+            INCLUDE (points, report_class, status)""",
+        "CREATE INDEX IF NOT EXISTS targets_status_idx ON {s}.targets (campaign_id, status, target_id)",
+        "CREATE INDEX IF NOT EXISTS targets_class_idx ON {s}.targets (campaign_id, report_class, target_id)",
+        "CREATE INDEX IF NOT EXISTS targets_overdue_idx ON {s}.targets (campaign_id, target_id) WHERE overdue",
+        # One row per interval in which a target's scoring facts did not change:
+        # [valid_from, valid_to), valid_to NULL for the current one.
+        """CREATE TABLE IF NOT EXISTS {s}.target_status_history (
+            target_id uuid NOT NULL,
+            position bigint NOT NULL,
+            campaign_id text NOT NULL,
+            unit_id text NOT NULL,
+            points numeric NOT NULL,
+            status text NOT NULL,
+            overdue boolean NOT NULL,
+            report_class text NOT NULL,
+            valid_from timestamptz NOT NULL,
+            valid_to timestamptz,
+            PRIMARY KEY (target_id, position)
+        )""",
+        """CREATE INDEX IF NOT EXISTS target_status_history_asof_idx
+            ON {s}.target_status_history (campaign_id, valid_from)
+            INCLUDE (valid_to, target_id, unit_id, points, status, report_class)""",
+        """CREATE INDEX IF NOT EXISTS target_status_history_open_idx
+            ON {s}.target_status_history (target_id) WHERE valid_to IS NULL""",
+        """CREATE TABLE IF NOT EXISTS {s}.scoreboard (
+            campaign_id text NOT NULL,
+            cluster_id text NOT NULL,
+            unit_id text NOT NULL,
+            cluster_name text NOT NULL,
+            unit_name text NOT NULL,
+            score numeric NOT NULL,
+            max_score numeric NOT NULL,
+            completion_rate numeric NOT NULL,
+            bonus numeric NOT NULL,
+            rank integer NOT NULL,
+            reward_candidate boolean NOT NULL,
+            completed_on_time integer NOT NULL,
+            completed_late integer NOT NULL,
+            in_progress_within_deadline integer NOT NULL,
+            overdue integer NOT NULL,
+            blocked integer NOT NULL,
+            escalated integer NOT NULL,
+            cancelled integer NOT NULL,
+            PRIMARY KEY (campaign_id, cluster_id, unit_id)
+        )""",
+        "CREATE INDEX IF NOT EXISTS scoreboard_unit_idx ON {s}.scoreboard (unit_id)",
+        """CREATE TABLE IF NOT EXISTS {s}.scoreboard_dirty (
+            campaign_id text NOT NULL,
+            cluster_id text NOT NULL,
+            PRIMARY KEY (campaign_id, cluster_id)
+        )""",
+    ],
+    "escalations": [
+        """CREATE TABLE IF NOT EXISTS {s}.escalations (
+            target_id uuid NOT NULL,
+            number integer NOT NULL,
+            campaign_id text NOT NULL,
+            unit_id text NOT NULL,
+            state text NOT NULL,
+            trigger text NOT NULL,
+            opened_at timestamptz NOT NULL,
+            resolved_at timestamptz,
+            reason text,
+            help_needed text,
+            directive text,
+            reminders integer NOT NULL,
+            last_reminded_at timestamptz,
+            resolved_by text,
+            position bigint NOT NULL,
+            PRIMARY KEY (target_id, number)
+        )""",
+        """CREATE INDEX IF NOT EXISTS escalations_queue_idx
+            ON {s}.escalations (campaign_id, state, opened_at, target_id, number)""",
+        """CREATE INDEX IF NOT EXISTS escalations_all_idx
+            ON {s}.escalations (campaign_id, opened_at, target_id, number)""",
+    ],
+    "audit_log": [
+        """CREATE TABLE IF NOT EXISTS {s}.audit_log (
+            position bigint PRIMARY KEY,
+            occurred_at timestamptz NOT NULL,
+            recorded_at timestamptz,
+            actor_id text NOT NULL,
+            actor_name text NOT NULL,
+            actor_role text NOT NULL,
+            aggregate_type text NOT NULL,
+            aggregate_id text NOT NULL,
+            originator_id uuid NOT NULL,
+            aggregate_version integer NOT NULL,
+            event_type text NOT NULL,
+            campaign_id text,
+            target_id uuid,
+            unit_id text,
+            changes jsonb NOT NULL,
+            reason text,
+            command_id text NOT NULL,
+            prev_hash text NOT NULL,
+            hash text NOT NULL
+        )""",
+        "CREATE INDEX IF NOT EXISTS audit_log_target_idx ON {s}.audit_log (target_id, position) WHERE target_id IS NOT NULL",
+        "CREATE INDEX IF NOT EXISTS audit_log_unit_idx ON {s}.audit_log (unit_id, position) WHERE unit_id IS NOT NULL",
+        "CREATE INDEX IF NOT EXISTS audit_log_actor_idx ON {s}.audit_log (actor_id, position)",
+        "CREATE INDEX IF NOT EXISTS audit_log_time_idx ON {s}.audit_log (occurred_at, position)",
+    ],
+}
+
+# Serialises DDL between processes that start together (api, projector, rebuild).
+_DDL_LOCK_KEY = 0x7468_6964_7561  # "thidua"
+
+
+def qident(name: str) -> str:
+    """Quote an identifier we built ourselves (schema and table names)."""
+    return '"' + name.replace('"', '""') + '"'
+
+
+def _is_index(ddl: str) -> bool:
+    return ddl.lstrip().upper().startswith("CREATE INDEX")
+
+
+async def create_tables(
+    conn: Any, schema: str, groups: tuple[str, ...] | list[str], *, indexes: bool = True
+) -> None:
+    """Create the tracking table and the tables of `groups` in `schema` (idempotent),
+    and the tracking rows of those groups at position 0 if missing. A rebuild passes
+    `indexes=False` and calls `create_indexes` after the bulk load (much faster than
+    maintaining every index row by row); primary keys are always there."""
+    s = qident(schema)
+    async with conn.transaction():
+        await conn.execute("SELECT pg_advisory_xact_lock($1)", _DDL_LOCK_KEY)
+        if schema != PUBLIC:  # (needs CREATE on the database, which a plain owner of public may lack)
+            await conn.execute(f"CREATE SCHEMA IF NOT EXISTS {s}")
+        for ddl in _TRACKING_DDL:
+            await conn.execute(ddl.format(s=s))
+        for group in groups:
+            for ddl in _DDL[group]:
+                if indexes or not _is_index(ddl):
+                    await conn.execute(ddl.format(s=s))
+        names = [name for group in groups for name in TRACKING_ROWS[group]]
+        await conn.execute(
+            f"INSERT INTO {s}.projection_tracking (name, position) SELECT unnest($1::text[]), 0 "
+            "ON CONFLICT (name) DO NOTHING",
+            names,
+        )
+
+
+async def create_indexes(conn: Any, schema: str, groups: tuple[str, ...] | list[str]) -> None:
+    s = qident(schema)
+    for group in groups:
+        for ddl in _DDL[group]:
+            if _is_index(ddl):
+                await conn.execute(ddl.format(s=s))
+
+
+async def ensure_schema(pool_or_conn: Any) -> None:
+    """Create every read-model table in `public` if missing. Safe to call from every
+    process at start-up (the API calls it so its queries never meet a missing table)."""
+    if hasattr(pool_or_conn, "acquire"):
+        async with pool_or_conn.acquire() as conn:
+            await create_tables(conn, PUBLIC, list(GROUPS))
+    else:
+        await create_tables(pool_or_conn, PUBLIC, list(GROUPS))
+
+
+def resolve_groups(name: str | None) -> list[str]:
+    """`None` -> every group; a group or table name -> its group."""
+    if name is None:
+        return list(GROUPS)
+    group = ALIASES.get(name)
+    if group is None:
+        known = ", ".join(sorted(ALIASES))
+        raise ValueError(f"unknown read model {name!r}; known: {known}")
+    return [group]

@@ -1,0 +1,213 @@
+"""The whole system for HTTP tests: a fresh database, a real Temporal dev server, a real
+worker and projector, and the API served by uvicorn on a free port.
+
+All session-scoped and started lazily. The API runs in its own thread with its own
+event loop (as in production, its asyncpg pool and Temporal client are made in the
+lifespan on that loop); the worker and the projector run as tasks on the test loop.
+Tests talk to the API over real HTTP with httpx.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import secrets
+import threading
+import time
+from collections.abc import AsyncIterator, Iterator
+from dataclasses import dataclass, field
+from typing import Any
+
+import httpx
+import pytest
+import uvicorn
+
+from thidua.dburl import with_database
+from thidua.embedded import free_port
+from thidua.settings import Settings
+
+
+# ------------------------------------------------------------------ infrastructure
+@pytest.fixture(scope="session")
+def api_database_url(postgres_server_url: str) -> Iterator[str]:
+    """A database of its own: the projector reads every event in it."""
+    import psycopg
+    from psycopg import sql
+
+    name = f"thidua_e2e_{secrets.token_hex(5)}"
+    with psycopg.connect(postgres_server_url, autocommit=True) as conn:
+        conn.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(name)))
+    try:
+        yield with_database(postgres_server_url, name)
+    finally:
+        with psycopg.connect(postgres_server_url, autocommit=True) as conn:
+            conn.execute(sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(name)))
+
+
+@pytest.fixture(scope="session")
+def e2e_settings(api_database_url: str, temporal_address: str) -> Settings:
+    return Settings(
+        database_url=api_database_url,
+        temporal_address=temporal_address,
+        task_queue=f"thidua-e2e-{secrets.token_hex(4)}",
+        log_level="WARNING",
+    )
+
+
+class BackgroundLoop:
+    """An event loop in a daemon thread: the worker and the projector live there, so a
+    synchronous test (schemathesis) blocking the test loop does not stall them."""
+
+    def __init__(self, name: str) -> None:
+        self.loop = asyncio.new_event_loop()
+        self.thread = threading.Thread(target=self.loop.run_forever, name=name, daemon=True)
+        self.thread.start()
+
+    def run(self, coro: Any, timeout: float = 120) -> Any:
+        return asyncio.run_coroutine_threadsafe(coro, self.loop).result(timeout)
+
+    def close(self) -> None:
+        self.loop.call_soon_threadsafe(self.loop.stop)
+        self.thread.join(timeout=10)
+
+
+@pytest.fixture(scope="session")
+def worker(e2e_settings: Settings) -> Iterator[None]:
+    """A real worker (TargetWorkflow and its activities) on the session's task queue."""
+    from thidua.wiring import domain_application
+    from workflows.client import connect
+    from workflows.worker import build_worker
+
+    background = BackgroundLoop("thidua-worker")
+    domain_app = domain_application(e2e_settings.database_url)
+
+    async def start() -> tuple[Any, asyncio.Task[None]]:
+        client = await connect(e2e_settings.temporal_address, e2e_settings.temporal_namespace)
+        worker = build_worker(client, domain_app, e2e_settings.task_queue)
+        return worker, asyncio.create_task(worker.run())
+
+    async def stop(worker: Any, running: asyncio.Task[None]) -> None:
+        await worker.shutdown()
+        await asyncio.gather(running, return_exceptions=True)
+
+    worker, running = background.run(start())
+    try:
+        yield
+    finally:
+        background.run(stop(worker, running))
+        background.close()
+        domain_app.close()
+
+
+@pytest.fixture(scope="session")
+def projector(e2e_settings: Settings) -> Iterator[None]:
+    """The real projector, keeping every read model up to date."""
+    from tests.e2e.stack import start_projector
+
+    background = BackgroundLoop("thidua-projector")
+    stop = background.run(start_projector(e2e_settings))
+    try:
+        yield
+    finally:
+        background.run(stop())
+        background.close()
+
+
+class ServerThread:
+    """uvicorn serving an app on a free port, in a thread with its own event loop."""
+
+    def __init__(self, app: Any) -> None:
+        self.port = free_port()
+        self.url = f"http://127.0.0.1:{self.port}"
+        self.server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=self.port, log_level="warning",
+                                                    lifespan="on"))
+        self.thread = threading.Thread(target=self.server.run, name="thidua-api", daemon=True)
+
+    def start(self, timeout: float = 60) -> ServerThread:
+        self.thread.start()
+        deadline = time.monotonic() + timeout
+        while not self.server.started:
+            if not self.thread.is_alive():
+                raise RuntimeError("the API server stopped during startup (see the log above)")
+            if time.monotonic() > deadline:
+                raise RuntimeError("the API server did not start in time")
+            time.sleep(0.05)
+        return self
+
+    def stop(self) -> None:
+        self.server.should_exit = True
+        self.thread.join(timeout=30)
+
+
+@pytest.fixture(scope="session")
+def api_server(e2e_settings: Settings) -> Iterator[ServerThread]:
+    from api.app import create_app
+
+    server = ServerThread(create_app(e2e_settings, position_wait_seconds=20)).start()
+    try:
+        yield server
+    finally:
+        server.stop()
+
+
+# ------------------------------------------------------------------ clients and people
+@pytest.fixture(scope="session")
+async def http(api_server: ServerThread) -> AsyncIterator[httpx.AsyncClient]:
+    async with httpx.AsyncClient(base_url=api_server.url, timeout=60) as client:
+        yield client
+
+
+@dataclass
+class Person:
+    """A signed-in user of the API, as the tests drive it."""
+
+    http: httpx.AsyncClient
+    id: str
+    role: str
+    token: str
+    unit_id: str | None = None
+    name: str = ""
+    headers: dict[str, str] = field(init=False)
+
+    def __post_init__(self) -> None:
+        self.headers = {"Authorization": f"Bearer {self.token}"}
+
+    async def get(self, url: str, **kw: Any) -> httpx.Response:
+        return await self.http.get(url, headers={**self.headers, **kw.pop("headers", {})}, **kw)
+
+    async def post(self, url: str, json: Any = None, **kw: Any) -> httpx.Response:
+        return await self.http.post(url, json=json, headers={**self.headers, **kw.pop("headers", {})}, **kw)
+
+    async def put(self, url: str, json: Any = None, **kw: Any) -> httpx.Response:
+        return await self.http.put(url, json=json, headers={**self.headers, **kw.pop("headers", {})}, **kw)
+
+    async def delete(self, url: str, **kw: Any) -> httpx.Response:
+        return await self.http.delete(url, headers={**self.headers, **kw.pop("headers", {})}, **kw)
+
+    async def request(self, method: str, url: str, **kw: Any) -> httpx.Response:
+        return await self.http.request(method, url, headers={**self.headers, **kw.pop("headers", {})}, **kw)
+
+
+@pytest.fixture(scope="session")
+async def secretariat(http: httpx.AsyncClient, e2e_settings: Settings) -> Person:
+    """The first user, made the way an operator makes it: `thidua users create`."""
+    from api.users import create_user_cli
+
+    made = await asyncio.to_thread(create_user_cli, e2e_settings, name="Văn phòng Thành ủy", role="secretariat",
+                                   unit_id=None)
+    return Person(http, made["id"], made["role"], made["token"], name=made["name"])
+
+
+async def make_person(creator: Person, *, name: str, role: str, unit_id: str | None = None) -> Person:
+    response = await creator.post("/v1/users", {"name": name, "role": role, "unit_id": unit_id})
+    assert response.status_code == 201, response.text
+    body = response.json()
+    return Person(creator.http, body["id"], body["role"], body["token"], unit_id=body["unit_id"], name=body["name"])
+
+
+async def register_unit(secretariat: Person, unit_id: str, name: str, kind: str = "ward") -> None:
+    response = await secretariat.put(f"/v1/units/{unit_id}", {"name": name, "kind": kind})
+    assert response.status_code in (200, 201), response.text
+
+
+def unique(prefix: str) -> str:
+    return f"{prefix}-{secrets.token_hex(3)}"

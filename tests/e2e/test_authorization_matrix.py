@@ -1,0 +1,287 @@
+"""Every route x every role x own / other / missing object, with the status expected.
+
+The table below is written from DESIGN.md (who may do what), not read from the app;
+the test walks `app.routes`, so a route that is not in the table fails the test, and a
+table entry for a route that no longer exists fails it too.
+
+"allow" means the request got past authentication and authorisation: any answer but
+401, 403 and 404 (a 409 because an earlier role already moved the target on is fine;
+the lifecycle itself is tested elsewhere).
+"""
+
+from __future__ import annotations
+
+import secrets
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+import pytest
+
+from tests.e2e.conftest import Person, make_person, register_unit, unique
+
+ALLOW = "allow"
+ROLES = ("anonymous", "secretariat", "standing_committee", "unit_head", "inspector")
+SCOPES = ("own", "other", "missing")
+STAFF = ("secretariat", "standing_committee", "inspector")
+SIGNED_IN = ("secretariat", "standing_committee", "unit_head", "inspector")
+
+
+def public(role: str, scope: str) -> str:
+    return ALLOW
+
+
+def roles(*allowed: str, object_route: bool = True, missing: str | int = 404) -> Callable[[str, str], Any]:
+    """Only `allowed` roles; for them a missing object is `missing`."""
+
+    def expect(role: str, scope: str) -> Any:
+        if role == "anonymous":
+            return 401
+        if role not in allowed:
+            return 403
+        if object_route and scope == "missing":
+            return missing
+        return ALLOW
+
+    return expect
+
+
+def target_reader(role: str, scope: str) -> Any:
+    """Detail and history: staff read everything; a unit head its own unit's targets."""
+    if role == "anonymous":
+        return 401
+    if scope == "missing":
+        return 404
+    if role == "unit_head" and scope == "other":
+        return 403
+    return ALLOW
+
+
+def owner_command(role: str, scope: str) -> Any:
+    """start, progress, block, unblock, escalate, complete: the owning unit's head only."""
+    if role == "anonymous":
+        return 401
+    if role != "unit_head":
+        return 403
+    return {"own": ALLOW, "other": 403, "missing": 404}[scope]
+
+
+EXPECTED: dict[tuple[str, str], Callable[[str, str], Any]] = {
+    ("GET", "/healthz"): public,
+    ("GET", "/metrics"): public,
+    ("POST", "/v1/users"): roles("secretariat", object_route=False),
+    ("DELETE", "/v1/users/{uid}"): roles("secretariat"),
+    ("GET", "/v1/me"): roles(*SIGNED_IN, object_route=False),
+    ("PUT", "/v1/units/{unit_id}"): roles("secretariat", missing=ALLOW),  # PUT of a new id registers it
+    ("GET", "/v1/units"): roles(*SIGNED_IN, object_route=False),
+    ("POST", "/v1/campaigns"): roles("secretariat", object_route=False),
+    ("GET", "/v1/campaigns"): roles(*SIGNED_IN, object_route=False),
+    ("GET", "/v1/campaigns/{cid}"): roles(*SIGNED_IN),
+    ("PUT", "/v1/campaigns/{cid}/clusters/{cluster_id}"): roles("secretariat"),
+    ("POST", "/v1/campaigns/{cid}/decisions"): roles("secretariat"),
+    ("POST", "/v1/campaigns/{cid}/bonuses"): roles("standing_committee"),
+    ("POST", "/v1/campaigns/{cid}/targets"): roles("secretariat", "standing_committee"),
+    ("POST", "/v1/campaigns/{cid}/targets/import"): roles("secretariat", "standing_committee"),
+    ("GET", "/v1/campaigns/{cid}/targets"): roles(*SIGNED_IN),
+    ("GET", "/v1/targets/{tid}"): target_reader,
+    ("GET", "/v1/targets/{tid}/history"): target_reader,
+    ("POST", "/v1/targets/{tid}/start"): owner_command,
+    ("POST", "/v1/targets/{tid}/progress"): owner_command,
+    ("POST", "/v1/targets/{tid}/block"): owner_command,
+    ("POST", "/v1/targets/{tid}/unblock"): owner_command,
+    ("POST", "/v1/targets/{tid}/escalate"): owner_command,
+    ("POST", "/v1/targets/{tid}/complete"): owner_command,
+    ("POST", "/v1/targets/{tid}/resolve"): roles("standing_committee"),
+    ("POST", "/v1/targets/{tid}/reopen"): roles("secretariat", "standing_committee"),
+    ("POST", "/v1/targets/{tid}/extend-deadline"): roles("standing_committee"),
+    ("POST", "/v1/targets/{tid}/reassign"): roles("secretariat", "standing_committee"),
+    ("POST", "/v1/targets/{tid}/cancel"): roles("secretariat", "standing_committee"),
+    ("GET", "/v1/campaigns/{cid}/scoreboard"): roles(*SIGNED_IN),
+    ("POST", "/v1/campaigns/{cid}/scoreboard/what-if"): roles(*STAFF),
+    ("GET", "/v1/campaigns/{cid}/escalations"): roles(*STAFF),
+    ("GET", "/v1/audit"): roles(*STAFF, object_route=False),
+    ("GET", "/v1/audit/verify"): roles(*STAFF, object_route=False),
+}
+
+
+def app_routes() -> set[tuple[str, str]]:
+    from api.app import api_routes, create_app
+
+    return {(method, route.path) for route in api_routes(create_app()) for method in route.methods}
+
+
+def test_every_route_of_the_app_is_in_the_matrix() -> None:
+    routes = app_routes()
+    assert routes - EXPECTED.keys() == set(), "routes with no expected statuses"
+    assert EXPECTED.keys() - routes == set(), "expectations for routes that do not exist"
+
+
+# ------------------------------------------------------------------ the world the matrix runs in
+@dataclass
+class World:
+    people: dict[str, Person | None]
+    campaign: str
+    own_unit: str
+    other_unit: str
+    spare_unit: str
+    secretariat: Person
+
+
+async def _assign(secretariat: Person, campaign: str, unit: str) -> str:
+    response = await secretariat.post(f"/v1/campaigns/{campaign}/targets", {
+        "key": unique("k"), "unit_id": unit, "title": "Chỉ tiêu", "area": "GPMB", "deadline": "2030-06-30",
+        "points": 10})
+    assert response.status_code == 201, response.text
+    return response.json()["target"]["id"]
+
+
+@pytest.fixture(scope="module")
+async def world(secretariat: Person, worker: None, projector: None) -> World:
+    own, other, spare, member = (unique("own"), unique("other"), unique("spare"), unique("member"))
+    for unit in (own, other, spare, member):
+        await register_unit(secretariat, unit, f"Đơn vị {unit}")
+    campaign = unique("matrix")
+    assert (await secretariat.post("/v1/campaigns", {"id": campaign, "name": "Ma trận", "starts_on": "2022-01-01",
+                                                     "ends_on": "2030-12-31"})).status_code == 201
+    # The head's unit leads no cluster with `other` in it: `other` is really out of its scope.
+    assert (await secretariat.put(f"/v1/campaigns/{campaign}/clusters/c1", {
+        "name": "Cụm 1", "head_unit_id": own, "deputy_unit_id": member})).status_code == 200
+    assert (await secretariat.put(f"/v1/campaigns/{campaign}/clusters/c2", {
+        "name": "Cụm 2", "head_unit_id": other, "deputy_unit_id": spare})).status_code == 200
+    people: dict[str, Person | None] = {
+        "anonymous": None,
+        "secretariat": secretariat,
+        "standing_committee": await make_person(secretariat, name="BTV", role="standing_committee"),
+        "unit_head": await make_person(secretariat, name="Trưởng đơn vị", role="unit_head", unit_id=own),
+        "inspector": await make_person(secretariat, name="UBKT", role="inspector"),
+    }
+    return World(people, campaign, own, other, spare, secretariat)
+
+
+def _body(method: str, path: str, world: World) -> dict[str, Any]:
+    """A request that is valid for the schema (and usually for the domain)."""
+    bodies: dict[str, Any] = {
+        "/v1/users": {"json": {"name": "Người dùng", "role": "inspector"}},
+        "/v1/units/{unit_id}": {"json": {"name": "Đơn vị", "kind": "ward"}},
+        "/v1/campaigns": {"json": {"id": unique("camp"), "name": "Đợt", "starts_on": "2022-01-01",
+                                   "ends_on": "2022-12-31"}},
+        "/v1/campaigns/{cid}/clusters/{cluster_id}": {"json": {"name": "Cụm 9", "head_unit_id": world.spare_unit,
+                                                               "deputy_unit_id": world.other_unit}},
+        "/v1/campaigns/{cid}/decisions": {"json": {"number": unique("QD"), "issued_on": "2022-02-15",
+                                                   "issuer": "BTV"}},
+        "/v1/campaigns/{cid}/bonuses": {"json": {"unit_id": world.own_unit, "points": 1, "reason": "Sáng kiến"}},
+        "/v1/campaigns/{cid}/targets": {"json": {"unit_id": world.own_unit, "title": "Mới", "area": "GPMB",
+                                                 "deadline": "2030-01-01", "points": 1}},
+        "/v1/campaigns/{cid}/targets/import": {"json": [{"key": unique("imp"), "unit_id": world.own_unit,
+                                                         "title": "Nhập", "area": "GPMB",
+                                                         "deadline": "2030-01-01", "points": 1}]},
+        "/v1/campaigns/{cid}/scoreboard/what-if": {"json": {"scoring": {"on_time": 1, "late": 0.2}}},
+        "/v1/targets/{tid}/start": {"json": {}},
+        "/v1/targets/{tid}/progress": {"json": {"percent": 10}},
+        "/v1/targets/{tid}/block": {"json": {"reason": "Vướng mặt bằng"}},
+        "/v1/targets/{tid}/unblock": {"json": {}},
+        "/v1/targets/{tid}/escalate": {"json": {}},
+        "/v1/targets/{tid}/complete": {"json": {"result": "Xong"}},
+        "/v1/targets/{tid}/resolve": {"json": {"directive": "Chỉ đạo"}},
+        "/v1/targets/{tid}/reopen": {"json": {"reason": "Chưa đạt"}},
+        "/v1/targets/{tid}/extend-deadline": {"json": {"new_deadline": "2031-01-01", "reason": "Gia hạn"}},
+        "/v1/targets/{tid}/reassign": {"json": {"unit_id": world.spare_unit, "reason": "Điều chuyển"}},
+        "/v1/targets/{tid}/cancel": {"json": {"reason": "Không còn phù hợp"}},
+    }
+    return bodies.get(path, {}) if method in ("POST", "PUT", "DELETE") else {}
+
+
+async def _path_for(path: str, scope: str, world: World, role: str) -> str:
+    """The concrete URL of `path` for an object in the caller's scope, outside it, or unknown."""
+    missing = scope == "missing"
+    values: dict[str, str] = {}
+    if "{cid}" in path:
+        values["cid"] = "no-such-campaign" if missing else world.campaign
+    if "{cluster_id}" in path:
+        values["cluster_id"] = unique("c")
+    if "{unit_id}" in path:
+        values["unit_id"] = unique("new") if missing else (world.own_unit if scope == "own" else world.other_unit)
+    if "{uid}" in path:
+        values["uid"] = "u" + secrets.token_hex(8) if missing else \
+            (await make_person(world.secretariat, name="Sẽ thu hồi", role="inspector")).id
+    if "{tid}" in path:
+        if missing:
+            values["tid"] = "00000000-0000-5000-8000-" + secrets.token_hex(6)
+        else:
+            # A fresh target per request: one role's command must not change what the next one meets.
+            unit = world.own_unit if scope == "own" else world.other_unit
+            values["tid"] = await _assign(world.secretariat, world.campaign, unit)
+            if path.endswith(("/unblock", "/escalate")):
+                await _prepare_blocked(world, values["tid"], unit, escalate=False)
+            if path.endswith("/resolve"):
+                await _prepare_blocked(world, values["tid"], unit, escalate=True)
+            if path.endswith("/reopen"):
+                await _prepare_completed(world, values["tid"], unit)
+    return path.format(**values)
+
+
+async def _head_of(world: World, unit: str) -> Person:
+    if unit == world.own_unit:
+        head = world.people["unit_head"]
+        assert head is not None
+        return head
+    heads = getattr(world, "_heads", {})
+    if unit not in heads:
+        heads[unit] = await make_person(world.secretariat, name="Trưởng", role="unit_head", unit_id=unit)
+        world._heads = heads  # type: ignore[attr-defined]
+    return heads[unit]
+
+
+async def _prepare_blocked(world: World, tid: str, unit: str, *, escalate: bool) -> None:
+    head = await _head_of(world, unit)
+    assert (await head.post(f"/v1/targets/{tid}/block", {"reason": "Vướng"})).status_code == 200
+    if escalate:
+        assert (await head.post(f"/v1/targets/{tid}/escalate", {})).status_code == 200
+
+
+async def _prepare_completed(world: World, tid: str, unit: str) -> None:
+    head = await _head_of(world, unit)
+    assert (await head.post(f"/v1/targets/{tid}/complete", {"result": "Xong"})).status_code == 200
+
+
+async def test_authorization_matrix(world: World) -> None:
+    failures = []
+    for method, path in sorted(EXPECTED):
+        expect = EXPECTED[(method, path)]
+        changes_its_object = method in ("POST", "DELETE") and ("{tid}" in path or "{uid}" in path)
+        for scope in SCOPES if "{" in path else ("own",):
+            url: str | None = None
+            for role in ROLES:
+                # Refusals change nothing, so the object is shared until a call is let
+                # through; then the next caller gets a fresh one in the same state.
+                url = url or await _path_for(path, scope, world, role)
+                person = world.people[role]
+                kwargs = _body(method, path, world)
+                if person is None:
+                    response = await world.secretariat.http.request(method, url, **kwargs)
+                else:
+                    response = await person.request(method, url, **kwargs)
+                expected = expect(role, scope)
+                got = response.status_code
+                ok = got not in (401, 403, 404) and got < 500 if expected == ALLOW else got == expected
+                if not ok:
+                    failures.append(f"{method} {path} as {role} on {scope}: expected {expected}, got {got} "
+                                    f"{response.text[:200]}")
+                if changes_its_object and got < 400:
+                    url = None
+    assert not failures, "\n".join(failures)
+
+
+async def test_a_unit_heading_a_cluster_reads_its_members_targets_but_cannot_act(world: World) -> None:
+    member_target = await _assign(world.secretariat, world.campaign, await _member_unit(world))
+    head = world.people["unit_head"]
+    assert head is not None
+    assert (await head.get(f"/v1/targets/{member_target}")).status_code == 200
+    assert (await head.get(f"/v1/targets/{member_target}/history")).status_code == 403
+    assert (await head.post(f"/v1/targets/{member_target}/start", {})).status_code == 403
+
+
+async def _member_unit(world: World) -> str:
+    campaign = await world.secretariat.get(f"/v1/campaigns/{world.campaign}")
+    clusters = {c["cluster_id"]: c for c in campaign.json()["clusters"]}
+    return clusters["c1"]["deputy_unit_id"]

