@@ -2,8 +2,8 @@
 
 - `CurrentUser`: a valid, unrevoked bearer token (401 otherwise).
 - Role requirements (function level): `Secretariat`, `StandingCommittee`, `Assigners`,
-  `AuditReaders`... (403 for any other role). The role check comes before any lookup,
-  so a caller learns nothing about objects it may not touch.
+  `SecretariatOrCommittee`, `AuditReaders`... (403 for any other role). The role check
+  comes before any lookup, so a caller learns nothing about objects it may not touch.
 - Object level: `target_for(command)` (may this user run this command on this target?
   404 for an unknown id, 403 for another unit's target), `ReadableTarget` (detail: own
   unit, or a cluster the user's unit heads or deputises), `HistoryTarget` (own unit).
@@ -82,6 +82,7 @@ def require_roles(*roles: Role) -> Callable[[Principal], Awaitable[Principal]]:
 Secretariat = Annotated[Principal, Depends(require_roles(SEC))]
 StandingCommittee = Annotated[Principal, Depends(require_roles(SC))]
 Assigners = Annotated[Principal, Depends(require_roles(SEC, SC))]
+SecretariatOrCommittee = Annotated[Principal, Depends(require_roles(SEC, SC))]
 AuditReaders = Annotated[Principal, Depends(require_roles(SEC, SC, INSP))]
 
 

@@ -8,11 +8,12 @@ extra fields ("more fields are welcome") but name the contract's fields and type
 
 from __future__ import annotations
 
-from datetime import date, datetime
+from datetime import date, datetime, timedelta
 from decimal import Decimal
 from typing import Annotated, Any, Literal
 
-from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
+import isodate
+from pydantic import AfterValidator, AwareDatetime, BaseModel, ConfigDict, Field
 
 from domain.values import DEFAULT_TIMEZONE
 
@@ -21,7 +22,25 @@ Id = Annotated[str, Field(min_length=1, max_length=100, examples=["phuong-ngo-qu
 ShortText = Annotated[str, Field(min_length=1, max_length=300)]
 Text = Annotated[str, Field(min_length=1, max_length=4000)]
 OptionalText = Annotated[str | None, Field(default=None, max_length=4000)]
-Duration = Annotated[str, Field(min_length=2, max_length=40, examples=["P3D", "PT2S"])]
+# Timers are armed at (some instant) + a policy duration: a duration beyond the calendar
+# would overflow that sum inside every running workflow of the campaign.
+MAX_POLICY_DURATION = timedelta(days=3660)
+
+
+def _within_timer_range(value: str) -> str:
+    try:
+        parsed = isodate.parse_duration(value)
+    except OverflowError:
+        raise ValueError("the duration is too long: at most P3660D (about 10 years)") from None
+    except Exception:  # noqa: BLE001 - malformed: the domain names what is wrong with it
+        return value
+    if isinstance(parsed, timedelta) and parsed > MAX_POLICY_DURATION:
+        raise ValueError("the duration is too long: at most P3660D (about 10 years)")
+    return value
+
+
+Duration = Annotated[str, Field(min_length=2, max_length=40, examples=["P3D", "PT2S"]),
+                     AfterValidator(_within_timer_range)]
 ExpectedVersion = Annotated[
     int | None,
     Field(default=None, ge=1, le=1_000_000_000,
@@ -110,10 +129,45 @@ class PolicyIn(Input):
     stale_after: Duration = "P14D"
 
 
+Factor = Annotated[Decimal, Field(ge=0, le=100, max_digits=10, decimal_places=4)]
+RewardSlots = Annotated[int, Field(ge=0, le=100)]
+
+
 class ScoringIn(Input):
-    on_time: Annotated[Decimal, Field(ge=0, le=100, max_digits=10, decimal_places=4)] = Decimal("1.0")
-    late: Annotated[Decimal, Field(ge=0, le=100, max_digits=10, decimal_places=4)] = Decimal("0.5")
-    reward_slots: Annotated[int, Field(ge=0, le=100)] = 1
+    on_time: Factor = Decimal("1.0")
+    late: Factor = Decimal("0.5")
+    reward_slots: RewardSlots = 1
+
+
+class PolicyPut(Input):
+    """The campaign's whole timer policy (every field: this replaces it)."""
+
+    model_config = ConfigDict(
+        json_schema_extra={"examples": [{"escalate_after": "P3D", "resolution_sla": "P7D", "stale_after": "P14D"}]}
+    )
+    escalate_after: Duration = Field(description="Blocked this long: escalated to the Standing Committee")
+    resolution_sla: Duration = Field(description="An open escalation is reminded every this long")
+    stale_after: Duration = Field(description="No progress for this long: a stale reminder")
+
+
+class ScoringPut(Input):
+    """A new scoring scale, in force from `effective_at` (default: now)."""
+
+    model_config = ConfigDict(
+        json_schema_extra={"examples": [{"on_time": 1.0, "late": 0.7, "reward_slots": 2,
+                                         "effective_at": "2022-07-01T00:00:00+07:00"}]}
+    )
+    on_time: Factor
+    late: Factor
+    reward_slots: RewardSlots
+    effective_at: AwareDatetime | None = Field(
+        default=None, description="From when the scale counts (ISO 8601 with offset); scoreboards as of an "
+                                  "earlier time keep the scale in force then")
+
+
+class CloseIn(Input):
+    model_config = ConfigDict(json_schema_extra={"examples": [{"reason": "Kết thúc đợt thi đua năm 2022"}]})
+    reason: OptionalText = None
 
 
 class CampaignCreate(Input):
@@ -169,6 +223,7 @@ class CampaignOut(Output):
     timezone: str
     policy: PolicyOut
     scoring: ScoringOut
+    closed: bool = False
 
 
 class CampaignChangeOut(Output):

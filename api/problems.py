@@ -232,8 +232,6 @@ def is_unavailable(exc: BaseException) -> bool:
             return True
     except ImportError:  # pragma: no cover
         pass
-    if isinstance(exc, RuntimeError) and "client connect" in str(exc):
-        return True  # a lazy Temporal client that cannot reach its server
     return isinstance(exc, (ConnectionError, TimeoutError))
 
 

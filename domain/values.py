@@ -105,7 +105,7 @@ def parse_duration(value: str | timedelta, field: str = "duration") -> timedelta
     else:
         try:
             result = isodate.parse_duration(value)
-        except (isodate.ISO8601Error, ValueError, TypeError) as exc:
+        except (isodate.ISO8601Error, ValueError, TypeError, OverflowError) as exc:
             raise BadInput(f"{field}: not an ISO 8601 duration: {value!r}", field=field) from exc
         if not isinstance(result, timedelta):
             raise BadInput(f"{field}: use days, hours, minutes or seconds, not months or years", field=field)

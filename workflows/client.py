@@ -15,10 +15,11 @@ replay with the current state and the position of the event the command stored.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import hashlib
 import json
 import logging
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import asdict
 from datetime import date, datetime, timedelta
 from typing import Any
@@ -217,7 +218,8 @@ class TargetGateway:
                     raise _unavailable(exc) from exc
                 return True
 
-        return sum(await asyncio.gather(*(one(str(t)) for t in target_ids)))
+        with _reachable():
+            return sum(await asyncio.gather(*(one(str(t)) for t in target_ids)))
 
     async def close_campaign(self, campaign_id: str, target_ids: Iterable[str], *, concurrency: int = 32) -> int:
         """Finish the running workflows of these targets (after their commands in flight).
@@ -247,11 +249,18 @@ class TargetGateway:
                     raise _unavailable(exc) from exc
                 return True
 
-        results = await asyncio.gather(*(finish(str(t)) for t in target_ids))
+        with _reachable():
+            results = await asyncio.gather(*(finish(str(t)) for t in target_ids))
         return sum(results)
 
     # ------------------------------------------------------------------ plumbing
     async def _update(self, target_id: str, mode: str, update: Any, request: Any, update_id: str) -> CommandResult:
+        with _reachable():
+            return await self._update_with_start(target_id, mode, update, request, update_id)
+
+    async def _update_with_start(
+        self, target_id: str, mode: str, update: Any, request: Any, update_id: str
+    ) -> CommandResult:
         workflow_id = workflow_id_for(target_id)
         try:
             async with asyncio.timeout(self.answer_timeout.total_seconds()):
@@ -290,6 +299,20 @@ class TargetGateway:
             raise ServiceUnavailable(
                 "Temporal did not confirm the command in time; retry with the same command id"
             ) from exc
+
+
+@contextlib.contextmanager
+def _reachable() -> Iterator[None]:
+    """A lazy client (`connect(lazy=True)`) connects on its first call; when Temporal
+    cannot be reached that call fails with a bare RuntimeError("Failed client connect:
+    ...") from the SDK's core, not an RPCError. Say it as ServiceUnavailable, like every
+    other way of not reaching Temporal."""
+    try:
+        yield
+    except RuntimeError as exc:
+        if not str(exc).startswith("Failed client connect"):
+            raise
+        raise ServiceUnavailable(f"cannot reach Temporal: {exc}") from exc
 
 
 def _quiet_start_outcome(start: WithStartWorkflowOperation[Any, Any]) -> None:

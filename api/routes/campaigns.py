@@ -1,23 +1,30 @@
-"""Campaigns, their clusters, decisions and bonuses, and the unit registry.
+"""Campaigns, their clusters, decisions, bonuses, policy, scale and closing, and the
+unit registry.
 
 These aggregates have no lifecycle to run, so the API changes them through the
 domain application (in a thread) and answers with their state and the position of
-the event that recorded the change. Reads come from the projections.
+the event that recorded the change. Reads come from the projections. Two campaign
+changes also concern the target workflows: closing finishes them, a new policy makes
+them re-arm their timers (see `_reach_every_target`).
 """
 
 from __future__ import annotations
 
 from typing import Annotated, Any
 
+from collections.abc import Awaitable, Callable
+
 from fastapi import APIRouter, Path, Query
 
 from api import readmodels
+from api.campaign_targets import campaign_target_ids
 from api.deps import (
     CampaignId,
     CommandCtx,
     CurrentUser,
     ExistingCampaign,
     Secretariat,
+    SecretariatOrCommittee,
     ServicesDep,
     StandingCommittee,
     wait_for_projections,
@@ -28,10 +35,13 @@ from api.models import (
     CampaignCreate,
     CampaignOut,
     CampaignPage,
+    CloseIn,
     ClusterPut,
     DecisionIn,
     PageQuery,
+    PolicyPut,
     ReadQuery,
+    ScoringPut,
     UnitChangeOut,
     UnitPage,
     UnitPut,
@@ -39,7 +49,7 @@ from api.models import (
 from api.problems import Problem, problem_responses
 from api.services import Services, apply_and_save, command
 from domain.campaign import Campaign, Unit
-from domain.errors import BadInput, CommandIdReused, NotFound, VersionConflict
+from domain.errors import BadInput, CommandIdReused, InvalidTransition, NotFound, VersionConflict
 from domain.values import Cluster, Decision, Policy, ScoringScale
 
 router = APIRouter(tags=["campaigns"])
@@ -226,3 +236,104 @@ async def post_bonus(cid: CampaignId, body: BonusIn, user: StandingCommittee, ct
 
     return await ctx.run("award_bonus", act, status=201, model=CampaignChangeOut)
 
+
+
+# ------------------------------------------------------------------ policy, scale, closing
+def _with_body_fields(prefix: str, build: Callable[[], Any]) -> Any:
+    """Build a domain value; its errors name fields as nested in a campaign
+    (`policy.stale_after`), which are top-level in these bodies."""
+    try:
+        return build()
+    except BadInput as error:
+        field = error.details.get("field")
+        if isinstance(field, str) and field.startswith(prefix):
+            raise BadInput(error.message, field=field.removeprefix(prefix)) from None
+        raise
+
+
+async def _reach_every_target(services: Services, cid: str,
+                              reach: Callable[[list[str]], Awaitable[int]]) -> None:
+    """Hand every target of the campaign to `reach` (finish or refresh its workflow).
+
+    The ids come from the event store, not from a read model that may lag (see
+    api.campaign_targets). Run after the campaign change is saved: a target assigned
+    from then on reads the new campaign when its workflow starts. Only an assignment
+    already in flight across the change (campaign read before, target saved after)
+    can be missed by the first pass; the second pass picks up the targets saved while
+    the first one ran. Both steps are idempotent: a retry of the command repeats them.
+    """
+    ids, seen_upto = await services.in_thread(campaign_target_ids, services.domain_app, cid)
+    await reach(ids)
+    later, _ = await services.in_thread(campaign_target_ids, services.domain_app, cid, seen_upto)
+    if fresh := sorted(set(later) - set(ids)):
+        await reach(fresh)
+
+
+@router.put("/v1/campaigns/{cid}/policy", response_model=CampaignChangeOut,
+            summary="Change the timer policy; running target workflows re-arm their timers",
+            responses=WRITE_PROBLEMS)
+async def put_policy(cid: CampaignId, body: PolicyPut, user: Secretariat, ctx: CommandCtx,
+                     campaign: ExistingCampaign) -> Any:
+    services = ctx.services
+    policy = _with_body_fields("policy.", lambda: Policy(**body.model_dump()))  # the domain's checks (422)
+
+    async def act() -> dict[str, Any]:
+        result = await services.in_thread(
+            lambda: _campaign_change(services, cid, ctx.command_id,
+                                     lambda c: c.change_policy(command(ctx.command_id, user.actor), policy))
+        )
+        # Recorded; now every running workflow reloads the campaign and re-arms its
+        # timers. If Temporal fails here the answer is 503 and a retry with the same
+        # Idempotency-Key records nothing more and refreshes again.
+        await _reach_every_target(services, cid, services.gateway.refresh)
+        return result
+
+    return await ctx.run("change_policy", act, model=CampaignChangeOut)
+
+
+@router.put("/v1/campaigns/{cid}/scoring", response_model=CampaignChangeOut,
+            summary="Change the scoring scale (from effective_at, default now)", responses=WRITE_PROBLEMS)
+async def put_scoring(cid: CampaignId, body: ScoringPut, user: SecretariatOrCommittee, ctx: CommandCtx,
+                      campaign: ExistingCampaign) -> Any:
+    services = ctx.services
+    scale = _with_body_fields("scoring.", lambda: ScoringScale(on_time=body.on_time, late=body.late,
+                                                               reward_slots=body.reward_slots))
+
+    async def act() -> dict[str, Any]:
+        return await services.in_thread(
+            lambda: _campaign_change(
+                services, cid, ctx.command_id,
+                lambda c: c.change_scoring(command(ctx.command_id, user.actor), scale, effective_at=body.effective_at),
+            )
+        )
+
+    return await ctx.run("change_scoring", act, model=CampaignChangeOut)
+
+
+@router.post("/v1/campaigns/{cid}/close", response_model=CampaignChangeOut,
+             summary="Close a campaign and finish its targets' workflows", responses=WRITE_PROBLEMS)
+async def close_campaign(cid: CampaignId, user: Secretariat, ctx: CommandCtx, campaign: ExistingCampaign,
+                         body: CloseIn | None = None) -> Any:
+    services = ctx.services
+    reason = body.reason if body is not None else None
+
+    async def finish_workflows() -> None:
+        await _reach_every_target(services, cid, lambda ids: services.gateway.close_campaign(cid, ids))
+
+    async def act() -> dict[str, Any]:
+        try:
+            result = await services.in_thread(
+                lambda: _campaign_change(services, cid, ctx.command_id,
+                                         lambda c: c.close(command(ctx.command_id, user.actor), reason=reason))
+            )
+        except InvalidTransition as refused:
+            # Already closed (by another request): still 409, but first finish any
+            # workflow left running, so a close that failed half-way (Temporal down
+            # after the Closed event was saved) is completed by any later close.
+            if refused.state == "closed":
+                await finish_workflows()
+            raise
+        await finish_workflows()
+        return result
+
+    return await ctx.run("close_campaign", act, model=CampaignChangeOut)

@@ -80,6 +80,9 @@ EXPECTED: dict[tuple[str, str], Callable[[str, str], Any]] = {
     ("PUT", "/v1/campaigns/{cid}/clusters/{cluster_id}"): roles("secretariat"),
     ("POST", "/v1/campaigns/{cid}/decisions"): roles("secretariat"),
     ("POST", "/v1/campaigns/{cid}/bonuses"): roles("standing_committee"),
+    ("PUT", "/v1/campaigns/{cid}/policy"): roles("secretariat"),
+    ("PUT", "/v1/campaigns/{cid}/scoring"): roles("secretariat", "standing_committee"),
+    ("POST", "/v1/campaigns/{cid}/close"): roles("secretariat"),
     ("POST", "/v1/campaigns/{cid}/targets"): roles("secretariat", "standing_committee"),
     ("POST", "/v1/campaigns/{cid}/targets/import"): roles("secretariat", "standing_committee"),
     ("GET", "/v1/campaigns/{cid}/targets"): roles(*SIGNED_IN),
@@ -170,6 +173,10 @@ def _body(method: str, path: str, world: World) -> dict[str, Any]:
         "/v1/campaigns/{cid}/decisions": {"json": {"number": unique("QD"), "issued_on": "2022-02-15",
                                                    "issuer": "BTV"}},
         "/v1/campaigns/{cid}/bonuses": {"json": {"unit_id": world.own_unit, "points": 1, "reason": "Sáng kiến"}},
+        "/v1/campaigns/{cid}/policy": {"json": {"escalate_after": "P3D", "resolution_sla": "P7D",
+                                                "stale_after": "P14D"}},
+        "/v1/campaigns/{cid}/scoring": {"json": {"on_time": 1, "late": 0.5, "reward_slots": 1}},
+        "/v1/campaigns/{cid}/close": {"json": {"reason": "Kết thúc đợt"}},
         "/v1/campaigns/{cid}/targets": {"json": {"unit_id": world.own_unit, "title": "Mới", "area": "GPMB",
                                                  "deadline": "2030-01-01", "points": 1}},
         "/v1/campaigns/{cid}/targets/import": {"json": [{"key": unique("imp"), "unit_id": world.own_unit,
@@ -197,6 +204,9 @@ async def _path_for(path: str, scope: str, world: World, role: str) -> str:
     values: dict[str, str] = {}
     if "{cid}" in path:
         values["cid"] = "no-such-campaign" if missing else world.campaign
+        if path.endswith("/close") and not missing:
+            # Closing is for good: the matrix's own campaign must stay open for the other routes.
+            values["cid"] = await _new_campaign(world.secretariat)
     if "{cluster_id}" in path:
         values["cluster_id"] = unique("c")
     if "{unit_id}" in path:
@@ -218,6 +228,14 @@ async def _path_for(path: str, scope: str, world: World, role: str) -> str:
             if path.endswith("/reopen"):
                 await _prepare_completed(world, values["tid"], unit)
     return path.format(**values)
+
+
+async def _new_campaign(secretariat: Person) -> str:
+    campaign = unique("closing")
+    response = await secretariat.post("/v1/campaigns", {"id": campaign, "name": "Đợt sẽ đóng",
+                                                        "starts_on": "2022-01-01", "ends_on": "2030-12-31"})
+    assert response.status_code == 201, response.text
+    return campaign
 
 
 async def _head_of(world: World, unit: str) -> Person:
@@ -248,7 +266,8 @@ async def test_authorization_matrix(world: World) -> None:
     failures = []
     for method, path in sorted(EXPECTED):
         expect = EXPECTED[(method, path)]
-        changes_its_object = method in ("POST", "DELETE") and ("{tid}" in path or "{uid}" in path)
+        changes_its_object = method in ("POST", "DELETE") and (
+            "{tid}" in path or "{uid}" in path or path.endswith("/close"))
         for scope in SCOPES if "{" in path else ("own",):
             url: str | None = None
             for role in ROLES:
