@@ -10,7 +10,6 @@ Session-scoped, all lazy (a service starts only if some test asks for it):
 from __future__ import annotations
 
 import os
-import secrets
 import shutil
 import tempfile
 from collections.abc import Iterator
@@ -18,7 +17,8 @@ from pathlib import Path
 
 import pytest
 
-from thidua.dburl import eventsourcing_env, with_database
+from tests.databases import fresh_database
+from thidua.dburl import eventsourcing_env
 
 LOCAL_POSTGRES_URL = "postgresql://root@127.0.0.1:5432/postgres"
 
@@ -65,17 +65,8 @@ def postgres_server_url() -> Iterator[str]:
 @pytest.fixture(scope="session")
 def database_url(postgres_server_url: str) -> Iterator[str]:
     """A fresh database `thidua_test_<hex>` for this session; dropped (WITH FORCE) at the end."""
-    import psycopg
-    from psycopg import sql
-
-    name = f"thidua_test_{secrets.token_hex(6)}"
-    with psycopg.connect(postgres_server_url, autocommit=True) as conn:
-        conn.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(name)))
-    try:
-        yield with_database(postgres_server_url, name)
-    finally:
-        with psycopg.connect(postgres_server_url, autocommit=True) as conn:
-            conn.execute(sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(name)))
+    with fresh_database(postgres_server_url, "thidua_test") as url:
+        yield url
 
 
 @pytest.fixture(scope="session")

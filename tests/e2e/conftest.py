@@ -21,7 +21,7 @@ import httpx
 import pytest
 import uvicorn
 
-from thidua.dburl import with_database
+from tests.databases import fresh_database
 from thidua.embedded import free_port
 from thidua.settings import Settings
 
@@ -30,17 +30,8 @@ from thidua.settings import Settings
 @pytest.fixture(scope="session")
 def api_database_url(postgres_server_url: str) -> Iterator[str]:
     """A database of its own: the projector reads every event in it."""
-    import psycopg
-    from psycopg import sql
-
-    name = f"thidua_e2e_{secrets.token_hex(5)}"
-    with psycopg.connect(postgres_server_url, autocommit=True) as conn:
-        conn.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(name)))
-    try:
-        yield with_database(postgres_server_url, name)
-    finally:
-        with psycopg.connect(postgres_server_url, autocommit=True) as conn:
-            conn.execute(sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(name)))
+    with fresh_database(postgres_server_url, "thidua_e2e") as url:
+        yield url
 
 
 @pytest.fixture(scope="session")
