@@ -10,7 +10,7 @@ from uuid import NAMESPACE_URL, UUID, uuid5
 from eventsourcing.domain import Aggregate, event
 
 from domain.commandlog import CommandLog, event_meta, fingerprint, optional_text, require_text
-from domain.errors import BadInput, InvalidTransition
+from domain.errors import BadInput, CommandIdReused, InvalidTransition
 from domain.permissions import check_may
 from domain.values import (
     DEFAULT_TIMEZONE,
@@ -80,8 +80,6 @@ class Campaign(CommandLog, Aggregate):
         """A repeated create with the same details is a replay; other details are a conflict."""
         fp = fingerprint("create_campaign", **self.creation_payload(**kw))
         if fp != self.creation_fingerprint:
-            from domain.errors import CommandIdReused
-
             raise CommandIdReused(f"campaign {self.campaign_id!r} already exists with other details",
                                   campaign_id=self.campaign_id)
 

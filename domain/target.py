@@ -17,7 +17,7 @@ from uuid import UUID, NAMESPACE_URL, uuid5
 from eventsourcing.domain import Aggregate, Snapshot, event
 
 from domain.commandlog import CommandLog, event_meta, fingerprint, optional_text, require_text
-from domain.errors import BadInput, InvalidTransition, VersionConflict
+from domain.errors import BadInput, CommandIdReused, InvalidTransition, VersionConflict
 from domain.permissions import check_may_command_target
 from domain.values import (
     OPEN_STATES,
@@ -141,8 +141,6 @@ class Target(CommandLog, Aggregate):
         fp = fingerprint("assign", **payload)
         assigned_fp = self.applied_fingerprint_of_assignment
         if fp != assigned_fp:
-            from domain.errors import CommandIdReused
-
             raise CommandIdReused(
                 f"target key {payload['key']!r} was already assigned with different details",
                 key=payload["key"],
