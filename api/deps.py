@@ -44,7 +44,13 @@ def get_services(request: Request) -> Services:
     return services
 
 
-ServicesDep = Annotated[Services, Depends(get_services)]
+async def services_of(request: Request) -> Services:
+    """`get_services` as a dependency: async, so FastAPI calls it on the event loop
+    instead of sending every request through a worker thread (as it does for a `def`)."""
+    return get_services(request)
+
+
+ServicesDep = Annotated[Services, Depends(services_of)]
 
 _bearer = HTTPBearer(auto_error=False, description="`Authorization: Bearer thd_<user>_<secret>`")
 

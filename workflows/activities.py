@@ -177,7 +177,8 @@ class TargetActivities:
                 # Same key again: a replay when it asks for the same thing, else refused.
                 existing.is_same_assignment(cmd, **details)
                 version = existing.version_of_command(cmd.id) or 1
-                return self._applied(existing, self.app.position_of(existing.id, version), campaign, every_id=True)
+                return self._applied(existing, self.app.position_of(existing.id, version), campaign, every_id=True,
+                                     answer=self._as_of(existing, version))
             campaign.check_open("assign")
             self._check_unit(req.unit_id, "unit_id")
             target = Target.assign(cmd, **details)
@@ -209,7 +210,7 @@ class TargetActivities:
             if not changed:  # a replay: the state now, the position of what it stored then
                 version = target.version_of_command(cmd.id)
                 position = None if version is None else self.app.position_of(target.id, version)
-                return self._applied(target, position, command_id=cmd.id)
+                return self._applied(target, position, command_id=cmd.id, answer=self._as_of(target, version))
             self._check_new_units(inp.command, kwargs)
             try:
                 position = self.app.save_changes(target)
@@ -243,12 +244,22 @@ class TargetActivities:
         return self._applied(target, last, campaign, every_id=True)
 
     # ------------------------------------------------------------------ helpers
+    def _as_of(self, target: Target, version: int | None) -> Target:
+        """The target as the command that stored `version` left it: a replay gets the
+        answer the first run gave. That matters beyond callers' retries: a local activity
+        runs again when its workflow task is lost (worker crash, a superseded task under
+        concurrent updates), and its caller must still see its own command's state."""
+        if version is None or version == target.version:
+            return target
+        return self.app.repository.get(target.id, version=version)
+
     def _applied(
         self, target: Target, position: int | None, campaign: Campaign | None = None, *,
-        every_id: bool = False, command_id: str | None = None,
+        every_id: bool = False, command_id: str | None = None, answer: Target | None = None,
     ) -> Applied:
+        """`target` is the state now (the workflow's facts); `answer` what the caller sees."""
         return Applied(
-            result=CommandResult(target=target.to_state(), position=position),
+            result=CommandResult(target=(answer or target).to_state(), position=position),
             facts=facts_of(target),
             command_ids=list(target.applied) if every_id else [command_id] if command_id else [],
             campaign=None if campaign is None else campaign_facts_of(campaign),

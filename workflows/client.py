@@ -33,7 +33,6 @@ from temporalio.client import (
     WorkflowUpdateRPCTimeoutOrCancelledError,
 )
 from temporalio.common import WorkflowIDConflictPolicy
-from temporalio.contrib.pydantic import pydantic_data_converter
 from temporalio.exceptions import ApplicationError
 from temporalio.service import RPCError, RPCStatusCode
 
@@ -47,6 +46,7 @@ from workflows.commands import (
     encode_args,
     measure_to_json,
 )
+from workflows.converter import data_converter
 from workflows.errors import CommandFailed, ServiceUnavailable, domain_error_from
 from workflows.messages import (
     MODE_ASSIGN,
@@ -85,7 +85,7 @@ async def connect(address: str, namespace: str = "default", *, lazy: bool = Fals
     (a process can start while Temporal is still coming up)."""
     try:
         return await Client.connect(
-            address, namespace=namespace, data_converter=pydantic_data_converter, lazy=lazy
+            address, namespace=namespace, data_converter=data_converter, lazy=lazy
         )
     except Exception as exc:  # the core raises RuntimeError with the transport's reason
         raise ServiceUnavailable(f"cannot reach Temporal at {address} (namespace {namespace!r}): {exc}") from exc

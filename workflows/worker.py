@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import signal
+import sys
 from concurrent.futures import ThreadPoolExecutor
 from datetime import timedelta
 from typing import TYPE_CHECKING, Any
@@ -28,9 +29,18 @@ if TYPE_CHECKING:
 
 log = logging.getLogger("thidua.worker")
 
-# Keep every live target's workflow cached: an evicted workflow replays its history on
-# its next update (measured: the default 1,000 with 2,000 live targets halved throughput).
+# An evicted workflow replays its history on its next update (the default 1,000 with
+# 2,000 busy targets halved throughput), so cache many; but each cached workflow holds
+# its own sandbox and state (measured ~0.1 MB with the shared type-adapter cache of
+# workflows.converter, ~0.2 MB without), so not without bound. Setting:
+# THIDUA_WORKER_MAX_CACHED_WORKFLOWS.
 DEFAULT_MAX_CACHED_WORKFLOWS = 5000
+# The worker's eventsourcing repository keeps recently used aggregates (targets, their
+# campaign, units) and, on each get, fast-forwards the cached copy with the events stored
+# after its version (one indexed SELECT, no replay of the whole history). Safe with
+# several workers: what another worker saved is read by that fast-forward; a save from a
+# stale copy still fails on the (id, version) key as before.
+AGGREGATE_CACHE_ENV = {"AGGREGATE_CACHE_MAXSIZE": "2000", "AGGREGATE_CACHE_FASTFORWARD": "y"}
 # eventsourcing's pool holds 5 + 10 connections by default; more threads would only queue.
 DEFAULT_MAX_CONCURRENT_ACTIVITIES = 12
 DEFAULT_GRACEFUL_SHUTDOWN = timedelta(seconds=15)
@@ -38,6 +48,26 @@ DEFAULT_GRACEFUL_SHUTDOWN = timedelta(seconds=15)
 # Modules the workflow sandbox may share with the worker instead of re-importing per run:
 # pure, deterministic code (the domain's rules and value objects, our message types).
 _PASSTHROUGH = ("domain", "workflows.messages", "workflows.commands", "workflows.errors", "isodate", "pydantic")
+
+
+def _bytecode_for_the_sandbox() -> None:
+    """The sandbox imports the workflow's module afresh for every workflow it creates.
+    Without bytecode on disk (PYTHONDONTWRITEBYTECODE, a read-only tree) that means
+    compiling target_workflow.py each time (measured: ~40% of creating a workflow).
+    Compile it once into a private bytecode directory; where that fails, it just costs
+    what it cost before."""
+    if not sys.dont_write_bytecode or sys.pycache_prefix:
+        return  # the normal import wrote (or could not write) __pycache__: nothing to add
+    import py_compile
+    import tempfile
+
+    import workflows.target_workflow as module
+
+    try:
+        sys.pycache_prefix = tempfile.mkdtemp(prefix="thidua-pyc-")
+        py_compile.compile(module.__file__, doraise=True)
+    except (OSError, py_compile.PyCompileError) as exc:
+        log.warning("could not compile the workflow module ahead (%s): each new workflow compiles it", exc)
 
 
 def build_worker(
@@ -77,11 +107,13 @@ async def run_worker(settings: Settings, stop: asyncio.Event | None = None) -> N
     from workflows.client import connect
 
     database_url = await asyncio.to_thread(wiring.resolve_database_url, settings)
-    app = await asyncio.to_thread(wiring.domain_application, database_url)
+    app = await asyncio.to_thread(wiring.domain_application, database_url, AGGREGATE_CACHE_ENV)
+    _bytecode_for_the_sandbox()
     address = await asyncio.to_thread(wiring.resolve_temporal_address, settings)
     client = await connect(address, settings.temporal_namespace)
     executor = ThreadPoolExecutor(max_workers=DEFAULT_MAX_CONCURRENT_ACTIVITIES, thread_name_prefix="thidua-activity")
-    worker = build_worker(client, app, settings.task_queue, activity_executor=executor)
+    worker = build_worker(client, app, settings.task_queue, activity_executor=executor,
+                          max_cached_workflows=settings.worker_max_cached_workflows)
 
     stop = stop or asyncio.Event()
     loop = asyncio.get_running_loop()

@@ -2,14 +2,23 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from datetime import datetime, timezone
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Query
+from fastapi import APIRouter, Depends, Query
 from fastapi.responses import Response
 
-from api import exports, readmodels
-from api.deps import AuditReaders, CampaignId, CurrentUser, ExistingCampaign, ServicesDep, wait_for_projections
+from api import exports, readmodels, scoreboards
+from api.deps import (
+    AuditReaders,
+    CampaignId,
+    CurrentUser,
+    ExistingCampaign,
+    ServicesDep,
+    load_campaign,
+    wait_for_projections,
+)
 from api.models import (
     AuditPage,
     AuditQuery,
@@ -56,13 +65,60 @@ def _check_cluster(campaign: Any, cluster_id: str | None) -> None:
         raise Problem(404, f"campaign {campaign.campaign_id!r} has no cluster {cluster_id!r}")
 
 
+@dataclass(frozen=True)
+class BoardCampaign:
+    """What the scoreboard route checks a campaign and cluster against."""
+
+    campaign_id: str
+    clusters: frozenset[str]
+    version: Any = None  # the read models' scoreboard version when they know the campaign
+    aggregate: Any = None  # the Campaign aggregate, once loaded
+
+
+async def board_campaign(cid: CampaignId, services: ServicesDep) -> BoardCampaign:
+    """The campaign as the read models know it (one query, which also gives the version
+    the scoreboard cache is checked against); when they do not know it yet, the Campaign
+    aggregate, as `ExistingCampaign` loads it (404 when unknown there too)."""
+    known, clusters, version = await scoreboards.context_reads(services).get(cid)
+    if known:
+        return BoardCampaign(cid, frozenset(clusters), version)
+    return await _from_aggregate(cid, services)
+
+
+async def _from_aggregate(cid: str, services: Any) -> BoardCampaign:
+    campaign = await load_campaign(cid, services)
+    return BoardCampaign(cid, frozenset(campaign.clusters), None, campaign)
+
+
+async def _check_board_cluster(campaign: BoardCampaign, cluster_id: str | None, services: Any) -> None:
+    """Clusters are checked against the aggregate, the source of truth, whenever the
+    read models (which may lag) do not show the cluster."""
+    if cluster_id is None or cluster_id in campaign.clusters:
+        return
+    aggregate = campaign.aggregate
+    if aggregate is None:
+        aggregate = await load_campaign(campaign.campaign_id, services)
+    _check_cluster(aggregate, cluster_id)
+
+
+BoardCampaignDep = Annotated[BoardCampaign, Depends(board_campaign)]
+
+
 @router.get("/v1/campaigns/{cid}/scoreboard", response_model=ScoreboardOut,
             summary="Cluster scoreboards, now or as of any time",
             responses={**READ_PROBLEMS, **_SCOREBOARD_CONTENT})
-async def get_scoreboard(cid: CampaignId, user: CurrentUser, services: ServicesDep, campaign: ExistingCampaign,
+async def get_scoreboard(cid: CampaignId, user: CurrentUser, services: ServicesDep, campaign: BoardCampaignDep,
                          q: Annotated[ScoreboardQuery, Query()]) -> Any:
-    _check_cluster(campaign, q.cluster_id)
+    await _check_board_cluster(campaign, q.cluster_id, services)
     await wait_for_projections(services, q.min_position)
+    if q.format == "json":
+        version = campaign.version
+        if version is None or q.min_position:  # read (again) after the wait
+            version = (await scoreboards.context_reads(services).get(cid))[2]
+        body = await scoreboards.cache_of(services).body(services.pool, cid, q.cluster_id, q.as_of, version)
+        if body is None:  # created, not projected yet
+            body = scoreboards.encode(_empty_board(cid, q.as_of))
+        return Response(body, media_type="application/json")
     board = await readmodels.queries().scoreboard(services.pool, cid, cluster_id=q.cluster_id, as_of=q.as_of)
     if board is None:  # created, not projected yet
         board = _empty_board(cid, q.as_of)

@@ -1,0 +1,49 @@
+"""The benchmark harness runs end to end in its tiny mode and reports every figure.
+
+Speed is not asserted here (that is what `make bench` is for): only that a run starts what
+it needs, drives every part, and writes results.json in the shape the docs describe.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+from bench.figures import ids_for
+
+REPO = Path(__file__).resolve().parents[2]
+FIELDS = ("id", "value", "unit", "baseline", "ratio", "goal", "pass")
+
+
+def test_a_smoke_run_reports_every_figure_with_its_goal(postgres_server_url: str, tmp_path: Path) -> None:
+    out = tmp_path / "results.json"
+    docs = tmp_path / "benchmarks.md"
+    env = {**os.environ, "DATABASE_URL": postgres_server_url}
+    run = subprocess.run(
+        [sys.executable, "-m", "bench", "--smoke", "--out", str(out), "--docs", str(docs)],
+        cwd=REPO, env=env, capture_output=True, text=True, timeout=240,
+    )
+    assert run.returncode == 0, run.stdout[-3000:] + run.stderr[-3000:]
+
+    document = json.loads(out.read_text())
+    figures = {f["id"]: f for f in document["figures"]}
+    assert document["last_run"]["mode"] == "smoke"
+    assert set(figures) == set(ids_for("smoke"))
+    for figure_id, figure in figures.items():
+        assert all(field in figure for field in FIELDS), figure_id
+        assert figure["value"] is not None, f"{figure_id} was not measured: {figure['note']}"
+        assert figure["unit"]
+
+    # A figure with a goal is judged; a raw limit is not.
+    assert figures["P1.p99"]["baseline"] == figures["B1.update_p99"]["value"]
+    assert figures["P1.p99"]["ratio"] is not None and isinstance(figures["P1.p99"]["pass"], bool)
+    assert figures["B2.update_rate"]["pass"] is None and figures["B2.update_rate"]["goal"] is None
+    assert isinstance(figures["P6.verify_rate"]["pass"], bool)
+
+    # The run's dated section went to the markdown file it was given, with every figure.
+    section = docs.read_text()
+    assert "`smoke` run" in section
+    assert all(f"| {figure_id} |" in section for figure_id in figures)
