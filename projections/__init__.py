@@ -3,10 +3,10 @@ queries the API reads them with, rebuilds, and the hash-chained audit trail.
 
 Modules:
 - `schema`      tables, indexes, projection groups and their tracking rows; `ensure_schema(pool)`
-- `pipeline`    gap-safe reading of the event store, decoding with the application's
-                mapper, aggregates kept up to date with the domain's own `mutate`
+- `pipeline`    gap-safe reading of the event store, aggregates kept up to date with
+                the domain's own `mutate` (events decoded by `codec.StoredDecoder`)
 - `engine`      one batch = one transaction: lock tracking rows, read, apply every
-                group, advance tracking rows
+                group, advance tracking rows; the next batch is prepared meanwhile
 - `catalog`, `targets`, `escalations`, `audit`   the projection groups
 - `boards`      scoreboards via `domain.scoring` only
 - `projector`   `Projector` (asyncio, in-process), `ProjectorThread`, `main(settings)`

@@ -3,35 +3,49 @@
 Each stored event gets one `audit_log` row with
 `hash = sha256(prev_hash || canonical bytes of the stored event)` where the canonical
 bytes hold its position, aggregate id, version, topic and stored state
-(`projections.codec.canonical_event`). Verification recomputes the chain from the event
-store, page by page in one REPEATABLE READ snapshot (never the whole store in memory),
-and also checks each row's who/when/what against the decoded event; the first position
+(`projections.codec.canonical_event`). The row's who/when/what/why come from the
+stored payload itself; `changes` is kept as the exact JSON text written (a `json`
+column), so verification can compare text instead of re-parsing it.
+
+Verification recomputes the chain from the event store, page by page in one REPEATABLE
+READ snapshot (never the whole store in memory; the next page is read on a second
+connection in the same snapshot while the current one is checked). The database
+hashes each stored event's canonical bytes and checks the links between rows; Python
+checks each row's who/when/what/why against the stored payload. The first position
 where the store and the trail disagree is named.
 """
 
 from __future__ import annotations
 
+import argparse
 import asyncio
+import json
+import logging
+import os
 from collections.abc import AsyncIterator
+from datetime import datetime
 from typing import Any
 from uuid import UUID
 
 import asyncpg
 
-from projections.batch import BatchContext, copy_rows
+from projections import processes
+from projections.batch import BatchContext, Prepared, copy_rows
 from projections.codec import (
+    CHAIN_TAG,
     EVENTS,
     GENESIS_HASH,
-    canonical_event,
-    chain_hash,
+    StoredDecoder,
+    chain_step,
     dumps,
-    event_changes,
-    event_names,
-    event_reason,
     loads,
-    mapper,
+    stored_changes,
+    stored_reason,
 )
 from projections.pipeline import Step
+from projections.schema import PUBLIC, qident
+
+log = logging.getLogger("thidua.projections")
 
 AUDIT_COLUMNS = (
     "position", "occurred_at", "recorded_at", "actor_id", "actor_name", "actor_role", "aggregate_type",
@@ -40,25 +54,56 @@ AUDIT_COLUMNS = (
 )
 
 
+class StaleBatch(RuntimeError):
+    """A batch prepared ahead no longer follows what is stored: prepare it again."""
+
+
 class AuditProjection:
     name = "audit_log"
 
-    async def apply(self, ctx: BatchContext, steps: list[Step]) -> None:
+    def __init__(self) -> None:
+        self.head: tuple[int, str] | None = None  # (position, chain hash there) after the last prepared batch
+
+    async def sync(self, conn: asyncpg.Connection, schema: str, start: int) -> None:
+        self.head = (start, await _head_at(conn, schema, start))
+
+    def prepare(self, batch: Prepared, steps: list[Step]) -> tuple[str, list[tuple[Any, ...]]] | None:
         if not steps:
-            return
-        head = await ctx.conn.fetchval(
-            f"SELECT hash FROM {ctx.table('audit_log')} ORDER BY position DESC LIMIT 1"
-        ) or GENESIS_HASH
+            return None
+        if self.head is None or self.head[0] != batch.start:
+            raise StaleBatch(f"audit chain head not known at position {batch.start}")
+        prev = head_hex = self.head[1]
+        head = bytes.fromhex(head_hex)
         rows = []
         for step in steps:
             st = step.stored
-            digest = chain_hash(head, canonical_event(st.position, st.originator_id, st.version, st.topic, st.state))
-            rows.append(audit_row(step, head, digest))
-            head = digest
+            head = chain_step(head, st.position, st.originator_id, st.version, st.topic, st.state)
+            digest = head.hex()
+            rows.append(audit_row(step, head_hex, digest))
+            head_hex = digest
+        self.head = (batch.end, head_hex)
+        return prev, rows
+
+    async def write(self, ctx: BatchContext, prepared: tuple[str, list[tuple[Any, ...]]] | None) -> None:
+        if prepared is None:
+            return
+        prev, rows = prepared
+        # The chain continues from the stored head (checked: it was prepared from memory).
+        if await _head_at(ctx.conn, ctx.schema, rows[0][0] - 1) != prev:
+            self.head = None
+            raise StaleBatch("the audit trail changed since this batch was prepared")
         await copy_rows(ctx.conn, ctx.schema, "audit_log", AUDIT_COLUMNS, rows)
 
     async def flush(self, ctx: BatchContext) -> bool:
         return False
+
+
+async def _head_at(conn: asyncpg.Connection, schema: str, position: int) -> str:
+    """The chain hash of the last audit row at or before `position`."""
+    head = await conn.fetchval(
+        f"SELECT hash FROM {qident(schema)}.audit_log WHERE position <= $1 ORDER BY position DESC LIMIT 1", position
+    )
+    return head or GENESIS_HASH
 
 
 def _identity(step: Step) -> tuple[str, str | None, UUID | None, str | None]:
@@ -76,16 +121,26 @@ def _identity(step: Step) -> tuple[str, str | None, UUID | None, str | None]:
 
 
 def audit_row(step: Step, prev_hash: str, digest: str) -> tuple[Any, ...]:
-    ev, st = step.event, step.stored
-    actor = getattr(ev, "actor", None)
+    """The row of one event: who/what/why as stored (the raw payload, not a
+    re-encoding of the domain object), when from the decoded event (the same instants,
+    already parsed), where as the aggregate says."""
+    st, event = step.stored, step.event
+    data = step.data if step.data is not None else _payload_of(step)
+    recorded_at = getattr(event, "timestamp", None)
+    actor = data.get("actor")
+    actor = actor.get("_data_") if type(actor) is dict else None
+    if type(actor) is dict:
+        actor_id, actor_name, actor_role = str(actor["id"]), str(actor["name"]), str(actor["role"])
+    else:
+        actor_id = actor_name = actor_role = "unknown"
     aggregate_id, campaign_id, target_id, unit_id = _identity(step)
     return (
         st.position,
-        getattr(ev, "occurred_at", None) or ev.timestamp,
-        ev.timestamp,
-        actor.id if actor else "unknown",
-        actor.name if actor else "unknown",
-        str(actor.role) if actor else "unknown",
+        getattr(event, "occurred_at", None) or recorded_at,
+        recorded_at,
+        actor_id,
+        actor_name,
+        actor_role,
         step.kind,
         aggregate_id,
         st.originator_id,
@@ -94,117 +149,254 @@ def audit_row(step: Step, prev_hash: str, digest: str) -> tuple[Any, ...]:
         campaign_id,
         target_id,
         unit_id,
-        dumps(event_changes(ev)),
-        event_reason(ev),
-        getattr(ev, "command_id", "") or "",
+        dumps(stored_changes(data)),
+        stored_reason(data),
+        data.get("command_id") or "",
         prev_hash,
         digest,
     )
 
 
+def _payload_of(step: Step) -> dict[str, Any]:
+    return StoredDecoder().payload(step.stored.state)
+
+
+def _instant(value: Any) -> datetime | None:
+    if type(value) is dict:
+        value = value.get("_data_")
+    return datetime.fromisoformat(value) if type(value) is str else None
+
+
 # ---------------------------------------------------------------------- verification
-async def _pages(conn: asyncpg.Connection, sql: str, bound: int, page: int) -> AsyncIterator[Any]:
-    after = 0
-    while True:
-        rows = await conn.fetch(sql, after, bound, page)
-        for row in rows:
-            yield row
-        if len(rows) < page:
-            return
-        after = rows[-1][0]
+# The canonical bytes of `codec.canonical_event`, computed by PostgreSQL from the stored
+# columns (same layout: tag, position, id, version, topic length and bytes, state length
+# and bytes, big-endian), so the database hashes while Python checks the content.
+_CANONICAL_SQL = (
+    "'\\x" + CHAIN_TAG.hex() + "'::bytea || int8send(e.notification_id) || uuid_send(e.originator_id) "
+    "|| int8send(e.originator_version::bigint) || int4send(length(convert_to(e.topic, 'UTF8'))) "
+    "|| convert_to(e.topic, 'UTF8') "
+    "|| int8send(octet_length(e.state)::bigint) || e.state"
+)
+
+# One page of the store with the trail's rows beside it, in position order. `sealed`
+# says that the row names this event (id, version, event type), that its hash is
+# sha256(its prev_hash || the event's canonical bytes) and that its prev_hash is the
+# hash of the row before it (for the page's first row: the trail's last row before the
+# page, itself checked with the page before). Python checks who/when/what/why against
+# the stored payload. `trail_rows` counts the trail's rows in the page: more than
+# matched events means a row for an event that is not in the store.
+_PAGE_SQL = f"""
+SELECT e.notification_id, a.position,
+       (a.originator_id = e.originator_id AND a.aggregate_version = e.originator_version
+        AND right(e.topic, length(a.event_type) + 1) = '.' || a.event_type
+        AND a.hash = encode(sha256(decode(a.prev_hash, 'hex') || {_CANONICAL_SQL}), 'hex')
+        AND a.prev_hash = coalesce(lag(a.hash) OVER (ORDER BY e.notification_id),
+              (SELECT t.hash FROM public.audit_log t WHERE t.position <= $1 ORDER BY t.position DESC LIMIT 1),
+              '{GENESIS_HASH}')) AS sealed,
+       e.state, a.occurred_at, a.actor_id, a.actor_name, a.actor_role, a.command_id, a.reason,
+       a.changes::text AS changes,
+       (SELECT count(*) FROM public.audit_log WHERE position > $1 AND position <= $2) AS trail_rows
+FROM {EVENTS} e
+LEFT JOIN public.audit_log a ON a.position = e.notification_id AND a.position > $1 AND a.position <= $2
+WHERE e.notification_id > $1 AND e.notification_id <= $2
+ORDER BY e.notification_id
+"""
+_ORPHAN_SQL = f"""
+SELECT min(a.position) FROM public.audit_log a
+WHERE a.position > $1 AND a.position <= $2
+  AND NOT EXISTS (SELECT 1 FROM {EVENTS} e WHERE e.notification_id = a.position)
+"""
 
 
-def _row_matches_event(row: Any, stored: Any, prev_hash: str, digest: str) -> bool:
-    if row["prev_hash"] != prev_hash or row["hash"] != digest:
-        return False
-    if row["originator_id"] != stored["originator_id"] or row["aggregate_version"] != stored["originator_version"]:
-        return False
-    # Who, when, what and why must be what the stored event says.
-    from eventsourcing.persistence import StoredEvent
-
+def _content_matches(row: Any, payload_of: Any) -> bool:
+    """Who, when, what and why of the audit row are what the stored payload says
+    (row: a `_PAGE_SQL` record). Written for speed: it runs once per stored event."""
     try:
-        ev = mapper().to_domain_event(
-            StoredEvent(stored["originator_id"], stored["originator_version"], stored["topic"], bytes(stored["state"]))
-        )
-    except Exception:
+        data = payload_of(row[3])
+        actor = data.get("actor")
+        actor = actor.get("_data_") if type(actor) is dict else None
+        if type(actor) is dict:
+            if not (row[5] == str(actor["id"]) and row[6] == str(actor["name"]) and row[7] == str(actor["role"])):
+                return False
+        elif not (row[5] == row[6] == row[7] == "unknown"):
+            return False
+        occurred_at = _instant(data.get("occurred_at")) or _instant(data.get("timestamp"))
+        if occurred_at != row[4] or (data.get("command_id") or "") != row[8] or stored_reason(data) != row[9]:
+            return False
+        changes = stored_changes(data)
+        # `changes` is stored as the exact text `dumps` wrote (a json column); a jsonb
+        # column (tables made before) gives it back reformatted: compare parsed then.
+        return row[10] == dumps(changes) or loads(row[10]) == changes
+    except Exception:  # an undecodable payload matches nothing
         return False
-    actor = getattr(ev, "actor", None)
-    expected = (
-        getattr(ev, "occurred_at", None) or ev.timestamp,
-        actor.id if actor else "unknown",
-        actor.name if actor else "unknown",
-        str(actor.role) if actor else "unknown",
-        event_names(ev)[1],
-        getattr(ev, "command_id", "") or "",
-        event_reason(ev),
-        event_changes(ev),
-    )
-    found = (
-        row["occurred_at"], row["actor_id"], row["actor_name"], row["actor_role"], row["event_type"],
-        row["command_id"], row["reason"], loads(row["changes"]),
-    )
-    return expected == found
 
 
-async def verify_connection(conn: asyncpg.Connection, *, page: int = 2000) -> dict[str, Any]:
-    """Recompute the chain over every position the audit projection has passed."""
+class _Pager:
+    """Pages of `_PAGE_SQL` over (0, bound], the next one read on a second connection
+    (same snapshot) while the current one is checked."""
+
+    def __init__(self, conns: list[asyncpg.Connection], bound: int, page: int, after: int = 0) -> None:
+        self.conns, self.bound, self.page = conns, bound, page
+        self.after = after
+        self.turn = 0
+
+    def _next_task(self) -> asyncio.Task[tuple[list[Any], int | None]] | None:
+        if self.after >= self.bound:
+            return None
+        lo, hi = self.after, min(self.after + self.page, self.bound)
+        self.after = hi
+        conn = self.conns[self.turn % len(self.conns)]
+        self.turn += 1
+        return asyncio.ensure_future(self._read(conn, lo, hi))
+
+    async def _read(self, conn: asyncpg.Connection, lo: int, hi: int) -> tuple[list[Any], int | None]:
+        """The page's rows, and the first trail row in it that has no event (if any)."""
+        rows = await conn.fetch(_PAGE_SQL, lo, hi)
+        trail_rows = rows[0]["trail_rows"] if rows else await conn.fetchval(
+            "SELECT count(*) FROM public.audit_log WHERE position > $1 AND position <= $2", lo, hi)
+        matched = sum(1 for r in rows if r[1] is not None)
+        orphan = await conn.fetchval(_ORPHAN_SQL, lo, hi) if trail_rows != matched else None
+        return rows, orphan
+
+    async def __aiter__(self) -> AsyncIterator[tuple[list[Any], int | None]]:
+        task = self._next_task()
+        try:
+            while task is not None:
+                rows = await task
+                task = self._next_task()  # the database works on it while we check these
+                yield rows
+        finally:
+            if task is not None:
+                task.cancel()
+                try:
+                    await task
+                except BaseException:
+                    pass
+
+
+# From this many events on, `verify(dsn)` checks the later part of the trail in a
+# second process (its own CPU core) while this one checks the first part.
+SPLIT_MIN = 50_000
+_DSN_ENV = "THIDUA_VERIFY_DSN"  # the second process's database (not on its command line)
+
+
+async def verify_connection(
+    conn: asyncpg.Connection,
+    *,
+    page: int = 5000,
+    helpers: list[asyncpg.Connection] | None = None,
+    dsn: str | None = None,
+    split_min: int = SPLIT_MIN,
+) -> dict[str, Any]:
+    """Recompute the chain over every position the audit projection has passed.
+    `helpers`: further connections that read pages ahead in the same snapshot. With
+    `dsn`, a trail of `split_min` events or more is checked by two processes, both in
+    this transaction's snapshot."""
+    helpers = helpers or []
     async with conn.transaction(isolation="repeatable_read", readonly=True):
         bound = await conn.fetchval("SELECT position FROM public.projection_tracking WHERE name = 'audit_log'") or 0
-        events = _pages(
-            conn,
-            f"SELECT notification_id, originator_id, originator_version, topic, state FROM {EVENTS} "
-            "WHERE notification_id > $1 AND notification_id <= $2 ORDER BY notification_id LIMIT $3",
-            bound,
-            page,
-        )
-        audits = _pages(
-            conn,
-            "SELECT position, originator_id, aggregate_version, occurred_at, actor_id, actor_name, actor_role, "
-            "event_type, command_id, reason, changes, prev_hash, hash FROM public.audit_log "
-            "WHERE position > $1 AND position <= $2 ORDER BY position LIMIT $3",
-            bound,
-            page,
-        )
-        prev, checked = GENESIS_HASH, 0
-        event = await anext(events, None)
-        row = await anext(audits, None)
-        while event is not None or row is not None:
-            if row is None or (event is not None and event["notification_id"] < row["position"]):
-                return _result(False, checked, prev, event["notification_id"])  # an event with no audit row
-            if event is None or row["position"] < event["notification_id"]:
-                return _result(False, checked, prev, row["position"])  # an audit row with no event
-            position = event["notification_id"]
-            digest = chain_hash(
-                prev,
-                canonical_event(position, event["originator_id"], event["originator_version"], event["topic"],
-                                bytes(event["state"])),
+        conns = [conn]
+        split = bool(dsn) and bound >= split_min
+        snapshot = await conn.fetchval("SELECT pg_export_snapshot()") if helpers or split else None
+        for helper in helpers:
+            await helper.execute("BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY")
+            await helper.execute(f"SET TRANSACTION SNAPSHOT '{snapshot}'")
+            conns.append(helper)
+        # The second process starts slower (imports), so it takes the smaller part.
+        mid = bound * 62 // 100 if split else bound
+        child = None
+        if split and dsn and snapshot:
+            child = await processes.start(
+                "projections.audit", ["--check", str(mid), str(bound), "--snapshot", snapshot], {_DSN_ENV: dsn}
             )
-            if not _row_matches_event(row, event, prev, digest):
-                return _result(False, checked, prev, position)
-            prev, checked = digest, checked + 1
-            event = await anext(events, None)
-            row = await anext(audits, None)
-        return _result(True, checked, prev, None)
+        try:
+            checked, first_bad = await _check(_Pager(conns, mid, page))
+            if child is not None and first_bad is None:
+                theirs = await _checker_result(child)
+                child = None
+                if theirs is None:  # the second process failed: check its part here
+                    theirs = await _check(_Pager(conns, bound, page, after=mid))
+                checked, first_bad = checked + theirs[0], theirs[1]
+        finally:
+            if child is not None:
+                await child.stop()
+            for helper in helpers:
+                if not helper.is_closed():
+                    await helper.execute("ROLLBACK")
+        # The head: the hash of the last row that verified (every row before the first
+        # bad position verified, so it is the trail's own last row before it).
+        upto = bound if first_bad is None else first_bad - 1
+        head = await _head_at(conn, PUBLIC, upto) if checked else GENESIS_HASH
+        return _result(first_bad is None, checked, head, first_bad)
+
+
+async def _checker_result(child: processes.Child) -> tuple[int, int | None] | None:
+    try:
+        found = json.loads(await child.result())
+        return int(found["checked"]), found["first_bad"]
+    except (RuntimeError, ValueError, KeyError, TypeError) as exc:
+        log.warning("the second verifying process failed: %s", exc)
+        return None
+
+
+async def _checker_main(after: int, bound: int, snapshot: str, page: int = 5000) -> dict[str, Any]:
+    """The second process: check (after, bound] in the first one's snapshot."""
+    dsn = os.environ[_DSN_ENV]
+    conns = [await asyncpg.connect(dsn) for _ in range(2)]
+    try:
+        for c in conns:
+            await c.execute("BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY")
+            await c.execute(f"SET TRANSACTION SNAPSHOT '{snapshot}'")
+        checked, first_bad = await _check(_Pager(conns, bound, page, after=after))
+        return {"checked": checked, "first_bad": first_bad}
+    finally:
+        for c in conns:
+            await c.close()
+
+
+async def _check(pages: _Pager) -> tuple[int, int | None]:
+    """(rows that verified, the first bad position or None)."""
+    payload_of = StoredDecoder().payload
+    checked = 0
+    async for rows, orphan in pages:
+        for i, row in enumerate(rows):
+            if i % 500 == 499:
+                await asyncio.sleep(0)  # let the connection reading ahead drain its socket
+            position = row[0]
+            if orphan is not None and orphan < position:
+                return checked, orphan  # an audit row with no event
+            if row[1] is None or not row[2] or not _content_matches(row, payload_of):
+                return checked, position  # no audit row, or one that does not match its event
+            checked += 1
+        if orphan is not None:
+            return checked, orphan
+    return checked, None
 
 
 def _result(ok: bool, checked: int, head_hash: str, first_bad: int | None) -> dict[str, Any]:
     return {"ok": ok, "checked": checked, "head_hash": head_hash, "first_bad_position": first_bad}
 
 
-async def verify(pool_or_dsn: Any) -> dict[str, Any]:
+async def verify(pool_or_dsn: Any, *, split_min: int = SPLIT_MIN) -> dict[str, Any]:
     """`{ok, checked, head_hash, first_bad_position}` from a DSN, a pool or a connection.
-    `head_hash` is the chain hash at the last position that verified."""
+    `head_hash` is the chain hash at the last position that verified. From a DSN, a
+    trail of `split_min` events or more is checked by two processes."""
     if isinstance(pool_or_dsn, str):
         from thidua.dburl import asyncpg_dsn
 
-        conn = await asyncpg.connect(asyncpg_dsn(pool_or_dsn))
+        dsn = asyncpg_dsn(pool_or_dsn)
+        conn, helper = await asyncpg.connect(dsn), await asyncpg.connect(dsn)
         try:
-            return await verify_connection(conn)
+            return await verify_connection(conn, helpers=[helper], dsn=dsn, split_min=split_min)
         finally:
+            await helper.close()
             await conn.close()
     if hasattr(pool_or_dsn, "acquire"):
-        async with pool_or_dsn.acquire() as conn:
-            return await verify_connection(conn)
+        if getattr(pool_or_dsn, "get_max_size", lambda: 1)() < 2:
+            async with pool_or_dsn.acquire() as conn:
+                return await verify_connection(conn)
+        async with pool_or_dsn.acquire() as conn, pool_or_dsn.acquire() as helper:
+            return await verify_connection(conn, helpers=[helper])
     return await verify_connection(pool_or_dsn)
 
 
@@ -213,3 +405,12 @@ def verify_cli(settings: Any) -> dict[str, Any]:
     from thidua.wiring import resolve_database_url
 
     return asyncio.run(verify(resolve_database_url(settings)))
+
+
+if __name__ == "__main__":  # the second process of `verify` (see verify_connection)
+    parser = argparse.ArgumentParser(description="check part of the audit trail (internal)")
+    parser.add_argument("--check", nargs=2, type=int, required=True, metavar=("AFTER", "BOUND"))
+    parser.add_argument("--snapshot", required=True)
+    args = parser.parse_args()
+    processes.die_with_parent()
+    print(json.dumps(asyncio.run(_checker_main(args.check[0], args.check[1], args.snapshot))))

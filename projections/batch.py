@@ -1,7 +1,10 @@
 """What every projection group gets for one batch, and bulk-write helpers.
 
-Writes are set-based (one `INSERT ... SELECT FROM unnest(...)` or one COPY per table
-and batch), so a batch of thousands of events costs a handful of round trips.
+A group handles a batch in two halves: `prepare` (CPU only: rows from the steps, no
+I/O, may run in a worker thread while the previous batch is being written) and
+`write` (the database, inside the batch's transaction). Writes are set-based (one
+`INSERT ... SELECT FROM unnest(...)` or one COPY per table and batch), so a batch of
+thousands of events costs a handful of round trips.
 """
 
 from __future__ import annotations
@@ -13,7 +16,7 @@ from typing import Any, Protocol
 
 import asyncpg
 
-from projections.pipeline import AggregateCache, Step
+from projections.pipeline import AggregateView, Step
 from projections.schema import qident
 
 
@@ -22,7 +25,7 @@ class BatchContext:
     conn: asyncpg.Connection
     schema: str  # unquoted
     batch_end: int
-    cache: AggregateCache
+    view: AggregateView  # campaigns and units as of batch_end
     caught_up: bool  # the batch was not full: nothing more was waiting
     positions: dict[str, int] = field(default_factory=dict)  # tracking rows before the batch
     new_positions: dict[str, int] = field(default_factory=dict)  # set by groups that move differently
@@ -35,12 +38,31 @@ class BatchContext:
         return f"{qident(self.schema)}.{qident(name)}"
 
 
+@dataclass
+class Prepared:
+    """Where a batch stands before its writes: `start` < positions <= `end`; `full`:
+    more events may be waiting after it."""
+
+    start: int
+    end: int
+    full: bool = False
+
+
 class Group(Protocol):
     """A projection group: owns tables and tracking rows (see projections.schema)."""
 
     name: str
 
-    async def apply(self, ctx: BatchContext, steps: list[Step]) -> None: ...
+    async def sync(self, conn: asyncpg.Connection, schema: str, start: int) -> None:
+        """Load what `prepare` needs from the group's own tables, as of `start`
+        (inside the batch's transaction; skipped when prepared ahead)."""
+        ...
+
+    def prepare(self, batch: Prepared, steps: list[Step]) -> Any:
+        """The batch's rows (CPU only: no I/O, no await)."""
+        ...
+
+    async def write(self, ctx: BatchContext, prepared: Any) -> None: ...
 
     async def flush(self, ctx: BatchContext) -> bool:
         """Finish deferred work when no event is waiting; True if it wrote anything."""
@@ -67,6 +89,40 @@ async def upsert(
         f"ON CONFLICT ({', '.join(key)}) DO UPDATE SET {updates}"
     )
     await conn.execute(sql, *[list(col) for col in zip(*rows)])
+
+
+# Below this many rows, one INSERT ... unnest() is as quick as a COPY through a stage.
+_STAGE_FROM = 200
+
+
+async def upsert_many(
+    conn: asyncpg.Connection,
+    schema: str,
+    table: str,
+    columns: Sequence[tuple[str, str]],
+    rows: Sequence[Sequence[Any]],
+    key: Sequence[str],
+) -> None:
+    """`upsert` for thousands of rows: COPY them into a temporary table of this session
+    (made once, `LIKE` the target), then one INSERT ... ON CONFLICT from it: PostgreSQL
+    spends about 40 % less than unpacking arrays."""
+    if len(rows) < _STAGE_FROM:
+        await upsert(conn, f"{qident(schema)}.{qident(table)}", columns, rows, key)
+        return
+    stage = f"thidua_stage_{table}"
+    names = [c for c, _ in columns]
+    # (temporary: one per connection, so concurrent writers never share it)
+    await conn.execute(
+        f"CREATE TEMP TABLE IF NOT EXISTS {qident(stage)} (LIKE {qident(schema)}.{qident(table)} INCLUDING DEFAULTS)"
+    )
+    await conn.copy_records_to_table(stage, records=rows, columns=names, schema_name="pg_temp")
+    updates = ", ".join(f"{c} = EXCLUDED.{c}" for c in names if c not in key)
+    cols = ", ".join(names)
+    await conn.execute(
+        f"INSERT INTO {qident(schema)}.{qident(table)} ({cols}) SELECT {cols} FROM pg_temp.{qident(stage)} "
+        f"ON CONFLICT ({', '.join(key)}) DO UPDATE SET {updates}"
+    )
+    await conn.execute(f"TRUNCATE pg_temp.{qident(stage)}")
 
 
 async def copy_rows(

@@ -4,7 +4,9 @@ from __future__ import annotations
 
 from typing import Any
 
-from projections.batch import BatchContext, upsert
+import asyncpg
+
+from projections.batch import BatchContext, Prepared, upsert
 from projections.codec import dumps
 from projections.pipeline import Step
 
@@ -37,7 +39,10 @@ _UNIT_COLUMNS = (
 class CatalogProjection:
     name = "catalog"
 
-    async def apply(self, ctx: BatchContext, steps: list[Step]) -> None:
+    async def sync(self, conn: asyncpg.Connection, schema: str, start: int) -> None:
+        pass
+
+    def prepare(self, batch: Prepared, steps: list[Step]) -> tuple[list[Any], ...]:
         campaigns: dict[str, tuple[Any, int]] = {}
         created: dict[str, Any] = {}
         units: dict[str, tuple[Any, int]] = {}
@@ -71,13 +76,19 @@ class CatalogProjection:
             elif step.kind == "unit":
                 units[step.aggregate.unit_id] = (step.aggregate, pos)
 
+        # Rows now: the aggregates change in place as later batches are prepared.
+        campaign_rows = [_campaign_row(c, p, created.get(cid)) for cid, (c, p) in campaigns.items()]
+        unit_rows = [(u.unit_id, u.name, u.kind, u.head_name, u.version, u.updated_at, p) for u, p in units.values()]
+        cluster_rows = [(cid, kid, c.name, c.head_unit_id, c.deputy_unit_id, list(c.member_unit_ids), at, pos)
+                        for (cid, kid), (c, at, pos) in clusters.items()]
+        return campaign_rows, unit_rows, cluster_rows, history, scales, bonuses
+
+    async def write(self, ctx: BatchContext, prepared: tuple[list[Any], ...]) -> None:
+        campaign_rows, unit_rows, clusters, history, scales, bonuses = prepared
         conn = ctx.conn
-        await upsert(conn, ctx.table("campaigns"), _CAMPAIGN_COLUMNS, [
-            _campaign_row(c, p, created.get(cid)) for cid, (c, p) in campaigns.items()
-        ], ("campaign_id",), keep=("created_at",))
-        await upsert(conn, ctx.table("units"), _UNIT_COLUMNS, [
-            (u.unit_id, u.name, u.kind, u.head_name, u.version, u.updated_at, p) for u, p in units.values()
-        ], ("unit_id",))
+        await upsert(conn, ctx.table("campaigns"), _CAMPAIGN_COLUMNS, campaign_rows, ("campaign_id",),
+                     keep=("created_at",))
+        await upsert(conn, ctx.table("units"), _UNIT_COLUMNS, unit_rows, ("unit_id",))
         if clusters:
             # executemany: member lists are arrays, which unnest() would flatten.
             await conn.executemany(
@@ -86,8 +97,7 @@ class CatalogProjection:
                 "ON CONFLICT (campaign_id, cluster_id) DO UPDATE SET name = EXCLUDED.name, "
                 "head_unit_id = EXCLUDED.head_unit_id, deputy_unit_id = EXCLUDED.deputy_unit_id, "
                 "member_unit_ids = EXCLUDED.member_unit_ids, set_at = EXCLUDED.set_at, position = EXCLUDED.position",
-                [(cid, kid, c.name, c.head_unit_id, c.deputy_unit_id, list(c.member_unit_ids), at, pos)
-                 for (cid, kid), (c, at, pos) in clusters.items()],
+                clusters,
             )
         if history:
             await conn.executemany(

@@ -5,7 +5,9 @@ from __future__ import annotations
 from typing import Any
 from uuid import UUID
 
-from projections.batch import BatchContext, upsert
+import asyncpg
+
+from projections.batch import BatchContext, Prepared, upsert
 from projections.pipeline import Step
 
 _COLUMNS = (
@@ -30,7 +32,10 @@ _COLUMNS = (
 class EscalationsProjection:
     name = "escalations"
 
-    async def apply(self, ctx: BatchContext, steps: list[Step]) -> None:
+    async def sync(self, conn: asyncpg.Connection, schema: str, start: int) -> None:
+        pass
+
+    def prepare(self, batch: Prepared, steps: list[Step]) -> list[tuple[Any, ...]]:
         rows: dict[tuple[UUID, int], tuple[Any, ...]] = {}
         for step in steps:
             if step.kind != "target":
@@ -53,7 +58,10 @@ class EscalationsProjection:
                 esc.get("help_needed"), esc.get("directive"), int(esc.get("reminders") or 0),
                 esc.get("last_reminded_at"), esc.get("resolved_by"), step.position,
             )
-        await upsert(ctx.conn, ctx.table("escalations"), _COLUMNS, list(rows.values()), ("target_id", "number"))
+        return list(rows.values())
+
+    async def write(self, ctx: BatchContext, rows: list[tuple[Any, ...]]) -> None:
+        await upsert(ctx.conn, ctx.table("escalations"), _COLUMNS, rows, ("target_id", "number"))
 
     async def flush(self, ctx: BatchContext) -> bool:
         return False

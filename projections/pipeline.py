@@ -2,26 +2,30 @@
 keeping each aggregate's state so projections see what every event did.
 
 Why aggregates: a projection that re-implemented the lifecycle would be a second copy
-of the rules. Instead each stored event is decoded with the application's mapper and
-applied to the aggregate with the domain's own `mutate`, so `status`, `overdue`,
-`report_class` (via `domain.target.classify`) and the escalation are exactly what the
-domain says they are.
+of the rules. Instead each stored event is decoded into the domain event the
+application's mapper would give (`codec.StoredDecoder`: same transcodings, a faster
+parse) and applied to the aggregate with the domain's own `mutate`, so `status`,
+`overdue`, `report_class` (via `domain.target.classify`) and the escalation are exactly
+what the domain says they are. The raw stored payload travels with each step for the
+audit trail, which records what was stored rather than a re-encoding of it.
 """
 
 from __future__ import annotations
 
+import copy
 import logging
 from collections import OrderedDict
 from dataclasses import dataclass
 from datetime import datetime
 from decimal import Decimal
-from typing import Any
+from typing import Any, NamedTuple
 from uuid import UUID
 
 import asyncpg
 
+from domain.campaign import Campaign, Unit
 from domain.target import Target
-from projections.codec import EVENTS, event_names, mapper
+from projections.codec import EVENTS, StoredDecoder, topic_info
 
 log = logging.getLogger("thidua.projections")
 
@@ -32,8 +36,9 @@ _SELECT_EVENTS = (
 _NO_UPPER = 2**62
 
 
-@dataclass(slots=True, frozen=True)
-class Stored:
+class Stored(NamedTuple):
+    """One row of the event store (a tuple: made by the hundred thousand)."""
+
     position: int
     originator_id: UUID
     version: int
@@ -41,8 +46,7 @@ class Stored:
     state: bytes
 
 
-@dataclass(slots=True, frozen=True)
-class TargetSnap:
+class TargetSnap(NamedTuple):
     """What the read models need of a target right after one event."""
 
     campaign_id: str
@@ -61,14 +65,14 @@ class TargetSnap:
 
 def snap_target(target: Target, occurred_at: datetime) -> TargetSnap:
     return TargetSnap(
-        campaign_id=target.campaign_id,
-        unit_id=target.unit_id,
-        points=target.points,
-        status=str(target.status),
-        overdue=bool(target.overdue),
-        report_class=str(target.report_class),
-        escalation=target.escalation,
-        occurred_at=occurred_at,
+        target.campaign_id,
+        target.unit_id,
+        target.points,
+        str(target.status),
+        bool(target.overdue),
+        str(target.report_class),
+        target.escalation,
+        occurred_at,
     )
 
 
@@ -84,6 +88,7 @@ class Step:
     aggregate: Any
     before: TargetSnap | None = None  # targets only
     after: TargetSnap | None = None
+    data: dict[str, Any] | None = None  # the stored payload, parsed, not transcoded
 
     @property
     def position(self) -> int:
@@ -91,13 +96,8 @@ class Step:
 
 
 def _stored(row: Any) -> Stored:
-    return Stored(
-        position=row["notification_id"],
-        originator_id=row["originator_id"],
-        version=row["originator_version"],
-        topic=row["topic"],
-        state=bytes(row["state"]),
-    )
+    """A row of `_SELECT_EVENTS` (bytea comes as bytes)."""
+    return Stored._make(row)
 
 
 class EventReader:
@@ -174,23 +174,18 @@ class AggregateCache:
     """
 
     def __init__(self, max_targets: int = 100_000) -> None:
-        self.mapper = mapper()
+        self.decoder = StoredDecoder()
         self.max_targets = max_targets
         self._targets: OrderedDict[UUID, _Entry] = OrderedDict()
         self._others: dict[UUID, _Entry] = {}
         self.position: int | None = None
+        self.generation = 0  # counts clears
 
     def clear(self) -> None:
         self._targets.clear()
         self._others.clear()
         self.position = None
-
-    def _get(self, originator_id: UUID) -> _Entry | None:
-        entry = self._targets.get(originator_id)
-        if entry is not None:
-            self._targets.move_to_end(originator_id)
-            return entry
-        return self._others.get(originator_id)
+        self.generation += 1
 
     def _put(self, originator_id: UUID, aggregate: Any, snap: TargetSnap | None) -> None:
         entry = _Entry(aggregate, snap)
@@ -204,59 +199,46 @@ class AggregateCache:
         while len(self._targets) > self.max_targets:
             self._targets.popitem(last=False)
 
-    def decode(self, stored: Stored) -> Any:
-        from eventsourcing.persistence import StoredEvent
-
-        return self.mapper.to_domain_event(
-            StoredEvent(
-                originator_id=stored.originator_id,
-                originator_version=stored.version,
-                topic=stored.topic,
-                state=stored.state,
-            )
-        )
+    def decode(self, stored: Stored) -> tuple[Any, dict[str, Any]]:
+        """(domain event, stored payload)."""
+        return self.decoder.decode(stored.originator_id, stored.version, stored.topic, stored.state)
 
     async def advance(
-        self, conn: asyncpg.Connection, start: int, rows: list[Stored], events: list[Any] | None = None
+        self,
+        conn: asyncpg.Connection,
+        start: int,
+        rows: list[Stored],
+        decoded: list[tuple[Any, dict[str, Any]]] | None = None,
     ) -> list[Step]:
-        """Apply the events `rows` (which follow `start`; `events` are their decoded
-        form when already decoded) and describe each one."""
+        """Apply the events `rows` (which follow `start`; `decoded` holds what
+        `decode` gives for each when already decoded) and describe each one."""
+        history = await self.history(conn, self.needed(start, rows))
+        return self.apply(start, rows, history, decoded)
+
+    def needed(self, start: int, rows: list[Stored]) -> dict[UUID, int]:
+        """Aggregates (id -> first version in `rows`) whose cached state does not end
+        just before their first event in `rows`: they must be loaded from the store."""
         if self.position != start:
             self.clear()
-        if events is None:
-            events = [self.decode(r) for r in rows]
-        await self._preload(conn, rows)
-        steps: list[Step] = []
-        for stored, event in zip(rows, events):
-            entry = self._get(stored.originator_id)
-            before_agg = entry.aggregate if entry else None
-            before_snap = entry.snap if entry else None
-            aggregate = event.mutate(before_agg)
-            kind, event_type = event_names(event)
-            after_snap = None
-            if isinstance(aggregate, Target):
-                after_snap = snap_target(aggregate, event.occurred_at)
-            self._put(stored.originator_id, aggregate, after_snap)
-            steps.append(Step(stored, event, kind, event_type, aggregate, before_snap, after_snap))
-        self.position = rows[-1].position if rows else start
-        return steps
-
-    async def _preload(self, conn: asyncpg.Connection, rows: list[Stored]) -> None:
-        """Load (from the store) every aggregate whose cached state does not end just
-        before its first event in this batch."""
         first_version: dict[UUID, int] = {}
         for r in rows:
             first_version.setdefault(r.originator_id, r.version)
         needed: dict[UUID, int] = {}
+        targets, others = self._targets, self._others
         for oid, version in first_version.items():
-            entry = self._get(oid)
-            have = entry.aggregate.version if entry and entry.aggregate is not None else 0
+            entry = targets.get(oid) or others.get(oid)
+            have = entry.aggregate.version if entry is not None and entry.aggregate is not None else 0
             if have != version - 1:
                 needed[oid] = version
+        return needed
+
+    @staticmethod
+    async def history(conn: asyncpg.Connection, needed: dict[UUID, int]) -> list[Any]:
+        """The stored events before `needed`'s versions, per aggregate in order."""
         if not needed:
-            return
+            return []
         ids = list(needed)
-        history = await conn.fetch(
+        return await conn.fetch(
             f"SELECT e.notification_id, e.originator_id, e.originator_version, e.topic, e.state "
             f"FROM unnest($1::uuid[], $2::bigint[]) AS x(id, v) "
             f"JOIN {EVENTS} e ON e.originator_id = x.id AND e.originator_version < x.v "
@@ -264,29 +246,69 @@ class AggregateCache:
             ids,
             [needed[i] for i in ids],
         )
-        self._replay(ids, history)
 
-    async def get_at(self, conn: asyncpg.Connection, originator_id: UUID, position: int) -> Any:
-        """The aggregate as of `position` (None when it did not exist then). Used for
-        campaigns and units that a batch's scoreboards need but did not touch."""
-        entry = self._get(originator_id)
-        if entry is not None and self.position == position:
-            return entry.aggregate
-        history = await conn.fetch(
-            f"SELECT notification_id, originator_id, originator_version, topic, state FROM {EVENTS} "
-            "WHERE originator_id = $1 AND notification_id <= $2 ORDER BY originator_version",
-            originator_id,
-            position,
-        )
-        aggregate = self._replay_one(history)
-        if self.position is not None and self.position == position:
-            self._put(originator_id, aggregate, _snap_of(aggregate))
-        return aggregate
+    def apply(
+        self,
+        start: int,
+        rows: list[Stored],
+        history: list[Any],
+        decoded: list[tuple[Any, dict[str, Any]]] | None = None,
+    ) -> list[Step]:
+        """CPU only (no I/O; may run in a worker thread while nothing else uses the
+        cache): load `history` (from `needed`/`history`), then apply `rows`."""
+        if self.position != start:
+            self.clear()
+        if history:
+            self._replay(history)
+        if decoded is None:
+            decoded = [self.decode(r) for r in rows]
+        steps: list[Step] = []
+        append = steps.append
+        targets, others = self._targets, self._others
+        for stored, (event, data) in zip(rows, decoded):
+            oid = stored.originator_id
+            entry = targets.get(oid) or others.get(oid)
+            if entry is not None:
+                before_agg, before_snap = entry.aggregate, entry.snap
+            else:
+                before_agg = before_snap = None
+            aggregate = event.mutate(before_agg)
+            _, kind, event_type, _ = topic_info(stored.topic)
+            after_snap = None
+            if isinstance(aggregate, Target):
+                after_snap = snap_target(aggregate, event.occurred_at)
+            self._put(oid, aggregate, after_snap)
+            append(Step(stored, event, kind, event_type, aggregate, before_snap, after_snap, data))
+        self.position = rows[-1].position if rows else start
+        self.trim()
+        return steps
 
-    def _replay(self, ids: list[UUID], history: list[Any]) -> None:
-        by_id: dict[UUID, list[Any]] = {oid: [] for oid in ids}
+    def view(self, position: int) -> AggregateView:
+        """Campaigns and units as of `position` (the cache's position now, else none
+        captured), for writes that may run while the cache moves on."""
+        captured: dict[UUID, Any] = {}
+        if self.position == position:
+            for oid, entry in self._others.items():
+                if isinstance(entry.aggregate, (Campaign, Unit)):
+                    # The domain replaces attributes and containers rather than changing
+                    # them, so a shallow copy keeps this instant's state.
+                    captured[oid] = copy.copy(entry.aggregate)
+        return AggregateView(position, captured, self)
+
+    def adopt(self, view: AggregateView) -> None:
+        """Keep what `view` had to load from the store (call only while no batch is
+        being applied). Safe when the cache has applied every event since the view's
+        position: an aggregate it does not hold had no event since then."""
+        if view.generation != self.generation or self.position is None or self.position < view.position:
+            return
+        for oid, aggregate in view.loaded.items():
+            if aggregate is not None and oid not in self._others and oid not in self._targets:
+                self._put(oid, aggregate, _snap_of(aggregate))
+
+    def _replay(self, history: list[Any]) -> None:
+        by_id: dict[UUID, list[Any]] = {}
         for row in history:
-            by_id[row["originator_id"]].append(row)
+            by_id.setdefault(row["originator_id"], []).append(row)
         for oid, rows in by_id.items():
             aggregate = self._replay_one(rows)
             if aggregate is None:
@@ -298,8 +320,42 @@ class AggregateCache:
     def _replay_one(self, rows: list[Any]) -> Any:
         aggregate = None
         for row in rows:
-            aggregate = self.decode(_stored(row)).mutate(aggregate)
+            aggregate = self.decode(_stored(row))[0].mutate(aggregate)
         return aggregate
+
+
+class AggregateView:
+    """Campaigns and units as of one position: captured from the cache, or loaded
+    from the store (events up to the position) on first use."""
+
+    def __init__(self, position: int, captured: dict[UUID, Any], cache: AggregateCache) -> None:
+        self.position = position
+        self.generation = cache.generation
+        self._known = captured
+        self._cache = cache
+        self.loaded: dict[UUID, Any] = {}
+
+    async def get(self, conn: asyncpg.Connection, originator_id: UUID) -> Any:
+        """The aggregate as of the view's position (None when it did not exist then)."""
+        return (await self.get_many(conn, [originator_id]))[originator_id]
+
+    async def get_many(self, conn: asyncpg.Connection, ids: list[UUID]) -> dict[UUID, Any]:
+        missing = [oid for oid in dict.fromkeys(ids) if oid not in self._known]
+        if missing:
+            history = await conn.fetch(
+                f"SELECT notification_id, originator_id, originator_version, topic, state FROM {EVENTS} "
+                "WHERE originator_id = ANY($1::uuid[]) AND notification_id <= $2 "
+                "ORDER BY originator_id, originator_version",
+                missing,
+                self.position,
+            )
+            by_id: dict[UUID, list[Any]] = {oid: [] for oid in missing}
+            for row in history:
+                by_id[row["originator_id"]].append(row)
+            for oid, rows in by_id.items():
+                aggregate = self._cache._replay_one(rows)
+                self._known[oid] = self.loaded[oid] = aggregate
+        return {oid: self._known[oid] for oid in ids}
 
 
 def _snap_of(aggregate: Any) -> TargetSnap | None:

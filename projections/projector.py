@@ -17,6 +17,11 @@ finish the current batch and exit.
 Live updates: LISTEN on the event store's channel (`thidua_events`, NOTIFYed by
 eventsourcing in every insert transaction) wakes the loop; a poll every
 `poll_interval` seconds covers a lost notification or a dropped listening connection.
+
+Starting on read models that never projected anything while the store already holds
+many events (a new deployment, read models dropped), the projector first builds them
+the way `thidua projections rebuild` does — in bulk, indexes made at the end, two
+processes, swapped in one transaction — then carries on event by event.
 """
 
 from __future__ import annotations
@@ -34,12 +39,13 @@ import asyncpg
 from domain.application import EVENTS_TABLE
 from projections.engine import Engine, make_groups
 from projections.pipeline import EventReader
-from projections.schema import GROUPS, PUBLIC, create_tables
+from projections.schema import ALL_TRACKING, GROUPS, PUBLIC, create_tables
 from thidua.dburl import asyncpg_dsn
 
 log = logging.getLogger("thidua.projector")
 
 CHANNEL = EVENTS_TABLE  # eventsourcing NOTIFYs on the events table's name
+BULK_BUILD_MIN_EVENTS = 50_000  # below this, batches into the live tables are quick enough
 
 
 class Projector:
@@ -47,7 +53,7 @@ class Projector:
         self,
         database_url: str,
         *,
-        batch_size: int = 2000,
+        batch_size: int = 5000,
         poll_interval: float = 1.0,
         max_cached_targets: int = 100_000,
         groups: list[str] | None = None,
@@ -68,6 +74,7 @@ class Projector:
         self._task: asyncio.Task[None] | None = None
         self._progress = asyncio.Condition()
         self._logged_at = 0.0
+        self._bulk_checked = False
 
     # ------------------------------------------------------------------ lifecycle
     async def start(self) -> None:
@@ -131,6 +138,9 @@ class Projector:
         """Apply one batch; the number of events it read (0 when caught up)."""
         await self.start()
         assert self._conn is not None and self._side is not None
+        if not self._bulk_checked:
+            self._bulk_checked = True
+            await self._bulk_build_if_empty()
         result = await self.engine.process_batch(self._conn, EventReader(self._side), self._ahead)
         self.position = result.position
         now = time.monotonic()
@@ -140,6 +150,31 @@ class Projector:
         async with self._progress:
             self._progress.notify_all()
         return result.events
+
+    async def _bulk_build_if_empty(self) -> None:
+        """Read models at position 0 everywhere and a store of at least
+        `BULK_BUILD_MIN_EVENTS`: build them as a rebuild does (several times faster
+        than batches into indexed tables). Another rebuild running: carry on as usual."""
+        assert self._conn is not None
+        if sorted(self.group_names) != sorted(GROUPS):
+            return
+        moved = await self._conn.fetchval(
+            "SELECT count(*) FROM public.projection_tracking WHERE position <> 0 AND name = ANY($1)", list(ALL_TRACKING)
+        )
+        head = await self._conn.fetchval(f"SELECT coalesce(max(notification_id), 0) FROM {EVENTS_TABLE}")
+        if moved or head < BULK_BUILD_MIN_EVENTS:
+            return
+        from projections.rebuild import rebuild
+
+        log.info("the read models are empty and the store holds %d events: building them in bulk", head)
+        try:
+            result = await rebuild(self.database_url)
+        except RuntimeError as exc:  # another rebuild holds the lock
+            log.info("no bulk build (%s); projecting batch by batch", exc)
+            return
+        await self.engine.discard_ahead()
+        self.engine.cache.clear()
+        log.info("built the read models in bulk up to position %d", result["position"])
 
     async def catch_up(self) -> int:
         """Apply every event committed so far; return the lowest tracking position."""
@@ -257,7 +292,7 @@ class ProjectorThread:
         self.thread.join(10)
 
 
-async def serve(database_url: str, *, batch_size: int = 2000) -> None:
+async def serve(database_url: str, *, batch_size: int = 5000) -> None:
     projector = Projector(database_url, batch_size=batch_size)
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGTERM, signal.SIGINT):
@@ -281,7 +316,7 @@ def main(settings: Any) -> None:
 if __name__ == "__main__":  # python -m projections.projector (used by the crash test)
     parser = argparse.ArgumentParser(description="thidua projector")
     parser.add_argument("--database-url", required=True)
-    parser.add_argument("--batch-size", type=int, default=2000)
+    parser.add_argument("--batch-size", type=int, default=5000)
     args = parser.parse_args()
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     asyncio.run(serve(args.database_url, batch_size=args.batch_size))

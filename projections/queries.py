@@ -285,17 +285,103 @@ async def verify_audit(pool_or_dsn: Any) -> dict[str, Any]:
 
 
 # ---------------------------------------------------------------------- scoreboards
+# The read-model positions a scoreboard depends on: clusters, scales, bonuses and unit
+# names (catalog), status intervals (targets) and the stored boards (scoreboard). Each
+# group writes its tracking row in the same transaction as its rows, so a board read in
+# one snapshot together with these positions is exactly the board of those positions:
+# while they stay the same, so does the board (callers may cache it under them). The
+# version is each row's position and `updated_at`, which every write of a tracking row
+# sets, a rebuild's swap included (a rebuild may leave positions where they were).
+SCOREBOARD_TRACKING = ("catalog", "targets", "scoreboard")
+
+_SCOREBOARD_VERSION = (  # NULLs for a tracking row not created yet
+    "SELECT ARRAY(SELECT ARRAY[r.position::text, r.updated_at::text] FROM unnest($1::text[]) "
+    "WITH ORDINALITY AS t(name, i) LEFT JOIN public.projection_tracking AS r ON r.name = t.name ORDER BY t.i)"
+)
+
+ScoreboardVersion = tuple[tuple[str | None, ...], ...]
+
+
+def _version(value: Any) -> ScoreboardVersion:
+    return tuple(tuple(pair) for pair in value)
+
+
+async def scoreboard_context(pool: Pool, campaign_id: str) -> tuple[bool, list[str], ScoreboardVersion]:
+    """In one round trip: is the campaign in the read models, its current cluster ids,
+    and the version of the read models its scoreboards are computed from."""
+    row = await pool.fetchrow(
+        "SELECT EXISTS (SELECT 1 FROM public.campaigns WHERE campaign_id = $2) AS known, "
+        "ARRAY(SELECT cluster_id FROM public.campaign_clusters WHERE campaign_id = $2 ORDER BY cluster_id) "
+        f"AS clusters, ({_SCOREBOARD_VERSION}) AS version",
+        list(SCOREBOARD_TRACKING),
+        campaign_id,
+    )
+    return bool(row["known"]), list(row["clusters"]), _version(row["version"])
+
+
 async def scoreboard(
     pool: Pool, campaign_id: str, *, cluster_id: str | None = None, as_of: datetime | None = None
 ) -> dict[str, Any] | None:
     """The cluster scoreboards of a campaign: current (from the `scoreboard` table), or
     as of an instant (from target_status_history, cluster/scale/bonus history)."""
-    if not await _campaign_exists(pool, campaign_id):
-        return None
-    if as_of is not None:
-        return await _scoreboard_as_of(pool, campaign_id, cluster_id, as_of)
-    clusters = await _cluster_rows(pool, campaign_id, cluster_id)
-    rows = await pool.fetch(
+    found = await scoreboard_snapshot(pool, campaign_id, cluster_id=cluster_id, as_of=as_of)
+    return None if found is None else found[1]
+
+
+async def scoreboard_snapshot(
+    pool: Pool, campaign_id: str, *, cluster_id: str | None = None, as_of: datetime | None = None
+) -> tuple[ScoreboardVersion, dict[str, Any]] | None:
+    """`(version, board)`: `scoreboard(...)` and the version of the read models it was
+    read at (as `scoreboard_context` gives it), both from one snapshot. None when the
+    campaign is not projected."""
+    if as_of is not None and as_of.tzinfo is None:
+        raise ValueError("as_of must carry a UTC offset")
+    async with _snapshot(pool) as conn:
+        if not await _campaign_exists(conn, campaign_id):
+            return None
+        version = _version(await conn.fetchval(_SCOREBOARD_VERSION, list(SCOREBOARD_TRACKING)))
+        if as_of is not None:
+            return version, await _scoreboard_as_of(conn, campaign_id, cluster_id, as_of)
+        return version, await _current_scoreboard(conn, campaign_id, cluster_id)
+
+
+class _snapshot:
+    """One connection in a read-only REPEATABLE READ transaction, so every query of a
+    board (and the positions it is cached under) sees the same committed state. A
+    connection handed in that is already in a transaction is used as it is."""
+
+    def __init__(self, pool: Pool) -> None:
+        self.pool = pool
+        self._acquired: Any = None
+        self._tx: Any = None
+
+    async def __aenter__(self) -> Any:
+        conn = self.pool
+        if hasattr(self.pool, "acquire"):
+            self._acquired = self.pool.acquire()
+            conn = await self._acquired.__aenter__()
+        if not conn.is_in_transaction():
+            self._tx = conn.transaction(isolation="repeatable_read", readonly=True)
+            await self._tx.__aenter__()
+        return conn
+
+    async def __aexit__(self, *exc: Any) -> None:
+        try:
+            if self._tx is not None:
+                await self._tx.__aexit__(*exc)
+        finally:
+            if self._acquired is not None:
+                await self._acquired.__aexit__(*exc)
+
+
+async def _current_scoreboard(conn: Any, campaign_id: str, cluster_id: str | None) -> dict[str, Any]:
+    clusters = await conn.fetch(
+        "SELECT cluster_id, name FROM public.campaign_clusters "
+        "WHERE campaign_id = $1 AND ($2::text IS NULL OR cluster_id = $2) ORDER BY cluster_id",
+        campaign_id,
+        cluster_id,
+    )
+    rows = await conn.fetch(
         "SELECT * FROM public.scoreboard WHERE campaign_id = $1 AND ($2::text IS NULL OR cluster_id = $2) "
         "ORDER BY cluster_id, rank",
         campaign_id,
@@ -304,11 +390,11 @@ async def scoreboard(
     units: dict[str, list[dict[str, Any]]] = {}
     for r in rows:
         units.setdefault(r["cluster_id"], []).append(unit_dict_of_row(r))
-    position = await pool.fetchval("SELECT position FROM public.projection_tracking WHERE name = 'scoreboard'")
     return {
         "campaign_id": campaign_id,
         "as_of": _iso(_now()),
-        "position": position,
+        "position": await conn.fetchval(
+            "SELECT position FROM public.projection_tracking WHERE name = 'scoreboard'"),
         "clusters": [
             {"cluster_id": c["cluster_id"], "name": c["name"], "units": units.get(c["cluster_id"], [])}
             for c in clusters
@@ -316,10 +402,8 @@ async def scoreboard(
     }
 
 
-async def _scoreboard_as_of(pool: Pool, campaign_id: str, cluster_id: str | None, at: datetime) -> dict[str, Any]:
-    if at.tzinfo is None:
-        raise ValueError("as_of must carry a UTC offset")
-    cluster_rows = await pool.fetch(
+async def _scoreboard_as_of(conn: Any, campaign_id: str, cluster_id: str | None, at: datetime) -> dict[str, Any]:
+    cluster_rows = await conn.fetch(
         "SELECT DISTINCT ON (cluster_id) cluster_id, name, head_unit_id, deputy_unit_id, member_unit_ids "
         "FROM public.campaign_cluster_history WHERE campaign_id = $1 AND valid_from <= $2 "
         "AND ($3::text IS NULL OR cluster_id = $3) ORDER BY cluster_id, position DESC",
@@ -329,24 +413,34 @@ async def _scoreboard_as_of(pool: Pool, campaign_id: str, cluster_id: str | None
     )
     clusters = [cluster_of_row(r) for r in cluster_rows]
     unit_ids = sorted({u for c in clusters for u in c.unit_ids})
-    facts = target_facts(await pool.fetch(
-        "SELECT unit_id, points, report_class, status FROM public.target_status_history "
+    # Targets with the same facts are grouped in SQL (a few hundred rows however many
+    # targets there are); the domain still scores one TargetFacts per target.
+    facts = _expanded_facts(await conn.fetch(
+        "SELECT unit_id, points, report_class, status, count(*) AS n FROM public.target_status_history "
         "WHERE campaign_id = $1 AND valid_from <= $2 AND (valid_to IS NULL OR valid_to > $2) "
-        "AND unit_id = ANY($3)",
+        "AND unit_id = ANY($3) GROUP BY unit_id, points, report_class, status",
         campaign_id,
         at,
         unit_ids,
     ))
-    bonuses = adjustments_of(await pool.fetch(
+    bonuses = adjustments_of(await conn.fetch(
         "SELECT unit_id, points, reason FROM public.campaign_bonuses WHERE campaign_id = $1 AND awarded_at <= $2 "
         "ORDER BY position",
         campaign_id,
         at,
     ))
-    scale = await _scale_at(pool, campaign_id, at)
-    names = await _unit_names(pool, unit_ids)
+    scale = await _scale_at(conn, campaign_id, at)
+    names = await _unit_names(conn, unit_ids)
     boards = domain_scoreboard(clusters, facts, bonuses, scale, names)
     return board_dict(campaign_id, at.isoformat(), boards)
+
+
+def _expanded_facts(grouped_rows: list[Any]) -> list[Any]:
+    """One TargetFacts per target from rows grouped by facts with a count `n`."""
+    facts: list[Any] = []
+    for row, fact in zip(grouped_rows, target_facts(grouped_rows)):
+        facts.extend([fact] * row["n"])
+    return facts
 
 
 async def _scale_at(pool: Pool, campaign_id: str, at: datetime) -> ScoringScale:
@@ -372,21 +466,22 @@ async def what_if(
     pool: Pool, campaign_id: str, scoring: ScoringScale, *, cluster_id: str | None = None
 ) -> dict[str, Any] | None:
     """The current scoreboard under a proposed scale. Records nothing."""
-    if not await _campaign_exists(pool, campaign_id):
-        return None
-    clusters = [cluster_of_row(r) for r in await _cluster_rows(pool, campaign_id, cluster_id)]
-    unit_ids = sorted({u for c in clusters for u in c.unit_ids})
-    facts = target_facts(await pool.fetch(
-        "SELECT unit_id, points, report_class, status FROM public.targets WHERE campaign_id = $1 "
-        "AND unit_id = ANY($2)",
-        campaign_id,
-        unit_ids,
-    ))
-    bonuses = adjustments_of(await pool.fetch(
-        "SELECT unit_id, points, reason FROM public.campaign_bonuses WHERE campaign_id = $1 ORDER BY position",
-        campaign_id,
-    ))
-    names = await _unit_names(pool, unit_ids)
+    async with _snapshot(pool) as conn:
+        if not await _campaign_exists(conn, campaign_id):
+            return None
+        clusters = [cluster_of_row(r) for r in await _cluster_rows(conn, campaign_id, cluster_id)]
+        unit_ids = sorted({u for c in clusters for u in c.unit_ids})
+        facts = _expanded_facts(await conn.fetch(
+            "SELECT unit_id, points, report_class, status, count(*) AS n FROM public.targets "
+            "WHERE campaign_id = $1 AND unit_id = ANY($2) GROUP BY unit_id, points, report_class, status",
+            campaign_id,
+            unit_ids,
+        ))
+        bonuses = adjustments_of(await conn.fetch(
+            "SELECT unit_id, points, reason FROM public.campaign_bonuses WHERE campaign_id = $1 ORDER BY position",
+            campaign_id,
+        ))
+        names = await _unit_names(conn, unit_ids)
     boards = domain_what_if(clusters, facts, bonuses, scoring, names)
     proposed = {"on_time": float(scoring.on_time), "late": float(scoring.late), "reward_slots": scoring.reward_slots}
     return board_dict(campaign_id, _iso(_now()), boards, scoring=proposed)

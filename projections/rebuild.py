@@ -4,6 +4,10 @@ swap them in one transaction.
 1. The group's tables (see projections.schema) are created empty in the scratch schema
    `thidua_rebuild`, with their own tracking rows, and filled from the event store in
    large batches (the live tables keep serving, the live projector keeps running).
+   Rebuilding everything, the audit trail is filled by a second process
+   (`python -m projections.rebuild --fill ...`) while this one fills the other groups:
+   groups have their own tracking rows, so each process commits its own batches, and a
+   CPU core each roughly halves the time.
 2. Swap, in one transaction: lock the live tracking rows of the group (the projector
    waits at its next batch), apply the few events that arrived meanwhile, move the
    live tables to `thidua_retired` and the new ones to `public`, copy the tracking
@@ -13,13 +17,16 @@ swap them in one transaction.
 
 from __future__ import annotations
 
+import argparse
 import asyncio
 import logging
+import os
 from collections.abc import Callable
 from typing import Any
 
 import asyncpg
 
+from projections import processes
 from projections.codec import EVENTS
 from projections.engine import Engine, make_groups
 from projections.pipeline import EventReader
@@ -43,32 +50,101 @@ _REBUILD_LOCK_KEY = 0x7468_6964_7562  # one rebuild at a time
 Progress = Callable[[int, int], None]  # (position, head)
 
 
+# Rebuilding every group, these are filled by a second process (they need the most CPU).
+_SECOND_PROCESS_GROUPS = ("audit_log",)
+_DSN_ENV = "THIDUA_REBUILD_DSN"  # the child's database (not on its command line, which `ps` shows)
+
+
 async def build_into_schema(
     conn: asyncpg.Connection,
     side: asyncpg.Connection,
     schema: str,
     groups: list[str],
     *,
-    batch_size: int = 5000,
+    batch_size: int = 10_000,
     progress: Progress | None = None,
     ahead: asyncpg.Connection | None = None,
-) -> Engine:
+    dsn: str | None = None,
+) -> list[Engine]:
     """Create `groups`' tables afresh in `schema` and project every committed event
-    into them. Returns the engine (its cache is warm for a following catch-up).
-    With `ahead`, the next batch is read and decoded while the current one is written."""
+    into them. Returns the engines that filled them (their caches are warm for a
+    following catch-up). With `ahead`, the next batch is prepared while the current one
+    is written; with `dsn` (and several groups), a second process fills the audit trail."""
     await conn.execute(f"DROP SCHEMA IF EXISTS {qident(schema)} CASCADE")
     await create_tables(conn, schema, groups, indexes=False)
+    split = [g for g in groups if g in _SECOND_PROCESS_GROUPS] if dsn and len(groups) > 1 else []
+    mine = [g for g in groups if g not in split]
+    child = None
+    if split and dsn:
+        child = await processes.start(
+            "projections.rebuild",
+            ["--fill", schema, "--groups", ",".join(split), "--batch-size", str(batch_size)],
+            {_DSN_ENV: dsn},
+        )
+    try:
+        engine = await fill(conn, side, schema, mine, batch_size=batch_size, ahead=ahead,
+                            progress=progress, others=split)
+        engines = [engine]
+        if child is not None:
+            await child.result()
+            child = None
+            engines.append(Engine(make_groups(split, recompute_every=float("inf")), schema=schema,
+                                  batch_size=batch_size))
+        return engines
+    finally:
+        if child is not None:
+            await child.stop()
+
+
+async def fill(
+    conn: asyncpg.Connection,
+    side: asyncpg.Connection,
+    schema: str,
+    groups: list[str],
+    *,
+    batch_size: int,
+    ahead: asyncpg.Connection | None = None,
+    progress: Progress | None = None,
+    others: list[str] | None = None,
+) -> Engine:
+    """Project every committed event into `groups`' (existing, empty) tables in `schema`,
+    then index them. `others`: groups filled meanwhile by another process, whose
+    tracking rows the progress also follows."""
     # Scoreboards are computed once at the end (the tables serve nobody until then).
-    engine = Engine(make_groups(groups, recompute_every=float("inf")), schema=schema, batch_size=batch_size)
+    engine = Engine(make_groups(groups, recompute_every=float("inf"), bulk=True), schema=schema,
+                    batch_size=batch_size, max_batch_size=batch_size)
     reader = EventReader(side)
     head = await conn.fetchval(f"SELECT coalesce(max(notification_id), 0) FROM {EVENTS}")
+    other_rows = [r for g in others or [] for r in TRACKING_ROWS[g]]
+    if "targets" in groups:
+        # Its rows are written once at the end (bulk): a batch prepared ahead and then
+        # dropped would lose them, so none is.
+        ahead = None
     while True:
         result = await engine.process_batch(conn, reader, ahead)
         if progress is not None:
-            progress(result.position, max(head, result.position))
+            position = result.position
+            if other_rows:
+                behind = await conn.fetchval(
+                    f"SELECT min(position) FROM {qident(schema)}.projection_tracking WHERE name = ANY($1)",
+                    other_rows,
+                )
+                position = min(position, behind if behind is not None else 0)
+            progress(position, max(head, position))
         if result.events == 0:
             await create_indexes(conn, schema, groups)
             return engine
+
+
+async def _fill_main(schema: str, groups: list[str], batch_size: int) -> None:
+    """The second process: fill `groups` in `schema` (tables made by the first)."""
+    dsn = os.environ[_DSN_ENV]
+    conn, side, ahead = [await asyncpg.connect(dsn) for _ in range(3)]
+    try:
+        await fill(conn, side, schema, groups, batch_size=batch_size, ahead=ahead)
+    finally:
+        for c in (ahead, side, conn):
+            await c.close()
 
 
 async def catch_up(conn: asyncpg.Connection, side: asyncpg.Connection, engine: Engine) -> int:
@@ -80,7 +156,7 @@ async def catch_up(conn: asyncpg.Connection, side: asyncpg.Connection, engine: E
 
 
 async def rebuild(
-    database_url: str, name: str | None = None, *, batch_size: int = 5000, progress: Progress | None = None
+    database_url: str, name: str | None = None, *, batch_size: int = 10_000, progress: Progress | None = None
 ) -> dict[str, Any]:
     """Rebuild one group (by group or table name) or all; returns
     `{"groups": [...], "position": N, "tables": [...]}`."""
@@ -94,9 +170,9 @@ async def rebuild(
             raise RuntimeError("another rebuild is running")
         try:
             await create_tables(conn, PUBLIC, list(GROUPS))
-            engine = await build_into_schema(conn, side, REBUILD_SCHEMA, groups, batch_size=batch_size,
-                                             progress=progress, ahead=ahead)
-            position = await _swap(conn, side, engine, groups)
+            engines = await build_into_schema(conn, side, REBUILD_SCHEMA, groups, batch_size=batch_size,
+                                              progress=progress, ahead=ahead, dsn=dsn)
+            position = await _swap(conn, side, engines, groups)
         finally:
             await conn.execute("SELECT pg_advisory_unlock($1)", _REBUILD_LOCK_KEY)
         tables = [t for g in groups for t in GROUPS[g]]
@@ -106,7 +182,7 @@ async def rebuild(
             await c.close()
 
 
-async def _swap(conn: asyncpg.Connection, side: asyncpg.Connection, engine: Engine, groups: list[str]) -> int:
+async def _swap(conn: asyncpg.Connection, side: asyncpg.Connection, engines: list[Engine], groups: list[str]) -> int:
     rows = [r for g in groups for r in TRACKING_ROWS[g]]
     tables = [t for g in groups for t in GROUPS[g]]
     new, old, live = qident(REBUILD_SCHEMA), qident(RETIRED_SCHEMA), qident(PUBLIC)
@@ -115,7 +191,7 @@ async def _swap(conn: asyncpg.Connection, side: asyncpg.Connection, engine: Engi
         await conn.execute(
             f"SELECT 1 FROM {live}.projection_tracking WHERE name = ANY($1) FOR UPDATE", rows
         )
-        position = await catch_up(conn, side, engine)
+        position = min([await catch_up(conn, side, engine) for engine in engines])
         await conn.execute(f"DROP SCHEMA IF EXISTS {old} CASCADE")
         await conn.execute(f"CREATE SCHEMA {old}")
         for table in tables:
@@ -157,3 +233,14 @@ def main(settings: Any, name: str | None) -> int:
         result = asyncio.run(rebuild(url, name, progress=report))
     console.print(f"rebuilt {', '.join(result['tables'])} at position {result['position']}")
     return 0
+
+
+if __name__ == "__main__":  # the second process of a rebuild (see build_into_schema)
+    parser = argparse.ArgumentParser(description="fill read-model tables of a rebuild (internal)")
+    parser.add_argument("--fill", required=True, metavar="SCHEMA")
+    parser.add_argument("--groups", required=True)
+    parser.add_argument("--batch-size", type=int, default=10_000)
+    args = parser.parse_args()
+    logging.basicConfig(level=logging.WARNING)
+    processes.die_with_parent()
+    asyncio.run(_fill_main(args.fill, args.groups.split(","), args.batch_size))

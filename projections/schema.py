@@ -240,6 +240,8 @@ _DDL: dict[str, list[str]] = {
         """CREATE INDEX IF NOT EXISTS escalations_all_idx
             ON {s}.escalations (campaign_id, opened_at, target_id, number)""",
     ],
+    # `changes` is json, not jsonb: it keeps the exact text the projection wrote, which
+    # `audit verify` compares as text (a jsonb column, from before, is compared parsed).
     "audit_log": [
         """CREATE TABLE IF NOT EXISTS {s}.audit_log (
             position bigint PRIMARY KEY,
@@ -256,7 +258,7 @@ _DDL: dict[str, list[str]] = {
             campaign_id text,
             target_id uuid,
             unit_id text,
-            changes jsonb NOT NULL,
+            changes json NOT NULL,
             reason text,
             command_id text NOT NULL,
             prev_hash text NOT NULL,

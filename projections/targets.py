@@ -4,12 +4,15 @@ touched)."""
 
 from __future__ import annotations
 
+from dataclasses import dataclass, field
 from typing import Any
 from uuid import UUID
 
+import asyncpg
+
 from domain.campaign import campaign_uuid, unit_uuid
 from domain.scoring import scoreboard as domain_scoreboard
-from projections.batch import BatchContext, Stopwatch, copy_rows, upsert
+from projections.batch import BatchContext, Prepared, Stopwatch, copy_rows, upsert_many
 from projections.boards import SCOREBOARD_COLUMNS, adjustments_of, scoreboard_rows, target_facts
 from projections.codec import dumps
 from projections.pipeline import Step
@@ -41,111 +44,163 @@ _HISTORY_COLUMNS = (
 Dirty = set[tuple[str, str]]  # (campaign_id, cluster_id)
 
 
+@dataclass
+class TargetsBatch:
+    """A batch's rows for the targets group (see TargetsProjection.prepare)."""
+
+    targets: list[tuple[Any, ...]] = field(default_factory=list)
+    copy_targets: bool = False  # `targets` go into an empty table: COPY, no upsert
+    closes: list[tuple[UUID, Any]] = field(default_factory=list)  # (target, valid_to) of open intervals
+    intervals: list[list[Any]] = field(default_factory=list)  # new history rows
+    touched_units: set[tuple[str, str]] = field(default_factory=set)  # (campaign_id, unit_id)
+    dirty: Dirty = field(default_factory=set)
+    whole_campaigns: set[str] = field(default_factory=set)
+    renamed_units: set[str] = field(default_factory=set)
+
+
 class TargetsProjection:
     name = "targets"
 
-    def __init__(self, recompute_every: float = 2.0) -> None:
+    # Deferred rows (see defer_rows) are written at the latest when this many wait.
+    MAX_DEFERRED = 100_000
+
+    def __init__(self, recompute_every: float = 2.0, *, defer_rows: bool = False) -> None:
         # During a catch-up, cluster boards are recomputed at most this often (seconds);
         # stale clusters are marked in scoreboard_dirty meanwhile.
         self.recompute_every = recompute_every
         self.watch = Stopwatch()
+        # A rebuild's `targets` table serves nobody until the swap: each target's row is
+        # written once, when the batches stop being full (or too many wait), instead of
+        # being rewritten in every batch that touches the target.
+        self.defer_rows = defer_rows
+        self.deferred: dict[UUID, tuple[Any, int]] = {}  # target -> (aggregate, position of its last event)
+        self.written_before = False
 
-    async def apply(self, ctx: BatchContext, steps: list[Step]) -> None:
+    async def sync(self, conn: asyncpg.Connection, schema: str, start: int) -> None:
+        pass
+
+    def prepare(self, batch: Prepared, steps: list[Step]) -> TargetsBatch:
+        out = TargetsBatch()
         by_target: dict[UUID, list[Step]] = {}
-        touched_units: set[tuple[str, str]] = set()  # (campaign_id, unit_id)
-        dirty: Dirty = set()
-        renamed_units: set[str] = set()
-        whole_campaigns: set[str] = set()
         for step in steps:
             if step.kind == "target":
                 by_target.setdefault(step.stored.originator_id, []).append(step)
             elif step.kind == "campaign":
                 cid = step.aggregate.campaign_id
                 if step.event_type == "ClusterSet":
-                    dirty.add((cid, step.event.cluster.cluster_id))
+                    out.dirty.add((cid, step.event.cluster.cluster_id))
                 elif step.event_type == "ScoringChanged":
-                    whole_campaigns.add(cid)
+                    out.whole_campaigns.add(cid)
                 elif step.event_type == "BonusAwarded":
-                    touched_units.add((cid, step.event.unit_id))
+                    out.touched_units.add((cid, step.event.unit_id))
             elif step.kind == "unit":
-                renamed_units.add(step.aggregate.unit_id)
+                out.renamed_units.add(step.aggregate.unit_id)
+        latest = ((tid, tsteps[-1].aggregate, tsteps[-1].position) for tid, tsteps in by_target.items())
+        if self.defer_rows:
+            for tid, aggregate, position in latest:
+                self.deferred[tid] = (aggregate, position)
+            if not batch.full or len(self.deferred) >= self.MAX_DEFERRED:
+                out.targets, out.copy_targets = self._take_deferred()
+        else:
+            out.targets = self._target_rows(latest)
+        self._history(by_target, out)
+        return out
 
-        await self._write_targets(ctx, by_target)
-        await self._write_history(ctx, by_target, touched_units)
-        dirty |= await self._clusters_of(ctx, touched_units, whole_campaigns, renamed_units)
+    def _take_deferred(self) -> tuple[list[tuple[Any, ...]], bool]:
+        """The deferred rows, and whether the table is still empty (COPY will do)."""
+        rows = self._target_rows((tid, agg, pos) for tid, (agg, pos) in self.deferred.items())
+        self.deferred.clear()
+        copy, self.written_before = not self.written_before, True
+        return rows, copy
+
+    async def write(self, ctx: BatchContext, batch: TargetsBatch) -> None:
+        await self._write_targets(ctx, batch.targets, batch.copy_targets)
+        if batch.closes:
+            await ctx.conn.execute(
+                f"UPDATE {ctx.table('target_status_history')} h SET valid_to = x.t "
+                "FROM unnest($1::uuid[], $2::timestamptz[]) AS x(id, t) "
+                "WHERE h.target_id = x.id AND h.valid_to IS NULL",
+                [c[0] for c in batch.closes],
+                [c[1] for c in batch.closes],
+            )
+        await copy_rows(ctx.conn, ctx.schema, "target_status_history", _HISTORY_COLUMNS,
+                        [tuple(r) for r in batch.intervals])
+        dirty = batch.dirty | await self._clusters_of(ctx, batch.touched_units, batch.whole_campaigns,
+                                                      batch.renamed_units)
         await self._scoreboards(ctx, dirty, final=ctx.caught_up or self.watch.elapsed() >= self.recompute_every)
 
     async def flush(self, ctx: BatchContext) -> bool:
-        """Recompute clusters left stale by a catch-up, once nothing is waiting."""
+        """Write deferred rows and recompute clusters left stale by a catch-up, once
+        nothing is waiting (no batch is being prepared then)."""
+        if self.deferred:
+            await self._write_targets(ctx, *self._take_deferred())
         if ctx.positions.get("scoreboard", 0) >= ctx.positions.get("targets", 0):
             return False
         await self._scoreboards(ctx, set(), final=True)
         return True
 
     # ------------------------------------------------------------------ targets
-    async def _write_targets(self, ctx: BatchContext, by_target: dict[UUID, list[Step]]) -> None:
+    @staticmethod
+    async def _write_targets(ctx: BatchContext, rows: list[tuple[Any, ...]], copy: bool) -> None:
+        if copy:
+            await copy_rows(ctx.conn, ctx.schema, "targets", [c for c, _ in _TARGET_COLUMNS], rows)
+        else:
+            await upsert_many(ctx.conn, ctx.schema, "targets", _TARGET_COLUMNS, rows, ("target_id",))
+
+    @staticmethod
+    def _target_rows(latest: Any) -> list[tuple[Any, ...]]:
+        """Rows of (target id, aggregate, position of its last event) triples."""
         rows = []
-        for tid, tsteps in by_target.items():
-            target = tsteps[-1].aggregate
+        for tid, target, position in latest:
             esc = target.escalation
             rows.append(
                 (
                     tid, target.campaign_id, target.unit_id, target.title, target.area, target.deadline,
                     target.deadline_at, target.points, str(target.status), bool(target.overdue),
                     str(target.report_class), target.version, None if esc is None else str(esc["state"]),
-                    dumps(target.to_state()), target.assigned_at, target.updated_at, tsteps[-1].position,
+                    dumps(target.to_state()), target.assigned_at, target.updated_at, position,
                 )
             )
-        await upsert(ctx.conn, ctx.table("targets"), _TARGET_COLUMNS, rows, ("target_id",))
+        return rows
 
-    async def _write_history(
-        self, ctx: BatchContext, by_target: dict[UUID, list[Step]], touched_units: set[tuple[str, str]]
-    ) -> None:
+    @staticmethod
+    def _history(by_target: dict[UUID, list[Step]], out: TargetsBatch) -> None:
         """One interval per change of a target's scoring facts (unit, points, status,
         overdue, report class): [valid_from, valid_to)."""
-        closes: list[tuple[UUID, Any]] = []
-        intervals: list[list[Any]] = []
+        closes, intervals, touched_units = out.closes, out.intervals, out.touched_units
         for tid, tsteps in by_target.items():
             prev = tsteps[0].before
-            open_index: int | None = None
+            open_row: list[Any] | None = None
+            prev_facts = prev.facts if prev is not None else None
             for step in tsteps:
                 after = step.after
                 assert after is not None
-                if prev is not None and after.facts == prev.facts:
+                facts = after.facts
+                if facts == prev_facts:
                     prev = after
                     continue
-                if open_index is not None:
-                    intervals[open_index][9] = after.occurred_at
+                if open_row is not None:
+                    open_row[9] = after.occurred_at
                 elif prev is not None:
                     closes.append((tid, after.occurred_at))
-                intervals.append([
+                open_row = [
                     tid, step.position, after.campaign_id, after.unit_id, after.points, after.status,
                     after.overdue, after.report_class, after.occurred_at, None,
-                ])
-                open_index = len(intervals) - 1
+                ]
+                intervals.append(open_row)
                 if prev is not None:
                     touched_units.add((prev.campaign_id, prev.unit_id))
                 touched_units.add((after.campaign_id, after.unit_id))
-                prev = after
-        if closes:
-            await ctx.conn.execute(
-                f"UPDATE {ctx.table('target_status_history')} h SET valid_to = x.t "
-                "FROM unnest($1::uuid[], $2::timestamptz[]) AS x(id, t) "
-                "WHERE h.target_id = x.id AND h.valid_to IS NULL",
-                [c[0] for c in closes],
-                [c[1] for c in closes],
-            )
-        await copy_rows(ctx.conn, ctx.schema, "target_status_history", _HISTORY_COLUMNS,
-                        [tuple(r) for r in intervals])
+                prev, prev_facts = after, facts
 
     # ------------------------------------------------------------------ scoreboards
     async def _clusters_of(
         self, ctx: BatchContext, units: set[tuple[str, str]], whole_campaigns: set[str], renamed: set[str]
     ) -> Dirty:
         dirty: Dirty = set()
-        campaigns: dict[str, Any] = {}
-        for cid in {c for c, _ in units} | whole_campaigns:
-            campaigns[cid] = await ctx.cache.get_at(ctx.conn, campaign_uuid(cid), ctx.batch_end)
+        ids = sorted({c for c, _ in units} | whole_campaigns)
+        found = await ctx.view.get_many(ctx.conn, [campaign_uuid(cid) for cid in ids])
+        campaigns = {cid: found[campaign_uuid(cid)] for cid in ids}
         for cid, unit_id in units:
             campaign = campaigns[cid]
             cluster_id = campaign.cluster_of(unit_id) if campaign is not None else None
@@ -189,8 +244,8 @@ class TargetsProjection:
         self.watch.reset()
 
     async def _recompute(self, ctx: BatchContext, campaign_id: str, cluster_ids: set[str]) -> None:
-        conn, pos = ctx.conn, ctx.batch_end
-        campaign = await ctx.cache.get_at(conn, campaign_uuid(campaign_id), pos)
+        conn = ctx.conn
+        campaign = await ctx.view.get(conn, campaign_uuid(campaign_id))
         await conn.execute(
             f"DELETE FROM {ctx.table('scoreboard')} WHERE campaign_id = $1 AND cluster_id = ANY($2)",
             campaign_id,
@@ -208,9 +263,10 @@ class TargetsProjection:
             campaign_id,
             unit_ids,
         ))
+        units = await ctx.view.get_many(conn, [unit_uuid(u) for u in unit_ids])
         names = {}
         for u in unit_ids:
-            unit = await ctx.cache.get_at(conn, unit_uuid(u), pos)
+            unit = units[unit_uuid(u)]
             names[u] = unit.name if unit is not None else u
         boards = domain_scoreboard(clusters, facts, adjustments_of(campaign.adjustments), campaign.scoring, names)
         await copy_rows(conn, ctx.schema, "scoreboard", SCOREBOARD_COLUMNS, scoreboard_rows(campaign_id, boards))

@@ -3,13 +3,16 @@ events, computed from the read models without replaying the store."""
 
 from __future__ import annotations
 
+import json
 import random
 from datetime import datetime, timedelta
 from decimal import Decimal
+from unittest.mock import ANY
 
 import asyncpg
 import pytest
 
+from api.scoreboards import ScoreboardCache
 from domain.campaign import campaign_uuid
 from domain.scoring import Adjustment, TargetFacts
 from domain.scoring import scoreboard as domain_scoreboard
@@ -116,3 +119,31 @@ async def test_what_if_scores_under_a_proposed_scale_and_records_nothing(pool, w
     after = (await queries.max_event_position(pool), await queries.scoreboard(pool, world.campaign_id))
     assert after[0] == before[0] and after[1]["clusters"] == before[1]["clusters"]
     assert await queries.what_if(pool, "no-such-campaign", proposed) is None
+
+
+async def test_the_api_serves_a_board_from_memory_until_the_read_models_move_on(pool, world, scratch_app, scratch_database):
+    # Last in this module: it adds a target to the shared world.
+    cache = ScoreboardCache()
+    known, clusters, version = await queries.scoreboard_context(pool, world.campaign_id)
+    assert known and clusters == ["k0", "k1"]
+    served = json.loads(await cache.body(pool, world.campaign_id, None, None, version))
+    board = await queries.scoreboard(pool, world.campaign_id)
+    assert served["clusters"] == board["clusters"] and served["position"] == board["position"]
+    assert datetime.fromisoformat(served["as_of"]).tzinfo is not None  # the time of the request
+    assert json.loads(await cache.body(pool, world.campaign_id, None, None, version)) == {**served, "as_of": ANY}
+
+    at = event_times(scratch_app, world)[len(event_times(scratch_app, world)) // 2]
+    past = json.loads(await cache.body(pool, world.campaign_id, "k1", at, version))
+    assert past["clusters"] == [c for c in domain_board(scratch_app, world, at) if c["cluster_id"] == "k1"]
+
+    world.assign(1000)
+    world.save()
+    projector = Projector(scratch_database, batch_size=53)
+    await projector.catch_up()
+    await projector.close()
+    newer = (await queries.scoreboard_context(pool, world.campaign_id))[2]
+    assert newer != version
+    now = json.loads(await cache.body(pool, world.campaign_id, None, None, newer))
+    assert now["clusters"] == domain_board(scratch_app, world, None) != served["clusters"]
+    assert now["position"] > served["position"]
+    assert await cache.body(pool, "no-such-campaign", None, None, newer) is None

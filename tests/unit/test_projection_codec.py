@@ -15,6 +15,7 @@ from projections.codec import (
     GENESIS_HASH,
     canonical_event,
     chain_hash,
+    chain_step,
     event_changes,
     event_names,
     event_reason,
@@ -42,6 +43,14 @@ def test_the_canonical_bytes_change_with_every_part_of_a_stored_event():
     canon = canonical_event(*base)
     assert canon == canonical_event(*base)
     assert all(canonical_event(*v) != canon for v in variants)
+
+
+def test_the_fast_chain_step_is_the_hash_of_the_canonical_bytes():
+    oid = uuid4()
+    for prev in (GENESIS_HASH, "ab" * 32):
+        for position, version, topic, state in ((1, 1, "t", b""), (2**40, 7, "domain.target:Target.Blocked", b"{}" * 900)):
+            expected = chain_hash(prev, canonical_event(position, oid, version, topic, state))
+            assert chain_step(bytes.fromhex(prev), position, oid, version, topic, state).hex() == expected
 
 
 def test_each_hash_depends_on_the_one_before():

@@ -1,0 +1,64 @@
+"""Second processes for the CPU-heavy parts of a rebuild and of `audit verify`.
+
+Python runs one thread at a time, and these jobs are CPU-bound: a second process gets
+the machine's second core. It is started with this interpreter as
+`python -m projections.<module> ...`; the database URL goes in its environment (its
+command line is visible to `ps`); it dies with its parent (Linux) so a killed rebuild
+or verification leaves nothing running.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import sys
+import tempfile
+from typing import IO
+
+
+class Child:
+    """A running second process; `result()` is its standard output once it exited 0."""
+
+    def __init__(self, process: asyncio.subprocess.Process, errors: IO[bytes]) -> None:
+        self.process = process
+        self._errors = errors
+
+    async def result(self) -> bytes:
+        try:
+            out, _ = await self.process.communicate()
+            if self.process.returncode != 0:
+                self._errors.seek(0)
+                tail = self._errors.read().decode(errors="replace").strip().splitlines()[-5:]
+                raise RuntimeError(f"second process failed (exit {self.process.returncode}): " + " | ".join(tail))
+            return out
+        finally:
+            self._errors.close()
+
+    async def stop(self) -> None:
+        if self.process.returncode is None:
+            self.process.kill()
+            await self.process.wait()
+        self._errors.close()
+
+
+async def start(module: str, args: list[str], env: dict[str, str]) -> Child:
+    errors = tempfile.TemporaryFile()  # not a pipe: a chatty child must never block on it
+    process = await asyncio.create_subprocess_exec(
+        sys.executable, "-m", module, *args,
+        env={**os.environ, **env},
+        stdin=asyncio.subprocess.DEVNULL,
+        stdout=asyncio.subprocess.PIPE,
+        stderr=errors,
+    )
+    return Child(process, errors)
+
+
+def die_with_parent() -> None:
+    """In the child: be terminated when the parent dies (Linux; elsewhere a no-op)."""
+    try:
+        import ctypes
+        import signal
+
+        ctypes.CDLL("libc.so.6", use_errno=True).prctl(1, signal.SIGTERM)  # PR_SET_PDEATHSIG
+    except (OSError, AttributeError):
+        pass
