@@ -19,6 +19,7 @@ ENV_TO_FIELD = {
     "THIDUA_TASK_QUEUE": ("task_queue", "q2", "q2"),
     "THIDUA_TEMPORAL_UI_PORT": ("temporal_ui_port", "18233", 18233),
     "THIDUA_TEMPORAL_PORT": ("temporal_port", "17233", 17233),
+    "THIDUA_WORKER_MAX_CACHED_WORKFLOWS": ("worker_max_cached_workflows", "2500", 2500),
 }
 
 DEFAULTS = {
@@ -32,6 +33,7 @@ DEFAULTS = {
     "task_queue": "thidua-targets",
     "temporal_ui_port": None,
     "temporal_port": None,
+    "worker_max_cached_workflows": 5000,
 }
 
 
