@@ -23,7 +23,8 @@ from domain.target import Target
 from domain.values import SYSTEM, Actor, Cluster, Command, Role, ScoringScale
 from projections.codec import loads
 from projections.schema import GROUPS, qident
-from thidua.dburl import asyncpg_dsn, eventsourcing_env, with_database
+from tests.databases import fresh_database
+from thidua.dburl import asyncpg_dsn, eventsourcing_env
 
 SECRETARIAT = Actor("sec-1", "Thư ký Hội đồng", Role.SECRETARIAT)
 COMMITTEE = Actor("sc-1", "Thường trực", Role.STANDING_COMMITTEE)
@@ -33,17 +34,8 @@ T0 = datetime(2022, 1, 3, 1, 0, tzinfo=timezone.utc)
 @pytest.fixture(scope="module")
 def scratch_database(postgres_server_url: str) -> Iterator[str]:
     """A database of this module's own (tests here corrupt or lock the event store)."""
-    import psycopg
-    from psycopg import sql
-
-    name = f"thidua_proj_{secrets.token_hex(5)}"
-    with psycopg.connect(postgres_server_url, autocommit=True) as conn:
-        conn.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(name)))
-    try:
-        yield with_database(postgres_server_url, name)
-    finally:
-        with psycopg.connect(postgres_server_url, autocommit=True) as conn:
-            conn.execute(sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(name)))
+    with fresh_database(postgres_server_url, "thidua_proj") as url:
+        yield url
 
 
 @pytest.fixture(scope="module")
