@@ -203,18 +203,6 @@ class AggregateCache:
         """(domain event, stored payload)."""
         return self.decoder.decode(stored.originator_id, stored.version, stored.topic, stored.state)
 
-    async def advance(
-        self,
-        conn: asyncpg.Connection,
-        start: int,
-        rows: list[Stored],
-        decoded: list[tuple[Any, dict[str, Any]]] | None = None,
-    ) -> list[Step]:
-        """Apply the events `rows` (which follow `start`; `decoded` holds what
-        `decode` gives for each when already decoded) and describe each one."""
-        history = await self.history(conn, self.needed(start, rows))
-        return self.apply(start, rows, history, decoded)
-
     def needed(self, start: int, rows: list[Stored]) -> dict[UUID, int]:
         """Aggregates (id -> first version in `rows`) whose cached state does not end
         just before their first event in `rows`: they must be loaded from the store."""
@@ -247,21 +235,15 @@ class AggregateCache:
             [needed[i] for i in ids],
         )
 
-    def apply(
-        self,
-        start: int,
-        rows: list[Stored],
-        history: list[Any],
-        decoded: list[tuple[Any, dict[str, Any]]] | None = None,
-    ) -> list[Step]:
-        """CPU only (no I/O; may run in a worker thread while nothing else uses the
-        cache): load `history` (from `needed`/`history`), then apply `rows`."""
+    def apply(self, start: int, rows: list[Stored], history: list[Any]) -> list[Step]:
+        """Apply the events `rows` (which follow `start`) and describe each one. CPU
+        only (no I/O; may run in a worker thread while nothing else uses the cache):
+        loads `history` (what `needed`/`history` gave) first."""
         if self.position != start:
             self.clear()
         if history:
             self._replay(history)
-        if decoded is None:
-            decoded = [self.decode(r) for r in rows]
+        decoded = [self.decode(r) for r in rows]
         steps: list[Step] = []
         append = steps.append
         targets, others = self._targets, self._others

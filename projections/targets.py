@@ -127,7 +127,9 @@ class TargetsProjection:
                         [tuple(r) for r in batch.intervals])
         dirty = batch.dirty | await self._clusters_of(ctx, batch.touched_units, batch.whole_campaigns,
                                                       batch.renamed_units)
-        await self._scoreboards(ctx, dirty, final=ctx.caught_up or self.watch.elapsed() >= self.recompute_every)
+        # (Deferring rows, the boards wait for them: until the batches stop being full.)
+        due = not self.defer_rows and self.watch.elapsed() >= self.recompute_every
+        await self._scoreboards(ctx, dirty, final=ctx.caught_up or due)
 
     async def flush(self, ctx: BatchContext) -> bool:
         """Write deferred rows and recompute clusters left stale by a catch-up, once
