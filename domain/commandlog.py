@@ -80,12 +80,19 @@ class CommandLog:
         return None if seen is None else int(seen[1])
 
 
+def _check_text(text: str, field: str, max_len: int) -> None:
+    if len(text) > max_len:
+        raise BadInput(f"{field} is longer than {max_len} characters", field=field)
+    # PostgreSQL text and jsonb cannot hold NUL: one would stall every read model.
+    if "\x00" in text:
+        raise BadInput(f"{field} contains a NUL character", field=field)
+
+
 def require_text(value: str | None, field: str, *, max_len: int = MAX_TEXT) -> str:
     text = (value or "").strip()
     if not text:
         raise BadInput(f"{field} is required", field=field)
-    if len(text) > max_len:
-        raise BadInput(f"{field} is longer than {max_len} characters", field=field)
+    _check_text(text, field, max_len)
     return text
 
 
@@ -93,6 +100,5 @@ def optional_text(value: str | None, field: str, *, max_len: int = MAX_TEXT) -> 
     if value is None:
         return None
     text = value.strip()
-    if len(text) > max_len:
-        raise BadInput(f"{field} is longer than {max_len} characters", field=field)
+    _check_text(text, field, max_len)
     return text or None
