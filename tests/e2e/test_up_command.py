@@ -26,6 +26,7 @@ import psutil
 import psycopg
 import pytest
 
+from tests.processes import alive
 from thidua import demo_data as D
 from thidua.embedded import free_port
 
@@ -250,7 +251,7 @@ def test_a_crashed_child_is_reported_and_restarted(setup: Setup) -> None:
     while setup.state()["children"].get("worker") in (None, worker):
         assert time.monotonic() < deadline, run.output()
         time.sleep(0.2)
-    assert _alive(setup.state()["children"]["worker"])
+    assert alive(setup.state()["children"]["worker"])
     # the new worker serves commands: a unit head reports progress on one of its targets
     tokens = setup.tokens()
     target = next(t for t in all_targets(setup, tokens["inspector"])
@@ -293,19 +294,12 @@ def stop_and_check(setup: Setup, run: Run) -> None:
     deadline = time.monotonic() + 10
     left = pids
     while left and time.monotonic() < deadline:
-        left = {name: pid for name, pid in left.items() if _alive(pid)}
+        left = {name: pid for name, pid in left.items() if alive(pid)}
         time.sleep(0.1)
     assert not left, f"still running after SIGINT: {left}"
     assert not _processes_using(setup.data_dir)
     assert not (setup.data_dir / "up.json").exists()
     assert "thidua stopped." in run.output()
-
-
-def _alive(pid: int) -> bool:
-    try:
-        return psutil.Process(pid).status() != psutil.STATUS_ZOMBIE
-    except psutil.NoSuchProcess:
-        return False
 
 
 def test_sigint_stops_every_child_and_the_embedded_services(setup: Setup) -> None:

@@ -14,22 +14,14 @@ from pathlib import Path
 import psutil
 import pytest
 
+from tests.processes import gone as _gone
 from thidua.supervisor import ChildSpec, Supervisor
 
 REPO = Path(__file__).resolve().parents[2]
 
 
-def gone(pid: int, timeout: float = 10.0) -> bool:
-    deadline = time.monotonic() + timeout
-    while True:
-        try:
-            if psutil.Process(pid).status() == psutil.STATUS_ZOMBIE:
-                return True
-        except psutil.NoSuchProcess:
-            return True
-        if time.monotonic() > deadline:
-            return False
-        time.sleep(0.05)
+def gone(pid: int) -> bool:
+    return _gone(pid, timeout=10.0)
 
 
 def python(code: str, tmp_path: Path, name: str) -> ChildSpec:

@@ -16,12 +16,12 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import httpx
-import psutil
 import psycopg
 import pytest
 from temporalio.api.workflowservice.v1 import DescribeNamespaceRequest
 from temporalio.client import Client
 
+from tests.processes import alive, gone
 from thidua.embedded import (
     UNIX_SOCKET_PATH_MAX,
     EmbeddedPostgres,
@@ -32,24 +32,6 @@ from thidua.embedded import (
 )
 
 REPO = Path(__file__).resolve().parents[2]
-
-
-def gone(pid: int, timeout: float = 5.0) -> bool:
-    """The process has exited (a not-yet-reaped zombie counts as exited)."""
-    deadline = time.monotonic() + timeout
-    while True:
-        try:
-            if psutil.Process(pid).status() == psutil.STATUS_ZOMBIE:
-                return True
-        except psutil.NoSuchProcess:
-            return True
-        if time.monotonic() > deadline:
-            return False
-        time.sleep(0.05)
-
-
-def alive(pid: int) -> bool:
-    return not gone(pid, timeout=0)
 
 
 @pytest.fixture
