@@ -177,16 +177,18 @@ def check_rows(domain_app: Any, campaign: Any, rows: list[ParsedRow], cmd: Comma
             domain_app.get_unit(unit_id)
         except NotFound:
             unknown.add(unit_id)
+    stored = domain_app.existing([target_id_for(campaign.campaign_id, p.row.key) for p in rows if p.row is not None])
     for parsed in rows:
         if parsed.row is None:
             continue
         if parsed.row.unit_id in unknown:
             parsed.errors.append({"field": "unit_id", "message": f"unit {parsed.row.unit_id!r} is not registered",
                                   "type": "unknown_unit"})
-        if parsed.errors:
+        target_id = target_id_for(campaign.campaign_id, parsed.row.key)
+        if parsed.errors or target_id not in stored:
             continue
         try:
-            existing = domain_app.get_target(target_id_for(campaign.campaign_id, parsed.row.key))
+            existing = domain_app.get_target(target_id)
         except NotFound:
             continue
         try:

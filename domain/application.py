@@ -127,6 +127,20 @@ class ThiduaApplication(Application[UUID]):
             return None
         return max(r.notification.id for r in recordings)
 
+    def save_each(self, *aggregates: Any) -> dict[UUID, int]:
+        """Save the pending events of many aggregates in one transaction; return the
+        position of the last event stored for each. A concurrent writer of any of them
+        becomes VersionConflict and nothing is stored."""
+        try:
+            recordings = self.save(*aggregates)
+        except IntegrityError as exc:
+            raise VersionConflict("an aggregate was changed by someone else; reload and retry") from exc
+        positions: dict[UUID, int] = {}
+        for recording in recordings:
+            originator = recording.domain_event.originator_id
+            positions[originator] = max(positions.get(originator, 0), recording.notification.id)
+        return positions
+
     # ------------------------------------------------------------- reading
     def load(self, cls: type[A], aggregate_id: UUID, what: str) -> A:
         try:
@@ -163,6 +177,19 @@ class ThiduaApplication(Application[UUID]):
             )
             row = curs.fetchone()
         return None if row is None else int(row["notification_id"])
+
+    def existing(self, aggregate_ids: list[UUID]) -> set[UUID]:
+        """Which of these aggregates have been stored (one query, for bulk checks)."""
+        if not aggregate_ids:
+            return set()
+        recorder = self.recorder
+        with recorder.datastore.transaction(commit=False) as curs:  # type: ignore[attr-defined]
+            curs.execute(
+                f"SELECT originator_id FROM {recorder.events_table_name} "  # type: ignore[attr-defined]
+                "WHERE originator_id = ANY(%s) AND originator_version = 1",
+                (list(aggregate_ids),),
+            )
+            return {row["originator_id"] for row in curs.fetchall()}
 
     def max_position(self) -> int:
         return self.recorder.max_notification_id() or 0

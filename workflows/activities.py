@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import logging
 import os
+import threading
 import time
 from collections.abc import Callable
 from typing import Any, TypeVar
@@ -33,11 +34,16 @@ from workflows.commands import ALL_COMMANDS, as_utc, decision_from_json, decode_
 from workflows.errors import INTERNAL_ERROR, to_application_error
 from workflows.messages import (
     ASSIGN_ACTIVITY,
+    ASSIGN_BATCH_ACTIVITY,
     COMMAND_ACTIVITY,
     LOAD_ACTIVITY,
     Applied,
+    AssignBatchInput,
     AssignInput,
+    AssignRequest,
+    BatchAssigned,
     CampaignFacts,
+    Carried,
     CommandInput,
     CommandResult,
     LoadInput,
@@ -130,15 +136,24 @@ class TargetActivities:
 
     def __init__(self, app: ThiduaApplication) -> None:
         self.app = app
+        # Batches of an import are saved one at a time: in parallel (threads of one
+        # process) they would all finish together at the end, while one after the other
+        # the caller can start each batch's workflows as soon as it is saved.
+        self._batch_lock = threading.Lock()
         self._pause = _pause_setting(os.environ.get(PAUSE_AFTER_SAVE_ENV))
 
     def all(self) -> list[Callable[..., Any]]:
-        return [self.assign_target, self.apply_target_command, self.load_target]
+        return [self.assign_target, self.assign_targets, self.apply_target_command, self.load_target]
 
     # ------------------------------------------------------------------ activities
     @activity.defn(name=ASSIGN_ACTIVITY)
     def assign_target(self, inp: AssignInput) -> Applied:
         return _guarded(lambda: self._assign(inp))
+
+    @activity.defn(name=ASSIGN_BATCH_ACTIVITY)
+    def assign_targets(self, inp: AssignBatchInput) -> list[BatchAssigned]:
+        with self._batch_lock:
+            return _guarded(lambda: self._assign_batch(inp))
 
     @activity.defn(name=COMMAND_ACTIVITY)
     def apply_target_command(self, inp: CommandInput) -> Applied:
@@ -158,19 +173,7 @@ class TargetActivities:
         if str(target_id_for(req.campaign_id, key)) != inp.target_id:
             raise BadInput("the assignment key does not name this target", field="key")
         campaign = self.app.get_campaign(req.campaign_id)
-        details: dict[str, Any] = {
-            "campaign_id": req.campaign_id,
-            "unit_id": req.unit_id,
-            "title": req.title,
-            "area": req.area,
-            "deadline": req.deadline,
-            "points": to_decimal(req.points, "points"),
-            "timezone": campaign.timezone,
-            "key": key,
-            "decision": decision_from_json(req.decision),
-            "measure": _measure(req.measure),
-            "note": req.note,
-        }
+        details = _assignment(req, campaign)
         for _ in range(_SAVE_ATTEMPTS):
             existing = self._existing_target(inp.target_id)
             if existing is not None:
@@ -189,6 +192,55 @@ class TargetActivities:
             self._pause_for_tests("assign")
             return self._applied(target, position, campaign, every_id=True)
         raise VersionConflict("the target kept changing while it was being assigned; retry")
+
+    # ------------------------------------------------------------------ assign many
+    def _assign_batch(self, inp: AssignBatchInput) -> list[BatchAssigned]:
+        """Assign every request of the batch in ONE transaction: all are stored or none.
+        A key that already names a target is a replay when it asks for the same thing
+        (answered with the event that assigned it), else the whole batch is refused."""
+        if inp.at is None:
+            raise BadInput("the batch has no time", field="at")
+        keys = [req.key or req.command_id for req in inp.requests]
+        if len(set(keys)) != len(keys):
+            raise BadInput("a key is repeated within the batch", field="key")
+        units_seen: set[str] = set()
+        target_ids = [target_id_for(inp.campaign_id, key) for key in keys]
+        for _ in range(_SAVE_ATTEMPTS):
+            campaign = self.app.get_campaign(inp.campaign_id)
+            stored = self.app.existing(target_ids)
+            targets: list[tuple[str, Target, int | None]] = []  # key, target, version that assigned it (replays)
+            for key, target_id, req in zip(keys, target_ids, inp.requests, strict=True):
+                actor = Actor.from_dict(req.actor)
+                cmd = Command(req.command_id, actor, as_utc(inp.at))
+                check_may_command_target(actor, "assign", req.unit_id)
+                if req.campaign_id != inp.campaign_id:
+                    raise BadInput("every assignment of a batch must be for the batch's campaign", field="campaign_id")
+                details = _assignment(req, campaign)
+                existing = self._existing_target(str(target_id)) if target_id in stored else None
+                if existing is not None:
+                    existing.is_same_assignment(cmd, **details)
+                    targets.append((key, existing, existing.version_of_command(cmd.id) or 1))
+                    continue
+                campaign.check_open("assign")
+                if req.unit_id not in units_seen:
+                    self._check_unit(req.unit_id, "unit_id")
+                    units_seen.add(req.unit_id)
+                targets.append((key, Target.assign(cmd, **details), None))
+            try:
+                positions = self.app.save_each(*(target for _, target, replay in targets if replay is None))
+            except VersionConflict:
+                continue  # a concurrent assignment of one of the keys (or our own earlier attempt)
+            self._pause_for_tests("assign_batch")
+            policy = campaign_facts_of(campaign)
+            return [
+                BatchAssigned(
+                    key=key, target_id=str(target.id),
+                    position=positions.get(target.id) if replay is None else self.app.position_of(target.id, replay),
+                    carried=Carried(facts=facts_of(target), campaign=policy, command_ids=sorted(target.applied)),
+                )
+                for key, target, replay in targets
+            ]
+        raise VersionConflict("targets of the batch kept changing while they were being assigned; retry")
 
     def _existing_target(self, target_id: str) -> Target | None:
         try:
@@ -271,6 +323,23 @@ class TargetActivities:
             time.sleep(self._pause[1])
 
 
+
+
+def _assignment(req: AssignRequest, campaign: Campaign) -> dict[str, Any]:
+    """`Target.assign`'s keyword arguments for an assign request."""
+    return {
+        "campaign_id": req.campaign_id,
+        "unit_id": req.unit_id,
+        "title": req.title,
+        "area": req.area,
+        "deadline": req.deadline,
+        "points": to_decimal(req.points, "points"),
+        "timezone": campaign.timezone,
+        "key": req.key or req.command_id,
+        "decision": decision_from_json(req.decision),
+        "measure": _measure(req.measure),
+        "note": req.note,
+    }
 
 
 def _measure(data: dict[str, Any] | None) -> Measure | None:

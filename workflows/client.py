@@ -48,10 +48,14 @@ from workflows.commands import (
 )
 from workflows.converter import data_converter
 from workflows.errors import CommandFailed, ServiceUnavailable, domain_error_from
+from workflows.assign_batch_workflow import AssignBatchWorkflow
 from workflows.messages import (
     MODE_ASSIGN,
+    MODE_CARRY,
     MODE_LOAD,
+    AssignBatchInput,
     AssignRequest,
+    BatchAssigned,
     CommandRequest,
     CommandResult,
     WorkflowStart,
@@ -62,6 +66,9 @@ log = logging.getLogger("thidua.workflows")
 
 # How long a caller waits for a command's answer before it is told to retry.
 DEFAULT_ANSWER_TIMEOUT = timedelta(seconds=30)
+# Assignments saved per transaction by one AssignBatchWorkflow (its input stays far
+# below Temporal's payload limit: ~0.5 KB per assignment).
+ASSIGN_CHUNK = 250
 # A command can race with its workflow finishing (campaign closed, continue-as-new);
 # the retry starts or finds the next run.
 _RACE_RETRIES = 5
@@ -75,7 +82,7 @@ _TRANSIENT_RPC = {
 }
 
 __all__ = [
-    "CommandFailed", "CommandResult", "ServiceUnavailable", "TargetGateway", "connect", "ping",
+    "CommandFailed", "CommandResult", "ServiceUnavailable", "TargetGateway", "assign_request", "connect", "ping",
     "update_id_for", "workflow_id_for",
 ]
 
@@ -146,33 +153,82 @@ class TargetGateway:
     ) -> CommandResult:
         """Assign a target and start its workflow; the same key (default: the command
         id) names the same target, so a retried assignment stores nothing new."""
-        _check_command_id(command_id)
-        for field, value, required in (
-            ("campaign_id", campaign_id, True), ("unit_id", unit_id, True), ("title", title, True),
-            ("area", area, True), ("key", key, False), ("note", note, False),
-        ):
-            _check_text(field, value, required)
-        if isinstance(deadline, datetime) or not isinstance(deadline, (date, str)):
-            raise BadInput("deadline must be a date (YYYY-MM-DD)", field="deadline")
-        request = AssignRequest(
-            actor=actor.to_dict(),
-            command_id=command_id,
-            campaign_id=campaign_id,
-            unit_id=unit_id,
-            title=title,
-            area=area,
-            deadline=parse_date(deadline, "deadline"),
-            points=str(parse_number(points, "points")),
-            key=key,
-            decision=decision_to_json(decision),
-            measure=measure_to_json(measure),
-            note=note,
+        request = assign_request(
+            actor, command_id, campaign_id, unit_id=unit_id, title=title, area=area, deadline=deadline,
+            points=points, key=key, decision=decision, measure=measure, note=note,
         )
         target_id = str(target_id_for(campaign_id, key or command_id))
         payload = {k: v for k, v in asdict(request).items() if k not in ("actor", "command_id")}
         return await self._update(
             target_id, MODE_ASSIGN, TargetWorkflow.assign, request, update_id_for(command_id, "assign", payload)
         )
+
+    async def assign_many(
+        self, campaign_id: str, requests: list[AssignRequest], *, chunk_size: int = ASSIGN_CHUNK,
+        starts_in_flight: int = 32,
+    ) -> list[BatchAssigned]:
+        """Assign many targets of one campaign (an import) and start their workflows.
+
+        Each chunk of `chunk_size` is saved in one transaction by one AssignBatchWorkflow;
+        then every target's workflow is started with what it needs carried in its input
+        (a plain start, no activity). Idempotent: a retry with the same command ids finds
+        the targets (replays) and starts whatever workflow is not running yet. Answers
+        in the order of `requests`."""
+        chunks = [requests[i:i + chunk_size] for i in range(0, len(requests), chunk_size)]
+        starts = asyncio.Semaphore(starts_in_flight)
+        with _reachable():
+            # Every batch workflow starts now, ahead of any target's workflow: its first
+            # task is then not queued behind theirs (later tasks of a running workflow go
+            # to the worker's own sticky queue). The worker saves the batches one at a
+            # time, and each batch's workflows start as soon as it is saved.
+            batches = [asyncio.ensure_future(self._assign_batch(campaign_id, chunk)) for chunk in chunks]
+            starting: list[asyncio.Future[Any]] = []
+            try:
+                for batch in batches:
+                    starting.append(asyncio.gather(*(self._start_carried(a, starts) for a in await batch)))
+                await asyncio.gather(*starting)
+            finally:
+                for future in (*batches, *starting):
+                    if not future.done():
+                        future.cancel()
+                await asyncio.gather(*batches, *starting, return_exceptions=True)
+        return [a for batch in batches for a in batch.result()]
+
+    async def _assign_batch(self, campaign_id: str, chunk: list[AssignRequest]) -> list[BatchAssigned]:
+        ids = "\x1f".join(r.command_id for r in chunk)
+        workflow_id = "assign-batch-" + hashlib.sha256(f"{campaign_id}\x1e{ids}".encode()).hexdigest()[:40]
+        try:
+            async with asyncio.timeout(self.answer_timeout.total_seconds()):
+                return await self.client.execute_workflow(
+                    AssignBatchWorkflow.run, AssignBatchInput(campaign_id=campaign_id, requests=chunk),
+                    id=workflow_id, task_queue=self.task_queue, id_conflict_policy=WorkflowIDConflictPolicy.USE_EXISTING,
+                    result_type=list[BatchAssigned],
+                )
+        except WorkflowFailureError as exc:
+            cause = exc.cause
+            if isinstance(cause, ApplicationError):
+                raise domain_error_from(cause) from None
+            raise CommandFailed(f"the assignments failed: {cause or exc}") from exc
+        except RPCError as exc:
+            raise _unavailable(exc) from exc
+        except TimeoutError as exc:
+            raise ServiceUnavailable(
+                f"the assignments were not saved within {self.answer_timeout.total_seconds():.0f}s "
+                "(is a worker running?); retry with the same command ids: nothing is assigned twice"
+            ) from exc
+
+    async def _start_carried(self, assigned: BatchAssigned, limit: asyncio.Semaphore) -> None:
+        """Start a just-assigned target's workflow from the facts the batch answered (a
+        workflow already running for it is left alone)."""
+        async with limit:
+            try:
+                await self.client.start_workflow(
+                    TargetWorkflow.run, WorkflowStart(target_id=assigned.target_id, mode=MODE_CARRY, carried=assigned.carried),
+                    id=workflow_id_for(assigned.target_id), task_queue=self.task_queue,
+                    id_conflict_policy=WorkflowIDConflictPolicy.USE_EXISTING,
+                )
+            except RPCError as exc:
+                raise _unavailable(exc) from exc
 
     async def command(
         self,
@@ -299,6 +355,47 @@ class TargetGateway:
             raise ServiceUnavailable(
                 "Temporal did not confirm the command in time; retry with the same command id"
             ) from exc
+
+
+def assign_request(
+    actor: Actor,
+    command_id: str,
+    campaign_id: str,
+    *,
+    unit_id: str,
+    title: str,
+    area: str,
+    deadline: date,
+    points: Any,
+    key: str | None = None,
+    decision: Decision | Mapping[str, Any] | None = None,
+    measure: Measure | Mapping[str, Any] | None = None,
+    note: str | None = None,
+) -> AssignRequest:
+    """An assignment checked and normalised for the workflows (BadInput when a field is wrong)."""
+    _check_command_id(command_id)
+    for field, value, required in (
+        ("campaign_id", campaign_id, True), ("unit_id", unit_id, True), ("title", title, True),
+        ("area", area, True), ("key", key, False), ("note", note, False),
+    ):
+        _check_text(field, value, required)
+    if isinstance(deadline, datetime) or not isinstance(deadline, (date, str)):
+        raise BadInput("deadline must be a date (YYYY-MM-DD)", field="deadline")
+    request = AssignRequest(
+        actor=actor.to_dict(),
+        command_id=command_id,
+        campaign_id=campaign_id,
+        unit_id=unit_id,
+        title=title,
+        area=area,
+        deadline=parse_date(deadline, "deadline"),
+        points=str(parse_number(points, "points")),
+        key=key,
+        decision=decision_to_json(decision),
+        measure=measure_to_json(measure),
+        note=note,
+    )
+    return request
 
 
 @contextlib.contextmanager

@@ -16,6 +16,7 @@ from typing import Any
 ASSIGN_ACTIVITY = "thidua.assign_target"
 COMMAND_ACTIVITY = "thidua.apply_target_command"
 LOAD_ACTIVITY = "thidua.load_target"
+ASSIGN_BATCH_ACTIVITY = "thidua.assign_targets"
 
 # Workflow start modes.
 MODE_ASSIGN = "assign"  # started by update-with-start of `assign`: the update creates the target
@@ -138,6 +139,27 @@ class CommandInput:
     at: datetime
     args: dict[str, Any] = field(default_factory=dict)
     expected_version: int | None = None
+
+
+@dataclass
+class AssignBatchInput:
+    """Input of `AssignBatchWorkflow` and of its one activity: many assignments of one
+    campaign (a chunk of an import), saved together. `at` is set by the workflow."""
+
+    campaign_id: str
+    requests: list[AssignRequest]
+    at: datetime | None = None
+
+
+@dataclass
+class BatchAssigned:
+    """One assignment of a batch: its target, the position of the event that assigned
+    it, and what the target's workflow starts from (no activity needed at start)."""
+
+    key: str
+    target_id: str
+    position: int | None
+    carried: Carried
 
 
 @dataclass

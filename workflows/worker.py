@@ -21,6 +21,7 @@ from temporalio.worker import Worker
 from temporalio.worker.workflow_sandbox import SandboxedWorkflowRunner, SandboxRestrictions
 
 from workflows.activities import TargetActivities
+from workflows.assign_batch_workflow import AssignBatchWorkflow
 from workflows.target_workflow import TargetWorkflow
 
 if TYPE_CHECKING:
@@ -61,11 +62,13 @@ def _bytecode_for_the_sandbox() -> None:
     import py_compile
     import tempfile
 
+    import workflows.assign_batch_workflow as batch_module
     import workflows.target_workflow as module
 
     try:
         sys.pycache_prefix = tempfile.mkdtemp(prefix="thidua-pyc-")
         py_compile.compile(module.__file__, doraise=True)
+        py_compile.compile(batch_module.__file__, doraise=True)
     except (OSError, py_compile.PyCompileError) as exc:
         log.warning("could not compile the workflow module ahead (%s): each new workflow compiles it", exc)
 
@@ -81,7 +84,7 @@ def build_worker(
     activities: TargetActivities | None = None,
     **opts: Any,
 ) -> Worker:
-    """A worker for TargetWorkflow on `task_queue`, its activities bound to `app`.
+    """A worker for TargetWorkflow (and AssignBatchWorkflow) on `task_queue`, its activities bound to `app`.
     Extra keyword arguments go to `temporalio.worker.Worker`."""
     executor = opts.pop("activity_executor", None) or ThreadPoolExecutor(
         max_workers=max_concurrent_activities, thread_name_prefix="thidua-activity"
@@ -90,7 +93,7 @@ def build_worker(
     return Worker(
         client,
         task_queue=task_queue,
-        workflows=[TargetWorkflow],
+        workflows=[TargetWorkflow, AssignBatchWorkflow],
         activities=(activities or TargetActivities(app)).all(),
         activity_executor=executor,
         max_concurrent_activities=max_concurrent_activities,

@@ -6,7 +6,6 @@ and answer `{"target": ..., "position": N}`. Reads come from the projections.
 loop and FastAPI must see their body types as real classes.)
 """
 
-import asyncio
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Query, Request
@@ -50,10 +49,12 @@ from api.models import (
 from api.problems import Problem, problem_responses
 from api.routes.campaigns import require_units
 from api.services import Services, command
+from workflows.client import assign_request
 
 router = APIRouter(tags=["targets"])
 
-IMPORT_CONCURRENCY = 8
+# Workflow starts in flight during an import (as many as the raw start benchmark uses).
+IMPORT_CONCURRENCY = 32
 COMMAND_PROBLEMS = problem_responses(401, 403, 404, 409, 413, 422, 503)
 READ_PROBLEMS = problem_responses(401, 403, 404, 422, 503)
 
@@ -135,27 +136,20 @@ async def import_targets(cid: CampaignId, request: Request, user: Assigners, ctx
 
 
 async def _create_all(services: Services, user: Any, command_id: str, cid: str, rows: list[Any]) -> dict[str, Any]:
-    """Assign every row through the gateway, a few at a time. Each row's command id is
-    derived from the request's and the row key, so a retried import adds nothing."""
-    gate = asyncio.Semaphore(IMPORT_CONCURRENCY)
-
-    async def one(row: Any) -> dict[str, Any]:
-        async with gate:
-            result = await services.gateway.assign(
-                user.actor, _row_command_id(command_id, row.key), cid, unit_id=row.unit_id, title=row.title,
-                area=row.area, deadline=row.deadline, points=row.points, key=row.key,
-                decision=importing.domain_decision(row.decision), measure=importing.domain_measure(row.measure),
-                note=row.note,
-            )
-        return {"key": row.key, "target_id": result.target["id"], "position": result.position}
-
-    # Every row is tried even when one fails (each is idempotent by key, so a retry
-    # finishes the job); the first failure is then reported.
-    outcomes = await asyncio.gather(*(one(row) for row in rows), return_exceptions=True)
-    for outcome in outcomes:
-        if isinstance(outcome, BaseException):
-            raise outcome
-    items = [o for o in outcomes if isinstance(o, dict)]
+    """Assign every row in a few transactions (chunks saved by the worker) and start each
+    target's workflow. Each row's command id is derived from the request's and the row
+    key, so a retried import adds nothing and starts what was not started."""
+    requests = [
+        assign_request(
+            user.actor, _row_command_id(command_id, row.key), cid, unit_id=row.unit_id, title=row.title,
+            area=row.area, deadline=row.deadline, points=row.points, key=row.key,
+            decision=importing.domain_decision(row.decision), measure=importing.domain_measure(row.measure),
+            note=row.note,
+        )
+        for row in rows
+    ]
+    assigned = await services.gateway.assign_many(cid, requests, starts_in_flight=IMPORT_CONCURRENCY)
+    items = [{"key": a.key, "target_id": a.target_id, "position": a.position or 0} for a in assigned]
     return {"created": len(items), "items": items, "position": max(i["position"] for i in items)}
 
 

@@ -1,0 +1,47 @@
+"""AssignBatchWorkflow: many assignments saved together (a chunk of an import).
+
+Targets are saved only by activities (DESIGN.md); an import of thousands of targets
+through one update and one activity per target would spend most of its time on
+Temporal round trips. This short workflow runs ONE activity that assigns a whole chunk
+in one transaction and answers, per target, what its TargetWorkflow starts from
+(`MODE_CARRY`): the caller then starts those workflows with plain starts, no activity
+at start. Replays (a retried import) are answered by the aggregates' command logs.
+"""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+from temporalio import workflow
+from temporalio.exceptions import ActivityError, ApplicationError
+
+with workflow.unsafe.imports_passed_through():
+    from workflows.errors import INTERNAL_ERROR, is_domain_failure
+    from workflows.messages import ASSIGN_BATCH_ACTIVITY, AssignBatchInput, BatchAssigned
+    from workflows.target_workflow import ACTIVITY_RETRY
+
+# A chunk of a few hundred targets is saved in well under a second; leave room for a
+# busy database.
+BATCH_ACTIVITY_TIMEOUT = timedelta(seconds=60)
+
+
+@workflow.defn(name="AssignBatchWorkflow")
+class AssignBatchWorkflow:
+    @workflow.run
+    async def run(self, batch: AssignBatchInput) -> list[BatchAssigned]:
+        batch.at = workflow.now()
+        try:
+            return await workflow.execute_activity(
+                ASSIGN_BATCH_ACTIVITY,
+                batch,
+                result_type=list[BatchAssigned],
+                start_to_close_timeout=BATCH_ACTIVITY_TIMEOUT,
+                retry_policy=ACTIVITY_RETRY,
+            )
+        except ActivityError as error:
+            cause = error.cause
+            if isinstance(cause, ApplicationError) and is_domain_failure(cause):
+                raise ApplicationError(cause.message, *cause.details, type=cause.type, non_retryable=True) from None
+            raise ApplicationError(
+                f"the assignments could not be saved: {cause or error}", type=INTERNAL_ERROR, non_retryable=True
+            ) from None
