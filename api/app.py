@@ -51,6 +51,14 @@ thidua tracks the targets of an emulation campaign (đợt thi đua).
 """
 
 
+async def _keep_session(connection: Any) -> None:
+    """The pool's reset on release. asyncpg's default sends `SELECT pg_advisory_unlock_all();
+    CLOSE ALL; UNLISTEN *; RESET ALL` after every use: one more round trip per query. The
+    API's pooled connections keep no session state (no SET, LISTEN, cursors or session
+    locks; the idempotency lock is transaction-scoped), and asyncpg itself still rolls
+    back an open transaction before calling this."""
+
+
 def create_app(
     settings: Settings | None = None,
     *,
@@ -62,6 +70,7 @@ def create_app(
     temporal_address: str | None = None,
     auth_cache_ttl: float = 5.0,
     position_wait_seconds: float = 5.0,
+    settle_heap: bool = False,
 ) -> FastAPI:
     metrics = ApiMetrics()
 
@@ -74,6 +83,10 @@ def create_app(
                 metrics=metrics, auth_cache_ttl=auth_cache_ttl, position_wait_seconds=position_wait_seconds,
             )
             app.state.services = services
+            if settle_heap:  # a serving process (not a test's app): see thidua/heap.py
+                from thidua import heap
+
+                heap.settle()
             try:
                 yield
             finally:
@@ -126,7 +139,8 @@ async def _build_services(
 
         from thidua.dburl import asyncpg_dsn
 
-        pool = await asyncpg.create_pool(asyncpg_dsn(database_url), min_size=1, max_size=10, command_timeout=30)
+        pool = await asyncpg.create_pool(asyncpg_dsn(database_url), min_size=1, max_size=10, command_timeout=30,
+                                         reset=_keep_session)
         stack.push_async_callback(pool.close)
     if gateway is None:
         from workflows.client import TargetGateway

@@ -22,7 +22,7 @@ log = logging.getLogger("thidua.api")
 def build(settings: Settings) -> FastAPI:
     database_url = resolve_database_url(settings)
     temporal_address = resolve_temporal_address(settings)
-    return create_app(settings, database_url=database_url, temporal_address=temporal_address)
+    return create_app(settings, database_url=database_url, temporal_address=temporal_address, settle_heap=True)
 
 
 def main(settings: Settings) -> None:

@@ -298,6 +298,9 @@ async def serve(database_url: str, *, batch_size: int = 5000) -> None:
     for sig in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(sig, projector.stop)
     await projector.start()
+    from thidua import heap
+
+    heap.settle()  # a long-running process: see thidua/heap.py
     log.info("projector started")
     try:
         await projector.run()

@@ -106,7 +106,7 @@ def build_worker(
 
 async def run_worker(settings: Settings, stop: asyncio.Event | None = None) -> None:
     """Run until `stop` is set (or SIGTERM/SIGINT), then shut down gracefully."""
-    from thidua import wiring
+    from thidua import heap, wiring
     from workflows.client import connect
 
     database_url = await asyncio.to_thread(wiring.resolve_database_url, settings)
@@ -118,6 +118,7 @@ async def run_worker(settings: Settings, stop: asyncio.Event | None = None) -> N
     worker = build_worker(client, app, settings.task_queue, activity_executor=executor,
                           max_cached_workflows=settings.worker_max_cached_workflows)
 
+    heap.settle()  # a long-running process: see thidua/heap.py
     stop = stop or asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGTERM, signal.SIGINT):
