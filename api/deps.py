@@ -7,8 +7,10 @@
 - Object level: `target_for(command)` (may this user run this command on this target?
   404 for an unknown id, 403 for another unit's target), `ReadableTarget` (detail: own
   unit, or a cluster the user's unit heads or deputises), `HistoryTarget` (own unit).
-  Targets are checked against the aggregate (the source of truth), not a read model
-  that may lag.
+  Reads are checked against the aggregate (the source of truth), not a read model that
+  may lag. A command is first checked against the read model (one indexed query): when
+  it allows, the target's workflow checks again against its own facts before anything
+  is stored; when it refuses or does not know the target yet, the aggregate decides.
 - `CommandCtx`: the command id and the `Idempotency-Key` bookkeeping of a command.
 
 `create_app` refuses to start if a /v1 route does not depend on `authenticate`.
@@ -19,6 +21,7 @@ from __future__ import annotations
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Annotated, Any
+from uuid import UUID
 
 from fastapi import Depends, Header, Path, Request
 from fastapi.encoders import jsonable_encoder
@@ -26,6 +29,7 @@ from fastapi.responses import JSONResponse, Response
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from pydantic import BaseModel
 
+from api import readmodels
 from api.auth import Principal
 from api.idempotency import MAX_KEY_LENGTH, StoredResponse, command_id_for, request_hash
 from api.problems import Problem, from_domain_error, is_unavailable
@@ -119,6 +123,14 @@ def roles_able_to(command: str) -> frozenset[Role]:
     return frozenset(roles)
 
 
+@dataclass(frozen=True)
+class TargetRef:
+    """The target a command route acts on, as far as the route needs it."""
+
+    id: UUID
+    unit_id: str
+
+
 def target_for(command: str) -> Callable[..., Awaitable[Any]]:
     """The Target a command route acts on, after the function- and object-level checks."""
     able = roles_able_to(command)
@@ -126,6 +138,9 @@ def target_for(command: str) -> Callable[..., Awaitable[Any]]:
     async def target_in_scope(tid: TargetId, user: CurrentUser, services: ServicesDep) -> Any:
         if user.role not in able:
             raise Problem(403, f"the role {user.role} may not {command} targets")
+        owner = await readmodels.queries().target_owner(services.pool, tid)
+        if owner is not None and may_command_target(user.actor, command, owner):
+            return TargetRef(id=UUID(tid), unit_id=owner)
         target = await _load_target(services, tid)
         if not may_command_target(user.actor, command, target.unit_id):
             raise Problem(403, f"this target belongs to unit {target.unit_id!r}, not to yours")

@@ -48,6 +48,14 @@ CHANNEL = EVENTS_TABLE  # eventsourcing NOTIFYs on the events table's name
 BULK_BUILD_MIN_EVENTS = 50_000  # below this, batches into the live tables are quick enough
 
 
+# Under a steady stream of commands each event would otherwise be a batch of its own
+# (its own transaction, tracking update and scoreboard recompute): after a batch that
+# found the projector live (not a full batch), wait this long before the next one. It
+# adds at most this much to the lag; measured under P2's load it roughly halved the
+# projector's CPU per event.
+LIVE_INTERVAL = 0.05
+
+
 class Projector:
     def __init__(
         self,
@@ -55,12 +63,15 @@ class Projector:
         *,
         batch_size: int = 5000,
         poll_interval: float = 1.0,
+        live_interval: float = LIVE_INTERVAL,
         max_cached_targets: int = 100_000,
         groups: list[str] | None = None,
     ) -> None:
         self.database_url = database_url
         self.dsn = asyncpg_dsn(database_url)
         self.poll_interval = poll_interval
+        self.live_interval = live_interval
+        self.batch_size = batch_size
         self.group_names = list(groups or GROUPS)
         self.engine = Engine(make_groups(self.group_names), schema=PUBLIC, batch_size=batch_size,
                              max_cached_targets=max_cached_targets)
@@ -219,6 +230,9 @@ class Projector:
                 events = await self.step()
                 backoff = 0.5
                 if events and not self._stopping:
+                    if events < self.batch_size:
+                        # Live: let the next few events arrive and project them together.
+                        await asyncio.sleep(self.live_interval)
                     continue
             except (OSError, asyncpg.PostgresError, asyncpg.InterfaceError) as exc:
                 log.warning("projector batch failed (%s: %s); retrying in %.1fs", type(exc).__name__, exc, backoff)

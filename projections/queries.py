@@ -204,6 +204,14 @@ async def get_target(pool: Pool, target_id: UUID | str) -> dict[str, Any] | None
     return None if state is None else loads(state)
 
 
+async def target_owner(pool: Pool, target_id: UUID | str) -> str | None:
+    """The unit that owns a target as the read model knows it (None when not projected)."""
+    key = _uuid(target_id)
+    if key is None:
+        return None
+    return await pool.fetchval("SELECT unit_id FROM public.targets WHERE target_id = $1", key)
+
+
 # ---------------------------------------------------------------------- audit
 _AUDIT_SELECT = (
     "SELECT position, occurred_at, recorded_at, actor_id, actor_name, actor_role, aggregate_type, aggregate_id, "

@@ -312,7 +312,44 @@ class TargetGateway:
     # ------------------------------------------------------------------ plumbing
     async def _update(self, target_id: str, mode: str, update: Any, request: Any, update_id: str) -> CommandResult:
         with _reachable():
+            if mode == MODE_LOAD:
+                # Most commands meet a running workflow: a plain update costs Temporal
+                # less than update-with-start (measured: ~20 % of its CPU per command).
+                answered, result = await self._update_running(target_id, update, request, update_id)
+                if answered:
+                    return result
             return await self._update_with_start(target_id, mode, update, request, update_id)
+
+    async def _update_running(
+        self, target_id: str, update: Any, request: Any, update_id: str
+    ) -> tuple[bool, Any]:
+        """The update sent to the workflow's current run; (False, None) when no run is
+        open to take it (never started, finished, or just continued-as-new): the
+        caller then sends it with a start."""
+        handle = self.client.get_workflow_handle(workflow_id_for(target_id))
+        try:
+            async with asyncio.timeout(self.answer_timeout.total_seconds()):
+                return True, await handle.execute_update(update, request, id=update_id)
+        except WorkflowUpdateFailedError as exc:
+            cause = exc.cause
+            if isinstance(cause, ApplicationError):
+                raise domain_error_from(cause) from None
+            raise CommandFailed(f"the command failed: {cause or exc}") from exc
+        except RPCError as exc:
+            if _is_closing_race(exc):
+                log.debug("no open run of %s took the update (%s): sending it with a start", target_id, exc.message)
+                return False, None
+            raise _unavailable(exc) from exc
+        except TimeoutError as exc:
+            raise ServiceUnavailable(
+                f"no answer from the workflow of target {target_id} within "
+                f"{self.answer_timeout.total_seconds():.0f}s (is a worker running?); "
+                "retry with the same command id: it is applied at most once"
+            ) from exc
+        except WorkflowUpdateRPCTimeoutOrCancelledError as exc:
+            raise ServiceUnavailable(
+                "Temporal did not confirm the command in time; retry with the same command id"
+            ) from exc
 
     async def _update_with_start(
         self, target_id: str, mode: str, update: Any, request: Any, update_id: str
