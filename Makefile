@@ -27,10 +27,16 @@ test: venv
 up: venv
 	$(VENV)/bin/thidua up
 
-bench: venv
+# The benchmarks also need the profilers (py-spy, pyinstrument) of the `bench` extra.
+BENCH_STAMP := $(VENV)/.installed-bench
+$(BENCH_STAMP): pyproject.toml | $(STAMP)
+	$(VENV_PY) -m pip install -e '.[$(EXTRAS),bench]'
+	touch $(BENCH_STAMP)
+
+bench: $(BENCH_STAMP)
 	$(VENV_PY) -m bench
 
-bench-large: venv
+bench-large: $(BENCH_STAMP)
 	$(VENV_PY) -m bench --large
 
 # Build and test leftovers; keeps .venv and the dev data in .thidua/ (see distclean).

@@ -26,7 +26,7 @@ from typing import TYPE_CHECKING, Any
 
 from bench import corpus as corpus_mod
 from bench.httpload import Connection
-from bench.services import TASK_QUEUE, Profiler
+from bench.services import TASK_QUEUE, Profiler, wait_idle
 from bench.stack import LagProbe, Stack, max_position, require, wait_projected
 from bench.stats import StopClient, closed_loop
 
@@ -116,12 +116,17 @@ async def stage_import(run: Run, stack: Stack, live: Live, n: int, unit_ids: lis
             elapsed = time.perf_counter() - t0
     finally:
         await sec.close()
+    # The workflows run their first tasks after they count as running: let the worker
+    # finish them here, not inside the next stage's measurement.
+    worker = stack.processes.get("worker")
+    settled_after = await asyncio.to_thread(wait_idle, worker.pid) if worker is not None else None
     units_of = {row["key"]: row["unit_id"] for row in rows}
     for item in body["items"]:
         live.by_unit.setdefault(units_of[item["key"]], []).append(item["target_id"])
     if figure:
         run.results.put(figure, n / elapsed, targets=n, seconds=round(elapsed, 2),
                         answered_after_s=round(answered, 2), workflows_running=running - before,
+                        worker_settled_after_s=settled_after,
                         cpu_ms_per_call=meter.per_call(n))
 
 

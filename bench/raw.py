@@ -27,7 +27,7 @@ from eventsourcing.domain import Aggregate, event
 
 from bench.figures import Results
 from bench.profile import Profile
-from bench.services import CpuMeter, Process, wait_until
+from bench.services import CpuMeter, Process, wait_idle, wait_until
 from bench.stats import closed_loop
 from thidua.dburl import asyncpg_dsn, eventsourcing_env
 
@@ -167,20 +167,9 @@ class TrivialBench:
         self.results.put("B4.start_rate", starts.rate, clients=clients, cpu_ms_per_call=cpu.per_call(starts.calls),
                          worker_settled_after_s=settled_after, **starts.summary())
 
-    def _settle(self, idle_share: float = 0.05, window: float = 0.5, limit: float = 120.0) -> float:
-        """Wait until the trivial worker uses under `idle_share` of a CPU over `window`
-        seconds (at most `limit` seconds); return how long that took."""
-        import psutil
-
+    def _settle(self) -> float:
         assert self.worker is not None
-        process = psutil.Process(self.worker.pid)
-        t0 = time.perf_counter()
-        while time.perf_counter() - t0 < limit:
-            before = sum(process.cpu_times()[:2])
-            time.sleep(window)
-            if sum(process.cpu_times()[:2]) - before < idle_share * window:
-                break
-        return round(time.perf_counter() - t0, 2)
+        return wait_idle(self.worker.pid)
 
 
 def measure_eventsourcing(results: Results, profile: Profile, database_url: str) -> None:

@@ -251,6 +251,21 @@ def wait_until(predicate, timeout: float, what: str, *, interval: float = 0.1, c
         time.sleep(interval)
 
 
+def wait_idle(pid: int, idle_share: float = 0.05, window: float = 0.5, limit: float = 180.0) -> float:
+    """Wait until process `pid` uses under `idle_share` of a CPU over `window` seconds (at
+    most `limit` seconds); return how long that took. A stage that leaves work queued
+    behind it (workflows whose first tasks still run) settles with this before the next
+    stage measures anything."""
+    process = psutil.Process(pid)
+    t0 = time.perf_counter()
+    while time.perf_counter() - t0 < limit:
+        before = sum(process.cpu_times()[:2])
+        time.sleep(window)
+        if sum(process.cpu_times()[:2]) - before < idle_share * window:
+            break
+    return round(time.perf_counter() - t0, 2)
+
+
 class Profiler:
     """py-spy flame data of some processes while a stage runs (`--profile-dir`).
 
@@ -269,6 +284,8 @@ class Profiler:
         if self.out_dir is None:
             return self
         spy = shutil.which("py-spy") or str(Path(sys.executable).with_name("py-spy"))
+        if not Path(spy).exists():
+            raise RuntimeError("--profile-dir needs py-spy: pip install -e '.[bench]' (make bench installs it)")
         self.out_dir.mkdir(parents=True, exist_ok=True)
         for name, proc in self.processes.items():
             if not proc.alive():
