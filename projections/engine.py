@@ -30,7 +30,7 @@ from projections.audit import AuditProjection, StaleBatch
 from projections.batch import BatchContext, Group, Prepared
 from projections.catalog import CatalogProjection
 from projections.escalations import EscalationsProjection
-from projections.pipeline import AggregateCache, AggregateView, EventReader, Stored, read_ahead
+from projections.pipeline import MAX_CACHED_TARGETS, AggregateCache, AggregateView, EventReader, Stored, read_ahead
 from projections.schema import TRACKING_ROWS, qident
 from projections.targets import TargetsProjection
 
@@ -100,7 +100,7 @@ class Engine:
         schema: str = "public",
         batch_size: int = 2000,
         max_batch_size: int | None = None,
-        max_cached_targets: int = 100_000,
+        max_cached_targets: int = MAX_CACHED_TARGETS,
     ) -> None:
         self.groups = groups
         self.schema = schema

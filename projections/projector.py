@@ -38,7 +38,7 @@ import asyncpg
 
 from domain.application import EVENTS_TABLE
 from projections.engine import Engine, make_groups
-from projections.pipeline import EventReader
+from projections.pipeline import MAX_CACHED_TARGETS, EventReader
 from projections.schema import ALL_TRACKING, GROUPS, PUBLIC, create_tables
 from thidua.dburl import asyncpg_dsn
 
@@ -64,7 +64,7 @@ class Projector:
         batch_size: int = 5000,
         poll_interval: float = 1.0,
         live_interval: float = LIVE_INTERVAL,
-        max_cached_targets: int = 100_000,
+        max_cached_targets: int = MAX_CACHED_TARGETS,
         groups: list[str] | None = None,
     ) -> None:
         self.database_url = database_url

@@ -62,7 +62,7 @@ class TargetsProjection:
     name = "targets"
 
     # Deferred rows (see defer_rows) are written at the latest when this many wait.
-    MAX_DEFERRED = 100_000
+    MAX_DEFERRED = 25_000  # ≈ 50 MB of rows
 
     def __init__(self, recompute_every: float = 2.0, *, defer_rows: bool = False) -> None:
         # During a catch-up, cluster boards are recomputed at most this often (seconds);

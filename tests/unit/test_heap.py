@@ -1,0 +1,19 @@
+"""The long-running processes settle their heap once they have started (thidua/heap.py)."""
+
+from __future__ import annotations
+
+import gc
+
+from thidua import heap
+
+
+def test_settling_hides_the_startup_heap_from_the_collector_and_makes_collections_rarer() -> None:
+    thresholds = gc.get_threshold()
+    built_at_startup = [{"unit": n} for n in range(1000)]
+    try:
+        heap.settle()
+        assert gc.get_freeze_count() >= len(built_at_startup)
+        assert gc.get_threshold() == heap.THRESHOLDS
+    finally:
+        gc.unfreeze()
+        gc.set_threshold(*thresholds)
