@@ -168,7 +168,7 @@ class _Entry:
 # Targets kept decoded between batches (≈ 3 KB each with the command log trimmed): a
 # target not cached is reloaded from the store when its next event comes. 100,000 took
 # the projector past 1.8 GB in the scale benchmark (goal < 500 MB per process).
-MAX_CACHED_TARGETS = 40_000
+MAX_CACHED_TARGETS = 20_000
 
 
 class AggregateCache:

@@ -30,13 +30,12 @@ if TYPE_CHECKING:
 
 log = logging.getLogger("thidua.worker")
 
-# An evicted workflow replays its history on its next update (the default 1,000 with
-# 2,000 busy targets halved throughput), so cache many; but each cached workflow holds
-# its own sandbox and state (measured ~0.1 MB with the shared type-adapter cache of
-# workflows.converter, ~0.2 MB without), so not without bound: with 5,000 cached the
-# worker peaked at 688 MB in the scale benchmark (goal < 500 MB per process). Setting:
-# THIDUA_WORKER_MAX_CACHED_WORKFLOWS.
-DEFAULT_MAX_CACHED_WORKFLOWS = 2500
+# Each cached workflow holds its own sandbox and state: measured ~0.13 MB with the shared
+# type-adapter cache of workflows.converter (2,500 cached: 448 MB; 1,000: 253 MB, after
+# an import of 5,000 targets). An evicted workflow replays its (short, thanks to
+# continue-as-new) history on its next task, which costs CPU only for targets in active
+# use beyond the cache. Setting: THIDUA_WORKER_MAX_CACHED_WORKFLOWS.
+DEFAULT_MAX_CACHED_WORKFLOWS = 1000
 # The worker's eventsourcing repository keeps recently used aggregates (targets, their
 # campaign, units) and, on each get, fast-forwards the cached copy with the events stored
 # after its version (one indexed SELECT, no replay of the whole history). Safe with
