@@ -11,7 +11,19 @@ it scans only the young objects).
 
 from __future__ import annotations
 
+import ctypes
+import ctypes.util
 import gc
+import logging
+
+log = logging.getLogger("thidua.heap")
+
+# glibc gives every thread that allocates its own malloc arena (up to 8 per core), and a
+# worker's activity threads and Temporal's runtime threads each keep theirs: the memory
+# freed in one is never given back while another holds a page of it. Two are enough for
+# processes whose Python code holds the GIL anyway.
+MALLOC_ARENAS = 2
+_M_ARENA_MAX = -8  # mallopt parameter number in glibc's malloc.h
 
 # CPython's default is (700, 10, 10).
 THRESHOLDS = (20_000, 20, 20)
@@ -22,3 +34,15 @@ def settle() -> None:
     gc.collect()
     gc.freeze()
     gc.set_threshold(*THRESHOLDS)
+
+
+def limit_malloc_arenas(arenas: int = MALLOC_ARENAS) -> bool:
+    """Call first thing in a process that will run threads (before they start). Only
+    glibc has the setting; elsewhere this does nothing and says so (False)."""
+    try:
+        libc = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6")
+        mallopt = libc.mallopt
+    except (OSError, AttributeError):
+        log.debug("no glibc mallopt: malloc arenas left as they are")
+        return False
+    return bool(mallopt(_M_ARENA_MAX, arenas))

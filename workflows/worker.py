@@ -109,6 +109,8 @@ async def run_worker(settings: Settings, stop: asyncio.Event | None = None) -> N
     from thidua import heap, wiring
     from workflows.client import connect
 
+    heap.limit_malloc_arenas()  # before the activity and Temporal threads start
+
     database_url = await asyncio.to_thread(wiring.resolve_database_url, settings)
     app = await asyncio.to_thread(wiring.domain_application, database_url, AGGREGATE_CACHE_ENV)
     _bytecode_for_the_sandbox()

@@ -17,3 +17,10 @@ def test_settling_hides_the_startup_heap_from_the_collector_and_makes_collection
     finally:
         gc.unfreeze()
         gc.set_threshold(*thresholds)
+
+
+def test_the_malloc_arena_limit_is_accepted_by_this_libc() -> None:
+    # glibc (every image thidua ships on) takes the setting; a libc without it says False.
+    import platform
+
+    assert heap.limit_malloc_arenas() is (platform.libc_ver()[0] == "glibc")
