@@ -66,7 +66,7 @@ class Settings(BaseSettings):
     temporal_port: int | None = Field(default=None, ge=1, le=65535, validation_alias="THIDUA_TEMPORAL_PORT")
     # Workflows the worker keeps in memory (see workflows.worker.DEFAULT_MAX_CACHED_WORKFLOWS).
     worker_max_cached_workflows: int = Field(
-        default=1000, ge=0, validation_alias="THIDUA_WORKER_MAX_CACHED_WORKFLOWS"
+        default=2500, ge=0, validation_alias="THIDUA_WORKER_MAX_CACHED_WORKFLOWS"
     )
 
     @field_validator("log_level", mode="before")

@@ -327,35 +327,21 @@ class TargetGateway:
         open to take it (never started, finished, or just continued-as-new): the
         caller then sends it with a start."""
         handle = self.client.get_workflow_handle(workflow_id_for(target_id))
-        try:
-            async with asyncio.timeout(self.answer_timeout.total_seconds()):
-                return True, await handle.execute_update(update, request, id=update_id)
-        except WorkflowUpdateFailedError as exc:
-            cause = exc.cause
-            if isinstance(cause, ApplicationError):
-                raise domain_error_from(cause) from None
-            raise CommandFailed(f"the command failed: {cause or exc}") from exc
-        except RPCError as exc:
-            if _is_closing_race(exc):
-                log.debug("no open run of %s took the update (%s): sending it with a start", target_id, exc.message)
-                return False, None
-            raise _unavailable(exc) from exc
-        except TimeoutError as exc:
-            raise ServiceUnavailable(
-                f"no answer from the workflow of target {target_id} within "
-                f"{self.answer_timeout.total_seconds():.0f}s (is a worker running?); "
-                "retry with the same command id: it is applied at most once"
-            ) from exc
-        except WorkflowUpdateRPCTimeoutOrCancelledError as exc:
-            raise ServiceUnavailable(
-                "Temporal did not confirm the command in time; retry with the same command id"
-            ) from exc
+        with self._answer_of(target_id):
+            try:
+                async with asyncio.timeout(self.answer_timeout.total_seconds()):
+                    return True, await handle.execute_update(update, request, id=update_id)
+            except RPCError as exc:
+                if _is_closing_race(exc):
+                    log.debug("no open run of %s took the update (%s): sending it with a start", target_id, exc.message)
+                    return False, None
+                raise _unavailable(exc) from exc
 
     async def _update_with_start(
         self, target_id: str, mode: str, update: Any, request: Any, update_id: str
     ) -> CommandResult:
         workflow_id = workflow_id_for(target_id)
-        try:
+        with self._answer_of(target_id):
             async with asyncio.timeout(self.answer_timeout.total_seconds()):
                 for attempt in range(_RACE_RETRIES):
                     start = WithStartWorkflowOperation(
@@ -370,11 +356,6 @@ class TargetGateway:
                         return await self.client.execute_update_with_start_workflow(
                             update, request, start_workflow_operation=start, id=update_id
                         )
-                    except WorkflowUpdateFailedError as exc:
-                        cause = exc.cause
-                        if isinstance(cause, ApplicationError):
-                            raise domain_error_from(cause) from None
-                        raise CommandFailed(f"the command failed: {cause or exc}") from exc
                     except RPCError as exc:
                         log.debug("update of %s met %s: %s", workflow_id, exc.status.name, exc.message)
                         if _is_closing_race(exc) and attempt + 1 < _RACE_RETRIES:
@@ -382,6 +363,18 @@ class TargetGateway:
                             continue
                         raise _unavailable(exc) from exc
                 raise ServiceUnavailable("the target's workflow kept closing under the command; retry")
+
+    @contextlib.contextmanager
+    def _answer_of(self, target_id: str) -> Iterator[None]:
+        """How a command's update can end without an answer, said in the domain's terms
+        (its refusal) or as ServiceUnavailable (retry with the same command id)."""
+        try:
+            yield
+        except WorkflowUpdateFailedError as exc:
+            cause = exc.cause
+            if isinstance(cause, ApplicationError):
+                raise domain_error_from(cause) from None
+            raise CommandFailed(f"the command failed: {cause or exc}") from exc
         except TimeoutError as exc:
             raise ServiceUnavailable(
                 f"no answer from the workflow of target {target_id} within "

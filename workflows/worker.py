@@ -30,12 +30,13 @@ if TYPE_CHECKING:
 
 log = logging.getLogger("thidua.worker")
 
-# Each cached workflow holds its own sandbox and state: measured ~0.13 MB with the shared
-# type-adapter cache of workflows.converter (2,500 cached: 448 MB; 1,000: 253 MB, after
-# an import of 5,000 targets). An evicted workflow replays its (short, thanks to
-# continue-as-new) history on its next task, which costs CPU only for targets in active
-# use beyond the cache. Setting: THIDUA_WORKER_MAX_CACHED_WORKFLOWS.
-DEFAULT_MAX_CACHED_WORKFLOWS = 1000
+# Each cached workflow holds its own sandbox and state (~0.13 MB with the shared
+# type-adapter cache of workflows.converter); an evicted one replays its history, in a
+# new sandbox, on its next task: tens of milliseconds added to that command (measured:
+# a 1,000-workflow cache after an import of 2,000 targets moved P1's p50 by ~12 ms).
+# 2,500 keeps the worker under 500 MB at 100k targets once its cyclic garbage is
+# collected promptly (thidua/heap.py). Setting: THIDUA_WORKER_MAX_CACHED_WORKFLOWS.
+DEFAULT_MAX_CACHED_WORKFLOWS = 2500
 # The worker's eventsourcing repository keeps recently used aggregates (targets, their
 # campaign, units) and, on each get, fast-forwards the cached copy with the events stored
 # after its version (one indexed SELECT, no replay of the whole history). Safe with
@@ -120,7 +121,7 @@ async def run_worker(settings: Settings, stop: asyncio.Event | None = None) -> N
     worker = build_worker(client, app, settings.task_queue, activity_executor=executor,
                           max_cached_workflows=settings.worker_max_cached_workflows)
 
-    heap.settle()  # a long-running process: see thidua/heap.py
+    heap.settle(thresholds=None)  # a long-running process whose garbage is cyclic: see thidua/heap.py
     stop = stop or asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGTERM, signal.SIGINT):

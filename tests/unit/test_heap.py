@@ -24,3 +24,12 @@ def test_the_malloc_arena_limit_is_accepted_by_this_libc() -> None:
     import platform
 
     assert heap.limit_malloc_arenas() is (platform.libc_ver()[0] == "glibc")
+
+
+def test_a_process_with_cyclic_garbage_keeps_the_default_thresholds() -> None:
+    thresholds = gc.get_threshold()
+    try:
+        heap.settle(thresholds=None)
+        assert gc.get_threshold() == thresholds
+    finally:
+        gc.unfreeze()

@@ -33,7 +33,7 @@ DEFAULTS = {
     "task_queue": "thidua-targets",
     "temporal_ui_port": None,
     "temporal_port": None,
-    "worker_max_cached_workflows": 1000,
+    "worker_max_cached_workflows": 2500,
 }
 
 
