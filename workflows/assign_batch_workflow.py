@@ -13,10 +13,10 @@ from __future__ import annotations
 from datetime import timedelta
 
 from temporalio import workflow
-from temporalio.exceptions import ActivityError, ApplicationError
+from temporalio.exceptions import ActivityError
 
 with workflow.unsafe.imports_passed_through():
-    from workflows.errors import INTERNAL_ERROR, is_domain_failure
+    from workflows.errors import failure_of_activity
     from workflows.messages import ASSIGN_BATCH_ACTIVITY, AssignBatchInput, BatchAssigned
     from workflows.target_workflow import ACTIVITY_RETRY
 
@@ -39,9 +39,4 @@ class AssignBatchWorkflow:
                 retry_policy=ACTIVITY_RETRY,
             )
         except ActivityError as error:
-            cause = error.cause
-            if isinstance(cause, ApplicationError) and is_domain_failure(cause):
-                raise ApplicationError(cause.message, *cause.details, type=cause.type, non_retryable=True) from None
-            raise ApplicationError(
-                f"the assignments could not be saved: {cause or error}", type=INTERNAL_ERROR, non_retryable=True
-            ) from None
+            raise failure_of_activity(error, "the assignments could not be saved") from None

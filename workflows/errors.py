@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from temporalio.exceptions import ApplicationError
+from temporalio.exceptions import ActivityError, ApplicationError
 
 from domain.errors import (
     ERROR_KINDS,
@@ -61,6 +61,16 @@ def to_application_error(error: DomainError) -> ApplicationError:
 
 def is_domain_failure(error: BaseException) -> bool:
     return isinstance(error, ApplicationError) and error.type in ERROR_KINDS
+
+
+def failure_of_activity(error: ActivityError, failed: str) -> ApplicationError:
+    """What a workflow raises when one of its activities failed: a domain refusal as the
+    same typed, non-retryable ApplicationError; anything else as `internal_error`,
+    prefixed with `failed` (what could not be done)."""
+    cause = error.cause
+    if isinstance(cause, ApplicationError) and is_domain_failure(cause):
+        return ApplicationError(cause.message, *cause.details, type=cause.type, non_retryable=True)
+    return ApplicationError(f"{failed}: {cause or error}", type=INTERNAL_ERROR, non_retryable=True)
 
 
 def domain_error_from(error: ApplicationError) -> Exception:

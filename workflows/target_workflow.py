@@ -32,7 +32,7 @@ with workflow.unsafe.imports_passed_through():
     from domain.permissions import check_may_command_target
     from domain.values import OPEN_STATES, SYSTEM, Actor, Status
     from workflows.commands import ALLOWED_FROM, check_arg_names, check_command_name
-    from workflows.errors import INTERNAL_ERROR, is_domain_failure, to_application_error
+    from workflows.errors import INTERNAL_ERROR, failure_of_activity, to_application_error
     from workflows.messages import (
         ASSIGN_ACTIVITY,
         COMMAND_ACTIVITY,
@@ -368,15 +368,10 @@ class TargetWorkflow:
                 retry_policy=ACTIVITY_RETRY,
             )
         except ActivityError as error:
-            cause = error.cause
-            if isinstance(cause, ApplicationError) and is_domain_failure(cause):
-                raise ApplicationError(
-                    cause.message, *cause.details, type=cause.type, non_retryable=True
-                ) from None
-            self._resync = True
-            raise ApplicationError(
-                f"the command could not be applied: {cause or error}", type=INTERNAL_ERROR, non_retryable=True
-            ) from None
+            failure = failure_of_activity(error, "the command could not be applied")
+            if failure.type == INTERNAL_ERROR:
+                self._resync = True
+            raise failure from None
 
 
 def _actor(data: dict[str, object]) -> Actor:
