@@ -9,6 +9,7 @@ rules that may since have changed.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from datetime import date, datetime
 from decimal import Decimal
 from typing import Any
@@ -41,6 +42,22 @@ MAX_POINTS = Decimal("1000000")
 def target_id_for(campaign_id: str, key: str) -> UUID:
     """Assignment is idempotent by (campaign, key): the same key names the same target."""
     return uuid5(NAMESPACE, f"{campaign_id}\x1f{key}")
+
+
+# The events that put a target in a unit, and the attribute naming it (a None there
+# leaves the target where it was). The mutators below are the rule; this names it for
+# readers that follow a target's unit through stored events without replaying them
+# (the rebuild of the audit trail); a unit test checks the two agree.
+UNIT_SET_BY = {"Assigned": "unit_id", "Reassigned": "unit_id", "Resolved": "reassign_to"}
+
+
+def unit_after(event_name: str, attributes: Mapping[str, Any], unit_before: str | None) -> str | None:
+    """The target's unit after an event named `event_name` with these attributes."""
+    name = UNIT_SET_BY.get(event_name)
+    if name is None:
+        return unit_before
+    unit = attributes.get(name)
+    return unit if unit is not None else unit_before
 
 
 def _check_points(points: Any) -> Decimal:

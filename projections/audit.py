@@ -60,6 +60,7 @@ class StaleBatch(RuntimeError):
 
 class AuditProjection:
     name = "audit_log"
+    needs_aggregates = False  # only where each event belongs: `Step.identity` may give it
 
     def __init__(self) -> None:
         self.head: tuple[int, str] | None = None  # (position, chain hash there) after the last prepared batch
@@ -108,6 +109,8 @@ async def _head_at(conn: asyncpg.Connection, schema: str, position: int) -> str:
 
 def _identity(step: Step) -> tuple[str, str | None, UUID | None, str | None]:
     """(aggregate_id, campaign_id, target_id, unit_id) as people know them."""
+    if step.identity is not None:
+        return step.identity  # type: ignore[return-value]
     agg, oid = step.aggregate, step.stored.originator_id
     if step.kind == "target" and step.after is not None:
         return str(oid), step.after.campaign_id, oid, step.after.unit_id
@@ -126,7 +129,12 @@ def audit_row(step: Step, prev_hash: str, digest: str) -> tuple[Any, ...]:
     already parsed), where as the aggregate says."""
     st, event = step.stored, step.event
     data = step.data if step.data is not None else _payload_of(step)
-    recorded_at = getattr(event, "timestamp", None)
+    if event is None:  # followed without decoding (projections.identity)
+        recorded_at = _instant(data.get("timestamp"))
+        occurred_at = _instant(data.get("occurred_at")) or recorded_at
+    else:
+        recorded_at = getattr(event, "timestamp", None)
+        occurred_at = getattr(event, "occurred_at", None) or recorded_at
     actor = data.get("actor")
     actor = actor.get("_data_") if type(actor) is dict else None
     if type(actor) is dict:
@@ -136,7 +144,7 @@ def audit_row(step: Step, prev_hash: str, digest: str) -> tuple[Any, ...]:
     aggregate_id, campaign_id, target_id, unit_id = _identity(step)
     return (
         st.position,
-        getattr(event, "occurred_at", None) or recorded_at,
+        occurred_at,
         recorded_at,
         actor_id,
         actor_name,

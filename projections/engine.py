@@ -30,6 +30,7 @@ from projections.audit import AuditProjection, StaleBatch
 from projections.batch import BatchContext, Group, Prepared
 from projections.catalog import CatalogProjection
 from projections.escalations import EscalationsProjection
+from projections.identity import IdentityCache
 from projections.pipeline import MAX_CACHED_TARGETS, AggregateCache, AggregateView, EventReader, Stored, read_ahead
 from projections.schema import TRACKING_ROWS, qident
 from projections.targets import TargetsProjection
@@ -109,7 +110,12 @@ class Engine:
         # several events of a batch gets one row write, and per-batch costs spread out.
         self.max_batch_size = max_batch_size or batch_size * 4
         self.size = batch_size
-        self.cache = AggregateCache(max_targets=max_cached_targets)
+        # Groups that need only where each event belongs (the audit trail) are fed
+        # without decoding and replaying aggregates (see projections.identity).
+        self.cache: AggregateCache | IdentityCache = (
+            IdentityCache() if groups and not any(getattr(g, "needs_aggregates", True) for g in groups)
+            else AggregateCache(max_targets=max_cached_targets)
+        )
         self.tracking = [row for g in groups for row in TRACKING_ROWS[g.name]]
         self._ahead: tuple[int, asyncio.Task[Ready | None]] | None = None
         self._views: list[AggregateView] = []  # written batches' views, to adopt what they loaded

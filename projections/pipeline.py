@@ -89,6 +89,9 @@ class Step:
     before: TargetSnap | None = None  # targets only
     after: TargetSnap | None = None
     data: dict[str, Any] | None = None  # the stored payload, parsed, not transcoded
+    # (aggregate_id, campaign_id, target_id, unit_id) when followed without aggregates
+    # (`projections.identity`: then `event`, `aggregate` and the snaps are None)
+    identity: tuple[Any, ...] | None = None
 
     @property
     def position(self) -> int:

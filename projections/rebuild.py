@@ -34,6 +34,7 @@ from projections.schema import (
     GROUPS,
     PUBLIC,
     TRACKING_ROWS,
+    analyze_if_unplanned,
     create_indexes,
     create_tables,
     qident,
@@ -177,6 +178,7 @@ async def rebuild(
             raise RuntimeError("another rebuild is running")
         try:
             await create_tables(conn, PUBLIC, list(GROUPS))
+            await analyze_if_unplanned(conn, EVENTS)
             engines = await build_into_schema(conn, side, REBUILD_SCHEMA, groups, batch_size=batch_size,
                                               progress=progress, ahead=ahead,
                                               dsn=dsn if processes > 1 else None)

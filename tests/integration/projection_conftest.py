@@ -253,7 +253,9 @@ async def fresh_rebuild(database_url: str, schema: str = "thidua_check") -> dict
     dsn = asyncpg_dsn(database_url)
     conn, side = await asyncpg.connect(dsn), await asyncpg.connect(dsn)
     try:
-        await build_into_schema(conn, side, schema, list(ALL))
+        # With `dsn`, the audit trail is filled by a second process, as `thidua
+        # projections rebuild` fills it (without aggregates: projections.identity).
+        await build_into_schema(conn, side, schema, list(ALL), dsn=dsn)
         models = await read_models(conn, schema)
         await conn.execute(f"DROP SCHEMA {qident(schema)} CASCADE")
         return models

@@ -12,6 +12,7 @@ from projections.audit import verify
 from projections.projector import Projector
 from projections.rebuild import main as rebuild_main
 from projections.rebuild import rebuild
+from projections.schema import analyze_if_unplanned
 from tests.integration.projection_conftest import (  # noqa: F401  (fixtures)
     World,
     assert_same_models,
@@ -82,3 +83,54 @@ def test_the_rebuild_command_names_what_it_rebuilt_and_refuses_unknown_names(scr
     assert rebuild_main(settings, "no-such-model") == 2
     assert rebuild_main(settings, "audit_log") == 0
     assert asyncio.run(verify(scratch_database))["ok"]
+
+
+async def test_a_rebuilt_audit_trail_places_moved_targets_in_their_new_unit(scratch_database, scratch_app):
+    """A rebuild fills the audit trail without replaying aggregates (it follows each
+    target's unit through the stored events): a target reassigned, or moved by the
+    Standing Committee's resolution, is recorded under its new unit, as live."""
+    world = World(scratch_app)
+    moved = {}
+    for k in range(6):
+        t = world.assign(1000 + k)
+        n = len(world.targets) - 1
+        if k % 2:
+            ops = ["reassign"]
+        else:
+            ops = ["start", "block", "escalate", "resolve_reassign"]
+        for op in ops:
+            assert world.apply(op, n, 5), op
+        moved[str(t.id)] = t.unit_id
+    world.save()
+    projector = Projector(scratch_database)
+    try:
+        assert await projector.catch_up() == scratch_app.max_position()
+    finally:
+        await projector.close()
+    conn = await asyncpg.connect(asyncpg_dsn(scratch_database))
+    try:
+        live = await read_models(conn, "public")
+        last_unit = {}
+        for row in await conn.fetch("SELECT aggregate_id, unit_id FROM audit_log WHERE aggregate_type = 'target' "
+                                    "ORDER BY position"):
+            last_unit[row["aggregate_id"]] = row["unit_id"]
+    finally:
+        await conn.close()
+    assert {tid: last_unit[tid] for tid in moved} == moved
+    assert live["audit_log"] == (await fresh_rebuild(scratch_database))["audit_log"]
+
+
+async def test_a_store_without_statistics_is_analyzed_before_it_is_read_in_batches(scratch_database, scratch_app):
+    """Without statistics the planner expects a few thousand events after any position
+    and sorts all of them for every batch; where autovacuum is off nothing else gathers
+    them, so rebuilds and catch-ups do (once: a second call finds them fresh)."""
+    conn = await asyncpg.connect(asyncpg_dsn(scratch_database))
+    try:
+        await conn.execute("CREATE TABLE public.unplanned AS SELECT g AS id FROM generate_series(1, 5000) g")
+        assert await analyze_if_unplanned(conn, "public.unplanned") is True
+        assert await conn.fetchval(
+            "SELECT reltuples FROM pg_class WHERE oid = 'public.unplanned'::regclass") == 5000
+        assert await analyze_if_unplanned(conn, "public.unplanned") is False
+    finally:
+        await conn.execute("DROP TABLE IF EXISTS public.unplanned")
+        await conn.close()

@@ -34,6 +34,7 @@ from domain import (
     VersionConflict,
 )
 from domain.scoring import TargetFacts, unit_score
+from domain.target import unit_after
 
 # ---------------------------------------------------------------- the model of the table
 A, IP, BL, ES, CO, CA = "assigned", "in_progress", "blocked", "escalated", "completed", "cancelled"
@@ -306,6 +307,13 @@ class TargetLifecycle(RuleBasedStateMachine):
     @invariant()
     def the_report_class_agrees_with_the_events(self) -> None:
         assert self.target.report_class == class_from_events(self.target.pending_events)
+
+    @invariant()
+    def the_unit_followed_through_the_events_is_the_targets(self) -> None:
+        unit = None
+        for e in self.target.pending_events:
+            unit = unit_after(type(e).__name__, vars(e), unit)
+        assert unit == self.target.unit_id
 
     @invariant()
     def every_event_came_from_its_own_command(self) -> None:
