@@ -39,7 +39,7 @@ import asyncpg
 from domain.application import EVENTS_TABLE
 from projections.engine import Engine, make_groups
 from projections.pipeline import MAX_CACHED_TARGETS, EventReader
-from projections.schema import ALL_TRACKING, GROUPS, PUBLIC, analyze_if_unplanned, create_tables
+from projections.schema import ALL_TRACKING, EVENT_STORE_KEYS, GROUPS, PUBLIC, analyze_if_unplanned, create_tables
 from thidua.dburl import asyncpg_dsn
 
 log = logging.getLogger("thidua.projector")
@@ -153,7 +153,7 @@ class Projector:
             self._bulk_checked = True
             # A catch-up reads the store in batches by position: without statistics
             # each batch would sort everything after its position.
-            await analyze_if_unplanned(self._conn, f"public.{EVENTS_TABLE}")
+            await analyze_if_unplanned(self._conn, f"public.{EVENTS_TABLE}", EVENT_STORE_KEYS)
             await self._bulk_build_if_empty()
         result = await self.engine.process_batch(self._conn, EventReader(self._side), self._ahead)
         self.position = result.position

@@ -31,6 +31,7 @@ from projections.codec import EVENTS
 from projections.engine import Engine, make_groups
 from projections.pipeline import EventReader
 from projections.schema import (
+    EVENT_STORE_KEYS,
     GROUPS,
     PUBLIC,
     TRACKING_ROWS,
@@ -178,7 +179,7 @@ async def rebuild(
             raise RuntimeError("another rebuild is running")
         try:
             await create_tables(conn, PUBLIC, list(GROUPS))
-            await analyze_if_unplanned(conn, EVENTS)
+            await analyze_if_unplanned(conn, EVENTS, EVENT_STORE_KEYS)
             engines = await build_into_schema(conn, side, REBUILD_SCHEMA, groups, batch_size=batch_size,
                                               progress=progress, ahead=ahead,
                                               dsn=dsn if processes > 1 else None)

@@ -320,16 +320,27 @@ async def create_indexes(conn: Any, schema: str, groups: tuple[str, ...] | list[
         for ddl in _DDL[group]:
             if _is_index(ddl):
                 await conn.execute(ddl.format(s=s))
-        for table in GROUPS[group]:
-            await conn.execute(f"ANALYZE {s}.{qident(table)}")
+        # A small sample (3,000 rows) is enough to tell the planner how big the tables
+        # are and how keys spread; the default one took 0.6 s for the audit trail alone.
+        await conn.execute("SET default_statistics_target = 10")
+        try:
+            for table in GROUPS[group]:
+                await conn.execute(f"ANALYZE {s}.{qident(table)}")
+        finally:
+            await conn.execute("RESET default_statistics_target")
 
 
-async def analyze_if_unplanned(conn: Any, table: str) -> bool:
+# The event store's columns that its readers filter on (its payloads are not worth sampling).
+EVENT_STORE_KEYS = "(notification_id, originator_id, originator_version)"
+
+
+async def analyze_if_unplanned(conn: Any, table: str, columns: str = "") -> bool:
     """ANALYZE `table` (schema-qualified) when it has no statistics, or when a tenth of
     its rows changed since it last had them. The event store, read in batches by
     position: with no statistics the planner expects a few thousand rows after any
     position and sorts everything after it for each batch (measured: a quarter of a
-    rebuild's database time). True if it analyzed."""
+    rebuild's database time). `columns`: "(a, b)" to sample only the columns queries
+    filter on (the row count is gathered anyway). True if it analyzed."""
     stale = await conn.fetchval(
         "SELECT (last_analyze IS NULL AND last_autoanalyze IS NULL) OR n_mod_since_analyze > n_live_tup / 10 "
         "FROM pg_stat_user_tables WHERE relid = $1::regclass",
@@ -337,7 +348,7 @@ async def analyze_if_unplanned(conn: Any, table: str) -> bool:
     )
     if not stale:
         return False
-    await conn.execute(f"ANALYZE {table}")
+    await conn.execute(f"ANALYZE {table} {columns}" if columns else f"ANALYZE {table}")
     return True
 
 
