@@ -126,7 +126,8 @@ def _identity(step: Step) -> tuple[str, str | None, UUID | None, str | None]:
 def audit_row(step: Step, prev_hash: str, digest: str) -> tuple[Any, ...]:
     """The row of one event: who/what/why as stored (the raw payload, not a
     re-encoding of the domain object), when from the decoded event (the same instants,
-    already parsed), where as the aggregate says."""
+    already parsed) or else from the payload, where as the aggregate (or the identity
+    followed without it: `Step.identity`) says."""
     st, event = step.stored, step.event
     data = step.data if step.data is not None else _payload_of(step)
     if event is None:  # followed without decoding (projections.identity)

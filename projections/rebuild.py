@@ -6,8 +6,10 @@ swap them in one transaction.
    large batches (the live tables keep serving, the live projector keeps running).
    Rebuilding everything, the audit trail is filled by a second process
    (`python -m projections.rebuild --fill ...`) while this one fills the other groups:
-   groups have their own tracking rows, so each process commits its own batches, and a
-   CPU core each roughly halves the time.
+   groups have their own tracking rows, so each process commits its own batches. The
+   audit trail needs no aggregates (projections.identity), so its process reads and
+   parses the events without replaying them. Before reading, an event store without
+   statistics is analyzed, and each group's tables are analyzed once filled.
 2. Swap, in one transaction: lock the live tracking rows of the group (the projector
    waits at its next batch), apply the few events that arrived meanwhile, move the
    live tables to `thidua_retired` and the new ones to `public`, copy the tracking
@@ -167,8 +169,8 @@ async def rebuild(
 ) -> dict[str, Any]:
     """Rebuild one group (by group or table name) or all; returns
     `{"groups": [...], "position": N, "tables": [...]}`. `processes=2` (rebuilding
-    every group): the audit trail is filled by a second process — faster where a core
-    is free (about 1.1-1.3x here), at the price of decoding the events twice."""
+    every group): the audit trail is filled by a second process, which reads the
+    events again but replays no aggregate."""
     groups = resolve_groups(name)
     dsn = asyncpg_dsn(database_url)
     conn = await asyncpg.connect(dsn)
