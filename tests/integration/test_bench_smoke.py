@@ -42,6 +42,10 @@ def test_a_smoke_run_reports_every_figure_with_its_goal(postgres_server_url: str
     assert figures["P1.p99"]["ratio"] is not None and isinstance(figures["P1.p99"]["pass"], bool)
     assert figures["B2.update_rate"]["pass"] is None and figures["B2.update_rate"]["goal"] is None
     assert isinstance(figures["P6.verify_rate"]["pass"], bool)
+    # Rebuild and verification also say what they cost the machine (steadier than rates).
+    for figure_id in ("P4.rebuild_rate", "P6.verify_rate"):
+        assert figures[figure_id]["detail"]["machine_cpu_s"] > 0, figure_id
+        assert figures[figure_id]["detail"]["cpu_ms_per_1k_events"] > 0, figure_id
 
     # The run's dated section went to the markdown file it was given, with every figure.
     section = docs.read_text()
