@@ -48,7 +48,9 @@ def _answers(url: str) -> bool:
 
 @contextlib.contextmanager
 def postgres_server(work_dir: Path) -> Iterator[str]:
-    """URL of a server to create the bench database on (see the module docstring)."""
+    """URL of a server to create databases on: $DATABASE_URL's, else the local one at
+    127.0.0.1:5432 if it answers, else an embedded PostgreSQL under `work_dir` for as
+    long as the context lasts. The test suite chooses its server the same way."""
     url = os.environ.get("DATABASE_URL", "").strip()
     if url:
         yield url

@@ -147,6 +147,25 @@ async def _campaign_exists(pool: Pool, campaign_id: str) -> bool:
                                     campaign_id))
 
 
+class Where:
+    """The conditions of a list query and their numbered parameters:
+    `where.add("unit_id = {}", unit)` appends the value and puts its `$n` in the `{}`."""
+
+    def __init__(self) -> None:
+        self.conds: list[str] = []
+        self.args: list[Any] = []
+
+    def param(self, value: Any) -> str:
+        self.args.append(value)
+        return f"${len(self.args)}"
+
+    def add(self, condition: str, *values: Any) -> None:
+        self.conds.append(condition.format(*(self.param(v) for v in values)))
+
+    def sql(self) -> str:
+        return f" WHERE {' AND '.join(self.conds)}" if self.conds else ""
+
+
 # ---------------------------------------------------------------------- targets
 async def list_targets(
     pool: Pool,
@@ -161,14 +180,10 @@ async def list_targets(
     after: str | None = None,
 ) -> dict[str, Any]:
     """Targets of a campaign (target shape), ordered by id; `after` is a target id."""
-    conds, args = ["campaign_id = $1"], [campaign_id]
-
-    def arg(value: Any) -> str:
-        args.append(value)
-        return f"${len(args)}"
-
+    where = Where()
+    where.add("campaign_id = {}", campaign_id)
     if unit_id is not None:
-        conds.append(f"unit_id = {arg(unit_id)}")
+        where.add("unit_id = {}", unit_id)
     if cluster_id is not None:
         members = await pool.fetchval(
             "SELECT member_unit_ids FROM public.campaign_clusters WHERE campaign_id = $1 AND cluster_id = $2",
@@ -177,21 +192,21 @@ async def list_targets(
         )
         if members is None:
             return {"items": [], "next_after": None}
-        conds.append(f"unit_id = ANY({arg(list(members))})")
+        where.add("unit_id = ANY({})", list(members))
     if status is not None:
-        conds.append(f"status = {arg(status)}")
+        where.add("status = {}", status)
     if report_class is not None:
-        conds.append(f"report_class = {arg(report_class)}")
+        where.add("report_class = {}", report_class)
     if overdue is not None:
-        conds.append("overdue" if overdue else "NOT overdue")
+        where.add("overdue" if overdue else "NOT overdue")
     if after is not None:
         key = _uuid(after)
         if key is None:
             raise ValueError(f"bad cursor {after!r}")
-        conds.append(f"target_id > {arg(key)}")
+        where.add("target_id > {}", key)
     rows = await pool.fetch(
-        f"SELECT state FROM public.targets WHERE {' AND '.join(conds)} ORDER BY target_id LIMIT {arg(limit + 1)}",
-        *args,
+        f"SELECT state FROM public.targets{where.sql()} ORDER BY target_id LIMIT {where.param(limit + 1)}",
+        *where.args,
     )
     return _page([loads(r["state"]) for r in rows], limit, lambda t: t["id"])
 
@@ -253,30 +268,24 @@ async def list_audit(
     after_position: int | None = None,
 ) -> dict[str, Any]:
     """Audit entries by position; `since`/`until` bound occurred_at (inclusive/exclusive)."""
-    conds: list[str] = []
-    args: list[Any] = []
-
-    def arg(value: Any) -> str:
-        args.append(value)
-        return f"${len(args)}"
-
+    where = Where()
     if target_id is not None:
         key = _uuid(target_id)
         if key is None:
             return {"items": [], "next_after": None}
-        conds.append(f"target_id = {arg(key)}")
+        where.add("target_id = {}", key)
     if unit_id is not None:
-        conds.append(f"unit_id = {arg(unit_id)}")
+        where.add("unit_id = {}", unit_id)
     if actor_id is not None:
-        conds.append(f"actor_id = {arg(actor_id)}")
+        where.add("actor_id = {}", actor_id)
     if since is not None:
-        conds.append(f"occurred_at >= {arg(since)}")
+        where.add("occurred_at >= {}", since)
     if until is not None:
-        conds.append(f"occurred_at < {arg(until)}")
+        where.add("occurred_at < {}", until)
     if after_position is not None:
-        conds.append(f"position > {arg(int(after_position))}")
-    where = f" WHERE {' AND '.join(conds)}" if conds else ""
-    rows = await pool.fetch(f"{_AUDIT_SELECT}{where} ORDER BY position LIMIT {arg(limit + 1)}", *args)
+        where.add("position > {}", int(after_position))
+    rows = await pool.fetch(f"{_AUDIT_SELECT}{where.sql()} ORDER BY position LIMIT {where.param(limit + 1)}",
+                            *where.args)
     return _page([_audit_entry(r) for r in rows], limit, lambda e: e["position"])
 
 
@@ -508,24 +517,20 @@ async def list_escalations(
         return None
     sla: timedelta = parse_duration(loads(policy)["resolution_sla"])
     cluster_of = {u: r["cluster_id"] for r in await _cluster_rows(pool, campaign_id) for u in r["member_unit_ids"]}
-    args: list[Any] = [campaign_id]
-    conds = ["campaign_id = $1"]
+    where = Where()
+    where.add("campaign_id = {}", campaign_id)
     if state != "all":
-        args.append(state)
-        conds.append(f"state = ${len(args)}")
+        where.add("state = {}", state)
     if after is not None:
         try:
             opened_at, target_id, number = datetime.fromisoformat(after[0]), UUID(str(after[1])), int(after[2])
         except (TypeError, ValueError, IndexError) as exc:
             raise ValueError(f"bad cursor {after!r}") from exc
-        args += [opened_at, target_id, number]
-        n = len(args)
-        conds.append(f"(opened_at, target_id, number) > (${n - 2}, ${n - 1}, ${n})")
-    args.append(limit + 1)
+        where.add("(opened_at, target_id, number) > ({}, {}, {})", opened_at, target_id, number)
     rows = await pool.fetch(
-        f"SELECT * FROM public.escalations WHERE {' AND '.join(conds)} "
-        f"ORDER BY opened_at, target_id, number LIMIT ${len(args)}",
-        *args,
+        f"SELECT * FROM public.escalations{where.sql()} "
+        f"ORDER BY opened_at, target_id, number LIMIT {where.param(limit + 1)}",
+        *where.args,
     )
     now = _now()
     items = []

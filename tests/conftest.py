@@ -17,21 +17,9 @@ from pathlib import Path
 
 import pytest
 
+from bench.services import postgres_server
 from tests.databases import fresh_database
 from thidua.dburl import eventsourcing_env
-
-LOCAL_POSTGRES_URL = "postgresql://root@127.0.0.1:5432/postgres"
-
-
-def _answers(url: str) -> bool:
-    import psycopg
-
-    try:
-        with psycopg.connect(url, connect_timeout=2, autocommit=True) as conn:
-            conn.execute("select 1")
-        return True
-    except Exception:
-        return False
 
 
 def _short_tmpdir(prefix: str) -> Path:
@@ -41,24 +29,14 @@ def _short_tmpdir(prefix: str) -> Path:
 
 @pytest.fixture(scope="session")
 def postgres_server_url() -> Iterator[str]:
-    """URL of a server to create databases on: $DATABASE_URL, else a local server at
-    127.0.0.1:5432 (user root) if it answers, else an embedded PostgreSQL for the session."""
-    url = os.environ.get("DATABASE_URL", "").strip()
-    if url:
-        yield url
-        return
-    if _answers(LOCAL_POSTGRES_URL):
-        yield LOCAL_POSTGRES_URL
-        return
-
-    from thidua.embedded import EmbeddedPostgres
-
+    """URL of a server to create databases on, chosen as the benchmarks choose theirs:
+    $DATABASE_URL, else a local server at 127.0.0.1:5432 (user root) if it answers, else
+    an embedded PostgreSQL for the session."""
     data_dir = _short_tmpdir("thd")
-    server = EmbeddedPostgres(data_dir).start()
     try:
-        yield server.url
+        with postgres_server(data_dir) as url:
+            yield url
     finally:
-        server.stop()
         shutil.rmtree(data_dir, ignore_errors=True)
 
 
