@@ -241,8 +241,7 @@ async def stage_rebuild(run: Run, database_url: str, figure: str) -> None:
         result = await rebuild.rebuild(database_url)
         elapsed, cpu = time.perf_counter() - t0, machine_cpu_seconds() - cpu0
     run.results.put(figure, head / elapsed, events=head, seconds=round(elapsed, 2), position=result.get("position"),
-                    tables=result.get("tables"), **cpu_detail(cpu, head))
-    run.notes.append(f"{figure}: {cpu:.1f} s of machine CPU over {elapsed:.1f} s ({cpu_detail(cpu, head)['cpu_ms_per_1k_events']} ms per 1,000 events)")
+                    tables=result.get("tables"), **cpu_detail(run, figure, cpu, elapsed, head))
 
 
 async def stage_verify(run: Run, database_url: str, figure: str) -> None:
@@ -255,8 +254,8 @@ async def stage_verify(run: Run, database_url: str, figure: str) -> None:
     if not result.get("ok"):
         raise RuntimeError(f"the audit chain did not verify: {result}")
     checked = int(result["checked"])
-    run.results.put(figure, checked / elapsed, events=checked, seconds=round(elapsed, 2), **cpu_detail(cpu, checked))
-    run.notes.append(f"{figure}: {cpu:.1f} s of machine CPU over {elapsed:.1f} s ({cpu_detail(cpu, checked)['cpu_ms_per_1k_events']} ms per 1,000 events)")
+    run.results.put(figure, checked / elapsed, events=checked, seconds=round(elapsed, 2),
+                    **cpu_detail(run, figure, cpu, elapsed, checked))
 
 
 def machine_cpu_seconds() -> float:
@@ -266,11 +265,13 @@ def machine_cpu_seconds() -> float:
     return times.user + times.nice + times.system + getattr(times, "irq", 0.0) + getattr(times, "softirq", 0.0)
 
 
-def cpu_detail(cpu: float, events: int) -> dict[str, float]:
-    """The machine's CPU seconds over a stage and per 1,000 events: steadier than the
-    rate from run to run on a machine whose speed varies (the rate on 2 cores is bounded
-    by about 2 / (CPU seconds per event))."""
-    return {"machine_cpu_s": round(cpu, 2), "cpu_ms_per_1k_events": round(cpu * 1e6 / max(events, 1), 1)}
+def cpu_detail(run: Run, figure: str, cpu: float, elapsed: float, events: int) -> dict[str, float]:
+    """The machine's CPU seconds over a stage and per 1,000 events (also noted in the
+    run's section): steadier than the rate from run to run on a machine whose speed
+    varies (the rate on 2 cores is bounded by about 2 / (CPU seconds per event))."""
+    per_1k = round(cpu * 1e6 / max(events, 1), 1)
+    run.notes.append(f"{figure}: {cpu:.1f} s of machine CPU over {elapsed:.1f} s ({per_1k} ms per 1,000 events)")
+    return {"machine_cpu_s": round(cpu, 2), "cpu_ms_per_1k_events": per_1k}
 
 
 @contextlib.contextmanager

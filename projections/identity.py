@@ -34,7 +34,8 @@ class _Known(NamedTuple):
 
 class IdentityCache:
     """Where each aggregate belongs as of `position` (same interface as
-    `AggregateCache` for the engine). A few dozen bytes per aggregate: all are kept."""
+    `AggregateCache` for the engine). A few hundred bytes per aggregate (≈ 40 MB at
+    100k targets, against ≈ 3 KB per cached target): all are kept."""
 
     def __init__(self) -> None:
         self.decoder = StoredDecoder()
