@@ -380,6 +380,8 @@ def _create_user(app: Any, user: D.UserFact, tokens: dict[str, str], cmd: Comman
 async def run_targets(app: Any, gateway: Any, plans: list[TargetPlan], report: DemoReport, *,
                       progress: Progress | None = None, cancel: threading.Event | None = None) -> None:
     """Assign every target and play its story through the gateway, CONCURRENCY targets at a time."""
+    from workflows.client import assign_request
+
     limit = asyncio.Semaphore(CONCURRENCY)
     done = 0
     sec = actor_of(D.SECRETARIAT)
@@ -396,9 +398,11 @@ async def run_targets(app: Any, gateway: Any, plans: list[TargetPlan], report: D
                 if fact.measure is not None:
                     kind, goal, unit, direction = fact.measure
                     measure = Measure(kind=kind, goal=goal, unit=unit, direction=direction)
-                await gateway.assign(sec, assign_id, D.CAMPAIGN_ID, unit_id=fact.unit_id, title=fact.title,
-                                     area=fact.area, deadline=plan.deadline, points=fact.points, key=fact.key,
-                                     decision=_decision(fact.decision), measure=measure)
+                await gateway.assign(assign_request(
+                    sec, assign_id, D.CAMPAIGN_ID, unit_id=fact.unit_id, title=fact.title, area=fact.area,
+                    deadline=plan.deadline, points=fact.points, key=fact.key, decision=_decision(fact.decision),
+                    measure=measure,
+                ))
                 report.commands_sent += 1
                 applied = set()
             else:

@@ -135,32 +135,15 @@ class TargetGateway:
         self.answer_timeout = answer_timeout
 
     # ------------------------------------------------------------------ commands
-    async def assign(
-        self,
-        actor: Actor,
-        command_id: str,
-        campaign_id: str,
-        *,
-        unit_id: str,
-        title: str,
-        area: str,
-        deadline: date,
-        points: Any,
-        key: str | None = None,
-        decision: Decision | Mapping[str, Any] | None = None,
-        measure: Measure | Mapping[str, Any] | None = None,
-        note: str | None = None,
-    ) -> CommandResult:
-        """Assign a target and start its workflow; the same key (default: the command
-        id) names the same target, so a retried assignment stores nothing new."""
-        request = assign_request(
-            actor, command_id, campaign_id, unit_id=unit_id, title=title, area=area, deadline=deadline,
-            points=points, key=key, decision=decision, measure=measure, note=note,
-        )
-        target_id = str(target_id_for(campaign_id, key or command_id))
+    async def assign(self, request: AssignRequest) -> CommandResult:
+        """Assign a target (`assign_request(...)` builds and checks the request) and start
+        its workflow; the same key (default: the command id) names the same target, so a
+        retried assignment stores nothing new."""
+        target_id = str(target_id_for(request.campaign_id, request.key or request.command_id))
         payload = {k: v for k, v in asdict(request).items() if k not in ("actor", "command_id")}
         return await self._update(
-            target_id, MODE_ASSIGN, TargetWorkflow.assign, request, update_id_for(command_id, "assign", payload)
+            target_id, MODE_ASSIGN, TargetWorkflow.assign, request,
+            update_id_for(request.command_id, "assign", payload),
         )
 
     async def assign_many(

@@ -74,12 +74,12 @@ async def assign_target(cid: CampaignId, body: AssignIn, user: Assigners, ctx: C
 
     async def act() -> dict[str, Any]:
         await services.in_thread(require_units, services.domain_app, [body.unit_id], "unit_id")
-        result = await services.gateway.assign(
+        result = await services.gateway.assign(assign_request(
             user.actor, ctx.command_id, cid, unit_id=body.unit_id, title=body.title, area=body.area,
             deadline=body.deadline, points=body.points, key=body.key,
             decision=importing.domain_decision(body.decision), measure=importing.domain_measure(body.measure),
             note=body.note,
-        )
+        ))
         return _result(result)
 
     return await ctx.run("assign", act, status=201, model=TargetCommandOut)

@@ -286,14 +286,14 @@ async def api_without_temporal(settings: Settings) -> AsyncIterator[httpx.AsyncC
 async def test_a_gateway_that_cannot_reach_temporal_says_service_unavailable() -> None:
     from domain.values import Actor, Role
     from thidua.embedded import free_port
-    from workflows.client import ServiceUnavailable, TargetGateway, connect
+    from workflows.client import ServiceUnavailable, TargetGateway, assign_request, connect
 
     gateway = TargetGateway(await connect(f"127.0.0.1:{free_port()}", lazy=True), "nowhere")
     actor = Actor(id="u-1", name="Văn phòng", role=Role.SECRETARIAT)
     tid = "00000000-0000-5000-8000-000000000001"
     attempts = {
-        "assign": gateway.assign(actor, "c-1", "drive", unit_id="ward", title="T", area="GPMB",
-                                 deadline=date(2030, 1, 1), points=1),
+        "assign": gateway.assign(assign_request(actor, "c-1", "drive", unit_id="ward", title="T", area="GPMB",
+                                                deadline=date(2030, 1, 1), points=1)),
         "command": gateway.command(tid, "cancel", actor, "c-2", {"reason": "Thử"}),
         "refresh": gateway.refresh([tid]),
         "close_campaign": gateway.close_campaign("drive", [tid]),

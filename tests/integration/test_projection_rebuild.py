@@ -120,7 +120,7 @@ async def test_a_rebuilt_audit_trail_places_moved_targets_in_their_new_unit(scra
     assert live["audit_log"] == (await fresh_rebuild(scratch_database))["audit_log"]
 
 
-async def test_a_store_without_statistics_is_analyzed_before_it_is_read_in_batches(scratch_database, scratch_app):
+async def test_a_table_without_statistics_is_analyzed_once(scratch_database, scratch_app):
     """Without statistics the planner expects a few thousand events after any position
     and sorts all of them for every batch; where autovacuum is off nothing else gathers
     them, so rebuilds and catch-ups do (once: a second call finds them fresh)."""

@@ -18,6 +18,7 @@ from tests.integration.conftest import (
     new_id,
     unit_head,
 )
+from workflows.client import assign_request
 
 
 def _today_in_vietnam() -> date:
@@ -27,10 +28,10 @@ def _today_in_vietnam() -> date:
 async def _assign(ts, seed, *, deadline_in_days: int, **policy):  # type: ignore[no-untyped-def]
     campaign = seed.campaign(**policy)
     unit = seed.unit()
-    result = await ts.gateway.assign(
+    result = await ts.gateway.assign(assign_request(
         SECRETARIAT, new_id("assign"), campaign, unit_id=unit, title="Hoàn thành GPMB khu đô thị Nam Vĩnh Yên",
         area="gpmb", deadline=_today_in_vietnam() + timedelta(days=deadline_in_days), points=10,
-    )
+    ))
     return result.target["id"], unit
 
 

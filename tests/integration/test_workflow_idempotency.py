@@ -7,7 +7,7 @@ import asyncio
 from datetime import date, timedelta
 
 from tests.integration.conftest import SECRETARIAT, armed_commands, armed, new_id, unit_head
-from workflows.client import workflow_id_for
+from workflows.client import assign_request, workflow_id_for
 from workflows.target_workflow import TargetWorkflow
 
 TODAY = date.today()
@@ -16,10 +16,10 @@ TODAY = date.today()
 async def _assigned_and_started(gateway, seed):  # type: ignore[no-untyped-def]
     campaign = seed.campaign()
     unit = seed.unit()
-    result = await gateway.assign(
+    result = await gateway.assign(assign_request(
         SECRETARIAT, new_id("assign"), campaign, unit_id=unit, title="Thu ngân sách", area="econ",
         deadline=TODAY + timedelta(days=30), points=4,
-    )
+    ))
     tid = result.target["id"]
     await gateway.command(tid, "start", unit_head(unit), new_id("start"))
     return tid, unit
@@ -53,10 +53,10 @@ async def test_assigning_the_same_key_three_times_makes_one_target(gateway, seed
     unit = seed.unit()
     key = new_id("qd-934-muc-3")
     answers = await asyncio.gather(*(
-        gateway.assign(
+        gateway.assign(assign_request(
             SECRETARIAT, new_id("assign"), campaign, unit_id=unit, title="Xây dựng Đảng", area="party",
             deadline=TODAY + timedelta(days=30), points=2, key=key,
-        )
+        ))
         for _ in range(3)
     ))
     assert len({a.target["id"] for a in answers}) == 1

@@ -70,8 +70,8 @@ async def test_a_retried_import_stores_nothing_new_and_restarts_a_workflow_that_
 async def test_one_refused_row_refuses_its_whole_chunk(gateway, seed):
     campaign, unit = seed.campaign(), seed.unit()
     taken = new_id("taken")
-    await gateway.assign(SECRETARIAT, new_id("assign"), campaign, unit_id=unit, title="Khác hẳn", area="econ",
-                         deadline=TODAY + timedelta(days=30), points=1, key=taken)
+    await gateway.assign(assign_request(SECRETARIAT, new_id("assign"), campaign, unit_id=unit, title="Khác hẳn", area="econ",
+                         deadline=TODAY + timedelta(days=30), points=1, key=taken))
     fresh = [new_id("fresh") for _ in range(3)]
     with pytest.raises(CommandIdReused):
         await gateway.assign_many(campaign, _requests(campaign, unit, [fresh[0], taken, *fresh[1:]]))

@@ -17,6 +17,7 @@ from tests.integration.conftest import (
     new_id,
     unit_head,
 )
+from workflows.client import assign_request
 
 TODAY = date.today()
 
@@ -27,10 +28,10 @@ async def test_a_blocked_target_reaches_the_standing_committee_and_is_completed_
     head = unit_head(unit)
     deadline = TODAY + timedelta(days=20)
 
-    assigned = await gateway.assign(
+    assigned = await gateway.assign(assign_request(
         SECRETARIAT, new_id("assign"), campaign, unit_id=unit, title="Giải phóng mặt bằng dự án đường Tôn Đức Thắng",
         area="gpmb", deadline=deadline, points=10,
-    )
+    ))
     target_id = assigned.target["id"]
     assert assigned.target["status"] == "assigned"
     assert assigned.position > 0
@@ -89,10 +90,10 @@ async def test_each_command_re_arms_or_disarms_the_right_timers(gateway, seed):
     campaign = seed.campaign(escalate_after="P3D", resolution_sla="P7D", stale_after="P14D")
     unit = seed.unit()
     head = unit_head(unit)
-    result = await gateway.assign(
+    result = await gateway.assign(assign_request(
         SECRETARIAT, new_id("assign"), campaign, unit_id=unit, title="Cải cách hành chính", area="admin",
         deadline=TODAY + timedelta(days=60), points=5,
-    )
+    ))
     tid = result.target["id"]
     timers = await armed(gateway.client, tid)
     assert armed_commands(timers) == {"mark_overdue", "remind_stale"}
@@ -141,10 +142,10 @@ async def test_each_command_re_arms_or_disarms_the_right_timers(gateway, seed):
 async def test_a_target_without_progress_gets_a_stale_reminder_and_progress_re_arms_it(gateway, seed):
     campaign = seed.campaign(stale_after="PT2S")
     unit = seed.unit()
-    result = await gateway.assign(
+    result = await gateway.assign(assign_request(
         SECRETARIAT, new_id("assign"), campaign, unit_id=unit, title="Xử lý vi phạm đất đai", area="land",
         deadline=TODAY + timedelta(days=60), points=3,
-    )
+    ))
     tid = result.target["id"]
     await eventually(lambda: "StaleReminded" in seed.event_types(tid), what="a stale reminder")
     reminder = seed.events(tid)[-1]
@@ -164,10 +165,10 @@ class TestRefusalsComeBackAsDomainErrors:
     async def _target(self, gateway, seed):  # type: ignore[no-untyped-def]
         campaign = seed.campaign()
         unit = seed.unit()
-        result = await gateway.assign(
+        result = await gateway.assign(assign_request(
             SECRETARIAT, new_id("assign"), campaign, unit_id=unit, title="Chống lãng phí", area="thrift",
             deadline=TODAY + timedelta(days=30), points=2,
-        )
+        ))
         return result.target["id"], unit
 
     async def test_not_allowed(self, gateway, seed):
@@ -180,9 +181,9 @@ class TestRefusalsComeBackAsDomainErrors:
         campaign = seed.campaign()
         command_id = new_id("assign")
         with pytest.raises(NotAllowed):
-            await gateway.assign(
+            await gateway.assign(assign_request(
                 unit_head("x"), command_id, campaign, unit_id="x", title="t", area="a", deadline=TODAY, points=1,
-            )
+            ))
         # The workflow started for that assignment did not stay around without a target.
         from domain.target import target_id_for
         from workflows.client import workflow_id_for
@@ -222,10 +223,10 @@ class TestRefusalsComeBackAsDomainErrors:
             await gateway.command(tid, "start", unit_head(unit), new_id("start"), {"colour": "red"})
         assert refused.value.field == "colour"
         with pytest.raises(BadInput) as refused:
-            await gateway.assign(
+            await gateway.assign(assign_request(
                 SECRETARIAT, new_id("assign"), seed.campaign(), unit_id="not-registered", title="t", area="a",
                 deadline=TODAY, points=1,
-            )
+            ))
         assert refused.value.field == "unit_id"
 
     async def test_version_conflict_and_reused_command_id(self, gateway, seed):
@@ -251,10 +252,10 @@ class TestRefusalsComeBackAsDomainErrors:
         with pytest.raises(NotFound):
             await gateway.command("not-a-target", "start", SECRETARIAT, new_id("s"))
         with pytest.raises(NotFound):
-            await gateway.assign(
+            await gateway.assign(assign_request(
                 SECRETARIAT, new_id("assign"), "no-such-campaign", unit_id=seed.unit(), title="t", area="a",
                 deadline=TODAY, points=1,
-            )
+            ))
 
 
 async def test_closing_a_campaign_finishes_its_workflows_and_commands_still_work(gateway, seed):
@@ -266,10 +267,10 @@ async def test_closing_a_campaign_finishes_its_workflows_and_commands_still_work
     head = unit_head(unit)
     targets = []
     for n in range(3):
-        result = await gateway.assign(
+        result = await gateway.assign(assign_request(
             SECRETARIAT, new_id("assign"), campaign, unit_id=unit, title=f"Chỉ tiêu {n}", area="econ",
             deadline=TODAY + timedelta(days=30), points=1,
-        )
+        ))
         targets.append(result.target["id"])
     await gateway.command(targets[0], "start", head, new_id("start"))
 
@@ -284,10 +285,10 @@ async def test_closing_a_campaign_finishes_its_workflows_and_commands_still_work
     late = await gateway.command(targets[0], "report_progress", head, new_id("progress"), {"percent": 100})
     assert late.target["version"] == 3
     with pytest.raises(InvalidTransition):
-        await gateway.assign(
+        await gateway.assign(assign_request(
             SECRETARIAT, new_id("assign"), campaign, unit_id=unit, title="Sau khi đóng", area="econ",
             deadline=TODAY, points=1,
-        )
+        ))
 
 
 async def test_a_target_whose_workflow_is_gone_gets_one_rebuilt_from_the_aggregate(gateway, seed):
@@ -296,10 +297,10 @@ async def test_a_target_whose_workflow_is_gone_gets_one_rebuilt_from_the_aggrega
     campaign = seed.campaign()
     unit = seed.unit()
     head = unit_head(unit)
-    result = await gateway.assign(
+    result = await gateway.assign(assign_request(
         SECRETARIAT, new_id("assign"), campaign, unit_id=unit, title="Chỉ tiêu thu ngân sách", area="econ",
         deadline=TODAY + timedelta(days=30), points=1,
-    )
+    ))
     tid = result.target["id"]
     await gateway.command(tid, "start", head, new_id("start"))
     await gateway.command(tid, "block", head, new_id("block"), {"reason": "vướng thủ tục"})
@@ -318,10 +319,10 @@ async def test_a_policy_change_reaches_running_workflows_when_they_are_refreshed
     campaign_id = seed.campaign(escalate_after="P3D")
     unit = seed.unit()
     head = unit_head(unit)
-    result = await gateway.assign(
+    result = await gateway.assign(assign_request(
         SECRETARIAT, new_id("assign"), campaign_id, unit_id=unit, title="Môi trường", area="environment",
         deadline=TODAY + timedelta(days=30), points=1,
-    )
+    ))
     tid = result.target["id"]
     await gateway.command(tid, "block", head, new_id("block"), {"reason": "chờ quy hoạch"})
 

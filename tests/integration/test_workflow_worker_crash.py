@@ -17,7 +17,7 @@ import pytest
 
 from tests.integration.conftest import SECRETARIAT, eventually, new_id, unit_head
 from workflows.activities import PAUSE_AFTER_SAVE_ENV
-from workflows.client import TargetGateway
+from workflows.client import TargetGateway, assign_request
 from workflows.errors import ServiceUnavailable
 
 REPO = Path(__file__).resolve().parents[2]
@@ -60,10 +60,10 @@ async def test_a_worker_killed_in_the_middle_of_a_command_applies_it_exactly_onc
     doomed = start_worker_process(database_url, temporal_address, queue, **{PAUSE_AFTER_SAVE_ENV: "start=60"})
     successor = None
     try:
-        assigned = await gateway.assign(
+        assigned = await gateway.assign(assign_request(
             SECRETARIAT, new_id("assign"), campaign, unit_id=unit, title="Thu hồi đất dự án", area="land",
             deadline=date.today() + timedelta(days=30), points=5,
-        )
+        ))
         tid = assigned.target["id"]
         command_id = new_id("start")
         answer = asyncio.create_task(gateway.command(tid, "start", head, command_id, {"note": "bắt đầu"}))
@@ -102,10 +102,10 @@ async def test_a_worker_killed_in_the_middle_of_a_command_applies_it_exactly_onc
 async def test_without_a_worker_the_caller_gets_a_clear_retryable_error(temporal_client, seed):
     gateway = TargetGateway(temporal_client, f"wf-nobody-{secrets.token_hex(3)}", answer_timeout=timedelta(seconds=1))
     with pytest.raises(ServiceUnavailable) as refused:
-        await gateway.assign(
+        await gateway.assign(assign_request(
             SECRETARIAT, new_id("assign"), seed.campaign(), unit_id=seed.unit(), title="t", area="a",
             deadline=date.today(), points=1,
-        )
+        ))
     assert refused.value.retryable
     assert "retry with the same command id" in str(refused.value)
 

@@ -29,6 +29,7 @@ from psycopg import sql
 
 from tests.integration.conftest import SECRETARIAT, STANDING_COMMITTEE, Seed, eventually, new_id, unit_head
 from thidua.dburl import eventsourcing_env, with_database
+from workflows.client import assign_request
 
 HERE = Path(__file__).resolve().parent
 TODAY = date.today()
@@ -38,10 +39,10 @@ async def happy_path(gateway, seed: Seed):  # type: ignore[no-untyped-def]
     campaign = seed.campaign()
     unit = seed.unit()
     head = unit_head(unit)
-    tid = (await gateway.assign(
+    tid = (await gateway.assign(assign_request(
         SECRETARIAT, new_id("assign"), campaign, unit_id=unit, title="Thu ngân sách", area="econ",
         deadline=TODAY + timedelta(days=30), points=10,
-    )).target["id"]
+    ))).target["id"]
     await gateway.command(tid, "start", head, new_id("start"))
     await gateway.command(tid, "report_progress", head, new_id("progress"), {"percent": 60})
     await gateway.command(tid, "complete", head, new_id("complete"), {"result": "vượt dự toán"})
@@ -54,10 +55,10 @@ async def auto_escalation(gateway, seed: Seed):  # type: ignore[no-untyped-def]
     campaign = seed.campaign(escalate_after="PT1S", resolution_sla="PT1S", stale_after="P30D")
     unit = seed.unit()
     head = unit_head(unit)
-    tid = (await gateway.assign(
+    tid = (await gateway.assign(assign_request(
         SECRETARIAT, new_id("assign"), campaign, unit_id=unit, title="GPMB", area="gpmb",
         deadline=TODAY + timedelta(days=30), points=10,
-    )).target["id"]
+    ))).target["id"]
     await gateway.command(tid, "start", head, new_id("start"))
     await gateway.command(tid, "block", head, new_id("block"), {"reason": "thiếu vốn"})
     await eventually(lambda: "EscalationReminded" in seed.event_types(tid), what="a reminder")
@@ -73,10 +74,10 @@ async def cancel(gateway, seed: Seed):  # type: ignore[no-untyped-def]
     campaign = seed.campaign()
     unit = seed.unit()
     head = unit_head(unit)
-    tid = (await gateway.assign(
+    tid = (await gateway.assign(assign_request(
         SECRETARIAT, new_id("assign"), campaign, unit_id=unit, title="Chỉ tiêu bị huỷ", area="econ",
         deadline=TODAY + timedelta(days=30), points=1,
-    )).target["id"]
+    ))).target["id"]
     await gateway.command(tid, "start", head, new_id("start"))
     await gateway.command(tid, "block", head, new_id("block"), {"reason": "không khả thi"})
     await gateway.command(tid, "cancel", SECRETARIAT, new_id("cancel"), {"reason": "điều chỉnh kế hoạch"})
@@ -92,10 +93,10 @@ async def continue_as_new(gateway, seed: Seed):  # type: ignore[no-untyped-def]
     campaign = seed.campaign()
     unit = seed.unit()
     head = unit_head(unit)
-    tid = (await gateway.assign(
+    tid = (await gateway.assign(assign_request(
         SECRETARIAT, new_id("assign"), campaign, unit_id=unit, title="Cải cách hành chính", area="admin",
         deadline=TODAY + timedelta(days=30), points=3,
-    )).target["id"]
+    ))).target["id"]
     await gateway.command(tid, "start", head, new_id("start"))
     handle = gateway.client.get_workflow_handle(workflow_id_for(tid))
     first_run = (await handle.describe()).run_id
@@ -114,10 +115,10 @@ async def rebuilt_from_the_aggregate(gateway, seed: Seed):  # type: ignore[no-un
     campaign = seed.campaign()
     unit = seed.unit()
     head = unit_head(unit)
-    tid = (await gateway.assign(
+    tid = (await gateway.assign(assign_request(
         SECRETARIAT, new_id("assign"), campaign, unit_id=unit, title="Phòng chống tham nhũng", area="anticorruption",
         deadline=TODAY + timedelta(days=30), points=2,
-    )).target["id"]
+    ))).target["id"]
     await gateway.client.get_workflow_handle(workflow_id_for(tid)).terminate("recording the load path")
     await gateway.command(tid, "start", head, new_id("start"))
     await gateway.command(tid, "report_progress", head, new_id("progress"), {"note": "đang xác minh"})
