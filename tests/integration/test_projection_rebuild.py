@@ -9,6 +9,8 @@ import asyncpg
 
 from projections import queries
 from projections.audit import verify
+from projections.identity import IdentityCache
+from projections.pipeline import EventReader
 from projections.projector import Projector
 from projections.rebuild import main as rebuild_main
 from projections.rebuild import rebuild
@@ -134,3 +136,31 @@ async def test_a_table_without_statistics_is_analyzed_once(scratch_database, scr
     finally:
         await conn.execute("DROP TABLE IF EXISTS public.unplanned")
         await conn.close()
+
+
+async def test_following_identities_from_the_middle_of_the_store_loads_what_came_before(
+    scratch_database, scratch_app
+):
+    """A rebuild's catch-up starts the audit trail's identity cache cold, mid-store: it
+    loads each aggregate's earlier events and places later events as a cache that saw
+    everything does."""
+    world = World(scratch_app)
+    for k in range(4):
+        world.assign(2000 + k)
+        n = len(world.targets) - 1
+        for op in ["reassign"] if k % 2 else ["start", "block", "escalate", "resolve_reassign"]:
+            assert world.apply(op, n, 5), op
+    world.save()
+    conn = await asyncpg.connect(asyncpg_dsn(scratch_database))
+    try:
+        rows = await EventReader(conn).read(conn, 0, 1_000_000)
+        whole = IdentityCache().apply(0, rows, [])
+        middle = len(rows) // 2
+        cold = IdentityCache()
+        later = rows[middle:]
+        history = await cold.history(conn, cold.needed(rows[middle - 1].position, later))
+        tail = cold.apply(rows[middle - 1].position, later, history)
+    finally:
+        await conn.close()
+    assert [s.identity for s in tail] == [s.identity for s in whole[middle:]]
+    assert any(s.event_type in ("Reassigned", "Resolved") for s in tail)
