@@ -22,7 +22,7 @@ import logging
 from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import asdict
 from datetime import date, datetime, timedelta
-from typing import Any
+from typing import Any, NoReturn
 from uuid import UUID
 
 from temporalio.client import (
@@ -188,10 +188,7 @@ class TargetGateway:
                     result_type=list[BatchAssigned],
                 )
         except WorkflowFailureError as exc:
-            cause = exc.cause
-            if isinstance(cause, ApplicationError):
-                raise domain_error_from(cause) from None
-            raise CommandFailed(f"the assignments failed: {cause or exc}") from exc
+            _raise_failure(exc, "the assignments")
         except RPCError as exc:
             raise _unavailable(exc) from exc
         except TimeoutError as exc:
@@ -354,10 +351,7 @@ class TargetGateway:
         try:
             yield
         except WorkflowUpdateFailedError as exc:
-            cause = exc.cause
-            if isinstance(cause, ApplicationError):
-                raise domain_error_from(cause) from None
-            raise CommandFailed(f"the command failed: {cause or exc}") from exc
+            _raise_failure(exc, "the command")
         except TimeoutError as exc:
             raise ServiceUnavailable(
                 f"no answer from the workflow of target {target_id} within "
@@ -440,6 +434,15 @@ def _is_closing_race(exc: RPCError) -> bool:
     return exc.status in (RPCStatusCode.NOT_FOUND, RPCStatusCode.FAILED_PRECONDITION, RPCStatusCode.ABORTED) or (
         "completed" in text or "closed" in text or "continued" in text
     )
+
+
+def _raise_failure(exc: WorkflowFailureError | WorkflowUpdateFailedError, what: str) -> NoReturn:
+    """A workflow or update that failed: the domain's refusal (an ApplicationError from
+    the workflow) as that refusal, anything else as CommandFailed."""
+    cause = exc.cause
+    if isinstance(cause, ApplicationError):
+        raise domain_error_from(cause) from None
+    raise CommandFailed(f"{what} failed: {cause or exc}") from exc
 
 
 def _unavailable(exc: RPCError) -> Exception:
