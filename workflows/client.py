@@ -46,9 +46,9 @@ from workflows.commands import (
     encode_args,
     measure_to_json,
 )
+from workflows.assign_batch_workflow import AssignBatchWorkflow
 from workflows.converter import data_converter
 from workflows.errors import CommandFailed, ServiceUnavailable, domain_error_from
-from workflows.assign_batch_workflow import AssignBatchWorkflow
 from workflows.messages import (
     MODE_ASSIGN,
     MODE_CARRY,

@@ -63,15 +63,15 @@ def _bytecode_for_the_sandbox() -> None:
     import py_compile
     import tempfile
 
-    import workflows.assign_batch_workflow as batch_module
-    import workflows.target_workflow as module
+    import workflows.assign_batch_workflow
+    import workflows.target_workflow
 
     try:
         sys.pycache_prefix = tempfile.mkdtemp(prefix="thidua-pyc-")
-        py_compile.compile(module.__file__, doraise=True)
-        py_compile.compile(batch_module.__file__, doraise=True)
+        for module in (workflows.target_workflow, workflows.assign_batch_workflow):
+            py_compile.compile(module.__file__, doraise=True)
     except (OSError, py_compile.PyCompileError) as exc:
-        log.warning("could not compile the workflow module ahead (%s): each new workflow compiles it", exc)
+        log.warning("could not compile the workflow modules ahead (%s): each new workflow compiles them", exc)
 
 
 def build_worker(
