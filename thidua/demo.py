@@ -499,6 +499,18 @@ async def worker_is_polling(client: Any, task_queue: str) -> bool:
     return bool(response.pollers)
 
 
+async def wait_for_worker(client: Any, task_queue: str, timeout: float) -> None:
+    """Until a worker polls `task_queue`: a worker registers as a poller a moment after
+    its process is up (longer on a busy machine)."""
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + timeout
+    while not await worker_is_polling(client, task_queue):
+        if loop.time() > deadline:
+            raise RuntimeError(f"no worker polled task queue {task_queue!r} within {timeout:.0f} s; "
+                               "see the worker's log")
+        await asyncio.sleep(0.25)
+
+
 def main(settings: Any) -> int:
     """`thidua demo`: load the demo into a running thidua (a worker must be polling)."""
     from rich.console import Console

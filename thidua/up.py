@@ -8,7 +8,8 @@
    `Supervisor`, with DATABASE_URL / TEMPORAL_ADDRESS of the services above (so they start
    none of their own); their logs go to `$THIDUA_DATA_DIR/logs/`. A crashed child is reported
    and restarted with backoff.
-5. Wait for the API's /healthz, then load the Vĩnh Yên 2022 demo if the store holds no campaign
+5. Wait for the API's /healthz and for the worker to poll its task queue, then load the Vĩnh
+   Yên 2022 demo if the store holds no campaign
    (or finish an interrupted load), and print the URLs and the demo users' tokens (also in
    `$THIDUA_DATA_DIR/demo-tokens.json`).
 6. Ctrl-C, SIGINT or SIGTERM: stop the API, the projector and the worker (SIGTERM, then SIGKILL
@@ -293,6 +294,9 @@ class Up:
             from workflows.client import TargetGateway, connect
 
             client = await connect(self.temporal_address, self.settings.temporal_namespace)
+            # "thidua is up" means commands work: the worker polls (also when the demo
+            # is loaded already and nothing else here would need it).
+            await demo.wait_for_worker(client, self.settings.task_queue, HEALTH_TIMEOUT)
             gateway = TargetGateway(client, self.settings.task_queue)
             return await demo.load(
                 self.domain_app, gateway, self.data_dir, cancel=cancel,
