@@ -295,7 +295,7 @@ class Profiler:
             out = self.out_dir / f"{self.stage}-{name}.txt"
             self._spies.append(subprocess.Popen(
                 [spy, "record", "--pid", str(proc.pid), "--rate", str(self.rate), "--format", "raw",
-                 "--output", str(out), "--nonblocking"],
+                 "--output", str(out), "--nonblocking", *(["--gil"] if os.environ.get("BENCH_PYSPY_GIL") else [])],
                 stdout=subprocess.DEVNULL, stderr=(self.out_dir / f"{self.stage}-{name}.log").open("wb"),
             ))
         return self

@@ -68,6 +68,8 @@ class Settings(BaseSettings):
     worker_max_cached_workflows: int = Field(
         default=2500, ge=0, validation_alias="THIDUA_WORKER_MAX_CACHED_WORKFLOWS"
     )
+    # Run the workflows in Temporal's sandbox (see workflows.worker: the tests always do).
+    workflow_sandbox: bool = Field(default=False, validation_alias="THIDUA_WORKFLOW_SANDBOX")
 
     @field_validator("log_level", mode="before")
     @classmethod

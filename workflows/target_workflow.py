@@ -2,8 +2,15 @@
 
 - Commands arrive as updates (`assign`, `command`); each is validated cheaply against
   what the workflow knows (who may, from which state, which version) and applied by ONE
-  activity that loads the aggregate, calls the domain and saves. Handlers are
+  local activity that loads the aggregate, calls the domain and saves. Handlers are
   serialised with a lock, so concurrent updates are applied one after the other.
+- Local, because a command is then one workflow task: the update is accepted, applied
+  and answered together, where an ordinary activity costs a second workflow task and
+  an activity task (about half of Temporal's CPU per command, and ~30 ms of latency).
+  Nothing is lost when the worker dies mid-command: the update is not yet accepted, so
+  the server delivers it again with the next attempt of the workflow task, and the
+  activity, idempotent by command id, answers a command it already stored as it did
+  the first time (`TargetActivities._as_of`; tests/integration/test_workflow_worker_crash.py).
 - Timers come from the campaign policy and the aggregate's facts; when one is due the
   workflow issues the timer command as `system`, with a deterministic command id, at
   the workflow's time. A timer command the domain refuses (the situation changed) is
@@ -67,6 +74,8 @@ ACTIVITY_RETRY = RetryPolicy(
 )
 # Temporal allows 2,000 updates per run; continue-as-new well before.
 MAX_UPDATES_PER_RUN = 1000
+# Runs started before commands used local activities replay with ordinary ones.
+LOCAL_ACTIVITIES = "local-activities"
 _WORKING = (Status.ASSIGNED, Status.IN_PROGRESS)
 
 
@@ -360,6 +369,14 @@ class TargetWorkflow:
         """Run one activity; a domain refusal comes out as the same typed ApplicationError,
         anything else as `internal_error` (and the facts are reloaded before going on)."""
         try:
+            if workflow.patched(LOCAL_ACTIVITIES):
+                return await workflow.execute_local_activity(
+                    name,
+                    arg,
+                    result_type=Applied,
+                    start_to_close_timeout=ACTIVITY_TIMEOUT,
+                    retry_policy=ACTIVITY_RETRY,
+                )
             return await workflow.execute_activity(
                 name,
                 arg,

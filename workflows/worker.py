@@ -17,7 +17,7 @@ from datetime import timedelta
 from typing import TYPE_CHECKING, Any
 
 from temporalio.client import Client
-from temporalio.worker import Worker
+from temporalio.worker import UnsandboxedWorkflowRunner, Worker, WorkflowRunner
 from temporalio.worker.workflow_sandbox import SandboxedWorkflowRunner, SandboxRestrictions
 
 from workflows.activities import TargetActivities
@@ -30,9 +30,9 @@ if TYPE_CHECKING:
 
 log = logging.getLogger("thidua.worker")
 
-# Each cached workflow holds its own sandbox and state (~0.13 MB with the shared
-# type-adapter cache of workflows.converter); an evicted one replays its history, in a
-# new sandbox, on its next task: tens of milliseconds added to that command (measured:
+# Each cached workflow holds its state (and, sandboxed, its own sandbox: ~0.13 MB with the
+# shared type-adapter cache of workflows.converter); an evicted one replays its history
+# on its next task: tens of milliseconds added to that command (measured:
 # a 1,000-workflow cache after an import of 2,000 targets moved P1's p50 by ~12 ms).
 # 2,500 keeps the worker under 500 MB at 100k targets once its cyclic garbage is
 # collected promptly (thidua/heap.py). Setting: THIDUA_WORKER_MAX_CACHED_WORKFLOWS.
@@ -46,6 +46,14 @@ AGGREGATE_CACHE_ENV = {"AGGREGATE_CACHE_MAXSIZE": "2000", "AGGREGATE_CACHE_FASTF
 # eventsourcing's pool holds 5 + 10 connections by default; more threads would only queue.
 DEFAULT_MAX_CONCURRENT_ACTIVITIES = 12
 DEFAULT_GRACEFUL_SHUTDOWN = timedelta(seconds=15)
+
+# The workflow sandbox re-imports the workflow module for every workflow it creates and
+# enters and leaves its import guards on every activation: about a fifth of the worker's
+# CPU per command (measured under P2: 6.4 -> 5.1 ms per command without it). It is a
+# development-time net against non-deterministic workflow code, so it stays on where such
+# code would first show up: every test that runs the workflows builds its worker with
+# the default `sandboxed=True` (so does the replay of the stored histories). `thidua
+# worker` runs without it unless THIDUA_WORKFLOW_SANDBOX=true.
 
 # Modules the workflow sandbox may share with the worker instead of re-importing per run:
 # pure, deterministic code (the domain's rules and value objects, our message types).
@@ -83,14 +91,16 @@ def build_worker(
     max_concurrent_activities: int = DEFAULT_MAX_CONCURRENT_ACTIVITIES,
     graceful_shutdown_timeout: timedelta = DEFAULT_GRACEFUL_SHUTDOWN,
     activities: TargetActivities | None = None,
+    sandboxed: bool = True,
     **opts: Any,
 ) -> Worker:
     """A worker for TargetWorkflow (and AssignBatchWorkflow) on `task_queue`, its activities bound to `app`.
-    Extra keyword arguments go to `temporalio.worker.Worker`."""
+    `sandboxed`: run the workflows in Temporal's sandbox (see above). Extra keyword
+    arguments go to `temporalio.worker.Worker`."""
     executor = opts.pop("activity_executor", None) or ThreadPoolExecutor(
         max_workers=max_concurrent_activities, thread_name_prefix="thidua-activity"
     )
-    runner = SandboxedWorkflowRunner(restrictions=SandboxRestrictions.default.with_passthrough_modules(*_PASSTHROUGH))
+    runner = workflow_runner(sandboxed)
     return Worker(
         client,
         task_queue=task_queue,
@@ -105,6 +115,12 @@ def build_worker(
     )
 
 
+def workflow_runner(sandboxed: bool) -> WorkflowRunner:
+    if sandboxed:
+        return SandboxedWorkflowRunner(restrictions=SandboxRestrictions.default.with_passthrough_modules(*_PASSTHROUGH))
+    return UnsandboxedWorkflowRunner()
+
+
 async def run_worker(settings: Settings, stop: asyncio.Event | None = None) -> None:
     """Run until `stop` is set (or SIGTERM/SIGINT), then shut down gracefully."""
     from thidua import heap, wiring
@@ -114,20 +130,22 @@ async def run_worker(settings: Settings, stop: asyncio.Event | None = None) -> N
 
     database_url = await asyncio.to_thread(wiring.resolve_database_url, settings)
     app = await asyncio.to_thread(wiring.domain_application, database_url, AGGREGATE_CACHE_ENV)
-    _bytecode_for_the_sandbox()
+    if settings.workflow_sandbox:
+        _bytecode_for_the_sandbox()
     address = await asyncio.to_thread(wiring.resolve_temporal_address, settings)
     client = await connect(address, settings.temporal_namespace)
     executor = ThreadPoolExecutor(max_workers=DEFAULT_MAX_CONCURRENT_ACTIVITIES, thread_name_prefix="thidua-activity")
     worker = build_worker(client, app, settings.task_queue, activity_executor=executor,
-                          max_cached_workflows=settings.worker_max_cached_workflows)
+                          max_cached_workflows=settings.worker_max_cached_workflows,
+                          sandboxed=settings.workflow_sandbox)
 
     heap.settle(thresholds=None)  # a long-running process whose garbage is cyclic: see thidua/heap.py
     stop = stop or asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(sig, stop.set)
-    log.info("worker polling task queue %r on %s (namespace %s)", settings.task_queue, address,
-             settings.temporal_namespace)
+    log.info("worker polling task queue %r on %s (namespace %s%s)", settings.task_queue, address,
+             settings.temporal_namespace, ", workflows sandboxed" if settings.workflow_sandbox else "")
     running = asyncio.create_task(worker.run())
     stopped = asyncio.create_task(stop.wait())
     try:

@@ -9,6 +9,7 @@ No server needed: the Replayer runs the workflow code against each stored histor
 from __future__ import annotations
 
 import asyncio
+import json
 from datetime import timedelta
 from pathlib import Path
 
@@ -24,10 +25,13 @@ from workflows.target_workflow import TargetWorkflow
 from workflows.worker import _PASSTHROUGH
 
 HISTORIES = Path(__file__).parent / "workflow_histories"
-REQUIRED = {
+PATHS = {
     "happy_path", "auto_escalation", "cancel", "continue_as_new_first_run", "continue_as_new_next_run",
     "rebuilt_from_the_aggregate",
 }
+# Recorded before commands ran as local activities (ordinary activities), and after.
+LOCAL = "_local_activities"
+REQUIRED = PATHS | {path + LOCAL for path in PATHS}
 
 
 def _history(path: Path) -> WorkflowHistory:
@@ -52,6 +56,17 @@ def test_the_stored_paths_are_all_there():
 async def test_the_workflow_replays_a_stored_history(path: Path):
     result = await _replayer(TargetWorkflow).replay_workflow(_history(path))
     assert result.replay_failure is None
+
+
+def _event_types(path: Path) -> list[str]:
+    return [event["eventType"] for event in json.loads(path.read_text())["events"]]
+
+
+@pytest.mark.parametrize("path", sorted(PATHS), ids=str)
+def test_each_path_is_stored_from_before_and_after_local_activities(path: str):
+    before, after = _event_types(HISTORIES / f"{path}.json"), _event_types(HISTORIES / f"{path}{LOCAL}.json")
+    assert "EVENT_TYPE_ACTIVITY_TASK_SCHEDULED" in before and "EVENT_TYPE_MARKER_RECORDED" not in before
+    assert "EVENT_TYPE_ACTIVITY_TASK_SCHEDULED" not in after and "EVENT_TYPE_MARKER_RECORDED" in after
 
 
 @workflow.defn(name="TargetWorkflow")

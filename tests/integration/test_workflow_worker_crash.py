@@ -99,6 +99,32 @@ async def test_a_worker_killed_in_the_middle_of_a_command_applies_it_exactly_onc
                 Path(process.log_path).unlink(missing_ok=True)  # type: ignore[attr-defined]
 
 
+async def test_a_worker_runs_its_workflows_in_the_sandbox_only_when_asked(
+    database_url, temporal_address, temporal_client, seed
+):
+    campaign, unit = seed.campaign(), seed.unit()
+    for asked, queue in ((None, f"wf-plain-{secrets.token_hex(3)}"), ("true", f"wf-sandboxed-{secrets.token_hex(3)}")):
+        env = {"THIDUA_WORKFLOW_SANDBOX": asked} if asked else {}
+        process = start_worker_process(database_url, temporal_address, queue, **env)
+        try:
+            gateway = TargetGateway(temporal_client, queue, answer_timeout=timedelta(seconds=60))
+            assigned = await gateway.assign(assign_request(
+                SECRETARIAT, new_id("assign"), campaign, unit_id=unit, title="Cải cách hành chính", area="admin",
+                deadline=date.today() + timedelta(days=30), points=3,
+            ))
+            started = await gateway.command(assigned.target["id"], "start", unit_head(unit), new_id("start"))
+            assert started.target["status"] == "in_progress"
+            process.send_signal(signal.SIGTERM)
+            assert process.wait(timeout=30) == 0, log_of(process)
+            polling = next(line for line in log_of(process).splitlines() if "worker polling task queue" in line)
+            assert ("workflows sandboxed" in polling) == bool(asked), polling
+        finally:
+            if process.poll() is None:
+                os.killpg(process.pid, signal.SIGKILL)
+                process.wait(timeout=10)
+            Path(process.log_path).unlink(missing_ok=True)  # type: ignore[attr-defined]
+
+
 async def test_without_a_worker_the_caller_gets_a_clear_retryable_error(temporal_client, seed):
     gateway = TargetGateway(temporal_client, f"wf-nobody-{secrets.token_hex(3)}", answer_timeout=timedelta(seconds=1))
     with pytest.raises(ServiceUnavailable) as refused:

@@ -20,6 +20,7 @@ ENV_TO_FIELD = {
     "THIDUA_TEMPORAL_UI_PORT": ("temporal_ui_port", "18233", 18233),
     "THIDUA_TEMPORAL_PORT": ("temporal_port", "17233", 17233),
     "THIDUA_WORKER_MAX_CACHED_WORKFLOWS": ("worker_max_cached_workflows", "2500", 2500),
+    "THIDUA_WORKFLOW_SANDBOX": ("workflow_sandbox", "true", True),
 }
 
 DEFAULTS = {
@@ -34,6 +35,7 @@ DEFAULTS = {
     "temporal_ui_port": None,
     "temporal_port": None,
     "worker_max_cached_workflows": 2500,
+    "workflow_sandbox": False,
 }
 
 

@@ -130,7 +130,7 @@ SCENARIOS: list[Callable[..., Awaitable[tuple[list[tuple[str, str | None]], str]
 ]
 
 
-async def record(server_url: str, out_dir: Path = HERE) -> list[Path]:
+async def record(server_url: str, out_dir: Path = HERE, suffix: str = "") -> list[Path]:
     from thidua.embedded import EmbeddedTemporal
     from domain.application import new_application
     from workflows.client import TargetGateway, connect, workflow_id_for
@@ -153,7 +153,7 @@ async def record(server_url: str, out_dir: Path = HERE) -> list[Path]:
                 for name, run_id in runs:
                     handle = client.get_workflow_handle(workflow_id_for(tid), run_id=run_id)
                     history = await handle.fetch_history()
-                    path = out_dir / f"{name}.json"
+                    path = out_dir / f"{name}{suffix}.json"
                     path.write_text(history.to_json() + "\n")
                     written.append(path)
                     print(f"wrote {path} ({len(history.events)} events)")
@@ -173,8 +173,12 @@ def main() -> None:
         default=os.environ.get("DATABASE_URL") or "postgresql://root@127.0.0.1:5432/postgres",
         help="a PostgreSQL server to create the scratch database on",
     )
+    parser.add_argument(
+        "--suffix", default="",
+        help="added to each file's name, to record the paths again after a patched change (e.g. _local_activities)",
+    )
     args = parser.parse_args()
-    asyncio.run(record(args.database_url))
+    asyncio.run(record(args.database_url, suffix=args.suffix))
 
 
 if __name__ == "__main__":
