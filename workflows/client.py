@@ -22,7 +22,7 @@ import logging
 from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import asdict
 from datetime import date, datetime, timedelta
-from typing import Any, NoReturn
+from typing import Any, NoReturn, TypeVar
 from uuid import UUID
 
 from temporalio.client import (
@@ -63,12 +63,16 @@ from workflows.messages import (
 from workflows.target_workflow import TargetWorkflow
 
 log = logging.getLogger("thidua.workflows")
+T = TypeVar("T")
 
 # How long a caller waits for a command's answer before it is told to retry.
 DEFAULT_ANSWER_TIMEOUT = timedelta(seconds=30)
 # Assignments saved per transaction by one AssignBatchWorkflow (its input stays far
 # below Temporal's payload limit: ~0.5 KB per assignment).
 ASSIGN_CHUNK = 250
+# The first chunk is smaller: no workflow starts before a chunk is saved, and the starts
+# are the slow part of an import (the next chunks are saved while they run).
+FIRST_ASSIGN_CHUNK = 25
 # A command can race with its workflow finishing (campaign closed, continue-as-new);
 # the retry starts or finds the next run.
 _RACE_RETRIES = 5
@@ -124,6 +128,15 @@ def update_id_for(command_id: str, command: str, payload: Mapping[str, Any]) -> 
     return f"{command_id}#{hashlib.sha256(body.encode()).hexdigest()[:16]}"
 
 
+def assign_chunks(requests: list[T], size: int = ASSIGN_CHUNK, first: int = FIRST_ASSIGN_CHUNK) -> list[list[T]]:
+    """`requests` in order, cut into chunks of `size` after a first one of at most `first`
+    (the same cut for the same requests: a retried import finds the same batches)."""
+    if not requests:
+        return []
+    first = max(1, min(size, first))
+    return [requests[:first]] + [requests[i:i + size] for i in range(first, len(requests), size)]
+
+
 class TargetGateway:
     """Commands to target workflows on one task queue."""
 
@@ -157,7 +170,7 @@ class TargetGateway:
         (a plain start, no activity). Idempotent: a retry with the same command ids finds
         the targets (replays) and starts whatever workflow is not running yet. Answers
         in the order of `requests`."""
-        chunks = [requests[i:i + chunk_size] for i in range(0, len(requests), chunk_size)]
+        chunks = assign_chunks(requests, chunk_size)
         starts = asyncio.Semaphore(starts_in_flight)
         with _reachable():
             # Every batch workflow starts now, ahead of any target's workflow: its first
