@@ -273,6 +273,8 @@ class Profiler:
 
     Writes `<dir>/<stage>-<process>.txt` in py-spy's collapsed ("raw") format: one line per
     stack, frames separated by `;`, then the sample count. `bench.hotspots` summarises it.
+    With BENCH_PYSPY_GIL=1 only the thread holding the GIL is sampled: the samples then
+    follow Python's CPU time instead of including threads waiting on I/O or locks.
     """
 
     def __init__(self, out_dir: Path | None, stage: str, processes: Mapping[str, Process], rate: int = 200) -> None:

@@ -173,15 +173,19 @@ class TargetGateway:
         chunks = assign_chunks(requests, chunk_size)
         starts = asyncio.Semaphore(starts_in_flight)
         with _reachable():
-            # Every batch workflow starts now, ahead of any target's workflow: its first
-            # task is then not queued behind theirs (later tasks of a running workflow go
-            # to the worker's own sticky queue). The worker saves the batches one at a
-            # time, and each batch's workflows start as soon as it is saved.
-            batches = [asyncio.ensure_future(self._assign_batch(campaign_id, chunk)) for chunk in chunks]
+            # The first (small) batch is saved alone, so its workflows start soon. Then
+            # every other batch workflow starts at once, ahead of any target's workflow:
+            # its first task is then not queued behind theirs (later tasks of a running
+            # workflow go to the worker's own sticky queue). The worker saves the batches
+            # one at a time, and each batch's workflows start as soon as it is saved.
+            batches = [asyncio.ensure_future(self._assign_batch(campaign_id, chunks[0]))] if chunks else []
             starting: list[asyncio.Future[Any]] = []
             try:
-                for batch in batches:
-                    starting.append(asyncio.gather(*(self._start_carried(a, starts) for a in await batch)))
+                for i in range(len(chunks)):
+                    assigned = await batches[i]
+                    if i == 0:
+                        batches += [asyncio.ensure_future(self._assign_batch(campaign_id, c)) for c in chunks[1:]]
+                    starting.append(asyncio.gather(*(self._start_carried(a, starts) for a in assigned)))
                 await asyncio.gather(*starting)
             finally:
                 for future in (*batches, *starting):
