@@ -10,8 +10,9 @@ TEMPORAL_ADDRESS the embedded Temporal dev server under $THIDUA_DATA_DIR/tempora
 from __future__ import annotations
 
 import atexit
-import time
+import contextlib
 import logging
+from collections.abc import Iterator
 from typing import TYPE_CHECKING
 
 from thidua.dburl import eventsourcing_env
@@ -73,18 +74,38 @@ def domain_application(database_url: str, env_overrides: dict[str, str] | None =
     from domain.application import new_application
 
     env = {**eventsourcing_env(database_url), **(env_overrides or {})}
-    # Processes that start together (api, worker, projector under `thidua up`) race on
-    # CREATE TABLE IF NOT EXISTS, which PostgreSQL can refuse with "tuple concurrently
-    # updated": that one is worth a few retries, nothing else is.
-    for attempt in range(1, 6):
-        try:
-            return new_application(env)
-        except Exception as exc:
-            if attempt == 5 or "concurrently" not in str(exc):
-                raise
-            log.warning("creating the event store tables raced another process; retrying")
-            time.sleep(0.2 * attempt)
-    raise AssertionError("unreachable")
+    with _event_store_ddl_lock(database_url, connect_timeout=int(env.get("POSTGRES_CONNECT_TIMEOUT") or 10)):
+        return new_application(env)
+
+
+# Processes that start together (api, worker, projector under `thidua up` or compose)
+# each create the event store's tables with CREATE TABLE IF NOT EXISTS, which PostgreSQL
+# does not serialise: two at once can fail with "duplicate key value violates unique
+# constraint pg_type_typname_nsp_index" or "tuple concurrently updated" (both seen at
+# startup). One at a time, the later ones find the tables there.
+_EVENT_STORE_DDL_LOCK_KEY = 0x7468_6964_7545  # "thiduE": the event store's DDL
+
+
+@contextlib.contextmanager
+def _event_store_ddl_lock(database_url: str, connect_timeout: int) -> Iterator[None]:
+    """Hold a session advisory lock while the application creates its tables. When the
+    lock cannot be had (PostgreSQL unreachable), go on without it: creating the
+    application then fails with eventsourcing's own error, as callers expect."""
+    import psycopg
+
+    from thidua.dburl import asyncpg_dsn
+
+    try:
+        conn = psycopg.connect(asyncpg_dsn(database_url), autocommit=True, connect_timeout=connect_timeout)
+    except psycopg.Error as exc:
+        log.debug("no advisory lock for creating the event store's tables: %s", exc)
+        yield
+        return
+    try:
+        conn.execute("SELECT pg_advisory_lock(%s)", (_EVENT_STORE_DDL_LOCK_KEY,))
+        yield
+    finally:
+        conn.close()  # ends the session, and with it the lock
 
 
 async def temporal_client(address: str, namespace: str) -> Client:

@@ -361,3 +361,30 @@ def test_asking_for_what_is_not_there_is_not_found(app):
 
 def test_the_tests_run_on_a_database_of_their_own(es_env):
     assert es_env["POSTGRES_DBNAME"].startswith("thidua_test_")
+
+
+def test_processes_starting_together_on_a_new_database_all_get_their_event_store(postgres_server_url):
+    """api, worker and projector start at once (`thidua up`, compose): each creates the
+    event store's tables, and none may fail because another is creating them too."""
+    import concurrent.futures
+    import threading
+
+    from tests.databases import fresh_database
+    from thidua.wiring import domain_application
+
+    for _ in range(4):
+        with fresh_database(postgres_server_url, "thidua_ddl_race") as url:
+            together = threading.Barrier(6)
+
+            def start() -> None:
+                together.wait()
+                domain_application(url).close()
+
+            with concurrent.futures.ThreadPoolExecutor(6) as pool:
+                for started in [pool.submit(start) for _ in range(6)]:
+                    started.result()  # raises what a starting process would have died of
+            app = domain_application(url)
+            try:
+                assert app.recorder.max_notification_id() in (0, None)
+            finally:
+                app.close()
