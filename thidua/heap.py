@@ -33,10 +33,10 @@ THRESHOLDS = (20_000, 20, 20)
 def settle(thresholds: tuple[int, int, int] | None = THRESHOLDS) -> None:
     """Call once a long-running process has built what it keeps for its lifetime.
     `thresholds=None` keeps CPython's: a process whose garbage is mostly cycles (the
-    worker: every workflow evicted from its cache leaves cycles of tasks, futures and, when
-    sandboxed, its sandbox) needs
-    full collections as often as they come, or the garbage piles up (measured: a worker
-    with the larger thresholds peaked at 539 MB with 1,000 cached workflows)."""
+    worker: every workflow evicted from its cache leaves cycles of tasks, futures and,
+    when sandboxed, its sandbox) needs full collections as often as they come, or the
+    garbage piles up (measured: a worker with the larger thresholds peaked at 539 MB
+    with 1,000 cached workflows)."""
     gc.collect()
     gc.freeze()
     if thresholds is not None:

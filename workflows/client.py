@@ -183,7 +183,7 @@ class TargetGateway:
             try:
                 for i in range(len(chunks)):
                     assigned = await batches[i]
-                    if i == 0:
+                    if i == 0:  # saved: now every other batch
                         batches += [asyncio.ensure_future(self._assign_batch(campaign_id, c)) for c in chunks[1:]]
                     starting.append(asyncio.gather(*(self._start_carried(a, starts) for a in assigned)))
                 await asyncio.gather(*starting)

@@ -366,18 +366,12 @@ class TargetWorkflow:
         self._applied_ids.update(applied.command_ids)
 
     async def _activity(self, name: str, arg: object) -> Applied:
-        """Run one activity; a domain refusal comes out as the same typed ApplicationError,
-        anything else as `internal_error` (and the facts are reloaded before going on)."""
+        """Run one activity (a local one in runs since LOCAL_ACTIVITIES); a domain refusal
+        comes out as the same typed ApplicationError, anything else as `internal_error`
+        (and the facts are reloaded before going on)."""
+        execute = workflow.execute_local_activity if workflow.patched(LOCAL_ACTIVITIES) else workflow.execute_activity
         try:
-            if workflow.patched(LOCAL_ACTIVITIES):
-                return await workflow.execute_local_activity(
-                    name,
-                    arg,
-                    result_type=Applied,
-                    start_to_close_timeout=ACTIVITY_TIMEOUT,
-                    retry_policy=ACTIVITY_RETRY,
-                )
-            return await workflow.execute_activity(
+            return await execute(
                 name,
                 arg,
                 result_type=Applied,

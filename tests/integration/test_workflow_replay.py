@@ -18,11 +18,10 @@ from temporalio import workflow
 from temporalio.client import WorkflowHistory
 from temporalio.contrib.pydantic import pydantic_data_converter
 from temporalio.worker import Replayer
-from temporalio.worker.workflow_sandbox import SandboxedWorkflowRunner, SandboxRestrictions
 
 from workflows.messages import WorkflowStart
 from workflows.target_workflow import TargetWorkflow
-from workflows.worker import _PASSTHROUGH
+from workflows.worker import workflow_runner
 
 HISTORIES = Path(__file__).parent / "workflow_histories"
 PATHS = {
@@ -42,9 +41,7 @@ def _replayer(*workflows: type) -> Replayer:
     return Replayer(
         workflows=list(workflows),
         data_converter=pydantic_data_converter,
-        workflow_runner=SandboxedWorkflowRunner(
-            restrictions=SandboxRestrictions.default.with_passthrough_modules(*_PASSTHROUGH)
-        ),
+        workflow_runner=workflow_runner(sandboxed=True),
     )
 
 
