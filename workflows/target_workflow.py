@@ -11,6 +11,9 @@
   the server delivers it again with the next attempt of the workflow task, and the
   activity, idempotent by command id, answers a command it already stored as it did
   the first time (`TargetActivities._as_of`; tests/integration/test_workflow_worker_crash.py).
+  An update not yet accepted lives only in the Temporal server's memory: should the
+  server restart in that window too, the caller's wait fails and its retry with the same
+  command id is answered from the store, as any retry is.
 - Timers come from the campaign policy and the aggregate's facts; when one is due the
   workflow issues the timer command as `system`, with a deterministic command id, at
   the workflow's time. A timer command the domain refuses (the situation changed) is
