@@ -410,6 +410,8 @@ async def run_stages(run: Run, *, database_url: str, address: str, work: Path, l
             await run.stage("P3 import", [ids.get("p3", "P3.import_rate")] if "p3" in ids else [],
                             profiled(run, stack, "P3", lambda: stage_import(
                                 run, stack, live, p.p3_targets, live_units, ids.get("p3"))))
+            if "P3" in wanted:
+                await run.measure_raw("B4", again=True)  # the second round bracketing P3
         if live.by_unit and "P1" in wanted and p.p1_commands and not large:
             await run.measure_raw("B1")
             await run.stage("P1 one client", [ids["p1_p50"], ids["p1_p95"], ids["p1_p99"]],

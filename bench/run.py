@@ -67,13 +67,14 @@ class Run:
 
         return CpuMeter(pids)
 
-    async def measure_raw(self, group: str) -> None:
+    async def measure_raw(self, group: str, *, again: bool = False) -> None:
         """A group of Temporal raw figures (B1, B2, B4), once per run, right before the thidua
-        figure judged against it."""
+        figure judged against it (`again`: one more round after it, see B4)."""
         trivial = getattr(self, "trivial", None)
-        if trivial is None or group in trivial.done:
+        if trivial is None or (group in trivial.done) != again:
             return
-        await self.stage(f"{group} Temporal raw", raw.TrivialBench.GROUPS[group], lambda: trivial.measure(group))
+        await self.stage(f"{group} Temporal raw" + (" (again)" if again else ""), raw.TrivialBench.GROUPS[group],
+                         lambda: trivial.measure(group, again=again))
 
     def wanted(self, group: str) -> bool:
         return self.only is None or group in self.only

@@ -12,6 +12,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
 from bench.figures import ids_for
 
 REPO = Path(__file__).resolve().parents[2]
@@ -46,6 +48,12 @@ def test_a_smoke_run_reports_every_figure_with_its_goal(postgres_server_url: str
     for figure_id in ("P4.rebuild_rate", "P6.verify_rate"):
         assert figures[figure_id]["detail"]["machine_cpu_s"] > 0, figure_id
         assert figures[figure_id]["detail"]["cpu_ms_per_1k_events"] > 0, figure_id
+
+    # The raw start rate brackets the import: one round before it, one after, pooled.
+    b4 = figures["B4.start_rate"]["detail"]
+    assert len(b4["rounds"]) == 2 and b4["calls"] == sum(r["calls"] for r in b4["rounds"])
+    assert figures["B4.start_rate"]["value"] == pytest.approx(b4["calls"] / b4["seconds"], rel=1e-2)  # seconds are rounded
+    assert figures["P3.import_rate"]["baseline"] == figures["B4.start_rate"]["value"]
 
     # The run's dated section went to the markdown file it was given, with every figure.
     section = docs.read_text()
