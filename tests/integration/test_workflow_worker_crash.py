@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 import os
 import secrets
+import shutil
 import signal
 import subprocess
 import sys
@@ -26,6 +27,7 @@ REPO = Path(__file__).resolve().parents[2]
 def start_worker_process(database_url: str, temporal_address: str, task_queue: str, **env: str) -> subprocess.Popen:
     """`thidua worker` in its own process group, its log in a temporary file."""
     log = tempfile.NamedTemporaryFile(prefix="thidua-worker-", suffix=".log", delete=False)  # noqa: SIM115
+    data_dir = tempfile.mkdtemp(prefix="thdw", dir="/tmp")
     process = subprocess.Popen(
         [sys.executable, "-m", "thidua.cli", "worker"],
         cwd=REPO,
@@ -34,7 +36,7 @@ def start_worker_process(database_url: str, temporal_address: str, task_queue: s
             "DATABASE_URL": database_url,
             "TEMPORAL_ADDRESS": temporal_address,
             "THIDUA_TASK_QUEUE": task_queue,
-            "THIDUA_DATA_DIR": tempfile.mkdtemp(prefix="thdw", dir="/tmp"),
+            "THIDUA_DATA_DIR": data_dir,
             **env,
         },
         stdout=log,
@@ -42,7 +44,17 @@ def start_worker_process(database_url: str, temporal_address: str, task_queue: s
         start_new_session=True,
     )
     process.log_path = log.name  # type: ignore[attr-defined]
+    process.data_dir = data_dir  # type: ignore[attr-defined]
     return process
+
+
+def discard(process: subprocess.Popen) -> None:
+    """Kill the worker if it still runs; remove its log and its data directory."""
+    if process.poll() is None:
+        os.killpg(process.pid, signal.SIGKILL)
+        process.wait(timeout=10)
+    Path(process.log_path).unlink(missing_ok=True)  # type: ignore[attr-defined]
+    shutil.rmtree(process.data_dir, ignore_errors=True)  # type: ignore[attr-defined]
 
 
 def log_of(process: subprocess.Popen) -> str:
@@ -93,10 +105,7 @@ async def test_a_worker_killed_in_the_middle_of_a_command_applies_it_exactly_onc
     finally:
         for process in (doomed, successor):
             if process is not None:
-                if process.poll() is None:
-                    os.killpg(process.pid, signal.SIGKILL)
-                    process.wait(timeout=10)
-                Path(process.log_path).unlink(missing_ok=True)  # type: ignore[attr-defined]
+                discard(process)
 
 
 async def test_a_worker_runs_its_workflows_in_the_sandbox_only_when_asked(
@@ -119,10 +128,7 @@ async def test_a_worker_runs_its_workflows_in_the_sandbox_only_when_asked(
             polling = next(line for line in log_of(process).splitlines() if "worker polling task queue" in line)
             assert ("workflows sandboxed" in polling) == bool(asked), polling
         finally:
-            if process.poll() is None:
-                os.killpg(process.pid, signal.SIGKILL)
-                process.wait(timeout=10)
-            Path(process.log_path).unlink(missing_ok=True)  # type: ignore[attr-defined]
+            discard(process)
 
 
 async def test_without_a_worker_the_caller_gets_a_clear_retryable_error(temporal_client, seed):
