@@ -18,6 +18,19 @@ COMMAND_ACTIVITY = "thidua.apply_target_command"
 LOAD_ACTIVITY = "thidua.load_target"
 ASSIGN_BATCH_ACTIVITY = "thidua.assign_targets"
 
+
+
+def imports_queue(task_queue: str) -> str:
+    """The task queue of the imports' AssignBatchWorkflows, beside the targets' `task_queue`.
+
+    Every imported target's workflow puts its first task on the targets' queue, and the
+    server does not hand a queue's backlog out in order (it spreads it over partitions):
+    a batch whose first task waited there behind them was measured starting 5 s late,
+    and every target of it waited too. On their own queue, which the same worker polls,
+    the batches find an idle poller."""
+    return f"{task_queue}-imports"
+
+
 # Workflow start modes.
 MODE_ASSIGN = "assign"  # started by update-with-start of `assign`: the update creates the target
 MODE_LOAD = "load"  # started for an existing target: state is loaded from the aggregate

@@ -1,4 +1,4 @@
-"""The Temporal worker: TargetWorkflow and its activities (`thidua worker`).
+"""The Temporal worker: TargetWorkflow, the imports' AssignBatchWorkflow and their activities (`thidua worker`).
 
 One process per worker (the Temporal client is not thread-safe, and the event store's
 application is created after fork). Activities are synchronous and run in a thread
@@ -22,6 +22,7 @@ from temporalio.worker.workflow_sandbox import SandboxedWorkflowRunner, SandboxR
 
 from workflows.activities import TargetActivities
 from workflows.assign_batch_workflow import AssignBatchWorkflow
+from workflows.messages import imports_queue
 from workflows.target_workflow import TargetWorkflow
 
 if TYPE_CHECKING:
@@ -82,6 +83,53 @@ def _bytecode_for_the_sandbox() -> None:
         log.warning("could not compile the workflow modules ahead (%s): each new workflow compiles them", exc)
 
 
+# An import's batch workflows run two short workflow tasks each, and their activities
+# save one at a time (TargetActivities' batch lock): a small cache and two activity
+# slots are plenty.
+IMPORT_CACHED_WORKFLOWS = 64
+IMPORT_CONCURRENT_ACTIVITIES = 2
+
+
+class ThiduaWorker:
+    """The worker's two Temporal workers, run and shut down together: one on the targets'
+    task queue (TargetWorkflow and its activities), one on the imports' queue
+    (AssignBatchWorkflow, see `workflows.messages.imports_queue`). Used like a
+    `temporalio.worker.Worker`: `run()`/`shutdown()`, or `async with`."""
+
+    def __init__(self, targets: Worker, imports: Worker) -> None:
+        self.targets = targets
+        self.imports = imports
+        self._running: asyncio.Task[None] | None = None
+
+    async def run(self) -> None:
+        """Run both until `shutdown()` (or until either fails: then the other is shut
+        down too, and the failure raised)."""
+        workers = (self.targets, self.imports)
+        runs = [asyncio.create_task(w.run()) for w in workers]
+        try:
+            await asyncio.wait(runs, return_when=asyncio.FIRST_COMPLETED)
+        finally:
+            await asyncio.gather(*(w.shutdown() for w in workers), return_exceptions=True)
+            outcomes = await asyncio.gather(*runs, return_exceptions=True)
+        for outcome in outcomes:
+            if isinstance(outcome, BaseException):
+                raise outcome
+
+    async def shutdown(self) -> None:
+        await asyncio.gather(self.targets.shutdown(), self.imports.shutdown())
+
+    async def __aenter__(self) -> ThiduaWorker:
+        if self._running is not None:
+            raise RuntimeError("already started")
+        self._running = asyncio.create_task(self.run())
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        assert self._running is not None
+        await self.shutdown()
+        await self._running
+
+
 def build_worker(
     client: Client,
     app: ThiduaApplication,
@@ -93,26 +141,38 @@ def build_worker(
     activities: TargetActivities | None = None,
     sandboxed: bool = True,
     **opts: Any,
-) -> Worker:
-    """A worker for TargetWorkflow (and AssignBatchWorkflow) on `task_queue`, its activities bound to `app`.
+) -> ThiduaWorker:
+    """The worker of TargetWorkflow on `task_queue` and of AssignBatchWorkflow on the
+    imports' queue beside it, their activities bound to `app` (one thread pool).
     `sandboxed`: run the workflows in Temporal's sandbox (see above). Extra keyword
-    arguments go to `temporalio.worker.Worker`."""
+    arguments go to both `temporalio.worker.Worker`s."""
     executor = opts.pop("activity_executor", None) or ThreadPoolExecutor(
         max_workers=max_concurrent_activities, thread_name_prefix="thidua-activity"
     )
-    runner = workflow_runner(sandboxed)
-    return Worker(
+    activities = activities or TargetActivities(app)
+    common: dict[str, Any] = dict(activity_executor=executor, graceful_shutdown_timeout=graceful_shutdown_timeout,
+                                  workflow_runner=workflow_runner(sandboxed), **opts)
+    targets = Worker(
         client,
         task_queue=task_queue,
+        # AssignBatchWorkflow here too: batches started on this queue by an API from
+        # before the imports' queue still run.
         workflows=[TargetWorkflow, AssignBatchWorkflow],
-        activities=(activities or TargetActivities(app)).all(),
-        activity_executor=executor,
+        activities=activities.all(),
         max_concurrent_activities=max_concurrent_activities,
         max_cached_workflows=max_cached_workflows,
-        graceful_shutdown_timeout=graceful_shutdown_timeout,
-        workflow_runner=runner,
-        **opts,
+        **common,
     )
+    imports = Worker(
+        client,
+        task_queue=imports_queue(task_queue),
+        workflows=[AssignBatchWorkflow],
+        activities=[activities.assign_targets],
+        max_concurrent_activities=IMPORT_CONCURRENT_ACTIVITIES,
+        max_cached_workflows=min(IMPORT_CACHED_WORKFLOWS, max_cached_workflows),
+        **common,
+    )
+    return ThiduaWorker(targets, imports)
 
 
 def workflow_runner(sandboxed: bool) -> WorkflowRunner:
@@ -144,8 +204,9 @@ async def run_worker(settings: Settings, stop: asyncio.Event | None = None) -> N
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(sig, stop.set)
-    log.info("worker polling task queue %r on %s (namespace %s%s)", settings.task_queue, address,
-             settings.temporal_namespace, ", workflows sandboxed" if settings.workflow_sandbox else "")
+    log.info("worker polling task queues %r and %r on %s (namespace %s%s)", settings.task_queue,
+             imports_queue(settings.task_queue), address, settings.temporal_namespace,
+             ", workflows sandboxed" if settings.workflow_sandbox else "")
     running = asyncio.create_task(worker.run())
     stopped = asyncio.create_task(stop.wait())
     try:

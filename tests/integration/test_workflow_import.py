@@ -3,6 +3,7 @@ target's workflow started from what the batch answered (real PostgreSQL, real Te
 
 from __future__ import annotations
 
+import secrets
 from datetime import date, timedelta
 
 import pytest
@@ -11,7 +12,9 @@ from temporalio.client import WorkflowExecutionStatus
 from domain.errors import BadInput, CommandIdReused, InvalidTransition, NotAllowed
 from domain.target import target_id_for
 from tests.integration.conftest import SECRETARIAT, armed, armed_commands, new_id, unit_head
-from workflows.client import assign_request, workflow_id_for
+from workflows.client import TargetGateway, assign_request, workflow_id_for
+from workflows.messages import imports_queue
+from workflows.worker import build_worker
 
 TODAY = date.today()
 
@@ -92,3 +95,27 @@ async def test_a_batch_refuses_a_repeated_key_a_closed_campaign_and_a_unit_head(
         await gateway.assign_many(campaign, _requests(campaign, unit, [late]))
     assert seed.event_types(str(target_id_for(campaign, key))) == []
     assert seed.event_types(str(target_id_for(campaign, late))) == []
+
+
+async def test_an_import_is_saved_while_the_targets_queue_has_nobody_to_serve_it(temporal_client, workflow_app, seed):
+    """The batches run on the imports' own task queue: however long the targets' queue
+    (the first tasks of the workflows the import itself starts), it never holds them up.
+    Here nobody serves the targets' queue at all until the import has answered."""
+    queue = f"wf-imports-{secrets.token_hex(3)}"
+    worker = build_worker(temporal_client, workflow_app, queue, graceful_shutdown_timeout=timedelta(seconds=3))
+    gateway = TargetGateway(temporal_client, queue, answer_timeout=timedelta(seconds=30))
+    campaign, unit = seed.campaign(), seed.unit()
+    keys = [new_id("qd") for _ in range(5)]
+
+    async with worker.imports:
+        assigned = await gateway.assign_many(campaign, _requests(campaign, unit, keys), chunk_size=2)
+
+    assert [a.key for a in assigned] == keys
+    assert all(seed.event_types(a.target_id) == ["Assigned"] for a in assigned)
+    assert all([await _status(gateway, a.target_id) == WorkflowExecutionStatus.RUNNING for a in assigned])
+    batches = [w async for w in temporal_client.list_workflows(f'TaskQueue="{imports_queue(queue)}"')]
+    assert len(batches) == 3 and {w.workflow_type for w in batches} == {"AssignBatchWorkflow"}
+    # The targets' workflows wait for their worker; once it serves them, they take commands.
+    async with worker.targets:
+        started = await gateway.command(assigned[0].target_id, "start", unit_head(unit), new_id("start"))
+    assert started.target["status"] == "in_progress"
