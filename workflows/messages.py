@@ -19,15 +19,14 @@ LOAD_ACTIVITY = "thidua.load_target"
 ASSIGN_BATCH_ACTIVITY = "thidua.assign_targets"
 
 
-
 def imports_queue(task_queue: str) -> str:
     """The task queue of the imports' AssignBatchWorkflows, beside the targets' `task_queue`.
 
     Every imported target's workflow puts its first task on the targets' queue, and the
-    server does not hand a queue's backlog out in order (it spreads it over partitions):
-    a batch whose first task waited there behind them was measured starting 5 s late,
-    and every target of it waited too. On their own queue, which the same worker polls,
-    the batches find an idle poller."""
+    server does not hand a queue's backlog out strictly in the order it came: a batch
+    whose first task was queued there among them was measured starting 5 s late, and
+    every target of it waited too. On their own queue, which the same worker polls, the
+    batches find an idle poller."""
     return f"{task_queue}-imports"
 
 
