@@ -12,8 +12,9 @@ from temporalio.client import WorkflowExecutionStatus
 from domain.errors import BadInput, CommandIdReused, InvalidTransition, NotAllowed
 from domain.target import target_id_for
 from tests.integration.conftest import SECRETARIAT, armed, armed_commands, new_id, unit_head
+from workflows.assign_batch_workflow import AssignBatchWorkflow
 from workflows.client import TargetGateway, assign_request, workflow_id_for
-from workflows.messages import imports_queue
+from workflows.messages import AssignBatchInput, BatchAssigned, imports_queue
 from workflows.worker import build_worker
 
 TODAY = date.today()
@@ -119,3 +120,17 @@ async def test_an_import_is_saved_while_the_targets_queue_has_nobody_to_serve_it
     async with worker.targets:
         started = await gateway.command(assigned[0].target_id, "start", unit_head(unit), new_id("start"))
     assert started.target["status"] == "in_progress"
+
+
+async def test_a_batch_started_on_the_targets_queue_by_an_older_api_still_runs(gateway, seed):
+    """Before the imports' queue, the API started its batches on the targets' queue; the
+    worker still serves them there (an API and a worker upgraded one after the other)."""
+    campaign, unit = seed.campaign(), seed.unit()
+    keys = [new_id("old-api") for _ in range(2)]
+    assigned = await gateway.client.execute_workflow(
+        AssignBatchWorkflow.run, AssignBatchInput(campaign_id=campaign, requests=_requests(campaign, unit, keys)),
+        id=new_id("assign-batch-old"), task_queue=gateway.task_queue, result_type=list[BatchAssigned],
+        execution_timeout=timedelta(seconds=30),
+    )
+    assert [a.key for a in assigned] == keys
+    assert all(seed.event_types(a.target_id) == ["Assigned"] for a in assigned)
