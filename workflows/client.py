@@ -217,8 +217,8 @@ class TargetGateway:
             async with asyncio.timeout(self.answer_timeout.total_seconds()):
                 return await self.client.execute_workflow(
                     AssignBatchWorkflow.run, AssignBatchInput(campaign_id=campaign_id, requests=chunk),
-                    id=workflow_id, task_queue=imports_queue(self.task_queue), id_conflict_policy=WorkflowIDConflictPolicy.USE_EXISTING,
-                    result_type=list[BatchAssigned],
+                    id=workflow_id, task_queue=imports_queue(self.task_queue),
+                    id_conflict_policy=WorkflowIDConflictPolicy.USE_EXISTING, result_type=list[BatchAssigned],
                 )
         except WorkflowFailureError as exc:
             _raise_failure(exc, "the assignments")
