@@ -10,20 +10,15 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from typing import Any, TypeVar
-from uuid import UUID
 
 import anyio
 
 from api.auth import TokenVerifier
 from api.idempotency import IdempotencyStore
 from api.metrics import ApiMetrics
-from domain.errors import VersionConflict
 from domain.values import Actor, Command
 
 T = TypeVar("T")
-
-SAVE_ATTEMPTS = 5
-
 
 @dataclass
 class Services:
@@ -57,27 +52,10 @@ def apply_and_save(
     act: Callable[[T], bool],
     command_id: str,
 ) -> tuple[T, int]:
-    """Load an aggregate, apply one command, save; retry on a concurrent writer.
-
-    Returns the aggregate and the position of the last event the command stored, or,
-    when it stored nothing (a replayed command id or a change to what is already
-    there), of the event that recorded it or of the aggregate's current version.
-    """
-    for _ in range(SAVE_ATTEMPTS):
-        aggregate = load()
-        if act(aggregate):
-            try:
-                position = domain_app.save_changes(aggregate)
-            except VersionConflict:
-                continue
-            if position is not None:
-                return aggregate, position
-        return aggregate, position_of_command(domain_app, aggregate, command_id)
-    raise VersionConflict("the record kept changing under concurrent writers; retry")
+    """The domain application's one write path, as (aggregate, position)."""
+    changed = domain_app.change(load, act, command_id)
+    return changed.aggregate, changed.position
 
 
 def position_of_command(domain_app: Any, aggregate: Any, command_id: str) -> int:
-    version = aggregate.version_of_command(command_id) or aggregate.version
-    position = domain_app.position_of(aggregate.id if isinstance(aggregate.id, UUID) else UUID(str(aggregate.id)),
-                                      version)
-    return int(position or 0)
+    return domain_app.position_of_command(aggregate, command_id)

@@ -9,8 +9,10 @@ Events go to the table `thidua_events`; `notification_id` there is the global
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from dataclasses import dataclass
 from datetime import date, datetime
-from typing import Any, ClassVar, TypeVar
+from typing import Any, ClassVar, Generic, TypeVar
 from uuid import UUID
 
 from eventsourcing.application import AggregateNotFoundError, Application
@@ -38,6 +40,22 @@ APP_NAME = "thidua"
 EVENTS_TABLE = f"{APP_NAME}_events"
 
 A = TypeVar("A")
+
+# A save that loses a race reloads and applies the command again; past this many
+# lost races in a row the caller gets a VersionConflict (409) to retry later.
+SAVE_ATTEMPTS = 5
+
+
+@dataclass(frozen=True)
+class Changed(Generic[A]):
+    """What one command did to one aggregate: the aggregate after it, the global
+    position of the last event it stored (or, for a replay that stored nothing, of the
+    event that recorded the command the first time), and whether this call stored it."""
+
+    aggregate: A
+    position: int
+    stored: bool
+    created: bool = False
 
 
 class DateAsISO(Transcoding):
@@ -116,6 +134,46 @@ class ThiduaApplication(Application[UUID]):
         transcoder.register(_dataclass_transcoding(Cluster, "cluster", {"member_unit_ids": tuple}))
 
     # ------------------------------------------------------------- writing
+    def change(
+        self,
+        load: Callable[[], A],
+        act: Callable[[A], bool],
+        command_id: str,
+        *,
+        create: Callable[[], A] | None = None,
+    ) -> Changed[A]:
+        """The one write path: load -> act -> save, retried when a concurrent writer
+        got there first.
+
+        `act` applies one command to the loaded aggregate and says whether it recorded
+        anything (False: a replayed command id). With `create`, an aggregate that does
+        not exist yet is created by it instead (a concurrent creation makes the next
+        attempt load that one and `act` on it: a replay or a refusal).
+        """
+        for _ in range(SAVE_ATTEMPTS):
+            created = False
+            try:
+                aggregate = load()
+            except NotFound:
+                if create is None:
+                    raise
+                aggregate, created = create(), True
+            if created or act(aggregate):
+                try:
+                    position = self.save_changes(aggregate)
+                except VersionConflict:
+                    continue
+                if position is not None:
+                    return Changed(aggregate, position, stored=True, created=created)
+            return Changed(aggregate, self.position_of_command(aggregate, command_id), stored=False)
+        raise VersionConflict("the record kept changing under concurrent writers; retry")
+
+    def position_of_command(self, aggregate: Any, command_id: str) -> int:
+        """The position of the event `command_id` stored on `aggregate` (of its last
+        event when that command stored nothing on it)."""
+        version = aggregate.version_of_command(command_id) or aggregate.version
+        return int(self.position_of(_as_uuid(aggregate.id, "aggregate"), version) or 0)
+
     def save_changes(self, *aggregates: Any) -> int | None:
         """Save pending events; return the position of the last one stored (None if
         there was nothing to store). A concurrent writer becomes VersionConflict."""
