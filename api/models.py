@@ -13,15 +13,14 @@ from decimal import Decimal
 from typing import Annotated, Any, Literal
 
 import isodate
-from pydantic import AfterValidator, AwareDatetime, BaseModel, ConfigDict, Field
+from pydantic import AfterValidator, AwareDatetime, BaseModel, ConfigDict, Field, create_model
 
+# The commands' argument models and types are declared with the commands.
+from domain.lifecycle import AssignArgs, Id, OptionalText, ShortText, TargetCommand, Text, routed
 from domain.values import DEFAULT_TIMEZONE
 
 # ------------------------------------------------------------------ building blocks
-Id = Annotated[str, Field(min_length=1, max_length=100, examples=["phuong-ngo-quyen"])]
-ShortText = Annotated[str, Field(min_length=1, max_length=300)]
-Text = Annotated[str, Field(min_length=1, max_length=4000)]
-OptionalText = Annotated[str | None, Field(default=None, max_length=4000)]
+
 # Timers are armed at (some instant) + a policy duration: a duration beyond the calendar
 # would overflow that sum inside every running workflow of the campaign.
 MAX_POLICY_DURATION = timedelta(days=3660)
@@ -53,7 +52,6 @@ MinPosition = Annotated[
     Field(default=None, ge=0, le=2**62,
           description="Wait (up to a few seconds) until the read models include this event position"),
 ]
-Points = Annotated[Decimal, Field(ge=0, le=1_000_000, max_digits=14, decimal_places=4, examples=[10])]
 RoleName = Literal["secretariat", "standing_committee", "unit_head", "inspector"]
 TargetStatus = Literal["assigned", "in_progress", "blocked", "escalated", "completed", "cancelled"]
 ReportClassName = Literal["completed_on_time", "completed_late", "in_progress_within_deadline", "overdue",
@@ -273,111 +271,19 @@ class BonusIn(Input):
 
 
 # ------------------------------------------------------------------ targets
-class DecisionRef(Input):
-    number: Annotated[str, Field(min_length=1, max_length=100)]
-    issued_on: date
-    issuer: ShortText
-    title: Annotated[str, Field(max_length=500)] = ""
+class AssignIn(AssignArgs):
+    """The body of an assignment (its arguments are declared with the command)."""
 
 
-class MeasureIn(Input):
-    kind: Annotated[str, Field(min_length=1, max_length=100)]
-    goal: Annotated[Decimal, Field(ge=-1e12, le=1e12, max_digits=20, decimal_places=6)]
-    unit: Annotated[str, Field(max_length=50)] = ""
-    direction: Literal["up", "down"] = "up"
+def command_request_model(command: TargetCommand) -> type[BaseModel]:
+    """The request body of a target command route: the command's declared arguments
+    plus `expected_version`."""
+    name = "".join(part.title() for part in (command.segment or command.name).split("-")) + "In"
+    return create_model(name, __base__=command.args, __module__=__name__, expected_version=(ExpectedVersion, None))
 
 
-class AssignIn(Input):
-    model_config = ConfigDict(
-        json_schema_extra={"examples": [{
-            "key": "934-01", "unit_id": "phuong-ngo-quyen", "title": "Hoàn thành GPMB dự án đường Nguyễn Tất Thành",
-            "area": "GPMB", "deadline": "2022-09-30", "points": 10,
-            "decision": {"number": "934-QĐ/TU", "issued_on": "2022-02-15", "issuer": "BTV Thành ủy"},
-        }]}
-    )
-    key: Annotated[str | None, Field(default=None, min_length=1, max_length=200,
-                                     description="Names the target within the campaign: assigning the same key "
-                                                 "again is a replay")] = None
-    unit_id: Id
-    title: Annotated[str, Field(min_length=1, max_length=500)]
-    area: Annotated[str, Field(min_length=1, max_length=200)]
-    deadline: date
-    points: Points
-    decision: DecisionRef | None = None
-    measure: MeasureIn | None = None
-    note: OptionalText = None
-
-
-class StartIn(Input):
-    note: OptionalText = None
-    expected_version: ExpectedVersion = None
-
-
-class ProgressIn(Input):
-    model_config = ConfigDict(json_schema_extra={"examples": [{"percent": 60, "note": "Đã chi trả 60% hộ dân"}]})
-    value: Annotated[Decimal | None, Field(default=None, ge=-1e12, le=1e12, max_digits=20, decimal_places=6)] = None
-    percent: Annotated[Decimal | None, Field(default=None, ge=0, le=100, max_digits=7, decimal_places=4)] = None
-    note: OptionalText = None
-    expected_version: ExpectedVersion = None
-
-
-class BlockIn(Input):
-    model_config = ConfigDict(json_schema_extra={"examples": [{
-        "reason": "Hộ dân chưa đồng ý phương án bồi thường", "help_needed": "BTV chỉ đạo phối hợp"}]})
-    reason: Text
-    help_needed: OptionalText = None
-    expected_version: ExpectedVersion = None
-
-
-class UnblockIn(Input):
-    note: OptionalText = None
-    expected_version: ExpectedVersion = None
-
-
-class EscalateIn(Input):
-    reason: OptionalText = None
-    expected_version: ExpectedVersion = None
-
-
-class ResolveIn(Input):
-    model_config = ConfigDict(json_schema_extra={"examples": [{
-        "directive": "Trung tâm Phát triển quỹ đất phối hợp giải quyết trong tháng 7",
-        "new_deadline": "2022-10-31", "coordinating_unit_ids": ["trung-tam-phat-trien-quy-dat"]}]})
-    directive: Text
-    new_deadline: date | None = None
-    reassign_to: Id | None = None
-    coordinating_unit_ids: Annotated[list[Id], Field(default_factory=list, max_length=50)]
-    expected_version: ExpectedVersion = None
-
-
-class CompleteIn(Input):
-    result: OptionalText = None
-    evidence: OptionalText = None
-    note: OptionalText = None
-    expected_version: ExpectedVersion = None
-
-
-class ReopenIn(Input):
-    reason: Text
-    expected_version: ExpectedVersion = None
-
-
-class ExtendDeadlineIn(Input):
-    new_deadline: date
-    reason: Text
-    decision: DecisionRef | None = None
-    expected_version: ExpectedVersion = None
-
-
-class ReassignIn(Input):
-    unit_id: Id
-    reason: Text
-    expected_version: ExpectedVersion = None
-
-
-class CancelIn(Input):
-    reason: Text
-    expected_version: ExpectedVersion = None
+# One request model per routed command, derived from the declarations.
+COMMAND_BODIES: dict[str, type[BaseModel]] = {c.name: command_request_model(c) for c in routed()}
 
 
 class EscalationInfo(Output):

@@ -20,8 +20,8 @@ import hashlib
 import json
 import logging
 from collections.abc import Iterable, Iterator, Mapping
-from dataclasses import asdict
-from datetime import date, datetime, timedelta
+from dataclasses import asdict, is_dataclass
+from datetime import date, timedelta
 from typing import Any, NoReturn, TypeVar
 from uuid import UUID
 
@@ -39,13 +39,8 @@ from temporalio.service import RPCError, RPCStatusCode
 from domain.errors import BadInput, NotFound
 from domain.target import target_id_for
 from domain.values import Actor, Decision, Measure
-from workflows.commands import (
-    parse_date,
-    parse_number,
-    decision_to_json,
-    encode_args,
-    measure_to_json,
-)
+from domain import lifecycle as lc
+from workflows.commands import encode_args
 from workflows.assign_batch_workflow import AssignBatchWorkflow
 from workflows.converter import data_converter
 from workflows.errors import CommandFailed, ServiceUnavailable, domain_error_from
@@ -412,30 +407,27 @@ def assign_request(
     measure: Measure | Mapping[str, Any] | None = None,
     note: str | None = None,
 ) -> AssignRequest:
-    """An assignment checked and normalised for the workflows (BadInput when a field is wrong)."""
+    """An assignment checked against its declaration and normalised for the workflows
+    (BadInput naming the field when one is wrong)."""
     _check_command_id(command_id)
-    for field, value, required in (
-        ("campaign_id", campaign_id, True), ("unit_id", unit_id, True), ("title", title, True),
-        ("area", area, True), ("key", key, False), ("note", note, False),
-    ):
-        _check_text(field, value, required)
-    if isinstance(deadline, datetime) or not isinstance(deadline, (date, str)):
-        raise BadInput("deadline must be a date (YYYY-MM-DD)", field="deadline")
-    request = AssignRequest(
-        actor=actor.to_dict(),
-        command_id=command_id,
-        campaign_id=campaign_id,
-        unit_id=unit_id,
-        title=title,
-        area=area,
-        deadline=parse_date(deadline, "deadline"),
-        points=str(parse_number(points, "points")),
-        key=key,
-        decision=decision_to_json(decision),
-        measure=measure_to_json(measure),
-        note=note,
+    _check_text("campaign_id", campaign_id, True)
+    args = lc.ASSIGN.parse({
+        "unit_id": unit_id, "title": title, "area": area, "deadline": deadline, "points": points, "key": key,
+        "decision": _plain(decision), "measure": _plain(measure), "note": note,
+    })
+    as_json = args.model_dump(mode="json")
+    return AssignRequest(
+        actor=actor.to_dict(), command_id=command_id, campaign_id=campaign_id, unit_id=args.unit_id,
+        title=args.title, area=args.area, deadline=args.deadline, points=as_json["points"], key=args.key,
+        decision=as_json["decision"], measure=as_json["measure"], note=args.note,
     )
-    return request
+
+
+def _plain(value: Any) -> Any:
+    """A value object (Decision, Measure) as the dict its argument model reads."""
+    if is_dataclass(value) and not isinstance(value, type):
+        return asdict(value)
+    return value
 
 
 @contextlib.contextmanager
