@@ -333,6 +333,9 @@ def available_commands(actor: Actor, owning_unit_id: str, status: Status | str,
 
 
 # ------------------------------------------------------------------ the aggregate's guards
+Meta = dict[str, Any]  # who, when, command id, fingerprint: what every event records
+
+
 def handles(spec: TargetCommand) -> Callable[[Callable[..., None]], Callable[..., bool]]:
     """Make `body(self, meta, **args)` the aggregate method of command `spec`.
 

@@ -20,7 +20,7 @@ from eventsourcing.domain import Aggregate, Snapshot, event
 from domain.commandlog import CommandLog, event_meta, fingerprint, optional_text, require_text
 from domain.errors import BadInput, CommandIdReused, InvalidTransition, VersionConflict
 from domain import lifecycle as lc
-from domain.lifecycle import handles
+from domain.lifecycle import Meta, handles
 from domain.values import (
     OPEN_STATES,
     Actor,
@@ -34,8 +34,6 @@ from domain.values import (
     end_of_day,
     to_decimal,
 )
-
-Meta = dict[str, Any]  # who, when, command id, fingerprint: what every event records
 
 NAMESPACE = uuid5(NAMESPACE_URL, "https://thidua.example/targets")
 MAX_TITLE = 500

@@ -69,12 +69,11 @@ ASSIGN_CHUNK = 250
 # The first chunk is small: no workflow starts before a chunk is saved, and the starts
 # are the slow part of an import (the next chunks are saved while they run). The chunks
 # then double up to ASSIGN_CHUNK, so each one is saved before the starts of those before
-# it run out (measured: a chunk of 250 right after the first of 25 left the starts idle
-# for 0.3-0.5 s, a twentieth of an import of 2,000).
+# it run out (a large chunk right after the first would leave the starts idle).
 FIRST_ASSIGN_CHUNK = 25
 # Chunks in flight ahead of the starts. The worker saves one at a time; a second one in
-# flight hides the Temporal round trip between two saves (measured on a busy machine:
-# 0.5 s of each batch's 0.8 s). More would not save sooner, could be saved out of order
+# flight hides the Temporal round trip between two saves. More would not save sooner,
+# could be saved out of order
 # (the small ones first is the point), and would queue a large import's hundreds of
 # batch workflows at once.
 BATCHES_IN_FLIGHT = 2
@@ -322,7 +321,7 @@ class TargetGateway:
         with _reachable():
             if mode == MODE_LOAD:
                 # Most commands meet a running workflow: a plain update costs Temporal
-                # less than update-with-start (measured: ~20 % of its CPU per command).
+                # less than update-with-start.
                 answered, result = await self._update_running(target_id, update, request, update_id)
                 if answered:
                     return result
