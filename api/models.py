@@ -307,6 +307,8 @@ class TargetOut(Output):
     version: int
     escalation: EscalationInfo | None = None
     updated_at: datetime | None = None
+    restricted: bool = Field(default=False, description="True when the reader may not read this target's detail "
+                                                         "(another unit's): only its public facts are shown")
 
 
 class TargetCommandOut(Output):

@@ -9,6 +9,7 @@ inspectors read everything and change nothing; timers act as `system`.
 from __future__ import annotations
 
 from collections.abc import Collection
+from typing import Any
 
 from domain.errors import NotAllowed
 from domain.values import Actor, Role
@@ -74,6 +75,34 @@ def may_read_target(actor: Actor, owning_unit_id: str, cluster_leads: Collection
     if actor.role != Role.UNIT_HEAD:
         return actor.role in (_SEC, _SC, Role.INSPECTOR)
     return actor.unit_id is not None and (actor.unit_id == owning_unit_id or actor.unit_id in cluster_leads)
+
+
+# What every signed-in user may see of any target of a campaign: the facts a scoreboard
+# is made of and the decision that assigned it. Whoever may not read the target's detail
+# (may_read_target) sees only these in lists, exports and pages; block reasons, notes,
+# directives, progress and history stay with those who may.
+PUBLIC_TARGET_FIELDS = frozenset({
+    "id", "key", "campaign_id", "unit_id", "title", "area", "deadline", "deadline_at", "timezone", "points",
+    "status", "overdue", "report_class", "version", "decision", "assigned_at", "completed_at", "updated_at",
+})
+PUBLIC_ESCALATION_FIELDS = frozenset({"state", "trigger", "opened_at", "resolved_at"})
+
+
+def public_view(target: dict[str, Any]) -> dict[str, Any]:
+    """A target (its JSON shape) as someone who may not read its detail sees it."""
+    view = {k: v for k, v in target.items() if k in PUBLIC_TARGET_FIELDS}
+    escalation = target.get("escalation")
+    view["escalation"] = None if escalation is None else {
+        k: v for k, v in escalation.items() if k in PUBLIC_ESCALATION_FIELDS}
+    view["restricted"] = True
+    return view
+
+
+def visible_target(actor: Actor, target: dict[str, Any], cluster_leads: Collection[str] = ()) -> dict[str, Any]:
+    """The target as this actor may see it: whole, or its public view."""
+    if may_read_target(actor, target["unit_id"], cluster_leads):
+        return target
+    return public_view(target)
 
 
 def may_read_history(actor: Actor, owning_unit_id: str) -> bool:

@@ -40,6 +40,7 @@ from api.problems import Problem, problem_responses
 from api.routes.campaigns import require_units
 from api.services import Services, command
 from domain import lifecycle as lc
+from domain.permissions import visible_target
 from workflows.client import assign_request
 
 router = APIRouter(tags=["targets"])
@@ -147,10 +148,13 @@ def _row_command_id(command_id: str, key: str) -> str:
 async def list_targets(cid: CampaignId, user: CurrentUser, services: ServicesDep, campaign: ExistingCampaign,
                        q: Annotated[TargetListQuery, Query()]) -> Any:
     await wait_for_projections(services, q.min_position)
-    return await readmodels.paged("targets", q.cursor, lambda after: readmodels.queries().list_targets(
+    page = await readmodels.paged("targets", q.cursor, lambda after: readmodels.queries().list_targets(
         services.pool, cid, unit_id=q.unit_id, cluster_id=q.cluster_id, status=q.status,
         report_class=q.report_class, overdue=q.overdue, limit=q.limit, after=after,
     ))
+    # Other units' targets as domain.permissions says this user may see them.
+    return {**page, "items": [visible_target(user.actor, t, campaign.cluster_leads_of(t["unit_id"]))
+                              for t in page["items"]]}
 
 
 @router.get("/v1/targets/{tid}", response_model=TargetOut, summary="One target", responses=READ_PROBLEMS)
