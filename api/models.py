@@ -63,7 +63,10 @@ class Input(BaseModel):
 
 
 class Output(BaseModel):
-    model_config = ConfigDict(extra="allow")
+    """Every field a response carries is declared (no `additionalProperties`): what the
+    schema says is what a generated client gets. An undeclared field fails the response."""
+
+    model_config = ConfigDict(extra="forbid")
 
 
 # ------------------------------------------------------------------ users
@@ -84,6 +87,7 @@ class UserOut(Output):
 
 
 class UserCreatedOut(UserOut):
+    revoked: bool = False
     token: str | None = Field(description="Shown once; only its hash is stored. Null on an idempotent replay.")
     position: int
 
@@ -108,6 +112,8 @@ class UnitOut(Output):
     name: str
     kind: str | None = None
     head_name: str | None = None
+    version: int | None = None
+    updated_at: datetime | None = None
 
 
 class UnitChangeOut(Output):
@@ -222,6 +228,10 @@ class CampaignOut(Output):
     policy: PolicyOut
     scoring: ScoringOut
     closed: bool = False
+    clusters: list[ClusterOut] = Field(default_factory=list)
+    decisions: list[DecisionOut] = Field(default_factory=list)
+    version: int | None = None
+    updated_at: datetime | None = None
 
 
 class CampaignChangeOut(Output):
@@ -287,10 +297,31 @@ COMMAND_BODIES: dict[str, type[BaseModel]] = {c.name: command_request_model(c) f
 
 
 class EscalationInfo(Output):
-    state: str
-    trigger: str
+    state: Literal["open", "resolved"]
+    trigger: Literal["auto", "requested"]
     opened_at: datetime | None = None
     directive: str | None = None
+    number: int | None = Field(default=None, description="1 for the target's first escalation, then 2, ...")
+    reason: str | None = None
+    help_needed: str | None = None
+    reminders: int | None = Field(default=None, description="Reminders sent while it waited past its SLA")
+    last_reminded_at: datetime | None = None
+    resolved_at: datetime | None = None
+    resolved_by: str | None = Field(default=None, description="The user id of the member who resolved it")
+
+
+class DecisionOnTarget(Output):
+    number: str
+    issued_on: date
+    issuer: str
+    title: str | None = None
+
+
+class MeasureOut(Output):
+    kind: str
+    goal: float
+    unit: str | None = None
+    direction: Literal["up", "down"] = "up"
 
 
 class TargetOut(Output):
@@ -307,12 +338,25 @@ class TargetOut(Output):
     version: int
     escalation: EscalationInfo | None = None
     updated_at: datetime | None = None
+    key: str | None = Field(default=None, description="Names the target within its campaign (assignment key)")
+    deadline_at: datetime | None = Field(default=None, description="The deadline's last instant: 23:59:59 of "
+                                                                    "`deadline` in the campaign's time zone")
+    timezone: str | None = None
+    percent: float | None = None
+    measure: MeasureOut | None = None
+    decision: DecisionOnTarget | None = None
+    assigned_at: datetime | None = None
+    blocked_at: datetime | None = None
+    block_reason: str | None = None
+    completed_at: datetime | None = None
+    last_activity_at: datetime | None = None
+    coordinating_unit_ids: list[str] = Field(default_factory=list)
     restricted: bool = Field(default=False, description="True when the reader may not read this target's detail "
                                                          "(another unit's): only its public facts are shown")
 
 
 class TargetCommandOut(Output):
-    model_config = ConfigDict(extra="allow", json_schema_extra={"examples": [{"target": {
+    model_config = ConfigDict(extra="forbid", json_schema_extra={"examples": [{"target": {
         "id": "0b6f3c1e-2f4a-5c55-9d7e-2b8f1f0e8a11", "campaign_id": "vinh-yen-2022", "unit_id": "phuong-ngo-quyen",
         "title": "Hoàn thành GPMB", "area": "GPMB", "deadline": "2022-09-30", "points": 10.0,
         "status": "in_progress", "overdue": False, "report_class": "in_progress_within_deadline", "version": 2,
@@ -326,20 +370,15 @@ class TargetPage(Output):
     next_cursor: str | None = None
 
 
-class HistoryPage(Output):
-    items: list[dict[str, Any]]
-    next_cursor: str | None = None
-
-
-class ImportRowError(Output):
-    line: int
-    key: str | None = None
-    errors: list[dict[str, Any]]
+class ImportedOut(Output):
+    key: str
+    target_id: str
+    position: int
 
 
 class ImportResultOut(Output):
     created: int
-    items: list[dict[str, Any]]
+    items: list[ImportedOut]
     position: int
 
 
@@ -363,6 +402,7 @@ class UnitScoreOut(Output):
     rank: int
     reward_candidate: bool
     counts: Counts
+    bonus: float = Field(default=0.0, description="Bonuses minus deductions awarded by the Standing Committee")
 
 
 class ClusterBoardOut(Output):
@@ -375,6 +415,8 @@ class ScoreboardOut(Output):
     campaign_id: str
     as_of: datetime | None = None
     clusters: list[ClusterBoardOut]
+    position: int | None = Field(default=None, description="The read models' position the board was computed at")
+    scoring: ScoringOut | None = Field(default=None, description="The scale the board was computed under")
 
 
 class WhatIfIn(Input):
@@ -386,6 +428,12 @@ class WhatIfIn(Input):
 
 class EscalationOut(Output):
     target_id: str
+    campaign_id: str | None = None
+    number: int | None = None
+    help_needed: str | None = None
+    reminders: int | None = None
+    last_reminded_at: datetime | None = None
+    resolved_by: str | None = None
     unit_id: str
     cluster_id: str | None = None
     state: Literal["open", "resolved"]
@@ -421,9 +469,19 @@ class AuditEntryOut(Output):
     command_id: str | None = None
     prev_hash: str
     hash: str
+    aggregate_version: int | None = None
+    recorded_at: datetime | None = Field(default=None, description="When the event was stored here")
+    campaign_id: str | None = None
+    target_id: str | None = None
+    unit_id: str | None = None
 
 
 class AuditPage(Output):
+    items: list[AuditEntryOut]
+    next_cursor: str | None = None
+
+
+class HistoryPage(Output):
     items: list[AuditEntryOut]
     next_cursor: str | None = None
 
