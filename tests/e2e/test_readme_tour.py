@@ -28,7 +28,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from tests.e2e.test_up_command import READY_WITHIN, STOPPED_WITHIN, Run
+from tests.e2e.test_up_command import HEALTHY_WITHIN, READY_WITHIN, STOPPED_WITHIN, Run
 from thidua import demo_data as D
 from thidua.embedded import free_port
 
@@ -87,7 +87,10 @@ def stack() -> Iterator[Path]:
     (home / ".venv").symlink_to(venv)
     env = reader_env()
     env.update(THIDUA_API_PORT=str(free_port()), THIDUA_TEMPORAL_PORT=str(free_port()),
-               THIDUA_TEMPORAL_UI_PORT=str(free_port()), PYTHONPATH=str(REPO))
+               THIDUA_TEMPORAL_UI_PORT=str(free_port()), PYTHONPATH=str(REPO),
+               # The tour prints the closed campaign, which the close answers when its operation
+               # ends within this wait: a busy test machine must not turn that into a 202.
+               THIDUA_OPERATION_WAIT_SECONDS="60")
     process = subprocess.Popen([sys.executable, "-m", "thidua.cli", "up"], cwd=home, env=env,
                                stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
                                text=True, bufsize=1)
@@ -101,7 +104,7 @@ def stack() -> Iterator[Path]:
     run.reader = threading.Thread(target=read, daemon=True)
     run.reader.start()
     try:
-        run.wait_for_line("thidua is up.", READY_WITHIN + 120)
+        run.wait_for_line("thidua is up.", HEALTHY_WITHIN + READY_WITHIN)
         yield home
     finally:
         if process.poll() is None:
