@@ -119,3 +119,11 @@ def test_every_routed_command_has_a_request_model_and_a_route() -> None:
         assert f"/v1/targets/{{tid}}/{command.segment}" in paths
         fields = set(COMMAND_BODIES[command.name].model_fields)
         assert fields == {*command.args.model_fields, "expected_version"}
+
+
+def test_the_docs_lifecycle_table_is_generated_from_the_declarations() -> None:
+    text = (ROOT / "docs" / "architecture.md").read_text(encoding="utf-8")
+    start, end = "<!-- lifecycle-table -->\n", "<!-- /lifecycle-table -->"
+    table = text[text.index(start) + len(start):text.index(end)].strip()
+    # Regenerate with: python -c "from domain.lifecycle import lifecycle_table; print(lifecycle_table())"
+    assert table == lc.lifecycle_table().strip()
