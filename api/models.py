@@ -527,9 +527,22 @@ class VerifyOut(Output):
     first_bad_position: int | None = None
 
 
+class StoppedReadModelOut(Output):
+    """A read model stopped at an event it cannot apply; the others go on."""
+
+    read_model: str
+    position: int = Field(description="the event it cannot apply")
+    aggregate_id: str | None = None
+    aggregate_version: int | None = None
+    event_type: str | None = None
+    reason: str
+    stopped_at: datetime
+
+
 class HealthOut(Output):
-    status: Literal["ok", "unavailable"]
+    status: Literal["ok", "degraded", "unavailable"]
     checks: dict[str, str]
+    stopped_read_models: list[StoppedReadModelOut] = []
 
 
 # ------------------------------------------------------------------ query parameters
