@@ -30,6 +30,7 @@ from domain.values import (
     ReportClass,
     Status,
     Trigger,
+    check_date,
     end_of_day,
     to_decimal,
 )
@@ -68,9 +69,7 @@ def _check_points(points: Any) -> Decimal:
 
 
 def _check_date(value: Any, field: str) -> date:
-    if isinstance(value, datetime) or not isinstance(value, date):
-        raise BadInput(f"{field} must be a date (YYYY-MM-DD)", field=field)
-    return value
+    return check_date(value, field)
 
 
 class TargetSnapshot(Snapshot):

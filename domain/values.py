@@ -82,6 +82,42 @@ class Actor:
 SYSTEM = Actor(id="system", name="system", role=Role.SYSTEM)
 
 
+# The years a date or a time may fall in. Anything outside is a typo or an attack, and
+# some of it cannot even be stored: a year-1 time east of UTC is before year 1 in UTC,
+# which no PostgreSQL timestamptz holds (it once stopped every read model).
+MIN_YEAR = 1970
+MAX_YEAR = 2100
+# A campaign runs for at most ten years: it ends before the same day ten years on.
+MAX_CAMPAIGN_YEARS = 10
+
+
+def years_later(day: date, years: int) -> date:
+    """The same day `years` later (29 February becomes 28 February)."""
+    try:
+        return day.replace(year=day.year + years)
+    except ValueError:
+        return day.replace(year=day.year + years, day=28)
+
+
+def check_date(value: Any, field: str) -> date:
+    """A calendar date (not a datetime) within the years MIN_YEAR..MAX_YEAR."""
+    if isinstance(value, datetime) or not isinstance(value, date):
+        raise BadInput(f"{field} must be a date (YYYY-MM-DD)", field=field)
+    if not MIN_YEAR <= value.year <= MAX_YEAR:
+        raise BadInput(f"{field} must be within the years {MIN_YEAR}..{MAX_YEAR}", field=field)
+    return value
+
+
+def check_instant(value: Any, field: str) -> datetime:
+    """A time with a UTC offset, within the years MIN_YEAR..MAX_YEAR (in UTC too)."""
+    if not isinstance(value, datetime) or value.tzinfo is None or value.utcoffset() is None:
+        raise BadInput(f"{field} must be a time with a UTC offset", field=field)
+    # The year is checked before converting: year 1 east of UTC cannot be converted.
+    if not MIN_YEAR <= value.year <= MAX_YEAR or not MIN_YEAR <= value.astimezone(timezone.utc).year <= MAX_YEAR:
+        raise BadInput(f"{field} must be within the years {MIN_YEAR}..{MAX_YEAR}", field=field)
+    return value
+
+
 @dataclass(frozen=True)
 class Command:
     """What every command carries besides its own arguments: its id, who, and when."""
@@ -93,8 +129,7 @@ class Command:
     def __post_init__(self) -> None:
         if not self.id or len(self.id) > 200:
             raise BadInput("command id must be 1..200 characters", field="command_id")
-        if self.at.tzinfo is None:
-            raise BadInput("command time must carry a UTC offset", field="at")
+        check_instant(self.at, "at")
 
 
 def parse_duration(value: str | timedelta, field: str = "duration") -> timedelta:
@@ -193,8 +228,7 @@ class Decision:
     title: str = ""
 
     def __post_init__(self) -> None:
-        if isinstance(self.issued_on, datetime) or not isinstance(self.issued_on, date):
-            raise BadInput("decision.issued_on must be a date (YYYY-MM-DD)", field="decision.issued_on")
+        check_date(self.issued_on, "decision.issued_on")
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
