@@ -8,14 +8,68 @@ extra fields ("more fields are welcome") but name the contract's fields and type
 
 from __future__ import annotations
 
-from datetime import date, datetime, timedelta
+import re
+import unicodedata
+from datetime import date, datetime, timedelta, timezone
 from decimal import Decimal
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any, Literal, get_args
 
 import isodate
-from pydantic import AfterValidator, AwareDatetime, BaseModel, ConfigDict, Field
+from pydantic import AfterValidator, AwareDatetime, BaseModel, ConfigDict, Field, ValidationInfo, field_validator
 
-from domain.values import DEFAULT_TIMEZONE
+from domain.commandlog import has_invisible, normalize_text
+from domain.values import DEFAULT_TIMEZONE, MAX_YEAR, MIN_DURATION, MIN_YEAR
+
+# ------------------------------------------------------------------ edge rules
+_ISO_DATE = re.compile(r"\d{4}-\d{2}-\d{2}")
+_ISO_DATETIME = re.compile(r"\d{4}-\d{2}-\d{2}[Tt ]\d{2}:\d{2}")
+
+
+def _temporal_kind(annotation: Any) -> str | None:
+    """'datetime' or 'date' when a field holds one (optionally, or inside Annotated)."""
+    if annotation is datetime or annotation is AwareDatetime:
+        return "datetime"
+    if annotation is date:
+        return "date"
+    for arg in get_args(annotation):
+        kind = _temporal_kind(arg)
+        if kind is not None:
+            return kind
+    return None
+
+
+def _check_iso_8601(value: Any, kind: str) -> None:
+    """Dates and times are ISO 8601 text: not epoch seconds (`1700000000`, `0.5`), and a
+    date field takes a date, not a date and time."""
+    if isinstance(value, (date, datetime)):
+        return
+    if kind == "date" and not (isinstance(value, str) and _ISO_DATE.fullmatch(value)):
+        raise ValueError("must be a date in ISO 8601 form, YYYY-MM-DD")
+    if kind == "datetime" and not (isinstance(value, str) and _ISO_DATETIME.match(value)):
+        raise ValueError("must be an ISO 8601 date and time with a UTC offset, e.g. 2022-07-01T00:00:00+07:00")
+
+
+def _check_years(value: date) -> None:
+    """The domain's years (a time is checked in UTC too: year 1 at +07:00 is before year 1)."""
+    years = [value.year]
+    if isinstance(value, datetime) and value.tzinfo is not None and MIN_YEAR <= value.year <= MAX_YEAR:
+        years.append(value.astimezone(timezone.utc).year)
+    if not all(MIN_YEAR <= year <= MAX_YEAR for year in years):
+        raise ValueError(f"must be within the years {MIN_YEAR}..{MAX_YEAR}")
+
+
+def _clean_text(value: Any, *, key: bool) -> Any:
+    """Text in NFC; invisible characters refused in keys and ids, dropped elsewhere."""
+    if isinstance(value, str):
+        if key and has_invisible(value):
+            raise ValueError("must not contain invisible (zero-width or bidirectional) characters")
+        return unicodedata.normalize("NFC", value) if key else normalize_text(value)
+    if isinstance(value, list):
+        return [_clean_text(item, key=key) for item in value]
+    if isinstance(value, dict):
+        return {k: _clean_text(v, key=False) for k, v in value.items()}
+    return value
+
 
 # ------------------------------------------------------------------ building blocks
 Id = Annotated[str, Field(min_length=1, max_length=100, examples=["phuong-ngo-quyen"])]
@@ -28,6 +82,8 @@ MAX_POLICY_DURATION = timedelta(days=3660)
 
 
 def _within_timer_range(value: str) -> str:
+    if value.endswith(("T", "t")):
+        raise ValueError("not an ISO 8601 duration: a time must follow 'T'")
     try:
         parsed = isodate.parse_duration(value)
     except OverflowError:
@@ -36,6 +92,8 @@ def _within_timer_range(value: str) -> str:
         return value
     if isinstance(parsed, timedelta) and parsed > MAX_POLICY_DURATION:
         raise ValueError("the duration is too long: at most P3660D (about 10 years)")
+    if isinstance(parsed, timedelta) and timedelta(0) < parsed < MIN_DURATION:
+        raise ValueError("the duration is too short: at least PT1S (one second)")
     return value
 
 
@@ -61,7 +119,26 @@ ReportClassName = Literal["completed_on_time", "completed_late", "in_progress_wi
 
 
 class Input(BaseModel):
+    """Every request body and query. `_at_the_edge` is the one text and time rule for all
+    of their fields (not one per route)."""
+
     model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
+
+    @field_validator("*", mode="before")
+    @classmethod
+    def _at_the_edge(cls, value: Any, info: ValidationInfo) -> Any:
+        name = info.field_name or ""
+        kind = _temporal_kind(cls.model_fields[name].annotation) if name in cls.model_fields else None
+        if kind is not None and value is not None:
+            _check_iso_8601(value, kind)
+        return _clean_text(value, key=name in ("id", "key") or name.endswith(("_id", "_ids")))
+
+    @field_validator("*", mode="after")
+    @classmethod
+    def _within_the_years(cls, value: Any, info: ValidationInfo) -> Any:
+        if isinstance(value, (date, datetime)):
+            _check_years(value)
+        return value
 
 
 class Output(BaseModel):

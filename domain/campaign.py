@@ -9,7 +9,7 @@ from uuid import NAMESPACE_URL, UUID, uuid5
 
 from eventsourcing.domain import Aggregate, event
 
-from domain.commandlog import CommandLog, event_meta, fingerprint, optional_text, require_text
+from domain.commandlog import CommandLog, check_key, event_meta, fingerprint, optional_text, require_text
 from domain.errors import BadInput, CommandIdReused, InvalidTransition
 from domain.permissions import check_may
 from domain.values import (
@@ -38,7 +38,7 @@ def campaign_uuid(campaign_id: str) -> UUID:
 
 
 def check_slug(value: str, field: str) -> str:
-    text = require_text(value, field, max_len=100)
+    text = require_text(check_key(value, field), field, max_len=100)
     if not all(ch.isalnum() or ch in "-_." for ch in text):
         raise BadInput(f"{field} may contain only letters, digits, '-', '_' and '.'", field=field)
     return text
@@ -77,7 +77,7 @@ class Campaign(CommandLog, Aggregate):
             "starts_on": starts_on,
             "ends_on": ends_on,
             "timezone": kw["timezone"],
-            "policy": kw["policy"] or Policy(),
+            "policy": (kw["policy"] or Policy()).check_new(),
             "scoring": kw["scoring"] or ScoringScale(),
         }
 
@@ -156,6 +156,7 @@ class Campaign(CommandLog, Aggregate):
         self.check_open("record_decision")
         number = require_text(decision.number, "number", max_len=100)
         require_text(decision.issuer, "issuer", max_len=300)
+        check_date(decision.issued_on, "issued_on")
         if number in self.decisions:
             if self.decisions[number] == decision:
                 return False
@@ -175,6 +176,7 @@ class Campaign(CommandLog, Aggregate):
             return False
         check_may(cmd.actor, "change_policy")
         self.check_open("change_policy")
+        policy.check_new()
         self._policy_changed(policy=policy, **event_meta(cmd, fp))
         return True
 

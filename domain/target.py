@@ -17,7 +17,7 @@ from uuid import UUID, NAMESPACE_URL, uuid5
 
 from eventsourcing.domain import Aggregate, Snapshot, event
 
-from domain.commandlog import CommandLog, event_meta, fingerprint, optional_text, require_text
+from domain.commandlog import CommandLog, check_key, event_meta, fingerprint, optional_text, require_text
 from domain.errors import BadInput, CommandIdReused, InvalidTransition, VersionConflict
 from domain.permissions import check_may_command_target
 from domain.values import (
@@ -138,7 +138,7 @@ class Target(CommandLog, Aggregate):
         """Validated assignment arguments; also what `assign` fingerprints."""
         return {
             "campaign_id": require_text(kw["campaign_id"], "campaign_id", max_len=100),
-            "key": require_text(kw["key"], "key", max_len=200),
+            "key": require_text(check_key(kw["key"], "key"), "key", max_len=200),
             "unit_id": require_text(kw["unit_id"], "unit_id", max_len=100),
             "title": require_text(kw["title"], "title", max_len=MAX_TITLE),
             "area": require_text(kw["area"], "area", max_len=200),

@@ -132,12 +132,21 @@ class Command:
         check_instant(self.at, "at")
 
 
-def parse_duration(value: str | timedelta, field: str = "duration") -> timedelta:
+# Timers fire at most this often: a policy of microseconds would make reminders without end.
+MIN_DURATION = timedelta(seconds=1)
+
+
+def parse_duration(value: str | timedelta, field: str = "duration", *, new: bool = False) -> timedelta:
     """ISO 8601 duration (`P3D`, `PT2S`) to timedelta; months and years are refused
-    because their length depends on the calendar."""
+    because their length depends on the calendar. `new`: a duration a command brings
+    (not one read back from an event, which was valid when stored) must also be at
+    least one second and well formed to the letter (`P1DT` is not a duration)."""
     if isinstance(value, timedelta):
         result = value
     else:
+        if not isinstance(value, str) or (new and value.endswith(("T", "t"))):
+            # isodate reads `P1DT` as one day; ISO 8601 wants a time after the `T`
+            raise BadInput(f"{field}: not an ISO 8601 duration: {value!r}", field=field)
         try:
             result = isodate.parse_duration(value)
         except (isodate.ISO8601Error, ValueError, TypeError, OverflowError) as exc:
@@ -146,6 +155,8 @@ def parse_duration(value: str | timedelta, field: str = "duration") -> timedelta
             raise BadInput(f"{field}: use days, hours, minutes or seconds, not months or years", field=field)
     if result <= timedelta(0):
         raise BadInput(f"{field}: must be positive", field=field)
+    if new and result < MIN_DURATION:
+        raise BadInput(f"{field}: must be at least one second (PT1S)", field=field)
     return result
 
 
@@ -173,6 +184,8 @@ def to_decimal(value: Any, field: str) -> Decimal:
         raise BadInput(f"{field}: not a number: {value!r}", field=field) from exc
     if not result.is_finite():
         raise BadInput(f"{field}: must be finite", field=field)
+    if result.is_zero():
+        return abs(result)  # -0 is 0 (it would be shown and compared as "-0")
     return result
 
 
@@ -190,6 +203,12 @@ class Policy:
 
     def duration(self, name: str) -> timedelta:
         return parse_duration(getattr(self, name))
+
+    def check_new(self) -> Policy:
+        """The stricter rules for a policy a command sets (see `parse_duration`)."""
+        for name in ("escalate_after", "resolution_sla", "stale_after"):
+            parse_duration(getattr(self, name), field=f"policy.{name}", new=True)
+        return self
 
     def to_dict(self) -> dict[str, str]:
         return asdict(self)
@@ -228,7 +247,10 @@ class Decision:
     title: str = ""
 
     def __post_init__(self) -> None:
-        check_date(self.issued_on, "decision.issued_on")
+        # (the years are checked where a command brings a decision: events read back
+        # must load whatever they hold)
+        if isinstance(self.issued_on, datetime) or not isinstance(self.issued_on, date):
+            raise BadInput("decision.issued_on must be a date (YYYY-MM-DD)", field="decision.issued_on")
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
