@@ -2,7 +2,8 @@
 
 - `RefuseNulCharacters`: a NUL character in the path, a query parameter or a header value
   is a 422 problem naming where it is. PostgreSQL cannot store NUL in text, so such a
-  value could only fail later, deep in a query, as a 500.
+  value could only fail later, deep in a query, as a 500. The path and the query are
+  put in Unicode NFC, as bodies are.
 - `AllowedMethods`: `OPTIONS` answers 204 with the methods the path has, and a 405 names
   all of them in `Allow` (the router names only those of the first route it tried).
 """
@@ -10,8 +11,9 @@
 from __future__ import annotations
 
 import re
+import unicodedata
 from typing import Any
-from urllib.parse import parse_qsl
+from urllib.parse import parse_qsl, urlencode
 
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
@@ -36,7 +38,21 @@ def _nul_errors(scope: Scope) -> list[dict[str, str]]:
     return errors
 
 
+def _nfc_scope(scope: Scope) -> Scope:
+    """The path and the query in NFC, as every body is (api.models.Input): an id typed
+    with separate accents names the same thing as one typed with combined accents."""
+    path = scope.get("path", "")
+    query = scope.get("query_string", b"")
+    pairs = parse_qsl(query.decode("latin-1"), keep_blank_values=True) if query else []
+    if unicodedata.is_normalized("NFC", path) and all(unicodedata.is_normalized("NFC", k + v) for k, v in pairs):
+        return scope
+    normal = [(unicodedata.normalize("NFC", k), unicodedata.normalize("NFC", v)) for k, v in pairs]
+    return {**scope, "path": unicodedata.normalize("NFC", path), "query_string": urlencode(normal).encode()}
+
+
 class RefuseNulCharacters:
+    """Also puts the path and the query in NFC (one pass over the same text)."""
+
     def __init__(self, app: ASGIApp) -> None:
         self.app = app
 
@@ -49,6 +65,7 @@ class RefuseNulCharacters:
                                             errors=errors)
                 await response(scope, receive, send)
                 return
+            scope = _nfc_scope(scope)
         await self.app(scope, receive, send)
 
 
