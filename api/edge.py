@@ -27,7 +27,7 @@ def _nul_errors(scope: Scope) -> list[dict[str, str]]:
     message, kind = "must not contain a NUL character", "nul_character"
     if NUL in scope.get("path", ""):
         errors.append({"field": "path", "message": message, "type": kind})
-    query = scope.get("query_string", b"").decode("latin-1")
+    query = scope.get("query_string", b"").decode("utf-8", "replace")
     if "%00" in query or NUL in query:
         for name, value in parse_qsl(query, keep_blank_values=True, encoding="utf-8", errors="replace"):
             if NUL in value or NUL in name:
@@ -43,7 +43,7 @@ def _nfc_scope(scope: Scope) -> Scope:
     with separate accents names the same thing as one typed with combined accents."""
     path = scope.get("path", "")
     query = scope.get("query_string", b"")
-    pairs = parse_qsl(query.decode("latin-1"), keep_blank_values=True) if query else []
+    pairs = parse_qsl(query.decode("utf-8", "replace"), keep_blank_values=True) if query else []
     if unicodedata.is_normalized("NFC", path) and all(unicodedata.is_normalized("NFC", k + v) for k, v in pairs):
         return scope
     normal = [(unicodedata.normalize("NFC", k), unicodedata.normalize("NFC", v)) for k, v in pairs]
