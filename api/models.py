@@ -8,74 +8,21 @@ extra fields ("more fields are welcome") but name the contract's fields and type
 
 from __future__ import annotations
 
-import re
-import unicodedata
-from datetime import date, datetime, timedelta, timezone
+from datetime import date, datetime, timedelta
 from decimal import Decimal
-from typing import Annotated, Any, Literal, get_args
+from typing import Annotated, Any, Literal
 
 import isodate
-from pydantic import AfterValidator, AwareDatetime, BaseModel, ConfigDict, Field, ValidationInfo, field_validator
+from pydantic import AfterValidator, AwareDatetime, BaseModel, ConfigDict, Field, create_model
 
-from domain.commandlog import has_invisible, normalize_text
-from domain.values import DEFAULT_TIMEZONE, MAX_YEAR, MIN_DURATION, MIN_YEAR
+from domain.input_rules import EdgeRules
 
-# ------------------------------------------------------------------ edge rules
-_ISO_DATE = re.compile(r"\d{4}-\d{2}-\d{2}")
-_ISO_DATETIME = re.compile(r"\d{4}-\d{2}-\d{2}[Tt ]\d{2}:\d{2}")
-
-
-def _temporal_kind(annotation: Any) -> str | None:
-    """'datetime' or 'date' when a field holds one (optionally, or inside Annotated)."""
-    if annotation is datetime or annotation is AwareDatetime:
-        return "datetime"
-    if annotation is date:
-        return "date"
-    for arg in get_args(annotation):
-        kind = _temporal_kind(arg)
-        if kind is not None:
-            return kind
-    return None
-
-
-def _check_iso_8601(value: Any, kind: str) -> None:
-    """Dates and times are ISO 8601 text: not epoch seconds (`1700000000`, `0.5`), and a
-    date field takes a date, not a date and time."""
-    if isinstance(value, (date, datetime)):
-        return
-    if kind == "date" and not (isinstance(value, str) and _ISO_DATE.fullmatch(value)):
-        raise ValueError("must be a date in ISO 8601 form, YYYY-MM-DD")
-    if kind == "datetime" and not (isinstance(value, str) and _ISO_DATETIME.match(value)):
-        raise ValueError("must be an ISO 8601 date and time with a UTC offset, e.g. 2022-07-01T00:00:00+07:00")
-
-
-def _check_years(value: date) -> None:
-    """The domain's years (a time is checked in UTC too: year 1 at +07:00 is before year 1)."""
-    years = [value.year]
-    if isinstance(value, datetime) and value.tzinfo is not None and MIN_YEAR <= value.year <= MAX_YEAR:
-        years.append(value.astimezone(timezone.utc).year)
-    if not all(MIN_YEAR <= year <= MAX_YEAR for year in years):
-        raise ValueError(f"must be within the years {MIN_YEAR}..{MAX_YEAR}")
-
-
-def _clean_text(value: Any, *, key: bool) -> Any:
-    """Text in NFC; invisible characters refused in keys and ids, dropped elsewhere."""
-    if isinstance(value, str):
-        if key and has_invisible(value):
-            raise ValueError("must not contain invisible (zero-width or bidirectional) characters")
-        return unicodedata.normalize("NFC", value) if key else normalize_text(value)
-    if isinstance(value, list):
-        return [_clean_text(item, key=key) for item in value]
-    if isinstance(value, dict):
-        return {k: _clean_text(v, key=False) for k, v in value.items()}
-    return value
-
+# The commands' argument models and types are declared with the commands.
+from domain.lifecycle import AssignArgs, Id, OptionalText, ShortText, TargetCommand, Text, routed
+from domain.values import DEFAULT_TIMEZONE, MIN_DURATION
 
 # ------------------------------------------------------------------ building blocks
-Id = Annotated[str, Field(min_length=1, max_length=100, examples=["phuong-ngo-quyen"])]
-ShortText = Annotated[str, Field(min_length=1, max_length=300)]
-Text = Annotated[str, Field(min_length=1, max_length=4000)]
-OptionalText = Annotated[str | None, Field(default=None, max_length=4000)]
+
 # Timers are armed at (some instant) + a policy duration: a duration beyond the calendar
 # would overflow that sum inside every running workflow of the campaign.
 MAX_POLICY_DURATION = timedelta(days=3660)
@@ -111,38 +58,24 @@ MinPosition = Annotated[
     Field(default=None, ge=0, le=2**62,
           description="Wait (up to a few seconds) until the read models include this event position"),
 ]
-Points = Annotated[Decimal, Field(ge=0, le=1_000_000, max_digits=14, decimal_places=4, examples=[10])]
 RoleName = Literal["secretariat", "standing_committee", "unit_head", "inspector"]
 TargetStatus = Literal["assigned", "in_progress", "blocked", "escalated", "completed", "cancelled"]
 ReportClassName = Literal["completed_on_time", "completed_late", "in_progress_within_deadline", "overdue",
                           "cancelled"]
 
 
-class Input(BaseModel):
-    """Every request body and query. `_at_the_edge` is the one text and time rule for all
-    of their fields (not one per route)."""
+class Input(EdgeRules):
+    """Every request body and query (target commands' bodies are `domain.lifecycle.Args`,
+    which keep the same rules)."""
 
     model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
 
-    @field_validator("*", mode="before")
-    @classmethod
-    def _at_the_edge(cls, value: Any, info: ValidationInfo) -> Any:
-        name = info.field_name or ""
-        kind = _temporal_kind(cls.model_fields[name].annotation) if name in cls.model_fields else None
-        if kind is not None and value is not None:
-            _check_iso_8601(value, kind)
-        return _clean_text(value, key=name in ("id", "key") or name.endswith(("_id", "_ids")))
-
-    @field_validator("*", mode="after")
-    @classmethod
-    def _within_the_years(cls, value: Any, info: ValidationInfo) -> Any:
-        if isinstance(value, (date, datetime)):
-            _check_years(value)
-        return value
-
 
 class Output(BaseModel):
-    model_config = ConfigDict(extra="allow")
+    """Every field a response carries is declared (no `additionalProperties`): what the
+    schema says is what a generated client gets. An undeclared field fails the response."""
+
+    model_config = ConfigDict(extra="forbid")
 
 
 # ------------------------------------------------------------------ users
@@ -163,6 +96,7 @@ class UserOut(Output):
 
 
 class UserCreatedOut(UserOut):
+    revoked: bool = False
     token: str | None = Field(description="Shown once; only its hash is stored. Null on an idempotent replay.")
     position: int
 
@@ -187,6 +121,8 @@ class UnitOut(Output):
     name: str
     kind: str | None = None
     head_name: str | None = None
+    version: int | None = None
+    updated_at: datetime | None = None
 
 
 class UnitChangeOut(Output):
@@ -301,6 +237,10 @@ class CampaignOut(Output):
     policy: PolicyOut
     scoring: ScoringOut
     closed: bool = False
+    clusters: list[ClusterOut] = Field(default_factory=list)
+    decisions: list[DecisionOut] = Field(default_factory=list)
+    version: int | None = None
+    updated_at: datetime | None = None
 
 
 class CampaignChangeOut(Output):
@@ -350,118 +290,47 @@ class BonusIn(Input):
 
 
 # ------------------------------------------------------------------ targets
-class DecisionRef(Input):
-    number: Annotated[str, Field(min_length=1, max_length=100)]
-    issued_on: date
-    issuer: ShortText
-    title: Annotated[str, Field(max_length=500)] = ""
+class AssignIn(AssignArgs):
+    """The body of an assignment (its arguments are declared with the command)."""
 
 
-class MeasureIn(Input):
-    kind: Annotated[str, Field(min_length=1, max_length=100)]
-    goal: Annotated[Decimal, Field(ge=-1e12, le=1e12, max_digits=20, decimal_places=6)]
-    unit: Annotated[str, Field(max_length=50)] = ""
-    direction: Literal["up", "down"] = "up"
+def command_request_model(command: TargetCommand) -> type[BaseModel]:
+    """The request body of a target command route: the command's declared arguments
+    plus `expected_version`."""
+    name = "".join(part.title() for part in (command.segment or command.name).split("-")) + "In"
+    return create_model(name, __base__=command.args, __module__=__name__, expected_version=(ExpectedVersion, None))
 
 
-class AssignIn(Input):
-    model_config = ConfigDict(
-        json_schema_extra={"examples": [{
-            "key": "934-01", "unit_id": "phuong-ngo-quyen", "title": "Hoàn thành GPMB dự án đường Nguyễn Tất Thành",
-            "area": "GPMB", "deadline": "2022-09-30", "points": 10,
-            "decision": {"number": "934-QĐ/TU", "issued_on": "2022-02-15", "issuer": "BTV Thành ủy"},
-        }]}
-    )
-    key: Annotated[str | None, Field(default=None, min_length=1, max_length=200,
-                                     description="Names the target within the campaign: assigning the same key "
-                                                 "again is a replay")] = None
-    unit_id: Id
-    title: Annotated[str, Field(min_length=1, max_length=500)]
-    area: Annotated[str, Field(min_length=1, max_length=200)]
-    deadline: date
-    points: Points
-    decision: DecisionRef | None = None
-    measure: MeasureIn | None = None
-    note: OptionalText = None
-
-
-class StartIn(Input):
-    note: OptionalText = None
-    expected_version: ExpectedVersion = None
-
-
-class ProgressIn(Input):
-    model_config = ConfigDict(json_schema_extra={"examples": [{"percent": 60, "note": "Đã chi trả 60% hộ dân"}]})
-    value: Annotated[Decimal | None, Field(default=None, ge=-1e12, le=1e12, max_digits=20, decimal_places=6)] = None
-    percent: Annotated[Decimal | None, Field(default=None, ge=0, le=100, max_digits=7, decimal_places=4)] = None
-    note: OptionalText = None
-    expected_version: ExpectedVersion = None
-
-
-class BlockIn(Input):
-    model_config = ConfigDict(json_schema_extra={"examples": [{
-        "reason": "Hộ dân chưa đồng ý phương án bồi thường", "help_needed": "BTV chỉ đạo phối hợp"}]})
-    reason: Text
-    help_needed: OptionalText = None
-    expected_version: ExpectedVersion = None
-
-
-class UnblockIn(Input):
-    note: OptionalText = None
-    expected_version: ExpectedVersion = None
-
-
-class EscalateIn(Input):
-    reason: OptionalText = None
-    expected_version: ExpectedVersion = None
-
-
-class ResolveIn(Input):
-    model_config = ConfigDict(json_schema_extra={"examples": [{
-        "directive": "Trung tâm Phát triển quỹ đất phối hợp giải quyết trong tháng 7",
-        "new_deadline": "2022-10-31", "coordinating_unit_ids": ["trung-tam-phat-trien-quy-dat"]}]})
-    directive: Text
-    new_deadline: date | None = None
-    reassign_to: Id | None = None
-    coordinating_unit_ids: Annotated[list[Id], Field(default_factory=list, max_length=50)]
-    expected_version: ExpectedVersion = None
-
-
-class CompleteIn(Input):
-    result: OptionalText = None
-    evidence: OptionalText = None
-    note: OptionalText = None
-    expected_version: ExpectedVersion = None
-
-
-class ReopenIn(Input):
-    reason: Text
-    expected_version: ExpectedVersion = None
-
-
-class ExtendDeadlineIn(Input):
-    new_deadline: date
-    reason: Text
-    decision: DecisionRef | None = None
-    expected_version: ExpectedVersion = None
-
-
-class ReassignIn(Input):
-    unit_id: Id
-    reason: Text
-    expected_version: ExpectedVersion = None
-
-
-class CancelIn(Input):
-    reason: Text
-    expected_version: ExpectedVersion = None
+# One request model per routed command, derived from the declarations.
+COMMAND_BODIES: dict[str, type[BaseModel]] = {c.name: command_request_model(c) for c in routed()}
 
 
 class EscalationInfo(Output):
-    state: str
-    trigger: str
+    state: Literal["open", "resolved"]
+    trigger: Literal["auto", "requested"]
     opened_at: datetime | None = None
     directive: str | None = None
+    number: int | None = Field(default=None, description="1 for the target's first escalation, then 2, ...")
+    reason: str | None = None
+    help_needed: str | None = None
+    reminders: int | None = Field(default=None, description="Reminders sent while it waited past its SLA")
+    last_reminded_at: datetime | None = None
+    resolved_at: datetime | None = None
+    resolved_by: str | None = Field(default=None, description="The user id of the member who resolved it")
+
+
+class DecisionOnTarget(Output):
+    number: str
+    issued_on: date
+    issuer: str
+    title: str | None = None
+
+
+class MeasureOut(Output):
+    kind: str
+    goal: float
+    unit: str | None = None
+    direction: Literal["up", "down"] = "up"
 
 
 class TargetOut(Output):
@@ -478,10 +347,25 @@ class TargetOut(Output):
     version: int
     escalation: EscalationInfo | None = None
     updated_at: datetime | None = None
+    key: str | None = Field(default=None, description="Names the target within its campaign (assignment key)")
+    deadline_at: datetime | None = Field(default=None, description="The deadline's last instant: 23:59:59 of "
+                                                                    "`deadline` in the campaign's time zone")
+    timezone: str | None = None
+    percent: float | None = None
+    measure: MeasureOut | None = None
+    decision: DecisionOnTarget | None = None
+    assigned_at: datetime | None = None
+    blocked_at: datetime | None = None
+    block_reason: str | None = None
+    completed_at: datetime | None = None
+    last_activity_at: datetime | None = None
+    coordinating_unit_ids: list[str] = Field(default_factory=list)
+    restricted: bool = Field(default=False, description="True when the reader may not read this target's detail "
+                                                         "(another unit's): only its public facts are shown")
 
 
 class TargetCommandOut(Output):
-    model_config = ConfigDict(extra="allow", json_schema_extra={"examples": [{"target": {
+    model_config = ConfigDict(extra="forbid", json_schema_extra={"examples": [{"target": {
         "id": "0b6f3c1e-2f4a-5c55-9d7e-2b8f1f0e8a11", "campaign_id": "vinh-yen-2022", "unit_id": "phuong-ngo-quyen",
         "title": "Hoàn thành GPMB", "area": "GPMB", "deadline": "2022-09-30", "points": 10.0,
         "status": "in_progress", "overdue": False, "report_class": "in_progress_within_deadline", "version": 2,
@@ -495,20 +379,15 @@ class TargetPage(Output):
     next_cursor: str | None = None
 
 
-class HistoryPage(Output):
-    items: list[dict[str, Any]]
-    next_cursor: str | None = None
-
-
-class ImportRowError(Output):
-    line: int
-    key: str | None = None
-    errors: list[dict[str, Any]]
+class ImportedOut(Output):
+    key: str
+    target_id: str
+    position: int
 
 
 class ImportResultOut(Output):
     created: int
-    items: list[dict[str, Any]]
+    items: list[ImportedOut]
     position: int
 
 
@@ -532,6 +411,7 @@ class UnitScoreOut(Output):
     rank: int
     reward_candidate: bool
     counts: Counts
+    bonus: float = Field(default=0.0, description="Bonuses minus deductions awarded by the Standing Committee")
 
 
 class ClusterBoardOut(Output):
@@ -544,6 +424,8 @@ class ScoreboardOut(Output):
     campaign_id: str
     as_of: datetime | None = None
     clusters: list[ClusterBoardOut]
+    position: int | None = Field(default=None, description="The read models' position the board was computed at")
+    scoring: ScoringOut | None = Field(default=None, description="The scale the board was computed under")
 
 
 class WhatIfIn(Input):
@@ -555,6 +437,12 @@ class WhatIfIn(Input):
 
 class EscalationOut(Output):
     target_id: str
+    campaign_id: str | None = None
+    number: int | None = None
+    help_needed: str | None = None
+    reminders: int | None = None
+    last_reminded_at: datetime | None = None
+    resolved_by: str | None = None
     unit_id: str
     cluster_id: str | None = None
     state: Literal["open", "resolved"]
@@ -590,9 +478,19 @@ class AuditEntryOut(Output):
     command_id: str | None = None
     prev_hash: str
     hash: str
+    aggregate_version: int | None = None
+    recorded_at: datetime | None = Field(default=None, description="When the event was stored here")
+    campaign_id: str | None = None
+    target_id: str | None = None
+    unit_id: str | None = None
 
 
 class AuditPage(Output):
+    items: list[AuditEntryOut]
+    next_cursor: str | None = None
+
+
+class HistoryPage(Output):
     items: list[AuditEntryOut]
     next_cursor: str | None = None
 
