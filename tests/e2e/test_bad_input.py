@@ -96,10 +96,15 @@ async def test_a_scoring_change_of_year_one_is_refused_and_nothing_is_written(se
     assert after.get("version") == before.get("version")
 
 
-async def test_a_date_field_takes_a_date_and_a_period_is_at_most_ten_years(secretariat: Person) -> None:
+async def test_a_date_field_takes_a_date_and_a_period_is_at_most_ten_years(secretariat: Person,
+                                                                          world: dict[str, str]) -> None:
     datetime_for_date = await secretariat.post("/v1/campaigns", {
         "id": unique("c"), "name": "x", "starts_on": "2022-01-01T00:00:00", "ends_on": "2022-12-31"})
     assert_problem(datetime_for_date, 422, "body.starts_on")
+    deadline_time = await secretariat.post(f"/v1/campaigns/{world['cid']}/targets", {
+        "key": unique("k"), "unit_id": world["head"], "title": "t", "area": "a", "deadline": "2030-06-30T00:00:00",
+        "points": 1})
+    assert_problem(deadline_time, 422, "body.deadline")
     too_long = await secretariat.post("/v1/campaigns", {
         "id": unique("c"), "name": "x", "starts_on": "2022-01-01", "ends_on": "2032-01-01"})
     assert_problem(too_long, 422, "body.ends_on")
