@@ -350,11 +350,14 @@ def handles(spec: TargetCommand) -> Callable[[Callable[..., None]], Callable[...
     def decorate(body: Callable[..., None]) -> Callable[..., bool]:
         signature = inspect.signature(body)
 
+        def payload_of(args: tuple[Any, ...], kwargs: dict[str, Any]) -> dict[str, Any]:
+            bound = signature.bind(None, None, *args, **kwargs)
+            bound.apply_defaults()
+            return dict(list(bound.arguments.items())[2:])
+
         @functools.wraps(body)
         def method(self: Any, cmd: Command, *args: Any, expected_version: int | None = None, **kwargs: Any) -> bool:
-            bound = signature.bind(self, None, *args, **kwargs)
-            bound.apply_defaults()
-            payload = dict(list(bound.arguments.items())[2:])
+            payload = payload_of(args, kwargs)
             fp = fingerprint(spec.name, **payload)
             if self.is_replay(cmd, fp):
                 return False
@@ -365,6 +368,8 @@ def handles(spec: TargetCommand) -> Callable[[Callable[..., None]], Callable[...
             return True
 
         method.command = spec  # type: ignore[attr-defined]
+        # What a call with these arguments is remembered by (to tell a replay from a reuse).
+        method.fingerprint_of = lambda *a, **kw: fingerprint(spec.name, **payload_of(a, kw))  # type: ignore[attr-defined]
         return method
 
     return decorate

@@ -285,13 +285,11 @@ class TargetActivities:
 
     # ------------------------------------------------------------------ helpers
     def _as_of(self, target: Target, version: int | None) -> Target:
-        """The target as the command that stored `version` left it: a replay gets the
-        answer the first run gave. That matters beyond callers' retries: a local activity
-        runs again when its workflow task is lost (worker crash, a superseded task under
-        concurrent updates), and its caller must still see its own command's state."""
-        if version is None or version == target.version:
-            return target
-        return self.app.repository.get(target.id, version=version)
+        """A replay gets the answer the first run gave. That matters beyond callers'
+        retries: a local activity runs again when its workflow task is lost (worker crash,
+        a superseded task under concurrent updates), and its caller must still see its own
+        command's state."""
+        return self.app.as_left_by(target, version)
 
     def _applied(
         self, target: Target, position: int | None, campaign: Campaign | None = None, *,

@@ -40,6 +40,7 @@ from api.problems import Problem, problem_responses
 from api.routes.campaigns import require_units
 from api.services import Services, command
 from domain import lifecycle as lc
+from domain.errors import InvalidTransition, NotAllowed, VersionConflict
 from domain.permissions import visible_target
 from workflows.client import assign_request
 
@@ -176,6 +177,22 @@ async def target_history(tid: TargetId, user: CurrentUser, target: HistoryTarget
 
 
 # ------------------------------------------------------------------ lifecycle commands
+REFUSALS = (NotAllowed, InvalidTransition, VersionConflict)
+
+
+def stored_answer(domain_app: Any, target_id: str, command: lc.TargetCommand, command_id: str,
+                  args: dict[str, Any]) -> dict[str, Any] | None:
+    """`{target, position}` as the first run of this very command answered, if the store
+    shows it applied (same id, same arguments); else None."""
+    target = domain_app.get_target(target_id)
+    fp = getattr(type(target), command.name).fingerprint_of(**command.decode(command.encode(args)))
+    version = target.version_of_same_command(command_id, fp)
+    if version is None:
+        return None
+    return {"target": domain_app.as_left_by(target, version).to_state(),
+            "position": domain_app.position_of(target.id, version) or 0}
+
+
 def add_command_route(router: APIRouter, command: lc.TargetCommand, body_model: type) -> None:
     """`POST /v1/targets/{tid}/<segment>`, all of it from the command's declaration: the
     body model, who may (`target_for`), the summary; the workflow does the rest."""
@@ -183,11 +200,23 @@ def add_command_route(router: APIRouter, command: lc.TargetCommand, body_model: 
 
     async def run_command(tid: TargetId, body: body_model, ctx: CommandCtx,  # type: ignore[valid-type]
                           target: Annotated[Any, Depends(scoped_target)]) -> Any:
+        args = body.model_dump(exclude={"expected_version"})
+
         async def act() -> dict[str, Any]:
-            result = await ctx.services.gateway.command(
-                str(target.id), command.name, ctx.principal.actor, ctx.command_id,
-                body.model_dump(exclude={"expected_version"}), expected_version=body.expected_version,
-            )
+            try:
+                result = await ctx.services.gateway.command(
+                    str(target.id), command.name, ctx.principal.actor, ctx.command_id, args,
+                    expected_version=body.expected_version,
+                )
+            except REFUSALS:
+                # The answer is the stored outcome: a refusal of a command that the store
+                # shows applied (its first answer lost, then a retry raced a change of
+                # owner or state) is a replay, answered as the first run was.
+                stored = await ctx.services.in_thread(stored_answer, ctx.services.domain_app, str(target.id),
+                                                      command, ctx.command_id, args)
+                if stored is None:
+                    raise
+                return stored
             return _result(result)
 
         return await ctx.run(command.name, act, model=TargetCommandOut)
