@@ -122,6 +122,7 @@ async def locate(
             row = await event_after(conn, start)
             if row is None:  # nothing to blame: the failure was not about an event
                 raise
+            await engine.flush(conn)
             return Fault(group, row["notification_id"], row["originator_id"], row["originator_version"],
                          row["topic"], reason_of(exc))
         if result.events == 0:

@@ -10,12 +10,14 @@ from __future__ import annotations
 
 import logging
 from datetime import datetime, timedelta, timezone
+from uuid import uuid4
 
 import asyncpg
 import httpx
 import pytest
 
 from api.app import create_app
+from domain.application import EVENTS_TABLE, new_application
 from domain.commandlog import event_meta
 from domain.values import ScoringScale
 from projections import faults, queries
@@ -26,10 +28,12 @@ from projections.schema import TRACKING_ROWS
 from tests.integration.projection_conftest import (  # noqa: F401  (fixtures)
     COMMITTEE,
     World,
+    create_read_models,
     scratch_app,
     scratch_database,
 )
-from thidua.dburl import asyncpg_dsn
+from tests.databases import fresh_database
+from thidua.dburl import asyncpg_dsn, eventsourcing_env
 from thidua.settings import Settings
 
 YEAR_ONE = datetime(1, 1, 1, tzinfo=timezone(timedelta(hours=7)))
@@ -167,3 +171,36 @@ async def test_a_rebuild_that_applies_the_event_clears_the_fault(scratch_databas
         assert [r["name"] for r in await faults.stopped(conn)] == ["catalog"]
     finally:
         await conn.close()
+
+
+async def test_an_event_no_read_model_can_decode_stops_each_at_that_event_with_what_came_before_applied(
+    postgres_server_url,
+):
+    """An event of an unknown type (written with SQL): every read model stops at it, each
+    having applied everything before it, the scoreboards included."""
+    with fresh_database(postgres_server_url, "thidua_proj") as url:
+        app = new_application(eventsourcing_env(url))
+        try:
+            world = World(app)
+            for k in range(12):
+                world.lifecycle(world.assign(k), k)
+            before = world.save()
+            conn = await asyncpg.connect(asyncpg_dsn(url))
+            projector = Projector(url, batch_size=50)
+            try:
+                await create_read_models(url)
+                poison = await conn.fetchval(
+                    f"INSERT INTO {EVENTS_TABLE} (originator_id, originator_version, topic, state) "
+                    "VALUES ($1, 1, 'domain.target:Target.Nonsense', $2) RETURNING notification_id",
+                    uuid4(), b'{"x": 1}')
+                assert poison == before + 1
+                await projector.catch_up()
+                stopped = await faults.stopped(conn)
+                assert {(f["name"], f["position"]) for f in stopped} == {(g, poison) for g in TRACKING_ROWS}
+                assert all("Nonsense" in f["reason"] for f in stopped)
+                assert set((await positions(conn)).values()) == {before}
+            finally:
+                await projector.close()
+                await conn.close()
+        finally:
+            app.close()
