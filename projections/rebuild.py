@@ -265,7 +265,9 @@ def main(settings: Any, name: str | None) -> int:
 
         try:
             result = asyncio.run(rebuild(url, name, progress=report))
-        except PoisonEvent as exc:
+        except RuntimeError as exc:
+            # An event a read model cannot apply (PoisonEvent, or the second process's
+            # failure, which quotes it), or another rebuild running: say so, no traceback.
             bar.stop()
             console.print(f"[red]rebuild failed: {exc}[/red]")
             return 1

@@ -152,11 +152,12 @@ async def test_a_rebuild_names_the_event_it_cannot_apply(scratch_database, poiso
     assert f"position {poison}" in str(raised.value) and "ScoringChanged" in str(raised.value)
 
 
-def test_the_rebuild_command_prints_the_event_and_fails(scratch_database, poisoned, capsys):
+@pytest.mark.parametrize("name", ["catalog", None])  # None: every read model, the audit trail in a second process
+def test_the_rebuild_command_prints_the_event_and_fails(scratch_database, poisoned, capsys, name):
     _, poison, _ = poisoned
-    assert rebuild_main(Settings(database_url=scratch_database), "catalog") == 1
+    assert rebuild_main(Settings(database_url=scratch_database), name) == 1
     err = capsys.readouterr().err
-    assert "rebuild failed" in err and f"position {poison}" in err
+    assert "rebuild failed" in err and f"position {poison}" in err and "catalog" in err
 
 
 async def test_a_rebuild_that_applies_the_event_clears_the_fault(scratch_database, poisoned):
