@@ -23,6 +23,7 @@ from api.deps import Replay, replay_response, route_is_guarded
 from api.idempotency import IdempotencyStore
 from api.importing import ImportRow
 from api.metrics import ApiMetrics
+from api.edge import AllowedMethods, RefuseNulCharacters
 from api.middleware import BodySizeLimit, ErrorGuard, RequestMetrics
 from api.problems import install_problem_handlers
 from api.routes import campaigns, reports, system, targets
@@ -117,6 +118,8 @@ def create_app(
     # Last added runs first: metrics see every request, the guard every exception,
     # and the size limit stops a large body before anything reads it.
     app.add_middleware(BodySizeLimit)
+    app.add_middleware(AllowedMethods)
+    app.add_middleware(RefuseNulCharacters)
     app.add_middleware(ErrorGuard)
     app.add_middleware(RequestMetrics, metrics=metrics)
     return app
