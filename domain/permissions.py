@@ -41,6 +41,7 @@ CAMPAIGN_COMMANDS: dict[str, frozenset[Role]] = {
     "change_scoring": frozenset({_SEC, _SC}),
     "award_bonus": frozenset({_SC}),
     "close_campaign": frozenset({_SEC}),
+    "reopen_campaign": frozenset({_SC}),
     "register_unit": frozenset({_SEC}),
     "manage_users": frozenset({_SEC}),
 }

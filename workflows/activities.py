@@ -264,6 +264,9 @@ class TargetActivities:
                 position = None if version is None else self.app.position_of(target.id, version)
                 return self._applied(target, position, command_id=cmd.id, answer=self._as_of(target, version))
             self._check_new_units(inp.command, kwargs)
+            # A closed campaign takes no command on its targets (not even a timer's)
+            # until it is reopened; checked after the target's own rules, before saving.
+            self.app.get_campaign(target.campaign_id).check_open(inp.command)
             try:
                 position = self.app.save_changes(target)
             except VersionConflict:

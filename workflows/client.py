@@ -290,10 +290,30 @@ class TargetGateway:
         with _reachable():
             return sum(await asyncio.gather(*(one(str(t)) for t in target_ids)))
 
-    async def close_campaign(self, campaign_id: str, target_ids: Iterable[str], *, concurrency: int = 32) -> int:
+    async def start_workflows(self, target_ids: Iterable[str], *, concurrency: int = 32) -> None:
+        """Start the workflow of each of these targets that has none running (it loads
+        the target and its campaign, and arms its timers): after a campaign is reopened."""
+        limit = asyncio.Semaphore(concurrency)
+
+        async def one(target_id: str) -> None:
+            async with limit:
+                try:
+                    await self.client.start_workflow(
+                        TargetWorkflow.run, WorkflowStart(target_id=target_id, mode=MODE_LOAD),
+                        id=workflow_id_for(target_id), task_queue=self.task_queue,
+                        id_conflict_policy=WorkflowIDConflictPolicy.USE_EXISTING,
+                    )
+                except RPCError as exc:
+                    raise _unavailable(exc) from exc
+
+        with _reachable():
+            await asyncio.gather(*(one(str(t)) for t in target_ids))
+
+    async def close_campaign(self, campaign_id: str, target_ids: Iterable[str], *, concurrency: int = 32,
+                             errors: list[str] | None = None) -> int:
         """Finish the running workflows of these targets (after their commands in flight).
         Closing the Campaign aggregate itself is the caller's job. Returns how many
-        workflows were running."""
+        workflows were running; a workflow that ended with a failure is named in `errors`."""
         limit = asyncio.Semaphore(concurrency)
 
         async def finish(target_id: str) -> bool:
@@ -312,8 +332,10 @@ class TargetGateway:
                     raise ServiceUnavailable(
                         f"the workflow of target {target_id} did not finish in time; close again to retry"
                     ) from exc
-                except WorkflowFailureError:
+                except WorkflowFailureError as exc:
                     log.warning("workflow of target %s ended with a failure while closing", target_id)
+                    if errors is not None:
+                        errors.append(f"target {target_id}: its workflow ended with a failure: {exc.cause or exc}")
                 except RPCError as exc:
                     raise _unavailable(exc) from exc
                 return True
