@@ -74,11 +74,11 @@ class CampaignOperations:
     async def wait(self, operation_id: str, seconds: float) -> CampaignChanged | None:
         """The campaign change once the operation has finished; None when it is still
         running after `seconds`. A refused command raises the domain's refusal."""
-        handle = self.client.get_workflow_handle(operation_id)
+        handle = self.client.get_workflow_handle(operation_id, result_type=OperationProgress)
         with _reachable():
             try:
                 async with asyncio.timeout(seconds):
-                    outcome = await handle.result(result_type=OperationProgress)
+                    outcome = await handle.result()
             except TimeoutError:
                 return None
             except WorkflowFailureError as exc:
@@ -89,7 +89,7 @@ class CampaignOperations:
 
     async def status(self, operation_id: str) -> OperationStatus | None:
         """Where the operation stands (None: no such operation)."""
-        handle = self.client.get_workflow_handle(operation_id)
+        handle = self.client.get_workflow_handle(operation_id, result_type=OperationProgress)
         with _reachable():
             try:
                 described = await handle.describe()
@@ -109,7 +109,7 @@ class CampaignOperations:
             if described.status == WorkflowExecutionStatus.RUNNING:
                 return status
             try:
-                outcome = await handle.result(result_type=OperationProgress)
+                outcome = await handle.result()
             except WorkflowFailureError as exc:
                 status.state = FAILED
                 status.failure = _failure_details(exc)
