@@ -50,6 +50,9 @@ log = logging.getLogger("thidua.workflows")
 
 # Workflows reached at once within a page, and between two heartbeats.
 REACH_CONCURRENCY = 32
+# A heartbeat at least this often while workflows are being reached (the workflow's
+# heartbeat timeout is a few times longer).
+HEARTBEAT_EVERY_SECONDS = 2.0
 # How often waiting for the read model looks again (and heartbeats).
 PROJECTION_POLL_SECONDS = 0.2
 
@@ -94,16 +97,25 @@ class CampaignOperationActivities:
         after_id, reached, errors = inp.after_id, 0, []
         details = activity.info().heartbeat_details
         if details:  # a retry: go on after the last target the previous attempt reached
-            after_id, reached, errors = str(details[0]), int(details[1]), list(details[2])
+            after_id = None if details[0] is None else str(details[0])
+            reached, errors = int(details[1]), list(details[2])
         ids = await asyncio.to_thread(page_of_campaign_targets, self.app, inp.campaign_id, after_id,
                                       inp.after_position, inp.limit - reached)
         for start in range(0, len(ids), REACH_CONCURRENCY):
             chunk = ids[start:start + REACH_CONCURRENCY]
-            errors.extend(await self._reach(inp.kind, inp.campaign_id, chunk))
+            reaching = asyncio.ensure_future(self._reach(inp.kind, inp.campaign_id, chunk))
+            try:
+                # Alive while the chunk's workflows take their time to finish (the last
+                # target reached stays the same until the chunk is done).
+                while not (await asyncio.wait({reaching}, timeout=HEARTBEAT_EVERY_SECONDS))[0]:
+                    activity.heartbeat(after_id, reached, errors)
+            finally:
+                reaching.cancel()  # a no-op once done; else the activity was cancelled
+            errors.extend(reaching.result())
             reached += len(chunk)
-            activity.heartbeat(chunk[-1], reached, errors)
-        last_id = ids[-1] if ids else after_id
-        return Reached(reached=reached, last_id=last_id, more=reached >= inp.limit, errors=errors)
+            after_id = chunk[-1]
+            activity.heartbeat(after_id, reached, errors)
+        return Reached(reached=reached, last_id=after_id, more=reached >= inp.limit, errors=errors)
 
     async def _reach(self, kind: str, campaign_id: str, target_ids: list[str]) -> list[str]:
         errors: list[str] = []
