@@ -66,34 +66,33 @@ def operation_out(status: OperationStatus) -> dict[str, Any]:
     ).model_dump(mode="json")
 
 
-class StillRunning(Exception):
-    def __init__(self, operation_id: str) -> None:
-        super().__init__(f"operation {operation_id} is still running")
-        self.operation_id = operation_id
-
-
 async def run_operation(ctx: CommandContext, name: str, kind: str, campaign_id: str, args: dict[str, Any]) -> Any:
     """Start the operation for this command and answer as the module's docstring says."""
     services = ctx.services
     operations = operations_of(services)
     op = OperationInput(kind=kind, campaign_id=campaign_id, command_id=ctx.command_id,
                         actor=ctx.principal.actor.to_dict(), args=args)
-
-    async def act() -> dict[str, Any]:
+    operation_id, changed, failure = None, None, None
+    try:
         operation_id = await operations.start(op)
         changed = await operations.wait(operation_id, services.operation_wait_seconds)
-        if changed is None:
-            raise StillRunning(operation_id)
+    except Exception as error:  # a refusal or an outage: answered (and counted) by ctx.run below
+        failure = error
+    if failure is None and changed is None:
+        assert operation_id is not None
+        status = await operations.status(operation_id)
+        if status is None:  # cannot happen once started; say so rather than guess
+            raise Problem(503, "the operation was started but cannot be found; retry")
+        services.metrics.command(name, "accepted")
+        return JSONResponse(operation_out(status), status_code=202, headers={"Location": href_of(operation_id)})
+
+    async def answer() -> dict[str, Any]:
+        if failure is not None:
+            raise failure
+        assert changed is not None
         return {"campaign": changed.campaign, "position": changed.position}
 
-    try:
-        return await ctx.run(name, act, model=CampaignChangeOut)
-    except StillRunning as running:
-        status = await operations.status(running.operation_id)
-        if status is None:  # cannot happen once started; say so rather than guess
-            raise Problem(503, "the operation was started but cannot be found; retry") from None
-        href = href_of(running.operation_id)
-        return JSONResponse(operation_out(status), status_code=202, headers={"Location": href})
+    return await ctx.run(name, answer, model=CampaignChangeOut)
 
 
 @router.get("/v1/operations/{operation_id}", response_model=OperationOut,
