@@ -243,7 +243,7 @@ async def post_bonus(cid: CampaignId, body: BonusIn, user: StandingCommittee, ct
 
 
 
-# ------------------------------------------------------------------ policy, scale, closing
+# ------------------------------------------------------------------ policy, scale, closing, reopening (operations)
 def _with_body_fields(prefix: str, build: Callable[[], Any]) -> Any:
     """Build a domain value; its errors name fields as nested in a campaign
     (`policy.stale_after`), which are top-level in these bodies."""

@@ -236,6 +236,12 @@ async def test_closing_a_campaign_finishes_every_target_workflow(
     reopened = await committee.post(f"/v1/campaigns/{d.campaign}/reopen", {"reason": "Gia hạn đến quý I"})
     assert reopened.status_code == 200, reopened.text
     assert reopened.json()["campaign"]["closed"] is False
+    read = await secretariat.get(f"/v1/campaigns/{d.campaign}", params={"min_position": reopened.json()["position"]})
+    assert read.status_code == 200 and read.json()["closed"] is False
+    trail = (await committee.get("/v1/audit", params={"actor_id": committee.id,
+                                                      "min_position": reopened.json()["position"]})).json()["items"]
+    assert [(e["event_type"], e["reason"]) for e in trail if e["campaign_id"] == d.campaign] == [
+        ("Reopened", "Gia hạn đến quý I")]
     again_open = await committee.post(f"/v1/campaigns/{d.campaign}/reopen", {"reason": "Lần nữa"})
     assert again_open.status_code == 409 and again_open.json()["state"] == "open", again_open.text
 
