@@ -12,18 +12,11 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import os
-import secrets
-import shutil
-import tempfile
 from datetime import date, timedelta
 from pathlib import Path
 
-import psycopg
-from psycopg import sql
-
 from tests.integration.conftest import SECRETARIAT, STANDING_COMMITTEE, Seed, new_id
-from thidua.dburl import eventsourcing_env, with_database
+from tests.integration.workflow_histories.record import scratch, server_url_argument, write_history
 from workflows.client import assign_request
 
 OUT = Path(__file__).resolve().parent / "campaign_operation"
@@ -37,30 +30,19 @@ OPERATIONS = [
 
 
 async def record(server_url: str, out_dir: Path = OUT) -> list[Path]:
-    from domain.application import new_application
     from projections.projector import Projector
-    from thidua.embedded import EmbeddedTemporal
     from workflows.campaign_operation_client import CampaignOperations
     from workflows.campaign_operation_messages import OperationInput
     from workflows.client import TargetGateway, connect
     from workflows.worker import build_worker
 
-    dbname = f"thidua_histories_{secrets.token_hex(4)}"
-    with psycopg.connect(server_url, autocommit=True) as conn:
-        conn.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(dbname)))
-    database_url = with_database(server_url, dbname)
-    temporal_dir = tempfile.mkdtemp(prefix="thdrec", dir="/tmp")
-    server = EmbeddedTemporal(temporal_dir, headless=True).start()
-    app = new_application(eventsourcing_env(database_url))
-    projector = Projector(database_url, poll_interval=0.2)
     written = []
-    try:
-        await projector.__aenter__()
-        client = await connect(server.address, "default")
+    with scratch(server_url) as where:
+        client = await connect(where.temporal_address, "default")
         queue = "record-operations"
         gateway, operations = TargetGateway(client, queue), CampaignOperations(client, queue)
-        seed = Seed(app)
-        async with build_worker(client, app, queue):
+        seed = Seed(where.app)
+        async with Projector(where.database_url, poll_interval=0.2), build_worker(client, where.app, queue):
             campaign, unit = seed.campaign(), seed.unit()
             for n in range(3):
                 await gateway.assign(assign_request(
@@ -72,28 +54,13 @@ async def record(server_url: str, out_dir: Path = OUT) -> list[Path]:
                 operation_id = await operations.start(OperationInput(
                     kind=kind, campaign_id=campaign, command_id=new_id(kind), actor=actor.to_dict(), args=args))
                 assert await operations.wait(operation_id, 120) is not None
-                history = await client.get_workflow_handle(operation_id).fetch_history()
-                path = out_dir / f"{kind}.json"
-                path.write_text(history.to_json() + "\n")
-                written.append(path)
-                print(f"wrote {path} ({len(history.events)} events)")
-    finally:
-        await projector.__aexit__(None, None, None)
-        app.close()
-        server.stop()
-        shutil.rmtree(temporal_dir, ignore_errors=True)
-        with psycopg.connect(server_url, autocommit=True) as conn:
-            conn.execute(sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(dbname)))
+                written.append(await write_history(client.get_workflow_handle(operation_id), out_dir / f"{kind}.json"))
     return written
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument(
-        "--database-url",
-        default=os.environ.get("DATABASE_URL") or "postgresql://root@127.0.0.1:5432/postgres",
-        help="a PostgreSQL server to create the scratch database on",
-    )
+    server_url_argument(parser)
     asyncio.run(record(parser.parse_args().database_url))
 
 
