@@ -336,6 +336,7 @@ async def test_a_gateway_that_cannot_reach_temporal_says_service_unavailable() -
         "command": gateway.command(tid, "cancel", actor, "c-2", {"reason": "Thử"}),
         "refresh": gateway.refresh([tid]),
         "close_campaign": gateway.close_campaign("drive", [tid]),
+        "start_workflows": gateway.start_workflows([tid]),
     }
     for name, attempt in attempts.items():
         with pytest.raises(ServiceUnavailable, match="cannot reach Temporal"):
