@@ -211,6 +211,7 @@ async def test_closing_a_campaign_finishes_every_target_workflow(
     ):
         late = await secretariat.request(method, f"/v1/campaigns/{d.campaign}/{path}", json=body)
         assert late.status_code == 409 and late.json()["state"] == "closed", late.text
+        assert late.json()["type"].endswith("/campaign-closed"), late.text
     read = await secretariat.get(f"/v1/campaigns/{d.campaign}", params={"min_position": closed.json()["position"]})
     assert read.status_code == 200 and read.json()["closed"] is True
 
