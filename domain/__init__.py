@@ -29,8 +29,8 @@ from domain.values import (
 )
 
 __all__ = [
-    "SYSTEM", "Actor", "BadInput", "Campaign", "CampaignClosed", "Cluster", "Command", "CommandIdReused", "Decision",
-    "DomainError", "InvalidTransition", "Measure", "NotAllowed", "NotFound", "Policy", "ReportClass",
+    "SYSTEM", "Actor", "BadInput", "Campaign", "CampaignClosed", "Cluster", "Command", "CommandIdReused",
+    "Decision", "DomainError", "InvalidTransition", "Measure", "NotAllowed", "NotFound", "Policy", "ReportClass",
     "Role", "ScoringScale", "Status", "Target", "Trigger", "Unit", "User", "VersionConflict",
     "campaign_uuid", "classify", "target_id_for", "unit_uuid", "user_uuid",
 ]

@@ -58,12 +58,13 @@ def href_of(operation_id: str) -> str:
 
 
 def operation_out(status: OperationStatus) -> dict[str, Any]:
-    return OperationOut(
-        id=status.id, href=href_of(status.id), kind=status.kind, campaign_id=status.campaign_id,  # type: ignore[arg-type]
-        state=status.state, done=status.done, total=status.total, errors=status.errors,  # type: ignore[arg-type]
-        started_at=status.started_at, finished_at=status.finished_at,
-        result=None if status.result is None else CampaignChangeOut.model_validate(vars(status.result)),
-    ).model_dump(mode="json")
+    """The operation as the API shows it (validated against OperationOut)."""
+    return OperationOut.model_validate({
+        "id": status.id, "href": href_of(status.id), "kind": status.kind, "campaign_id": status.campaign_id,
+        "state": status.state, "done": status.done, "total": status.total, "errors": status.errors,
+        "started_at": status.started_at, "finished_at": status.finished_at,
+        "result": None if status.result is None else vars(status.result),
+    }).model_dump(mode="json")
 
 
 async def run_operation(ctx: CommandContext, name: str, kind: str, campaign_id: str, args: dict[str, Any]) -> Any:
