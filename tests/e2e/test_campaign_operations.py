@@ -157,7 +157,7 @@ async def test_a_long_operation_answers_202_and_its_progress_is_readable_until_i
     # Started again with the same command: the same (finished) operation, nothing recorded twice.
     from api.idempotency import command_id_for
     from workflows.campaign_operation_client import CampaignOperations
-    from workflows.campaign_operation_messages import OperationInput
+    from workflows.campaign_operation_messages import CLOSE, OperationInput, operation_id_for
 
     operations = CampaignOperations(temporal, queue)
     again = OperationInput(kind="close", campaign_id=campaign, actor={"id": secretariat.id, "name": "VP",
@@ -167,6 +167,16 @@ async def test_a_long_operation_answers_202_and_its_progress_is_readable_until_i
     run_before = (await temporal.get_workflow_handle(body["id"]).describe()).run_id
     assert await operations.start(again) == body["id"]
     assert (await temporal.get_workflow_handle(body["id"]).describe()).run_id == run_before
+    assert await asyncio.to_thread(closings, e2e_settings.database_url, campaign) == 1
+
+    # A refused operation (closing a closed campaign) is a 409 for its route, and reads as failed.
+    other_key = unique("close")
+    refused = await secretariat.post(f"/v1/campaigns/{campaign}/close", {}, headers={"Idempotency-Key": other_key})
+    assert refused.status_code == 409 and refused.json()["type"].endswith("/campaign-closed"), refused.text
+    failed_id = operation_id_for(command_id_for(secretariat.id, other_key), CLOSE, campaign, {"reason": None})
+    failed = await secretariat.get(f"/v1/operations/{failed_id}")
+    assert failed.status_code == 200 and failed.json()["state"] == "failed", failed.text
+    assert failed.json()["finished_at"] and "is closed" in failed.json()["errors"][-1]
     assert await asyncio.to_thread(closings, e2e_settings.database_url, campaign) == 1
 
 
