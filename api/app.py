@@ -26,7 +26,7 @@ from api.metrics import ApiMetrics
 from api.edge import AllowedMethods, RefuseNulCharacters
 from api.middleware import BodySizeLimit, ErrorGuard, RequestMetrics
 from api.problems import install_problem_handlers
-from api.routes import campaigns, reports, system, targets
+from api.routes import campaigns, operations, reports, system, targets
 from api.services import Services
 from api import users
 from thidua.settings import Settings
@@ -110,7 +110,7 @@ def create_app(
     async def _replay(request: Request, exc: Replay) -> Response:
         return replay_response(exc)
 
-    for router in (system.router, users.router, campaigns.router, targets.router, reports.router):
+    for router in (system.router, users.router, campaigns.router, operations.router, targets.router, reports.router):
         app.include_router(router)
     _check_every_route_is_guarded(app)
     _install_openapi(app)
@@ -167,6 +167,7 @@ async def _build_services(
         domain_app=domain_app, pool=pool, gateway=gateway, temporal_client=temporal_client,
         verifier=TokenVerifier(domain_app, ttl=auth_cache_ttl), idempotency=idempotency, metrics=metrics,
         task_queue=settings.task_queue, position_wait_seconds=position_wait_seconds,
+        operation_wait_seconds=settings.operation_wait_seconds,
     )
 
 

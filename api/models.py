@@ -183,6 +183,11 @@ class CloseIn(Input):
     reason: OptionalText = None
 
 
+class ReopenIn(Input):
+    model_config = ConfigDict(json_schema_extra={"examples": [{"reason": "Gia hạn đợt thi đua đến hết quý I"}]})
+    reason: Text = Field(description="Why the Standing Committee reopens the campaign (kept on the event)")
+
+
 class CampaignCreate(Input):
     model_config = ConfigDict(
         json_schema_extra={"examples": [{

@@ -10,7 +10,7 @@ from uuid import NAMESPACE_URL, UUID, uuid5
 from eventsourcing.domain import Aggregate, event
 
 from domain.commandlog import CommandLog, check_key, event_meta, fingerprint, optional_text, require_text
-from domain.errors import BadInput, CommandIdReused, InvalidTransition
+from domain.errors import BadInput, CampaignClosed, CommandIdReused, InvalidTransition
 from domain.permissions import check_may
 from domain.values import (
     DEFAULT_TIMEZONE,
@@ -114,8 +114,10 @@ class Campaign(CommandLog, Aggregate):
         self._remember(command_id, fp, occurred_at, actor, self.version + 1)
 
     def check_open(self, command: str) -> None:
+        """Refuse `command` (of the campaign or of one of its targets) while it is closed."""
         if self.closed:
-            raise InvalidTransition(command, "closed", f"cannot {command}: the campaign is closed")
+            raise CampaignClosed(command, message=f"cannot {command}: campaign {self.campaign_id!r} is closed",
+                                 campaign_id=self.campaign_id)
 
     # ------------------------------------------------------------- clusters
     def set_cluster(self, cmd: Command, cluster: Cluster) -> bool:
@@ -262,6 +264,23 @@ class Campaign(CommandLog, Aggregate):
     @event("Closed")
     def _closed(self, reason: str | None, actor: Actor, occurred_at: datetime, command_id: str, fingerprint: str) -> None:
         self.closed = True
+        self._record_meta(command_id, fingerprint, occurred_at, actor)
+
+    def reopen(self, cmd: Command, reason: str) -> bool:
+        """The Standing Committee opens a closed campaign again (its targets take
+        commands again); the reason is kept on the event."""
+        fp = fingerprint("reopen_campaign", reason=reason)
+        if self.is_replay(cmd, fp):
+            return False
+        check_may(cmd.actor, "reopen_campaign")
+        if not self.closed:
+            raise InvalidTransition("reopen_campaign", "open", "cannot reopen a campaign that is not closed")
+        self._reopened(reason=require_text(reason, "reason"), **event_meta(cmd, fp))
+        return True
+
+    @event("Reopened")
+    def _reopened(self, reason: str, actor: Actor, occurred_at: datetime, command_id: str, fingerprint: str) -> None:
+        self.closed = False
         self._record_meta(command_id, fingerprint, occurred_at, actor)
 
     # ------------------------------------------------------------- reading
