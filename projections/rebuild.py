@@ -220,12 +220,12 @@ async def _swap(conn: asyncpg.Connection, side: asyncpg.Connection, engines: lis
     return position
 
 
-def main(settings: Any, name: str | None) -> int:
-    """`thidua projections rebuild [NAME]`: exit status 0 on success, 2 for an unknown name."""
+def main(database_url: str, name: str | None) -> int:
+    """`thidua projections rebuild [NAME]` (`thidua.bootstrap.rebuild_projections`): exit
+    status 0 on success, 2 for an unknown name."""
+    # Only the command shows a progress bar: the projector, which imports this module, loads no rich.
     from rich.console import Console
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
-
-    from thidua.wiring import resolve_database_url
 
     console = Console(stderr=True)
     try:
@@ -233,7 +233,6 @@ def main(settings: Any, name: str | None) -> int:
     except ValueError as exc:
         console.print(f"[red]{exc}[/red]")
         return 2
-    url = resolve_database_url(settings)
     with Progress(
         TextColumn("rebuilding {task.description}"), BarColumn(), MofNCompleteColumn(), TimeRemainingColumn(),
         console=console,
@@ -243,7 +242,7 @@ def main(settings: Any, name: str | None) -> int:
         def report(position: int, head: int) -> None:
             bar.update(task, completed=position, total=head)
 
-        result = asyncio.run(rebuild(url, name, progress=report))
+        result = asyncio.run(rebuild(database_url, name, progress=report))
     console.print(f"rebuilt {', '.join(result['tables'])} at position {result['position']}")
     return 0
 

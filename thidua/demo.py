@@ -42,8 +42,12 @@ from domain.campaign import Campaign, Unit, campaign_uuid, unit_uuid
 from domain.errors import NotFound
 from domain.target import target_id_for
 from domain.user import User, user_uuid
+from api.auth import hash_token, new_token
 from domain.values import Actor, Cluster, Command, Decision, Measure, Policy, Role, ScoringScale
 from thidua import demo_data as D
+from thidua.embedded import EmbeddedPostgres, EmbeddedServiceError, EmbeddedTemporal
+from thidua.event_store import domain_application
+from workflows.client import TargetGateway, assign_request, connect
 
 log = logging.getLogger("thidua.demo")
 
@@ -344,8 +348,6 @@ def _ensure_tokens(app: Any, data_dir: Path) -> tuple[dict[str, str], list[str]]
     """A token for every demo user: the one in the file if it still matches the stored user,
     a new one for users not created yet. The file is written before any user is created, so
     a crash cannot leave a user whose token nobody knows."""
-    from api.auth import hash_token, new_token
-
     known = read_tokens(data_dir)
     tokens: dict[str, str] = {}
     lost: list[str] = []
@@ -367,8 +369,6 @@ def _ensure_tokens(app: Any, data_dir: Path) -> tuple[dict[str, str], list[str]]
 
 
 def _create_user(app: Any, user: D.UserFact, tokens: dict[str, str], cmd: Command, *, bootstrap: bool = False) -> int:
-    from api.auth import hash_token
-
     if app.exists(user_uuid(user.user_id)):
         return 0
     app.save_changes(User.create(cmd, user_id=user.user_id, name=user.name, role=Role(user.role),
@@ -380,8 +380,6 @@ def _create_user(app: Any, user: D.UserFact, tokens: dict[str, str], cmd: Comman
 async def run_targets(app: Any, gateway: Any, plans: list[TargetPlan], report: DemoReport, *,
                       progress: Progress | None = None, cancel: threading.Event | None = None) -> None:
     """Assign every target and play its story through the gateway, CONCURRENCY targets at a time."""
-    from workflows.client import assign_request
-
     limit = asyncio.Semaphore(CONCURRENCY)
     done = 0
     sec = actor_of(D.SECRETARIAT)
@@ -477,8 +475,6 @@ async def load(app: Any, gateway: Any, data_dir: Path, *, progress: Progress | N
 def _embedded_temporal_address(data_dir: Path) -> str | None:
     """The address of the dev server `thidua up` runs for this data directory, read from its
     record, without adopting it (adopting would stop it when this process exits)."""
-    from thidua.embedded import EmbeddedTemporal
-
     record_path = Path(data_dir) / "temporal" / EmbeddedTemporal.PID_FILE
     try:
         record = json.loads(record_path.read_text())
@@ -516,9 +512,6 @@ def main(settings: Any) -> int:
     from rich.console import Console
     from rich.markup import escape
 
-    from thidua.embedded import EmbeddedPostgres, EmbeddedServiceError
-    from thidua.wiring import domain_application
-    from workflows.client import TargetGateway, connect
 
     console = Console(highlight=False, soft_wrap=True)
     if settings.log_level != "DEBUG":

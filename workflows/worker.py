@@ -10,8 +10,10 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import py_compile
 import signal
 import sys
+import tempfile
 from concurrent.futures import ThreadPoolExecutor
 from datetime import timedelta
 from typing import TYPE_CHECKING, Any
@@ -20,6 +22,9 @@ from temporalio.client import Client
 from temporalio.worker import UnsandboxedWorkflowRunner, Worker, WorkflowRunner
 from temporalio.worker.workflow_sandbox import SandboxedWorkflowRunner, SandboxRestrictions
 
+import workflows.assign_batch_workflow
+import workflows.target_workflow
+from thidua import heap
 from workflows.activities import TargetActivities
 from workflows.assign_batch_workflow import AssignBatchWorkflow
 from workflows.messages import imports_queue
@@ -69,12 +74,6 @@ def _bytecode_for_the_sandbox() -> None:
     what it cost before."""
     if not sys.dont_write_bytecode or sys.pycache_prefix:
         return  # the normal import wrote (or could not write) __pycache__: nothing to add
-    import py_compile
-    import tempfile
-
-    import workflows.assign_batch_workflow
-    import workflows.target_workflow
-
     try:
         sys.pycache_prefix = tempfile.mkdtemp(prefix="thidua-pyc-")
         for module in (workflows.target_workflow, workflows.assign_batch_workflow):
@@ -181,19 +180,12 @@ def workflow_runner(sandboxed: bool) -> WorkflowRunner:
     return UnsandboxedWorkflowRunner()
 
 
-async def run_worker(settings: Settings, stop: asyncio.Event | None = None) -> None:
-    """Run until `stop` is set (or SIGTERM/SIGINT), then shut down gracefully."""
-    from thidua import heap, wiring
-    from workflows.client import connect
-
-    heap.limit_malloc_arenas()  # before the activity and Temporal threads start
-
-    database_url = await asyncio.to_thread(wiring.resolve_database_url, settings)
-    app = await asyncio.to_thread(wiring.domain_application, database_url, AGGREGATE_CACHE_ENV)
+async def run_worker(settings: Settings, app: ThiduaApplication, client: Client,
+                     stop: asyncio.Event | None = None) -> None:
+    """Run the worker on `app` and `client` (built by `thidua.bootstrap.run_worker`) until
+    `stop` is set (or SIGTERM/SIGINT), then shut down gracefully."""
     if settings.workflow_sandbox:
         _bytecode_for_the_sandbox()
-    address = await asyncio.to_thread(wiring.resolve_temporal_address, settings)
-    client = await connect(address, settings.temporal_namespace)
     executor = ThreadPoolExecutor(max_workers=DEFAULT_MAX_CONCURRENT_ACTIVITIES, thread_name_prefix="thidua-activity")
     worker = build_worker(client, app, settings.task_queue, activity_executor=executor,
                           max_cached_workflows=settings.worker_max_cached_workflows,
@@ -205,7 +197,7 @@ async def run_worker(settings: Settings, stop: asyncio.Event | None = None) -> N
     for sig in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(sig, stop.set)
     log.info("worker polling task queues %r and %r on %s (namespace %s%s)", settings.task_queue,
-             imports_queue(settings.task_queue), address, settings.temporal_namespace,
+             imports_queue(settings.task_queue), client.service_client.config.target_host, client.namespace,
              ", workflows sandboxed" if settings.workflow_sandbox else "")
     running = asyncio.create_task(worker.run())
     stopped = asyncio.create_task(stop.wait())
@@ -222,17 +214,4 @@ async def run_worker(settings: Settings, stop: asyncio.Event | None = None) -> N
         for sig in (signal.SIGTERM, signal.SIGINT):
             loop.remove_signal_handler(sig)
         executor.shutdown(wait=True, cancel_futures=True)
-        app.close()
     log.info("worker stopped")
-
-
-def main(settings: Settings) -> None:
-    """Entry point of `thidua worker`."""
-    asyncio.run(run_worker(settings))
-
-
-if __name__ == "__main__":  # python -m workflows.worker
-    from thidua.settings import get_settings
-
-    logging.basicConfig(level=get_settings().log_level, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
-    main(get_settings())

@@ -235,7 +235,7 @@ async def test_the_targets_of_a_campaign_come_from_the_event_store(
     """Not from a read model that may lag; and a campaign id that begins another one's
     does not pick up that one's targets."""
     from api.campaign_targets import campaign_target_ids
-    from thidua.wiring import domain_application
+    from thidua.event_store import domain_application
 
     d = await new_drive(secretariat, committee)
     mine = {await d.assign(d.units[0]), await d.assign(d.units[1])}
@@ -263,10 +263,10 @@ async def api_without_temporal(settings: Settings) -> AsyncIterator[httpx.AsyncC
     """The API in-process with a Temporal client that connects lazily to nothing."""
     import asyncpg
 
-    from api.app import create_app
+    from thidua.bootstrap import build_api
     from thidua.dburl import asyncpg_dsn
     from thidua.embedded import free_port
-    from thidua.wiring import domain_application
+    from thidua.event_store import domain_application
     from workflows.client import TargetGateway, connect
 
     dead = await connect(f"127.0.0.1:{free_port()}", lazy=True)
@@ -274,7 +274,7 @@ async def api_without_temporal(settings: Settings) -> AsyncIterator[httpx.AsyncC
     domain_app = await asyncio.to_thread(domain_application, settings.database_url)
     pool = await asyncpg.create_pool(asyncpg_dsn(settings.database_url), min_size=1, max_size=2)
     try:
-        app = create_app(settings, domain_app=domain_app, pool=pool, gateway=gateway, temporal_client=dead)
+        app = build_api(settings, domain_app=domain_app, pool=pool, gateway=gateway, temporal_client=dead)
         async with app.router.lifespan_context(app):
             async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://api") as client:
                 yield client
@@ -309,7 +309,7 @@ async def test_a_close_cut_short_by_temporal_is_finished_by_sending_it_again(
     e2e_settings: Settings, http: httpx.AsyncClient,
 ) -> None:
     from domain.campaign import campaign_uuid
-    from thidua.wiring import domain_application
+    from thidua.event_store import domain_application
 
     d = await new_drive(secretariat, committee)
     tid = await d.assign(d.units[0])
