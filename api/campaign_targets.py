@@ -20,11 +20,10 @@ from __future__ import annotations
 from typing import Any
 
 from eventsourcing.persistence import StoredEvent
-from eventsourcing.utils import get_topic
-
 from domain.target import Target
+from domain.topics import stored_topics
 
-ASSIGNED_TOPIC = get_topic(Target.Assigned)
+ASSIGNED_TOPICS = list(stored_topics(Target.Assigned))
 
 
 def campaign_target_ids(domain_app: Any, campaign_id: str, after: int = 0) -> tuple[list[str], int]:
@@ -36,9 +35,9 @@ def campaign_target_ids(domain_app: Any, campaign_id: str, after: int = 0) -> tu
     upto = domain_app.max_position()
     sql = (
         "SELECT notification_id, originator_id, originator_version, topic, state "
-        f"FROM {recorder.events_table_name} WHERE topic = %s AND notification_id > %s"
+        f"FROM {recorder.events_table_name} WHERE topic = ANY(%s) AND notification_id > %s"
     )
-    params: list[Any] = [ASSIGNED_TOPIC, after]
+    params: list[Any] = [ASSIGNED_TOPICS, after]
     needle = _stored_bytes_of_campaign_id(mapper, campaign_id)
     if needle is not None:
         sql += " AND position(%s::bytea IN state) > 0"

@@ -317,7 +317,7 @@ async def verify_connection(
         child = None
         if split and dsn and snapshot:
             child = await processes.start(
-                "projections.audit", ["--check", str(mid), str(bound), "--snapshot", snapshot], {_DSN_ENV: dsn}
+                __spec__.name, ["--check", str(mid), str(bound), "--snapshot", snapshot], {_DSN_ENV: dsn}
             )
         try:
             checked, first_bad = await _check(_Pager(conns, mid, page))

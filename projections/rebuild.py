@@ -81,7 +81,7 @@ async def build_into_schema(
     child = None
     if split and dsn:
         child = await processes.start(
-            "projections.rebuild",
+            __spec__.name,  # this module, however the package is installed
             ["--fill", schema, "--groups", ",".join(split), "--batch-size", str(batch_size)],
             {_DSN_ENV: dsn},
         )

@@ -36,11 +36,10 @@ from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from eventsourcing.utils import get_topic
-
 from domain.campaign import Campaign, Unit, campaign_uuid, unit_uuid
 from domain.errors import NotFound
 from domain.target import target_id_for
+from domain.topics import stored_topics
 from domain.user import User, user_uuid
 from api.auth import hash_token, new_token
 from domain.values import Actor, Cluster, Command, Decision, Measure, Policy, Role, ScoringScale
@@ -59,7 +58,7 @@ SCORING = ScoringScale(on_time="1.0", late="0.5", reward_slots=1)
 BONUS = ("ngo-quyen", 5, 'Sáng kiến "Tổ dân phố tự quản giải phóng mặt bằng": bàn giao mặt bằng sớm 30 ngày')
 # The bonus is the demo's last command: once it is stored, the demo is complete.
 BONUS_COMMAND_ID = "demo:bonus:ngo-quyen"
-CAMPAIGN_CREATED_TOPIC = get_topic(Campaign.Created)
+CAMPAIGN_CREATED_TOPICS = list(stored_topics(Campaign.Created))
 CONCURRENCY = 8  # targets in flight at once (each target's own commands stay in order)
 
 Progress = Callable[[int, int], None]  # (targets done, targets in all)
@@ -77,8 +76,8 @@ def has_campaigns(app: Any) -> bool:
     recorder = app.recorder
     with recorder.datastore.transaction(commit=False) as curs:
         curs.execute(
-            f"SELECT 1 FROM {recorder.events_table_name} WHERE originator_version = 1 AND topic = %s LIMIT 1",
-            (CAMPAIGN_CREATED_TOPIC,),
+            f"SELECT 1 FROM {recorder.events_table_name} WHERE originator_version = 1 AND topic = ANY(%s) LIMIT 1",
+            (CAMPAIGN_CREATED_TOPICS,),
         )
         return curs.fetchone() is not None
 

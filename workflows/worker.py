@@ -22,9 +22,9 @@ from temporalio.client import Client
 from temporalio.worker import UnsandboxedWorkflowRunner, Worker, WorkflowRunner
 from temporalio.worker.workflow_sandbox import SandboxedWorkflowRunner, SandboxRestrictions
 
-import workflows.assign_batch_workflow
-import workflows.target_workflow
+import domain
 from thidua import heap
+from workflows import assign_batch_workflow, commands, errors, messages, target_workflow
 from workflows.activities import TargetActivities
 from workflows.assign_batch_workflow import AssignBatchWorkflow
 from workflows.messages import imports_queue
@@ -63,7 +63,7 @@ DEFAULT_GRACEFUL_SHUTDOWN = timedelta(seconds=15)
 
 # Modules the workflow sandbox may share with the worker instead of re-importing per run:
 # pure, deterministic code (the domain's rules and value objects, our message types).
-_PASSTHROUGH = ("domain", "workflows.messages", "workflows.commands", "workflows.errors", "isodate", "pydantic")
+_PASSTHROUGH = (domain.__name__, messages.__name__, commands.__name__, errors.__name__, "isodate", "pydantic")
 
 
 def _bytecode_for_the_sandbox() -> None:
@@ -76,7 +76,7 @@ def _bytecode_for_the_sandbox() -> None:
         return  # the normal import wrote (or could not write) __pycache__: nothing to add
     try:
         sys.pycache_prefix = tempfile.mkdtemp(prefix="thidua-pyc-")
-        for module in (workflows.target_workflow, workflows.assign_batch_workflow):
+        for module in (target_workflow, assign_batch_workflow):
             py_compile.compile(module.__file__, doraise=True)
     except (OSError, py_compile.PyCompileError) as exc:
         log.warning("could not compile the workflow modules ahead (%s): each new workflow compiles them", exc)
