@@ -77,7 +77,7 @@ def imported_modules(module: str, node: ast.Import | ast.ImportFrom) -> Iterator
         base = ".".join([*package, base] if base else package)
     base = plain(base)
     for alias in node.names:
-        sub = f"{base}.{alias.name}"
+        sub = plain(f"{base}.{alias.name}")  # `from thidua import domain` names the package
         yield sub if sub in project_modules() else base
 
 
