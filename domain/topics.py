@@ -1,8 +1,8 @@
 """The topics (eventsourcing's `module:qualname`) the domain's classes are stored under.
 
 Installed as a top-level package `domain`, the domain stored its events and aggregates
-under topics such as `domain.target:Target.Blocked`; installed under the `thidua`
-namespace it stores `thidua.domain.target:Target.Blocked`. Both must keep loading:
+under topics `domain.<module>:<Class>`; installed under the `thidua` namespace it stores
+`thidua.domain.<module>:<Class>`. Both must keep loading:
 `register_legacy_topics()` (run when the package is imported) makes the older topics
 resolve to the same classes, and a query that selects stored events by topic matches
 every spelling in `stored_topics(cls)`.

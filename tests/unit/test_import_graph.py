@@ -30,7 +30,7 @@ TOP = {"thidua.bootstrap", "thidua.cli", "thidua.up", "thidua.demo"}
 
 
 def module_name(path: Path) -> str:
-    """`domain/target.py` -> `domain.target`; `thidua/cli.py` -> `thidua.cli`."""
+    """The module name the source folders spell: `thidua/cli.py` -> `thidua.cli`, `domain/x.py` -> `domain.x`."""
     parts = list(path.relative_to(ROOT).with_suffix("").parts)
     if parts[-1] == "__init__":
         parts.pop()
@@ -44,7 +44,7 @@ def project_modules() -> dict[str, Path]:
 
 
 def plain(name: str) -> str:
-    """`thidua.domain.target` -> `domain.target` (the namespaced spelling of a package)."""
+    """A name in the `thidua` namespace (thidua.domain...) read as the package's own (domain...)."""
     head, _, rest = name.partition(".")
     if head == "thidua" and rest.split(".")[0] in PACKAGES:
         return rest
