@@ -10,7 +10,7 @@ Modules:
 - `catalog`, `targets`, `escalations`, `audit`   the projection groups
 - `boards`      scoreboards via `domain.scoring` only
 - `projector`   `Projector` (asyncio, in-process), `ProjectorThread`, `serve(database_url)`
-- `rebuild`     `rebuild(...)`, `main(database_url, name)` (`thidua projections rebuild [NAME]`)
+- `rebuild`     `rebuild(...)`, `main(...)` (`thidua projections rebuild [NAME]`)
 - `audit`       also `verify(...)` (`thidua audit verify`)
 - `queries`     what the API calls (asyncpg)
 """

@@ -220,9 +220,10 @@ async def _swap(conn: asyncpg.Connection, side: asyncpg.Connection, engines: lis
     return position
 
 
-def main(database_url: str, name: str | None) -> int:
+def main(database_url: Callable[[], str], name: str | None) -> int:
     """`thidua projections rebuild [NAME]` (`thidua.bootstrap.rebuild_projections`): exit
-    status 0 on success, 2 for an unknown name."""
+    status 0 on success, 2 for an unknown name. `database_url` is called once the name is
+    known to be right (finding the database may start the embedded PostgreSQL)."""
     # Only the command shows a progress bar: the projector, which imports this module, loads no rich.
     from rich.console import Console
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
@@ -233,6 +234,7 @@ def main(database_url: str, name: str | None) -> int:
     except ValueError as exc:
         console.print(f"[red]{exc}[/red]")
         return 2
+    url = database_url()
     with Progress(
         TextColumn("rebuilding {task.description}"), BarColumn(), MofNCompleteColumn(), TimeRemainingColumn(),
         console=console,
@@ -242,7 +244,7 @@ def main(database_url: str, name: str | None) -> int:
         def report(position: int, head: int) -> None:
             bar.update(task, completed=position, total=head)
 
-        result = asyncio.run(rebuild(database_url, name, progress=report))
+        result = asyncio.run(rebuild(url, name, progress=report))
     console.print(f"rebuilt {', '.join(result['tables'])} at position {result['position']}")
     return 0
 

@@ -208,4 +208,4 @@ def rebuild_projections(settings: Settings, name: str | None) -> int:
     """`thidua projections rebuild [NAME]`: exit status 0 on success, 2 for an unknown name."""
     from projections.rebuild import main  # as run_projector
 
-    return main(resolve_database_url(settings), name)
+    return main(lambda: resolve_database_url(settings), name)
