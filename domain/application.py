@@ -119,7 +119,11 @@ class ThiduaApplication(Application[UUID]):
     """Campaigns, units, users and targets, all in one event store."""
 
     name = APP_NAME
-    snapshotting_intervals: ClassVar[dict[type, int]] = {Target: 50, Campaign: 100}
+    # No snapshots: a snapshot sits outside the events' hash chain, so a changed one
+    # would change what an aggregate says (its owner, its state) unseen by the audit.
+    # Every aggregate is replayed from its events; the worker's aggregate cache keeps
+    # that cheap for the targets in use.
+    snapshotting_intervals: ClassVar[dict[type, int]] = {}
 
     def register_transcodings(self, transcoder: JSONTranscoder) -> None:
         super().register_transcodings(transcoder)

@@ -15,7 +15,7 @@ from decimal import Decimal
 from typing import Any
 from uuid import UUID, NAMESPACE_URL, uuid5
 
-from eventsourcing.domain import Aggregate, Snapshot, event
+from eventsourcing.domain import Aggregate, event
 
 from domain.commandlog import CommandLog, check_key, event_meta, fingerprint, optional_text, require_text
 from domain.errors import BadInput, CommandIdReused, InvalidTransition, VersionConflict
@@ -73,28 +73,8 @@ def _check_date(value: Any, field: str) -> date:
     return check_date(value, field)
 
 
-class TargetSnapshot(Snapshot):
-    """The JSON encoder writes str-based enums as plain strings without asking the
-    transcoder, so a snapshot gives them back as `str`; restore the enum types so a
-    target loaded from a snapshot is the same as one replayed from its events."""
-
-    def mutate(self, _: None) -> Target:  # type: ignore[override]
-        target = super().mutate(_)
-        assert isinstance(target, Target)
-        target.status = Status(target.status)
-        if target.escalation is not None:
-            target.escalation = {
-                **target.escalation,
-                "state": EscalationState(target.escalation["state"]),
-                "trigger": Trigger(target.escalation["trigger"]),
-            }
-        return target
-
-
 class Target(CommandLog, Aggregate):
     """An assigned target and its lifecycle."""
-
-    Snapshot = TargetSnapshot
 
     @staticmethod
     def create_id(campaign_id: str, key: str) -> UUID:  # type: ignore[override]
