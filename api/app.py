@@ -20,6 +20,7 @@ from fastapi.routing import APIRoute
 
 from api.auth import TokenVerifier
 from api.deps import Replay, replay_response, route_is_guarded
+from api.docs import install_docs
 from api.idempotency import IdempotencyStore
 from api.importing import ImportRow
 from api.metrics import ApiMetrics
@@ -97,7 +98,7 @@ def create_app(
         version="0.1.0",
         description=DESCRIPTION,
         lifespan=lifespan,
-        docs_url="/docs",
+        docs_url=None,  # served by install_docs, from installed assets instead of a CDN
         redoc_url=None,
     )
     app.state.services = None
@@ -111,6 +112,7 @@ def create_app(
         app.include_router(router)
     _check_every_route_is_guarded(app)
     _install_openapi(app)
+    install_docs(app)
 
     # Last added runs first: metrics see every request, the guard every exception,
     # and the size limit stops a large body before anything reads it.
