@@ -10,8 +10,8 @@
 | api_port            | THIDUA_API_PORT           | 8000               |
 | log_level           | THIDUA_LOG_LEVEL          | INFO               |
 | task_queue          | THIDUA_TASK_QUEUE         | thidua-targets     |
-| temporal_ui_port    | THIDUA_TEMPORAL_UI_PORT   | None (free port)   |
-| temporal_port       | THIDUA_TEMPORAL_PORT      | None (free port)   |
+| temporal_ui_port    | THIDUA_TEMPORAL_UI_PORT   | 8233               |
+| temporal_port       | THIDUA_TEMPORAL_PORT      | 7233               |
 
 Env names are case-insensitive; an empty variable counts as unset. Fields can also be passed by
 name: `Settings(database_url=...)`.
@@ -60,10 +60,9 @@ class Settings(BaseSettings):
     api_port: int = Field(default=8000, ge=1, le=65535, validation_alias="THIDUA_API_PORT")
     log_level: str = Field(default="INFO", validation_alias="THIDUA_LOG_LEVEL")
     task_queue: str = Field(default="thidua-targets", min_length=1, validation_alias="THIDUA_TASK_QUEUE")
-    temporal_ui_port: int | None = Field(
-        default=None, ge=1, le=65535, validation_alias="THIDUA_TEMPORAL_UI_PORT"
-    )
-    temporal_port: int | None = Field(default=None, ge=1, le=65535, validation_alias="THIDUA_TEMPORAL_PORT")
+    # Fixed (the Temporal CLI's own defaults), so every `thidua up` prints the same addresses.
+    temporal_ui_port: int = Field(default=8233, ge=1, le=65535, validation_alias="THIDUA_TEMPORAL_UI_PORT")
+    temporal_port: int = Field(default=7233, ge=1, le=65535, validation_alias="THIDUA_TEMPORAL_PORT")
     # Workflows the worker keeps in memory (see workflows.worker.DEFAULT_MAX_CACHED_WORKFLOWS).
     worker_max_cached_workflows: int = Field(
         default=2500, ge=0, validation_alias="THIDUA_WORKER_MAX_CACHED_WORKFLOWS"

@@ -41,8 +41,9 @@ def resolve_database_url(settings: Settings) -> str:
     return pg.url  # type: ignore[attr-defined]
 
 
-def resolve_temporal_address(settings: Settings, *, headless: bool = True) -> str:
-    """TEMPORAL_ADDRESS, or the embedded dev server (adopted when already running)."""
+def resolve_temporal_address(settings: Settings, *, headless: bool = True, adopt_orphans: bool = True) -> str:
+    """TEMPORAL_ADDRESS, or the embedded dev server (adopted when already running; with
+    `adopt_orphans=False` one that no live process holds is stopped and launched anew)."""
     if settings.temporal_address:
         return settings.temporal_address
     from thidua.embedded import EmbeddedTemporal
@@ -55,6 +56,7 @@ def resolve_temporal_address(settings: Settings, *, headless: bool = True) -> st
             ui_port=settings.temporal_ui_port,
             headless=headless,
             namespace=settings.temporal_namespace,
+            adopt_orphans=adopt_orphans,
         ).start()
         _embedded["temporal"] = server
     return server.address  # type: ignore[attr-defined]

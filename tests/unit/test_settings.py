@@ -32,8 +32,8 @@ DEFAULTS = {
     "api_port": 8000,
     "log_level": "INFO",
     "task_queue": "thidua-targets",
-    "temporal_ui_port": None,
-    "temporal_port": None,
+    "temporal_ui_port": 8233,
+    "temporal_port": 7233,
     "worker_max_cached_workflows": 2500,
     "workflow_sandbox": False,
 }
@@ -88,7 +88,7 @@ def test_empty_env_counts_as_unset(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("THIDUA_TEMPORAL_PORT", "")
     settings = Settings()
     assert settings.database_url is None
-    assert settings.temporal_port is None
+    assert settings.temporal_port == 7233
 
 
 def test_keyword_arguments_by_field_name() -> None:
