@@ -24,7 +24,7 @@ from api.docs import install_docs
 from api.idempotency import IdempotencyStore
 from api.importing import ImportRow
 from api.metrics import ApiMetrics
-from api.middleware import BodySizeLimit, ErrorGuard, RequestMetrics
+from api.middleware import BodySizeLimit, ErrorGuard, RequestId, RequestMetrics
 from api.problems import install_problem_handlers
 from api.routes import campaigns, reports, system, targets
 from api.services import Services
@@ -114,11 +114,13 @@ def create_app(
     _install_openapi(app)
     install_docs(app)
 
-    # Last added runs first: metrics see every request, the guard every exception,
-    # and the size limit stops a large body before anything reads it.
+    # Last added runs first: the request id is set before anything logs and is on every
+    # answer, metrics see every request, the guard every exception, and the size limit
+    # stops a large body before anything reads it.
     app.add_middleware(BodySizeLimit)
     app.add_middleware(ErrorGuard)
     app.add_middleware(RequestMetrics, metrics=metrics)
+    app.add_middleware(RequestId)
     return app
 
 

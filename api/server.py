@@ -33,6 +33,10 @@ def main(settings: Settings) -> None:
         host=settings.api_host,
         port=settings.api_port,
         log_level=settings.log_level.lower(),
+        # uvicorn's records go through thidua's handler (thidua.logs); the RequestId
+        # middleware logs each request with its id, so uvicorn's own access log is off.
+        log_config=None,
+        access_log=False,
         proxy_headers=True,
         server_header=False,
         # Bound the work one client can hold open.

@@ -4,7 +4,6 @@ is quick and a part's dependencies load only when it runs."""
 from __future__ import annotations
 
 import json
-import logging
 import sys
 from typing import Annotated, Optional
 
@@ -21,19 +20,17 @@ app.add_typer(audit_app, name="audit")
 app.add_typer(projections_app, name="projections")
 
 
-def _setup_logging() -> None:
+def _setup_logging(log_format: str | None = None) -> None:
+    from thidua import logs
+
     settings = get_settings()
-    logging.basicConfig(
-        level=settings.log_level,
-        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
-        stream=sys.stderr,
-    )
+    logs.configure(settings.log_level, log_format or settings.log_format, stream=sys.stderr)
 
 
 @app.command()
 def up() -> None:
     """Start everything: embedded services, worker, projector, API, demo data."""
-    _setup_logging()
+    _setup_logging("text")  # this console is for people; the children log as configured
     from thidua.up import main
 
     raise typer.Exit(main(get_settings()))

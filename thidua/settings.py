@@ -9,6 +9,7 @@
 | api_host            | THIDUA_API_HOST           | 127.0.0.1          |
 | api_port            | THIDUA_API_PORT           | 8000               |
 | log_level           | THIDUA_LOG_LEVEL          | INFO               |
+| log_format          | THIDUA_LOG_FORMAT         | json               |
 | task_queue          | THIDUA_TASK_QUEUE         | thidua-targets     |
 | temporal_ui_port    | THIDUA_TEMPORAL_UI_PORT   | 8233               |
 | temporal_port       | THIDUA_TEMPORAL_PORT      | 7233               |
@@ -22,7 +23,7 @@ from __future__ import annotations
 import logging
 from functools import lru_cache
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 from pydantic import Field, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -59,6 +60,8 @@ class Settings(BaseSettings):
     api_host: str = Field(default="127.0.0.1", validation_alias="THIDUA_API_HOST")
     api_port: int = Field(default=8000, ge=1, le=65535, validation_alias="THIDUA_API_PORT")
     log_level: str = Field(default="INFO", validation_alias="THIDUA_LOG_LEVEL")
+    # One JSON object per line (for log collectors), or "text" for people.
+    log_format: Literal["json", "text"] = Field(default="json", validation_alias="THIDUA_LOG_FORMAT")
     task_queue: str = Field(default="thidua-targets", min_length=1, validation_alias="THIDUA_TASK_QUEUE")
     # Fixed (the Temporal CLI's own defaults), so every `thidua up` prints the same addresses.
     temporal_ui_port: int = Field(default=8233, ge=1, le=65535, validation_alias="THIDUA_TEMPORAL_UI_PORT")
