@@ -309,8 +309,13 @@ class ProjectorThread:
         self.thread.join(10)
 
 
-async def serve(database_url: str, *, batch_size: int = 5000) -> None:
+async def serve(database_url: str, *, batch_size: int = 5000, metrics_address: str | None = None) -> None:
     projector = Projector(database_url, batch_size=batch_size)
+    if metrics_address is not None:
+        from thidua.metrics import serve_projector_metrics
+
+        metrics = serve_projector_metrics(metrics_address, lambda: projector.position)
+        log.info("projector metrics at http://%s/metrics", metrics_address)
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(sig, projector.stop)
@@ -324,13 +329,15 @@ async def serve(database_url: str, *, batch_size: int = 5000) -> None:
     finally:
         await projector.close()
         log.info("projector stopped at position %d", projector.position)
+        if metrics_address is not None:
+            metrics.shutdown()
 
 
 def main(settings: Any) -> None:
     """`thidua projector`."""
     from thidua.wiring import resolve_database_url
 
-    asyncio.run(serve(resolve_database_url(settings)))
+    asyncio.run(serve(resolve_database_url(settings), metrics_address=settings.projector_metrics_address))
 
 
 if __name__ == "__main__":  # python -m projections.projector (used by the crash test)

@@ -193,7 +193,12 @@ async def run_worker(settings: Settings, stop: asyncio.Event | None = None) -> N
     if settings.workflow_sandbox:
         _bytecode_for_the_sandbox()
     address = await asyncio.to_thread(wiring.resolve_temporal_address, settings)
-    client = await connect(address, settings.temporal_namespace)
+    from thidua.metrics import temporal_runtime
+
+    # The SDK's Prometheus exporter, when THIDUA_WORKER_METRICS_ADDRESS is set.
+    client = await connect(address, settings.temporal_namespace, runtime=temporal_runtime(settings.worker_metrics_address))
+    if settings.worker_metrics_address:
+        log.info("worker metrics (Temporal SDK) at http://%s/metrics", settings.worker_metrics_address)
     executor = ThreadPoolExecutor(max_workers=DEFAULT_MAX_CONCURRENT_ACTIVITIES, thread_name_prefix="thidua-activity")
     worker = build_worker(client, app, settings.task_queue, activity_executor=executor,
                           max_cached_workflows=settings.worker_max_cached_workflows,

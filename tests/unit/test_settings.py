@@ -21,6 +21,10 @@ ENV_TO_FIELD = {
     "THIDUA_TEMPORAL_PORT": ("temporal_port", "17233", 17233),
     "THIDUA_WORKER_MAX_CACHED_WORKFLOWS": ("worker_max_cached_workflows", "2500", 2500),
     "THIDUA_WORKFLOW_SANDBOX": ("workflow_sandbox", "true", True),
+    "THIDUA_LOG_FORMAT": ("log_format", "text", "text"),
+    "THIDUA_API_METRICS_ADDRESS": ("api_metrics_address", "0.0.0.0:9100", "0.0.0.0:9100"),
+    "THIDUA_WORKER_METRICS_ADDRESS": ("worker_metrics_address", "127.0.0.1:9101", "127.0.0.1:9101"),
+    "THIDUA_PROJECTOR_METRICS_ADDRESS": ("projector_metrics_address", "[::1]:9102", "::1:9102"),
 }
 
 DEFAULTS = {
@@ -36,6 +40,10 @@ DEFAULTS = {
     "temporal_port": 7233,
     "worker_max_cached_workflows": 2500,
     "workflow_sandbox": False,
+    "log_format": "json",
+    "api_metrics_address": None,
+    "worker_metrics_address": None,
+    "projector_metrics_address": None,
 }
 
 
@@ -122,3 +130,16 @@ def test_get_settings_is_cached_until_cleared(monkeypatch: pytest.MonkeyPatch) -
     assert get_settings() is first
     get_settings.cache_clear()
     assert get_settings().api_port == 9100
+
+
+@pytest.mark.parametrize("raw", ["9100", "host:", ":9100", "host:http", "host:70000"])
+def test_a_metrics_address_is_host_and_port(monkeypatch: pytest.MonkeyPatch, raw: str) -> None:
+    monkeypatch.setenv("THIDUA_WORKER_METRICS_ADDRESS", raw)
+    with pytest.raises(ValidationError, match="host:port"):
+        Settings()
+
+
+def test_an_unknown_log_format_is_refused(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("THIDUA_LOG_FORMAT", "xml")
+    with pytest.raises(ValidationError):
+        Settings()
