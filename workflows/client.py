@@ -61,6 +61,7 @@ from workflows.messages import (
     WorkflowStart,
     imports_queue,
 )
+from workflows.request_ids import RequestIdInterceptor
 from workflows.target_workflow import TargetWorkflow
 
 log = logging.getLogger("thidua.workflows")
@@ -107,7 +108,8 @@ async def connect(address: str, namespace: str = "default", *, lazy: bool = Fals
     temporalio.runtime.Runtime (e.g. with a metrics exporter), else the default one."""
     try:
         return await Client.connect(
-            address, namespace=namespace, data_converter=data_converter, lazy=lazy, runtime=runtime
+            address, namespace=namespace, data_converter=data_converter, lazy=lazy, runtime=runtime,
+            interceptors=[RequestIdInterceptor()],  # the API's request id, to the activities
         )
     except Exception as exc:  # the core raises RuntimeError with the transport's reason
         raise ServiceUnavailable(f"cannot reach Temporal at {address} (namespace {namespace!r}): {exc}") from exc

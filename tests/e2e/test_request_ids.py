@@ -10,7 +10,7 @@ import re
 import httpx
 import pytest
 
-from tests.e2e.conftest import Person, unique
+from tests.e2e.conftest import Person, register_unit, unique
 
 REQUEST_LOG = "thidua.api.request"
 
@@ -49,3 +49,27 @@ async def test_refusals_are_logged_at_info_with_their_request_id_and_no_tracebac
         assert (logged[0].levelno, logged[0].status, logged[0].method) == (logging.INFO, response.status_code, "POST")
         assert logged[0].path == "/v1/campaigns"
         assert all(r.exc_info is None and r.levelno < logging.WARNING for r in mine)
+
+
+async def test_the_request_id_follows_a_command_into_the_workflow_update_and_the_activity(
+    secretariat: Person, worker: None, caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level(logging.INFO)
+    unit = unique("rid-unit")
+    await register_unit(secretariat, unit, "Phường Mã")
+    cid = unique("rid-c")
+    body = {"id": cid, "name": "Theo dấu", "starts_on": "2022-01-01", "ends_on": "2030-12-31"}
+    assert (await secretariat.post("/v1/campaigns", body)).status_code == 201
+    request_id = f"{cid}-assign"
+    assigned = await secretariat.post(f"/v1/campaigns/{cid}/targets", {
+        "key": "k1", "unit_id": unit, "title": "Theo dấu một lệnh", "area": "KT-XH", "deadline": "2030-06-30",
+        "points": 1}, headers={"X-Request-ID": request_id})
+    assert assigned.status_code == 201, assigned.text
+    assert assigned.headers["x-request-id"] == request_id
+    mine = [r for r in caplog.records if getattr(r, "request_id", None) == request_id]
+    update = [r for r in mine if r.name == "temporalio.workflow" and "update" in r.getMessage()]
+    activities = [r for r in mine if r.name == "thidua.request_ids" and "activity" in r.getMessage()]
+    assert update, [(r.name, r.getMessage()) for r in mine]
+    # logged in the activity's own thread, where the activity's code logs too
+    assert activities and all(r.threadName.startswith("thidua-activity") for r in activities), [
+        (r.name, r.threadName) for r in activities]
