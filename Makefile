@@ -18,7 +18,7 @@ UV         := $(VENV)/bin/uv
 UV_SPEC    := uv>=0.13,<0.14
 LOCK_ARGS  := --universal --python-version 3.11 --generate-hashes --quiet $(if $(UPGRADE),--upgrade)
 
-.PHONY: venv test up lock bench bench-large clean distclean
+.PHONY: venv test test-tools up lock bench bench-large clean distclean
 
 venv: $(STAMP)
 
@@ -41,7 +41,14 @@ lock: | $(VENV_PY)
 	$(UV) pip compile pyproject.toml $(LOCK_ARGS) -c $(LOCK_DIR)/test.txt -o $(LOCK_DIR)/runtime.txt
 	$(UV) pip compile pyproject.toml --extra test --extra bench $(LOCK_ARGS) -c $(LOCK_DIR)/test.txt -o $(LOCK_DIR)/bench.txt
 
-test: venv
+# The README tour's test (tests/e2e/test_readme_tour.py) pastes the tour into bash, which
+# uses jq as a reader would: installed here when missing and we are root on apt; else a hint.
+test-tools:
+	@command -v jq >/dev/null 2>&1 || { [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1 \
+	  && { apt-get install -y -qq jq >/dev/null 2>&1 || { apt-get update -qq && apt-get install -y -qq jq; }; }; } \
+	  || echo "make test: jq is missing (the README tour's test needs it): install it, e.g. apt-get install jq" >&2
+
+test: venv test-tools
 	$(VENV_PY) -m pytest -q $(PYTEST_ARGS)
 
 up: venv

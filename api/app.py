@@ -100,6 +100,8 @@ def create_app(
         lifespan=lifespan,
         docs_url=None,  # served by install_docs, from installed assets instead of a CDN
         redoc_url=None,
+        # Readable operation ids for generated clients: the route's name (`block_target`).
+        generate_unique_id_function=lambda route: route.name,
     )
     app.state.services = None
     install_problem_handlers(app)

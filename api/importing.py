@@ -23,10 +23,10 @@ from typing import Annotated, Any
 
 from pydantic import Field, ValidationError
 
-from api.models import AssignIn, DecisionRef, MeasureIn
+from api.models import AssignIn
 from domain.errors import CommandIdReused, DomainError, NotFound
 from domain.target import target_id_for
-from domain.values import Command, Decision, Measure
+from domain.values import Command
 
 MAX_ROWS = 10_000
 REQUIRED_COLUMNS = ("key", "unit_id", "title", "area", "deadline", "points")
@@ -201,25 +201,9 @@ def check_rows(domain_app: Any, campaign: Any, rows: list[ParsedRow], cmd: Comma
                                   "type": exc.kind})
 
 
-def domain_decision(ref: DecisionRef | None) -> Decision | None:
-    if ref is None:
-        return None
-    return Decision(number=ref.number, issued_on=ref.issued_on, issuer=ref.issuer, title=ref.title)
-
-
-def domain_measure(measure: MeasureIn | None) -> Measure | None:
-    if measure is None:
-        return None
-    return Measure(kind=measure.kind, goal=measure.goal, unit=measure.unit, direction=measure.direction)
-
-
 def assignment_kwargs(campaign: Any, row: AssignIn) -> dict[str, Any]:
     """The Target.assign keyword arguments a row stands for (as the domain compares them)."""
-    return {
-        "campaign_id": campaign.campaign_id, "unit_id": row.unit_id, "title": row.title, "area": row.area,
-        "deadline": row.deadline, "points": row.points, "timezone": campaign.timezone, "key": row.key,
-        "decision": domain_decision(row.decision), "measure": domain_measure(row.measure), "note": row.note,
-    }
+    return {**row.kwargs(), "campaign_id": campaign.campaign_id, "timezone": campaign.timezone}
 
 
 def report(rows: list[ParsedRow]) -> list[dict[str, Any]]:

@@ -168,6 +168,13 @@ class ThiduaApplication(Application[UUID]):
             return Changed(aggregate, self.position_of_command(aggregate, command_id), stored=False)
         raise VersionConflict("the record kept changing under concurrent writers; retry")
 
+    def as_left_by(self, aggregate: A, version: int | None) -> A:
+        """The aggregate as the event at `version` left it: how a replayed command is
+        answered (its first answer), whatever happened since."""
+        if version is None or version == aggregate.version:  # type: ignore[attr-defined]
+            return aggregate
+        return self.repository.get(aggregate.id, version=version)  # type: ignore[attr-defined]
+
     def position_of_command(self, aggregate: Any, command_id: str) -> int:
         """The position of the event `command_id` stored on `aggregate` (of its last
         event when that command stored nothing on it)."""

@@ -136,6 +136,12 @@ class Campaign(CommandLog, Aggregate):
         self.clusters = {**self.clusters, cluster.cluster_id: cluster}
         self._record_meta(command_id, fingerprint, occurred_at, actor)
 
+    def cluster_leads_of(self, unit_id: str) -> frozenset[str]:
+        """The head and deputy units of every cluster `unit_id` belongs to."""
+        return frozenset(
+            lead for c in self.clusters.values() if unit_id in c.unit_ids for lead in (c.head_unit_id, c.deputy_unit_id)
+        )
+
     def cluster_of(self, unit_id: str) -> str | None:
         for cluster in self.clusters.values():
             if unit_id in cluster.unit_ids:

@@ -74,6 +74,11 @@ class CommandLog:
             )
         return True
 
+    def version_of_same_command(self, command_id: str, fp: str) -> int | None:
+        """The version the command stored, if this id was applied with this fingerprint."""
+        seen = self.applied.get(command_id)
+        return None if seen is None or seen[0] != fp else int(seen[1])
+
     def version_of_command(self, command_id: str) -> int | None:
         """The version of the last event the command stored, if it was applied."""
         seen = self.applied.get(command_id)

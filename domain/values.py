@@ -114,10 +114,6 @@ def parse_duration(value: str | timedelta, field: str = "duration") -> timedelta
     return result
 
 
-def format_duration(value: timedelta) -> str:
-    return isodate.duration_isoformat(value)
-
-
 def check_timezone(name: str) -> ZoneInfo:
     try:
         return ZoneInfo(name)

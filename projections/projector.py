@@ -50,9 +50,8 @@ BULK_BUILD_MIN_EVENTS = 50_000  # below this, batches into the live tables are q
 
 # Under a steady stream of commands each event would otherwise be a batch of its own
 # (its own transaction, tracking update and scoreboard recompute): after a batch that
-# found the projector live (not a full batch), wait this long before the next one. It
-# adds at most this much to the lag; measured under P2's load it roughly halved the
-# projector's CPU per event.
+# found the projector live (not a full batch), wait this long before the next one, so
+# events arriving meanwhile share a batch. It adds at most this much to the lag.
 LIVE_INTERVAL = 0.05
 
 
@@ -195,20 +194,6 @@ class Projector:
         while await self.step():
             pass
         return self.position
-
-    async def run_until(self, position: int, timeout: float | None = None) -> bool:
-        """Apply batches (in this task) until every projection passed `position`."""
-
-        async def go() -> None:
-            while self.position < position:
-                if not await self.step():
-                    await asyncio.sleep(0.05)
-
-        try:
-            await asyncio.wait_for(go(), timeout)
-            return True
-        except TimeoutError:
-            return False
 
     async def wait_for(self, position: int, timeout: float = 10.0) -> bool:
         """Wait until the running projector (`async with`) has passed `position`."""

@@ -431,7 +431,7 @@ async def _scoreboard_as_of(conn: Any, campaign_id: str, cluster_id: str | None,
     clusters = [cluster_of_row(r) for r in cluster_rows]
     unit_ids = sorted({u for c in clusters for u in c.unit_ids})
     # Targets with the same facts are grouped in SQL (a few hundred rows however many
-    # targets there are); the domain still scores one TargetFacts per target.
+    # targets there are); the domain still scores one ScoredTarget per target.
     facts = _expanded_facts(await conn.fetch(
         "SELECT unit_id, points, report_class, status, count(*) AS n FROM public.target_status_history "
         "WHERE campaign_id = $1 AND valid_from <= $2 AND (valid_to IS NULL OR valid_to > $2) "
@@ -453,7 +453,7 @@ async def _scoreboard_as_of(conn: Any, campaign_id: str, cluster_id: str | None,
 
 
 def _expanded_facts(grouped_rows: list[Any]) -> list[Any]:
-    """One TargetFacts per target from rows grouped by facts with a count `n`."""
+    """One ScoredTarget per target from rows grouped by facts with a count `n`."""
     facts: list[Any] = []
     for row, fact in zip(grouped_rows, target_facts(grouped_rows)):
         facts.extend([fact] * row["n"])

@@ -20,8 +20,8 @@ import hashlib
 import json
 import logging
 from collections.abc import Iterable, Iterator, Mapping
-from dataclasses import asdict
-from datetime import date, datetime, timedelta
+from dataclasses import asdict, is_dataclass
+from datetime import date, timedelta
 from typing import Any, NoReturn, TypeVar
 from uuid import UUID
 
@@ -39,13 +39,8 @@ from temporalio.service import RPCError, RPCStatusCode
 from domain.errors import BadInput, NotFound
 from domain.target import target_id_for
 from domain.values import Actor, Decision, Measure
-from workflows.commands import (
-    parse_date,
-    parse_number,
-    decision_to_json,
-    encode_args,
-    measure_to_json,
-)
+from domain import lifecycle as lc
+from workflows.commands import encode_args
 from workflows.assign_batch_workflow import AssignBatchWorkflow
 from workflows.converter import data_converter
 from workflows.errors import CommandFailed, ServiceUnavailable, domain_error_from
@@ -75,12 +70,11 @@ ASSIGN_CHUNK = 250
 # The first chunk is small: no workflow starts before a chunk is saved, and the starts
 # are the slow part of an import (the next chunks are saved while they run). The chunks
 # then double up to ASSIGN_CHUNK, so each one is saved before the starts of those before
-# it run out (measured: a chunk of 250 right after the first of 25 left the starts idle
-# for 0.3-0.5 s, a twentieth of an import of 2,000).
+# it run out (a large chunk right after the first would leave the starts idle).
 FIRST_ASSIGN_CHUNK = 25
 # Chunks in flight ahead of the starts. The worker saves one at a time; a second one in
-# flight hides the Temporal round trip between two saves (measured on a busy machine:
-# 0.5 s of each batch's 0.8 s). More would not save sooner, could be saved out of order
+# flight hides the Temporal round trip between two saves. More would not save sooner,
+# could be saved out of order
 # (the small ones first is the point), and would queue a large import's hundreds of
 # batch workflows at once.
 BATCHES_IN_FLIGHT = 2
@@ -330,7 +324,7 @@ class TargetGateway:
         with _reachable():
             if mode == MODE_LOAD:
                 # Most commands meet a running workflow: a plain update costs Temporal
-                # less than update-with-start (measured: ~20 % of its CPU per command).
+                # less than update-with-start.
                 answered, result = await self._update_running(target_id, update, request, update_id)
                 if answered:
                     return result
@@ -415,30 +409,27 @@ def assign_request(
     measure: Measure | Mapping[str, Any] | None = None,
     note: str | None = None,
 ) -> AssignRequest:
-    """An assignment checked and normalised for the workflows (BadInput when a field is wrong)."""
+    """An assignment checked against its declaration and normalised for the workflows
+    (BadInput naming the field when one is wrong)."""
     _check_command_id(command_id)
-    for field, value, required in (
-        ("campaign_id", campaign_id, True), ("unit_id", unit_id, True), ("title", title, True),
-        ("area", area, True), ("key", key, False), ("note", note, False),
-    ):
-        _check_text(field, value, required)
-    if isinstance(deadline, datetime) or not isinstance(deadline, (date, str)):
-        raise BadInput("deadline must be a date (YYYY-MM-DD)", field="deadline")
-    request = AssignRequest(
-        actor=actor.to_dict(),
-        command_id=command_id,
-        campaign_id=campaign_id,
-        unit_id=unit_id,
-        title=title,
-        area=area,
-        deadline=parse_date(deadline, "deadline"),
-        points=str(parse_number(points, "points")),
-        key=key,
-        decision=decision_to_json(decision),
-        measure=measure_to_json(measure),
-        note=note,
+    _check_text("campaign_id", campaign_id, True)
+    args = lc.ASSIGN.parse({
+        "unit_id": unit_id, "title": title, "area": area, "deadline": deadline, "points": points, "key": key,
+        "decision": _plain(decision), "measure": _plain(measure), "note": note,
+    })
+    as_json = args.model_dump(mode="json")
+    return AssignRequest(
+        actor=actor.to_dict(), command_id=command_id, campaign_id=campaign_id, unit_id=args.unit_id,
+        title=args.title, area=args.area, deadline=args.deadline, points=as_json["points"], key=args.key,
+        decision=as_json["decision"], measure=as_json["measure"], note=args.note,
     )
-    return request
+
+
+def _plain(value: Any) -> Any:
+    """A value object (Decision, Measure) as the dict its argument model reads."""
+    if is_dataclass(value) and not isinstance(value, type):
+        return asdict(value)
+    return value
 
 
 @contextlib.contextmanager

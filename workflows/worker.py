@@ -33,10 +33,9 @@ log = logging.getLogger("thidua.worker")
 
 # Each cached workflow holds its state (and, sandboxed, its own sandbox: ~0.13 MB with the
 # shared type-adapter cache of workflows.converter); an evicted one replays its history
-# on its next task: tens of milliseconds added to that command (measured:
-# a 1,000-workflow cache after an import of 2,000 targets moved P1's p50 by ~12 ms).
-# 2,500 keeps the worker under 500 MB at 100k targets once its cyclic garbage is
-# collected promptly (thidua/heap.py). Setting: THIDUA_WORKER_MAX_CACHED_WORKFLOWS.
+# on its next task, which slows that command. The default covers the live targets of
+# a large campaign while keeping the worker's memory bounded (docs/benchmarks.md has
+# the figures). Setting: THIDUA_WORKER_MAX_CACHED_WORKFLOWS.
 DEFAULT_MAX_CACHED_WORKFLOWS = 2500
 # The worker's eventsourcing repository keeps recently used aggregates (targets, their
 # campaign, units) and, on each get, fast-forwards the cached copy with the events stored
@@ -49,8 +48,8 @@ DEFAULT_MAX_CONCURRENT_ACTIVITIES = 12
 DEFAULT_GRACEFUL_SHUTDOWN = timedelta(seconds=15)
 
 # The workflow sandbox re-imports the workflow module for every workflow it creates and
-# enters and leaves its import guards on every activation: about a fifth of the worker's
-# CPU per command (measured under P2: 6.4 -> 5.1 ms per command without it). It is a
+# enters and leaves its import guards on every activation, a large share of the worker's
+# CPU per command (docs/benchmarks.md). It is a
 # development-time net against non-deterministic workflow code, so it stays on where such
 # code would first show up: every test that runs the workflows builds its worker with
 # the default `sandboxed=True` (so does the replay of the stored histories). `thidua

@@ -81,5 +81,7 @@ def test_malformed_arguments_are_bad_input_naming_the_field(command, args, field
     assert refused.value.field == field
 
 
-def test_a_missing_required_argument_reaches_the_domain_as_none():
-    assert decode_args("cancel", {}) == {"reason": None}
+def test_a_missing_required_argument_is_bad_input_naming_it():
+    with pytest.raises(BadInput) as refused:
+        decode_args("cancel", {})
+    assert refused.value.field == "reason"
