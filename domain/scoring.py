@@ -166,12 +166,18 @@ def shared_ranks(scores: Iterable[UnitScore]) -> dict[str, int]:
     return ranks
 
 
+def listing_key(rank: int, name: str, unit_id: str) -> tuple[int, str, str, str]:
+    """A board's order: by rank, units sharing one by name (the id only keeps two
+    units of the same name in a stable order; it never decides a rank)."""
+    return (rank, name.casefold(), name, unit_id)
+
+
 def rank_units(scores: Iterable[UnitScore], reward_slots: int) -> tuple[UnitScore, ...]:
     """Ranked by `shared_ranks`, equal ones listed by name; the units ranked within the
     first `reward_slots` are candidates (the rule when a campaign has no reward rules)."""
     units = list(scores)
     ranks = shared_ranks(units)
-    ordered = sorted(units, key=lambda s: (ranks[s.unit_id], s.name.casefold(), s.name, s.unit_id))
+    ordered = sorted(units, key=lambda s: listing_key(ranks[s.unit_id], s.name, s.unit_id))
     return tuple(replace(s, rank=ranks[s.unit_id], reward_candidate=ranks[s.unit_id] <= reward_slots)
                  for s in ordered)
 

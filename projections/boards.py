@@ -11,8 +11,9 @@ from collections.abc import Iterable, Mapping
 from decimal import Decimal
 from typing import Any
 
-from domain.scoring import COUNT_KEYS, Adjustment, ClusterBoard, ScoredTarget
+from domain.scoring import COUNT_KEYS, Adjustment, ClusterBoard, RewardRules, ScoredTarget, in_force
 from domain.values import Cluster, ReportClass, Status
+from projections.codec import loads
 
 
 def target_facts(rows: Iterable[Mapping[str, Any]]) -> list[ScoredTarget]:
@@ -41,6 +42,14 @@ def cluster_of_row(r: Mapping[str, Any]) -> Cluster:
     )
 
 
+def rules_of_rows(rows: Iterable[Mapping[str, Any]], at: Any | None) -> RewardRules:
+    """The rules in force at `at` (the latest when None) from `campaign_rules` rows in
+    position order, picked by the domain's own rule."""
+    history = sorted(([r["effective_at"], loads(r["forms"])] for r in rows), key=lambda row: row[0])
+    forms = in_force(history, at, None)
+    return RewardRules.from_list(forms)
+
+
 def board_dict(campaign_id: str, as_of: str | None, boards: Iterable[ClusterBoard], **extra: Any) -> dict[str, Any]:
     return {"campaign_id": campaign_id, "as_of": as_of, "clusters": [b.to_dict() for b in boards], **extra}
 
@@ -53,7 +62,7 @@ def scoreboard_rows(campaign_id: str, boards: Iterable[ClusterBoard]) -> list[tu
             rows.append(
                 (
                     campaign_id, board.cluster_id, u.unit_id, board.name, u.name, u.score, u.max_score,
-                    u.completion_rate, u.bonus, u.rank, u.reward_candidate,
+                    u.completion_rate, u.bonus, u.rank, u.reward_candidate, list(u.eligible_forms),
                     *(int(u.counts[k]) for k in COUNT_KEYS),
                 )
             )
@@ -62,7 +71,7 @@ def scoreboard_rows(campaign_id: str, boards: Iterable[ClusterBoard]) -> list[tu
 
 SCOREBOARD_COLUMNS = (
     "campaign_id", "cluster_id", "unit_id", "cluster_name", "unit_name", "score", "max_score", "completion_rate",
-    "bonus", "rank", "reward_candidate", *COUNT_KEYS,
+    "bonus", "rank", "reward_candidate", "eligible_forms", *COUNT_KEYS,
 )
 
 
@@ -77,5 +86,6 @@ def unit_dict_of_row(r: Mapping[str, Any]) -> dict[str, Any]:
         "bonus": float(r["bonus"]),
         "rank": r["rank"],
         "reward_candidate": r["reward_candidate"],
+        "eligible_forms": list(r["eligible_forms"]),
         "counts": {k: r[k] for k in COUNT_KEYS},
     }

@@ -89,7 +89,7 @@ class TargetsProjection:
                 cid = step.aggregate.campaign_id
                 if step.event_type == "ClusterSet":
                     out.dirty.add((cid, step.event.cluster.cluster_id))
-                elif step.event_type == "ScoringChanged":
+                elif step.event_type in ("ScoringChanged", "RulesChanged"):
                     out.whole_campaigns.add(cid)
                 elif step.event_type == "BonusAwarded":
                     out.touched_units.add((cid, step.event.unit_id))
@@ -255,6 +255,11 @@ class TargetsProjection:
         )
         if campaign is None:
             return
+        rules = campaign.rules
+        if rules.campaign_wide:
+            # a campaign-scope form ranks every unit: one cluster's change can move the marks of all
+            cluster_ids = set(campaign.clusters)
+            await conn.execute(f"DELETE FROM {ctx.table('scoreboard')} WHERE campaign_id = $1", campaign_id)
         clusters = [campaign.clusters[k] for k in sorted(cluster_ids) if k in campaign.clusters]
         unit_ids = sorted({u for c in clusters for u in c.unit_ids})
         if not unit_ids:
@@ -270,5 +275,6 @@ class TargetsProjection:
         for u in unit_ids:
             unit = units[unit_uuid(u)]
             names[u] = unit.name if unit is not None else u
-        boards = domain_scoreboard(clusters, facts, adjustments_of(campaign.adjustments), campaign.scoring, names)
+        boards = domain_scoreboard(clusters, facts, adjustments_of(campaign.adjustments), campaign.scoring, names,
+                                   rules)
         await copy_rows(conn, ctx.schema, "scoreboard", SCOREBOARD_COLUMNS, scoreboard_rows(campaign_id, boards))
