@@ -220,7 +220,8 @@ class DecisionOut(Output):
 
 
 class RewardFormOut(Output):
-    model_config = ConfigDict(populate_by_name=True)
+    # `for` is a Python keyword: the field is `for_`, read and written as `for` everywhere
+    model_config = ConfigDict(extra="forbid", populate_by_name=True, serialize_by_alias=True)
     id: str
     name: str
     for_: Literal["collective", "individual"] = Field(alias="for")
