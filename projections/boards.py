@@ -11,7 +11,8 @@ from collections.abc import Iterable, Mapping
 from decimal import Decimal
 from typing import Any
 
-from domain.scoring import COUNT_KEYS, Adjustment, ClusterBoard, RewardRules, ScoredTarget, in_force
+from domain.scoring import listing_key
+from domain.scoring import COUNT_KEYS, Adjustment, ClusterBoard, RewardRules, ScoredTarget, UnitScore, in_force
 from domain.values import Cluster, ReportClass, Status
 from projections.codec import loads
 
@@ -89,3 +90,18 @@ def unit_dict_of_row(r: Mapping[str, Any]) -> dict[str, Any]:
         "eligible_forms": list(r["eligible_forms"]),
         "counts": {k: r[k] for k in COUNT_KEYS},
     }
+
+
+def boards_of_rows(rows: Iterable[Mapping[str, Any]]) -> list[ClusterBoard]:
+    """Stored `scoreboard` rows back as the domain's boards (scores, ranks and counts as
+    computed; the marks are recomputed by whoever reads them this way)."""
+    boards: dict[str, tuple[str, list[UnitScore]]] = {}
+    for r in rows:
+        _, units = boards.setdefault(r["cluster_id"], (r["cluster_name"], []))
+        units.append(UnitScore(
+            unit_id=r["unit_id"], name=r["unit_name"], score=r["score"], max_score=r["max_score"],
+            completion_rate=r["completion_rate"], counts={k: r[k] for k in COUNT_KEYS}, bonus=r["bonus"],
+            rank=r["rank"], reward_candidate=r["reward_candidate"], eligible_forms=tuple(r["eligible_forms"]),
+        ))
+    return [ClusterBoard(kid, name, tuple(sorted(units, key=lambda u: listing_key(u.rank, u.name, u.unit_id))))
+            for kid, (name, units) in sorted(boards.items())]
