@@ -39,7 +39,13 @@ from api.problems import Problem, from_domain_error, is_unavailable
 from api.services import Services
 from domain import lifecycle as lc
 from domain.errors import DomainError
-from domain.permissions import AUDIT_READERS, CAMPAIGN_COMMANDS, may_read_history, may_read_target
+from domain.permissions import (
+    AUDIT_READERS,
+    CAMPAIGN_COMMANDS,
+    OPERATION_READERS,
+    may_read_history,
+    may_read_target,
+)
 from domain.values import Role
 
 
@@ -102,6 +108,7 @@ MayAssign = may_run("assign")
 Secretariat = Annotated[Principal, Depends(require_roles(Role.SECRETARIAT))]
 StandingCommittee = Annotated[Principal, Depends(require_roles(Role.STANDING_COMMITTEE))]
 AuditReaders = Annotated[Principal, Depends(require_roles(*AUDIT_READERS))]
+OperationReaders = Annotated[Principal, Depends(require_roles(*OPERATION_READERS))]
 
 
 # ------------------------------------------------------------------ objects

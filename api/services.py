@@ -31,6 +31,7 @@ class Services:
     metrics: ApiMetrics
     task_queue: str
     position_wait_seconds: float = 5.0
+    operation_wait_seconds: float = 5.0  # see thidua.settings
     extras: dict[str, Any] = field(default_factory=dict)
 
     async def in_thread(self, fn: Callable[..., T], *args: Any) -> T:

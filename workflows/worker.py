@@ -1,4 +1,5 @@
-"""The Temporal worker: TargetWorkflow, the imports' AssignBatchWorkflow and their activities (`thidua worker`).
+"""The Temporal worker (`thidua worker`): TargetWorkflow, the campaign operations
+(CampaignOperationWorkflow), the imports' AssignBatchWorkflow, and their activities.
 
 One process per worker (the Temporal client is not thread-safe, and the event store's
 application is created after fork). Activities are synchronous and run in a thread
@@ -22,6 +23,9 @@ from temporalio.worker.workflow_sandbox import SandboxedWorkflowRunner, SandboxR
 
 from workflows.activities import TargetActivities
 from workflows.assign_batch_workflow import AssignBatchWorkflow
+from workflows.campaign_operation import CampaignOperationWorkflow
+from workflows.campaign_operation_activities import CampaignOperationActivities
+from workflows.client import TargetGateway
 from workflows.messages import imports_queue
 from workflows.target_workflow import TargetWorkflow
 
@@ -57,7 +61,8 @@ DEFAULT_GRACEFUL_SHUTDOWN = timedelta(seconds=15)
 
 # Modules the workflow sandbox may share with the worker instead of re-importing per run:
 # pure, deterministic code (the domain's rules and value objects, our message types).
-_PASSTHROUGH = ("domain", "workflows.messages", "workflows.commands", "workflows.errors", "isodate", "pydantic")
+_PASSTHROUGH = ("domain", "workflows.messages", "workflows.campaign_operation_messages", "workflows.commands",
+                "workflows.errors", "isodate", "pydantic")
 
 
 def _bytecode_for_the_sandbox() -> None:
@@ -141,14 +146,16 @@ def build_worker(
     sandboxed: bool = True,
     **opts: Any,
 ) -> ThiduaWorker:
-    """The worker of TargetWorkflow on `task_queue` and of AssignBatchWorkflow on the
-    imports' queue beside it, their activities bound to `app` (one thread pool).
+    """The worker of TargetWorkflow and CampaignOperationWorkflow on `task_queue` and of
+    AssignBatchWorkflow on the imports' queue beside it, their activities bound to `app` (one thread pool).
     `sandboxed`: run the workflows in Temporal's sandbox (see above). Extra keyword
     arguments go to both `temporalio.worker.Worker`s."""
     executor = opts.pop("activity_executor", None) or ThreadPoolExecutor(
         max_workers=max_concurrent_activities, thread_name_prefix="thidua-activity"
     )
     activities = activities or TargetActivities(app)
+    # The operations reach the targets' workflows through Temporal, like the API does.
+    operations = CampaignOperationActivities(app, TargetGateway(client, task_queue))
     common: dict[str, Any] = dict(activity_executor=executor, graceful_shutdown_timeout=graceful_shutdown_timeout,
                                   workflow_runner=workflow_runner(sandboxed), **opts)
     targets = Worker(
@@ -156,8 +163,8 @@ def build_worker(
         task_queue=task_queue,
         # AssignBatchWorkflow here too: batches started on this queue by an API from
         # before the imports' queue still run.
-        workflows=[TargetWorkflow, AssignBatchWorkflow],
-        activities=activities.all(),
+        workflows=[TargetWorkflow, AssignBatchWorkflow, CampaignOperationWorkflow],
+        activities=[*activities.all(), *operations.all()],
         max_concurrent_activities=max_concurrent_activities,
         max_cached_workflows=max_cached_workflows,
         **common,
