@@ -28,7 +28,7 @@ from api.metrics import ApiMetrics
 from api.edge import AllowedMethods, RefuseNulCharacters
 from api.middleware import BodySizeLimit, ErrorGuard, RequestId, RequestMetrics
 from api.problems import install_problem_handlers
-from api.routes import campaigns, operations, reports, system, targets
+from api.routes import campaigns, operations, reports, rules, system, targets
 from api.services import Services
 from api import users
 from projections.schema import ensure_schema
@@ -112,7 +112,8 @@ def create_app(
     async def _replay(request: Request, exc: Replay) -> Response:
         return replay_response(exc)
 
-    for router in (system.router, users.router, campaigns.router, operations.router, targets.router, reports.router):
+    for router in (system.router, users.router, campaigns.router, operations.router, rules.router, targets.router,
+                   reports.router):
         app.include_router(router)
     _check_every_route_is_guarded(app)
     _install_openapi(app)
