@@ -25,7 +25,7 @@ from api.importing import ImportRow
 from api.metrics import ApiMetrics
 from api.middleware import BodySizeLimit, ErrorGuard, RequestMetrics
 from api.problems import install_problem_handlers
-from api.routes import campaigns, reports, system, targets
+from api.routes import campaigns, notifications, reports, system, targets
 from api.services import Services
 from api import users
 from thidua.settings import Settings
@@ -109,7 +109,8 @@ def create_app(
     async def _replay(request: Request, exc: Replay) -> Response:
         return replay_response(exc)
 
-    for router in (system.router, users.router, campaigns.router, targets.router, reports.router):
+    for router in (system.router, users.router, campaigns.router, targets.router, reports.router,
+                   notifications.router):
         app.include_router(router)
     _check_every_route_is_guarded(app)
     _install_openapi(app)

@@ -12,6 +12,7 @@
 | task_queue          | THIDUA_TASK_QUEUE         | thidua-targets     |
 | temporal_ui_port    | THIDUA_TEMPORAL_UI_PORT   | None (free port)   |
 | temporal_port       | THIDUA_TEMPORAL_PORT      | None (free port)   |
+| webhooks_allow_private | THIDUA_WEBHOOKS_ALLOW_PRIVATE | false          |
 
 Env names are case-insensitive; an empty variable counts as unset. Fields can also be passed by
 name: `Settings(database_url=...)`.
@@ -70,6 +71,9 @@ class Settings(BaseSettings):
     )
     # Run the workflows in Temporal's sandbox (see workflows.worker: the tests always do).
     workflow_sandbox: bool = Field(default=False, validation_alias="THIDUA_WORKFLOW_SANDBOX")
+    # Webhook URLs on private, loopback or link-local addresses (workflows.webhook_urls):
+    # refused unless this is set (tests, `make up` on one machine).
+    webhooks_allow_private: bool = Field(default=False, validation_alias="THIDUA_WEBHOOKS_ALLOW_PRIVATE")
 
     @field_validator("log_level", mode="before")
     @classmethod
