@@ -25,7 +25,7 @@ from api.importing import ImportRow
 from api.metrics import ApiMetrics
 from api.middleware import BodySizeLimit, ErrorGuard, RequestMetrics
 from api.problems import install_problem_handlers
-from api.routes import campaigns, notifications, reports, system, targets
+from api.routes import campaigns, notifications, reports, system, targets, webhooks
 from api.services import Services
 from api import users
 from thidua.settings import Settings
@@ -110,7 +110,7 @@ def create_app(
         return replay_response(exc)
 
     for router in (system.router, users.router, campaigns.router, targets.router, reports.router,
-                   notifications.router):
+                   notifications.router, webhooks.router):
         app.include_router(router)
     _check_every_route_is_guarded(app)
     _install_openapi(app)
@@ -165,6 +165,7 @@ async def _build_services(
         domain_app=domain_app, pool=pool, gateway=gateway, temporal_client=temporal_client,
         verifier=TokenVerifier(domain_app, ttl=auth_cache_ttl), idempotency=idempotency, metrics=metrics,
         task_queue=settings.task_queue, position_wait_seconds=position_wait_seconds,
+        extras={"webhooks_allow_private": settings.webhooks_allow_private},
     )
 
 

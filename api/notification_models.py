@@ -54,10 +54,12 @@ class WebhookOut(Output):
     campaign_id: str | None = None
     events: list[Kind]
     active: bool
+    position: int = Field(description="The event store position of the registration")
 
 
 class WebhookCreatedOut(WebhookOut):
-    secret: str = Field(description="Shown this once: the key receivers verify signatures with")
+    secret: str | None = Field(description="Shown this once (a replayed request answers null): the key "
+                                           "receivers verify signatures with")
 
 
 class DeliveryOut(Output):

@@ -51,3 +51,28 @@ async def mark_read(pool: Pool, user_id: str, nid: UUID, at: datetime) -> dict[s
         f"WHERE notification_id = $1 AND channel = 'inbox' AND recipient = $2 RETURNING {_FIELDS}",
         nid, user_id, at)
     return _item(row) if row is not None else None
+
+
+async def list_deliveries(pool: Pool, webhook_id: str, *, limit: int, after: Any) -> dict[str, Any]:
+    """A webhook's delivery log, newest first. `after`: [attempted_at, notification_id, attempt]."""
+    args: list[Any] = [webhook_id]
+    where = "d.webhook_id = $1"
+    if after is not None:
+        try:
+            at, nid, attempt = datetime.fromisoformat(str(after[0])), UUID(str(after[1])), int(after[2])
+        except (TypeError, ValueError, IndexError) as exc:
+            raise ValueError(f"bad cursor {after!r}") from exc
+        args += [at, nid, attempt]
+        where += " AND (d.attempted_at, d.notification_id, d.attempt) < ($2, $3, $4)"
+    rows = await pool.fetch(
+        "SELECT d.*, n.kind FROM public.webhook_deliveries d JOIN public.notifications n USING (notification_id) "
+        f"WHERE {where} ORDER BY d.attempted_at DESC, d.notification_id DESC, d.attempt DESC LIMIT {int(limit) + 1}",
+        *args)
+    more = len(rows) > limit
+    rows = rows[:limit]
+    items = [{"notification_id": str(r["notification_id"]), "kind": r["kind"], "attempt": r["attempt"],
+              "attempted_at": r["attempted_at"], "status_code": r["status_code"], "error": r["error"],
+              "outcome": r["outcome"], "next_retry_at": r["next_retry_at"]} for r in rows]
+    last = rows[-1] if rows else None
+    nxt = [last["attempted_at"].isoformat(), str(last["notification_id"]), last["attempt"]] if more and last else None
+    return {"items": items, "next": nxt}

@@ -198,6 +198,13 @@ async def run_worker(settings: Settings, stop: asyncio.Event | None = None) -> N
                           max_cached_workflows=settings.worker_max_cached_workflows,
                           sandboxed=settings.workflow_sandbox)
 
+    from workflows.webhook_worker import WebhookService
+
+    webhooks = WebhookService(client, app, database_url, settings.task_queue,
+                              allow_private=settings.webhooks_allow_private,
+                              workflow_runner=workflow_runner(settings.workflow_sandbox))
+    await webhooks.__aenter__()
+
     heap.settle(thresholds=None)  # a long-running process whose garbage is cyclic: see thidua/heap.py
     stop = stop or asyncio.Event()
     loop = asyncio.get_running_loop()
@@ -217,6 +224,7 @@ async def run_worker(settings: Settings, stop: asyncio.Event | None = None) -> N
             await worker.shutdown()
             await running
     finally:
+        await webhooks.shutdown()
         stopped.cancel()
         for sig in (signal.SIGTERM, signal.SIGINT):
             loop.remove_signal_handler(sig)
