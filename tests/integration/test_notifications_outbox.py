@@ -4,6 +4,7 @@ projecting again writes nothing new and forgets nothing read."""
 from __future__ import annotations
 
 import asyncpg
+import pytest
 
 from domain.notifications import INBOX, notification_id
 from domain.user import User
@@ -123,6 +124,37 @@ def test_projecting_again_writes_nothing_new_and_keeps_what_was_read(scratch_dat
             fresh = await fresh_rebuild(scratch_database)
             live = await conn.fetch("SELECT notification_id FROM notifications")
             assert {str(r[0]) for r in fresh["notifications"]} == {str(r[0]) for r in live}
+        finally:
+            await projector.close()
+            await conn.close()
+
+    run(scenario())
+
+
+def test_a_rebuild_of_the_read_models_leaves_the_outbox_alone(scratch_database, scratch_app):
+    """`thidua projections rebuild` rebuilds every read model but the outbox, which keeps
+    its delivery state; asking for the outbox by name is refused with why."""
+    from projections.rebuild import rebuild
+
+    world = World(scratch_app, units=4)
+    member = make_user(world, f"sc-{world.tag}", Role.STANDING_COMMITTEE)
+    world.save()
+    world.lifecycle(world.assign(1), 1)
+    world.save()
+
+    async def scenario() -> None:
+        projector = Projector(scratch_database)
+        conn = await asyncpg.connect(asyncpg_dsn(scratch_database))
+        try:
+            await projector.catch_up()
+            await conn.execute("UPDATE notifications SET status = 'delivered', delivered_at = now(), "
+                               "read_at = now() WHERE recipient = $1", member.user_id)
+            before = await conn.fetch("SELECT * FROM notifications ORDER BY notification_id")
+            result = await rebuild(scratch_database, None, processes=1)
+            assert "notifications" not in result["groups"]
+            assert await conn.fetch("SELECT * FROM notifications ORDER BY notification_id") == before
+            with pytest.raises(ValueError, match="never rebuilt"):
+                await rebuild(scratch_database, "webhook_deliveries")
         finally:
             await projector.close()
             await conn.close()
