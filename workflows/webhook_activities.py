@@ -81,12 +81,17 @@ class WebhookActivities:
         row = await pool.fetchrow(
             "SELECT n.*, w.url, w.active, s.secret FROM notifications n "
             "JOIN LATERAL (SELECT url, active FROM webhooks WHERE webhook_id = n.recipient ORDER BY position DESC "
-            "LIMIT 1) w ON true JOIN webhook_secrets s ON s.webhook_id = n.recipient WHERE n.notification_id = $1",
-            nid)
-        if row is None or row["status"] == "delivered":
+            "LIMIT 1) w ON true LEFT JOIN webhook_secrets s ON s.webhook_id = n.recipient "
+            "WHERE n.notification_id = $1", nid)
+        if row is None:
+            raise ApplicationError(f"no webhook notification {nid}", type="WebhookRefused", non_retryable=True)
+        if row["status"] == "delivered":
             return
         info = activity.info()
         attempt = info.attempt
+        if row["secret"] is None:  # registered before its secret was stored: cannot sign
+            await self._log(pool, nid, row, attempt, None, "the webhook has no secret", "failed", None)
+            raise ApplicationError("the webhook has no secret", type="WebhookRefused", non_retryable=True)
         if not row["active"]:
             await self._log(pool, nid, row, attempt, None, "the webhook is disabled", "failed", None)
             raise ApplicationError("the webhook is disabled", type="WebhookRefused", non_retryable=True)

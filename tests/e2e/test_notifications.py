@@ -30,6 +30,8 @@ class Receiver:
     def __init__(self) -> None:
         self.requests: dict[str, list[tuple[dict[str, str], bytes]]] = defaultdict(list)
         self.lock = threading.Lock()
+        self.release = threading.Event()  # lets the requests to `/hang/...` be answered
+        self.waiting = 0  # requests to `/hang/...` not answered yet
         self.app = Starlette(routes=[Route("/{path:path}", self.handle, methods=["POST"])])
 
     async def handle(self, request: Request) -> Response:
@@ -39,11 +41,21 @@ class Receiver:
             self.requests[path].append((dict(request.headers), body))
             seen = len(self.requests[path])
         parts = path.strip("/").split("/")
+        if parts[0] == "hang":
+            with self.lock:
+                self.waiting += 1
+            await asyncio.to_thread(self.release.wait, 120)
+            with self.lock:
+                self.waiting -= 1
         if parts[0] == "gone":
             return Response(status_code=410)
         if parts[0] == "fail" and seen <= int(parts[1]):
             return Response(status_code=500)
         return Response(status_code=204)
+
+    def hanging(self) -> int:
+        with self.lock:
+            return self.waiting
 
     def got(self, path: str) -> list[tuple[dict[str, str], bytes]]:
         with self.lock:
@@ -229,6 +241,34 @@ async def test_a_410_disables_the_webhook(setup: Setup, receiver) -> None:
     await s.escalated_target(head)
     await asyncio.sleep(1.5)
     assert len(got.got(path)) == 1
+
+
+async def test_a_receiver_that_does_not_answer_holds_up_no_command(setup: Setup, receiver) -> None:
+    got, base = receiver
+    s = setup
+    head = await make_person(s.secretariat, name="Bí thư", role="unit_head", unit_id=s.unit)
+    path = f"/hang/{unique('h')}"
+    hook = await s.webhook(base + path, ["target.escalated"])
+    try:
+        await s.escalated_target(head)
+        await eventually(lambda: got.hanging() == 1)
+        # while that delivery waits on the receiver, commands go on (and their own
+        # escalation's delivery waits beside it)
+        await s.escalated_target(head)
+        await eventually(lambda: got.hanging() == 2)
+    finally:
+        got.release.set()
+
+    async def delivered() -> Any:
+        items = (await s.secretariat.get(f"/v1/webhooks/{hook['id']}/deliveries")).json()["items"]
+        return [d for d in items if d["outcome"] == "delivered"]
+
+    assert len(await eventually(lambda: _two(delivered))) == 2
+
+
+async def _two(fetch: Any) -> Any:
+    items = await fetch()
+    return items if len(items) == 2 else None
 
 
 @pytest.mark.parametrize("url", [
