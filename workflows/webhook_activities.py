@@ -125,8 +125,9 @@ class WebhookActivities:
 
     @staticmethod
     def _next_retry(delivery: Delivery, info: Any, now: datetime) -> datetime | None:
-        """When Temporal's retry policy (workflows.webhook_workflow) tries again, if
-        it still does within the delivery window."""
+        """When Temporal's retry policy (workflows.webhook_workflow) tries again. An
+        estimate: when the window ends first there is no retry, and `give_up` corrects
+        the last attempt's row."""
         wait = min(timedelta(milliseconds=delivery.initial_interval_ms) * 2 ** (info.attempt - 1), MAX_INTERVAL)
         at = now + wait
         return at if at <= info.scheduled_time + timedelta(seconds=delivery.window_s) else None
@@ -148,5 +149,12 @@ class WebhookActivities:
     @activity.defn(name=GIVE_UP)
     async def give_up(self, delivery: Delivery) -> None:
         pool = await self._db()
-        await pool.execute("UPDATE notifications SET status = 'failed' WHERE notification_id = $1 "
-                           "AND status <> 'delivered'", UUID(delivery.notification_id))
+        nid = UUID(delivery.notification_id)
+        async with pool.acquire() as conn, conn.transaction():
+            await conn.execute("UPDATE notifications SET status = 'failed' WHERE notification_id = $1 "
+                               "AND status <> 'delivered'", nid)
+            # the last attempt expected a retry that the window no longer allowed
+            await conn.execute(
+                "UPDATE webhook_deliveries SET outcome = 'failed', next_retry_at = NULL WHERE notification_id = $1 "
+                "AND outcome = 'retrying' AND attempt = (SELECT max(attempt) FROM webhook_deliveries "
+                "WHERE notification_id = $1)", nid)

@@ -116,3 +116,57 @@ async def test_a_worker_killed_mid_delivery_loses_nothing(scratch_database, scra
         if successor is not None:
             discard(successor)
         server.stop()
+
+
+async def test_a_receiver_that_never_takes_it_is_given_up_after_the_window(scratch_database, scratch_app,
+                                                                          temporal_address):
+    """Retries stop when the delivery window ends (a day in production, two seconds
+    here): the row is marked failed and the log's last attempt says no retry follows."""
+    from temporalio.client import Client
+
+    from workflows.webhook_worker import WebhookService
+    from workflows.converter import data_converter
+
+    async def refuse(request: Request) -> Response:
+        return Response(status_code=503)
+
+    server = ServerThread(Starlette(routes=[Route("/hook", refuse, methods=["POST"])])).start()
+    world = World(scratch_app, units=4)
+    world.touch(User.create(world.cmd(SECRETARIAT), user_id=f"sc-{world.tag}", name="BTV",
+                            role=Role.STANDING_COMMITTEE, unit_id=None, token_hash="x", bootstrap=True))
+    hook_id = f"wh-{world.tag}"
+    await create_read_models(scratch_database)
+    with psycopg.connect(scratch_database) as conn:
+        conn.execute("INSERT INTO webhook_secrets VALUES (%s, %s)", (hook_id, SECRET))
+    world.touch(Webhook.register(world.cmd(SECRETARIAT), webhook_id=hook_id, url=f"{server.url}/hook",
+                                 campaign_id=world.campaign_id, kinds=["target.escalated"]))
+    target = world.assign(0)
+    head = head_of(target.unit_id)
+    target.start(world.cmd(head))
+    target.block(world.cmd(head), reason="vướng")
+    target.escalate(world.cmd(head), reason="xin ý kiến")
+    world.save()
+    projector = Projector(scratch_database)
+    await projector.catch_up()
+    await projector.close()
+
+    client = await Client.connect(temporal_address, data_converter=data_converter)
+    service = WebhookService(client, scratch_app, scratch_database, f"wh-fail-{secrets.token_hex(3)}",
+                             allow_private=True, initial_interval_ms=300, window_s=2, poll_interval=0.3)
+    await service.__aenter__()
+    try:
+        def failed() -> Any:
+            with psycopg.connect(scratch_database) as conn:
+                return conn.execute("SELECT status FROM notifications WHERE recipient = %s", (hook_id,)).fetchone() \
+                    == ("failed",)
+
+        await eventually(failed, timeout=60, what="the notification given up")
+        with psycopg.connect(scratch_database) as conn:
+            log = conn.execute("SELECT attempt, status_code, outcome, next_retry_at FROM webhook_deliveries "
+                               "WHERE webhook_id = %s ORDER BY attempt", (hook_id,)).fetchall()
+        assert log and all(code == 503 for _, code, _, _ in log)
+        assert log[-1][2] == "failed" and log[-1][3] is None
+        assert all(outcome == "retrying" and at is not None for _, _, outcome, at in log[:-1])
+    finally:
+        await service.shutdown()
+        server.stop()
