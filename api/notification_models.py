@@ -76,3 +76,17 @@ class DeliveryOut(Output):
 class DeliveryPage(Output):
     items: list[DeliveryOut]
     next_cursor: str | None = None
+
+
+class PreferencesIn(Input):
+    model_config = ConfigDict(json_schema_extra={"examples": [
+        {"email": "nam.nh@vinhyen.gov.vn", "email_kinds": ["target.escalated", "escalation.reminder"]}]})
+    email: Annotated[str | None, Field(default=None, max_length=320, description="Where e-mails go")]
+    email_kinds: Annotated[list[Kind], Field(default_factory=list, max_length=len(KINDS),
+                                             description="Kinds also sent by e-mail (the inbox is always on)")]
+
+
+class PreferencesOut(Output):
+    email: str | None = None
+    email_kinds: list[Kind]
+    position: int | None = Field(default=None, description="The event store position of the last change")

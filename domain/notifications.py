@@ -69,6 +69,7 @@ for _notice in NOTICES:
         BY_EVENT[_name] = BY_EVENT.get(_name, ()) + (_notice,)
 
 INBOX = "inbox"
+EMAIL = "email"
 WEBHOOK = "webhook"
 
 

@@ -10,9 +10,10 @@ delivered. For that reason the outbox is never rebuilt into a scratch schema and
 swapped like the read models (projections.rebuild leaves it out): swapping would forget
 deliveries and send everything again.
 
-Channels: `inbox` rows are delivered when written; `webhook` rows (one per active
+Channels: `inbox` rows are delivered when written; `email` rows (for recipients who
+chose the kind by e-mail: `domain.preferences`) and `webhook` rows (one per active
 webhook whose campaign and kinds match) wait in `pending` for the delivery workflow
-(workflows.webhook_delivery), which records attempts in `webhook_deliveries`.
+(workflows.webhook_workflow), which records attempts in `webhook_deliveries`.
 
 Recipients are resolved as of the event: the group keeps who held which role
 (`notification_recipients`, from the users' events) and the webhooks (`webhooks`,
@@ -27,12 +28,21 @@ from uuid import UUID
 
 import asyncpg
 
-from domain.notifications import BY_EVENT, INBOX, WEBHOOK, Directory, notification_id, recipients, target_link
+from domain.notifications import (
+    BY_EVENT,
+    EMAIL,
+    INBOX,
+    WEBHOOK,
+    Directory,
+    notification_id,
+    recipients,
+    target_link,
+)
 from projections.batch import BatchContext, Prepared, upsert
 from projections.pipeline import Step
 from projections.schema import qident
 
-OUTBOX_CHANNEL = "thidua_outbox"  # NOTIFYed when webhook rows were written (the dispatcher LISTENs)
+OUTBOX_CHANNEL = "thidua_outbox"  # NOTIFYed when rows to deliver were written (the dispatcher LISTENs)
 
 _OUTBOX_COLUMNS = (
     ("notification_id", "uuid"),
@@ -48,6 +58,7 @@ _OUTBOX_COLUMNS = (
 )
 _RECIPIENT_COLUMNS = (("user_id", "text"), ("position", "bigint"), ("role", "text"), ("unit_id", "text"),
                       ("active", "boolean"))
+_PREFERENCE_COLUMNS = (("user_id", "text"), ("position", "bigint"), ("email", "text"), ("kinds", "text"))
 _WEBHOOK_COLUMNS = (
     ("webhook_id", "text"),
     ("position", "bigint"),
@@ -75,6 +86,7 @@ class NotificationsProjection:
     def __init__(self) -> None:
         self.directory = Directory()
         self.hooks: dict[str, Hook] = {}
+        self.email_kinds: dict[str, frozenset[str]] = {}  # user id -> kinds they want by e-mail
 
     async def sync(self, conn: asyncpg.Connection, schema: str, start: int) -> None:
         s = qident(schema)
@@ -83,6 +95,12 @@ class NotificationsProjection:
                 f"SELECT DISTINCT ON (user_id) user_id, role, unit_id, active FROM {s}.notification_recipients "
                 "WHERE position <= $1 ORDER BY user_id, position DESC", start):
             self.directory.set(r["user_id"], r["role"], r["unit_id"], not r["active"])
+        self.email_kinds = {
+            r["user_id"]: frozenset(_kinds(r["kinds"])) if r["email"] else frozenset()
+            for r in await conn.fetch(
+                f"SELECT DISTINCT ON (user_id) user_id, email, kinds FROM {s}.notification_preferences "
+                "WHERE position <= $1 ORDER BY user_id, position DESC", start)
+        }
         self.hooks = {
             r["webhook_id"]: Hook(r["webhook_id"], r["url"], r["campaign_id"], _kinds(r["kinds"]), r["active"])
             for r in await conn.fetch(
@@ -90,15 +108,20 @@ class NotificationsProjection:
                 "WHERE position <= $1 ORDER BY webhook_id, position DESC", start)
         }
 
-    def prepare(self, batch: Prepared, steps: list[Step]) -> tuple[list[Any], list[Any], list[Any]]:
+    def prepare(self, batch: Prepared, steps: list[Step]) -> tuple[list[Any], ...]:
         outbox: list[tuple[Any, ...]] = []
         people: list[tuple[Any, ...]] = []
         hooks: list[tuple[Any, ...]] = []
+        prefs: list[tuple[Any, ...]] = []
         for step in steps:
             if step.kind == "user":
                 user = step.aggregate
                 self.directory.set(user.user_id, str(user.role), user.unit_id, bool(user.revoked))
                 people.append((user.user_id, step.position, str(user.role), user.unit_id, not user.revoked))
+            elif step.kind == "preferences":
+                p = step.aggregate
+                self.email_kinds[p.user_id] = frozenset(p.email_kinds) if p.email else frozenset()
+                prefs.append((p.user_id, step.position, p.email, ",".join(p.email_kinds)))
             elif step.kind == "webhook":
                 hook = step.aggregate
                 self.hooks[hook.webhook_id] = Hook(hook.webhook_id, hook.url, hook.campaign_id, list(hook.kinds),
@@ -107,7 +130,7 @@ class NotificationsProjection:
                               hook.active))
             elif step.kind == "target":
                 outbox.extend(self._target_rows(step))
-        return outbox, people, hooks
+        return outbox, people, hooks, prefs
 
     def _target_rows(self, step: Step) -> list[tuple[Any, ...]]:
         notices = BY_EVENT.get(f"Target.{step.event_type}")
@@ -126,6 +149,9 @@ class NotificationsProjection:
             for user_id in people:
                 rows.append((notification_id(step.position, notice.kind, INBOX, user_id), notice.kind, INBOX, user_id,
                              step.position, occurred_at, after.campaign_id, target_id, link, "delivered"))
+                if notice.kind in self.email_kinds.get(user_id, ()):
+                    rows.append((notification_id(step.position, notice.kind, EMAIL, user_id), notice.kind, EMAIL,
+                                 user_id, step.position, occurred_at, after.campaign_id, target_id, link, "pending"))
             for hook in self.hooks.values():
                 if hook.wants(notice.kind, after.campaign_id):
                     rows.append((notification_id(step.position, notice.kind, WEBHOOK, hook.webhook_id), notice.kind,
@@ -133,11 +159,12 @@ class NotificationsProjection:
                                  link, "pending"))
         return rows
 
-    async def write(self, ctx: BatchContext, prepared: tuple[list[Any], list[Any], list[Any]]) -> None:
-        outbox, people, hooks = prepared
+    async def write(self, ctx: BatchContext, prepared: tuple[list[Any], ...]) -> None:
+        outbox, people, hooks, prefs = prepared
         conn = ctx.conn
         await upsert(conn, ctx.table("notification_recipients"), _RECIPIENT_COLUMNS, people, ("user_id", "position"))
         await upsert(conn, ctx.table("webhooks"), _WEBHOOK_COLUMNS, hooks, ("webhook_id", "position"))
+        await upsert(conn, ctx.table("notification_preferences"), _PREFERENCE_COLUMNS, prefs, ("user_id", "position"))
         if outbox:
             names = [c for c, _ in _OUTBOX_COLUMNS]
             casts = ", ".join(f"${i + 1}::{t}[]" for i, (_, t) in enumerate(_OUTBOX_COLUMNS))
@@ -146,7 +173,7 @@ class NotificationsProjection:
                 "ON CONFLICT (notification_id) DO NOTHING",
                 *[list(col) for col in zip(*outbox)],
             )
-            if any(row[2] == WEBHOOK for row in outbox):
+            if any(row[2] != INBOX for row in outbox):
                 await conn.execute("SELECT pg_notify($1, '')", OUTBOX_CHANNEL)
 
     async def flush(self, ctx: BatchContext) -> bool:

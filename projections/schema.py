@@ -12,8 +12,9 @@ in `projection_tracking`, written in the same transaction as the group's rows:
 |              |                        | scoreboard_dirty                                         |
 | escalations  | escalations            | escalations                                              |
 | audit_log    | audit_log              | audit_log                                                |
-| notifications| notifications          | notifications, notification_recipients, webhooks,        |
-|              |                        | webhook_deliveries (the outbox: never rebuilt, see below) |
+| notifications| notifications          | notifications, notification_recipients,                  |
+|              |                        | notification_preferences, webhooks, webhook_deliveries   |
+|              |                        | (the outbox: never rebuilt, see NEVER_REBUILT)           |
 
 `scoreboard` has its own tracking row because, during a long catch-up, the projector
 recomputes cluster boards only every few seconds: clusters whose rows are stale are
@@ -43,7 +44,8 @@ GROUPS: dict[str, tuple[str, ...]] = {
     "targets": ("targets", "target_status_history", "scoreboard", "scoreboard_dirty"),
     "escalations": ("escalations",),
     "audit_log": ("audit_log",),
-    "notifications": ("notifications", "notification_recipients", "webhooks", "webhook_deliveries"),
+    "notifications": ("notifications", "notification_recipients", "notification_preferences", "webhooks",
+                      "webhook_deliveries"),
 }
 
 # The outbox (projections.notifications) keeps what was read and delivered beside what
@@ -313,7 +315,7 @@ _DDL: dict[str, list[str]] = {
         """CREATE INDEX IF NOT EXISTS notifications_inbox_idx
             ON {s}.notifications (recipient, position DESC, notification_id) WHERE channel = 'inbox'""",
         """CREATE INDEX IF NOT EXISTS notifications_undispatched_idx
-            ON {s}.notifications (position) WHERE channel = 'webhook' AND dispatched_at IS NULL""",
+            ON {s}.notifications (position) WHERE channel <> 'inbox' AND dispatched_at IS NULL""",
         # Who held which role, and which webhooks were there, from each position on:
         # projecting from any position resolves recipients as they were then.
         """CREATE TABLE IF NOT EXISTS {s}.notification_recipients (
@@ -322,6 +324,13 @@ _DDL: dict[str, list[str]] = {
             role text NOT NULL,
             unit_id text,
             active boolean NOT NULL,
+            PRIMARY KEY (user_id, position)
+        )""",
+        """CREATE TABLE IF NOT EXISTS {s}.notification_preferences (
+            user_id text NOT NULL,
+            position bigint NOT NULL,
+            email text,
+            kinds text NOT NULL,
             PRIMARY KEY (user_id, position)
         )""",
         """CREATE TABLE IF NOT EXISTS {s}.webhooks (

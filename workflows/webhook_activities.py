@@ -16,15 +16,18 @@ from datetime import datetime, timedelta, timezone
 from typing import Any
 from uuid import UUID
 
+import aiosmtplib
 import asyncpg
 import httpx
 from standardwebhooks.webhooks import Webhook as Signer
 from temporalio import activity
 from temporalio.exceptions import ApplicationError
 
+from domain.notifications import EMAIL
 from domain.values import SYSTEM, Command
 from domain.webhook import Webhook, webhook_uuid
 from workflows import webhook_urls
+from workflows.mail import Mailer
 from workflows.webhook_workflow import DELIVER, GIVE_UP, Delivery
 
 log = logging.getLogger("thidua.webhooks")
@@ -48,8 +51,10 @@ def signed_headers(secret: str, msg_id: str, body: str, at: datetime) -> dict[st
 
 
 class WebhookActivities:
-    def __init__(self, database_dsn: str, app: Any, *, allow_private: bool = False) -> None:
+    def __init__(self, database_dsn: str, app: Any, *, allow_private: bool = False,
+                 mail: Mailer | None = None) -> None:
         self.dsn = database_dsn
+        self.mail = mail
         self.app = app  # the domain application: a 410 disables the webhook (an event)
         self.allow_private = allow_private
         self._pool: asyncpg.Pool | None = None
@@ -78,15 +83,21 @@ class WebhookActivities:
     async def deliver(self, delivery: Delivery) -> None:
         pool = await self._db()
         nid = UUID(delivery.notification_id)
+        note = await pool.fetchrow("SELECT * FROM notifications WHERE notification_id = $1", nid)
+        if note is None:
+            raise ApplicationError(f"no notification {nid}", type="WebhookRefused", non_retryable=True)
+        if note["status"] == "delivered":
+            return
+        if note["channel"] == EMAIL:
+            await self._mail(pool, note)
+            return
         row = await pool.fetchrow(
             "SELECT n.*, w.url, w.active, s.secret FROM notifications n "
             "JOIN LATERAL (SELECT url, active FROM webhooks WHERE webhook_id = n.recipient ORDER BY position DESC "
             "LIMIT 1) w ON true LEFT JOIN webhook_secrets s ON s.webhook_id = n.recipient "
             "WHERE n.notification_id = $1", nid)
         if row is None:
-            raise ApplicationError(f"no webhook notification {nid}", type="WebhookRefused", non_retryable=True)
-        if row["status"] == "delivered":
-            return
+            raise ApplicationError(f"no webhook for notification {nid}", type="WebhookRefused", non_retryable=True)
         info = activity.info()
         attempt = info.attempt
         if row["secret"] is None:  # registered before its secret was stored: cannot sign
@@ -122,6 +133,26 @@ class WebhookActivities:
         await pool.execute("UPDATE notifications SET attempts = $2 WHERE notification_id = $1", nid, attempt)
         raise ApplicationError(f"the receiver answered {status}" if status else error or "no answer",
                                type="WebhookNotDelivered")
+
+    async def _mail(self, pool: asyncpg.Pool, note: Any) -> None:
+        if self.mail is None:
+            raise ApplicationError("no SMTP server is configured (THIDUA_SMTP_URL)", type="WebhookRefused",
+                                   non_retryable=True)
+        address = await pool.fetchval(
+            "SELECT email FROM notification_preferences WHERE user_id = $1 ORDER BY position DESC LIMIT 1",
+            note["recipient"])
+        if not address:
+            raise ApplicationError("the person has no e-mail address any more", type="WebhookRefused",
+                                   non_retryable=True)
+        attempt = activity.info().attempt
+        await pool.execute("UPDATE notifications SET attempts = $2 WHERE notification_id = $1",
+                           note["notification_id"], attempt)
+        try:
+            await self.mail.send(address, note)
+        except (OSError, aiosmtplib.SMTPException) as exc:
+            raise ApplicationError(f"the mail server refused it: {exc}"[:500], type="WebhookNotDelivered") from exc
+        await pool.execute("UPDATE notifications SET status = 'delivered', delivered_at = now() "
+                           "WHERE notification_id = $1", note["notification_id"])
 
     @staticmethod
     def _next_retry(delivery: Delivery, info: Any, now: datetime) -> datetime | None:

@@ -1,4 +1,4 @@
-"""Hands each webhook row of the outbox to its own WebhookDeliveryWorkflow.
+"""Hands each webhook and e-mail row of the outbox to its own WebhookDeliveryWorkflow.
 
 Runs beside the worker (`thidua worker`). Woken by the outbox projection's NOTIFY
 (`projections.notifications.OUTBOX_CHANNEL`) and by a poll. For each row not yet
@@ -45,7 +45,7 @@ class Dispatcher:
 
     async def dispatch_once(self, conn: asyncpg.Connection) -> int:
         rows = await conn.fetch(
-            "SELECT notification_id FROM notifications WHERE channel = 'webhook' AND dispatched_at IS NULL "
+            "SELECT notification_id FROM notifications WHERE channel <> 'inbox' AND dispatched_at IS NULL "
             "ORDER BY position LIMIT 200")
         for r in rows:
             nid = r["notification_id"]

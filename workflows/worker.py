@@ -198,11 +198,13 @@ async def run_worker(settings: Settings, stop: asyncio.Event | None = None) -> N
                           max_cached_workflows=settings.worker_max_cached_workflows,
                           sandboxed=settings.workflow_sandbox)
 
+    from workflows.mail import Mailer
     from workflows.webhook_worker import WebhookService
 
+    mail = Mailer(settings.smtp_url, settings.smtp_from, settings.public_url) if settings.smtp_url else None
     webhooks = WebhookService(client, app, database_url, settings.task_queue,
                               allow_private=settings.webhooks_allow_private,
-                              workflow_runner=workflow_runner(settings.workflow_sandbox))
+                              workflow_runner=workflow_runner(settings.workflow_sandbox), mail=mail)
     await webhooks.__aenter__()
 
     heap.settle(thresholds=None)  # a long-running process whose garbage is cyclic: see thidua/heap.py

@@ -1,5 +1,5 @@
-"""A person's inbox (DESIGN.md "Notifications"): `GET /v1/me/notifications`,
-`POST /v1/me/notifications/{nid}/read`. The rows are the outbox's `inbox` channel
+"""A person's inbox and preferences: `GET /v1/me/notifications`,
+`POST /v1/me/notifications/{nid}/read`, `GET|PUT /v1/me/preferences`. The rows are the outbox's `inbox` channel
 (projections.notifications); every signed-in person reads only their own."""
 
 from __future__ import annotations
@@ -11,9 +11,12 @@ from uuid import UUID
 from fastapi import APIRouter, Path, Query
 
 from api import readmodels
-from api.deps import CurrentUser, ServicesDep, wait_for_projections
-from api.notification_models import InboxQuery, NotificationOut, NotificationPage
+from api.deps import CommandCtx, CurrentUser, ServicesDep, wait_for_projections
+from api.notification_models import InboxQuery, NotificationOut, NotificationPage, PreferencesIn, PreferencesOut
 from api.problems import Problem, problem_responses
+from api.services import command
+from domain.errors import NotFound
+from domain.preferences import Preferences, preferences_uuid
 
 router = APIRouter(tags=["notifications"])
 
@@ -48,3 +51,40 @@ async def read_my_notification(nid: NotificationId, user: CurrentUser, services:
     if item is None:
         raise Problem(404, f"you have no notification {nid}")
     return item
+
+
+def _prefs_out(prefs: Any, position: int | None) -> dict[str, Any]:
+    return {"email": prefs.email, "email_kinds": prefs.email_kinds, "position": position}
+
+
+@router.get("/v1/me/preferences", response_model=PreferencesOut, summary="My notification preferences",
+            responses=problem_responses(401, 503))
+async def get_my_preferences(user: CurrentUser, services: ServicesDep) -> Any:
+    app = services.domain_app
+    try:
+        prefs = await services.in_thread(lambda: app.load(Preferences, preferences_uuid(user.id), "preferences"))
+    except NotFound:
+        return {"email": None, "email_kinds": [], "position": None}
+    return _prefs_out(prefs, None)
+
+
+@router.put("/v1/me/preferences", response_model=PreferencesOut,
+            summary="Choose the kinds I also get by e-mail (the inbox is always on)",
+            responses=problem_responses(401, 409, 413, 422, 503))
+async def put_my_preferences(body: PreferencesIn, user: CurrentUser, ctx: CommandCtx) -> Any:
+    services = ctx.services
+    app = services.domain_app
+    kinds = list(body.email_kinds)
+
+    def set_them() -> dict[str, Any]:
+        cmd = command(ctx.command_id, user.actor)
+        changed = app.change(
+            lambda: app.load(Preferences, preferences_uuid(user.id), "preferences"),
+            lambda prefs: prefs.change(cmd, email=body.email, email_kinds=kinds), ctx.command_id,
+            create=lambda: Preferences.start(cmd, user_id=user.id, email=body.email, email_kinds=kinds))
+        return _prefs_out(changed.aggregate, changed.position)
+
+    async def act() -> dict[str, Any]:
+        return await services.in_thread(set_them)
+
+    return await ctx.run("set_preferences", act, model=PreferencesOut)

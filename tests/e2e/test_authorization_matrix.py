@@ -113,6 +113,8 @@ EXPECTED: dict[tuple[str, str], Callable[[str, str], Any]] = {
     ("GET", "/v1/me/notifications"): roles(*SIGNED_IN, object_route=False),
     ("POST", "/v1/me/notifications/{nid}/read"): own_notification,
     ("POST", "/v1/webhooks"): roles("secretariat", object_route=False),
+    ("GET", "/v1/me/preferences"): roles(*SIGNED_IN, object_route=False),
+    ("PUT", "/v1/me/preferences"): roles(*SIGNED_IN, object_route=False),
     ("GET", "/v1/webhooks/{wid}/deliveries"): roles("secretariat"),
 }
 
@@ -205,6 +207,7 @@ def _body(method: str, path: str, world: World) -> dict[str, Any]:
         "/v1/targets/{tid}/reassign": {"json": {"unit_id": world.spare_unit, "reason": "Điều chuyển"}},
         "/v1/targets/{tid}/cancel": {"json": {"reason": "Không còn phù hợp"}},
         "/v1/webhooks": {"json": {"url": "http://127.0.0.1:9/hook", "events": ["target.stale"]}},
+        "/v1/me/preferences": {"json": {"email": "a@thidua.vn", "email_kinds": ["target.stale"]}},
     }
     return bodies.get(path, {}) if method in ("POST", "PUT", "DELETE") else {}
 

@@ -8,6 +8,8 @@ from __future__ import annotations
 import asyncio
 import threading
 from collections import defaultdict
+from email import message_from_bytes
+from email.policy import default
 from collections.abc import Iterator
 from datetime import date, timedelta
 from typing import Any
@@ -20,6 +22,7 @@ from starlette.responses import Response
 from starlette.routing import Route
 
 from tests.e2e.conftest import BackgroundLoop, Person, ServerThread, make_person, register_unit, unique
+from thidua.embedded import free_port
 from thidua.settings import Settings
 
 
@@ -72,12 +75,43 @@ def receiver() -> Iterator[tuple[Receiver, str]]:
         server.stop()
 
 
+class MailBox:
+    """A real SMTP server (aiosmtpd) on 127.0.0.1 that keeps every message."""
+
+    def __init__(self) -> None:
+        self.lock = threading.Lock()
+        self.messages: list[Any] = []
+
+    async def handle_DATA(self, server: Any, session: Any, envelope: Any) -> str:  # noqa: N802 (aiosmtpd's name)
+        with self.lock:
+            self.messages.append((list(envelope.rcpt_tos), message_from_bytes(envelope.content, policy=default)))
+        return "250 OK"
+
+    def to(self, address: str) -> list[Any]:
+        with self.lock:
+            return [m for rcpts, m in self.messages if address in rcpts]
+
+
 @pytest.fixture(scope="module")
-def deliveries(e2e_settings: Settings, worker: None) -> Iterator[None]:
-    """The webhook worker and the outbox dispatcher, as `thidua worker` runs them
-    (retries 0.2 s apart at first, so a few failures take about a second)."""
+def mailbox() -> Iterator[tuple[MailBox, int]]:
+    from aiosmtpd.controller import Controller
+
+    box = MailBox()
+    controller = Controller(box, hostname="127.0.0.1", port=free_port())
+    controller.start()
+    try:
+        yield box, controller.port
+    finally:
+        controller.stop()
+
+
+@pytest.fixture(scope="module")
+def deliveries(e2e_settings: Settings, worker: None, mailbox: tuple[MailBox, int]) -> Iterator[None]:
+    """The webhook and e-mail worker and the outbox dispatcher, as `thidua worker` runs
+    them (retries 0.2 s apart at first, so a few failures take about a second)."""
     from thidua.wiring import domain_application
     from workflows.client import connect
+    from workflows.mail import Mailer
     from workflows.webhook_worker import WebhookService
 
     background = BackgroundLoop("thidua-webhooks")
@@ -86,7 +120,9 @@ def deliveries(e2e_settings: Settings, worker: None) -> Iterator[None]:
     async def start() -> WebhookService:
         client = await connect(e2e_settings.temporal_address, e2e_settings.temporal_namespace)
         service = WebhookService(client, app, e2e_settings.database_url, e2e_settings.task_queue,
-                                 allow_private=True, initial_interval_ms=200, poll_interval=0.5)
+                                 allow_private=True, initial_interval_ms=200, poll_interval=0.5,
+                                 mail=Mailer(f"smtp://127.0.0.1:{mailbox[1]}", "thidua@thidua.test",
+                                             "https://thidua.test"))
         return await service.__aenter__()
 
     service = background.run(start())
@@ -293,3 +329,43 @@ async def test_the_api_refuses_a_url_it_cannot_use(setup: Setup) -> None:
     assert response.json()["errors"][0]["field"] == "body.url"
     response = await setup.secretariat.post("/v1/webhooks", {"url": "https://example.org/x", "events": ["nope"]})
     assert response.status_code == 422
+
+
+async def test_members_who_chose_email_get_one_vietnamese_mail_each(setup: Setup, mailbox) -> None:
+    box, _ = mailbox
+    s = setup
+    by_mail = [await make_person(s.secretariat, name=f"Ủy viên thư {i}", role="standing_committee") for i in range(2)]
+    inbox_only = await make_person(s.secretariat, name="Ủy viên", role="standing_committee")
+    head = await make_person(s.secretariat, name="Bí thư", role="unit_head", unit_id=s.unit)
+    addresses = {p.id: f"{unique('uv')}@thidua.test" for p in (*by_mail, inbox_only)}
+    for person in by_mail:
+        answer = s.saw(await person.put("/v1/me/preferences", {"email": addresses[person.id],
+                                                               "email_kinds": ["target.escalated"]}))
+        assert answer["email_kinds"] == ["target.escalated"]
+    s.saw(await inbox_only.put("/v1/me/preferences", {"email": addresses[inbox_only.id], "email_kinds": []}))
+    assert (await by_mail[0].get("/v1/me/preferences")).json()["email"] == addresses[by_mail[0].id]
+    tid = await s.escalated_target(head)
+
+    for person in by_mail:
+        mails = await eventually(lambda p=person: box.to(addresses[p.id]))
+        assert len(mails) == 1
+        mail = mails[0]
+        assert mail["Subject"] == "[Thi đua] Chỉ tiêu được chuyển lên Ban Thường vụ"
+        plain = mail.get_body(("plain",)).get_content()
+        page = mail.get_body(("html",)).get_content()
+        assert f"https://thidua.test/v1/targets/{tid}" in plain and f"https://thidua.test/v1/targets/{tid}" in page
+        assert "Xem chi tiết chỉ tiêu" in plain
+    await asyncio.sleep(1.0)  # a repeated or stray mail would have come by now
+    assert [len(box.to(addresses[p.id])) for p in by_mail] == [1, 1]
+    assert box.to(addresses[inbox_only.id]) == []
+    # the inbox is always on
+    page = (await inbox_only.get("/v1/me/notifications", params={"min_position": s.position})).json()
+    assert [n["kind"] for n in page["items"] if n["target_id"] == tid] == ["target.escalated"]
+
+
+async def test_preferences_refuse_what_cannot_be_sent(setup: Setup) -> None:
+    person = await make_person(setup.secretariat, name="Ủy viên", role="standing_committee")
+    assert (await person.put("/v1/me/preferences", {"email": "not-an-address",
+                                                    "email_kinds": ["target.escalated"]})).status_code == 422
+    assert (await person.put("/v1/me/preferences", {"email_kinds": ["target.escalated"]})).status_code == 422
+    assert (await person.put("/v1/me/preferences", {"email_kinds": ["nope"]})).status_code == 422

@@ -22,6 +22,9 @@ ENV_TO_FIELD = {
     "THIDUA_WORKER_MAX_CACHED_WORKFLOWS": ("worker_max_cached_workflows", "2500", 2500),
     "THIDUA_WORKFLOW_SANDBOX": ("workflow_sandbox", "true", True),
     "THIDUA_WEBHOOKS_ALLOW_PRIVATE": ("webhooks_allow_private", "true", True),
+    "THIDUA_SMTP_URL": ("smtp_url", "smtp://mail:25", "smtp://mail:25"),
+    "THIDUA_SMTP_FROM": ("smtp_from", "a@b.vn", "a@b.vn"),
+    "THIDUA_PUBLIC_URL": ("public_url", "https://thidua.example", "https://thidua.example"),
 }
 
 DEFAULTS = {
@@ -38,6 +41,9 @@ DEFAULTS = {
     "worker_max_cached_workflows": 2500,
     "workflow_sandbox": False,
     "webhooks_allow_private": False,
+    "smtp_url": None,
+    "smtp_from": "thidua@localhost",
+    "public_url": "http://127.0.0.1:8000",
 }
 
 
