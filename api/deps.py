@@ -38,8 +38,15 @@ from api.idempotency import MAX_KEY_LENGTH, StoredResponse, command_id_for, requ
 from api.problems import Problem, from_domain_error, is_unavailable
 from api.services import Services
 from domain import lifecycle as lc
+from projections import queries
 from domain.errors import DomainError
-from domain.permissions import AUDIT_READERS, CAMPAIGN_COMMANDS, may_read_history, may_read_target
+from domain.permissions import (
+    AUDIT_READERS,
+    CAMPAIGN_COMMANDS,
+    OPERATION_READERS,
+    may_read_history,
+    may_read_target,
+)
 from domain.values import Role
 
 
@@ -102,6 +109,7 @@ MayAssign = may_run("assign")
 Secretariat = Annotated[Principal, Depends(require_roles(Role.SECRETARIAT))]
 StandingCommittee = Annotated[Principal, Depends(require_roles(Role.STANDING_COMMITTEE))]
 AuditReaders = Annotated[Principal, Depends(require_roles(*AUDIT_READERS))]
+OperationReaders = Annotated[Principal, Depends(require_roles(*OPERATION_READERS))]
 
 
 # ------------------------------------------------------------------ objects
@@ -287,8 +295,6 @@ async def wait_for_projections(services: Services, min_position: int | None) -> 
     """
     if min_position is None or min_position == 0:
         return
-    from projections import queries
-
     last = await queries.max_event_position(services.pool)
     if min_position > last:
         raise Problem(422, f"min_position {min_position} is beyond the last stored event ({last})",

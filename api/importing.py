@@ -18,6 +18,7 @@ from __future__ import annotations
 import csv
 import io
 import json
+import re
 from dataclasses import dataclass, field
 from typing import Annotated, Any
 
@@ -141,7 +142,33 @@ def _row_from_csv(record: dict[str, str]) -> dict[str, Any]:
     return data
 
 
+# An assignment is an object holding objects (decision, measure): a few levels suffice.
+# Deeper input is refused before parsing, which would otherwise recurse once per level.
+MAX_JSON_DEPTH = 32
+
+
+_JSON_STRING = re.compile(rb'"(?:[^"\\]|\\.)*"')
+_BRACKET = re.compile(rb"[\[\]{}]")
+
+
+def _nesting_depth(body: bytes) -> int:
+    """How deeply arrays and objects nest in `body` (brackets inside strings not counted)."""
+    depth = deepest = 0
+    for match in _BRACKET.finditer(_JSON_STRING.sub(b"", body)):
+        if match.group() in (b"[", b"{"):
+            depth += 1
+            if depth > deepest:
+                deepest = depth
+                if deepest > MAX_JSON_DEPTH:
+                    break
+        else:
+            depth -= 1
+    return deepest
+
+
 def parse_json(body: bytes) -> list[ParsedRow]:
+    if _nesting_depth(body) > MAX_JSON_DEPTH:
+        raise ImportRejected(f"the JSON is nested more than {MAX_JSON_DEPTH} levels deep")
     try:
         items = json.loads(body)
     except (ValueError, UnicodeDecodeError) as exc:

@@ -15,9 +15,11 @@ from typing import Annotated, Any, Literal
 import isodate
 from pydantic import AfterValidator, AwareDatetime, BaseModel, ConfigDict, Field, create_model
 
+from domain.input_rules import EdgeRules
+
 # The commands' argument models and types are declared with the commands.
 from domain.lifecycle import AssignArgs, Id, OptionalText, ShortText, TargetCommand, Text, routed
-from domain.values import DEFAULT_TIMEZONE
+from domain.values import DEFAULT_TIMEZONE, MIN_DURATION
 
 # ------------------------------------------------------------------ building blocks
 
@@ -27,6 +29,8 @@ MAX_POLICY_DURATION = timedelta(days=3660)
 
 
 def _within_timer_range(value: str) -> str:
+    if value.endswith(("T", "t")):
+        raise ValueError("not an ISO 8601 duration: a time must follow 'T'")
     try:
         parsed = isodate.parse_duration(value)
     except OverflowError:
@@ -35,6 +39,8 @@ def _within_timer_range(value: str) -> str:
         return value
     if isinstance(parsed, timedelta) and parsed > MAX_POLICY_DURATION:
         raise ValueError("the duration is too long: at most P3660D (about 10 years)")
+    if isinstance(parsed, timedelta) and timedelta(0) < parsed < MIN_DURATION:
+        raise ValueError("the duration is too short: at least PT1S (one second)")
     return value
 
 
@@ -58,7 +64,10 @@ ReportClassName = Literal["completed_on_time", "completed_late", "in_progress_wi
                           "cancelled"]
 
 
-class Input(BaseModel):
+class Input(EdgeRules):
+    """Every request body and query (target commands' bodies are `domain.lifecycle.Args`,
+    which keep the same rules)."""
+
     model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
 
 
@@ -172,6 +181,11 @@ class ScoringPut(Input):
 class CloseIn(Input):
     model_config = ConfigDict(json_schema_extra={"examples": [{"reason": "Kết thúc đợt thi đua năm 2022"}]})
     reason: OptionalText = None
+
+
+class ReopenIn(Input):
+    model_config = ConfigDict(json_schema_extra={"examples": [{"reason": "Gia hạn đợt thi đua đến hết quý I"}]})
+    reason: Text = Field(description="Why the Standing Committee reopens the campaign (kept on the event)")
 
 
 class CampaignCreate(Input):
@@ -493,9 +507,22 @@ class VerifyOut(Output):
     first_bad_position: int | None = None
 
 
+class StoppedReadModelOut(Output):
+    """A read model stopped at an event it cannot apply; the others go on."""
+
+    read_model: str
+    position: int = Field(description="the event it cannot apply")
+    aggregate_id: str | None = None
+    aggregate_version: int | None = None
+    event_type: str | None = None
+    reason: str
+    stopped_at: datetime
+
+
 class HealthOut(Output):
-    status: Literal["ok", "unavailable"]
+    status: Literal["ok", "degraded", "unavailable"]
     checks: dict[str, str]
+    stopped_read_models: list[StoppedReadModelOut] = []
 
 
 # ------------------------------------------------------------------ query parameters

@@ -1,7 +1,7 @@
 """What the routes use, in one object on `app.state.services`.
 
-`create_app` fills it (from the parts a test hands it, or in the lifespan from the
-settings); routes reach it only through the dependencies in `api.deps`.
+`create_app` fills it in its lifespan, from the parts `thidua.bootstrap.build_api` (or a
+test) builds; routes reach it only through the dependencies in `api.deps`.
 """
 
 from __future__ import annotations
@@ -31,6 +31,7 @@ class Services:
     metrics: ApiMetrics
     task_queue: str
     position_wait_seconds: float = 5.0
+    operation_wait_seconds: float = 5.0  # see thidua.settings
     extras: dict[str, Any] = field(default_factory=dict)
 
     async def in_thread(self, fn: Callable[..., T], *args: Any) -> T:

@@ -58,27 +58,23 @@ def create_user(domain_app: Any, cmd: Command, *, user_id: str, name: str, role:
     return {**user.to_state(), "token": token, "position": position}
 
 
-def create_user_cli(settings: Any, *, name: str, role: str, unit_id: str | None) -> dict[str, Any]:
-    """`thidua users create`: works with no user yet (this is how the first one is made).
+def create_user_cli(domain_app: Any, *, name: str, role: str, unit_id: str | None) -> dict[str, Any]:
+    """`thidua users create` (opened by `thidua.bootstrap.create_user`): works with no
+    user yet (this is how the first one is made).
 
     The actor recorded is the operating-system user who ran the command.
     """
-    from thidua.wiring import domain_application, resolve_database_url
-
     try:
         os_user = getpass.getuser()
     except Exception:  # noqa: BLE001 - no passwd entry in some containers
         os_user = "unknown"
     actor = Actor(id=f"cli:{os_user}", name=f"thidua users create ({os_user})", role=Role.SYSTEM)
     user_id = new_user_id()
-    domain_app = domain_application(resolve_database_url(settings))
     try:
         result = create_user(domain_app, command(f"cli-create-user-{user_id}", actor), user_id=user_id, name=name,
                              role=role, unit_id=unit_id, bootstrap=True)
     except DomainError as exc:
         raise SystemExit(f"thidua users create: {exc.message}") from None  # a message, not a traceback
-    finally:
-        domain_app.close()
     return {"id": result["id"], "name": result["name"], "role": result["role"], "unit_id": result["unit_id"],
             "token": result["token"]}
 

@@ -3,6 +3,7 @@
 from domain.campaign import Campaign, Unit, campaign_uuid, unit_uuid
 from domain.errors import (
     BadInput,
+    CampaignClosed,
     CommandIdReused,
     DomainError,
     InvalidTransition,
@@ -11,6 +12,7 @@ from domain.errors import (
     VersionConflict,
 )
 from domain.target import Target, classify, target_id_for
+from domain.topics import register_legacy_topics
 from domain.user import User, user_uuid
 from domain.values import (
     SYSTEM,
@@ -27,9 +29,12 @@ from domain.values import (
     Trigger,
 )
 
+# Events stored before the package moved under the `thidua` namespace still load.
+register_legacy_topics()
+
 __all__ = [
-    "SYSTEM", "Actor", "BadInput", "Campaign", "Cluster", "Command", "CommandIdReused", "Decision",
-    "DomainError", "InvalidTransition", "Measure", "NotAllowed", "NotFound", "Policy", "ReportClass",
+    "SYSTEM", "Actor", "BadInput", "Campaign", "CampaignClosed", "Cluster", "Command", "CommandIdReused",
+    "Decision", "DomainError", "InvalidTransition", "Measure", "NotAllowed", "NotFound", "Policy", "ReportClass",
     "Role", "ScoringScale", "Status", "Target", "Trigger", "Unit", "User", "VersionConflict",
     "campaign_uuid", "classify", "target_id_for", "unit_uuid", "user_uuid",
 ]

@@ -25,10 +25,11 @@ from datetime import date, datetime, timezone
 from decimal import Decimal
 from typing import Annotated, Any, Literal
 
-from pydantic import AfterValidator, AwareDatetime, BaseModel, ConfigDict, Field, ValidationError
+from pydantic import AfterValidator, AwareDatetime, ConfigDict, Field, ValidationError
 
 from domain.commandlog import event_meta, fingerprint
 from domain.errors import BadInput, InvalidTransition, NotAllowed
+from domain.input_rules import EdgeRules
 from domain.permissions import OWNER, Who, allows, roles_of
 from domain.values import OPEN_STATES, Actor, Command, Decision, Measure, Role, Status
 
@@ -48,8 +49,9 @@ def _utc(value: datetime) -> datetime:
 Instant = Annotated[AwareDatetime, AfterValidator(_utc)]
 
 
-class Args(BaseModel):
-    """The arguments of one command. Unknown fields are refused, text is trimmed."""
+class Args(EdgeRules):
+    """The arguments of one command. Unknown fields are refused, text is trimmed (and
+    kept to the rules of every request: domain.input_rules)."""
 
     model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
 

@@ -30,12 +30,15 @@ CAMPAIGN_COMMANDS: dict[str, frozenset[Role]] = {
     "change_scoring": frozenset({_SEC, _SC}),
     "award_bonus": frozenset({_SC}),
     "close_campaign": frozenset({_SEC}),
+    "reopen_campaign": frozenset({_SC}),
     "register_unit": frozenset({_SEC}),
     "manage_users": frozenset({_SEC}),
 }
 
 # The audit trail and its verification.
 AUDIT_READERS = frozenset({_SEC, _SC, Role.INSPECTOR})
+# The progress of campaign-wide operations (GET /v1/operations/{id}).
+OPERATION_READERS = frozenset({_SEC, _SC})
 
 
 def roles_of(who: Who) -> frozenset[Role]:

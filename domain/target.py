@@ -17,7 +17,7 @@ from uuid import UUID, NAMESPACE_URL, uuid5
 
 from eventsourcing.domain import Aggregate, event
 
-from domain.commandlog import CommandLog, event_meta, fingerprint, optional_text, require_text
+from domain.commandlog import CommandLog, check_key, event_meta, fingerprint, optional_text, require_text
 from domain.errors import BadInput, CommandIdReused, InvalidTransition, VersionConflict
 from domain import lifecycle as lc
 from domain.lifecycle import Meta, handles
@@ -31,6 +31,7 @@ from domain.values import (
     ReportClass,
     Status,
     Trigger,
+    check_date,
     end_of_day,
     to_decimal,
 )
@@ -69,9 +70,7 @@ def _check_points(points: Any) -> Decimal:
 
 
 def _check_date(value: Any, field: str) -> date:
-    if isinstance(value, datetime) or not isinstance(value, date):
-        raise BadInput(f"{field} must be a date (YYYY-MM-DD)", field=field)
-    return value
+    return check_date(value, field)
 
 
 class Target(CommandLog, Aggregate):
@@ -120,7 +119,7 @@ class Target(CommandLog, Aggregate):
         """Validated assignment arguments; also what `assign` fingerprints."""
         return {
             "campaign_id": require_text(kw["campaign_id"], "campaign_id", max_len=100),
-            "key": require_text(kw["key"], "key", max_len=200),
+            "key": require_text(check_key(kw["key"], "key"), "key", max_len=200),
             "unit_id": require_text(kw["unit_id"], "unit_id", max_len=100),
             "title": require_text(kw["title"], "title", max_len=MAX_TITLE),
             "area": require_text(kw["area"], "area", max_len=200),

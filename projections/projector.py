@@ -10,7 +10,7 @@ In-process use (tests, the API's e2e tests), on the caller's event loop:
     await projector.catch_up()                            # apply everything committed now
     await projector.close()
 
-As a process: `thidua projector` (`main(settings)`), or
+As a process: `thidua projector` (`thidua.bootstrap.run_projector`), or
 `python -m projections.projector --database-url URL [--batch-size N]`; SIGTERM/SIGINT
 finish the current batch and exit.
 
@@ -37,10 +37,14 @@ from typing import Any
 import asyncpg
 
 from domain.application import EVENTS_TABLE
+from projections import faults
 from projections.engine import Engine, make_groups
 from projections.pipeline import MAX_CACHED_TARGETS, EventReader
+from projections.rebuild import rebuild
 from projections.schema import ALL_TRACKING, EVENT_STORE_KEYS, GROUPS, PUBLIC, analyze_if_unplanned, create_tables
+from thidua import heap
 from thidua.dburl import asyncpg_dsn
+from thidua.event_store import domain_application
 
 log = logging.getLogger("thidua.projector")
 
@@ -72,8 +76,12 @@ class Projector:
         self.live_interval = live_interval
         self.batch_size = batch_size
         self.group_names = list(groups or GROUPS)
-        self.engine = Engine(make_groups(self.group_names), schema=PUBLIC, batch_size=batch_size,
-                             max_cached_targets=max_cached_targets)
+        self.max_cached_targets = max_cached_targets
+        self.engine = self._engine(self.group_names)
+        # Read models stopped at an event they cannot apply (projections.faults); the
+        # others go on. Tried again when a new projector starts.
+        self.stopped: dict[str, faults.Fault] = {}
+        self._faults_recorded = False  # rows in projection_faults may be cleared
         self.position = 0  # lowest tracking position seen after the last batch
         self._conn: asyncpg.Connection | None = None
         self._side: asyncpg.Connection | None = None
@@ -86,6 +94,10 @@ class Projector:
         self._logged_at = 0.0
         self._bulk_checked = False
 
+    def _engine(self, groups: list[str]) -> Engine:
+        return Engine(make_groups(groups), schema=PUBLIC, batch_size=self.batch_size,
+                      max_cached_targets=self.max_cached_targets)
+
     # ------------------------------------------------------------------ lifecycle
     async def start(self) -> None:
         """Connect and create the read-model tables if missing (idempotent)."""
@@ -93,6 +105,7 @@ class Projector:
             self._conn = await asyncpg.connect(self.dsn)
             await self._ensure_events_table(self._conn)
             await create_tables(self._conn, PUBLIC, list(GROUPS))
+            self._faults_recorded = bool(await faults.stopped(self._conn))
         if self._side is None or self._side.is_closed():
             self._side = await asyncpg.connect(self.dsn)
         if self._ahead is None or self._ahead.is_closed():
@@ -154,8 +167,18 @@ class Projector:
             # each batch would sort everything after its position.
             await analyze_if_unplanned(self._conn, f"public.{EVENTS_TABLE}", EVENT_STORE_KEYS)
             await self._bulk_build_if_empty()
-        result = await self.engine.process_batch(self._conn, EventReader(self._side), self._ahead)
+        if not self.engine.groups:
+            return 0  # every read model is stopped
+        try:
+            result = await self.engine.process_batch(self._conn, EventReader(self._side), self._ahead)
+        except Exception as exc:
+            if faults.is_transient(exc):
+                raise
+            return await self._isolate(exc)
         self.position = result.position
+        if self._faults_recorded and result.events:
+            await faults.clear_passed(self._conn)
+            self._faults_recorded = bool(await faults.stopped(self._conn))
         now = time.monotonic()
         if result.events and (result.full or now - self._logged_at > 10) and now - self._logged_at > 5:
             log.info("projected up to position %d", result.position)
@@ -163,6 +186,29 @@ class Projector:
         async with self._progress:
             self._progress.notify_all()
         return result.events
+
+    async def _isolate(self, exc: BaseException) -> int:
+        """A batch failed for a reason retrying will not cure: run each read model alone
+        over the failed stretch; stop those that fail on one event, let the others go on.
+        Returns 1 (something was done: the caller goes on at once)."""
+        assert self._conn is not None and self._side is not None
+        await self.engine.discard_ahead()
+        size = max(1, self.engine.size)
+        active = [g for g in self.group_names if g not in self.stopped]
+        low = min([await faults.group_position(self._conn, PUBLIC, g) for g in active])
+        log.warning("a batch after position %d failed (%s); applying each read model alone to find the event "
+                    "at fault", low, faults.reason_of(exc))
+        for name in active:
+            fault = await faults.locate(self._conn, self._side, PUBLIC, name, until=low + size, size=size)
+            if fault is None:
+                continue
+            await faults.record(self._conn, fault)
+            self._faults_recorded = True
+            self.stopped[name] = fault
+            log.error("read model stopped: %s; the other read models go on. Fix the cause and restart the "
+                      "projector, or rebuild %s", fault.describe(), name)
+        self.engine = self._engine([g for g in self.group_names if g not in self.stopped])
+        return 1
 
     async def _bulk_build_if_empty(self) -> None:
         """Read models at position 0 everywhere and a store of at least
@@ -177,8 +223,6 @@ class Projector:
         head = await self._conn.fetchval(f"SELECT coalesce(max(notification_id), 0) FROM {EVENTS_TABLE}")
         if moved or head < BULK_BUILD_MIN_EVENTS:
             return
-        from projections.rebuild import rebuild
-
         log.info("the read models are empty and the store holds %d events: building them in bulk", head)
         try:
             result = await rebuild(self.database_url)
@@ -253,8 +297,6 @@ class Projector:
 
 
 def _create_event_store(database_url: str) -> None:
-    from thidua.wiring import domain_application
-
     domain_application(database_url).close()
 
 
@@ -300,8 +342,6 @@ async def serve(database_url: str, *, batch_size: int = 5000) -> None:
     for sig in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(sig, projector.stop)
     await projector.start()
-    from thidua import heap
-
     heap.settle()  # a long-running process: see thidua/heap.py
     log.info("projector started")
     try:
@@ -309,13 +349,6 @@ async def serve(database_url: str, *, batch_size: int = 5000) -> None:
     finally:
         await projector.close()
         log.info("projector stopped at position %d", projector.position)
-
-
-def main(settings: Any) -> None:
-    """`thidua projector`."""
-    from thidua.wiring import resolve_database_url
-
-    asyncio.run(serve(resolve_database_url(settings)))
 
 
 if __name__ == "__main__":  # python -m projections.projector (used by the crash test)

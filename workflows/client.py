@@ -19,7 +19,7 @@ import contextlib
 import hashlib
 import json
 import logging
-from collections.abc import Iterable, Iterator, Mapping
+from collections.abc import Awaitable, Callable, Iterable, Iterator, Mapping
 from dataclasses import asdict, is_dataclass
 from datetime import date, timedelta
 from typing import Any, NoReturn, TypeVar
@@ -269,52 +269,64 @@ class TargetGateway:
     async def refresh(self, target_ids: Iterable[str], *, concurrency: int = 32) -> int:
         """Make these targets' running workflows re-read the target and its campaign
         (call it after changing a campaign's policy). Returns how many were running."""
-        limit = asyncio.Semaphore(concurrency)
 
         async def one(target_id: str) -> bool:
-            async with limit:
-                try:
-                    await self.client.get_workflow_handle(workflow_id_for(target_id)).signal(TargetWorkflow.reload)
-                except RPCError as exc:
-                    if exc.status == RPCStatusCode.NOT_FOUND:
-                        return False  # not running: it reads the campaign when it starts
-                    raise _unavailable(exc) from exc
-                return True
+            try:
+                await self.client.get_workflow_handle(workflow_id_for(target_id)).signal(TargetWorkflow.reload)
+            except RPCError as exc:
+                if exc.status == RPCStatusCode.NOT_FOUND:
+                    return False  # not running: it reads the campaign when it starts
+                raise _unavailable(exc) from exc
+            return True
 
-        with _reachable():
-            return sum(await asyncio.gather(*(one(str(t)) for t in target_ids)))
+        return sum(await _each(target_ids, one, concurrency))
 
-    async def close_campaign(self, campaign_id: str, target_ids: Iterable[str], *, concurrency: int = 32) -> int:
+    async def start_workflows(self, target_ids: Iterable[str], *, concurrency: int = 32) -> None:
+        """Start the workflow of each of these targets that has none running (it loads
+        the target and its campaign, and arms its timers): after a campaign is reopened."""
+
+        async def one(target_id: str) -> None:
+            try:
+                await self.client.start_workflow(
+                    TargetWorkflow.run, WorkflowStart(target_id=target_id, mode=MODE_LOAD),
+                    id=workflow_id_for(target_id), task_queue=self.task_queue,
+                    id_conflict_policy=WorkflowIDConflictPolicy.USE_EXISTING,
+                )
+            except RPCError as exc:
+                raise _unavailable(exc) from exc
+
+        await _each(target_ids, one, concurrency)
+
+    async def close_campaign(self, campaign_id: str, target_ids: Iterable[str], *, concurrency: int = 32,
+                             errors: list[str] | None = None) -> int:
         """Finish the running workflows of these targets (after their commands in flight).
         Closing the Campaign aggregate itself is the caller's job. Returns how many
-        workflows were running."""
-        limit = asyncio.Semaphore(concurrency)
+        workflows were running; a workflow that ended with a failure is named in `errors`."""
 
         async def finish(target_id: str) -> bool:
-            async with limit:
-                handle = self.client.get_workflow_handle(workflow_id_for(target_id))
-                try:
-                    await handle.signal(TargetWorkflow.campaign_closed, campaign_id)
-                except RPCError as exc:
-                    if exc.status == RPCStatusCode.NOT_FOUND:
-                        return False  # not running: nothing to finish
-                    raise _unavailable(exc) from exc
-                try:
-                    async with asyncio.timeout(self.answer_timeout.total_seconds()):
-                        await handle.result()
-                except TimeoutError as exc:
-                    raise ServiceUnavailable(
-                        f"the workflow of target {target_id} did not finish in time; close again to retry"
-                    ) from exc
-                except WorkflowFailureError:
-                    log.warning("workflow of target %s ended with a failure while closing", target_id)
-                except RPCError as exc:
-                    raise _unavailable(exc) from exc
-                return True
+            handle = self.client.get_workflow_handle(workflow_id_for(target_id))
+            try:
+                await handle.signal(TargetWorkflow.campaign_closed, campaign_id)
+            except RPCError as exc:
+                if exc.status == RPCStatusCode.NOT_FOUND:
+                    return False  # not running: nothing to finish
+                raise _unavailable(exc) from exc
+            try:
+                async with asyncio.timeout(self.answer_timeout.total_seconds()):
+                    await handle.result()
+            except TimeoutError as exc:
+                raise ServiceUnavailable(
+                    f"the workflow of target {target_id} did not finish in time; close again to retry"
+                ) from exc
+            except WorkflowFailureError as exc:
+                log.warning("workflow of target %s ended with a failure while closing", target_id)
+                if errors is not None:
+                    errors.append(f"target {target_id}: its workflow ended with a failure: {exc.cause or exc}")
+            except RPCError as exc:
+                raise _unavailable(exc) from exc
+            return True
 
-        with _reachable():
-            results = await asyncio.gather(*(finish(str(t)) for t in target_ids))
-        return sum(results)
+        return sum(await _each(target_ids, finish, concurrency))
 
     # ------------------------------------------------------------------ plumbing
     async def _update(self, target_id: str, mode: str, update: Any, request: Any, update_id: str) -> CommandResult:
@@ -427,6 +439,18 @@ def _plain(value: Any) -> Any:
     if is_dataclass(value) and not isinstance(value, type):
         return asdict(value)
     return value
+
+
+async def _each(target_ids: Iterable[str], one: Callable[[str], Awaitable[T]], concurrency: int) -> list[T]:
+    """`one(target_id)` for every target, at most `concurrency` at a time."""
+    limit = asyncio.Semaphore(concurrency)
+
+    async def limited(target_id: str) -> T:
+        async with limit:
+            return await one(target_id)
+
+    with _reachable():
+        return await asyncio.gather(*(limited(str(t)) for t in target_ids))
 
 
 @contextlib.contextmanager

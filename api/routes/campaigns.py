@@ -3,21 +3,20 @@ unit registry.
 
 These aggregates have no lifecycle to run, so the API changes them through the
 domain application (in a thread) and answers with their state and the position of
-the event that recorded the change. Reads come from the projections. Two campaign
-changes also concern the target workflows: closing finishes them, a new policy makes
-them re-arm their timers (see `_reach_every_target`).
+the event that recorded the change. Reads come from the projections. Closing,
+reopening and changing the policy or scale concern every target of the campaign: each
+runs as a campaign operation (a Temporal workflow, see api/routes/operations.py).
 """
 
 from __future__ import annotations
 
 from typing import Annotated, Any
 
-from collections.abc import Awaitable, Callable
+from collections.abc import Callable
 
 from fastapi import APIRouter, Path, Query
 
 from api import readmodels
-from api.campaign_targets import campaign_target_ids
 from api.deps import (
     CampaignId,
     CommandCtx,
@@ -39,16 +38,19 @@ from api.models import (
     PageQuery,
     PolicyPut,
     ReadQuery,
+    ReopenIn,
     ScoringPut,
     UnitChangeOut,
     UnitPage,
     UnitPut,
 )
 from api.problems import Problem, problem_responses
+from api.routes.operations import OperationOut, run_operation
 from api.services import Services, apply_and_save, command
 from domain.campaign import Campaign, Unit
-from domain.errors import BadInput, CommandIdReused, InvalidTransition, NotFound
+from domain.errors import BadInput, CommandIdReused, NotFound
 from domain.values import Cluster, Decision, Policy, ScoringScale
+from workflows.campaign_operation_messages import CLOSE, POLICY, REOPEN, SCORING
 
 router = APIRouter(tags=["campaigns"])
 
@@ -64,9 +66,13 @@ MayAwardBonus = may_run("award_bonus")
 MayChangePolicy = may_run("change_policy")
 MayChangeScoring = may_run("change_scoring")
 MayCloseCampaign = may_run("close_campaign")
+MayReopenCampaign = may_run("reopen_campaign")
 
 WRITE_PROBLEMS = problem_responses(401, 403, 404, 409, 413, 422, 503)
 READ_PROBLEMS = problem_responses(401, 403, 404, 422, 503)
+OPERATION_RESPONSES = {**WRITE_PROBLEMS, 202: {"model": OperationOut, "description": (
+    "Still running after the route's wait: the operation's progress; `Location` links to "
+    "`GET /v1/operations/{id}`")}}
 
 
 # ------------------------------------------------------------------ helpers (run in a thread)
@@ -232,7 +238,7 @@ async def post_bonus(cid: CampaignId, body: BonusIn, user: MayAwardBonus, ctx: C
 
 
 
-# ------------------------------------------------------------------ policy, scale, closing
+# ------------------------------------------------------------------ policy, scale, closing, reopening (operations)
 def _with_body_fields(prefix: str, build: Callable[[], Any]) -> Any:
     """Build a domain value; its errors name fields as nested in a campaign
     (`policy.stale_after`), which are top-level in these bodies."""
@@ -245,89 +251,36 @@ def _with_body_fields(prefix: str, build: Callable[[], Any]) -> Any:
         raise
 
 
-async def _reach_every_target(services: Services, cid: str,
-                              reach: Callable[[list[str]], Awaitable[int]]) -> None:
-    """Hand every target of the campaign to `reach` (finish or refresh its workflow).
-
-    The ids come from the event store, not from a read model that may lag (see
-    api.campaign_targets). Run after the campaign change is saved: a target assigned
-    from then on reads the new campaign when its workflow starts. Only an assignment
-    already in flight across the change (campaign read before, target saved after)
-    can be missed by the first pass; the second pass picks up the targets saved while
-    the first one ran. Both steps are idempotent: a retry of the command repeats them.
-    """
-    ids, seen_upto = await services.in_thread(campaign_target_ids, services.domain_app, cid)
-    await reach(ids)
-    later, _ = await services.in_thread(campaign_target_ids, services.domain_app, cid, seen_upto)
-    if fresh := sorted(set(later) - set(ids)):
-        await reach(fresh)
-
-
 @router.put("/v1/campaigns/{cid}/policy", response_model=CampaignChangeOut,
             summary="Change the timer policy; running target workflows re-arm their timers",
-            responses=WRITE_PROBLEMS)
+            responses=OPERATION_RESPONSES)
 async def put_policy(cid: CampaignId, body: PolicyPut, user: MayChangePolicy, ctx: CommandCtx,
                      campaign: ExistingCampaign) -> Any:
-    services = ctx.services
     policy = _with_body_fields("policy.", lambda: Policy(**body.model_dump()))  # the domain's checks (422)
-
-    async def act() -> dict[str, Any]:
-        result = await services.in_thread(
-            lambda: _campaign_change(services, cid, ctx.command_id,
-                                     lambda c: c.change_policy(command(ctx.command_id, user.actor), policy))
-        )
-        # Recorded; now every running workflow reloads the campaign and re-arms its
-        # timers. If Temporal fails here the answer is 503 and a retry with the same
-        # Idempotency-Key records nothing more and refreshes again.
-        await _reach_every_target(services, cid, services.gateway.refresh)
-        return result
-
-    return await ctx.run("change_policy", act, model=CampaignChangeOut)
+    return await run_operation(ctx, "change_policy", POLICY, cid, policy.to_dict())
 
 
 @router.put("/v1/campaigns/{cid}/scoring", response_model=CampaignChangeOut,
-            summary="Change the scoring scale (from effective_at, default now)", responses=WRITE_PROBLEMS)
+            summary="Change the scoring scale (from effective_at, default now)", responses=OPERATION_RESPONSES)
 async def put_scoring(cid: CampaignId, body: ScoringPut, user: MayChangeScoring, ctx: CommandCtx,
                       campaign: ExistingCampaign) -> Any:
-    services = ctx.services
     scale = _with_body_fields("scoring.", lambda: ScoringScale(on_time=body.on_time, late=body.late,
                                                                reward_slots=body.reward_slots))
-
-    async def act() -> dict[str, Any]:
-        return await services.in_thread(
-            lambda: _campaign_change(
-                services, cid, ctx.command_id,
-                lambda c: c.change_scoring(command(ctx.command_id, user.actor), scale, effective_at=body.effective_at),
-            )
-        )
-
-    return await ctx.run("change_scoring", act, model=CampaignChangeOut)
+    args = {"on_time": str(scale.on_time), "late": str(scale.late), "reward_slots": scale.reward_slots,
+            "effective_at": None if body.effective_at is None else body.effective_at.isoformat()}
+    return await run_operation(ctx, "change_scoring", SCORING, cid, args)
 
 
 @router.post("/v1/campaigns/{cid}/close", response_model=CampaignChangeOut,
-             summary="Close a campaign and finish its targets' workflows", responses=WRITE_PROBLEMS)
+             summary="Close a campaign and finish its targets' workflows", responses=OPERATION_RESPONSES)
 async def close_campaign(cid: CampaignId, user: MayCloseCampaign, ctx: CommandCtx, campaign: ExistingCampaign,
                          body: CloseIn | None = None) -> Any:
-    services = ctx.services
-    reason = body.reason if body is not None else None
+    return await run_operation(ctx, "close_campaign", CLOSE, cid, {"reason": body.reason if body else None})
 
-    async def finish_workflows() -> None:
-        await _reach_every_target(services, cid, lambda ids: services.gateway.close_campaign(cid, ids))
 
-    async def act() -> dict[str, Any]:
-        try:
-            result = await services.in_thread(
-                lambda: _campaign_change(services, cid, ctx.command_id,
-                                         lambda c: c.close(command(ctx.command_id, user.actor), reason=reason))
-            )
-        except InvalidTransition as refused:
-            # Already closed (by another request): still 409, but first finish any
-            # workflow left running, so a close that failed half-way (Temporal down
-            # after the Closed event was saved) is completed by any later close.
-            if refused.state == "closed":
-                await finish_workflows()
-            raise
-        await finish_workflows()
-        return result
-
-    return await ctx.run("close_campaign", act, model=CampaignChangeOut)
+@router.post("/v1/campaigns/{cid}/reopen", response_model=CampaignChangeOut,
+             summary="Reopen a closed campaign (Standing Committee); its targets' workflows start again",
+             responses=OPERATION_RESPONSES)
+async def reopen_campaign(cid: CampaignId, body: ReopenIn, user: MayReopenCampaign, ctx: CommandCtx,
+                          campaign: ExistingCampaign) -> Any:
+    return await run_operation(ctx, "reopen_campaign", REOPEN, cid, {"reason": body.reason})

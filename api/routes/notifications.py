@@ -27,7 +27,7 @@ NotificationId = Annotated[UUID, Path(description="The notification's id")]
             responses=problem_responses(401, 422, 503))
 async def list_my_notifications(user: CurrentUser, services: ServicesDep,
                                 q: Annotated[InboxQuery, Query()]) -> Any:
-    from projections import inbox
+    from projections import inbox  # the read side, loaded at the first read (as api.readmodels does)
 
     await wait_for_projections(services, q.min_position)
     unread: list[int] = []
@@ -45,7 +45,7 @@ async def list_my_notifications(user: CurrentUser, services: ServicesDep,
              summary="Mark one of my notifications read (again: no change)",
              responses=problem_responses(401, 404, 422))
 async def read_my_notification(nid: NotificationId, user: CurrentUser, services: ServicesDep) -> Any:
-    from projections import inbox
+    from projections import inbox  # the read side, loaded at the first read (as api.readmodels does)
 
     item = await inbox.mark_read(services.pool, user.id, nid, datetime.now(timezone.utc))
     if item is None:

@@ -89,7 +89,7 @@ async def post_webhook(body: WebhookCreate, user: Secretariat, ctx: CommandCtx) 
             responses=problem_responses(401, 403, 404, 422))
 async def list_deliveries(wid: WebhookId, user: Secretariat, services: ServicesDep,
                           q: Annotated[PageQuery, Query()]) -> Any:
-    from projections import inbox
+    from projections import inbox  # the read side, loaded at the first read (as api.readmodels does)
 
     known = await services.pool.fetchval("SELECT true FROM webhooks WHERE webhook_id = $1 LIMIT 1", wid)
     if not known:

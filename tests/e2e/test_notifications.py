@@ -109,7 +109,7 @@ def mailbox() -> Iterator[tuple[MailBox, int]]:
 def deliveries(e2e_settings: Settings, worker: None, mailbox: tuple[MailBox, int]) -> Iterator[None]:
     """The webhook and e-mail worker and the outbox dispatcher, as `thidua worker` runs
     them (retries 0.2 s apart at first, so a few failures take about a second)."""
-    from thidua.wiring import domain_application
+    from thidua.event_store import domain_application
     from workflows.client import connect
     from workflows.mail import Mailer
     from workflows.webhook_worker import WebhookService

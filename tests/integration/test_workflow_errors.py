@@ -10,6 +10,7 @@ import pytest
 
 from domain.errors import (
     BadInput,
+    CampaignClosed,
     CommandIdReused,
     InvalidTransition,
     NotAllowed,
@@ -26,6 +27,7 @@ from workflows.errors import CommandFailed, ServiceUnavailable, domain_error_fro
     [
         NotAllowed("unit_head 'h' may not resolve a target of unit 'u'", command="resolve", role="unit_head"),
         InvalidTransition("unblock", "assigned"),
+        CampaignClosed("start", message="cannot start: campaign 'c' is closed", campaign_id="c"),
         BadInput("reason is required", field="reason"),
         CommandIdReused("command id 'c' was already used for a different command", command_id="c"),
         VersionConflict("target is at version 3, not 2", expected_version=2, current_version=3),
