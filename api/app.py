@@ -28,7 +28,7 @@ from api.metrics import ApiMetrics
 from api.edge import AllowedMethods, RefuseNulCharacters
 from api.middleware import BodySizeLimit, ErrorGuard, RequestId, RequestMetrics
 from api.problems import install_problem_handlers
-from api.routes import campaigns, operations, reports, rules, system, targets
+from api.routes import campaigns, notifications, operations, reports, rules, system, targets, webhooks
 from api.services import Services
 from api import users
 from projections.schema import ensure_schema
@@ -113,7 +113,7 @@ def create_app(
         return replay_response(exc)
 
     for router in (system.router, users.router, campaigns.router, operations.router, rules.router, targets.router,
-                   reports.router):
+                   reports.router, notifications.router, webhooks.router):
         app.include_router(router)
     _check_every_route_is_guarded(app)
     _install_openapi(app)
@@ -144,6 +144,7 @@ async def _services(
         verifier=TokenVerifier(parts.domain_app, ttl=auth_cache_ttl), idempotency=idempotency, metrics=metrics,
         task_queue=settings.task_queue, position_wait_seconds=position_wait_seconds,
         operation_wait_seconds=settings.operation_wait_seconds,
+        extras={"webhooks_allow_private": settings.webhooks_allow_private},
     )
 
 

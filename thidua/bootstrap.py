@@ -172,6 +172,8 @@ async def run_worker(settings: Settings, stop: asyncio.Event | None = None) -> N
     from thidua.metrics import temporal_runtime
     from workflows import worker
     from workflows.client import connect
+    from workflows.mail import Mailer
+    from workflows.webhook_worker import WebhookService
 
     heap.limit_malloc_arenas()  # before the activity and Temporal threads start
     database_url = await asyncio.to_thread(resolve_database_url, settings)
@@ -183,7 +185,11 @@ async def run_worker(settings: Settings, stop: asyncio.Event | None = None) -> N
                                runtime=temporal_runtime(settings.worker_metrics_address))
         if settings.worker_metrics_address:
             log.info("worker metrics (Temporal SDK) at http://%s/metrics", settings.worker_metrics_address)
-        await worker.run_worker(settings, app, client, stop)
+        mail = Mailer(settings.smtp_url, settings.smtp_from, settings.public_url) if settings.smtp_url else None
+        deliveries = WebhookService(client, app, database_url, settings.task_queue,
+                                    allow_private=settings.webhooks_allow_private,
+                                    workflow_runner=worker.workflow_runner(settings.workflow_sandbox), mail=mail)
+        await worker.run_worker(settings, app, client, stop, deliveries=deliveries)
     finally:
         app.close()
 
