@@ -17,6 +17,7 @@ import asyncio
 import atexit
 import contextlib
 import logging
+from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 from thidua import heap
@@ -166,8 +167,10 @@ def create_user(settings: Settings, *, name: str, role: str, unit_id: str | None
 
 
 # --------------------------------------------------------------------------- the worker
-async def run_worker(settings: Settings, stop: asyncio.Event | None = None) -> None:
-    """`thidua worker`: until `stop` is set (or SIGTERM/SIGINT), then a graceful shutdown."""
+async def run_worker(settings: Settings, stop: asyncio.Event | None = None, *,
+                     activities: Callable[[ThiduaApplication], Any] | None = None) -> None:
+    """`thidua worker`: until `stop` is set (or SIGTERM/SIGINT), then a graceful shutdown.
+    `activities`: builds the target activities from the store (a test swaps them here)."""
     # Only the worker process loads Temporal's worker (see the module's docstring).
     from thidua.metrics import temporal_runtime
     from workflows import worker
@@ -189,7 +192,8 @@ async def run_worker(settings: Settings, stop: asyncio.Event | None = None) -> N
         deliveries = WebhookService(client, app, database_url, settings.task_queue,
                                     allow_private=settings.webhooks_allow_private,
                                     workflow_runner=worker.workflow_runner(settings.workflow_sandbox), mail=mail)
-        await worker.run_worker(settings, app, client, stop, deliveries=deliveries)
+        await worker.run_worker(settings, app, client, stop, deliveries=deliveries,
+                                activities=None if activities is None else activities(app))
     finally:
         app.close()
 

@@ -188,16 +188,18 @@ def workflow_runner(sandboxed: bool) -> WorkflowRunner:
 
 
 async def run_worker(settings: Settings, app: ThiduaApplication, client: Client,
-                     stop: asyncio.Event | None = None, *, deliveries: WebhookService | None = None) -> None:
+                     stop: asyncio.Event | None = None, *, deliveries: WebhookService | None = None,
+                     activities: TargetActivities | None = None) -> None:
     """Run the worker on `app` and `client` (built by `thidua.bootstrap.run_worker`) until
     `stop` is set (or SIGTERM/SIGINT), then shut down gracefully. `deliveries`: the
-    notifications' delivery (webhooks, e-mail), run and stopped with it."""
+    notifications' delivery (webhooks, e-mail), run and stopped with it; `activities`:
+    the target activities, when a test swaps them."""
     if settings.workflow_sandbox:
         _bytecode_for_the_sandbox()
     executor = ThreadPoolExecutor(max_workers=DEFAULT_MAX_CONCURRENT_ACTIVITIES, thread_name_prefix="thidua-activity")
     worker = build_worker(client, app, settings.task_queue, activity_executor=executor,
                           max_cached_workflows=settings.worker_max_cached_workflows,
-                          sandboxed=settings.workflow_sandbox)
+                          sandboxed=settings.workflow_sandbox, activities=activities)
     if deliveries is not None:
         await deliveries.__aenter__()
 
