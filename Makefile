@@ -48,8 +48,13 @@ test-tools:
 	  && { apt-get install -y -qq jq >/dev/null 2>&1 || { apt-get update -qq && apt-get install -y -qq jq; }; }; } \
 	  || echo "make test: jq is missing (the README tour's test needs it): install it, e.g. apt-get install jq" >&2
 
+# The suites that start servers run in an interpreter of their own after the others: a
+# process that has run the integration tests (Temporal's core, worker threads, many pools)
+# and then starts the e2e stack was seen to crash in native code (asyncpg building a
+# connection), and each suite stands alone anyway. PYTEST_ARGS go to both runs.
 test: venv test-tools
-	$(VENV_PY) -m pytest -q $(PYTEST_ARGS)
+	$(VENV_PY) -m pytest -q tests/unit tests/integration $(PYTEST_ARGS)
+	$(VENV_PY) -m pytest -q tests/e2e tests/browser $(PYTEST_ARGS)
 
 up: venv
 	$(VENV)/bin/thidua up

@@ -8,19 +8,16 @@ No server needed: the Replayer runs the workflow code against each stored histor
 
 from __future__ import annotations
 
-import asyncio
 import json
-from datetime import timedelta
 from pathlib import Path
 
 import pytest
-from temporalio import workflow
 from temporalio.client import WorkflowHistory
 from temporalio.contrib.pydantic import pydantic_data_converter
 from temporalio.worker import Replayer
 
-from workflows.messages import WorkflowStart
 from workflows.target_workflow import TargetWorkflow
+from tests.integration.changed_workflow import ChangedTargetWorkflow
 from workflows.worker import workflow_runner
 
 HISTORIES = Path(__file__).parent / "workflow_histories"
@@ -64,16 +61,6 @@ def test_each_path_is_stored_from_before_and_after_local_activities(path: str):
     before, after = _event_types(HISTORIES / f"{path}.json"), _event_types(HISTORIES / f"{path}{LOCAL}.json")
     assert "EVENT_TYPE_ACTIVITY_TASK_SCHEDULED" in before and "EVENT_TYPE_MARKER_RECORDED" not in before
     assert "EVENT_TYPE_ACTIVITY_TASK_SCHEDULED" not in after and "EVENT_TYPE_MARKER_RECORDED" in after
-
-
-@workflow.defn(name="TargetWorkflow")
-class ChangedTargetWorkflow:
-    """A workflow that would break running ones: it sleeps where the real one acts."""
-
-    @workflow.run
-    async def run(self, start: WorkflowStart) -> str:
-        await asyncio.sleep(timedelta(hours=1).total_seconds())
-        return start.target_id
 
 
 async def test_a_nondeterministic_change_is_caught():
