@@ -23,6 +23,10 @@ def eventsourcing_env(database_url: str, *, schema: str | None = None) -> dict[s
         "POSTGRES_USER": unquote(parts.username or "postgres"),
         "POSTGRES_PASSWORD": unquote(parts.password or ""),
         "CREATE_TABLE": "y",
+        # A write waits at most this many seconds for the events table's lock (a stalled
+        # or locked PostgreSQL): an error then, retried by the caller, rather than a
+        # thread blocked for as long as the stall lasts.
+        "POSTGRES_LOCK_TIMEOUT": "5",
     }
     if schema:
         env["POSTGRES_SCHEMA"] = schema

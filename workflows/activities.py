@@ -115,7 +115,17 @@ def campaign_facts_of(campaign: Campaign) -> CampaignFacts:
 
 
 class TargetActivities:
-    """The activities, bound to one domain application (one per worker process)."""
+    """The activities, bound to one domain application (one per worker process).
+
+    Temporal cancels a synchronous activity that outlives its timeout by raising an
+    exception inside its thread, which can land anywhere: between eventsourcing's
+    `lock.acquire()` and its `try` (the per-aggregate fast-forward lock of the
+    repository), leaving the lock held and every later command on that target stuck
+    for good. So these activities are never interrupted (`no_thread_cancel_exception`):
+    a cancelled one finishes its step and its answer is dropped (the retry is answered
+    from the store, by command id). What bounds them instead is the database: every
+    lock wait times out (POSTGRES_LOCK_TIMEOUT, thidua.dburl), so a stalled PostgreSQL
+    ends in errors that Temporal retries until it heals."""
 
     def __init__(self, app: ThiduaApplication) -> None:
         self.app = app
@@ -128,20 +138,20 @@ class TargetActivities:
         return [self.assign_target, self.assign_targets, self.apply_target_command, self.load_target]
 
     # ------------------------------------------------------------------ activities
-    @activity.defn(name=ASSIGN_ACTIVITY)
+    @activity.defn(name=ASSIGN_ACTIVITY, no_thread_cancel_exception=True)
     def assign_target(self, inp: AssignInput) -> Applied:
         return _guarded(lambda: self._assign(inp))
 
-    @activity.defn(name=ASSIGN_BATCH_ACTIVITY)
+    @activity.defn(name=ASSIGN_BATCH_ACTIVITY, no_thread_cancel_exception=True)
     def assign_targets(self, inp: AssignBatchInput) -> list[BatchAssigned]:
         with self._batch_lock:
             return _guarded(lambda: self._assign_batch(inp))
 
-    @activity.defn(name=COMMAND_ACTIVITY)
+    @activity.defn(name=COMMAND_ACTIVITY, no_thread_cancel_exception=True)
     def apply_target_command(self, inp: CommandInput) -> Applied:
         return _guarded(lambda: self._apply(inp))
 
-    @activity.defn(name=LOAD_ACTIVITY)
+    @activity.defn(name=LOAD_ACTIVITY, no_thread_cancel_exception=True)
     def load_target(self, inp: LoadInput) -> Applied:
         return _guarded(lambda: self._load(inp))
 
