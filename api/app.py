@@ -25,7 +25,7 @@ from api.importing import ImportRow
 from api.metrics import ApiMetrics
 from api.middleware import BodySizeLimit, ErrorGuard, RequestMetrics
 from api.problems import install_problem_handlers
-from api.routes import campaigns, reports, system, targets
+from api.routes import campaigns, reports, session, system, targets
 from api.services import Services
 from api import users
 from thidua.settings import Settings
@@ -36,13 +36,14 @@ log = logging.getLogger("thidua.api")
 # failed query up to 10 times, each waiting this long for a connection (default 30 s).
 API_STORE_ENV = {"POSTGRES_CONNECT_TIMEOUT": "3"}
 
-PUBLIC_PATHS = frozenset({"/healthz", "/metrics"})
+PUBLIC_PATHS = frozenset({"/healthz", "/metrics"}) | session.PUBLIC_PATHS
 
 DESCRIPTION = """
 thidua tracks the targets of an emulation campaign (đợt thi đua).
 
 * **Auth**: `Authorization: Bearer <token>`; tokens come from `thidua users create` (the first
-  secretariat user) and `POST /v1/users`.
+  secretariat user) and `POST /v1/users`. People sign in with `POST /v1/session` instead: its
+  cookie authenticates reads, and changes that also send `X-CSRF-Token`.
 * **Errors** are RFC 9457 `application/problem+json`.
 * **Commands** accept `Idempotency-Key` (≤ 200 characters): a replay answers as the first time and
   records nothing; the same key with another request is a 422.
@@ -107,8 +108,11 @@ def create_app(
     async def _replay(request: Request, exc: Replay) -> Response:
         return replay_response(exc)
 
-    for router in (system.router, users.router, campaigns.router, targets.router, reports.router):
+    for router in (system.router, users.router, session.router, campaigns.router, targets.router, reports.router):
         app.include_router(router)
+    from api.web import mount as mount_web
+
+    mount_web(app)
     _check_every_route_is_guarded(app)
     _install_openapi(app)
 
@@ -158,7 +162,12 @@ async def _build_services(
     await ensure_schema(pool)
     idempotency = IdempotencyStore(pool)
     await idempotency.ensure_table()
+    from api.sessions import LoginThrottle, SessionStore
+
+    sessions = SessionStore(pool)
+    await sessions.ensure_table()
     return Services(
+        sessions=sessions, throttle=LoginThrottle(),
         domain_app=domain_app, pool=pool, gateway=gateway, temporal_client=temporal_client,
         verifier=TokenVerifier(domain_app, ttl=auth_cache_ttl), idempotency=idempotency, metrics=metrics,
         task_queue=settings.task_queue, position_wait_seconds=position_wait_seconds,
@@ -185,6 +194,9 @@ def _check_every_route_is_guarded(app: FastAPI) -> None:
     if not routes:
         raise RuntimeError("the app has no API routes")
     for route in routes:
+        # Web pages (outside /v1) check the session themselves and send strangers to sign-in.
+        if not route.path.startswith("/v1/"):
+            continue
         if route.path not in PUBLIC_PATHS and not route_is_guarded(route.dependant):
             raise RuntimeError(f"route {sorted(route.methods)} {route.path} does not depend on authenticate")
 

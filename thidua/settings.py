@@ -59,6 +59,8 @@ class Settings(BaseSettings):
     api_host: str = Field(default="127.0.0.1", validation_alias="THIDUA_API_HOST")
     api_port: int = Field(default=8000, ge=1, le=65535, validation_alias="THIDUA_API_PORT")
     log_level: str = Field(default="INFO", validation_alias="THIDUA_LOG_LEVEL")
+    # Where people reach the pages (activation links name it); default: the API's own address.
+    public_url: str | None = Field(default=None, validation_alias="THIDUA_PUBLIC_URL")
     task_queue: str = Field(default="thidua-targets", min_length=1, validation_alias="THIDUA_TASK_QUEUE")
     temporal_ui_port: int | None = Field(
         default=None, ge=1, le=65535, validation_alias="THIDUA_TEMPORAL_UI_PORT"

@@ -222,23 +222,26 @@ def units_named(name: str, body: Any) -> list[str]:
     return []
 
 
+async def execute_command(services: Services, target: Any, name: str, actor: Any, command_id: str,
+                          body: Any) -> dict[str, Any]:
+    """One lifecycle command, after the route's checks: the JSON route and the web pages both call this."""
+    units = units_named(name, body)
+    if units:
+        field = "unit_id" if name == "reassign" else "coordinating_unit_ids"
+        await services.in_thread(require_units, services.domain_app, units, field)
+    result = await services.gateway.command(
+        str(target.id), name, actor, command_id, command_args(name, body), expected_version=body.expected_version,
+    )
+    return _result(result)
+
+
 def _make_command_route(segment: str, name: str, body_model: type, summary: str) -> None:
     scoped_target = target_for(name)
 
     async def run_command(tid: TargetId, body: body_model, ctx: CommandCtx,  # type: ignore[valid-type]
                           target: Annotated[Any, Depends(scoped_target)]) -> Any:
-        services = ctx.services
-
         async def act() -> dict[str, Any]:
-            units = units_named(name, body)
-            if units:
-                field = "unit_id" if name == "reassign" else "coordinating_unit_ids"
-                await services.in_thread(require_units, services.domain_app, units, field)
-            result = await services.gateway.command(
-                str(target.id), name, ctx.principal.actor, ctx.command_id, command_args(name, body),
-                expected_version=body.expected_version,
-            )
-            return _result(result)
+            return await execute_command(ctx.services, target, name, ctx.principal.actor, ctx.command_id, body)
 
         return await ctx.run(name, act, model=TargetCommandOut)
 
