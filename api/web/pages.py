@@ -65,6 +65,13 @@ async def _targets(services: Any, cid: str, **filters: Any) -> list[dict[str, An
     return list(page["items"])
 
 
+async def _read_your_writes(request: Request, services: Any) -> None:
+    """`?min_position=N` (set by the redirect after a command): wait for the read models."""
+    min_position = request.query_params.get("min_position")
+    if min_position and min_position.isdigit():
+        await wait_for_projections(services, int(min_position))
+
+
 def _tz(campaign: dict[str, Any] | None) -> str | None:
     return (campaign or {}).get("timezone")
 
@@ -165,6 +172,7 @@ async def home(request: Request) -> Response:
     services = get_services(request)
     if who.role == Role.INSPECTOR:
         return redirect("/audit")
+    await _read_your_writes(request, services)
     cid = await _campaign_id(request, services)
     campaign = await readmodels.queries().get_campaign(services.pool, cid) if cid else None
     names = await _unit_names(services)
@@ -208,6 +216,7 @@ async def targets_page(request: Request, cid: str) -> Response:
     who = found[0]
     services = get_services(request)
     q = request.query_params
+    await _read_your_writes(request, services)
     campaign = await readmodels.queries().get_campaign(services.pool, cid)
     if campaign is None:
         raise PageRefused(404, "not_found")
@@ -238,9 +247,7 @@ async def _target_context(request: Request, tid: str, who: Any) -> dict[str, Any
         raise PageRefused(exc.status, "forbidden" if exc.status == 403 else "not_found") from None
     except DomainError:
         raise PageRefused(404, "not_found") from None
-    min_position = request.query_params.get("min_position")
-    if min_position and min_position.isdigit():
-        await wait_for_projections(services, int(min_position))
+    await _read_your_writes(request, services)
     row = await readmodels.queries().get_target(services.pool, str(target.id)) or target.to_state()
     history: list[dict[str, Any]] = []
     if who.role != Role.UNIT_HEAD or target.unit_id == who.unit_id:
@@ -373,9 +380,7 @@ async def escalations_page(request: Request, cid: str) -> Response:
     if who.role not in (Role.SECRETARIAT, Role.STANDING_COMMITTEE, Role.INSPECTOR):
         raise PageRefused(403, "forbidden")
     services = get_services(request)
-    min_position = request.query_params.get("min_position")
-    if min_position and min_position.isdigit():
-        await wait_for_projections(services, int(min_position))
+    await _read_your_writes(request, services)
     campaign = await readmodels.queries().get_campaign(services.pool, cid)
     page = await readmodels.queries().list_escalations(services.pool, cid, "open", 100, None)
     if page is None:
