@@ -131,6 +131,8 @@ WORDS: dict[str, dict[str, str]] = {
     "escalated": {"vi": "Đã báo cáo BTV", "en": "Escalated"},
     "completed": {"vi": "Hoàn thành", "en": "Completed"},
     "cancelled": {"vi": "Đã hủy", "en": "Cancelled"},
+    "open": {"vi": "Đang chờ BTV", "en": "Open"},
+    "resolved": {"vi": "Đã tháo gỡ", "en": "Resolved"},
     "completed_on_time": {"vi": "Hoàn thành đúng hạn", "en": "Completed on time"},
     "completed_late": {"vi": "Hoàn thành quá hạn", "en": "Completed late"},
     "in_progress_within_deadline": {"vi": "Đang thực hiện trong hạn", "en": "In progress within the deadline"},

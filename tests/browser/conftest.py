@@ -130,7 +130,7 @@ async def drive(secretariat: Person, worker: None, projector: None, api_server: 
         "committee": await web_person(secretariat, name="Nguyễn Hoài Nam", role="standing_committee"),
         "inspector": await web_person(secretariat, name="Ủy ban Kiểm tra Thành ủy", role="inspector"),
     }
-    for key in ("ngo-quyen", "dong-da"):
+    for key in ("ngo-quyen", "dong-da", "lien-bao"):
         people[key] = await web_person(secretariat, name=f"Bí thư {wards[key]}", role="unit_head",
                                        unit_id=units[key])
     context = await browser.new_context()
@@ -142,7 +142,7 @@ async def drive(secretariat: Person, worker: None, projector: None, api_server: 
         await page.wait_for_url("**/sign-in?notice=activated")
     await context.close()
     return Drive(cid, units, people["secretariat"][0], people["committee"][0], people["inspector"][0],
-                 {k: people[k][0] for k in ("ngo-quyen", "dong-da")}, api_server.url)
+                 {k: people[k][0] for k in ("ngo-quyen", "dong-da", "lien-bao")}, api_server.url)
 
 
 async def assign(drive: Drive, ward: str, title: str, deadline: date | None = None) -> str:
