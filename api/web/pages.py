@@ -235,7 +235,8 @@ async def targets_page(request: Request, cid: str) -> Response:
     return render(request, "targets.html", {
         "campaign": campaign, "cid": cid, "items": page["items"], "next_cursor": page["next_cursor"],
         "filters": filters, "names": names, "units": units, "statuses": STATUSES, "report_classes": REPORT_CLASSES,
-        "tz": _tz(campaign), "query": dict(q),
+        "tz": _tz(campaign), "query": {k: v for k, v in q.items() if k not in ("cursor", "min_position", "notice")},
+        "notice": q.get("notice"),
     }, found=found)
 
 
@@ -459,9 +460,28 @@ async def users_page(request: Request) -> Response:
             status = 422
     names = await _unit_names(services)
     return render(request, "users.html", {"created": created, "errors": errors, "values": values,
+                                          "people": vi_sorted(await _people(services), key=lambda p: p["name"]),
+                                          "notice": request.query_params.get("notice"),
                                           "units": vi_sorted(names, key=lambda u: names[u]), "names": names,
                                           "roles": ("secretariat", "standing_committee", "unit_head", "inspector")},
                   found=found, status=status)
+
+
+# Users have no read model of their own; their events are in the audit trail (a
+# projection, hash-chained), which says who exists, in which role, and who is revoked.
+_PEOPLE = (
+    "SELECT aggregate_id AS id, "
+    "max(changes->>'name') FILTER (WHERE event_type = 'Created') AS name, "
+    "max(changes->>'role') FILTER (WHERE event_type = 'Created') AS role, "
+    "max(changes->>'unit_id') FILTER (WHERE event_type = 'Created') AS unit_id, "
+    "max(changes->>'login') FILTER (WHERE event_type = 'Created') AS login, "
+    "bool_or(event_type = 'Revoked') AS revoked, bool_or(event_type = 'PasswordSet') AS active "
+    "FROM public.audit_log WHERE aggregate_type = 'user' GROUP BY aggregate_id"
+)
+
+
+async def _people(services: Any) -> list[dict[str, Any]]:
+    return [dict(r) for r in await services.pool.fetch(_PEOPLE) if r["name"]]
 
 
 @router.post("/users/{uid}/revoke")
@@ -481,3 +501,101 @@ async def revoke_user_page(request: Request, uid: str) -> Response:
     except DomainError as exc:
         raise PageRefused(409 if exc.kind == "invalid_transition" else 404, exc.message) from None
     return redirect("/users?notice=revoked")
+
+
+# ------------------------------------------------------------------ import
+def _as_csv(filename: str, content: bytes) -> bytes:
+    """An uploaded XLSX (first sheet, header row first) as the CSV the import reads; CSV as it is."""
+    if not content.startswith(b"PK"):  # XLSX files are ZIP archives
+        return content
+    import csv
+    import io
+
+    from openpyxl import load_workbook
+
+    try:
+        sheet = load_workbook(io.BytesIO(content), read_only=True, data_only=True).worksheets[0]
+    except Exception as exc:  # noqa: BLE001 - not a workbook after all: one message for the person
+        from api.importing import ImportRejected
+
+        raise ImportRejected(f"{filename}: not a readable XLSX workbook") from exc
+    out = io.StringIO()
+    writer = csv.writer(out)
+    for row in sheet.iter_rows(values_only=True):
+        writer.writerow(["" if v is None else (v.isoformat()[:10] if hasattr(v, "isoformat") else v) for v in row])
+    return out.getvalue().encode()
+
+
+async def _checked_rows(services: Any, who: Any, cid: str, csv_bytes: bytes, command_id: str) -> tuple[list, list]:
+    """(rows, bad rows) exactly as the JSON import route checks them."""
+    from api import importing
+    from api.services import command
+
+    rows = importing.parse("text/csv", csv_bytes)
+    campaign = await services.in_thread(services.domain_app.get_campaign, cid)
+    await services.in_thread(importing.check_rows, services.domain_app, campaign, rows,
+                             command(command_id, who.actor))
+    return rows, importing.report(rows)
+
+
+@router.api_route("/campaigns/{cid}/import", methods=["GET", "POST"])
+async def import_page(request: Request, cid: str) -> Response:
+    from api.importing import ImportRejected
+
+    found = await person(request)
+    who, session = found
+    if who.role not in (Role.SECRETARIAT, Role.STANDING_COMMITTEE):
+        raise PageRefused(403, "forbidden")
+    services = get_services(request)
+    campaign = await readmodels.queries().get_campaign(services.pool, cid)
+    if campaign is None:
+        raise PageRefused(404, "not_found")
+    context: dict[str, Any] = {"campaign": campaign, "cid": cid, "rows": None, "bad": None, "errors": {},
+                               "csv_text": "", "import_id": str(uuid.uuid4()), "tz": _tz(campaign),
+                               "names": await _unit_names(services), "notice": request.query_params.get("notice"),
+                               "created": request.query_params.get("created")}
+    status = 200
+    if request.method == "POST":
+        form = await request.form()
+        check_csrf(request, form, session)
+        upload = form.get("file")
+        if upload is None or isinstance(upload, str) or not upload.filename:
+            context["errors"] = {"file": "upload_missing"}
+            status = 422
+        else:
+            try:
+                csv_bytes = _as_csv(upload.filename, await upload.read())
+                rows, bad = await _checked_rows(services, who, cid, csv_bytes, "web-preview-" + context["import_id"])
+            except ImportRejected as exc:
+                context["errors"] = {"file": exc.message}
+                status = 422
+            else:
+                context.update(rows=rows, bad=bad, csv_text=csv_bytes.decode("utf-8-sig"))
+                status = 422 if bad or not rows else 200
+    return render(request, "import.html", context, found=found, status=status)
+
+
+@router.post("/campaigns/{cid}/import/confirm")
+async def import_confirm(request: Request, cid: str) -> Response:
+    """Record the previewed rows: checked again (the campaign may have changed since),
+    then created by the JSON import's own code; the preview's id makes a second click a replay."""
+    from api.importing import ImportRejected
+    from api.routes.targets import _create_all
+
+    found = await person(request)
+    who, session = found
+    form = await request.form()
+    check_csrf(request, form, session)
+    if who.role not in (Role.SECRETARIAT, Role.STANDING_COMMITTEE):
+        raise PageRefused(403, "forbidden")
+    services = get_services(request)
+    try:
+        import_id = str(uuid.UUID(str(form.get("import_id", ""))))
+        rows, bad = await _checked_rows(services, who, cid, str(form.get("csv_text", "")).encode(),
+                                        "web-import-" + import_id)
+    except (ValueError, ImportRejected):
+        raise PageRefused(422, "there_is_a_problem") from None
+    if bad or not rows:
+        raise PageRefused(422, "there_is_a_problem")
+    result = await _create_all(services, who, "web-import-" + import_id, cid, [p.row for p in rows])
+    return redirect(f"/campaigns/{cid}/targets?min_position={result['position']}&notice=imported&created={result['created']}")
