@@ -9,7 +9,7 @@ PYTHON     ?= $(shell command -v python3.11 >/dev/null 2>&1 && echo python3.11 |
 EXTRAS     ?= test
 PYTEST_ARGS ?=
 
-.PHONY: venv test up bench bench-large clean distclean
+.PHONY: venv chromium test up bench bench-large clean distclean
 
 venv: $(STAMP)
 
@@ -21,7 +21,17 @@ $(STAMP): pyproject.toml | $(VENV_PY)
 	$(VENV_PY) -m pip install -e '.[$(EXTRAS)]'
 	touch $(STAMP)
 
-test: venv
+# The browser tests (tests/browser) drive Debian's Chromium: installed here when it is missing
+# and we are root (Playwright's own download is not reachable everywhere). Otherwise those
+# tests fail and say how to get a browser.
+CHROMIUM ?= /usr/bin/chromium
+chromium:
+	@if [ ! -x "$(CHROMIUM)" ] && [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then \
+		echo "installing chromium for the browser tests"; \
+		apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium; \
+	fi
+
+test: venv chromium
 	$(VENV_PY) -m pytest -q $(PYTEST_ARGS)
 
 up: venv
