@@ -18,7 +18,6 @@ from typing import Any
 
 from pydantic import BaseModel, ValidationError
 
-from api.auth import Principal
 from api.web.i18n import parse_dmy
 from domain.permissions import may_command_target
 from domain.values import Status
@@ -57,10 +56,6 @@ def available_commands(actor: Any, target: dict[str, Any]) -> list[CommandForm]:
             continue
         forms.append(CommandForm(segment, name, model, fields_of(model)))
     return forms
-
-
-def form_for(actor: Principal, target: dict[str, Any], segment: str) -> CommandForm | None:
-    return next((f for f in available_commands(actor.actor, target) if f.segment == segment), None)
 
 
 def _unwrap(annotation: Any) -> tuple[Any, bool]:

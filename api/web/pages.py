@@ -12,6 +12,7 @@ from typing import Any
 
 from fastapi import APIRouter, Request
 from fastapi.responses import Response
+from pydantic import ValidationError
 
 from api import readmodels
 from api.deps import get_services, readable_target, target_for, wait_for_projections
@@ -359,11 +360,16 @@ async def scoreboard_page(request: Request, cid: str) -> Response:
         values = {k: str(v) for k, v in form.items() if isinstance(v, str)}
         try:
             scoring = ScoringIn.model_validate({k: values[k] for k in ("on_time", "late", "reward_slots")
-                                                if values.get(k)})
-            scale = ScoringScale(**scoring.model_dump(exclude_none=True))
-            what_if = await readmodels.queries().what_if(services.pool, cid, scale)
-        except Exception as exc:  # noqa: BLE001 - a refused proposal is shown next to the form
-            errors["what_if"] = str(getattr(exc, "message", exc))[:300]
+                                                if values.get(k, "").strip()})
+        except ValidationError as exc:
+            errors["what_if"] = "; ".join(f"{e['loc'][0]}: {e['msg']}" for e in exc.errors())
+        else:
+            try:
+                scale = ScoringScale(on_time=scoring.on_time, late=scoring.late, reward_slots=scoring.reward_slots)
+            except DomainError as exc:
+                errors["what_if"] = exc.message
+            else:
+                what_if = await readmodels.queries().what_if(services.pool, cid, scale)
     board = await readmodels.queries().scoreboard(services.pool, cid, as_of=as_of) if "as_of" not in errors else None
     names = await _unit_names(services)
     return render(request, "scoreboard.html", {

@@ -67,3 +67,37 @@ async def test_a_wrong_password_keeps_the_login_and_says_what_is_wrong(browser: 
     assert await page.input_value("#login") == drive.inspector.login
     await check_accessibility(page)
     await context.close()
+
+
+async def test_the_scoreboard_downloads_and_answers_what_if_for_the_committee(browser: Any, drive: Drive) -> None:
+    page = await signed_in(browser, drive, drive.committee)
+    await page.goto(f"/campaigns/{drive.campaign}/scoreboard")
+    units = await page.locator("section.board tbody tr td:nth-child(2)").all_inner_texts()
+    assert units and set(units) <= {"Phường Ngô Quyền", "Phường Đống Đa", "Phường Định Trung", "Phường Liên Bảo"}
+    for kind, signature in (("csv", b"\xef\xbb\xbf"), ("xlsx", b"PK")):
+        link = page.locator(f"a[href$='format={kind}']")
+        download = await page.request.get(await link.get_attribute("href"))  # the session cookie reads the API
+        assert download.status == 200 and (await download.body()).startswith(signature)
+    await page.fill("#on_time", "1")
+    await page.fill("#late", "0")
+    await page.fill("#reward_slots", "2")
+    await page.click("form[method=post][action$='/scoreboard'] button[type=submit]")
+    assert await page.locator("section.board").count() >= 2  # the board, then the board under the proposal
+    await page.fill("#on_time", "-3")
+    await page.click("form[method=post][action$='/scoreboard'] button[type=submit]")
+    assert await page.locator(".panel .error-message").count() == 1
+    assert await page.input_value("#on_time") == "-3"
+    await page.fill("#as_of", "32/13/2022")
+    await page.click("form[method=get] button[type=submit]")
+    assert await page.locator(".field-error #as_of").count() == 1
+    await check_accessibility(page)
+    await page.context.close()
+
+
+async def test_an_unknown_page_is_a_page_and_an_unknown_api_route_a_problem(browser: Any, drive: Drive) -> None:
+    page = await signed_in(browser, drive, drive.secretariat)
+    response = await page.goto("/no-such-page")
+    assert response.status == 404 and await page.locator("h1").inner_text() == "Không tìm thấy trang"
+    api = await page.request.get("/v1/no-such-route")
+    assert api.status == 404 and api.headers["content-type"].startswith("application/problem+json")
+    await page.context.close()
