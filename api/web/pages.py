@@ -19,6 +19,7 @@ from api.deps import get_services, readable_target, target_for, wait_for_project
 from api.problems import Problem
 from api.sessions import client_address, clear_session_cookie, set_session_cookie
 from api.web import forms
+from api.web import queries as web_queries
 from api.web.collation import vi_key, vi_sorted
 from api.web.render import (
     PageRefused,
@@ -190,22 +191,11 @@ async def home(request: Request) -> Response:
         page = await readmodels.queries().list_escalations(services.pool, cid, "open", 100, None)
         context["escalations"] = (page or {}).get("items", [])
     elif cid and who.role == Role.SECRETARIAT:
-        every = await _targets(services, cid)
-        stale_days = 14
-        policy_stale = ((campaign or {}).get("policy") or {}).get("stale_after", "P14D")
-        if policy_stale.startswith("P") and policy_stale.endswith("D") and policy_stale[1:-1].isdigit():
-            stale_days = int(policy_stale[1:-1])
-        cutoff = datetime.now(timezone.utc) - timedelta(days=stale_days)
-        per_unit: dict[str, dict[str, int]] = {}
-        for t in every:
-            if t["status"] in ("completed", "cancelled"):
-                continue
-            row = per_unit.setdefault(t["unit_id"], {"overdue": 0, "stale": 0})
-            row["overdue"] += int(bool(t["overdue"]))
-            last = t.get("last_activity_at") or t.get("updated_at")
-            if last and datetime.fromisoformat(last) < cutoff:
-                row["stale"] += 1
-        context["per_unit"] = [(u, names.get(u, u), c) for u, c in per_unit.items() if c["overdue"] or c["stale"]]
+        from domain.values import parse_duration
+
+        stale_after = parse_duration(((campaign or {}).get("policy") or {}).get("stale_after", "P14D"))
+        per_unit = await web_queries.open_work_per_unit(services.pool, cid, datetime.now(timezone.utc) - stale_after)
+        context["per_unit"] = [(u, names.get(u, u), c) for u, c in per_unit.items()]
         context["per_unit"].sort(key=lambda r: vi_key(r[1]))
     return render(request, "home.html", context, found=found)
 
@@ -466,28 +456,11 @@ async def users_page(request: Request) -> Response:
             status = 422
     names = await _unit_names(services)
     return render(request, "users.html", {"created": created, "errors": errors, "values": values,
-                                          "people": vi_sorted(await _people(services), key=lambda p: p["name"]),
+                                          "people": vi_sorted(await web_queries.people(services.pool), key=lambda p: p["name"]),
                                           "notice": request.query_params.get("notice"),
                                           "units": vi_sorted(names, key=lambda u: names[u]), "names": names,
                                           "roles": ("secretariat", "standing_committee", "unit_head", "inspector")},
                   found=found, status=status)
-
-
-# Users have no read model of their own; their events are in the audit trail (a
-# projection, hash-chained), which says who exists, in which role, and who is revoked.
-_PEOPLE = (
-    "SELECT aggregate_id AS id, "
-    "max(changes->>'name') FILTER (WHERE event_type = 'Created') AS name, "
-    "max(changes->>'role') FILTER (WHERE event_type = 'Created') AS role, "
-    "max(changes->>'unit_id') FILTER (WHERE event_type = 'Created') AS unit_id, "
-    "max(changes->>'login') FILTER (WHERE event_type = 'Created') AS login, "
-    "bool_or(event_type = 'Revoked') AS revoked, bool_or(event_type = 'PasswordSet') AS active "
-    "FROM public.audit_log WHERE aggregate_type = 'user' GROUP BY aggregate_id"
-)
-
-
-async def _people(services: Any) -> list[dict[str, Any]]:
-    return [dict(r) for r in await services.pool.fetch(_PEOPLE) if r["name"]]
 
 
 @router.post("/users/{uid}/revoke")

@@ -11,7 +11,7 @@ from __future__ import annotations
 import secrets
 from pathlib import Path
 from typing import Any
-from urllib.parse import quote, urlsplit
+from urllib.parse import quote, urlencode, urlsplit
 
 from fastapi import Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
@@ -89,8 +89,11 @@ def render(request: Request, name: str, context: dict[str, Any], *, status: int 
     if found is None:
         anon_csrf = request.cookies.get(ANON_CSRF_COOKIE) or secrets.token_urlsafe(32)
     who, session = found if found is not None else (None, None)
+    other = "en" if lang == "vi" else "vi"
+    switch = {k: v for k, v in request.query_params.items() if k not in ("notice", "min_position")}
     body = templates.get_template(name).render(
-        request=request, t=translator(lang), lang=lang, other_lang="en" if lang == "vi" else "vi",
+        request=request, t=translator(lang), lang=lang, other_lang=other,
+        lang_url=request.url.path + "?" + urlencode({**switch, "lang": other}),
         person=who, csrf_token=session.csrf_token if session else anon_csrf, csrf_field=CSRF_FIELD,
         path=request.url.path, here=here(request), quote=quote, **context,
     )

@@ -180,3 +180,13 @@ async def check_accessibility(page: Any) -> None:
 async def screenshot(page: Any, name: str) -> None:
     SCREENSHOTS.mkdir(parents=True, exist_ok=True)
     await page.screenshot(path=str(SCREENSHOTS / f"{name}.png"), full_page=True)
+
+
+async def reload_until(page: Any, text: str, attempts: int = 120) -> None:
+    """The timer works on its own: reload (bounded) until the page shows `text`."""
+    for _ in range(attempts):
+        if text in await page.locator("main").inner_text():
+            return
+        await page.wait_for_timeout(500)
+        await page.reload()
+    raise AssertionError(f"{page.url} never showed {text!r}")

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from datetime import date, timedelta
 from typing import Any
 
 from tests.browser.conftest import (
@@ -10,6 +11,7 @@ from tests.browser.conftest import (
     assign,
     check_accessibility,
     screenshot,
+    reload_until,
     signed_in,
 )
 
@@ -32,6 +34,14 @@ async def test_each_role_signs_in_and_sees_its_home(browser: Any, drive: Drive) 
         assert heading in await page.locator("main").inner_text()
         await check_accessibility(page)
         await page.context.close()
+    late = await assign(drive, "dinh-trung", "Xử lý vi phạm đất đai", date.today() - timedelta(days=3))
+    page = await signed_in(browser, drive, drive.secretariat)
+    await page.goto(f"/?campaign={drive.campaign}")
+    await reload_until(page, "Phường Định Trung")  # its deadline passed: the timer marks it overdue
+    row = page.locator("tr", has_text="Phường Định Trung")
+    assert (await row.locator("td").all_inner_texts())[1] == "1"
+    assert late
+    await page.context.close()
     inspector = await signed_in(browser, drive, drive.inspector)
     assert inspector.url.endswith("/audit")  # an inspector's home is the audit trail
     await inspector.context.close()

@@ -9,20 +9,10 @@ from __future__ import annotations
 from datetime import date, timedelta
 from typing import Any
 
-from tests.browser.conftest import Drive, assign, check_accessibility, screenshot, signed_in
+from tests.browser.conftest import Drive, assign, check_accessibility, reload_until, screenshot, signed_in
 
 REASON = "Hộ dân chưa đồng ý phương án bồi thường"
 DIRECTIVE = "Trung tâm Phát triển quỹ đất phối hợp giải quyết trong tháng 7"
-
-
-async def reload_until(page: Any, text: str, attempts: int = 120) -> None:
-    """The timer works on its own: reload (bounded) until the page shows `text`."""
-    for _ in range(attempts):
-        if text in await page.locator("main").inner_text():
-            return
-        await page.wait_for_timeout(500)
-        await page.reload()
-    raise AssertionError(f"{page.url} never showed {text!r}")
 
 
 async def test_the_story_through_the_pages(browser: Any, drive: Drive) -> None:
