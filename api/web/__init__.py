@@ -14,6 +14,9 @@ from fastapi import FastAPI, Request
 from fastapi.staticfiles import StaticFiles
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
+from api.problems import Problem
+from domain.errors import DomainError
+
 STATIC = Path(__file__).parent / "static"
 
 
@@ -40,6 +43,22 @@ def mount(app: FastAPI) -> None:
         return error_page(request, exc.status, exc.message, exc.headers)
 
     api_http_handler = app.exception_handlers[StarletteHTTPException]
+    api_problem_handler = app.exception_handlers[Problem]
+    api_domain_handler = app.exception_handlers[DomainError]
+
+    @app.exception_handler(Problem)
+    async def _problem(request: Request, exc: Problem) -> Any:
+        if _is_page(request):  # e.g. the read models lag behind a `min_position` (503, Retry-After)
+            return error_page(request, exc.status, exc.detail or exc.title, dict(exc.headers or {}))
+        return await api_problem_handler(request, exc)
+
+    @app.exception_handler(DomainError)
+    async def _domain(request: Request, exc: DomainError) -> Any:
+        if _is_page(request):
+            from api.problems import DOMAIN_PROBLEMS
+
+            return error_page(request, DOMAIN_PROBLEMS.get(exc.kind, (422,))[0], exc.message)
+        return await api_domain_handler(request, exc)
 
     @app.exception_handler(StarletteHTTPException)
     async def _http(request: Request, exc: StarletteHTTPException) -> Any:

@@ -48,10 +48,17 @@ async def test_each_role_signs_in_and_sees_its_home(browser: Any, drive: Drive) 
 
 
 async def test_the_home_reads_on_a_phone_without_javascript(browser: Any, drive: Drive) -> None:
-    page = await signed_in(browser, drive, drive.heads["dong-da"], viewport={"width": 390, "height": 844},
-                           java_script_enabled=False)
-    await page.goto(f"/?campaign={drive.campaign}")
-    assert "Chỉ tiêu quá hạn" in await page.locator("main").inner_text()
+    soon = await assign(drive, "dong-da", "Hoàn thành chuyển đổi số cấp phường", date.today() + timedelta(days=10))
+    head = drive.heads["dong-da"]
+    blocked = await assign(drive, "dong-da", "Giải phóng mặt bằng đường vành đai")
+    response = await head.api.post(f"/v1/targets/{blocked}/block", {"reason": "Chờ phê duyệt giá đất"})
+    assert response.status_code == 200, response.text
+    page = await signed_in(browser, drive, head, viewport={"width": 390, "height": 844}, java_script_enabled=False)
+    await page.goto(f"/?campaign={drive.campaign}&min_position={response.json()['position']}")
+    due_soon = page.locator("h2", has_text="Sắp đến hạn").locator("xpath=following-sibling::ul[1]")
+    assert "Hoàn thành chuyển đổi số cấp phường" in await due_soon.inner_text()
+    assert await page.locator(f"a[href='/targets/{soon}']").count() == 1
+    assert await page.evaluate("document.documentElement.scrollWidth") <= 390  # no sideways scrolling
     await screenshot(page, "home-phone")
     await page.context.close()
 
