@@ -66,8 +66,16 @@ def here(request: Request) -> str:
 async def person(request: Request) -> tuple[Principal, Session]:
     found = await session_of(request, get_services(request))
     if found is None:
-        raise SignInRequired(here(request))
+        raise SignInRequired(here(request) if request.method == "GET" else came_from(request))
     return found
+
+
+def came_from(request: Request) -> str:
+    """After signing in again, a form posted with an ended session returns to its page."""
+    referer = urlsplit(request.headers.get("referer", ""))
+    if referer.netloc and referer.netloc != request.url.netloc:
+        return "/"
+    return safe_next(referer.path + (f"?{referer.query}" if referer.query else ""))
 
 
 async def maybe_person(request: Request) -> tuple[Principal, Session] | None:

@@ -67,6 +67,16 @@ async def test_without_a_session_a_page_goes_to_sign_in_and_back(browser: Any, d
     await page.click("main button[type=submit]")
     await page.wait_for_url(f"**/targets/{tid}?lang=vi")
     assert "Tiết kiệm, chống lãng phí" in await page.locator("h1").inner_text()
+    # A form sent after the session ended records nothing and comes back to its page.
+    await page.fill("#start-note", "Bắt đầu")
+    await page.context.clear_cookies()
+    await page.click("form[action$='/start'] button[type=submit]")
+    await page.wait_for_url("**/sign-in?next=*")
+    await page.fill("#login", drive.heads["dong-da"].login)
+    await page.fill("#password", PASSWORD)
+    await page.click("main button[type=submit]")
+    await page.wait_for_url(f"**/targets/{tid}?lang=vi")
+    assert (await drive.heads["dong-da"].api.get(f"/v1/targets/{tid}")).json()["status"] == "assigned"
     await page.context.close()
 
 
