@@ -9,7 +9,7 @@ PYTHON     ?= $(shell command -v python3.11 >/dev/null 2>&1 && echo python3.11 |
 EXTRAS     ?= test
 PYTEST_ARGS ?=
 
-.PHONY: venv chromium test up bench bench-large clean distclean
+.PHONY: venv chromium test test-tools up bench bench-large clean distclean
 
 venv: $(STAMP)
 
@@ -31,7 +31,14 @@ chromium:
 		apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium; \
 	fi
 
-test: venv chromium
+# The README tour's test (tests/e2e/test_readme_tour.py) pastes the tour into bash, which
+# uses jq as a reader would: installed here when missing and we are root on apt; else a hint.
+test-tools:
+	@command -v jq >/dev/null 2>&1 || { [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1 \
+	  && { apt-get install -y -qq jq >/dev/null 2>&1 || { apt-get update -qq && apt-get install -y -qq jq; }; }; } \
+	  || echo "make test: jq is missing (the README tour's test needs it): install it, e.g. apt-get install jq" >&2
+
+test: venv test-tools chromium
 	$(VENV_PY) -m pytest -q $(PYTEST_ARGS)
 
 up: venv

@@ -23,9 +23,10 @@ from api.deps import Replay, replay_response, route_is_guarded
 from api.idempotency import IdempotencyStore
 from api.importing import ImportRow
 from api.metrics import ApiMetrics
+from api.edge import AllowedMethods, RefuseNulCharacters
 from api.middleware import BodySizeLimit, ErrorGuard, RequestMetrics
 from api.problems import install_problem_handlers
-from api.routes import campaigns, reports, session, system, targets
+from api.routes import campaigns, operations, reports, session, system, targets
 from api.services import Services
 from api import users
 from thidua.settings import Settings
@@ -100,6 +101,8 @@ def create_app(
         lifespan=lifespan,
         docs_url="/docs",
         redoc_url=None,
+        # Readable operation ids for generated clients: the route's name (`block_target`).
+        generate_unique_id_function=lambda route: route.name,
     )
     app.state.services = None
     install_problem_handlers(app)
@@ -108,7 +111,8 @@ def create_app(
     async def _replay(request: Request, exc: Replay) -> Response:
         return replay_response(exc)
 
-    for router in (system.router, users.router, session.router, campaigns.router, targets.router, reports.router):
+    for router in (system.router, users.router, session.router, campaigns.router, operations.router,
+                   targets.router, reports.router):
         app.include_router(router)
     from api.web import mount as mount_web
 
@@ -119,6 +123,8 @@ def create_app(
     # Last added runs first: metrics see every request, the guard every exception,
     # and the size limit stops a large body before anything reads it.
     app.add_middleware(BodySizeLimit)
+    app.add_middleware(AllowedMethods)
+    app.add_middleware(RefuseNulCharacters)
     app.add_middleware(ErrorGuard)
     app.add_middleware(RequestMetrics, metrics=metrics)
     return app
@@ -171,6 +177,7 @@ async def _build_services(
         domain_app=domain_app, pool=pool, gateway=gateway, temporal_client=temporal_client,
         verifier=TokenVerifier(domain_app, ttl=auth_cache_ttl), idempotency=idempotency, metrics=metrics,
         task_queue=settings.task_queue, position_wait_seconds=position_wait_seconds,
+        operation_wait_seconds=settings.operation_wait_seconds,
     )
 
 

@@ -1,12 +1,15 @@
 """Every check a route needs, as typed dependencies, in one place.
 
 - `CurrentUser`: a valid, unrevoked bearer token (401 otherwise).
-- Role requirements (function level): `Secretariat`, `StandingCommittee`, `Assigners`,
-  `SecretariatOrCommittee`, `AuditReaders`... (403 for any other role). The role check
-  comes before any lookup, so a caller learns nothing about objects it may not touch.
+- Role requirements (function level), each from the rule in domain/permissions.py or
+  the command's declaration in domain/lifecycle.py: `may_run(command)` (`MayAssign`,
+  `Secretariat`, `StandingCommittee`, `AuditReaders`...; 403 for any other role). The
+  role check comes before any lookup, so a caller learns nothing about objects it may
+  not touch.
 - Object level: `target_for(command)` (may this user run this command on this target?
   404 for an unknown id, 403 for another unit's target), `ReadableTarget` (detail: own
-  unit, or a cluster the user's unit heads or deputises), `HistoryTarget` (own unit).
+  unit, or a cluster the user's unit heads or deputises), `HistoryTarget` (own unit) —
+  the rules themselves are domain/permissions.py's.
   Reads are checked against the aggregate (the source of truth), not a read model that
   may lag. A command is first checked against the read model (one indexed query): when
   it allows, the target's workflow checks again against its own facts before anything
@@ -34,11 +37,16 @@ from api.auth import Principal
 from api.idempotency import MAX_KEY_LENGTH, StoredResponse, command_id_for, request_hash
 from api.problems import Problem, from_domain_error, is_unavailable
 from api.services import Services
+from domain import lifecycle as lc
 from domain.errors import DomainError
-from domain.permissions import TARGET_COMMANDS, may_command_target
+from domain.permissions import (
+    AUDIT_READERS,
+    CAMPAIGN_COMMANDS,
+    OPERATION_READERS,
+    may_read_history,
+    may_read_target,
+)
 from domain.values import Role
-
-SEC, SC, UH, INSP = Role.SECRETARIAT, Role.STANDING_COMMITTEE, Role.UNIT_HEAD, Role.INSPECTOR
 
 
 def get_services(request: Request) -> Services:
@@ -95,11 +103,18 @@ def require_roles(*roles: Role) -> Callable[[Principal], Awaitable[Principal]]:
     return check_role
 
 
-Secretariat = Annotated[Principal, Depends(require_roles(SEC))]
-StandingCommittee = Annotated[Principal, Depends(require_roles(SC))]
-Assigners = Annotated[Principal, Depends(require_roles(SEC, SC))]
-SecretariatOrCommittee = Annotated[Principal, Depends(require_roles(SEC, SC))]
-AuditReaders = Annotated[Principal, Depends(require_roles(SEC, SC, INSP))]
+def may_run(command: str) -> Any:
+    """The user, if their role may issue `command` (a target command of the lifecycle
+    or a campaign-, unit- or user-level one)."""
+    roles = lc.COMMANDS[command].roles if command in lc.COMMANDS else CAMPAIGN_COMMANDS[command]
+    return Annotated[Principal, Depends(require_roles(*roles))]
+
+
+MayAssign = may_run("assign")
+Secretariat = Annotated[Principal, Depends(require_roles(Role.SECRETARIAT))]
+StandingCommittee = Annotated[Principal, Depends(require_roles(Role.STANDING_COMMITTEE))]
+AuditReaders = Annotated[Principal, Depends(require_roles(*AUDIT_READERS))]
+OperationReaders = Annotated[Principal, Depends(require_roles(*OPERATION_READERS))]
 
 
 # ------------------------------------------------------------------ objects
@@ -120,15 +135,6 @@ async def _load_target(services: Services, tid: str) -> Any:
     return await services.in_thread(services.domain_app.get_target, tid)
 
 
-def roles_able_to(command: str) -> frozenset[Role]:
-    """Roles that may run `command` on some target (unit heads: on their own unit's)."""
-    allowed = TARGET_COMMANDS[command]
-    roles = {r for r in allowed if isinstance(r, Role)}
-    if "owner" in allowed:
-        roles.add(UH)
-    return frozenset(roles)
-
-
 @dataclass(frozen=True)
 class TargetRef:
     """The target a command route acts on, as far as the route needs it."""
@@ -137,48 +143,43 @@ class TargetRef:
     unit_id: str
 
 
-def target_for(command: str) -> Callable[..., Awaitable[Any]]:
+def target_for(command: lc.TargetCommand) -> Callable[..., Awaitable[Any]]:
     """The Target a command route acts on, after the function- and object-level checks."""
-    able = roles_able_to(command)
 
-    async def target_in_scope(tid: TargetId, user: CurrentUser, services: ServicesDep) -> Any:
-        if user.role not in able:
-            raise Problem(403, f"the role {user.role} may not {command} targets")
+    async def target_in_scope(tid: TargetId, user: CurrentUser, services: ServicesDep, ctx: CommandCtx) -> Any:
+        if user.role not in command.roles:
+            raise Problem(403, f"the role {user.role} may not {command.name} targets")
         owner = await readmodels.queries().target_owner(services.pool, tid)
-        if owner is not None and may_command_target(user.actor, command, owner):
+        if owner is not None and command.allows(user.actor, owner):
             return TargetRef(id=UUID(tid), unit_id=owner)
         target = await _load_target(services, tid)
-        if not may_command_target(user.actor, command, target.unit_id):
+        # A command id this target already applied goes on to be answered as a replay
+        # (its first answer may have been lost before the target changed hands).
+        if not command.allows(user.actor, target.unit_id) and target.version_of_command(ctx.command_id) is None:
             raise Problem(403, f"this target belongs to unit {target.unit_id!r}, not to yours")
         return target
 
-    target_in_scope.__name__ = f"target_for_{command}"
-    target_in_scope.command = command  # type: ignore[attr-defined]
+    target_in_scope.__name__ = f"target_for_{command.name}"
+    target_in_scope.command = command.name  # type: ignore[attr-defined]
     return target_in_scope
 
 
-async def _leads_cluster_of(services: Services, campaign_id: str, lead_unit: str, unit_id: str) -> bool:
-    campaign = await services.in_thread(services.domain_app.get_campaign, campaign_id)
-    return any(
-        lead_unit in (c.head_unit_id, c.deputy_unit_id) and unit_id in c.unit_ids
-        for c in campaign.clusters.values()
-    )
-
-
 async def readable_target(tid: TargetId, user: CurrentUser, services: ServicesDep) -> Any:
-    """Target detail: everyone but a unit head of a unit that neither owns the target
-    nor heads or deputises the target's cluster."""
+    """Target detail (domain.permissions.may_read_target)."""
     target = await _load_target(services, tid)
-    if user.role == UH and target.unit_id != user.unit_id:
-        if not user.unit_id or not await _leads_cluster_of(services, target.campaign_id, user.unit_id, target.unit_id):
-            raise Problem(403, "this target belongs to another unit")
+    leads: frozenset[str] = frozenset()
+    if user.role == Role.UNIT_HEAD and target.unit_id != user.unit_id:
+        campaign = await services.in_thread(services.domain_app.get_campaign, target.campaign_id)
+        leads = campaign.cluster_leads_of(target.unit_id)
+    if not may_read_target(user.actor, target.unit_id, leads):
+        raise Problem(403, "this target belongs to another unit")
     return target
 
 
 async def history_target(tid: TargetId, user: CurrentUser, services: ServicesDep) -> Any:
-    """Target history: a unit head reads its own unit's targets only."""
+    """Target history (domain.permissions.may_read_history)."""
     target = await _load_target(services, tid)
-    if user.role == UH and target.unit_id != user.unit_id:
+    if not may_read_history(user.actor, target.unit_id):
         raise Problem(403, "this target belongs to another unit")
     return target
 

@@ -1,5 +1,12 @@
 """Scoreboard exports: CSV (UTF-8 with a BOM, so spreadsheet programs keep the
-Vietnamese diacritics) and XLSX (openpyxl). One row per unit, ranked within its cluster."""
+Vietnamese diacritics) and XLSX (openpyxl). One row per unit, ranked within its cluster.
+
+No text a user typed (a unit or cluster name, an id) may become a formula when the file
+is opened: in CSV a text cell that a spreadsheet would read as a formula (it begins
+with `=`, `+`, `-`, `@`, a tab or a carriage return) is prefixed with `'`, which
+spreadsheets show as text; in XLSX every text cell is written with the string type, so
+it is never a formula, and keeps its exact value.
+"""
 
 from __future__ import annotations
 
@@ -32,11 +39,21 @@ def rows(board: dict[str, Any]) -> list[list[Any]]:
     return result
 
 
+FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
+
+
+def csv_safe(value: Any) -> Any:
+    """A text cell no spreadsheet will evaluate (numbers and booleans pass unchanged)."""
+    if isinstance(value, str) and value.startswith(FORMULA_STARTS):
+        return "'" + value
+    return value
+
+
 def to_csv(board: dict[str, Any]) -> bytes:
     buffer = io.StringIO(newline="")
     writer = csv.writer(buffer)
     writer.writerow(HEADER)
-    writer.writerows(rows(board))
+    writer.writerows([csv_safe(v) for v in row] for row in rows(board))
     return ("\ufeff" + buffer.getvalue()).encode("utf-8")
 
 
@@ -48,14 +65,24 @@ def to_xlsx(board: dict[str, Any]) -> bytes:
     for cell in sheet[1]:
         cell.font = Font(bold=True)
     for row in rows(board):
-        sheet.append(row)
+        _append_text_safe(sheet, row)
     as_of = board.get("as_of")
     info = book.create_sheet("About")
-    info.append(["campaign_id", board.get("campaign_id")])
-    info.append(["as_of", str(as_of) if as_of is not None else ""])
+    _append_text_safe(info, ["campaign_id", board.get("campaign_id")])
+    _append_text_safe(info, ["as_of", str(as_of) if as_of is not None else ""])
     out = io.BytesIO()
     book.save(out)
     return out.getvalue()
+
+
+def _append_text_safe(sheet: Any, values: list[Any]) -> None:
+    """Append a row; text cells get the string type (openpyxl would make a text that
+    begins with `=` a formula)."""
+    sheet.append(values)
+    for cell, value in zip(sheet[sheet.max_row], values, strict=False):
+        if isinstance(value, str):
+            cell.value = value
+            cell.data_type = "s"
 
 
 def filename(board: dict[str, Any], extension: str) -> str:

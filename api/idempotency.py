@@ -59,7 +59,7 @@ def request_hash(method: str, path: str, query: str, body: bytes) -> str:
     """What makes two requests 'the same': JSON bodies compare by content, not spacing."""
     try:
         canonical = json.dumps(json.loads(body), sort_keys=True, separators=(",", ":"), ensure_ascii=False).encode()
-    except (ValueError, UnicodeDecodeError):
+    except (ValueError, UnicodeDecodeError, RecursionError):  # not JSON, or too deep to parse: the bytes
         canonical = body
     digest = hashlib.sha256()
     for part in (method.upper().encode(), path.encode(), query.encode(), canonical):

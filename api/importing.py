@@ -18,15 +18,16 @@ from __future__ import annotations
 import csv
 import io
 import json
+import re
 from dataclasses import dataclass, field
 from typing import Annotated, Any
 
 from pydantic import Field, ValidationError
 
-from api.models import AssignIn, DecisionRef, MeasureIn
+from api.models import AssignIn
 from domain.errors import CommandIdReused, DomainError, NotFound
 from domain.target import target_id_for
-from domain.values import Command, Decision, Measure
+from domain.values import Command
 
 MAX_ROWS = 10_000
 REQUIRED_COLUMNS = ("key", "unit_id", "title", "area", "deadline", "points")
@@ -141,7 +142,33 @@ def _row_from_csv(record: dict[str, str]) -> dict[str, Any]:
     return data
 
 
+# An assignment is an object holding objects (decision, measure): a few levels suffice.
+# Deeper input is refused before parsing, which would otherwise recurse once per level.
+MAX_JSON_DEPTH = 32
+
+
+_JSON_STRING = re.compile(rb'"(?:[^"\\]|\\.)*"')
+_BRACKET = re.compile(rb"[\[\]{}]")
+
+
+def _nesting_depth(body: bytes) -> int:
+    """How deeply arrays and objects nest in `body` (brackets inside strings not counted)."""
+    depth = deepest = 0
+    for match in _BRACKET.finditer(_JSON_STRING.sub(b"", body)):
+        if match.group() in (b"[", b"{"):
+            depth += 1
+            if depth > deepest:
+                deepest = depth
+                if deepest > MAX_JSON_DEPTH:
+                    break
+        else:
+            depth -= 1
+    return deepest
+
+
 def parse_json(body: bytes) -> list[ParsedRow]:
+    if _nesting_depth(body) > MAX_JSON_DEPTH:
+        raise ImportRejected(f"the JSON is nested more than {MAX_JSON_DEPTH} levels deep")
     try:
         items = json.loads(body)
     except (ValueError, UnicodeDecodeError) as exc:
@@ -201,25 +228,9 @@ def check_rows(domain_app: Any, campaign: Any, rows: list[ParsedRow], cmd: Comma
                                   "type": exc.kind})
 
 
-def domain_decision(ref: DecisionRef | None) -> Decision | None:
-    if ref is None:
-        return None
-    return Decision(number=ref.number, issued_on=ref.issued_on, issuer=ref.issuer, title=ref.title)
-
-
-def domain_measure(measure: MeasureIn | None) -> Measure | None:
-    if measure is None:
-        return None
-    return Measure(kind=measure.kind, goal=measure.goal, unit=measure.unit, direction=measure.direction)
-
-
 def assignment_kwargs(campaign: Any, row: AssignIn) -> dict[str, Any]:
     """The Target.assign keyword arguments a row stands for (as the domain compares them)."""
-    return {
-        "campaign_id": campaign.campaign_id, "unit_id": row.unit_id, "title": row.title, "area": row.area,
-        "deadline": row.deadline, "points": row.points, "timezone": campaign.timezone, "key": row.key,
-        "decision": domain_decision(row.decision), "measure": domain_measure(row.measure), "note": row.note,
-    }
+    return {**row.kwargs(), "campaign_id": campaign.campaign_id, "timezone": campaign.timezone}
 
 
 def report(rows: list[ParsedRow]) -> list[dict[str, Any]]:

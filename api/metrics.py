@@ -10,6 +10,8 @@ from __future__ import annotations
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
 from prometheus_client.exposition import CONTENT_TYPE_LATEST
 
+from projections.schema import GROUPS
+
 __all__ = ["ApiMetrics", "CONTENT_TYPE_LATEST"]
 
 
@@ -38,6 +40,16 @@ class ApiMetrics:
             "thidua_event_store_position", "Global position of the last stored event", registry=self.registry,
         )
 
+        self.read_model_stopped = Gauge(
+            "thidua_read_model_stopped",
+            "1 while a read model is stopped at an event it cannot apply (see /healthz), else 0",
+            ["projection"], registry=self.registry,
+        )
+        self.read_model_stopped_position = Gauge(
+            "thidua_read_model_stopped_position", "Position of the event a stopped read model cannot apply",
+            ["projection"], registry=self.registry,
+        )
+
     def observe_request(self, method: str, route: str, status: int, seconds: float) -> None:
         self.requests.labels(method, route, str(status)).inc()
         self.latency.labels(method, route).observe(seconds)
@@ -49,6 +61,11 @@ class ApiMetrics:
         self.last_position.set(max_position)
         for name, position in positions.items():
             self.projection_lag.labels(name).set(max(0, max_position - int(position or 0)))
+
+    def set_stopped_read_models(self, stopped: dict[str, int]) -> None:
+        for name in GROUPS:
+            self.read_model_stopped.labels(name).set(1 if name in stopped else 0)
+            self.read_model_stopped_position.labels(name).set(stopped.get(name, 0))
 
     def exposition(self) -> bytes:
         return generate_latest(self.registry)

@@ -13,21 +13,24 @@ from decimal import Decimal
 from typing import Annotated, Any, Literal
 
 import isodate
-from pydantic import AfterValidator, AwareDatetime, BaseModel, ConfigDict, Field
+from pydantic import AfterValidator, AwareDatetime, BaseModel, ConfigDict, Field, create_model
 
-from domain.values import DEFAULT_TIMEZONE
+from domain.input_rules import EdgeRules
+
+# The commands' argument models and types are declared with the commands.
+from domain.lifecycle import AssignArgs, Id, OptionalText, ShortText, TargetCommand, Text, routed
+from domain.values import DEFAULT_TIMEZONE, MIN_DURATION
 
 # ------------------------------------------------------------------ building blocks
-Id = Annotated[str, Field(min_length=1, max_length=100, examples=["phuong-ngo-quyen"])]
-ShortText = Annotated[str, Field(min_length=1, max_length=300)]
-Text = Annotated[str, Field(min_length=1, max_length=4000)]
-OptionalText = Annotated[str | None, Field(default=None, max_length=4000)]
+
 # Timers are armed at (some instant) + a policy duration: a duration beyond the calendar
 # would overflow that sum inside every running workflow of the campaign.
 MAX_POLICY_DURATION = timedelta(days=3660)
 
 
 def _within_timer_range(value: str) -> str:
+    if value.endswith(("T", "t")):
+        raise ValueError("not an ISO 8601 duration: a time must follow 'T'")
     try:
         parsed = isodate.parse_duration(value)
     except OverflowError:
@@ -36,6 +39,8 @@ def _within_timer_range(value: str) -> str:
         return value
     if isinstance(parsed, timedelta) and parsed > MAX_POLICY_DURATION:
         raise ValueError("the duration is too long: at most P3660D (about 10 years)")
+    if isinstance(parsed, timedelta) and timedelta(0) < parsed < MIN_DURATION:
+        raise ValueError("the duration is too short: at least PT1S (one second)")
     return value
 
 
@@ -53,19 +58,24 @@ MinPosition = Annotated[
     Field(default=None, ge=0, le=2**62,
           description="Wait (up to a few seconds) until the read models include this event position"),
 ]
-Points = Annotated[Decimal, Field(ge=0, le=1_000_000, max_digits=14, decimal_places=4, examples=[10])]
 RoleName = Literal["secretariat", "standing_committee", "unit_head", "inspector"]
 TargetStatus = Literal["assigned", "in_progress", "blocked", "escalated", "completed", "cancelled"]
 ReportClassName = Literal["completed_on_time", "completed_late", "in_progress_within_deadline", "overdue",
                           "cancelled"]
 
 
-class Input(BaseModel):
+class Input(EdgeRules):
+    """Every request body and query (target commands' bodies are `domain.lifecycle.Args`,
+    which keep the same rules)."""
+
     model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
 
 
 class Output(BaseModel):
-    model_config = ConfigDict(extra="allow")
+    """Every field a response carries is declared (no `additionalProperties`): what the
+    schema says is what a generated client gets. An undeclared field fails the response."""
+
+    model_config = ConfigDict(extra="forbid")
 
 
 # ------------------------------------------------------------------ users
@@ -90,6 +100,7 @@ class UserOut(Output):
 
 class UserCreatedOut(UserOut):
     login: str | None = None
+    revoked: bool = False
     token: str | None = Field(description="Shown once; only its hash is stored. Null on an idempotent replay.")
     activation_url: str | None = Field(
         default=None, description="Where the person sets a password: one use, 72 hours. Null on a replay.")
@@ -133,6 +144,8 @@ class UnitOut(Output):
     name: str
     kind: str | None = None
     head_name: str | None = None
+    version: int | None = None
+    updated_at: datetime | None = None
 
 
 class UnitChangeOut(Output):
@@ -193,6 +206,11 @@ class CloseIn(Input):
     reason: OptionalText = None
 
 
+class ReopenIn(Input):
+    model_config = ConfigDict(json_schema_extra={"examples": [{"reason": "Gia hạn đợt thi đua đến hết quý I"}]})
+    reason: Text = Field(description="Why the Standing Committee reopens the campaign (kept on the event)")
+
+
 class CampaignCreate(Input):
     model_config = ConfigDict(
         json_schema_extra={"examples": [{
@@ -247,6 +265,10 @@ class CampaignOut(Output):
     policy: PolicyOut
     scoring: ScoringOut
     closed: bool = False
+    clusters: list[ClusterOut] = Field(default_factory=list)
+    decisions: list[DecisionOut] = Field(default_factory=list)
+    version: int | None = None
+    updated_at: datetime | None = None
 
 
 class CampaignChangeOut(Output):
@@ -296,118 +318,47 @@ class BonusIn(Input):
 
 
 # ------------------------------------------------------------------ targets
-class DecisionRef(Input):
-    number: Annotated[str, Field(min_length=1, max_length=100)]
-    issued_on: date
-    issuer: ShortText
-    title: Annotated[str, Field(max_length=500)] = ""
+class AssignIn(AssignArgs):
+    """The body of an assignment (its arguments are declared with the command)."""
 
 
-class MeasureIn(Input):
-    kind: Annotated[str, Field(min_length=1, max_length=100)]
-    goal: Annotated[Decimal, Field(ge=-1e12, le=1e12, max_digits=20, decimal_places=6)]
-    unit: Annotated[str, Field(max_length=50)] = ""
-    direction: Literal["up", "down"] = "up"
+def command_request_model(command: TargetCommand) -> type[BaseModel]:
+    """The request body of a target command route: the command's declared arguments
+    plus `expected_version`."""
+    name = "".join(part.title() for part in (command.segment or command.name).split("-")) + "In"
+    return create_model(name, __base__=command.args, __module__=__name__, expected_version=(ExpectedVersion, None))
 
 
-class AssignIn(Input):
-    model_config = ConfigDict(
-        json_schema_extra={"examples": [{
-            "key": "934-01", "unit_id": "phuong-ngo-quyen", "title": "Hoàn thành GPMB dự án đường Nguyễn Tất Thành",
-            "area": "GPMB", "deadline": "2022-09-30", "points": 10,
-            "decision": {"number": "934-QĐ/TU", "issued_on": "2022-02-15", "issuer": "BTV Thành ủy"},
-        }]}
-    )
-    key: Annotated[str | None, Field(default=None, min_length=1, max_length=200,
-                                     description="Names the target within the campaign: assigning the same key "
-                                                 "again is a replay")] = None
-    unit_id: Id
-    title: Annotated[str, Field(min_length=1, max_length=500)]
-    area: Annotated[str, Field(min_length=1, max_length=200)]
-    deadline: date
-    points: Points
-    decision: DecisionRef | None = None
-    measure: MeasureIn | None = None
-    note: OptionalText = None
-
-
-class StartIn(Input):
-    note: OptionalText = None
-    expected_version: ExpectedVersion = None
-
-
-class ProgressIn(Input):
-    model_config = ConfigDict(json_schema_extra={"examples": [{"percent": 60, "note": "Đã chi trả 60% hộ dân"}]})
-    value: Annotated[Decimal | None, Field(default=None, ge=-1e12, le=1e12, max_digits=20, decimal_places=6)] = None
-    percent: Annotated[Decimal | None, Field(default=None, ge=0, le=100, max_digits=7, decimal_places=4)] = None
-    note: OptionalText = None
-    expected_version: ExpectedVersion = None
-
-
-class BlockIn(Input):
-    model_config = ConfigDict(json_schema_extra={"examples": [{
-        "reason": "Hộ dân chưa đồng ý phương án bồi thường", "help_needed": "BTV chỉ đạo phối hợp"}]})
-    reason: Text
-    help_needed: OptionalText = None
-    expected_version: ExpectedVersion = None
-
-
-class UnblockIn(Input):
-    note: OptionalText = None
-    expected_version: ExpectedVersion = None
-
-
-class EscalateIn(Input):
-    reason: OptionalText = None
-    expected_version: ExpectedVersion = None
-
-
-class ResolveIn(Input):
-    model_config = ConfigDict(json_schema_extra={"examples": [{
-        "directive": "Trung tâm Phát triển quỹ đất phối hợp giải quyết trong tháng 7",
-        "new_deadline": "2022-10-31", "coordinating_unit_ids": ["trung-tam-phat-trien-quy-dat"]}]})
-    directive: Text
-    new_deadline: date | None = None
-    reassign_to: Id | None = None
-    coordinating_unit_ids: Annotated[list[Id], Field(default_factory=list, max_length=50)]
-    expected_version: ExpectedVersion = None
-
-
-class CompleteIn(Input):
-    result: OptionalText = None
-    evidence: OptionalText = None
-    note: OptionalText = None
-    expected_version: ExpectedVersion = None
-
-
-class ReopenIn(Input):
-    reason: Text
-    expected_version: ExpectedVersion = None
-
-
-class ExtendDeadlineIn(Input):
-    new_deadline: date
-    reason: Text
-    decision: DecisionRef | None = None
-    expected_version: ExpectedVersion = None
-
-
-class ReassignIn(Input):
-    unit_id: Id
-    reason: Text
-    expected_version: ExpectedVersion = None
-
-
-class CancelIn(Input):
-    reason: Text
-    expected_version: ExpectedVersion = None
+# One request model per routed command, derived from the declarations.
+COMMAND_BODIES: dict[str, type[BaseModel]] = {c.name: command_request_model(c) for c in routed()}
 
 
 class EscalationInfo(Output):
-    state: str
-    trigger: str
+    state: Literal["open", "resolved"]
+    trigger: Literal["auto", "requested"]
     opened_at: datetime | None = None
     directive: str | None = None
+    number: int | None = Field(default=None, description="1 for the target's first escalation, then 2, ...")
+    reason: str | None = None
+    help_needed: str | None = None
+    reminders: int | None = Field(default=None, description="Reminders sent while it waited past its SLA")
+    last_reminded_at: datetime | None = None
+    resolved_at: datetime | None = None
+    resolved_by: str | None = Field(default=None, description="The user id of the member who resolved it")
+
+
+class DecisionOnTarget(Output):
+    number: str
+    issued_on: date
+    issuer: str
+    title: str | None = None
+
+
+class MeasureOut(Output):
+    kind: str
+    goal: float
+    unit: str | None = None
+    direction: Literal["up", "down"] = "up"
 
 
 class TargetOut(Output):
@@ -424,10 +375,25 @@ class TargetOut(Output):
     version: int
     escalation: EscalationInfo | None = None
     updated_at: datetime | None = None
+    key: str | None = Field(default=None, description="Names the target within its campaign (assignment key)")
+    deadline_at: datetime | None = Field(default=None, description="The deadline's last instant: 23:59:59 of "
+                                                                    "`deadline` in the campaign's time zone")
+    timezone: str | None = None
+    percent: float | None = None
+    measure: MeasureOut | None = None
+    decision: DecisionOnTarget | None = None
+    assigned_at: datetime | None = None
+    blocked_at: datetime | None = None
+    block_reason: str | None = None
+    completed_at: datetime | None = None
+    last_activity_at: datetime | None = None
+    coordinating_unit_ids: list[str] = Field(default_factory=list)
+    restricted: bool = Field(default=False, description="True when the reader may not read this target's detail "
+                                                         "(another unit's): only its public facts are shown")
 
 
 class TargetCommandOut(Output):
-    model_config = ConfigDict(extra="allow", json_schema_extra={"examples": [{"target": {
+    model_config = ConfigDict(extra="forbid", json_schema_extra={"examples": [{"target": {
         "id": "0b6f3c1e-2f4a-5c55-9d7e-2b8f1f0e8a11", "campaign_id": "vinh-yen-2022", "unit_id": "phuong-ngo-quyen",
         "title": "Hoàn thành GPMB", "area": "GPMB", "deadline": "2022-09-30", "points": 10.0,
         "status": "in_progress", "overdue": False, "report_class": "in_progress_within_deadline", "version": 2,
@@ -441,20 +407,15 @@ class TargetPage(Output):
     next_cursor: str | None = None
 
 
-class HistoryPage(Output):
-    items: list[dict[str, Any]]
-    next_cursor: str | None = None
-
-
-class ImportRowError(Output):
-    line: int
-    key: str | None = None
-    errors: list[dict[str, Any]]
+class ImportedOut(Output):
+    key: str
+    target_id: str
+    position: int
 
 
 class ImportResultOut(Output):
     created: int
-    items: list[dict[str, Any]]
+    items: list[ImportedOut]
     position: int
 
 
@@ -478,6 +439,7 @@ class UnitScoreOut(Output):
     rank: int
     reward_candidate: bool
     counts: Counts
+    bonus: float = Field(default=0.0, description="Bonuses minus deductions awarded by the Standing Committee")
 
 
 class ClusterBoardOut(Output):
@@ -490,6 +452,8 @@ class ScoreboardOut(Output):
     campaign_id: str
     as_of: datetime | None = None
     clusters: list[ClusterBoardOut]
+    position: int | None = Field(default=None, description="The read models' position the board was computed at")
+    scoring: ScoringOut | None = Field(default=None, description="The scale the board was computed under")
 
 
 class WhatIfIn(Input):
@@ -501,6 +465,12 @@ class WhatIfIn(Input):
 
 class EscalationOut(Output):
     target_id: str
+    campaign_id: str | None = None
+    number: int | None = None
+    help_needed: str | None = None
+    reminders: int | None = None
+    last_reminded_at: datetime | None = None
+    resolved_by: str | None = None
     unit_id: str
     cluster_id: str | None = None
     state: Literal["open", "resolved"]
@@ -536,9 +506,19 @@ class AuditEntryOut(Output):
     command_id: str | None = None
     prev_hash: str
     hash: str
+    aggregate_version: int | None = None
+    recorded_at: datetime | None = Field(default=None, description="When the event was stored here")
+    campaign_id: str | None = None
+    target_id: str | None = None
+    unit_id: str | None = None
 
 
 class AuditPage(Output):
+    items: list[AuditEntryOut]
+    next_cursor: str | None = None
+
+
+class HistoryPage(Output):
     items: list[AuditEntryOut]
     next_cursor: str | None = None
 
@@ -550,9 +530,22 @@ class VerifyOut(Output):
     first_bad_position: int | None = None
 
 
+class StoppedReadModelOut(Output):
+    """A read model stopped at an event it cannot apply; the others go on."""
+
+    read_model: str
+    position: int = Field(description="the event it cannot apply")
+    aggregate_id: str | None = None
+    aggregate_version: int | None = None
+    event_type: str | None = None
+    reason: str
+    stopped_at: datetime
+
+
 class HealthOut(Output):
-    status: Literal["ok", "unavailable"]
+    status: Literal["ok", "degraded", "unavailable"]
     checks: dict[str, str]
+    stopped_read_models: list[StoppedReadModelOut] = []
 
 
 # ------------------------------------------------------------------ query parameters

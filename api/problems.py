@@ -29,6 +29,7 @@ PROBLEM_BASE = "https://thidua.example/problems/"
 DOMAIN_PROBLEMS: dict[str, tuple[int, str, str]] = {
     "not_allowed": (403, "forbidden", "Not allowed"),
     "invalid_transition": (409, "invalid-transition", "Invalid transition"),
+    "campaign_closed": (409, "campaign-closed", "Campaign closed"),
     "conflict": (409, "version-conflict", "Version conflict"),
     "bad_input": (422, "validation", "Invalid input"),
     "command_id_reused": (422, "command-id-reused", "Command id reused"),

@@ -30,10 +30,6 @@ def page(kind: str, result: Any) -> dict[str, Any]:
     return {"items": list(items), "next_cursor": encode_cursor(kind, keyset)}
 
 
-def after(kind: str, cursor: str | None) -> Any:
-    return decode_cursor(kind, cursor)
-
-
 async def paged(kind: str, cursor: str | None, fetch: Callable[[Any], Awaitable[Any]]) -> dict[str, Any]:
     """One page of a list: decode the cursor, fetch, encode the next cursor. A cursor
     that decodes but names no valid position (tampered with) is a 422, not a 500."""

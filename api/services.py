@@ -33,6 +33,7 @@ class Services:
     position_wait_seconds: float = 5.0
     sessions: Any = None  # api.sessions.SessionStore
     throttle: Any = None  # api.sessions.LoginThrottle
+    operation_wait_seconds: float = 5.0  # see thidua.settings
     extras: dict[str, Any] = field(default_factory=dict)
 
     async def in_thread(self, fn: Callable[..., T], *args: Any) -> T:

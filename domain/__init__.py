@@ -3,6 +3,7 @@
 from domain.campaign import Campaign, Unit, campaign_uuid, unit_uuid
 from domain.errors import (
     BadInput,
+    CampaignClosed,
     CommandIdReused,
     DomainError,
     InvalidTransition,
@@ -28,8 +29,8 @@ from domain.values import (
 )
 
 __all__ = [
-    "SYSTEM", "Actor", "BadInput", "Campaign", "Cluster", "Command", "CommandIdReused", "Decision",
-    "DomainError", "InvalidTransition", "Measure", "NotAllowed", "NotFound", "Policy", "ReportClass",
+    "SYSTEM", "Actor", "BadInput", "Campaign", "CampaignClosed", "Cluster", "Command", "CommandIdReused",
+    "Decision", "DomainError", "InvalidTransition", "Measure", "NotAllowed", "NotFound", "Policy", "ReportClass",
     "Role", "ScoringScale", "Status", "Target", "Trigger", "Unit", "User", "VersionConflict",
     "campaign_uuid", "classify", "target_id_for", "unit_uuid", "user_uuid",
 ]

@@ -2,27 +2,31 @@
 
 from __future__ import annotations
 
-from datetime import date, datetime
+from datetime import date, datetime, timedelta
 from decimal import Decimal
 from typing import Any
 from uuid import NAMESPACE_URL, UUID, uuid5
 
 from eventsourcing.domain import Aggregate, event
 
-from domain.commandlog import CommandLog, event_meta, fingerprint, optional_text, require_text
-from domain.errors import BadInput, CommandIdReused, InvalidTransition
+from domain.commandlog import CommandLog, check_key, event_meta, fingerprint, optional_text, require_text
+from domain.errors import BadInput, CampaignClosed, CommandIdReused, InvalidTransition
 from domain.permissions import check_may
 from domain.values import (
     DEFAULT_TIMEZONE,
+    MAX_CAMPAIGN_YEARS,
     Actor,
     Cluster,
     Command,
     Decision,
     Policy,
     ScoringScale,
+    check_date,
+    check_instant,
     check_timezone,
     end_of_day,
     to_decimal,
+    years_later,
 )
 
 NAMESPACE = uuid5(NAMESPACE_URL, "https://thidua.example/campaigns")
@@ -34,7 +38,7 @@ def campaign_uuid(campaign_id: str) -> UUID:
 
 
 def check_slug(value: str, field: str) -> str:
-    text = require_text(value, field, max_len=100)
+    text = require_text(check_key(value, field), field, max_len=100)
     if not all(ch.isalnum() or ch in "-_." for ch in text):
         raise BadInput(f"{field} may contain only letters, digits, '-', '_' and '.'", field=field)
     return text
@@ -61,10 +65,11 @@ class Campaign(CommandLog, Aggregate):
     def creation_payload(**kw: Any) -> dict[str, Any]:
         starts_on, ends_on = kw["starts_on"], kw["ends_on"]
         for name, day in (("starts_on", starts_on), ("ends_on", ends_on)):
-            if isinstance(day, datetime) or not isinstance(day, date):
-                raise BadInput(f"{name} must be a date (YYYY-MM-DD)", field=name)
+            check_date(day, name)
         if ends_on < starts_on:
             raise BadInput("ends_on must not be before starts_on", field="ends_on")
+        if ends_on >= years_later(starts_on, MAX_CAMPAIGN_YEARS):
+            raise BadInput(f"a campaign's period is at most {MAX_CAMPAIGN_YEARS} years", field="ends_on")
         check_timezone(kw["timezone"])
         return {
             "campaign_id": check_slug(kw["campaign_id"], "id"),
@@ -72,7 +77,7 @@ class Campaign(CommandLog, Aggregate):
             "starts_on": starts_on,
             "ends_on": ends_on,
             "timezone": kw["timezone"],
-            "policy": kw["policy"] or Policy(),
+            "policy": (kw["policy"] or Policy()).check_new(),
             "scoring": kw["scoring"] or ScoringScale(),
         }
 
@@ -109,8 +114,10 @@ class Campaign(CommandLog, Aggregate):
         self._remember(command_id, fp, occurred_at, actor, self.version + 1)
 
     def check_open(self, command: str) -> None:
+        """Refuse `command` (of the campaign or of one of its targets) while it is closed."""
         if self.closed:
-            raise InvalidTransition(command, "closed", f"cannot {command}: the campaign is closed")
+            raise CampaignClosed(command, message=f"cannot {command}: campaign {self.campaign_id!r} is closed",
+                                 campaign_id=self.campaign_id)
 
     # ------------------------------------------------------------- clusters
     def set_cluster(self, cmd: Command, cluster: Cluster) -> bool:
@@ -136,6 +143,12 @@ class Campaign(CommandLog, Aggregate):
         self.clusters = {**self.clusters, cluster.cluster_id: cluster}
         self._record_meta(command_id, fingerprint, occurred_at, actor)
 
+    def cluster_leads_of(self, unit_id: str) -> frozenset[str]:
+        """The head and deputy units of every cluster `unit_id` belongs to."""
+        return frozenset(
+            lead for c in self.clusters.values() if unit_id in c.unit_ids for lead in (c.head_unit_id, c.deputy_unit_id)
+        )
+
     def cluster_of(self, unit_id: str) -> str | None:
         for cluster in self.clusters.values():
             if unit_id in cluster.unit_ids:
@@ -151,6 +164,7 @@ class Campaign(CommandLog, Aggregate):
         self.check_open("record_decision")
         number = require_text(decision.number, "number", max_len=100)
         require_text(decision.issuer, "issuer", max_len=300)
+        check_date(decision.issued_on, "issued_on")
         if number in self.decisions:
             if self.decisions[number] == decision:
                 return False
@@ -170,6 +184,7 @@ class Campaign(CommandLog, Aggregate):
             return False
         check_may(cmd.actor, "change_policy")
         self.check_open("change_policy")
+        policy.check_new()
         self._policy_changed(policy=policy, **event_meta(cmd, fp))
         return True
 
@@ -184,9 +199,13 @@ class Campaign(CommandLog, Aggregate):
             return False
         check_may(cmd.actor, "change_scoring")
         self.check_open("change_scoring")
-        if effective_at is not None and (not isinstance(effective_at, datetime) or effective_at.tzinfo is None):
+        if effective_at is not None:
             # a naive time cannot be ordered against the recorded (UTC) ones
-            raise BadInput("effective_at must be a time with a UTC offset", field="effective_at")
+            check_instant(effective_at, "effective_at")
+            first, last = end_of_day(self.starts_on - timedelta(days=1), self.timezone), self.deadline_end(self.ends_on)
+            if not first < effective_at <= last:
+                raise BadInput(f"effective_at must be within the campaign's period ({self.starts_on.isoformat()} "
+                               f"to {self.ends_on.isoformat()})", field="effective_at")
         self._scoring_changed(scoring=scoring, effective_at=effective_at or cmd.at, **event_meta(cmd, fp))
         return True
 
@@ -245,6 +264,23 @@ class Campaign(CommandLog, Aggregate):
     @event("Closed")
     def _closed(self, reason: str | None, actor: Actor, occurred_at: datetime, command_id: str, fingerprint: str) -> None:
         self.closed = True
+        self._record_meta(command_id, fingerprint, occurred_at, actor)
+
+    def reopen(self, cmd: Command, reason: str) -> bool:
+        """The Standing Committee opens a closed campaign again (its targets take
+        commands again); the reason is kept on the event."""
+        fp = fingerprint("reopen_campaign", reason=reason)
+        if self.is_replay(cmd, fp):
+            return False
+        check_may(cmd.actor, "reopen_campaign")
+        if not self.closed:
+            raise InvalidTransition("reopen_campaign", "open", "cannot reopen a campaign that is not closed")
+        self._reopened(reason=require_text(reason, "reason"), **event_meta(cmd, fp))
+        return True
+
+    @event("Reopened")
+    def _reopened(self, reason: str, actor: Actor, occurred_at: datetime, command_id: str, fingerprint: str) -> None:
+        self.closed = False
         self._record_meta(command_id, fingerprint, occurred_at, actor)
 
     # ------------------------------------------------------------- reading

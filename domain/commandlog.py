@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import unicodedata
 from dataclasses import asdict, is_dataclass
 from datetime import date, datetime
 from decimal import Decimal
@@ -74,10 +75,45 @@ class CommandLog:
             )
         return True
 
+    def version_of_same_command(self, command_id: str, fp: str) -> int | None:
+        """The version the command stored, if this id was applied with this fingerprint."""
+        seen = self.applied.get(command_id)
+        return None if seen is None or seen[0] != fp else int(seen[1])
+
     def version_of_command(self, command_id: str) -> int | None:
         """The version of the last event the command stored, if it was applied."""
         seen = self.applied.get(command_id)
         return None if seen is None else int(seen[1])
+
+
+# Characters that change how text looks or reads without being seen: zero-width
+# characters and joiners, bidirectional embeddings, overrides and isolates, the word
+# joiner family and the byte-order mark. In a key or an id they make two values that
+# look the same differ (or hide what a value says), so keys and ids refuse them; free
+# text (titles, reasons) drops them.
+INVISIBLE = frozenset(
+    "\u061c\u180e\u200b\u200c\u200d\u200e\u200f\u202a\u202b\u202c\u202d\u202e"
+    "\u2060\u2061\u2062\u2063\u2064\u2066\u2067\u2068\u2069\ufeff"
+)
+_DROP_INVISIBLE = {ord(ch): None for ch in INVISIBLE}
+
+
+def normalize_text(text: str) -> str:
+    """The one form every text is kept in: Unicode NFC (so a word typed with combined
+    or separate accents is the same word), without invisible characters."""
+    return unicodedata.normalize("NFC", text).translate(_DROP_INVISIBLE)
+
+
+def has_invisible(text: str) -> bool:
+    return any(ch in INVISIBLE for ch in text)
+
+
+def check_key(value: str, field: str) -> str:
+    """A key or an id: NFC, and no invisible character (refused, not dropped: the caller
+    must know the value it sent is not the one kept)."""
+    if has_invisible(value):
+        raise BadInput(f"{field} contains an invisible (zero-width or bidirectional) character", field=field)
+    return unicodedata.normalize("NFC", value)
 
 
 def _check_text(text: str, field: str, max_len: int) -> None:
@@ -89,7 +125,7 @@ def _check_text(text: str, field: str, max_len: int) -> None:
 
 
 def require_text(value: str | None, field: str, *, max_len: int = MAX_TEXT) -> str:
-    text = (value or "").strip()
+    text = normalize_text(value or "").strip()
     if not text:
         raise BadInput(f"{field} is required", field=field)
     _check_text(text, field, max_len)
@@ -99,6 +135,6 @@ def require_text(value: str | None, field: str, *, max_len: int = MAX_TEXT) -> s
 def optional_text(value: str | None, field: str, *, max_len: int = MAX_TEXT) -> str | None:
     if value is None:
         return None
-    text = value.strip()
+    text = normalize_text(value).strip()
     _check_text(text, field, max_len)
     return text or None

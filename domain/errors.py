@@ -1,7 +1,7 @@
 """Domain errors: each says what was refused and why, so callers can map them.
 
-The API maps them to HTTP statuses (NotAllowed -> 403, InvalidTransition and
-VersionConflict -> 409, BadInput and CommandIdReused -> 422, NotFound -> 404);
+The API maps them to HTTP statuses (NotAllowed -> 403, InvalidTransition, CampaignClosed
+and VersionConflict -> 409, BadInput and CommandIdReused -> 422, NotFound -> 404);
 the workflow layer carries their `kind` across Temporal unchanged.
 """
 
@@ -35,6 +35,20 @@ class InvalidTransition(DomainError):
         )
         self.command = command
         self.state = state
+
+
+class CampaignClosed(InvalidTransition):
+    """The target's (or the command's) campaign is closed: nothing changes in it until
+    the Standing Committee reopens it."""
+
+    kind = "campaign_closed"
+
+    def __init__(self, command: str, state: str = "closed", message: str | None = None,
+                 campaign_id: str | None = None) -> None:
+        super().__init__(command, state, message or f"cannot {command}: the campaign is closed")
+        if campaign_id is not None:
+            self.details["campaign_id"] = campaign_id
+        self.campaign_id = campaign_id
 
 
 class NotAllowed(DomainError):
@@ -74,6 +88,7 @@ ERROR_KINDS: dict[str, type[DomainError]] = {
     for cls in (
         DomainError,
         InvalidTransition,
+        CampaignClosed,
         NotAllowed,
         BadInput,
         CommandIdReused,

@@ -1,38 +1,27 @@
-"""Who may do what: pure functions shared by the aggregates, the workflow and the API.
+"""Who may do what and read what: the one authorisation module.
 
-The lifecycle table of DESIGN.md in code. A unit head acts only on its own unit's
-targets; inspectors read everything and change nothing; timers act as `system`.
+Used by the aggregates (through the declarations of domain/lifecycle.py and the
+campaign, unit and user commands below), by the workflow's update validator and by the
+API's dependencies and pages. A unit head acts only on its own unit's targets;
+inspectors read everything and change nothing; timers act as `system`.
 """
 
 from __future__ import annotations
 
+from collections.abc import Collection
+from typing import Any
+
 from domain.errors import NotAllowed
 from domain.values import Actor, Role
 
-_OWNER = "owner"  # the head of the unit that owns the target
+# In a command's `who`: the head of the unit that owns the target.
+OWNER = "owning_unit"
+Who = frozenset[Role | str]
+
 _SC = Role.STANDING_COMMITTEE
 _SEC = Role.SECRETARIAT
 
-TARGET_COMMANDS: dict[str, frozenset[object]] = {
-    "assign": frozenset({_SEC, _SC}),
-    "start": frozenset({_OWNER}),
-    "report_progress": frozenset({_OWNER}),
-    "block": frozenset({_OWNER}),
-    "unblock": frozenset({_OWNER}),
-    "escalate": frozenset({_OWNER}),
-    "resolve": frozenset({_SC}),
-    "complete": frozenset({_OWNER}),
-    "reopen": frozenset({_SEC, _SC}),
-    "extend_deadline": frozenset({_SC}),
-    "reassign": frozenset({_SEC, _SC}),
-    "cancel": frozenset({_SEC, _SC}),
-    # timer-made transitions
-    "auto_escalate": frozenset({Role.SYSTEM}),
-    "remind_escalation": frozenset({Role.SYSTEM}),
-    "mark_overdue": frozenset({Role.SYSTEM}),
-    "remind_stale": frozenset({Role.SYSTEM}),
-}
-
+# Campaign-, unit- and user-level commands (no owning unit involved).
 CAMPAIGN_COMMANDS: dict[str, frozenset[Role]] = {
     "create_campaign": frozenset({_SEC}),
     "set_cluster": frozenset({_SEC}),
@@ -41,36 +30,39 @@ CAMPAIGN_COMMANDS: dict[str, frozenset[Role]] = {
     "change_scoring": frozenset({_SEC, _SC}),
     "award_bonus": frozenset({_SC}),
     "close_campaign": frozenset({_SEC}),
+    "reopen_campaign": frozenset({_SC}),
     "register_unit": frozenset({_SEC}),
     "manage_users": frozenset({_SEC}),
 }
 
+# The audit trail and its verification.
+AUDIT_READERS = frozenset({_SEC, _SC, Role.INSPECTOR})
+# The progress of campaign-wide operations (GET /v1/operations/{id}).
+OPERATION_READERS = frozenset({_SEC, _SC})
 
-def may_command_target(actor: Actor, command: str, owning_unit_id: str | None) -> bool:
-    allowed = TARGET_COMMANDS.get(command)
-    if allowed is None:
-        return False
-    if actor.role in allowed:
+
+def roles_of(who: Who) -> frozenset[Role]:
+    """The roles a `who` admits (the owning unit's head is a unit head)."""
+    roles = {r for r in who if isinstance(r, Role)}
+    if OWNER in who:
+        roles.add(Role.UNIT_HEAD)
+    return frozenset(roles)
+
+
+def allows(who: Who, actor: Actor, owning_unit_id: str | None) -> bool:
+    """Does `who` admit this actor for a target owned by `owning_unit_id`?"""
+    if actor.role in who:
         return True
     return (
-        _OWNER in allowed
+        OWNER in who
         and actor.role == Role.UNIT_HEAD
         and actor.unit_id is not None
         and actor.unit_id == owning_unit_id
     )
 
 
-def check_may_command_target(actor: Actor, command: str, owning_unit_id: str | None) -> None:
-    if not may_command_target(actor, command, owning_unit_id):
-        raise NotAllowed(
-            f"{actor.role} {actor.id!r} may not {command} a target of unit {owning_unit_id!r}",
-            command=command,
-            role=str(actor.role),
-        )
-
-
 def may(actor: Actor, command: str) -> bool:
-    """Campaign-, unit- and user-level commands (no owning unit involved)."""
+    """Campaign-, unit- and user-level commands."""
     return actor.role in CAMPAIGN_COMMANDS.get(command, frozenset())
 
 
@@ -79,16 +71,49 @@ def check_may(actor: Actor, command: str) -> None:
         raise NotAllowed(f"{actor.role} {actor.id!r} may not {command}", command=command, role=str(actor.role))
 
 
-def may_read_target(actor: Actor, owning_unit_id: str) -> bool:
-    """Target detail and history: everyone but a unit head of another unit."""
+def may_read_target(actor: Actor, owning_unit_id: str, cluster_leads: Collection[str] = ()) -> bool:
+    """A target's detail: everyone signed in but a unit head of a unit that neither owns
+    the target nor heads or deputises its cluster (`cluster_leads`: the head and deputy
+    units of the clusters the owning unit belongs to)."""
+    if actor.role != Role.UNIT_HEAD:
+        return actor.role in (_SEC, _SC, Role.INSPECTOR)
+    return actor.unit_id is not None and (actor.unit_id == owning_unit_id or actor.unit_id in cluster_leads)
+
+
+# What every signed-in user may see of any target of a campaign: the facts a scoreboard
+# is made of and the decision that assigned it. Whoever may not read the target's detail
+# (may_read_target) sees only these in lists, exports and pages; block reasons, notes,
+# directives, progress and history stay with those who may.
+PUBLIC_TARGET_FIELDS = frozenset({
+    "id", "key", "campaign_id", "unit_id", "title", "area", "deadline", "deadline_at", "timezone", "points",
+    "status", "overdue", "report_class", "version", "decision", "assigned_at", "completed_at", "updated_at",
+})
+PUBLIC_ESCALATION_FIELDS = frozenset({"state", "trigger", "opened_at", "resolved_at"})
+
+
+def public_view(target: dict[str, Any]) -> dict[str, Any]:
+    """A target (its JSON shape) as someone who may not read its detail sees it."""
+    view = {k: v for k, v in target.items() if k in PUBLIC_TARGET_FIELDS}
+    escalation = target.get("escalation")
+    view["escalation"] = None if escalation is None else {
+        k: v for k, v in escalation.items() if k in PUBLIC_ESCALATION_FIELDS}
+    view["restricted"] = True
+    return view
+
+
+def visible_target(actor: Actor, target: dict[str, Any], cluster_leads: Collection[str] = ()) -> dict[str, Any]:
+    """The target as this actor may see it: whole, or its public view."""
+    if may_read_target(actor, target["unit_id"], cluster_leads):
+        return target
+    return public_view(target)
+
+
+def may_read_history(actor: Actor, owning_unit_id: str) -> bool:
+    """A target's history: a unit head reads its own unit's targets only."""
     if actor.role == Role.UNIT_HEAD:
         return actor.unit_id == owning_unit_id
     return actor.role in (_SEC, _SC, Role.INSPECTOR)
 
 
 def may_read_audit(actor: Actor) -> bool:
-    return actor.role in (_SEC, _SC, Role.INSPECTOR)
-
-
-def may_change_anything(actor: Actor) -> bool:
-    return actor.role != Role.INSPECTOR
+    return actor.role in AUDIT_READERS

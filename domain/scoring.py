@@ -33,8 +33,8 @@ COUNT_KEYS = (
 
 
 @dataclass(frozen=True)
-class TargetFacts:
-    """What scoring needs to know of one target."""
+class ScoredTarget:
+    """What scoring needs to know of one target (the workflow has its own `TargetFacts`: what its timers need)."""
 
     unit_id: str
     points: Decimal
@@ -99,7 +99,7 @@ def empty_counts() -> dict[str, int]:
     return {key: 0 for key in COUNT_KEYS}
 
 
-def count_classes(targets: Iterable[TargetFacts]) -> dict[str, int]:
+def count_classes(targets: Iterable[ScoredTarget]) -> dict[str, int]:
     """Counts of the four classes plus cancelled, and of blocked/escalated targets
     (these are also counted in their class)."""
     counts = empty_counts()
@@ -114,7 +114,7 @@ def count_classes(targets: Iterable[TargetFacts]) -> dict[str, int]:
 
 def unit_score(
     unit_id: str,
-    targets: Iterable[TargetFacts],
+    targets: Iterable[ScoredTarget],
     adjustments: Iterable[Adjustment],
     scale: ScoringScale,
     name: str = "",
@@ -149,13 +149,13 @@ def rank_units(scores: Iterable[UnitScore], reward_slots: int) -> tuple[UnitScor
 
 def scoreboard(
     clusters: Iterable[Cluster],
-    targets: Iterable[TargetFacts],
+    targets: Iterable[ScoredTarget],
     adjustments: Iterable[Adjustment],
     scale: ScoringScale,
     unit_names: Mapping[str, str] | None = None,
 ) -> tuple[ClusterBoard, ...]:
     """Every cluster with its units ranked. Units outside every cluster are not ranked."""
-    by_unit: dict[str, list[TargetFacts]] = {}
+    by_unit: dict[str, list[ScoredTarget]] = {}
     for t in targets:
         by_unit.setdefault(t.unit_id, []).append(t)
     adj_by_unit: dict[str, list[Adjustment]] = {}
@@ -174,7 +174,7 @@ def scoreboard(
 
 def what_if(
     clusters: Iterable[Cluster],
-    targets: Iterable[TargetFacts],
+    targets: Iterable[ScoredTarget],
     adjustments: Iterable[Adjustment],
     proposed: ScoringScale,
     unit_names: Mapping[str, str] | None = None,

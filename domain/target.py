@@ -15,11 +15,12 @@ from decimal import Decimal
 from typing import Any
 from uuid import UUID, NAMESPACE_URL, uuid5
 
-from eventsourcing.domain import Aggregate, Snapshot, event
+from eventsourcing.domain import Aggregate, event
 
-from domain.commandlog import CommandLog, event_meta, fingerprint, optional_text, require_text
+from domain.commandlog import CommandLog, check_key, event_meta, fingerprint, optional_text, require_text
 from domain.errors import BadInput, CommandIdReused, InvalidTransition, VersionConflict
-from domain.permissions import check_may_command_target
+from domain import lifecycle as lc
+from domain.lifecycle import Meta, handles
 from domain.values import (
     OPEN_STATES,
     Actor,
@@ -30,6 +31,7 @@ from domain.values import (
     ReportClass,
     Status,
     Trigger,
+    check_date,
     end_of_day,
     to_decimal,
 )
@@ -68,33 +70,11 @@ def _check_points(points: Any) -> Decimal:
 
 
 def _check_date(value: Any, field: str) -> date:
-    if isinstance(value, datetime) or not isinstance(value, date):
-        raise BadInput(f"{field} must be a date (YYYY-MM-DD)", field=field)
-    return value
-
-
-class TargetSnapshot(Snapshot):
-    """The JSON encoder writes str-based enums as plain strings without asking the
-    transcoder, so a snapshot gives them back as `str`; restore the enum types so a
-    target loaded from a snapshot is the same as one replayed from its events."""
-
-    def mutate(self, _: None) -> Target:  # type: ignore[override]
-        target = super().mutate(_)
-        assert isinstance(target, Target)
-        target.status = Status(target.status)
-        if target.escalation is not None:
-            target.escalation = {
-                **target.escalation,
-                "state": EscalationState(target.escalation["state"]),
-                "trigger": Trigger(target.escalation["trigger"]),
-            }
-        return target
+    return check_date(value, field)
 
 
 class Target(CommandLog, Aggregate):
     """An assigned target and its lifecycle."""
-
-    Snapshot = TargetSnapshot
 
     @staticmethod
     def create_id(campaign_id: str, key: str) -> UUID:  # type: ignore[override]
@@ -120,7 +100,7 @@ class Target(CommandLog, Aggregate):
     ) -> Target:
         """Create a target. `key` defaults to the command id, so a retried
         assignment names the same target either way."""
-        check_may_command_target(cmd.actor, "assign", unit_id)
+        lc.ASSIGN.check_allowed(cmd.actor, unit_id)
         payload = cls.assignment_payload(
             campaign_id=campaign_id, unit_id=unit_id, title=title, area=area,
             deadline=deadline, points=points, timezone=timezone, key=key or cmd.id,
@@ -139,7 +119,7 @@ class Target(CommandLog, Aggregate):
         """Validated assignment arguments; also what `assign` fingerprints."""
         return {
             "campaign_id": require_text(kw["campaign_id"], "campaign_id", max_len=100),
-            "key": require_text(kw["key"], "key", max_len=200),
+            "key": require_text(check_key(kw["key"], "key"), "key", max_len=200),
             "unit_id": require_text(kw["unit_id"], "unit_id", max_len=100),
             "title": require_text(kw["title"], "title", max_len=MAX_TITLE),
             "area": require_text(kw["area"], "area", max_len=200),
@@ -220,15 +200,6 @@ class Target(CommandLog, Aggregate):
         self._remember(command_id, fingerprint, occurred_at, actor, 1)
 
     # ------------------------------------------------------------- guards
-    def check_command(
-        self, cmd: Command, command: str, allowed_from: frozenset[Status] | tuple[Status, ...],
-        expected_version: int | None = None,
-    ) -> None:
-        check_may_command_target(cmd.actor, command, self.unit_id)
-        if self.status not in allowed_from:
-            raise InvalidTransition(command, str(self.status))
-        self.check_version(expected_version)
-
     def check_version(self, expected_version: int | None) -> None:
         if expected_version is not None and expected_version != self.version:
             raise VersionConflict(
@@ -241,13 +212,12 @@ class Target(CommandLog, Aggregate):
         self._remember(command_id, fp, occurred_at, actor, self.version + 1)
 
     # ------------------------------------------------------------- commands
-    def start(self, cmd: Command, note: str | None = None, expected_version: int | None = None) -> bool:
-        fp = fingerprint("start", note=note)
-        if self.is_replay(cmd, fp):
-            return False
-        self.check_command(cmd, "start", (Status.ASSIGNED,), expected_version)
-        self._started(note=optional_text(note, "note"), **event_meta(cmd, fp))
-        return True
+    # Each command method is wrapped by `handles(<declaration>)` (domain/lifecycle.py):
+    # the wrapper answers a replayed command id, checks who may, the from-state and the
+    # expected version; the body checks the command's own rules and records the event.
+    @handles(lc.START)
+    def start(self, meta: Meta, note: str | None = None) -> None:
+        self._started(note=optional_text(note, "note"), **meta)
 
     @event("Started")
     def _started(self, note: str | None, actor: Actor, occurred_at: datetime, command_id: str, fingerprint: str) -> None:
@@ -255,22 +225,17 @@ class Target(CommandLog, Aggregate):
         self.last_activity_at = occurred_at
         self._record_meta(command_id, fingerprint, occurred_at, actor)
 
+    @handles(lc.REPORT_PROGRESS)
     def report_progress(
-        self, cmd: Command, value: Decimal | None = None, percent: Decimal | None = None,
-        note: str | None = None, expected_version: int | None = None,
-    ) -> bool:
-        fp = fingerprint("report_progress", value=value, percent=percent, note=note)
-        if self.is_replay(cmd, fp):
-            return False
-        self.check_command(cmd, "report_progress", (Status.ASSIGNED, Status.IN_PROGRESS), expected_version)
+        self, meta: Meta, value: Decimal | None = None, percent: Decimal | None = None, note: str | None = None,
+    ) -> None:
         if value is None and percent is None and not (note or "").strip():
             raise BadInput("a progress report needs a value, a percent or a note", field="note")
         pct = None if percent is None else to_decimal(percent, "percent")
         if pct is not None and not Decimal(0) <= pct <= Decimal(100):
             raise BadInput("percent must be between 0 and 100", field="percent")
         val = None if value is None else to_decimal(value, "value")
-        self._progress_reported(value=val, percent=pct, note=optional_text(note, "note"), **event_meta(cmd, fp))
-        return True
+        self._progress_reported(value=val, percent=pct, note=optional_text(note, "note"), **meta)
 
     @event("ProgressReported")
     def _progress_reported(
@@ -285,16 +250,11 @@ class Target(CommandLog, Aggregate):
         self.last_activity_at = occurred_at
         self._record_meta(command_id, fingerprint, occurred_at, actor)
 
-    def block(self, cmd: Command, reason: str, help_needed: str | None = None, expected_version: int | None = None) -> bool:
-        fp = fingerprint("block", reason=reason, help_needed=help_needed)
-        if self.is_replay(cmd, fp):
-            return False
-        self.check_command(cmd, "block", (Status.ASSIGNED, Status.IN_PROGRESS), expected_version)
+    @handles(lc.BLOCK)
+    def block(self, meta: Meta, reason: str, help_needed: str | None = None) -> None:
         self._blocked(
-            reason=require_text(reason, "reason"), help_needed=optional_text(help_needed, "help_needed"),
-            **event_meta(cmd, fp),
+            reason=require_text(reason, "reason"), help_needed=optional_text(help_needed, "help_needed"), **meta,
         )
-        return True
 
     @event("Blocked")
     def _blocked(
@@ -307,13 +267,9 @@ class Target(CommandLog, Aggregate):
         self.blocks += 1
         self._record_meta(command_id, fingerprint, occurred_at, actor)
 
-    def unblock(self, cmd: Command, note: str | None = None, expected_version: int | None = None) -> bool:
-        fp = fingerprint("unblock", note=note)
-        if self.is_replay(cmd, fp):
-            return False
-        self.check_command(cmd, "unblock", (Status.BLOCKED,), expected_version)
-        self._unblocked(note=optional_text(note, "note"), **event_meta(cmd, fp))
-        return True
+    @handles(lc.UNBLOCK)
+    def unblock(self, meta: Meta, note: str | None = None) -> None:
+        self._unblocked(note=optional_text(note, "note"), **meta)
 
     @event("Unblocked")
     def _unblocked(self, note: str | None, actor: Actor, occurred_at: datetime, command_id: str, fingerprint: str) -> None:
@@ -322,28 +278,17 @@ class Target(CommandLog, Aggregate):
         self.last_activity_at = occurred_at
         self._record_meta(command_id, fingerprint, occurred_at, actor)
 
-    def escalate(self, cmd: Command, reason: str | None = None, expected_version: int | None = None) -> bool:
+    @handles(lc.ESCALATE)
+    def escalate(self, meta: Meta, reason: str | None = None) -> None:
         """The owning unit asks the Standing Committee to remove the obstacle now."""
-        fp = fingerprint("escalate", reason=reason)
-        if self.is_replay(cmd, fp):
-            return False
-        self.check_command(cmd, "escalate", (Status.BLOCKED,), expected_version)
-        self._escalated(
-            trigger=Trigger.REQUESTED, reason=optional_text(reason, "reason") or self.block_reason,
-            **event_meta(cmd, fp),
-        )
-        return True
+        self._escalated(trigger=Trigger.REQUESTED, reason=optional_text(reason, "reason") or self.block_reason, **meta)
 
-    def auto_escalate(self, cmd: Command, block_no: int) -> bool:
+    @handles(lc.AUTO_ESCALATE)
+    def auto_escalate(self, meta: Meta, block_no: int) -> None:
         """Timer: still blocked `escalate_after` after block number `block_no`."""
-        fp = fingerprint("auto_escalate", block_no=block_no)
-        if self.is_replay(cmd, fp):
-            return False
-        self.check_command(cmd, "auto_escalate", (Status.BLOCKED,))
         if block_no != self.blocks:
             raise InvalidTransition("auto_escalate", str(self.status), "the block this timer was armed for has ended")
-        self._escalated(trigger=Trigger.AUTO, reason=self.block_reason, **event_meta(cmd, fp))
-        return True
+        self._escalated(trigger=Trigger.AUTO, reason=self.block_reason, **meta)
 
     @event("Escalated")
     def _escalated(
@@ -366,17 +311,13 @@ class Target(CommandLog, Aggregate):
         }
         self._record_meta(command_id, fingerprint, occurred_at, actor)
 
-    def remind_escalation(self, cmd: Command, escalation_no: int, reminder_no: int) -> bool:
+    @handles(lc.REMIND_ESCALATION)
+    def remind_escalation(self, meta: Meta, escalation_no: int, reminder_no: int) -> None:
         """Timer: the escalation has waited another `resolution_sla`."""
-        fp = fingerprint("remind_escalation", escalation_no=escalation_no, reminder_no=reminder_no)
-        if self.is_replay(cmd, fp):
-            return False
-        self.check_command(cmd, "remind_escalation", (Status.ESCALATED,))
         assert self.escalation is not None
         if escalation_no != self.escalation_count or reminder_no != self.escalation["reminders"] + 1:
             raise InvalidTransition("remind_escalation", str(self.status), "this reminder is not the next one due")
-        self._escalation_reminded(reminder_no=reminder_no, **event_meta(cmd, fp))
-        return True
+        self._escalation_reminded(reminder_no=reminder_no, **meta)
 
     @event("EscalationReminded")
     def _escalation_reminded(
@@ -386,19 +327,12 @@ class Target(CommandLog, Aggregate):
         self.escalation = {**self.escalation, "reminders": reminder_no, "last_reminded_at": occurred_at}
         self._record_meta(command_id, fingerprint, occurred_at, actor)
 
+    @handles(lc.RESOLVE)
     def resolve(
-        self, cmd: Command, directive: str, new_deadline: date | None = None, reassign_to: str | None = None,
-        coordinating_unit_ids: list[str] | tuple[str, ...] = (), expected_version: int | None = None,
-    ) -> bool:
+        self, meta: Meta, directive: str, new_deadline: date | None = None, reassign_to: str | None = None,
+        coordinating_unit_ids: list[str] | tuple[str, ...] = (),
+    ) -> None:
         """The Standing Committee removes the obstacle with a directive."""
-        coordinating = list(dict.fromkeys(coordinating_unit_ids or ()))
-        fp = fingerprint(
-            "resolve", directive=directive, new_deadline=new_deadline, reassign_to=reassign_to,
-            coordinating_unit_ids=coordinating,
-        )
-        if self.is_replay(cmd, fp):
-            return False
-        self.check_command(cmd, "resolve", (Status.ESCALATED,), expected_version)
         text = require_text(directive, "directive")
         new_deadline_at = None
         if new_deadline is not None:
@@ -408,13 +342,13 @@ class Target(CommandLog, Aggregate):
             reassign_to = require_text(reassign_to, "reassign_to", max_len=100)
             if reassign_to == self.unit_id:
                 raise BadInput("reassign_to is already the owning unit", field="reassign_to")
+        coordinating = list(dict.fromkeys(coordinating_unit_ids or ()))
         for unit in coordinating:
             require_text(unit, "coordinating_unit_ids", max_len=100)
         self._resolved(
             directive=text, new_deadline=new_deadline, new_deadline_at=new_deadline_at,
-            reassign_to=reassign_to, coordinating_unit_ids=coordinating, **event_meta(cmd, fp),
+            reassign_to=reassign_to, coordinating_unit_ids=coordinating, **meta,
         )
-        return True
 
     @event("Resolved")
     def _resolved(
@@ -441,19 +375,12 @@ class Target(CommandLog, Aggregate):
         self.last_activity_at = occurred_at
         self._record_meta(command_id, fingerprint, occurred_at, actor)
 
-    def complete(
-        self, cmd: Command, result: str | None = None, evidence: str | None = None, note: str | None = None,
-        expected_version: int | None = None,
-    ) -> bool:
-        fp = fingerprint("complete", result=result, evidence=evidence, note=note)
-        if self.is_replay(cmd, fp):
-            return False
-        self.check_command(cmd, "complete", (Status.ASSIGNED, Status.IN_PROGRESS), expected_version)
+    @handles(lc.COMPLETE)
+    def complete(self, meta: Meta, result: str | None = None, evidence: str | None = None, note: str | None = None) -> None:
         self._completed(
             result=optional_text(result, "result"), evidence=optional_text(evidence, "evidence"),
-            note=optional_text(note, "note"), **event_meta(cmd, fp),
+            note=optional_text(note, "note"), **meta,
         )
-        return True
 
     @event("Completed")
     def _completed(
@@ -469,13 +396,9 @@ class Target(CommandLog, Aggregate):
         self.overdue = False
         self._record_meta(command_id, fingerprint, occurred_at, actor)
 
-    def reopen(self, cmd: Command, reason: str, expected_version: int | None = None) -> bool:
-        fp = fingerprint("reopen", reason=reason)
-        if self.is_replay(cmd, fp):
-            return False
-        self.check_command(cmd, "reopen", (Status.COMPLETED,), expected_version)
-        self._reopened(reason=require_text(reason, "reason"), **event_meta(cmd, fp))
-        return True
+    @handles(lc.REOPEN)
+    def reopen(self, meta: Meta, reason: str) -> None:
+        self._reopened(reason=require_text(reason, "reason"), **meta)
 
     @event("Reopened")
     def _reopened(self, reason: str, actor: Actor, occurred_at: datetime, command_id: str, fingerprint: str) -> None:
@@ -487,21 +410,13 @@ class Target(CommandLog, Aggregate):
         self.last_activity_at = occurred_at
         self._record_meta(command_id, fingerprint, occurred_at, actor)
 
-    def extend_deadline(
-        self, cmd: Command, new_deadline: date, reason: str, decision: Decision | None = None,
-        expected_version: int | None = None,
-    ) -> bool:
-        fp = fingerprint("extend_deadline", new_deadline=new_deadline, reason=reason, decision=decision)
-        if self.is_replay(cmd, fp):
-            return False
-        self.check_command(cmd, "extend_deadline", OPEN_STATES, expected_version)
+    @handles(lc.EXTEND_DEADLINE)
+    def extend_deadline(self, meta: Meta, new_deadline: date, reason: str, decision: Decision | None = None) -> None:
         self._check_new_deadline(new_deadline, "new_deadline")
         self._deadline_extended(
             new_deadline=new_deadline, new_deadline_at=end_of_day(new_deadline, self.timezone),
-            reason=require_text(reason, "reason"), decision=decision.to_dict() if decision else None,
-            **event_meta(cmd, fp),
+            reason=require_text(reason, "reason"), decision=decision.to_dict() if decision else None, **meta,
         )
-        return True
 
     @event("DeadlineExtended")
     def _deadline_extended(
@@ -511,18 +426,12 @@ class Target(CommandLog, Aggregate):
         self._set_deadline(new_deadline, new_deadline_at, occurred_at)
         self._record_meta(command_id, fingerprint, occurred_at, actor)
 
-    def reassign(self, cmd: Command, unit_id: str, reason: str, expected_version: int | None = None) -> bool:
-        fp = fingerprint("reassign", unit_id=unit_id, reason=reason)
-        if self.is_replay(cmd, fp):
-            return False
-        self.check_command(cmd, "reassign", OPEN_STATES, expected_version)
+    @handles(lc.REASSIGN)
+    def reassign(self, meta: Meta, unit_id: str, reason: str) -> None:
         new_unit = require_text(unit_id, "unit_id", max_len=100)
         if new_unit == self.unit_id:
             raise BadInput("the target already belongs to that unit", field="unit_id")
-        self._reassigned(
-            unit_id=new_unit, from_unit_id=self.unit_id, reason=require_text(reason, "reason"), **event_meta(cmd, fp)
-        )
-        return True
+        self._reassigned(unit_id=new_unit, from_unit_id=self.unit_id, reason=require_text(reason, "reason"), **meta)
 
     @event("Reassigned")
     def _reassigned(
@@ -533,13 +442,9 @@ class Target(CommandLog, Aggregate):
         self.last_activity_at = occurred_at
         self._record_meta(command_id, fingerprint, occurred_at, actor)
 
-    def cancel(self, cmd: Command, reason: str, expected_version: int | None = None) -> bool:
-        fp = fingerprint("cancel", reason=reason)
-        if self.is_replay(cmd, fp):
-            return False
-        self.check_command(cmd, "cancel", OPEN_STATES, expected_version)
-        self._cancelled(reason=require_text(reason, "reason"), **event_meta(cmd, fp))
-        return True
+    @handles(lc.CANCEL)
+    def cancel(self, meta: Meta, reason: str) -> None:
+        self._cancelled(reason=require_text(reason, "reason"), **meta)
 
     @event("Cancelled")
     def _cancelled(self, reason: str, actor: Actor, occurred_at: datetime, command_id: str, fingerprint: str) -> None:
@@ -551,20 +456,16 @@ class Target(CommandLog, Aggregate):
                                "directive": None, "resolved_by": actor.id}
         self._record_meta(command_id, fingerprint, occurred_at, actor)
 
-    def mark_overdue(self, cmd: Command, deadline_at: datetime) -> bool:
+    @handles(lc.MARK_OVERDUE)
+    def mark_overdue(self, meta: Meta, deadline_at: datetime) -> None:
         """Timer: the deadline `deadline_at` has passed while the target is open."""
-        fp = fingerprint("mark_overdue", deadline_at=deadline_at)
-        if self.is_replay(cmd, fp):
-            return False
-        self.check_command(cmd, "mark_overdue", OPEN_STATES)
         if deadline_at != self.deadline_at:
             raise InvalidTransition("mark_overdue", str(self.status), "the deadline was changed since this timer was armed")
         if self.overdue:
             raise InvalidTransition("mark_overdue", str(self.status), "the target is already overdue")
-        if cmd.at < self.deadline_at:
+        if meta["occurred_at"] < self.deadline_at:
             raise InvalidTransition("mark_overdue", str(self.status), "the deadline has not passed yet")
-        self._deadline_passed(deadline_at=deadline_at, **event_meta(cmd, fp))
-        return True
+        self._deadline_passed(deadline_at=deadline_at, **meta)
 
     @event("DeadlinePassed")
     def _deadline_passed(
@@ -573,16 +474,12 @@ class Target(CommandLog, Aggregate):
         self.overdue = True
         self._record_meta(command_id, fingerprint, occurred_at, actor)
 
-    def remind_stale(self, cmd: Command, since: datetime) -> bool:
+    @handles(lc.REMIND_STALE)
+    def remind_stale(self, meta: Meta, since: datetime) -> None:
         """Timer: no progress since `since` for the policy's `stale_after`."""
-        fp = fingerprint("remind_stale", since=since)
-        if self.is_replay(cmd, fp):
-            return False
-        self.check_command(cmd, "remind_stale", (Status.ASSIGNED, Status.IN_PROGRESS))
         if since != self.last_activity_at or self.stale_reminded_for == since:
             raise InvalidTransition("remind_stale", str(self.status), "there was activity since this timer was armed")
-        self._stale_reminded(since=since, **event_meta(cmd, fp))
-        return True
+        self._stale_reminded(since=since, **meta)
 
     @event("StaleReminded")
     def _stale_reminded(self, since: datetime, actor: Actor, occurred_at: datetime, command_id: str, fingerprint: str) -> None:

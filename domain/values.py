@@ -82,6 +82,42 @@ class Actor:
 SYSTEM = Actor(id="system", name="system", role=Role.SYSTEM)
 
 
+# The years a date or a time may fall in. Anything outside is a typo or an attack, and
+# some of it cannot even be stored: a year-1 time east of UTC is before year 1 in UTC,
+# which no PostgreSQL timestamptz holds (it once stopped every read model).
+MIN_YEAR = 1970
+MAX_YEAR = 2100
+# A campaign runs for at most ten years: it ends before the same day ten years on.
+MAX_CAMPAIGN_YEARS = 10
+
+
+def years_later(day: date, years: int) -> date:
+    """The same day `years` later (29 February becomes 28 February)."""
+    try:
+        return day.replace(year=day.year + years)
+    except ValueError:
+        return day.replace(year=day.year + years, day=28)
+
+
+def check_date(value: Any, field: str) -> date:
+    """A calendar date (not a datetime) within the years MIN_YEAR..MAX_YEAR."""
+    if isinstance(value, datetime) or not isinstance(value, date):
+        raise BadInput(f"{field} must be a date (YYYY-MM-DD)", field=field)
+    if not MIN_YEAR <= value.year <= MAX_YEAR:
+        raise BadInput(f"{field} must be within the years {MIN_YEAR}..{MAX_YEAR}", field=field)
+    return value
+
+
+def check_instant(value: Any, field: str) -> datetime:
+    """A time with a UTC offset, within the years MIN_YEAR..MAX_YEAR (in UTC too)."""
+    if not isinstance(value, datetime) or value.tzinfo is None or value.utcoffset() is None:
+        raise BadInput(f"{field} must be a time with a UTC offset", field=field)
+    # The year is checked before converting: year 1 east of UTC cannot be converted.
+    if not MIN_YEAR <= value.year <= MAX_YEAR or not MIN_YEAR <= value.astimezone(timezone.utc).year <= MAX_YEAR:
+        raise BadInput(f"{field} must be within the years {MIN_YEAR}..{MAX_YEAR}", field=field)
+    return value
+
+
 @dataclass(frozen=True)
 class Command:
     """What every command carries besides its own arguments: its id, who, and when."""
@@ -93,16 +129,24 @@ class Command:
     def __post_init__(self) -> None:
         if not self.id or len(self.id) > 200:
             raise BadInput("command id must be 1..200 characters", field="command_id")
-        if self.at.tzinfo is None:
-            raise BadInput("command time must carry a UTC offset", field="at")
+        check_instant(self.at, "at")
 
 
-def parse_duration(value: str | timedelta, field: str = "duration") -> timedelta:
+# Timers fire at most this often: a policy of microseconds would make reminders without end.
+MIN_DURATION = timedelta(seconds=1)
+
+
+def parse_duration(value: str | timedelta, field: str = "duration", *, new: bool = False) -> timedelta:
     """ISO 8601 duration (`P3D`, `PT2S`) to timedelta; months and years are refused
-    because their length depends on the calendar."""
+    because their length depends on the calendar. `new`: a duration a command brings
+    (not one read back from an event, which was valid when stored) must also be at
+    least one second and well formed to the letter (`P1DT` is not a duration)."""
     if isinstance(value, timedelta):
         result = value
     else:
+        if not isinstance(value, str) or (new and value.endswith(("T", "t"))):
+            # isodate reads `P1DT` as one day; ISO 8601 wants a time after the `T`
+            raise BadInput(f"{field}: not an ISO 8601 duration: {value!r}", field=field)
         try:
             result = isodate.parse_duration(value)
         except (isodate.ISO8601Error, ValueError, TypeError, OverflowError) as exc:
@@ -111,11 +155,9 @@ def parse_duration(value: str | timedelta, field: str = "duration") -> timedelta
             raise BadInput(f"{field}: use days, hours, minutes or seconds, not months or years", field=field)
     if result <= timedelta(0):
         raise BadInput(f"{field}: must be positive", field=field)
+    if new and result < MIN_DURATION:
+        raise BadInput(f"{field}: must be at least one second (PT1S)", field=field)
     return result
-
-
-def format_duration(value: timedelta) -> str:
-    return isodate.duration_isoformat(value)
 
 
 def check_timezone(name: str) -> ZoneInfo:
@@ -138,6 +180,8 @@ def to_decimal(value: Any, field: str) -> Decimal:
         raise BadInput(f"{field}: not a number: {value!r}", field=field) from exc
     if not result.is_finite():
         raise BadInput(f"{field}: must be finite", field=field)
+    if result.is_zero():
+        return abs(result)  # -0 is 0 (it would be shown and compared as "-0")
     return result
 
 
@@ -155,6 +199,12 @@ class Policy:
 
     def duration(self, name: str) -> timedelta:
         return parse_duration(getattr(self, name))
+
+    def check_new(self) -> Policy:
+        """The stricter rules for a policy a command sets (see `parse_duration`)."""
+        for name in ("escalate_after", "resolution_sla", "stale_after"):
+            parse_duration(getattr(self, name), field=f"policy.{name}", new=True)
+        return self
 
     def to_dict(self) -> dict[str, str]:
         return asdict(self)
@@ -193,6 +243,8 @@ class Decision:
     title: str = ""
 
     def __post_init__(self) -> None:
+        # (the years are checked where a command brings a decision: events read back
+        # must load whatever they hold)
         if isinstance(self.issued_on, datetime) or not isinstance(self.issued_on, date):
             raise BadInput("decision.issued_on must be a date (YYYY-MM-DD)", field="decision.issued_on")
 

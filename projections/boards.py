@@ -11,13 +11,13 @@ from collections.abc import Iterable, Mapping
 from decimal import Decimal
 from typing import Any
 
-from domain.scoring import COUNT_KEYS, Adjustment, ClusterBoard, TargetFacts
+from domain.scoring import COUNT_KEYS, Adjustment, ClusterBoard, ScoredTarget
 from domain.values import Cluster, ReportClass, Status
 
 
-def target_facts(rows: Iterable[Mapping[str, Any]]) -> list[TargetFacts]:
+def target_facts(rows: Iterable[Mapping[str, Any]]) -> list[ScoredTarget]:
     return [
-        TargetFacts(
+        ScoredTarget(
             unit_id=r["unit_id"],
             points=Decimal(r["points"]),
             report_class=ReportClass(r["report_class"]),

@@ -249,6 +249,18 @@ class Engine:
             list(positions.values()),
         )
 
+    async def flush(self, conn: asyncpg.Connection) -> None:
+        """Finish deferred work up to where the groups stand though events wait after it
+        (a group stopped at an event it cannot apply: its scoreboards are still made
+        current up to that event)."""
+        async with conn.transaction():
+            rows = await conn.fetch(
+                f"SELECT name, position FROM {qident(self.schema)}.projection_tracking WHERE name = ANY($1) "
+                "ORDER BY name FOR UPDATE",
+                self.tracking,
+            )
+            await self._flush(conn, {r["name"]: r["position"] for r in rows})
+
     async def _flush(self, conn: asyncpg.Connection, positions: dict[str, int]) -> None:
         """Nothing is waiting: let groups finish deferred work (stale scoreboards)."""
         for group in self.groups:

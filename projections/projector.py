@@ -37,6 +37,7 @@ from typing import Any
 import asyncpg
 
 from domain.application import EVENTS_TABLE
+from projections import faults
 from projections.engine import Engine, make_groups
 from projections.pipeline import MAX_CACHED_TARGETS, EventReader
 from projections.schema import ALL_TRACKING, EVENT_STORE_KEYS, GROUPS, PUBLIC, analyze_if_unplanned, create_tables
@@ -50,9 +51,8 @@ BULK_BUILD_MIN_EVENTS = 50_000  # below this, batches into the live tables are q
 
 # Under a steady stream of commands each event would otherwise be a batch of its own
 # (its own transaction, tracking update and scoreboard recompute): after a batch that
-# found the projector live (not a full batch), wait this long before the next one. It
-# adds at most this much to the lag; measured under P2's load it roughly halved the
-# projector's CPU per event.
+# found the projector live (not a full batch), wait this long before the next one, so
+# events arriving meanwhile share a batch. It adds at most this much to the lag.
 LIVE_INTERVAL = 0.05
 
 
@@ -73,8 +73,12 @@ class Projector:
         self.live_interval = live_interval
         self.batch_size = batch_size
         self.group_names = list(groups or GROUPS)
-        self.engine = Engine(make_groups(self.group_names), schema=PUBLIC, batch_size=batch_size,
-                             max_cached_targets=max_cached_targets)
+        self.max_cached_targets = max_cached_targets
+        self.engine = self._engine(self.group_names)
+        # Read models stopped at an event they cannot apply (projections.faults); the
+        # others go on. Tried again when a new projector starts.
+        self.stopped: dict[str, faults.Fault] = {}
+        self._faults_recorded = False  # rows in projection_faults may be cleared
         self.position = 0  # lowest tracking position seen after the last batch
         self._conn: asyncpg.Connection | None = None
         self._side: asyncpg.Connection | None = None
@@ -87,6 +91,10 @@ class Projector:
         self._logged_at = 0.0
         self._bulk_checked = False
 
+    def _engine(self, groups: list[str]) -> Engine:
+        return Engine(make_groups(groups), schema=PUBLIC, batch_size=self.batch_size,
+                      max_cached_targets=self.max_cached_targets)
+
     # ------------------------------------------------------------------ lifecycle
     async def start(self) -> None:
         """Connect and create the read-model tables if missing (idempotent)."""
@@ -94,6 +102,7 @@ class Projector:
             self._conn = await asyncpg.connect(self.dsn)
             await self._ensure_events_table(self._conn)
             await create_tables(self._conn, PUBLIC, list(GROUPS))
+            self._faults_recorded = bool(await faults.stopped(self._conn))
         if self._side is None or self._side.is_closed():
             self._side = await asyncpg.connect(self.dsn)
         if self._ahead is None or self._ahead.is_closed():
@@ -155,8 +164,18 @@ class Projector:
             # each batch would sort everything after its position.
             await analyze_if_unplanned(self._conn, f"public.{EVENTS_TABLE}", EVENT_STORE_KEYS)
             await self._bulk_build_if_empty()
-        result = await self.engine.process_batch(self._conn, EventReader(self._side), self._ahead)
+        if not self.engine.groups:
+            return 0  # every read model is stopped
+        try:
+            result = await self.engine.process_batch(self._conn, EventReader(self._side), self._ahead)
+        except Exception as exc:
+            if faults.is_transient(exc):
+                raise
+            return await self._isolate(exc)
         self.position = result.position
+        if self._faults_recorded and result.events:
+            await faults.clear_passed(self._conn)
+            self._faults_recorded = bool(await faults.stopped(self._conn))
         now = time.monotonic()
         if result.events and (result.full or now - self._logged_at > 10) and now - self._logged_at > 5:
             log.info("projected up to position %d", result.position)
@@ -164,6 +183,29 @@ class Projector:
         async with self._progress:
             self._progress.notify_all()
         return result.events
+
+    async def _isolate(self, exc: BaseException) -> int:
+        """A batch failed for a reason retrying will not cure: run each read model alone
+        over the failed stretch; stop those that fail on one event, let the others go on.
+        Returns 1 (something was done: the caller goes on at once)."""
+        assert self._conn is not None and self._side is not None
+        await self.engine.discard_ahead()
+        size = max(1, self.engine.size)
+        active = [g for g in self.group_names if g not in self.stopped]
+        low = min([await faults.group_position(self._conn, PUBLIC, g) for g in active])
+        log.warning("a batch after position %d failed (%s); applying each read model alone to find the event "
+                    "at fault", low, faults.reason_of(exc))
+        for name in active:
+            fault = await faults.locate(self._conn, self._side, PUBLIC, name, until=low + size, size=size)
+            if fault is None:
+                continue
+            await faults.record(self._conn, fault)
+            self._faults_recorded = True
+            self.stopped[name] = fault
+            log.error("read model stopped: %s; the other read models go on. Fix the cause and restart the "
+                      "projector, or rebuild %s", fault.describe(), name)
+        self.engine = self._engine([g for g in self.group_names if g not in self.stopped])
+        return 1
 
     async def _bulk_build_if_empty(self) -> None:
         """Read models at position 0 everywhere and a store of at least
@@ -195,20 +237,6 @@ class Projector:
         while await self.step():
             pass
         return self.position
-
-    async def run_until(self, position: int, timeout: float | None = None) -> bool:
-        """Apply batches (in this task) until every projection passed `position`."""
-
-        async def go() -> None:
-            while self.position < position:
-                if not await self.step():
-                    await asyncio.sleep(0.05)
-
-        try:
-            await asyncio.wait_for(go(), timeout)
-            return True
-        except TimeoutError:
-            return False
 
     async def wait_for(self, position: int, timeout: float = 10.0) -> bool:
         """Wait until the running projector (`async with`) has passed `position`."""

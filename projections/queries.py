@@ -28,7 +28,7 @@ from projections.boards import (
     unit_dict_of_row,
 )
 from projections.codec import EVENTS, loads
-from projections.schema import ALL_TRACKING, ensure_schema
+from projections.schema import TRACKING_ROWS, ensure_schema
 
 Pool = Any  # asyncpg.Pool | asyncpg.Connection
 
@@ -72,15 +72,22 @@ async def max_event_position(pool: Pool) -> int:
 
 
 async def wait_for_position(pool: Pool, position: int, timeout: float = 5.0) -> bool:
-    """True once every projection has passed `position`; False after `timeout` seconds."""
+    """True once every projection has passed `position`; False after `timeout` seconds.
+    A read model stopped at an event it cannot apply (projections.faults: /healthz says
+    which) is not waited for: it would hold every read back."""
     if position <= 0:
         return True
     loop = asyncio.get_running_loop()
     deadline = loop.time() + timeout
     delay = 0.005
+    rows = [row for rows in TRACKING_ROWS.values() for row in rows]
+    groups = [group for group, rows in TRACKING_ROWS.items() for _ in rows]
     while True:
         low = await pool.fetchval(
-            "SELECT min(position) FROM public.projection_tracking WHERE name = ANY($1)", list(ALL_TRACKING)
+            "SELECT min(t.position) FROM public.projection_tracking AS t "
+            "JOIN unnest($1::text[], $2::text[]) AS g(row_name, grp) ON g.row_name = t.name "
+            "WHERE NOT EXISTS (SELECT 1 FROM public.projection_faults AS f WHERE f.name = g.grp)",
+            rows, groups,
         )
         if low is not None and low >= position:
             return True
@@ -431,7 +438,7 @@ async def _scoreboard_as_of(conn: Any, campaign_id: str, cluster_id: str | None,
     clusters = [cluster_of_row(r) for r in cluster_rows]
     unit_ids = sorted({u for c in clusters for u in c.unit_ids})
     # Targets with the same facts are grouped in SQL (a few hundred rows however many
-    # targets there are); the domain still scores one TargetFacts per target.
+    # targets there are); the domain still scores one ScoredTarget per target.
     facts = _expanded_facts(await conn.fetch(
         "SELECT unit_id, points, report_class, status, count(*) AS n FROM public.target_status_history "
         "WHERE campaign_id = $1 AND valid_from <= $2 AND (valid_to IS NULL OR valid_to > $2) "
@@ -453,7 +460,7 @@ async def _scoreboard_as_of(conn: Any, campaign_id: str, cluster_id: str | None,
 
 
 def _expanded_facts(grouped_rows: list[Any]) -> list[Any]:
-    """One TargetFacts per target from rows grouped by facts with a count `n`."""
+    """One ScoredTarget per target from rows grouped by facts with a count `n`."""
     facts: list[Any] = []
     for row, fact in zip(grouped_rows, target_facts(grouped_rows)):
         facts.extend([fact] * row["n"])

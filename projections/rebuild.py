@@ -31,6 +31,7 @@ import asyncpg
 from projections import processes
 from projections.codec import EVENTS
 from projections.engine import Engine, make_groups
+from projections.faults import PoisonEvent, group_position, is_transient, locate
 from projections.pipeline import EventReader
 from projections.schema import (
     EVENT_STORE_KEYS,
@@ -125,7 +126,13 @@ async def fill(
         # dropped would lose them, so none is.
         ahead = None
     while True:
-        result = await engine.process_batch(conn, reader, ahead)
+        try:
+            result = await engine.process_batch(conn, reader, ahead)
+        except Exception as exc:
+            if is_transient(exc):
+                raise
+            await engine.discard_ahead()
+            raise await _poison(conn, side, schema, groups, engine.size, exc) from exc
         if progress is not None:
             position = result.position
             if other_rows:
@@ -138,6 +145,17 @@ async def fill(
         if result.events == 0:
             await create_indexes(conn, schema, groups)
             return engine
+
+
+async def _poison(conn: asyncpg.Connection, side: asyncpg.Connection, schema: str, groups: list[str], size: int,
+                  exc: BaseException) -> BaseException:
+    """The event a group cannot apply (`PoisonEvent` naming it), else `exc` itself."""
+    low = min([await group_position(conn, schema, g) for g in groups])
+    for group in groups:
+        fault = await locate(conn, side, schema, group, until=low + max(1, size), size=max(1, size))
+        if fault is not None:
+            return PoisonEvent(fault)
+    return exc
 
 
 async def _fill_main(schema: str, groups: list[str], batch_size: int) -> None:
@@ -215,6 +233,8 @@ async def _swap(conn: asyncpg.Connection, side: asyncpg.Connection, engines: lis
             f"FROM {new}.projection_tracking AS r WHERE t.name = r.name AND t.name = ANY($1)",
             rows,
         )
+        # The new copy applied every event: a read model stopped at one is no longer.
+        await conn.execute(f"DELETE FROM {live}.projection_faults WHERE name = ANY($1)", groups)
     await conn.execute(f"DROP SCHEMA IF EXISTS {old} CASCADE")
     await conn.execute(f"DROP SCHEMA IF EXISTS {new} CASCADE")
     return position
@@ -243,7 +263,14 @@ def main(settings: Any, name: str | None) -> int:
         def report(position: int, head: int) -> None:
             bar.update(task, completed=position, total=head)
 
-        result = asyncio.run(rebuild(url, name, progress=report))
+        try:
+            result = asyncio.run(rebuild(url, name, progress=report))
+        except RuntimeError as exc:
+            # An event a read model cannot apply (PoisonEvent, or the second process's
+            # failure, which quotes it), or another rebuild running: say so, no traceback.
+            bar.stop()
+            console.print(f"[red]rebuild failed: {exc}[/red]")
+            return 1
     console.print(f"rebuilt {', '.join(result['tables'])} at position {result['position']}")
     return 0
 

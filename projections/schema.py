@@ -65,6 +65,16 @@ _TRACKING_DDL = [
         position bigint NOT NULL DEFAULT 0,
         updated_at timestamptz NOT NULL DEFAULT now()
     )""",
+    # Read models stopped at an event they cannot apply (see projections.faults).
+    """CREATE TABLE IF NOT EXISTS {s}.projection_faults (
+        name text PRIMARY KEY,
+        position bigint NOT NULL,
+        originator_id uuid,
+        originator_version bigint,
+        topic text,
+        reason text NOT NULL,
+        stopped_at timestamptz NOT NULL DEFAULT now()
+    )""",
 ]
 
 _DDL: dict[str, list[str]] = {

@@ -12,6 +12,7 @@
 | task_queue          | THIDUA_TASK_QUEUE         | thidua-targets     |
 | temporal_ui_port    | THIDUA_TEMPORAL_UI_PORT   | None (free port)   |
 | temporal_port       | THIDUA_TEMPORAL_PORT      | None (free port)   |
+| operation_wait_seconds | THIDUA_OPERATION_WAIT_SECONDS | 5.0          |
 
 Env names are case-insensitive; an empty variable counts as unset. Fields can also be passed by
 name: `Settings(database_url=...)`.
@@ -70,6 +71,9 @@ class Settings(BaseSettings):
     worker_max_cached_workflows: int = Field(
         default=2500, ge=0, validation_alias="THIDUA_WORKER_MAX_CACHED_WORKFLOWS"
     )
+    # How long a campaign-wide route (close, policy, scoring, reopen) waits for its
+    # operation before answering 202 with a link to its progress.
+    operation_wait_seconds: float = Field(default=5.0, ge=0, le=60, validation_alias="THIDUA_OPERATION_WAIT_SECONDS")
     # Run the workflows in Temporal's sandbox (see workflows.worker: the tests always do).
     workflow_sandbox: bool = Field(default=False, validation_alias="THIDUA_WORKFLOW_SANDBOX")
 

@@ -24,13 +24,13 @@ from typing import Any, TypeVar
 from temporalio import activity
 from temporalio.exceptions import ApplicationError
 
-from domain.application import ThiduaApplication
+from domain.application import SAVE_ATTEMPTS, ThiduaApplication
 from domain.campaign import Campaign
 from domain.errors import BadInput, DomainError, NotFound, VersionConflict
-from domain.permissions import check_may_command_target
+from domain import lifecycle as lc
 from domain.target import Target, target_id_for
-from domain.values import Actor, Command, Measure, to_decimal
-from workflows.commands import ALL_COMMANDS, as_utc, decision_from_json, decode_args
+from domain.values import Actor, Command
+from workflows.commands import as_utc
 from workflows.errors import INTERNAL_ERROR, to_application_error
 from workflows.messages import (
     ASSIGN_ACTIVITY,
@@ -65,8 +65,6 @@ def _pause_setting(value: str | None) -> tuple[str, float] | None:
     command, _, seconds = value.partition("=")
     return command.strip(), float(seconds or 0)
 
-
-_SAVE_ATTEMPTS = 3
 
 R = TypeVar("R")
 
@@ -168,30 +166,31 @@ class TargetActivities:
         req = inp.request
         actor = Actor.from_dict(req.actor)
         cmd = Command(req.command_id, actor, as_utc(inp.at))
-        check_may_command_target(actor, "assign", req.unit_id)
+        lc.ASSIGN.check_allowed(actor, req.unit_id)
         key = req.key or req.command_id
         if str(target_id_for(req.campaign_id, key)) != inp.target_id:
             raise BadInput("the assignment key does not name this target", field="key")
         campaign = self.app.get_campaign(req.campaign_id)
         details = _assignment(req, campaign)
-        for _ in range(_SAVE_ATTEMPTS):
-            existing = self._existing_target(inp.target_id)
-            if existing is not None:
-                # Same key again: a replay when it asks for the same thing, else refused.
-                existing.is_same_assignment(cmd, **details)
-                version = existing.version_of_command(cmd.id) or 1
-                return self._applied(existing, self.app.position_of(existing.id, version), campaign, every_id=True,
-                                     answer=self._as_of(existing, version))
+
+        def create() -> Target:
             campaign.check_open("assign")
             self._check_unit(req.unit_id, "unit_id")
-            target = Target.assign(cmd, **details)
-            try:
-                position = self.app.save_changes(target)
-            except VersionConflict:
-                continue  # an earlier attempt of this very activity saved it: answer as a replay
+            return Target.assign(cmd, **details)
+
+        def same_again(existing: Target) -> bool:
+            # Same key again: a replay when it asks for the same thing, else refused.
+            existing.is_same_assignment(cmd, **details)
+            return False
+
+        changed = self.app.change(lambda: self.app.get_target(inp.target_id), same_again, cmd.id, create=create)
+        target = changed.aggregate
+        if changed.stored:
             self._pause_for_tests("assign")
-            return self._applied(target, position, campaign, every_id=True)
-        raise VersionConflict("the target kept changing while it was being assigned; retry")
+            return self._applied(target, changed.position, campaign, every_id=True)
+        version = target.version_of_command(cmd.id) or 1
+        return self._applied(target, self.app.position_of(target.id, version), campaign, every_id=True,
+                             answer=self._as_of(target, version))
 
     # ------------------------------------------------------------------ assign many
     def _assign_batch(self, inp: AssignBatchInput) -> list[BatchAssigned]:
@@ -205,14 +204,14 @@ class TargetActivities:
             raise BadInput("a key is repeated within the batch", field="key")
         units_seen: set[str] = set()
         target_ids = [target_id_for(inp.campaign_id, key) for key in keys]
-        for _ in range(_SAVE_ATTEMPTS):
+        for _ in range(SAVE_ATTEMPTS):
             campaign = self.app.get_campaign(inp.campaign_id)
             stored = self.app.existing(target_ids)
             targets: list[tuple[str, Target, int | None]] = []  # key, target, version that assigned it (replays)
             for key, target_id, req in zip(keys, target_ids, inp.requests, strict=True):
                 actor = Actor.from_dict(req.actor)
                 cmd = Command(req.command_id, actor, as_utc(inp.at))
-                check_may_command_target(actor, "assign", req.unit_id)
+                lc.ASSIGN.check_allowed(actor, req.unit_id)
                 if req.campaign_id != inp.campaign_id:
                     raise BadInput("every assignment of a batch must be for the batch's campaign", field="campaign_id")
                 details = _assignment(req, campaign)
@@ -250,37 +249,29 @@ class TargetActivities:
 
     # ------------------------------------------------------------------ commands
     def _apply(self, inp: CommandInput) -> Applied:
-        if inp.command not in ALL_COMMANDS:
-            raise BadInput(f"unknown command {inp.command!r}", field="command")
-        kwargs = decode_args(inp.command, inp.args)
-        if inp.expected_version is not None:
-            kwargs["expected_version"] = inp.expected_version
+        spec = lc.command_named(inp.command)
+        kwargs = spec.decode(inp.args)
         cmd = Command(inp.command_id, Actor.from_dict(inp.actor), as_utc(inp.at))
-        for _ in range(_SAVE_ATTEMPTS):
-            target = self.app.get_target(inp.target_id)
-            changed = getattr(target, inp.command)(cmd, **kwargs)
-            if not changed:  # a replay: the state now, the position of what it stored then
-                version = target.version_of_command(cmd.id)
-                position = None if version is None else self.app.position_of(target.id, version)
-                return self._applied(target, position, command_id=cmd.id, answer=self._as_of(target, version))
-            self._check_new_units(inp.command, kwargs)
-            try:
-                position = self.app.save_changes(target)
-            except VersionConflict:
-                continue  # written meanwhile (an earlier attempt of this activity): reload and retry
-            self._pause_for_tests(inp.command)
-            return self._applied(target, position, command_id=cmd.id)
-        raise VersionConflict("the target kept changing while the command was applied; retry")
 
-    def _check_new_units(self, command: str, kwargs: dict[str, Any]) -> None:
-        """A target can only move to (or involve) a registered unit."""
-        if command == "reassign":
-            self._check_unit(kwargs["unit_id"], "unit_id")
-        elif command == "resolve":
-            if kwargs.get("reassign_to"):
-                self._check_unit(kwargs["reassign_to"], "reassign_to")
-            for unit_id in kwargs.get("coordinating_unit_ids") or ():
-                self._check_unit(unit_id, "coordinating_unit_ids")
+        def act(target: Target) -> bool:
+            if not getattr(target, spec.name)(cmd, **kwargs, expected_version=inp.expected_version):
+                return False  # a replay
+            # A target can only move to (or involve) a registered unit.
+            for field in spec.unit_fields:
+                for unit_id in _as_list(kwargs.get(field)):
+                    self._check_unit(unit_id, field)
+            # A closed campaign takes no command on its targets (not even a timer's)
+            # until it is reopened; checked after the target's own rules, before saving.
+            self.app.get_campaign(target.campaign_id).check_open(spec.name)
+            return True
+
+        changed = self.app.change(lambda: self.app.get_target(inp.target_id), act, cmd.id)
+        target = changed.aggregate
+        if not changed.stored:  # a replay: the state now, the position of what it stored then
+            return self._applied(target, changed.position, command_id=cmd.id,
+                                 answer=self._as_of(target, target.version_of_command(cmd.id)))
+        self._pause_for_tests(inp.command)
+        return self._applied(target, changed.position, command_id=cmd.id)
 
     def _check_unit(self, unit_id: str, field: str) -> None:
         try:
@@ -297,13 +288,11 @@ class TargetActivities:
 
     # ------------------------------------------------------------------ helpers
     def _as_of(self, target: Target, version: int | None) -> Target:
-        """The target as the command that stored `version` left it: a replay gets the
-        answer the first run gave. That matters beyond callers' retries: a local activity
-        runs again when its workflow task is lost (worker crash, a superseded task under
-        concurrent updates), and its caller must still see its own command's state."""
-        if version is None or version == target.version:
-            return target
-        return self.app.repository.get(target.id, version=version)
+        """A replay gets the answer the first run gave. That matters beyond callers'
+        retries: a local activity runs again when its workflow task is lost (worker crash,
+        a superseded task under concurrent updates), and its caller must still see its own
+        command's state."""
+        return self.app.as_left_by(target, version)
 
     def _applied(
         self, target: Target, position: int | None, campaign: Campaign | None = None, *,
@@ -327,31 +316,17 @@ class TargetActivities:
 
 def _assignment(req: AssignRequest, campaign: Campaign) -> dict[str, Any]:
     """`Target.assign`'s keyword arguments for an assign request."""
-    return {
-        "campaign_id": req.campaign_id,
-        "unit_id": req.unit_id,
-        "title": req.title,
-        "area": req.area,
-        "deadline": req.deadline,
-        "points": to_decimal(req.points, "points"),
-        "timezone": campaign.timezone,
-        "key": req.key or req.command_id,
-        "decision": decision_from_json(req.decision),
-        "measure": _measure(req.measure),
-        "note": req.note,
-    }
+    args = lc.ASSIGN.decode({
+        "unit_id": req.unit_id, "title": req.title, "area": req.area, "deadline": req.deadline,
+        "points": req.points, "key": req.key, "decision": req.decision, "measure": req.measure, "note": req.note,
+    })
+    return {**args, "campaign_id": req.campaign_id, "timezone": campaign.timezone, "key": req.key or req.command_id}
 
 
-def _measure(data: dict[str, Any] | None) -> Measure | None:
-    if data is None:
-        return None
-    try:
-        return Measure(
-            kind=str(data["kind"]), goal=data["goal"], unit=str(data.get("unit") or ""),
-            direction=str(data.get("direction") or "up"),
-        )
-    except KeyError as exc:
-        raise BadInput(f"measure.{exc.args[0]} is required", field=f"measure.{exc.args[0]}") from exc
+def _as_list(value: Any) -> list[str]:
+    if value is None:
+        return []
+    return list(value) if isinstance(value, (list, tuple)) else [value]
 
 
 __all__ = [

@@ -19,9 +19,9 @@ import contextlib
 import hashlib
 import json
 import logging
-from collections.abc import Iterable, Iterator, Mapping
-from dataclasses import asdict
-from datetime import date, datetime, timedelta
+from collections.abc import Awaitable, Callable, Iterable, Iterator, Mapping
+from dataclasses import asdict, is_dataclass
+from datetime import date, timedelta
 from typing import Any, NoReturn, TypeVar
 from uuid import UUID
 
@@ -39,13 +39,8 @@ from temporalio.service import RPCError, RPCStatusCode
 from domain.errors import BadInput, NotFound
 from domain.target import target_id_for
 from domain.values import Actor, Decision, Measure
-from workflows.commands import (
-    parse_date,
-    parse_number,
-    decision_to_json,
-    encode_args,
-    measure_to_json,
-)
+from domain import lifecycle as lc
+from workflows.commands import encode_args
 from workflows.assign_batch_workflow import AssignBatchWorkflow
 from workflows.converter import data_converter
 from workflows.errors import CommandFailed, ServiceUnavailable, domain_error_from
@@ -74,12 +69,11 @@ ASSIGN_CHUNK = 250
 # The first chunk is small: no workflow starts before a chunk is saved, and the starts
 # are the slow part of an import (the next chunks are saved while they run). The chunks
 # then double up to ASSIGN_CHUNK, so each one is saved before the starts of those before
-# it run out (measured: a chunk of 250 right after the first of 25 left the starts idle
-# for 0.3-0.5 s, a twentieth of an import of 2,000).
+# it run out (a large chunk right after the first would leave the starts idle).
 FIRST_ASSIGN_CHUNK = 25
 # Chunks in flight ahead of the starts. The worker saves one at a time; a second one in
-# flight hides the Temporal round trip between two saves (measured on a busy machine:
-# 0.5 s of each batch's 0.8 s). More would not save sooner, could be saved out of order
+# flight hides the Temporal round trip between two saves. More would not save sooner,
+# could be saved out of order
 # (the small ones first is the point), and would queue a large import's hundreds of
 # batch workflows at once.
 BATCHES_IN_FLIGHT = 2
@@ -275,59 +269,71 @@ class TargetGateway:
     async def refresh(self, target_ids: Iterable[str], *, concurrency: int = 32) -> int:
         """Make these targets' running workflows re-read the target and its campaign
         (call it after changing a campaign's policy). Returns how many were running."""
-        limit = asyncio.Semaphore(concurrency)
 
         async def one(target_id: str) -> bool:
-            async with limit:
-                try:
-                    await self.client.get_workflow_handle(workflow_id_for(target_id)).signal(TargetWorkflow.reload)
-                except RPCError as exc:
-                    if exc.status == RPCStatusCode.NOT_FOUND:
-                        return False  # not running: it reads the campaign when it starts
-                    raise _unavailable(exc) from exc
-                return True
+            try:
+                await self.client.get_workflow_handle(workflow_id_for(target_id)).signal(TargetWorkflow.reload)
+            except RPCError as exc:
+                if exc.status == RPCStatusCode.NOT_FOUND:
+                    return False  # not running: it reads the campaign when it starts
+                raise _unavailable(exc) from exc
+            return True
 
-        with _reachable():
-            return sum(await asyncio.gather(*(one(str(t)) for t in target_ids)))
+        return sum(await _each(target_ids, one, concurrency))
 
-    async def close_campaign(self, campaign_id: str, target_ids: Iterable[str], *, concurrency: int = 32) -> int:
+    async def start_workflows(self, target_ids: Iterable[str], *, concurrency: int = 32) -> None:
+        """Start the workflow of each of these targets that has none running (it loads
+        the target and its campaign, and arms its timers): after a campaign is reopened."""
+
+        async def one(target_id: str) -> None:
+            try:
+                await self.client.start_workflow(
+                    TargetWorkflow.run, WorkflowStart(target_id=target_id, mode=MODE_LOAD),
+                    id=workflow_id_for(target_id), task_queue=self.task_queue,
+                    id_conflict_policy=WorkflowIDConflictPolicy.USE_EXISTING,
+                )
+            except RPCError as exc:
+                raise _unavailable(exc) from exc
+
+        await _each(target_ids, one, concurrency)
+
+    async def close_campaign(self, campaign_id: str, target_ids: Iterable[str], *, concurrency: int = 32,
+                             errors: list[str] | None = None) -> int:
         """Finish the running workflows of these targets (after their commands in flight).
         Closing the Campaign aggregate itself is the caller's job. Returns how many
-        workflows were running."""
-        limit = asyncio.Semaphore(concurrency)
+        workflows were running; a workflow that ended with a failure is named in `errors`."""
 
         async def finish(target_id: str) -> bool:
-            async with limit:
-                handle = self.client.get_workflow_handle(workflow_id_for(target_id))
-                try:
-                    await handle.signal(TargetWorkflow.campaign_closed, campaign_id)
-                except RPCError as exc:
-                    if exc.status == RPCStatusCode.NOT_FOUND:
-                        return False  # not running: nothing to finish
-                    raise _unavailable(exc) from exc
-                try:
-                    async with asyncio.timeout(self.answer_timeout.total_seconds()):
-                        await handle.result()
-                except TimeoutError as exc:
-                    raise ServiceUnavailable(
-                        f"the workflow of target {target_id} did not finish in time; close again to retry"
-                    ) from exc
-                except WorkflowFailureError:
-                    log.warning("workflow of target %s ended with a failure while closing", target_id)
-                except RPCError as exc:
-                    raise _unavailable(exc) from exc
-                return True
+            handle = self.client.get_workflow_handle(workflow_id_for(target_id))
+            try:
+                await handle.signal(TargetWorkflow.campaign_closed, campaign_id)
+            except RPCError as exc:
+                if exc.status == RPCStatusCode.NOT_FOUND:
+                    return False  # not running: nothing to finish
+                raise _unavailable(exc) from exc
+            try:
+                async with asyncio.timeout(self.answer_timeout.total_seconds()):
+                    await handle.result()
+            except TimeoutError as exc:
+                raise ServiceUnavailable(
+                    f"the workflow of target {target_id} did not finish in time; close again to retry"
+                ) from exc
+            except WorkflowFailureError as exc:
+                log.warning("workflow of target %s ended with a failure while closing", target_id)
+                if errors is not None:
+                    errors.append(f"target {target_id}: its workflow ended with a failure: {exc.cause or exc}")
+            except RPCError as exc:
+                raise _unavailable(exc) from exc
+            return True
 
-        with _reachable():
-            results = await asyncio.gather(*(finish(str(t)) for t in target_ids))
-        return sum(results)
+        return sum(await _each(target_ids, finish, concurrency))
 
     # ------------------------------------------------------------------ plumbing
     async def _update(self, target_id: str, mode: str, update: Any, request: Any, update_id: str) -> CommandResult:
         with _reachable():
             if mode == MODE_LOAD:
                 # Most commands meet a running workflow: a plain update costs Temporal
-                # less than update-with-start (measured: ~20 % of its CPU per command).
+                # less than update-with-start.
                 answered, result = await self._update_running(target_id, update, request, update_id)
                 if answered:
                     return result
@@ -412,30 +418,39 @@ def assign_request(
     measure: Measure | Mapping[str, Any] | None = None,
     note: str | None = None,
 ) -> AssignRequest:
-    """An assignment checked and normalised for the workflows (BadInput when a field is wrong)."""
+    """An assignment checked against its declaration and normalised for the workflows
+    (BadInput naming the field when one is wrong)."""
     _check_command_id(command_id)
-    for field, value, required in (
-        ("campaign_id", campaign_id, True), ("unit_id", unit_id, True), ("title", title, True),
-        ("area", area, True), ("key", key, False), ("note", note, False),
-    ):
-        _check_text(field, value, required)
-    if isinstance(deadline, datetime) or not isinstance(deadline, (date, str)):
-        raise BadInput("deadline must be a date (YYYY-MM-DD)", field="deadline")
-    request = AssignRequest(
-        actor=actor.to_dict(),
-        command_id=command_id,
-        campaign_id=campaign_id,
-        unit_id=unit_id,
-        title=title,
-        area=area,
-        deadline=parse_date(deadline, "deadline"),
-        points=str(parse_number(points, "points")),
-        key=key,
-        decision=decision_to_json(decision),
-        measure=measure_to_json(measure),
-        note=note,
+    _check_text("campaign_id", campaign_id, True)
+    args = lc.ASSIGN.parse({
+        "unit_id": unit_id, "title": title, "area": area, "deadline": deadline, "points": points, "key": key,
+        "decision": _plain(decision), "measure": _plain(measure), "note": note,
+    })
+    as_json = args.model_dump(mode="json")
+    return AssignRequest(
+        actor=actor.to_dict(), command_id=command_id, campaign_id=campaign_id, unit_id=args.unit_id,
+        title=args.title, area=args.area, deadline=args.deadline, points=as_json["points"], key=args.key,
+        decision=as_json["decision"], measure=as_json["measure"], note=args.note,
     )
-    return request
+
+
+def _plain(value: Any) -> Any:
+    """A value object (Decision, Measure) as the dict its argument model reads."""
+    if is_dataclass(value) and not isinstance(value, type):
+        return asdict(value)
+    return value
+
+
+async def _each(target_ids: Iterable[str], one: Callable[[str], Awaitable[T]], concurrency: int) -> list[T]:
+    """`one(target_id)` for every target, at most `concurrency` at a time."""
+    limit = asyncio.Semaphore(concurrency)
+
+    async def limited(target_id: str) -> T:
+        async with limit:
+            return await one(target_id)
+
+    with _reachable():
+        return await asyncio.gather(*(limited(str(t)) for t in target_ids))
 
 
 @contextlib.contextmanager

@@ -16,6 +16,7 @@ from temporalio.exceptions import ActivityError, ApplicationError
 from domain.errors import (
     ERROR_KINDS,
     BadInput,
+    CampaignClosed,
     DomainError,
     InvalidTransition,
 )
@@ -90,6 +91,10 @@ def domain_error_from(error: ApplicationError) -> Exception:
         return InvalidTransition(
             str(details.pop("command", "")), str(details.pop("state", "")), message
         )
+    if cls is CampaignClosed:
+        campaign_id = details.pop("campaign_id", None)
+        return CampaignClosed(str(details.pop("command", "")), str(details.pop("state", "closed")), message,
+                              campaign_id=None if campaign_id is None else str(campaign_id))
     if cls is BadInput:
         field = details.pop("field", None)
         return BadInput(message, field=field, **details)

@@ -38,10 +38,10 @@ from temporalio.common import RetryPolicy
 from temporalio.exceptions import ActivityError, ApplicationError
 
 with workflow.unsafe.imports_passed_through():
-    from domain.errors import BadInput, DomainError, InvalidTransition, NotFound, VersionConflict
-    from domain.permissions import check_may_command_target
-    from domain.values import OPEN_STATES, SYSTEM, Actor, Status
-    from workflows.commands import ALLOWED_FROM, check_arg_names, check_command_name
+    from domain.errors import BadInput, DomainError, NotFound, VersionConflict
+    from domain import lifecycle as lc
+    from domain.values import SYSTEM, Actor, Status
+    from workflows.commands import USER_COMMANDS
     from workflows.errors import INTERNAL_ERROR, failure_of_activity, to_application_error
     from workflows.messages import (
         ASSIGN_ACTIVITY,
@@ -79,7 +79,6 @@ ACTIVITY_RETRY = RetryPolicy(
 MAX_UPDATES_PER_RUN = 1000
 # Runs started before commands used local activities replay with ordinary ones.
 LOCAL_ACTIVITIES = "local-activities"
-_WORKING = (Status.ASSIGNED, Status.IN_PROGRESS)
 
 
 def _stamp(value: datetime) -> str:
@@ -198,7 +197,7 @@ class TargetWorkflow:
     @assign.validator
     def _validate_assign(self, req: AssignRequest) -> None:
         try:
-            check_may_command_target(_actor(req.actor), "assign", req.unit_id)
+            lc.ASSIGN.check_allowed(_actor(req.actor), req.unit_id)
         except DomainError as error:
             raise to_application_error(error) from None
 
@@ -230,16 +229,16 @@ class TargetWorkflow:
         """Cheap checks on what the workflow knows; a command id already applied is let
         through (the activity answers it as a replay)."""
         try:
-            check_arg_names(req.command, req.args, check_command_name(req.command))
+            spec = lc.command_named(req.command, USER_COMMANDS)
+            spec.parse(req.args)
             actor = _actor(req.actor)
             if not req.command_id or len(req.command_id) > 200:
                 raise BadInput("command id must be 1..200 characters", field="command_id")
             facts = self._facts
             if facts is None or self._resync or req.command_id in self._applied_ids:
                 return
-            check_may_command_target(actor, req.command, facts.unit_id)
-            if Status(facts.status) not in ALLOWED_FROM[req.command]:
-                raise InvalidTransition(req.command, facts.status)
+            spec.check_allowed(actor, facts.unit_id)
+            spec.check_from(facts.status)
             if req.expected_version is not None and req.expected_version != facts.version:
                 raise VersionConflict(
                     f"target is at version {facts.version}, not {req.expected_version}",
@@ -283,32 +282,34 @@ class TargetWorkflow:
         tid = self._target_id
         status = Status(facts.status)
         timers: list[Due] = []
-        if status == Status.BLOCKED and facts.blocked_at is not None:
+        # Each timer's states are its command's from-states (domain/lifecycle.py).
+        if status in lc.AUTO_ESCALATE.from_states and facts.blocked_at is not None:
             timers.append(Due(
                 at=facts.blocked_at + policy.escalate_after,
-                command="auto_escalate",
+                command=lc.AUTO_ESCALATE.name,
                 command_id=f"{tid}:auto-escalate:{facts.blocks}",
                 args={"block_no": facts.blocks},
             ))
-        if status == Status.ESCALATED and facts.escalation_open and facts.escalation_opened_at is not None:
+        if status in lc.REMIND_ESCALATION.from_states and facts.escalation_open \
+                and facts.escalation_opened_at is not None:
             reminder_no = facts.escalation_reminders + 1
             timers.append(Due(
                 at=facts.escalation_opened_at + reminder_no * policy.resolution_sla,
-                command="remind_escalation",
+                command=lc.REMIND_ESCALATION.name,
                 command_id=f"{tid}:escalation-reminder:{facts.escalation_no}:{reminder_no}",
                 args={"escalation_no": facts.escalation_no, "reminder_no": reminder_no},
             ))
-        if status in OPEN_STATES and not facts.overdue:
+        if status in lc.MARK_OVERDUE.from_states and not facts.overdue:
             timers.append(Due(
                 at=facts.deadline_at,
-                command="mark_overdue",
+                command=lc.MARK_OVERDUE.name,
                 command_id=f"{tid}:deadline-passed:{_stamp(facts.deadline_at)}",
                 args={"deadline_at": facts.deadline_at},
             ))
-        if status in _WORKING and facts.stale_reminded_for != facts.last_activity_at:
+        if status in lc.REMIND_STALE.from_states and facts.stale_reminded_for != facts.last_activity_at:
             timers.append(Due(
                 at=facts.last_activity_at + policy.stale_after,
-                command="remind_stale",
+                command=lc.REMIND_STALE.name,
                 command_id=f"{tid}:stale:{_stamp(facts.last_activity_at)}",
                 args={"since": facts.last_activity_at},
             ))

@@ -1,4 +1,5 @@
-"""The Temporal worker: TargetWorkflow, the imports' AssignBatchWorkflow and their activities (`thidua worker`).
+"""The Temporal worker (`thidua worker`): TargetWorkflow, the campaign operations
+(CampaignOperationWorkflow), the imports' AssignBatchWorkflow, and their activities.
 
 One process per worker (the Temporal client is not thread-safe, and the event store's
 application is created after fork). Activities are synchronous and run in a thread
@@ -22,6 +23,9 @@ from temporalio.worker.workflow_sandbox import SandboxedWorkflowRunner, SandboxR
 
 from workflows.activities import TargetActivities
 from workflows.assign_batch_workflow import AssignBatchWorkflow
+from workflows.campaign_operation import CampaignOperationWorkflow
+from workflows.campaign_operation_activities import CampaignOperationActivities
+from workflows.client import TargetGateway
 from workflows.messages import imports_queue
 from workflows.target_workflow import TargetWorkflow
 
@@ -33,10 +37,9 @@ log = logging.getLogger("thidua.worker")
 
 # Each cached workflow holds its state (and, sandboxed, its own sandbox: ~0.13 MB with the
 # shared type-adapter cache of workflows.converter); an evicted one replays its history
-# on its next task: tens of milliseconds added to that command (measured:
-# a 1,000-workflow cache after an import of 2,000 targets moved P1's p50 by ~12 ms).
-# 2,500 keeps the worker under 500 MB at 100k targets once its cyclic garbage is
-# collected promptly (thidua/heap.py). Setting: THIDUA_WORKER_MAX_CACHED_WORKFLOWS.
+# on its next task, which slows that command. The default covers the live targets of
+# a large campaign while keeping the worker's memory bounded (docs/benchmarks.md has
+# the figures). Setting: THIDUA_WORKER_MAX_CACHED_WORKFLOWS.
 DEFAULT_MAX_CACHED_WORKFLOWS = 2500
 # The worker's eventsourcing repository keeps recently used aggregates (targets, their
 # campaign, units) and, on each get, fast-forwards the cached copy with the events stored
@@ -49,8 +52,8 @@ DEFAULT_MAX_CONCURRENT_ACTIVITIES = 12
 DEFAULT_GRACEFUL_SHUTDOWN = timedelta(seconds=15)
 
 # The workflow sandbox re-imports the workflow module for every workflow it creates and
-# enters and leaves its import guards on every activation: about a fifth of the worker's
-# CPU per command (measured under P2: 6.4 -> 5.1 ms per command without it). It is a
+# enters and leaves its import guards on every activation, a large share of the worker's
+# CPU per command (docs/benchmarks.md). It is a
 # development-time net against non-deterministic workflow code, so it stays on where such
 # code would first show up: every test that runs the workflows builds its worker with
 # the default `sandboxed=True` (so does the replay of the stored histories). `thidua
@@ -58,7 +61,8 @@ DEFAULT_GRACEFUL_SHUTDOWN = timedelta(seconds=15)
 
 # Modules the workflow sandbox may share with the worker instead of re-importing per run:
 # pure, deterministic code (the domain's rules and value objects, our message types).
-_PASSTHROUGH = ("domain", "workflows.messages", "workflows.commands", "workflows.errors", "isodate", "pydantic")
+_PASSTHROUGH = ("domain", "workflows.messages", "workflows.campaign_operation_messages", "workflows.commands",
+                "workflows.errors", "isodate", "pydantic")
 
 
 def _bytecode_for_the_sandbox() -> None:
@@ -142,14 +146,16 @@ def build_worker(
     sandboxed: bool = True,
     **opts: Any,
 ) -> ThiduaWorker:
-    """The worker of TargetWorkflow on `task_queue` and of AssignBatchWorkflow on the
-    imports' queue beside it, their activities bound to `app` (one thread pool).
+    """The worker of TargetWorkflow and CampaignOperationWorkflow on `task_queue` and of
+    AssignBatchWorkflow on the imports' queue beside it, their activities bound to `app` (one thread pool).
     `sandboxed`: run the workflows in Temporal's sandbox (see above). Extra keyword
     arguments go to both `temporalio.worker.Worker`s."""
     executor = opts.pop("activity_executor", None) or ThreadPoolExecutor(
         max_workers=max_concurrent_activities, thread_name_prefix="thidua-activity"
     )
     activities = activities or TargetActivities(app)
+    # The operations reach the targets' workflows through Temporal, like the API does.
+    operations = CampaignOperationActivities(app, TargetGateway(client, task_queue))
     common: dict[str, Any] = dict(activity_executor=executor, graceful_shutdown_timeout=graceful_shutdown_timeout,
                                   workflow_runner=workflow_runner(sandboxed), **opts)
     targets = Worker(
@@ -157,8 +163,8 @@ def build_worker(
         task_queue=task_queue,
         # AssignBatchWorkflow here too: batches started on this queue by an API from
         # before the imports' queue still run.
-        workflows=[TargetWorkflow, AssignBatchWorkflow],
-        activities=activities.all(),
+        workflows=[TargetWorkflow, AssignBatchWorkflow, CampaignOperationWorkflow],
+        activities=[*activities.all(), *operations.all()],
         max_concurrent_activities=max_concurrent_activities,
         max_cached_workflows=max_cached_workflows,
         **common,

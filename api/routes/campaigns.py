@@ -3,30 +3,27 @@ unit registry.
 
 These aggregates have no lifecycle to run, so the API changes them through the
 domain application (in a thread) and answers with their state and the position of
-the event that recorded the change. Reads come from the projections. Two campaign
-changes also concern the target workflows: closing finishes them, a new policy makes
-them re-arm their timers (see `_reach_every_target`).
+the event that recorded the change. Reads come from the projections. Closing,
+reopening and changing the policy or scale concern every target of the campaign: each
+runs as a campaign operation (a Temporal workflow, see api/routes/operations.py).
 """
 
 from __future__ import annotations
 
 from typing import Annotated, Any
 
-from collections.abc import Awaitable, Callable
+from collections.abc import Callable
 
 from fastapi import APIRouter, Path, Query
 
 from api import readmodels
-from api.campaign_targets import campaign_target_ids
 from api.deps import (
     CampaignId,
     CommandCtx,
     CurrentUser,
     ExistingCampaign,
-    Secretariat,
-    SecretariatOrCommittee,
     ServicesDep,
-    StandingCommittee,
+    may_run,
     wait_for_projections,
 )
 from api.models import (
@@ -41,24 +38,41 @@ from api.models import (
     PageQuery,
     PolicyPut,
     ReadQuery,
+    ReopenIn,
     ScoringPut,
     UnitChangeOut,
     UnitPage,
     UnitPut,
 )
 from api.problems import Problem, problem_responses
+from api.routes.operations import OperationOut, run_operation
 from api.services import Services, apply_and_save, command
 from domain.campaign import Campaign, Unit
-from domain.errors import BadInput, CommandIdReused, InvalidTransition, NotFound, VersionConflict
+from domain.errors import BadInput, CommandIdReused, NotFound
 from domain.values import Cluster, Decision, Policy, ScoringScale
+from workflows.campaign_operation_messages import CLOSE, POLICY, REOPEN, SCORING
 
 router = APIRouter(tags=["campaigns"])
 
 UnitIdPath = Annotated[str, Path(min_length=1, max_length=100, description="Unit id", examples=["phuong-ngo-quyen"])]
 ClusterIdPath = Annotated[str, Path(min_length=1, max_length=100, description="Cluster id", examples=["cum-1"])]
 
+# Who may: domain/permissions.py's rule for each command.
+MayRegisterUnit = may_run("register_unit")
+MayCreateCampaign = may_run("create_campaign")
+MaySetCluster = may_run("set_cluster")
+MayRecordDecision = may_run("record_decision")
+MayAwardBonus = may_run("award_bonus")
+MayChangePolicy = may_run("change_policy")
+MayChangeScoring = may_run("change_scoring")
+MayCloseCampaign = may_run("close_campaign")
+MayReopenCampaign = may_run("reopen_campaign")
+
 WRITE_PROBLEMS = problem_responses(401, 403, 404, 409, 413, 422, 503)
 READ_PROBLEMS = problem_responses(401, 403, 404, 422, 503)
+OPERATION_RESPONSES = {**WRITE_PROBLEMS, 202: {"model": OperationOut, "description": (
+    "Still running after the route's wait: the operation's progress; `Location` links to "
+    "`GET /v1/operations/{id}`")}}
 
 
 # ------------------------------------------------------------------ helpers (run in a thread)
@@ -84,33 +98,22 @@ def _campaign_change(services: Services, cid: str, command_id: str, act: Any) ->
 @router.put("/v1/units/{unit_id}", response_model=UnitChangeOut, summary="Register or update a unit",
             responses={**WRITE_PROBLEMS, 201: {"model": UnitChangeOut, "description": "Registered"}},
             tags=["units"])
-async def put_unit(unit_id: UnitIdPath, body: UnitPut, user: Secretariat, ctx: CommandCtx) -> Any:
+async def put_unit(unit_id: UnitIdPath, body: UnitPut, user: MayRegisterUnit, ctx: CommandCtx) -> Any:
     services = ctx.services
     created = False
 
     def register_or_update() -> dict[str, Any]:
         nonlocal created
-        domain_app = services.domain_app
-        for _ in range(5):
-            try:
-                unit = domain_app.get_unit(unit_id)
-            except NotFound:
-                unit = Unit.register(command(ctx.command_id, user.actor), unit_id=unit_id, name=body.name,
-                                     kind=body.kind, head_name=body.head_name)
-                try:
-                    position = domain_app.save_changes(unit)
-                except VersionConflict:
-                    continue  # registered concurrently: update it instead
-                created = True
-                return {"unit": unit.to_state(), "position": position}
-            unit, position = apply_and_save(
-                domain_app, lambda: domain_app.get_unit(unit_id),
-                lambda u: u.update(command(ctx.command_id, user.actor), name=body.name, kind=body.kind,
-                                   head_name=body.head_name),
-                ctx.command_id,
-            )
-            return {"unit": unit.to_state(), "position": position}
-        raise VersionConflict("the unit kept changing under concurrent writers; retry")
+        cmd = command(ctx.command_id, user.actor)
+        changed = services.domain_app.change(
+            lambda: services.domain_app.get_unit(unit_id),
+            lambda unit: unit.update(cmd, name=body.name, kind=body.kind, head_name=body.head_name),
+            ctx.command_id,
+            create=lambda: Unit.register(cmd, unit_id=unit_id, name=body.name, kind=body.kind,
+                                         head_name=body.head_name),
+        )
+        created = changed.created
+        return {"unit": changed.aggregate.to_state(), "position": changed.position}
 
     async def act() -> dict[str, Any]:
         result = await services.in_thread(register_or_update)
@@ -130,34 +133,31 @@ async def list_units(user: CurrentUser, services: ServicesDep, q: Annotated[Page
 # ------------------------------------------------------------------ campaigns
 @router.post("/v1/campaigns", status_code=201, response_model=CampaignChangeOut, summary="Create a campaign",
              responses=WRITE_PROBLEMS)
-async def post_campaign(body: CampaignCreate, user: Secretariat, ctx: CommandCtx) -> Any:
+async def post_campaign(body: CampaignCreate, user: MayCreateCampaign, ctx: CommandCtx) -> Any:
     services = ctx.services
+    cmd = command(ctx.command_id, user.actor)
     details = dict(
         campaign_id=body.id, name=body.name, starts_on=body.starts_on, ends_on=body.ends_on, timezone=body.timezone,
         policy=Policy(**body.policy.model_dump()) if body.policy else None,
         scoring=ScoringScale(**body.scoring.model_dump()) if body.scoring else None,
     )
 
+    def same_again(existing: Campaign) -> bool:
+        try:
+            existing.check_same_creation(cmd, **details)
+        except CommandIdReused as exc:
+            raise Problem(409, f"campaign {body.id!r} already exists with other details",
+                          type_slug="already-exists") from exc
+        return False
+
     def create() -> dict[str, Any]:
-        domain_app = services.domain_app
-        cmd = command(ctx.command_id, user.actor)
-        for _ in range(3):
-            try:
-                existing = domain_app.get_campaign(body.id)
-            except NotFound:
-                campaign = Campaign.create(cmd, **details)
-                try:
-                    position = domain_app.save_changes(campaign)
-                except VersionConflict:
-                    continue  # created concurrently: compare with that one
-                return {"campaign": campaign.to_state(), "position": position}
-            try:
-                existing.check_same_creation(cmd, **details)
-            except CommandIdReused as exc:
-                raise Problem(409, f"campaign {body.id!r} already exists with other details",
-                              type_slug="already-exists") from exc
-            return {"campaign": existing.to_state(), "position": domain_app.position_of(existing.id, 1) or 0}
-        raise VersionConflict("the campaign kept changing under concurrent writers; retry")
+        changed = services.domain_app.change(
+            lambda: services.domain_app.get_campaign(body.id), same_again, ctx.command_id,
+            create=lambda: Campaign.create(cmd, **details),
+        )
+        # An identical creation answers with the event that created the campaign.
+        position = changed.position if changed.stored else services.domain_app.position_of(changed.aggregate.id, 1)
+        return {"campaign": changed.aggregate.to_state(), "position": position or 0}
 
     async def act() -> dict[str, Any]:
         return await services.in_thread(create)
@@ -186,7 +186,7 @@ async def get_campaign(cid: CampaignId, user: CurrentUser, services: ServicesDep
 
 @router.put("/v1/campaigns/{cid}/clusters/{cluster_id}", response_model=CampaignChangeOut,
             summary="Set a cluster (name, head, deputy, members)", responses=WRITE_PROBLEMS)
-async def put_cluster(cid: CampaignId, cluster_id: ClusterIdPath, body: ClusterPut, user: Secretariat,
+async def put_cluster(cid: CampaignId, cluster_id: ClusterIdPath, body: ClusterPut, user: MaySetCluster,
                       ctx: CommandCtx, campaign: ExistingCampaign) -> Any:
     services = ctx.services
 
@@ -205,7 +205,7 @@ async def put_cluster(cid: CampaignId, cluster_id: ClusterIdPath, body: ClusterP
 
 @router.post("/v1/campaigns/{cid}/decisions", status_code=201, response_model=CampaignChangeOut,
              summary="Record a decision (quyết định)", responses=WRITE_PROBLEMS)
-async def post_decision(cid: CampaignId, body: DecisionIn, user: Secretariat, ctx: CommandCtx,
+async def post_decision(cid: CampaignId, body: DecisionIn, user: MayRecordDecision, ctx: CommandCtx,
                         campaign: ExistingCampaign) -> Any:
     services = ctx.services
     decision = Decision(number=body.number, issued_on=body.issued_on, issuer=body.issuer, title=body.title)
@@ -221,7 +221,7 @@ async def post_decision(cid: CampaignId, body: DecisionIn, user: Secretariat, ct
 
 @router.post("/v1/campaigns/{cid}/bonuses", status_code=201, response_model=CampaignChangeOut,
              summary="Award a bonus (or, with negative points, a deduction)", responses=WRITE_PROBLEMS)
-async def post_bonus(cid: CampaignId, body: BonusIn, user: StandingCommittee, ctx: CommandCtx,
+async def post_bonus(cid: CampaignId, body: BonusIn, user: MayAwardBonus, ctx: CommandCtx,
                      campaign: ExistingCampaign) -> Any:
     services = ctx.services
 
@@ -238,7 +238,7 @@ async def post_bonus(cid: CampaignId, body: BonusIn, user: StandingCommittee, ct
 
 
 
-# ------------------------------------------------------------------ policy, scale, closing
+# ------------------------------------------------------------------ policy, scale, closing, reopening (operations)
 def _with_body_fields(prefix: str, build: Callable[[], Any]) -> Any:
     """Build a domain value; its errors name fields as nested in a campaign
     (`policy.stale_after`), which are top-level in these bodies."""
@@ -251,89 +251,36 @@ def _with_body_fields(prefix: str, build: Callable[[], Any]) -> Any:
         raise
 
 
-async def _reach_every_target(services: Services, cid: str,
-                              reach: Callable[[list[str]], Awaitable[int]]) -> None:
-    """Hand every target of the campaign to `reach` (finish or refresh its workflow).
-
-    The ids come from the event store, not from a read model that may lag (see
-    api.campaign_targets). Run after the campaign change is saved: a target assigned
-    from then on reads the new campaign when its workflow starts. Only an assignment
-    already in flight across the change (campaign read before, target saved after)
-    can be missed by the first pass; the second pass picks up the targets saved while
-    the first one ran. Both steps are idempotent: a retry of the command repeats them.
-    """
-    ids, seen_upto = await services.in_thread(campaign_target_ids, services.domain_app, cid)
-    await reach(ids)
-    later, _ = await services.in_thread(campaign_target_ids, services.domain_app, cid, seen_upto)
-    if fresh := sorted(set(later) - set(ids)):
-        await reach(fresh)
-
-
 @router.put("/v1/campaigns/{cid}/policy", response_model=CampaignChangeOut,
             summary="Change the timer policy; running target workflows re-arm their timers",
-            responses=WRITE_PROBLEMS)
-async def put_policy(cid: CampaignId, body: PolicyPut, user: Secretariat, ctx: CommandCtx,
+            responses=OPERATION_RESPONSES)
+async def put_policy(cid: CampaignId, body: PolicyPut, user: MayChangePolicy, ctx: CommandCtx,
                      campaign: ExistingCampaign) -> Any:
-    services = ctx.services
     policy = _with_body_fields("policy.", lambda: Policy(**body.model_dump()))  # the domain's checks (422)
-
-    async def act() -> dict[str, Any]:
-        result = await services.in_thread(
-            lambda: _campaign_change(services, cid, ctx.command_id,
-                                     lambda c: c.change_policy(command(ctx.command_id, user.actor), policy))
-        )
-        # Recorded; now every running workflow reloads the campaign and re-arms its
-        # timers. If Temporal fails here the answer is 503 and a retry with the same
-        # Idempotency-Key records nothing more and refreshes again.
-        await _reach_every_target(services, cid, services.gateway.refresh)
-        return result
-
-    return await ctx.run("change_policy", act, model=CampaignChangeOut)
+    return await run_operation(ctx, "change_policy", POLICY, cid, policy.to_dict())
 
 
 @router.put("/v1/campaigns/{cid}/scoring", response_model=CampaignChangeOut,
-            summary="Change the scoring scale (from effective_at, default now)", responses=WRITE_PROBLEMS)
-async def put_scoring(cid: CampaignId, body: ScoringPut, user: SecretariatOrCommittee, ctx: CommandCtx,
+            summary="Change the scoring scale (from effective_at, default now)", responses=OPERATION_RESPONSES)
+async def put_scoring(cid: CampaignId, body: ScoringPut, user: MayChangeScoring, ctx: CommandCtx,
                       campaign: ExistingCampaign) -> Any:
-    services = ctx.services
     scale = _with_body_fields("scoring.", lambda: ScoringScale(on_time=body.on_time, late=body.late,
                                                                reward_slots=body.reward_slots))
-
-    async def act() -> dict[str, Any]:
-        return await services.in_thread(
-            lambda: _campaign_change(
-                services, cid, ctx.command_id,
-                lambda c: c.change_scoring(command(ctx.command_id, user.actor), scale, effective_at=body.effective_at),
-            )
-        )
-
-    return await ctx.run("change_scoring", act, model=CampaignChangeOut)
+    args = {"on_time": str(scale.on_time), "late": str(scale.late), "reward_slots": scale.reward_slots,
+            "effective_at": None if body.effective_at is None else body.effective_at.isoformat()}
+    return await run_operation(ctx, "change_scoring", SCORING, cid, args)
 
 
 @router.post("/v1/campaigns/{cid}/close", response_model=CampaignChangeOut,
-             summary="Close a campaign and finish its targets' workflows", responses=WRITE_PROBLEMS)
-async def close_campaign(cid: CampaignId, user: Secretariat, ctx: CommandCtx, campaign: ExistingCampaign,
+             summary="Close a campaign and finish its targets' workflows", responses=OPERATION_RESPONSES)
+async def close_campaign(cid: CampaignId, user: MayCloseCampaign, ctx: CommandCtx, campaign: ExistingCampaign,
                          body: CloseIn | None = None) -> Any:
-    services = ctx.services
-    reason = body.reason if body is not None else None
+    return await run_operation(ctx, "close_campaign", CLOSE, cid, {"reason": body.reason if body else None})
 
-    async def finish_workflows() -> None:
-        await _reach_every_target(services, cid, lambda ids: services.gateway.close_campaign(cid, ids))
 
-    async def act() -> dict[str, Any]:
-        try:
-            result = await services.in_thread(
-                lambda: _campaign_change(services, cid, ctx.command_id,
-                                         lambda c: c.close(command(ctx.command_id, user.actor), reason=reason))
-            )
-        except InvalidTransition as refused:
-            # Already closed (by another request): still 409, but first finish any
-            # workflow left running, so a close that failed half-way (Temporal down
-            # after the Closed event was saved) is completed by any later close.
-            if refused.state == "closed":
-                await finish_workflows()
-            raise
-        await finish_workflows()
-        return result
-
-    return await ctx.run("close_campaign", act, model=CampaignChangeOut)
+@router.post("/v1/campaigns/{cid}/reopen", response_model=CampaignChangeOut,
+             summary="Reopen a closed campaign (Standing Committee); its targets' workflows start again",
+             responses=OPERATION_RESPONSES)
+async def reopen_campaign(cid: CampaignId, body: ReopenIn, user: MayReopenCampaign, ctx: CommandCtx,
+                          campaign: ExistingCampaign) -> Any:
+    return await run_operation(ctx, "reopen_campaign", REOPEN, cid, {"reason": body.reason})

@@ -1,4 +1,4 @@
-"""`/healthz` (PostgreSQL and Temporal reachable) and `/metrics` (Prometheus). No token needed."""
+"""`/healthz` (PostgreSQL and Temporal reachable, read models not stopped) and `/metrics` (Prometheus). No token needed."""
 
 from __future__ import annotations
 
@@ -15,6 +15,7 @@ from api.deps import get_services
 from api.metrics import CONTENT_TYPE_LATEST
 from api.models import HealthOut
 from api.problems import PROBLEM_MEDIA_TYPE, problem_response
+from projections import faults
 
 router = APIRouter(tags=["system"])
 log = logging.getLogger("thidua.api")
@@ -45,6 +46,24 @@ async def _check_temporal(services: Any) -> str:
         return "unavailable"
 
 
+async def _stopped_read_models(services: Any) -> list[dict[str, Any]] | None:
+    """Read models stopped at an event they cannot apply (None: could not tell)."""
+    try:
+        async with asyncio.timeout(CHECK_TIMEOUT):
+            rows = await faults.stopped(services.pool)
+    except Exception as exc:  # noqa: BLE001 - postgres' own check says why
+        log.warning("health: read models: %r", exc)
+        return None
+    return [{"read_model": r["name"], "position": r["position"],
+             "aggregate_id": str(r["originator_id"]) if r["originator_id"] else None,
+             "aggregate_version": r["originator_version"], "event_type": _event_type(r["topic"]),
+             "reason": r["reason"], "stopped_at": r["stopped_at"].isoformat()} for r in rows]
+
+
+def _event_type(topic: str | None) -> str | None:
+    return topic.rsplit(".", 1)[-1] if topic else None
+
+
 @router.get("/healthz", response_model=HealthOut, summary="Liveness and readiness",
             responses={503: {"description": "PostgreSQL or Temporal is down",
                              "content": {PROBLEM_MEDIA_TYPE: {"schema": {"$ref": "#/components/schemas/ProblemDetails"}}}}})
@@ -55,7 +74,11 @@ async def healthz(request: Request) -> Any:
     if "unavailable" in checks.values():
         return problem_response(503, instance="/healthz", detail="a dependency is down", checks=checks,
                                 headers={"Retry-After": "2"})
-    return JSONResponse({"status": "ok", "checks": checks})
+    stopped = await _stopped_read_models(services) or []
+    checks["read_models"] = "degraded" if stopped else "ok"
+    # Degraded is still 200: the API serves, and every other read model is current.
+    return JSONResponse({"status": "degraded" if stopped else "ok", "checks": checks,
+                         "stopped_read_models": stopped})
 
 
 @router.get("/metrics", summary="Prometheus metrics", response_class=Response,
@@ -68,7 +91,9 @@ async def metrics(request: Request) -> Response:
             queries = readmodels.queries()
             last = await queries.max_event_position(services.pool)
             positions = await queries.projection_positions(services.pool)
+            stopped = await faults.stopped(services.pool)
         services.metrics.set_projection_positions(int(last or 0), dict(positions))
+        services.metrics.set_stopped_read_models({r["name"]: r["position"] for r in stopped})
     except Exception as exc:  # noqa: BLE001 - metrics must still answer when the db is down
         log.warning("metrics: projection lag unavailable: %r", exc)
     return Response(services.metrics.exposition(), media_type=CONTENT_TYPE_LATEST)

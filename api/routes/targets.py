@@ -12,7 +12,6 @@ from fastapi import APIRouter, Depends, Query, Request
 
 from api import importing, readmodels
 from api.deps import (
-    Assigners,
     CommandCtx,
     CurrentUser,
     ExistingCampaign,
@@ -21,34 +20,28 @@ from api.deps import (
     ServicesDep,
     TargetId,
     CampaignId,
+    MayAssign,
     target_for,
     wait_for_projections,
 )
 from api.models import (
+    COMMAND_BODIES,
     AssignIn,
-    BlockIn,
-    CancelIn,
-    CompleteIn,
-    EscalateIn,
-    ExtendDeadlineIn,
     HistoryPage,
     ImportResultOut,
     PageQuery,
-    ProgressIn,
     ReadQuery,
-    ReassignIn,
-    ReopenIn,
-    ResolveIn,
-    StartIn,
     TargetCommandOut,
     TargetListQuery,
     TargetOut,
     TargetPage,
-    UnblockIn,
 )
 from api.problems import Problem, problem_responses
 from api.routes.campaigns import require_units
 from api.services import Services, command
+from domain import lifecycle as lc
+from domain.errors import InvalidTransition, NotAllowed, VersionConflict
+from domain.permissions import visible_target
 from workflows.client import assign_request
 
 router = APIRouter(tags=["targets"])
@@ -68,18 +61,14 @@ def _result(result: Any) -> dict[str, Any]:
 # ------------------------------------------------------------------ assign
 @router.post("/v1/campaigns/{cid}/targets", status_code=201, response_model=TargetCommandOut,
              summary="Assign a target to a unit", responses=COMMAND_PROBLEMS)
-async def assign_target(cid: CampaignId, body: AssignIn, user: Assigners, ctx: CommandCtx,
+async def assign_target(cid: CampaignId, body: AssignIn, user: MayAssign, ctx: CommandCtx,
                         campaign: ExistingCampaign) -> Any:
     services = ctx.services
 
     async def act() -> dict[str, Any]:
+        # Checked here too (the activity checks again), so no workflow starts for a stranger.
         await services.in_thread(require_units, services.domain_app, [body.unit_id], "unit_id")
-        result = await services.gateway.assign(assign_request(
-            user.actor, ctx.command_id, cid, unit_id=body.unit_id, title=body.title, area=body.area,
-            deadline=body.deadline, points=body.points, key=body.key,
-            decision=importing.domain_decision(body.decision), measure=importing.domain_measure(body.measure),
-            note=body.note,
-        ))
+        result = await services.gateway.assign(assign_request(user.actor, ctx.command_id, cid, **dict(body)))
         return _result(result)
 
     return await ctx.run("assign", act, status=201, model=TargetCommandOut)
@@ -104,7 +93,7 @@ _IMPORT_BODY = {
 @router.post("/v1/campaigns/{cid}/targets/import", status_code=201, response_model=ImportResultOut,
              summary="Assign many targets at once (all or nothing)", openapi_extra=_IMPORT_BODY,
              responses=problem_responses(401, 403, 404, 409, 413, 415, 422, 503))
-async def import_targets(cid: CampaignId, request: Request, user: Assigners, ctx: CommandCtx,
+async def import_targets(cid: CampaignId, request: Request, user: MayAssign, ctx: CommandCtx,
                          campaign: ExistingCampaign) -> Any:
     services = ctx.services
     media_type = (request.headers.get("content-type") or "").split(";")[0].strip().lower()
@@ -140,12 +129,7 @@ async def _create_all(services: Services, user: Any, command_id: str, cid: str, 
     target's workflow. Each row's command id is derived from the request's and the row
     key, so a retried import adds nothing and starts what was not started."""
     requests = [
-        assign_request(
-            user.actor, _row_command_id(command_id, row.key), cid, unit_id=row.unit_id, title=row.title,
-            area=row.area, deadline=row.deadline, points=row.points, key=row.key,
-            decision=importing.domain_decision(row.decision), measure=importing.domain_measure(row.measure),
-            note=row.note,
-        )
+        assign_request(user.actor, _row_command_id(command_id, row.key), cid, **dict(row))
         for row in rows
     ]
     assigned = await services.gateway.assign_many(cid, requests, starts_in_flight=IMPORT_CONCURRENCY)
@@ -165,10 +149,13 @@ def _row_command_id(command_id: str, key: str) -> str:
 async def list_targets(cid: CampaignId, user: CurrentUser, services: ServicesDep, campaign: ExistingCampaign,
                        q: Annotated[TargetListQuery, Query()]) -> Any:
     await wait_for_projections(services, q.min_position)
-    return await readmodels.paged("targets", q.cursor, lambda after: readmodels.queries().list_targets(
+    page = await readmodels.paged("targets", q.cursor, lambda after: readmodels.queries().list_targets(
         services.pool, cid, unit_id=q.unit_id, cluster_id=q.cluster_id, status=q.status,
         report_class=q.report_class, overdue=q.overdue, limit=q.limit, after=after,
     ))
+    # Other units' targets as domain.permissions says this user may see them.
+    return {**page, "items": [visible_target(user.actor, t, campaign.cluster_leads_of(t["unit_id"]))
+                              for t in page["items"]]}
 
 
 @router.get("/v1/targets/{tid}", response_model=TargetOut, summary="One target", responses=READ_PROBLEMS)
@@ -190,68 +177,61 @@ async def target_history(tid: TargetId, user: CurrentUser, target: HistoryTarget
 
 
 # ------------------------------------------------------------------ lifecycle commands
-# path segment -> (Target method, request model, summary)
-COMMAND_ROUTES: dict[str, tuple[str, type, str]] = {
-    "start": ("start", StartIn, "Start work on the target (owning unit)"),
-    "progress": ("report_progress", ProgressIn, "Report progress (owning unit)"),
-    "block": ("block", BlockIn, "Report an obstacle (owning unit)"),
-    "unblock": ("unblock", UnblockIn, "The obstacle is gone (owning unit)"),
-    "escalate": ("escalate", EscalateIn, "Ask the Standing Committee to remove the obstacle (owning unit)"),
-    "resolve": ("resolve", ResolveIn, "Resolve an escalation with a directive (Standing Committee)"),
-    "complete": ("complete", CompleteIn, "Report completion with evidence (owning unit)"),
-    "reopen": ("reopen", ReopenIn, "Reopen a completed target (secretariat, Standing Committee)"),
-    "extend-deadline": ("extend_deadline", ExtendDeadlineIn, "Extend the deadline (Standing Committee)"),
-    "reassign": ("reassign", ReassignIn, "Give the target to another unit (secretariat, Standing Committee)"),
-    "cancel": ("cancel", CancelIn, "Cancel the target (secretariat, Standing Committee)"),
-}
+REFUSALS = (NotAllowed, InvalidTransition, VersionConflict)
 
 
-def command_args(name: str, body: Any) -> dict[str, Any]:
-    """The Target method's keyword arguments from a request body (domain types)."""
-    args = body.model_dump(exclude={"expected_version"})
-    if name == "extend_deadline":
-        args["decision"] = importing.domain_decision(body.decision)
-    return args
+def stored_answer(domain_app: Any, target_id: str, command: lc.TargetCommand, command_id: str,
+                  args: dict[str, Any]) -> dict[str, Any] | None:
+    """`{target, position}` as the first run of this very command answered, if the store
+    shows it applied (same id, same arguments); else None."""
+    target = domain_app.get_target(target_id)
+    fp = getattr(type(target), command.name).fingerprint_of(**command.decode(command.encode(args)))
+    version = target.version_of_same_command(command_id, fp)
+    if version is None:
+        return None
+    return {"target": domain_app.as_left_by(target, version).to_state(),
+            "position": domain_app.position_of(target.id, version) or 0}
 
 
-def units_named(name: str, body: Any) -> list[str]:
-    if name == "reassign":
-        return [body.unit_id]
-    if name == "resolve":
-        return [*([body.reassign_to] if body.reassign_to else []), *body.coordinating_unit_ids]
-    return []
-
-
-async def execute_command(services: Services, target: Any, name: str, actor: Any, command_id: str,
+async def execute_command(services: Services, target: Any, command: lc.TargetCommand, actor: Any, command_id: str,
                           body: Any) -> dict[str, Any]:
-    """One lifecycle command, after the route's checks: the JSON route and the web pages both call this."""
-    units = units_named(name, body)
-    if units:
-        field = "unit_id" if name == "reassign" else "coordinating_unit_ids"
-        await services.in_thread(require_units, services.domain_app, units, field)
-    result = await services.gateway.command(
-        str(target.id), name, actor, command_id, command_args(name, body), expected_version=body.expected_version,
-    )
+    """One lifecycle command after the route's checks: the JSON route and the web pages both run this."""
+    args = body.model_dump(exclude={"expected_version"})
+    try:
+        result = await services.gateway.command(
+            str(target.id), command.name, actor, command_id, args, expected_version=body.expected_version,
+        )
+    except REFUSALS:
+        # The answer is the stored outcome: a refusal of a command that the store
+        # shows applied (its first answer lost, then a retry raced a change of
+        # owner or state) is a replay, answered as the first run was.
+        stored = await services.in_thread(stored_answer, services.domain_app, str(target.id), command, command_id,
+                                          args)
+        if stored is None:
+            raise
+        return stored
     return _result(result)
 
 
-def _make_command_route(segment: str, name: str, body_model: type, summary: str) -> None:
-    scoped_target = target_for(name)
+def add_command_route(router: APIRouter, command: lc.TargetCommand, body_model: type) -> None:
+    """`POST /v1/targets/{tid}/<segment>`, all of it from the command's declaration: the
+    body model, who may (`target_for`), the summary; the workflow does the rest."""
+    scoped_target = target_for(command)
 
     async def run_command(tid: TargetId, body: body_model, ctx: CommandCtx,  # type: ignore[valid-type]
                           target: Annotated[Any, Depends(scoped_target)]) -> Any:
         async def act() -> dict[str, Any]:
-            return await execute_command(ctx.services, target, name, ctx.principal.actor, ctx.command_id, body)
+            return await execute_command(ctx.services, target, command, ctx.principal.actor, ctx.command_id, body)
 
-        return await ctx.run(name, act, model=TargetCommandOut)
+        return await ctx.run(command.name, act, model=TargetCommandOut)
 
-    run_command.__name__ = f"target_{name}"
+    run_command.__name__ = f"{command.name}_target"
     router.add_api_route(
-        f"/v1/targets/{{tid}}/{segment}", run_command, methods=["POST"], response_model=TargetCommandOut,
-        summary=summary, responses=COMMAND_PROBLEMS, name=f"target_{name}",
+        f"/v1/targets/{{tid}}/{command.segment}", run_command, methods=["POST"], response_model=TargetCommandOut,
+        summary=command.summary, responses=COMMAND_PROBLEMS, name=f"{command.name}_target",
+        operation_id=f"{command.name}_target",
     )
 
 
-for _segment, (_name, _model, _summary) in COMMAND_ROUTES.items():
-    _make_command_route(_segment, _name, _model, _summary)
-
+for _command in lc.routed():
+    add_command_route(router, _command, COMMAND_BODIES[_command.name])

@@ -1,10 +1,9 @@
 """The command forms a person may use on a target now, and reading what they typed.
 
-`available_commands` is the ONE place that decides which forms a target's page shows.
-Today it reads the three tables that hold the lifecycle (the routes' request models,
-who may, from which states); when `domain/lifecycle.py` declares each command once,
-only this function changes. The fields of each form come from the command's request
-model (api/models.py), never from a hand-written copy.
+`available_commands` is the ONE place that decides which forms a target's page shows:
+the commands `domain/lifecycle.py` declares as available to this person in this state.
+The fields of each form come from the command's request model (api.models.COMMAND_BODIES,
+derived from the same declaration), never from a hand-written copy.
 """
 
 from __future__ import annotations
@@ -19,8 +18,7 @@ from typing import Any
 from pydantic import BaseModel, ValidationError
 
 from api.web.i18n import parse_dmy
-from domain.permissions import may_command_target
-from domain.values import Status
+from domain import lifecycle as lc
 
 HIDDEN_FIELDS = frozenset({"expected_version"})
 LONG_TEXT = 300  # longer limits than this get a text area
@@ -36,26 +34,33 @@ class Field:
 
 @dataclass(frozen=True)
 class CommandForm:
-    segment: str  # the URL segment of the command's JSON route, reused by the page's form
-    name: str  # the command's name (Target method)
-    model: type[BaseModel]
+    command: lc.TargetCommand
+    model: type[BaseModel]  # the JSON route's request model
     fields: tuple[Field, ...]
+
+    @property
+    def segment(self) -> str:  # the URL segment of the command's JSON route, reused by the page's form
+        return str(self.command.segment)
+
+    @property
+    def name(self) -> str:
+        return self.command.name
+
+
+def form_of(command: lc.TargetCommand) -> CommandForm:
+    from api.models import COMMAND_BODIES
+
+    model = COMMAND_BODIES[command.name]
+    return CommandForm(command, model, fields_of(model))
 
 
 def available_commands(actor: Any, target: dict[str, Any]) -> list[CommandForm]:
     """The forms `actor` may submit on `target` (its read-model state) in its status now."""
-    from api.routes.targets import COMMAND_ROUTES
-    from workflows.commands import ALLOWED_FROM
+    return [form_of(c) for c in lc.available_commands(actor, target["unit_id"], target["status"])]
 
-    status = Status(target["status"])
-    forms = []
-    for segment, (name, model, _summary) in COMMAND_ROUTES.items():
-        if status not in ALLOWED_FROM.get(name, frozenset()):
-            continue
-        if not may_command_target(actor, name, target["unit_id"]):
-            continue
-        forms.append(CommandForm(segment, name, model, fields_of(model)))
-    return forms
+
+def routed_command(segment: str) -> lc.TargetCommand | None:
+    return next((c for c in lc.routed() if c.segment == segment), None)
 
 
 def _unwrap(annotation: Any) -> tuple[Any, bool]:
@@ -87,6 +92,8 @@ def fields_of(model: type[BaseModel]) -> tuple[Field, ...]:
         if name in HIDDEN_FIELDS:
             continue
         inner, _ = _unwrap(info.annotation)
+        if isinstance(inner, type) and issubclass(inner, BaseModel) and not info.is_required():
+            continue  # an optional nested record (a decision reference): the JSON API takes it
         max_length = _max_length(info)
         if inner is date:
             kind = "date"

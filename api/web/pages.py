@@ -261,40 +261,41 @@ async def target_page(request: Request, tid: str) -> Response:
 @router.post("/targets/{tid}/{segment}")
 async def target_command(request: Request, tid: str, segment: str) -> Response:
     """A command form: the same checks and the same command code as the JSON route."""
-    from api.routes.targets import COMMAND_ROUTES, execute_command
+    from types import SimpleNamespace
+
+    from api.routes.targets import execute_command
 
     found = await person(request)
     who, session = found
     form_data = await request.form()
     check_csrf(request, form_data, session)
-    if segment not in COMMAND_ROUTES:
+    command = forms.routed_command(segment)
+    if command is None:
         raise PageRefused(404, "not_found")
-    name, model, _ = COMMAND_ROUTES[segment]
-    spec = forms.CommandForm(segment, name, model, forms.fields_of(model))
+    spec = forms.form_of(command)
     values = {k: str(v) for k, v in form_data.items() if isinstance(v, str)}
     next_url = safe_next(values.get("next")) if values.get("next") else None
     services = get_services(request)
-    try:
-        target = await target_for(name)(tid, who, services)
-    except Problem as exc:
-        raise PageRefused(exc.status, "forbidden" if exc.status == 403 else "not_found") from None
     # A command id made when the form was shown: a double submit records once.
-    command_id = values.get("command_id", "")
     try:
-        command_id = "web-" + str(uuid.UUID(command_id))
+        command_id = "web-" + str(uuid.UUID(values.get("command_id", "")))
     except ValueError:
         command_id = "web-" + str(uuid.uuid4())
+    try:  # the JSON route's own check (it reads only the command id of its context)
+        target = await target_for(command)(tid, who, services, SimpleNamespace(command_id=command_id))
+    except Problem as exc:
+        raise PageRefused(exc.status, "forbidden" if exc.status == 403 else "not_found") from None
     errors: dict[str, str] = {}
     try:
         body = forms.read_form(spec, values)
-        result = await execute_command(services, target, name, who.actor, command_id, body)
+        result = await execute_command(services, target, command, who.actor, command_id, body)
     except forms.FormRefused as exc:
         errors, status = exc.errors, 422
     except (DomainError, Problem) as exc:
         status, message = _problem_message(exc)
         errors = {"form": message}
     else:
-        services.metrics.command(name, "ok")
+        services.metrics.command(command.name, "ok")
         destination = next_url or f"/targets/{tid}"
         sep = "&" if "?" in destination else "?"
         return redirect(f"{destination}{sep}min_position={result['position']}&notice=done")

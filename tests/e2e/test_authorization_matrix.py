@@ -87,6 +87,8 @@ EXPECTED: dict[tuple[str, str], Callable[[str, str], Any]] = {
     ("PUT", "/v1/campaigns/{cid}/policy"): roles("secretariat"),
     ("PUT", "/v1/campaigns/{cid}/scoring"): roles("secretariat", "standing_committee"),
     ("POST", "/v1/campaigns/{cid}/close"): roles("secretariat"),
+    ("POST", "/v1/campaigns/{cid}/reopen"): roles("standing_committee"),
+    ("GET", "/v1/operations/{operation_id}"): roles("secretariat", "standing_committee"),
     ("POST", "/v1/campaigns/{cid}/targets"): roles("secretariat", "standing_committee"),
     ("POST", "/v1/campaigns/{cid}/targets/import"): roles("secretariat", "standing_committee"),
     ("GET", "/v1/campaigns/{cid}/targets"): roles(*SIGNED_IN),
@@ -183,6 +185,7 @@ def _body(method: str, path: str, world: World) -> dict[str, Any]:
                                                 "stale_after": "P14D"}},
         "/v1/campaigns/{cid}/scoring": {"json": {"on_time": 1, "late": 0.5, "reward_slots": 1}},
         "/v1/campaigns/{cid}/close": {"json": {"reason": "Kết thúc đợt"}},
+        "/v1/campaigns/{cid}/reopen": {"json": {"reason": "Mở lại đợt"}},
         "/v1/campaigns/{cid}/targets": {"json": {"unit_id": world.own_unit, "title": "Mới", "area": "GPMB",
                                                  "deadline": "2030-01-01", "points": 1}},
         "/v1/campaigns/{cid}/targets/import": {"json": [{"key": unique("imp"), "unit_id": world.own_unit,
@@ -213,6 +216,12 @@ async def _path_for(path: str, scope: str, world: World, role: str) -> str:
         if path.endswith("/close") and not missing:
             # Closing is for good: the matrix's own campaign must stay open for the other routes.
             values["cid"] = await _new_campaign(world.secretariat)
+        if path == "/v1/campaigns/{cid}/reopen" and not missing:
+            values["cid"] = await _new_campaign(world.secretariat)
+            await _close(world.secretariat, values["cid"])
+    if "{operation_id}" in path:
+        values["operation_id"] = "op-missing.0" if missing else \
+            await _close(world.secretariat, await _new_campaign(world.secretariat))
     if "{cluster_id}" in path:
         values["cluster_id"] = unique("c")
     if "{unit_id}" in path:
@@ -244,6 +253,17 @@ async def _new_campaign(secretariat: Person) -> str:
     return campaign
 
 
+async def _close(secretariat: Person, campaign: str) -> str:
+    """Close the campaign; the id of the operation that did it."""
+    from api.idempotency import command_id_for
+    from workflows.campaign_operation_messages import CLOSE, operation_id_for
+
+    key = unique("close")
+    response = await secretariat.post(f"/v1/campaigns/{campaign}/close", {}, headers={"Idempotency-Key": key})
+    assert response.status_code == 200, response.text
+    return operation_id_for(command_id_for(secretariat.id, key), CLOSE, campaign, {"reason": None})
+
+
 async def _head_of(world: World, unit: str) -> Person:
     if unit == world.own_unit:
         head = world.people["unit_head"]
@@ -273,7 +293,7 @@ async def test_authorization_matrix(world: World) -> None:
     for method, path in sorted(EXPECTED):
         expect = EXPECTED[(method, path)]
         changes_its_object = method in ("POST", "DELETE") and (
-            "{tid}" in path or "{uid}" in path or path.endswith("/close"))
+            "{tid}" in path or "{uid}" in path or path.endswith("/close") or path == "/v1/campaigns/{cid}/reopen")
         for scope in SCOPES if "{" in path else ("own",):
             url: str | None = None
             for role in ROLES:

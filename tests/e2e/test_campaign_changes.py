@@ -2,7 +2,8 @@
 
 A new policy reaches the workflows already running (their timers re-armed with the new
 durations); a new scale shows on the scoreboard; closing a campaign finishes the
-workflow of every one of its targets, and what comes after still gets clear answers.
+workflow of every one of its targets, and refuses their commands until the Standing
+Committee reopens it.
 When Temporal cannot be reached the answer is a 503, and the same request again
 finishes the job without recording anything twice.
 """
@@ -210,15 +211,16 @@ async def test_closing_a_campaign_finishes_every_target_workflow(
     ):
         late = await secretariat.request(method, f"/v1/campaigns/{d.campaign}/{path}", json=body)
         assert late.status_code == 409 and late.json()["state"] == "closed", late.text
+        assert late.json()["type"].endswith("/campaign-closed"), late.text
     read = await secretariat.get(f"/v1/campaigns/{d.campaign}", params={"min_position": closed.json()["position"]})
     assert read.status_code == 200 and read.json()["closed"] is True
 
-    # ...while a target's own record still answers: a late report is recorded (the
-    # workflow runs for that command only and finishes again, arming nothing), a
-    # command the target's state does not allow is a 409, a blocked one stays blocked.
+    # ...nor do its targets: a command is refused naming the closure, and no workflow
+    # is left running for it; a command the target's state does not allow is still
+    # refused for that reason first; a blocked one stays blocked, its timers disarmed.
     reported = await d.by_head(d.units[1], working, "progress", {"percent": 90, "note": "Báo cáo sau khi đóng đợt"})
-    assert reported.status_code == 200, reported.text
-    assert reported.json()["target"]["status"] == "in_progress"
+    assert reported.status_code == 409, reported.text
+    assert reported.json()["type"].endswith("/campaign-closed") and reported.json()["campaign_id"] == d.campaign
     handle = workflow_of(temporal, working)
     assert await handle.result() == "campaign closed"
     assert (await handle.describe()).status == WorkflowExecutionStatus.COMPLETED
@@ -228,14 +230,43 @@ async def test_closing_a_campaign_finishes_every_target_workflow(
     assert stuck["status"] == "blocked" and stuck["escalation"] is None
     assert await workflow_of(temporal, blocked).query(TargetWorkflow.armed) == []
 
+    # Until the Standing Committee reopens it, with a reason: then the targets' workflows
+    # run again (timers armed) and the late report goes through.
+    assert (await secretariat.post(f"/v1/campaigns/{d.campaign}/reopen", {"reason": "Gia hạn"})).status_code == 403
+    assert (await committee.post(f"/v1/campaigns/{d.campaign}/reopen", {})).status_code == 422
+    reopened = await committee.post(f"/v1/campaigns/{d.campaign}/reopen", {"reason": "Gia hạn đến quý I"})
+    assert reopened.status_code == 200, reopened.text
+    assert reopened.json()["campaign"]["closed"] is False
+    read = await secretariat.get(f"/v1/campaigns/{d.campaign}", params={"min_position": reopened.json()["position"]})
+    assert read.status_code == 200 and read.json()["closed"] is False
+    trail = (await committee.get("/v1/audit", params={"actor_id": committee.id,
+                                                      "min_position": reopened.json()["position"]})).json()["items"]
+    assert [(e["event_type"], e["reason"]) for e in trail if e["campaign_id"] == d.campaign] == [
+        ("Reopened", "Gia hạn đến quý I")]
+    again_open = await committee.post(f"/v1/campaigns/{d.campaign}/reopen", {"reason": "Lần nữa"})
+    assert again_open.status_code == 409 and again_open.json()["state"] == "open", again_open.text
 
-async def test_the_targets_of_a_campaign_come_from_the_event_store(
-    secretariat: Person, committee: Person, worker: None, e2e_settings: Settings,
+    async def escalation_armed() -> bool:
+        armed = await workflow_of(temporal, blocked).query(TargetWorkflow.armed)
+        return any(t.command == "auto_escalate" for t in armed)
+
+    await eventually(escalation_armed, "the blocked target's workflow running again, its escalation armed")
+    reported = await d.by_head(d.units[1], working, "progress", {"percent": 90, "note": "Báo cáo sau khi mở lại"})
+    assert reported.status_code == 200, reported.text
+    assert (await workflow_of(temporal, working).describe()).status == WorkflowExecutionStatus.RUNNING
+
+
+async def test_the_targets_of_a_campaign_come_from_its_read_model(
+    secretariat: Person, committee: Person, worker: None, projector: None, e2e_settings: Settings,
 ) -> None:
-    """Not from a read model that may lag; and a campaign id that begins another one's
-    does not pick up that one's targets."""
-    from api.campaign_targets import campaign_target_ids
+    """A query by campaign, paged by id: a campaign id that begins another one's does not
+    pick up that one's targets, and `after_position` names the targets stored since."""
     from thidua.wiring import domain_application
+    from workflows.campaign_operation_targets import (
+        count_campaign_targets,
+        page_of_campaign_targets,
+        targets_projected_to,
+    )
 
     d = await new_drive(secretariat, committee)
     mine = {await d.assign(d.units[0]), await d.assign(d.units[1])}
@@ -248,11 +279,20 @@ async def test_the_targets_of_a_campaign_come_from_the_event_store(
 
     domain_app = await asyncio.to_thread(domain_application, e2e_settings.database_url)
     try:
-        ids, upto = await asyncio.to_thread(campaign_target_ids, domain_app, d.campaign)
-        assert set(ids) == mine
-        newer = await d.assign(d.units[0])
-        since, _ = await asyncio.to_thread(campaign_target_ids, domain_app, d.campaign, upto)
-        assert since == [newer]
+        async def projected(position: int) -> bool:
+            return await asyncio.to_thread(targets_projected_to, domain_app) >= position
+
+        await eventually(lambda: projected(other.json()["position"]), "the targets projected")
+        first = await asyncio.to_thread(page_of_campaign_targets, domain_app, d.campaign, None, 0, 1)
+        rest = await asyncio.to_thread(page_of_campaign_targets, domain_app, d.campaign, first[-1], 0, 10)
+        assert len(first) == 1 and set(first + rest) == mine and first[0] < rest[0]
+        assert await asyncio.to_thread(count_campaign_targets, domain_app, d.campaign) == 2
+        upto = await asyncio.to_thread(targets_projected_to, domain_app)
+        response = await secretariat.post(f"/v1/campaigns/{d.campaign}/targets", {
+            "unit_id": d.units[0], "title": "Mới", "area": "GPMB", "deadline": "2030-01-01", "points": 1})
+        await eventually(lambda: projected(response.json()["position"]), "the new target projected")
+        since = await asyncio.to_thread(page_of_campaign_targets, domain_app, d.campaign, None, upto, 10)
+        assert since == [response.json()["target"]["id"]]
     finally:
         domain_app.close()
 
@@ -297,6 +337,7 @@ async def test_a_gateway_that_cannot_reach_temporal_says_service_unavailable() -
         "command": gateway.command(tid, "cancel", actor, "c-2", {"reason": "Thử"}),
         "refresh": gateway.refresh([tid]),
         "close_campaign": gateway.close_campaign("drive", [tid]),
+        "start_workflows": gateway.start_workflows([tid]),
     }
     for name, attempt in attempts.items():
         with pytest.raises(ServiceUnavailable, match="cannot reach Temporal"):

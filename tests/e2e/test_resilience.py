@@ -31,7 +31,8 @@ async def served(app: Any) -> AsyncIterator[httpx.AsyncClient]:
 async def test_healthz_says_ok_when_everything_answers(http: httpx.AsyncClient) -> None:
     response = await http.get("/healthz")
     assert response.status_code == 200
-    assert response.json() == {"status": "ok", "checks": {"postgres": "ok", "temporal": "ok"}}
+    assert response.json() == {"status": "ok", "checks": {"postgres": "ok", "temporal": "ok", "read_models": "ok"},
+                               "stopped_read_models": []}
 
 
 async def test_temporal_down_is_a_503(secretariat: Person, e2e_settings: Settings, worker: None) -> None:

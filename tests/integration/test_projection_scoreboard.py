@@ -14,7 +14,7 @@ import pytest
 
 from api.scoreboards import ScoreboardCache
 from domain.campaign import campaign_uuid
-from domain.scoring import Adjustment, TargetFacts
+from domain.scoring import Adjustment, ScoredTarget
 from domain.scoring import scoreboard as domain_scoreboard
 from domain.target import Target
 from domain.values import ScoringScale
@@ -65,7 +65,7 @@ def domain_board(app, world: World, at: datetime | None, scale: ScoringScale | N
     if campaign is None:
         return []
     facts = [
-        TargetFacts(t.unit_id, t.points, t.report_class, t.status)
+        ScoredTarget(t.unit_id, t.points, t.report_class, t.status)
         for t in aggregates.values()
         if isinstance(t, Target) and t.campaign_id == world.campaign_id
     ]

@@ -10,6 +10,7 @@ import pytest
 
 from domain.errors import (
     BadInput,
+    CampaignClosed,
     CommandIdReused,
     InvalidTransition,
     NotAllowed,
@@ -26,6 +27,7 @@ from workflows.errors import CommandFailed, ServiceUnavailable, domain_error_fro
     [
         NotAllowed("unit_head 'h' may not resolve a target of unit 'u'", command="resolve", role="unit_head"),
         InvalidTransition("unblock", "assigned"),
+        CampaignClosed("start", message="cannot start: campaign 'c' is closed", campaign_id="c"),
         BadInput("reason is required", field="reason"),
         CommandIdReused("command id 'c' was already used for a different command", command_id="c"),
         VersionConflict("target is at version 3, not 2", expected_version=2, current_version=3),
@@ -81,5 +83,7 @@ def test_malformed_arguments_are_bad_input_naming_the_field(command, args, field
     assert refused.value.field == field
 
 
-def test_a_missing_required_argument_reaches_the_domain_as_none():
-    assert decode_args("cancel", {}) == {"reason": None}
+def test_a_missing_required_argument_is_bad_input_naming_it():
+    with pytest.raises(BadInput) as refused:
+        decode_args("cancel", {})
+    assert refused.value.field == "reason"

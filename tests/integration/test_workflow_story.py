@@ -258,8 +258,8 @@ class TestRefusalsComeBackAsDomainErrors:
             ))
 
 
-async def test_closing_a_campaign_finishes_its_workflows_and_commands_still_work(gateway, seed):
-    from domain.errors import InvalidTransition
+async def test_closing_a_campaign_finishes_its_workflows_and_refuses_their_commands(gateway, seed):
+    from domain.errors import CampaignClosed, InvalidTransition
     from workflows.client import workflow_id_for
 
     campaign = seed.campaign()
@@ -281,9 +281,14 @@ async def test_closing_a_campaign_finishes_its_workflows_and_commands_still_work
         assert description.status.name == "COMPLETED"
     assert await gateway.close_campaign(campaign, targets) == 0  # nothing left running
 
-    # A late report still lands: a workflow is started for it from the aggregate, and ends.
-    late = await gateway.command(targets[0], "report_progress", head, new_id("progress"), {"percent": 100})
-    assert late.target["version"] == 3
+    # A late report is refused naming the closure, and stores nothing; the workflow
+    # started to take it ends again.
+    with pytest.raises(CampaignClosed) as refused:
+        await gateway.command(targets[0], "report_progress", head, new_id("progress"), {"percent": 100})
+    assert refused.value.campaign_id == campaign
+    assert seed.event_types(targets[0]) == ["Assigned", "Started"]
+    handle = gateway.client.get_workflow_handle(workflow_id_for(targets[0]))
+    assert await handle.result() == "campaign closed"
     with pytest.raises(InvalidTransition):
         await gateway.assign(assign_request(
             SECRETARIAT, new_id("assign"), campaign, unit_id=unit, title="Sau khi đóng", area="econ",

@@ -11,6 +11,7 @@ import pytest
 from domain import (
     BadInput,
     Campaign,
+    CampaignClosed,
     Cluster,
     CommandIdReused,
     Decision,
@@ -371,6 +372,45 @@ def test_a_closed_campaign_refuses_every_change():
     with pytest.raises(InvalidTransition):
         campaign.award_bonus(cmd(STANDING_COMMITTEE, clock.tick()), "lien-bao", 1, "x")
     assert campaign.version == version and campaign.closed
+
+
+def test_a_closed_campaign_names_its_closure_in_the_refusal():
+    clock = Clock(CREATED_AT)
+    campaign = new_campaign(clock)
+    campaign.close(cmd(SECRETARIAT, clock.tick()))
+    with pytest.raises(CampaignClosed) as refused:
+        campaign.check_open("start")
+    assert refused.value.to_dict() == {"kind": "campaign_closed", "command": "start", "state": "closed",
+                                       "campaign_id": "vinh-yen-2022",
+                                       "message": "cannot start: campaign 'vinh-yen-2022' is closed"}
+
+
+def test_only_the_standing_committee_reopens_a_closed_campaign_with_a_reason():
+    clock = Clock(CREATED_AT)
+    campaign = new_campaign(clock)
+    with pytest.raises(InvalidTransition) as not_closed:
+        campaign.reopen(cmd(STANDING_COMMITTEE, clock.tick()), reason="Gia hạn")
+    assert not_closed.value.state == "open"
+    campaign.close(cmd(SECRETARIAT, clock.tick()))
+    for actor in (SECRETARIAT, INSPECTOR, OWNER_HEAD):
+        with pytest.raises(NotAllowed):
+            campaign.reopen(cmd(actor, clock.tick()), reason="Gia hạn")
+    with pytest.raises(BadInput):
+        campaign.reopen(cmd(STANDING_COMMITTEE, clock.tick()), reason="  ")
+    assert campaign.closed
+
+    reopen = cmd(STANDING_COMMITTEE, clock.tick(), "reopen-1")
+    assert campaign.reopen(reopen, reason="Gia hạn đến hết quý I")
+    version = campaign.version
+    assert not campaign.closed and campaign.to_state()["closed"] is False
+    assert campaign.reopen(reopen, reason="Gia hạn đến hết quý I") is False  # a replay
+    with pytest.raises(CommandIdReused):
+        campaign.reopen(reopen, reason="Khác")
+    assert campaign.change_policy(cmd(SECRETARIAT, clock.tick()), Policy("P1D"))  # open again
+    events = campaign.collect_events()
+    reopened = [e for e in events if type(e).__name__ == "Reopened"]
+    assert len(reopened) == 1 and reopened[0].reason == "Gia hạn đến hết quý I"
+    assert reopened[0].originator_version == version
 
 
 def test_the_campaign_shows_itself_in_the_contract_shape():

@@ -17,7 +17,7 @@ import pytest
 
 from api.auth import hash_token, user_id_of
 from domain.application import new_application
-from domain.permissions import may_command_target
+from domain.lifecycle import COMMANDS
 from domain.target import Target
 from domain.values import SYSTEM, Command, Decision, Measure, ReportClass, Role, Status
 from thidua import demo
@@ -80,7 +80,7 @@ def test_every_command_of_the_plan_is_sent_by_someone_allowed_to() -> None:
     for plan in demo.plan_targets(ANCHOR):
         owner = plan.fact.unit_id
         for step in plan.steps:
-            assert may_command_target(step.actor, step.command, owner), (plan.fact.key, step.command)
+            assert COMMANDS[step.command].allows(step.actor, owner), (plan.fact.key, step.command)
             if step.command == "reassign":
                 owner = step.args["unit_id"]
             if step.command == "resolve":

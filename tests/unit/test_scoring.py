@@ -17,7 +17,7 @@ from domain import SYSTEM, Cluster, ReportClass, ScoringScale, Status
 from domain.scoring import (
     COUNT_KEYS,
     Adjustment,
-    TargetFacts,
+    ScoredTarget,
     count_classes,
     rank_units,
     scoreboard,
@@ -42,12 +42,12 @@ CLUSTER = Cluster("cum-1", "Cụm thi đua số 1", "ngo-quyen", "dong-da", ("li
 DEFAULT = ScoringScale()
 
 
-def fact(unit: str, points: str | int, report_class: ReportClass, status: Status | None = None) -> TargetFacts:
+def fact(unit: str, points: str | int, report_class: ReportClass, status: Status | None = None) -> ScoredTarget:
     if status is None:
         status = {ON_TIME: Status.COMPLETED, LATE: Status.COMPLETED, CANCELLED: Status.CANCELLED}.get(
             report_class, Status.IN_PROGRESS
         )
-    return TargetFacts(unit, D(points), report_class, status)
+    return ScoredTarget(unit, D(points), report_class, status)
 
 
 NGO_QUYEN = [
@@ -205,8 +205,8 @@ def test_what_if_on_a_campaign_records_nothing_on_it():
 
 
 # ------------------------------------------------------------------ from real targets
-def facts_of(target) -> TargetFacts:
-    return TargetFacts(target.unit_id, target.points, target.report_class, target.status)
+def facts_of(target) -> ScoredTarget:
+    return ScoredTarget(target.unit_id, target.points, target.report_class, target.status)
 
 
 def test_scores_from_targets_driven_through_their_lifecycle():

@@ -21,6 +21,7 @@ ENV_TO_FIELD = {
     "THIDUA_TEMPORAL_PORT": ("temporal_port", "17233", 17233),
     "THIDUA_WORKER_MAX_CACHED_WORKFLOWS": ("worker_max_cached_workflows", "2500", 2500),
     "THIDUA_WORKFLOW_SANDBOX": ("workflow_sandbox", "true", True),
+    "THIDUA_OPERATION_WAIT_SECONDS": ("operation_wait_seconds", "2.5", 2.5),
 }
 
 DEFAULTS = {
@@ -36,6 +37,7 @@ DEFAULTS = {
     "temporal_port": None,
     "worker_max_cached_workflows": 2500,
     "workflow_sandbox": False,
+    "operation_wait_seconds": 5.0,
 }
 
 

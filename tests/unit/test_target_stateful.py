@@ -33,7 +33,7 @@ from domain import (
     Target,
     VersionConflict,
 )
-from domain.scoring import TargetFacts, unit_score
+from domain.scoring import ScoredTarget, unit_score
 from domain.target import unit_after
 
 # ---------------------------------------------------------------- the model of the table
@@ -323,7 +323,7 @@ class TargetLifecycle(RuleBasedStateMachine):
     @invariant()
     def a_cancelled_target_never_counts(self) -> None:
         t = self.target
-        facts = TargetFacts(t.unit_id, t.points, t.report_class, t.status)
+        facts = ScoredTarget(t.unit_id, t.points, t.report_class, t.status)
         score = unit_score(t.unit_id, [facts], [], ScoringScale())
         if self.status == CA:
             assert (score.score, score.max_score, score.completion_rate) == (0, 0, 0)

@@ -16,13 +16,16 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import os
 import secrets
 import shutil
 import tempfile
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Iterator
+from dataclasses import dataclass
 from datetime import date, timedelta
 from pathlib import Path
+from typing import Any
 
 import psycopg
 from psycopg import sql
@@ -130,49 +133,75 @@ SCENARIOS: list[Callable[..., Awaitable[tuple[list[tuple[str, str | None]], str]
 ]
 
 
-async def record(server_url: str, out_dir: Path = HERE, suffix: str = "") -> list[Path]:
-    from thidua.embedded import EmbeddedTemporal
+@dataclass
+class Scratch:
+    """A fresh Temporal dev server and a scratch database with its domain application."""
+
+    database_url: str
+    temporal_address: str
+    app: Any
+
+
+@contextlib.contextmanager
+def scratch(server_url: str) -> Iterator[Scratch]:
+    """A Scratch, all of it removed afterwards (the database dropped)."""
     from domain.application import new_application
-    from workflows.client import TargetGateway, connect, workflow_id_for
-    from workflows.worker import build_worker
+    from thidua.embedded import EmbeddedTemporal
 
     dbname = f"thidua_histories_{secrets.token_hex(4)}"
     with psycopg.connect(server_url, autocommit=True) as conn:
         conn.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(dbname)))
+    database_url = with_database(server_url, dbname)
     temporal_dir = tempfile.mkdtemp(prefix="thdrec", dir="/tmp")
     server = EmbeddedTemporal(temporal_dir, headless=True).start()
-    app = new_application(eventsourcing_env(with_database(server_url, dbname)))
-    written = []
+    app = new_application(eventsourcing_env(database_url))
     try:
-        client = await connect(server.address, "default")
-        queue = "record-histories"
-        gateway = TargetGateway(client, queue)
-        async with build_worker(client, app, queue):
-            for scenario in SCENARIOS:
-                runs, tid = await scenario(gateway, Seed(app))
-                for name, run_id in runs:
-                    handle = client.get_workflow_handle(workflow_id_for(tid), run_id=run_id)
-                    history = await handle.fetch_history()
-                    path = out_dir / f"{name}{suffix}.json"
-                    path.write_text(history.to_json() + "\n")
-                    written.append(path)
-                    print(f"wrote {path} ({len(history.events)} events)")
+        yield Scratch(database_url, server.address, app)
     finally:
         app.close()
         server.stop()
         shutil.rmtree(temporal_dir, ignore_errors=True)
         with psycopg.connect(server_url, autocommit=True) as conn:
             conn.execute(sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(dbname)))
-    return written
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+async def write_history(handle: Any, path: Path) -> Path:
+    """The workflow's history, in Temporal's JSON format, at `path`."""
+    history = await handle.fetch_history()
+    path.write_text(history.to_json() + "\n")
+    print(f"wrote {path} ({len(history.events)} events)")
+    return path
+
+
+def server_url_argument(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--database-url",
         default=os.environ.get("DATABASE_URL") or "postgresql://root@127.0.0.1:5432/postgres",
         help="a PostgreSQL server to create the scratch database on",
     )
+
+
+async def record(server_url: str, out_dir: Path = HERE, suffix: str = "") -> list[Path]:
+    from workflows.client import TargetGateway, connect, workflow_id_for
+    from workflows.worker import build_worker
+
+    written = []
+    with scratch(server_url) as where:
+        client = await connect(where.temporal_address, "default")
+        queue = "record-histories"
+        gateway = TargetGateway(client, queue)
+        async with build_worker(client, where.app, queue):
+            for scenario in SCENARIOS:
+                runs, tid = await scenario(gateway, Seed(where.app))
+                for name, run_id in runs:
+                    handle = client.get_workflow_handle(workflow_id_for(tid), run_id=run_id)
+                    written.append(await write_history(handle, out_dir / f"{name}{suffix}.json"))
+    return written
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    server_url_argument(parser)
     parser.add_argument(
         "--suffix", default="",
         help="added to each file's name, to record the paths again after a patched change (e.g. _local_activities)",

@@ -1,0 +1,396 @@
+"""The target lifecycle, declared once.
+
+Each command of a target is one `TargetCommand`: its name, the past-tense event it
+records, its argument model, the states it may start from and the state it leads to,
+who may issue it, what it does to an escalation and, for the ones people issue, the
+URL segment of its route. Everything else is derived from these declarations:
+
+- the aggregate's guards (`Target` methods are wrapped by `handles(...)`, which checks
+  the replay, who, the from-state and the expected version before the method body
+  records its event);
+- the workflow's update validator and the encoding of arguments across Temporal;
+- the API's request models, routes and their OpenAPI summaries, and the page forms;
+- the lifecycle table in docs/architecture.md (`lifecycle_table()`, kept in step by a test).
+
+Adding a command = one declaration here + its method on `Target`.
+"""
+
+from __future__ import annotations
+
+import functools
+import inspect
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass
+from datetime import date, datetime, timezone
+from decimal import Decimal
+from typing import Annotated, Any, Literal
+
+from pydantic import AfterValidator, AwareDatetime, ConfigDict, Field, ValidationError
+
+from domain.commandlog import event_meta, fingerprint
+from domain.errors import BadInput, InvalidTransition, NotAllowed
+from domain.input_rules import EdgeRules
+from domain.permissions import OWNER, Who, allows, roles_of
+from domain.values import OPEN_STATES, Actor, Command, Decision, Measure, Role, Status
+
+# ------------------------------------------------------------------ argument types
+Id = Annotated[str, Field(min_length=1, max_length=100, examples=["phuong-ngo-quyen"])]
+ShortText = Annotated[str, Field(min_length=1, max_length=300)]
+Text = Annotated[str, Field(min_length=1, max_length=4000)]
+OptionalText = Annotated[str | None, Field(default=None, max_length=4000)]
+Points = Annotated[Decimal, Field(ge=0, le=1_000_000, max_digits=14, decimal_places=4, examples=[10])]
+
+
+def _utc(value: datetime) -> datetime:
+    """One representation for instants that feed fingerprints (retries must match)."""
+    return value.astimezone(timezone.utc)
+
+
+Instant = Annotated[AwareDatetime, AfterValidator(_utc)]
+
+
+class Args(EdgeRules):
+    """The arguments of one command. Unknown fields are refused, text is trimmed (and
+    kept to the rules of every request: domain.input_rules)."""
+
+    model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
+
+    def kwargs(self) -> dict[str, Any]:
+        """The keyword arguments of the domain method (value objects as the domain's)."""
+        return {name: value.to_value() if isinstance(value, ValueArgs) else value for name, value in self}
+
+
+class ValueArgs(Args):
+    """An argument that is a domain value object (given as a dict or as that object)."""
+
+    model_config = ConfigDict(extra="forbid", str_strip_whitespace=True, from_attributes=True)
+
+    def to_value(self) -> Any:  # pragma: no cover - every subclass defines it
+        raise NotImplementedError
+
+
+class DecisionRef(ValueArgs):
+    number: Annotated[str, Field(min_length=1, max_length=100)]
+    issued_on: date
+    issuer: ShortText
+    title: Annotated[str, Field(max_length=500)] = ""
+
+    def to_value(self) -> Decision:
+        return Decision(number=self.number, issued_on=self.issued_on, issuer=self.issuer, title=self.title)
+
+
+class MeasureArgs(ValueArgs):
+    kind: Annotated[str, Field(min_length=1, max_length=100)]
+    goal: Annotated[Decimal, Field(ge=-1e12, le=1e12, max_digits=20, decimal_places=6)]
+    unit: Annotated[str, Field(max_length=50)] = ""
+    direction: Literal["up", "down"] = "up"
+
+    def to_value(self) -> Measure:
+        return Measure(kind=self.kind, goal=self.goal, unit=self.unit, direction=self.direction)
+
+
+class AssignArgs(Args):
+    model_config = ConfigDict(json_schema_extra={"examples": [{
+        "key": "934-01", "unit_id": "phuong-ngo-quyen", "title": "Hoàn thành GPMB dự án đường Nguyễn Tất Thành",
+        "area": "GPMB", "deadline": "2022-09-30", "points": 10,
+        "decision": {"number": "934-QĐ/TU", "issued_on": "2022-02-15", "issuer": "BTV Thành ủy"},
+    }]})
+    key: Annotated[str | None, Field(default=None, min_length=1, max_length=200,
+                                     description="Names the target within the campaign: assigning the same key "
+                                                 "again is a replay")] = None
+    unit_id: Id
+    title: Annotated[str, Field(min_length=1, max_length=500)]
+    area: Annotated[str, Field(min_length=1, max_length=200)]
+    deadline: date
+    points: Points
+    decision: DecisionRef | None = None
+    measure: MeasureArgs | None = None
+    note: OptionalText = None
+
+
+class StartArgs(Args):
+    note: OptionalText = None
+
+
+class ProgressArgs(Args):
+    model_config = ConfigDict(json_schema_extra={"examples": [{"percent": 60, "note": "Đã chi trả 60% hộ dân"}]})
+    value: Annotated[Decimal | None, Field(default=None, ge=-1e12, le=1e12, max_digits=20, decimal_places=6)] = None
+    percent: Annotated[Decimal | None, Field(default=None, ge=0, le=100, max_digits=7, decimal_places=4)] = None
+    note: OptionalText = None
+
+
+class BlockArgs(Args):
+    model_config = ConfigDict(json_schema_extra={"examples": [{
+        "reason": "Hộ dân chưa đồng ý phương án bồi thường", "help_needed": "BTV chỉ đạo phối hợp"}]})
+    reason: Text
+    help_needed: OptionalText = None
+
+
+class UnblockArgs(Args):
+    note: OptionalText = None
+
+
+class EscalateArgs(Args):
+    reason: OptionalText = None
+
+
+class ResolveArgs(Args):
+    model_config = ConfigDict(json_schema_extra={"examples": [{
+        "directive": "Trung tâm Phát triển quỹ đất phối hợp giải quyết trong tháng 7",
+        "new_deadline": "2022-10-31", "coordinating_unit_ids": ["trung-tam-phat-trien-quy-dat"]}]})
+    directive: Text
+    new_deadline: date | None = None
+    reassign_to: Id | None = None
+    coordinating_unit_ids: Annotated[list[Id], Field(default_factory=list, max_length=50)]
+
+
+class CompleteArgs(Args):
+    result: OptionalText = None
+    evidence: OptionalText = None
+    note: OptionalText = None
+
+
+class ReasonArgs(Args):
+    reason: Text
+
+
+class ExtendDeadlineArgs(Args):
+    new_deadline: date
+    reason: Text
+    decision: DecisionRef | None = None
+
+
+class ReassignArgs(Args):
+    unit_id: Id
+    reason: Text
+
+
+class AutoEscalateArgs(Args):
+    block_no: int
+
+
+class RemindEscalationArgs(Args):
+    escalation_no: int
+    reminder_no: int
+
+
+class MarkOverdueArgs(Args):
+    deadline_at: Instant
+
+
+class RemindStaleArgs(Args):
+    since: Instant
+
+
+# ------------------------------------------------------------------ the declaration
+Escalation = Literal["opens", "reminds", "closes"] | None
+
+
+@dataclass(frozen=True)
+class TargetCommand:
+    """One row of the lifecycle table."""
+
+    name: str
+    event: str
+    args: type[Args]
+    from_states: frozenset[Status]
+    who: Who
+    summary: str
+    to_state: Status | None = None  # None: the status stays as it is
+    segment: str | None = None  # /v1/targets/{tid}/<segment>; None: not a route of its own
+    escalation: Escalation = None
+    unit_fields: tuple[str, ...] = ()  # arguments naming units that must be registered
+
+    # ---------------------------------------------------------------- who
+    @property
+    def roles(self) -> frozenset[Role]:
+        """Roles that may issue it on some target (unit heads: on their own unit's)."""
+        return roles_of(self.who)
+
+    @property
+    def by_timer(self) -> bool:
+        return self.who == frozenset({Role.SYSTEM})
+
+    def allows(self, actor: Actor, owning_unit_id: str | None) -> bool:
+        return allows(self.who, actor, owning_unit_id)
+
+    def check_allowed(self, actor: Actor, owning_unit_id: str | None) -> None:
+        if not self.allows(actor, owning_unit_id):
+            raise NotAllowed(
+                f"{actor.role} {actor.id!r} may not {self.name} a target of unit {owning_unit_id!r}",
+                command=self.name, role=str(actor.role),
+            )
+
+    # ---------------------------------------------------------------- when
+    def check_from(self, status: Status | str) -> None:
+        if Status(status) not in self.from_states:
+            raise InvalidTransition(self.name, str(status))
+
+    def available(self, actor: Actor, owning_unit_id: str | None, status: Status | str) -> bool:
+        """May this person issue it now? (what the pages offer)"""
+        return Status(status) in self.from_states and self.allows(actor, owning_unit_id)
+
+    # ---------------------------------------------------------------- arguments
+    def parse(self, raw: Mapping[str, Any] | Args | None) -> Args:
+        """The validated arguments; a bad one is a BadInput naming its field."""
+        if isinstance(raw, self.args):
+            return raw
+        try:
+            return self.args.model_validate(dict(raw or {}))
+        except ValidationError as exc:
+            error = exc.errors()[0]
+            field = ".".join(str(part) for part in error["loc"]) or "body"
+            raise BadInput(f"{field}: {error['msg']}", field=field) from None
+
+    def encode(self, raw: Mapping[str, Any] | Args | None) -> dict[str, Any]:
+        """JSON-safe arguments for the trip through Temporal (numbers as decimal strings)."""
+        return self.parse(raw).model_dump(mode="json", exclude_none=True)
+
+    def decode(self, data: Mapping[str, Any]) -> dict[str, Any]:
+        """The domain method's keyword arguments from `encode`'s output."""
+        return self.parse(data).kwargs()
+
+
+_WORKING = frozenset({Status.ASSIGNED, Status.IN_PROGRESS})
+_SEC_SC = frozenset({Role.SECRETARIAT, Role.STANDING_COMMITTEE})
+_SC = frozenset({Role.STANDING_COMMITTEE})
+_OWNER = frozenset({OWNER})
+_SYSTEM = frozenset({Role.SYSTEM})
+
+ASSIGN = TargetCommand(
+    "assign", "Assigned", AssignArgs, frozenset(), _SEC_SC, "Assign a target to a unit",
+    to_state=Status.ASSIGNED, unit_fields=("unit_id",))
+START = TargetCommand(
+    "start", "Started", StartArgs, frozenset({Status.ASSIGNED}), _OWNER,
+    "Start work on the target (owning unit)", to_state=Status.IN_PROGRESS, segment="start")
+REPORT_PROGRESS = TargetCommand(
+    "report_progress", "ProgressReported", ProgressArgs, _WORKING, _OWNER,
+    "Report progress (owning unit)", to_state=Status.IN_PROGRESS, segment="progress")
+BLOCK = TargetCommand(
+    "block", "Blocked", BlockArgs, _WORKING, _OWNER,
+    "Report an obstacle (owning unit)", to_state=Status.BLOCKED, segment="block")
+UNBLOCK = TargetCommand(
+    "unblock", "Unblocked", UnblockArgs, frozenset({Status.BLOCKED}), _OWNER,
+    "The obstacle is gone (owning unit)", to_state=Status.IN_PROGRESS, segment="unblock")
+ESCALATE = TargetCommand(
+    "escalate", "Escalated", EscalateArgs, frozenset({Status.BLOCKED}), _OWNER,
+    "Ask the Standing Committee to remove the obstacle (owning unit)", to_state=Status.ESCALATED,
+    segment="escalate", escalation="opens")
+RESOLVE = TargetCommand(
+    "resolve", "Resolved", ResolveArgs, frozenset({Status.ESCALATED}), _SC,
+    "Resolve an escalation with a directive (Standing Committee)", to_state=Status.IN_PROGRESS,
+    segment="resolve", escalation="closes", unit_fields=("reassign_to", "coordinating_unit_ids"))
+COMPLETE = TargetCommand(
+    "complete", "Completed", CompleteArgs, _WORKING, _OWNER,
+    "Report completion with evidence (owning unit)", to_state=Status.COMPLETED, segment="complete")
+REOPEN = TargetCommand(
+    "reopen", "Reopened", ReasonArgs, frozenset({Status.COMPLETED}), _SEC_SC,
+    "Reopen a completed target (secretariat, Standing Committee)", to_state=Status.IN_PROGRESS, segment="reopen")
+EXTEND_DEADLINE = TargetCommand(
+    "extend_deadline", "DeadlineExtended", ExtendDeadlineArgs, OPEN_STATES, _SC,
+    "Extend the deadline (Standing Committee)", segment="extend-deadline")
+REASSIGN = TargetCommand(
+    "reassign", "Reassigned", ReassignArgs, OPEN_STATES, _SEC_SC,
+    "Give the target to another unit (secretariat, Standing Committee)", segment="reassign", unit_fields=("unit_id",))
+CANCEL = TargetCommand(
+    "cancel", "Cancelled", ReasonArgs, OPEN_STATES, _SEC_SC,
+    "Cancel the target (secretariat, Standing Committee)", to_state=Status.CANCELLED, segment="cancel",
+    escalation="closes")
+AUTO_ESCALATE = TargetCommand(
+    "auto_escalate", "Escalated", AutoEscalateArgs, frozenset({Status.BLOCKED}), _SYSTEM,
+    "Timer: still blocked `escalate_after` after the block", to_state=Status.ESCALATED, escalation="opens")
+REMIND_ESCALATION = TargetCommand(
+    "remind_escalation", "EscalationReminded", RemindEscalationArgs, frozenset({Status.ESCALATED}), _SYSTEM,
+    "Timer: the escalation has waited another `resolution_sla`", escalation="reminds")
+MARK_OVERDUE = TargetCommand(
+    "mark_overdue", "DeadlinePassed", MarkOverdueArgs, OPEN_STATES, _SYSTEM,
+    "Timer: the deadline passed while the target is open (flag `overdue`)")
+REMIND_STALE = TargetCommand(
+    "remind_stale", "StaleReminded", RemindStaleArgs, _WORKING, _SYSTEM,
+    "Timer: no progress for the policy's `stale_after`")
+
+# Every command of a target, in the order of the lifecycle table.
+COMMANDS: dict[str, TargetCommand] = {c.name: c for c in (
+    ASSIGN, START, REPORT_PROGRESS, BLOCK, UNBLOCK, ESCALATE, RESOLVE, COMPLETE, REOPEN, EXTEND_DEADLINE,
+    REASSIGN, CANCEL, AUTO_ESCALATE, REMIND_ESCALATION, MARK_OVERDUE, REMIND_STALE,
+)}
+
+
+def routed(commands: Mapping[str, TargetCommand] = COMMANDS) -> list[TargetCommand]:
+    """The commands people issue on an existing target, each at its own route."""
+    return [c for c in commands.values() if c.segment is not None]
+
+
+def command_named(name: str, commands: Mapping[str, TargetCommand] = COMMANDS) -> TargetCommand:
+    spec = commands.get(name)
+    if spec is None:
+        raise BadInput(f"unknown command {name!r}; expected one of {', '.join(commands)}", field="command")
+    return spec
+
+
+def available_commands(actor: Actor, owning_unit_id: str, status: Status | str,
+                       commands: Iterable[TargetCommand] | None = None) -> list[TargetCommand]:
+    """The commands this person may issue on a target in this state, now."""
+    return [c for c in (routed() if commands is None else commands) if c.available(actor, owning_unit_id, status)]
+
+
+# ------------------------------------------------------------------ the aggregate's guards
+Meta = dict[str, Any]  # who, when, command id, fingerprint: what every event records
+
+
+def handles(spec: TargetCommand) -> Callable[[Callable[..., None]], Callable[..., bool]]:
+    """Make `body(self, meta, **args)` the aggregate method of command `spec`.
+
+    The method people call is `method(cmd, **args, expected_version=None) -> bool`:
+    a command id already applied with the same arguments is a replay (False, nothing
+    recorded); otherwise who, the from-state and the expected version are checked
+    against the declaration, then `body` checks its own rules and records the event
+    with `meta` (who, when, command id, fingerprint of the arguments)."""
+
+    def decorate(body: Callable[..., None]) -> Callable[..., bool]:
+        signature = inspect.signature(body)
+
+        def payload_of(args: tuple[Any, ...], kwargs: dict[str, Any]) -> dict[str, Any]:
+            bound = signature.bind(None, None, *args, **kwargs)
+            bound.apply_defaults()
+            return dict(list(bound.arguments.items())[2:])
+
+        @functools.wraps(body)
+        def method(self: Any, cmd: Command, *args: Any, expected_version: int | None = None, **kwargs: Any) -> bool:
+            payload = payload_of(args, kwargs)
+            fp = fingerprint(spec.name, **payload)
+            if self.is_replay(cmd, fp):
+                return False
+            spec.check_allowed(cmd.actor, self.unit_id)
+            spec.check_from(self.status)
+            self.check_version(expected_version)
+            body(self, event_meta(cmd, fp), **payload)
+            return True
+
+        method.command = spec  # type: ignore[attr-defined]
+        # What a call with these arguments is remembered by (to tell a replay from a reuse).
+        method.fingerprint_of = lambda *a, **kw: fingerprint(spec.name, **payload_of(a, kw))  # type: ignore[attr-defined]
+        return method
+
+    return decorate
+
+
+# ------------------------------------------------------------------ the table, for the docs
+_WHO_NAMES = {OWNER: "owning unit", Role.SECRETARIAT: "secretariat", Role.STANDING_COMMITTEE: "standing_committee",
+              Role.SYSTEM: "system (timer)"}
+
+
+def lifecycle_table(commands: Mapping[str, TargetCommand] = COMMANDS) -> str:
+    """The lifecycle table as Markdown (docs/architecture.md embeds it)."""
+    rows = ["| command | route | from | to | who | event | escalation |", "|---|---|---|---|---|---|---|"]
+    for c in commands.values():
+        frm = "(new)" if not c.from_states else (
+            "any open" if c.from_states == OPEN_STATES else ", ".join(sorted(str(s) for s in c.from_states)))
+        to = str(c.to_state) if c.to_state else "same"
+        who = ", ".join(sorted(_WHO_NAMES[w] for w in c.who))
+        route = f"`POST /v1/targets/{{tid}}/{c.segment}`" if c.segment else (
+            "`POST /v1/campaigns/{cid}/targets`" if c is commands.get("assign") else "—")
+        fields = ", ".join(
+            f"{n}" if f.is_required() else f"{n}?" for n, f in c.args.model_fields.items())
+        rows.append(f"| {c.name} ({fields}) | {route} | {frm} | {to} | {who} | {c.event} | {c.escalation or ''} |")
+    return "\n".join(rows) + "\n"
