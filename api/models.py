@@ -98,9 +98,20 @@ class UserOut(Output):
     unit_id: str | None = None
 
 
-class UserCreatedOut(UserOut):
+class PersonOut(UserOut):
+    """A user as their own aggregate knows them (creation, activation, revocation answers)."""
+
     login: str | None = None
+    email: str | None = None
+    active: bool = Field(default=False, description="A password is set (the activation link was used)")
     revoked: bool = False
+
+
+class ActivatedOut(PersonOut):
+    position: int
+
+
+class UserCreatedOut(PersonOut):
     token: str | None = Field(description="Shown once; only its hash is stored. Null on an idempotent replay.")
     activation_url: str | None = Field(
         default=None, description="Where the person sets a password: one use, 72 hours. Null on a replay.")
@@ -124,7 +135,7 @@ class SessionOut(Output):
     csrf_token: str = Field(description="Send it as the X-CSRF-Token header with every change made with the cookie")
 
 
-class UserRevokedOut(UserOut):
+class UserRevokedOut(PersonOut):
     revoked: bool
     position: int
 

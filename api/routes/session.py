@@ -15,7 +15,7 @@ from fastapi.responses import JSONResponse, Response
 
 from api.auth import Principal, password_matches
 from api.deps import ServicesDep
-from api.models import ActivationIn, SessionIn, SessionOut, UserOut
+from api.models import ActivatedOut, ActivationIn, SessionIn, SessionOut
 from api.problems import Problem, problem_responses
 from api.services import Services
 from api.sessions import COOKIE, Session, clear_session_cookie, client_address, set_session_cookie
@@ -46,7 +46,7 @@ async def sign_in(services: Services, login: str, password: str, address: str) -
     return Principal(id=user.user_id, name=user.name, role=user.role, unit_id=user.unit_id), secret, session
 
 
-@router.post("/v1/activation", response_model=UserOut, summary="Set the first password from an activation link",
+@router.post("/v1/activation", response_model=ActivatedOut, summary="Set the first password from an activation link",
              responses=problem_responses(410, 422, 503))
 async def post_activation(body: ActivationIn, services: ServicesDep) -> Any:
     result = await services.in_thread(activate, services.domain_app, body.token, body.password)
