@@ -9,22 +9,24 @@ ENV PYTHONDONTWRITEBYTECODE=1 \
 
 WORKDIR /app
 
-# Dependencies first (this layer is rebuilt only when pyproject.toml changes): install the
-# project's declared dependencies from a stub package, then the real sources on top.
-COPY pyproject.toml README.md ./
-RUN mkdir -p domain workflows api projections thidua \
-    && for p in domain workflows api projections thidua; do touch "$p/__init__.py"; done \
-    && pip install . \
-    && pip uninstall -y thidua \
-    && rm -rf domain workflows api projections thidua build
+# Dependencies first (this layer is rebuilt only when pyproject.toml changes): the
+# project's declared dependencies, read from pyproject.toml, then the sources on top.
+COPY pyproject.toml ./
+RUN python -c "import tomllib; print('\n'.join(tomllib.load(open('pyproject.toml', 'rb'))['project']['dependencies']))" \
+        > /tmp/requirements.txt \
+    && pip install -r /tmp/requirements.txt \
+    && rm /tmp/requirements.txt
 
+COPY README.md ./
 COPY domain ./domain
 COPY workflows ./workflows
 COPY api ./api
 COPY projections ./projections
 COPY thidua ./thidua
 COPY deploy ./deploy
-RUN pip install --no-deps . && rm -rf build
+# Installed, the sources go, so that every process (`python -m ...` from /app too) imports
+# the installed package, never the source folders of the working directory.
+RUN pip install --no-deps . && rm -rf build *.egg-info domain workflows api projections thidua
 
 # Never run as root. The data directory is only used by `thidua up` (embedded services),
 # which production does not run; it is writable anyway.

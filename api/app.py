@@ -1,18 +1,19 @@
-"""`create_app`: the one place the API's parts are wired together.
+"""`create_app`: the API's routes, middleware and lifespan.
 
-Hand it the parts you have (a domain application, an asyncpg pool, a Temporal client
-or gateway); whatever is missing is built in the lifespan, on the serving event loop,
-from the settings (`thidua.wiring`). Parts it built, it also closes.
+The parts it serves with (a domain application, an asyncpg pool, a Temporal gateway
+and client) come from `parts`, called in the lifespan on the serving event loop (the
+Temporal client is bound to the loop that made it). `thidua.bootstrap.build_api` is
+what builds them from the settings, and closes what it built.
 """
 
 from __future__ import annotations
 
 import contextlib
 import logging
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable
+from dataclasses import dataclass
 from typing import Any
 
-import anyio
 from fastapi import FastAPI, Request
 from fastapi.openapi.utils import get_openapi
 from fastapi.responses import Response
@@ -28,14 +29,14 @@ from api.middleware import BodySizeLimit, ErrorGuard, RequestMetrics
 from api.problems import install_problem_handlers
 from api.routes import campaigns, operations, reports, session, system, targets
 from api.services import Services
+from api.sessions import LoginThrottle, SessionStore
+from api.web import mount as mount_web
 from api import users
-from thidua.settings import Settings
+from projections.schema import ensure_schema
+from thidua import heap
+from thidua.settings import Settings, get_settings
 
 log = logging.getLogger("thidua.api")
-
-# A request must not hang for minutes when PostgreSQL is gone: eventsourcing retries a
-# failed query up to 10 times, each waiting this long for a connection (default 30 s).
-API_STORE_ENV = {"POSTGRES_CONNECT_TIMEOUT": "3"}
 
 PUBLIC_PATHS = frozenset({"/healthz", "/metrics"}) | session.PUBLIC_PATHS
 
@@ -53,41 +54,43 @@ thidua tracks the targets of an emulation campaign (đợt thi đua).
 """
 
 
-async def _keep_session(connection: Any) -> None:
-    """The pool's reset on release. asyncpg's default sends `SELECT pg_advisory_unlock_all();
-    CLOSE ALL; UNLISTEN *; RESET ALL` after every use: one more round trip per query. The
-    API's pooled connections keep no session state (no SET, LISTEN, cursors or session
-    locks; the idempotency lock is transaction-scoped), and asyncpg itself still rolls
-    back an open transaction before calling this."""
+@dataclass(frozen=True)
+class ApiParts:
+    """What the API serves with; built by `thidua.bootstrap.build_api` (or a test)."""
+
+    domain_app: Any  # domain.application.ThiduaApplication
+    pool: Any  # asyncpg.Pool
+    gateway: Any  # workflows.client.TargetGateway
+    temporal_client: Any | None
+
+
+# Builds the parts on the serving loop; whatever it must close later it pushes on the stack.
+PartsFactory = Callable[[contextlib.AsyncExitStack], Awaitable[ApiParts]]
 
 
 def create_app(
     settings: Settings | None = None,
     *,
-    domain_app: Any = None,
-    pool: Any = None,
-    database_url: str | None = None,
-    gateway: Any = None,
-    temporal_client: Any = None,
-    temporal_address: str | None = None,
+    parts: PartsFactory | None = None,
     auth_cache_ttl: float = 5.0,
     position_wait_seconds: float = 5.0,
     settle_heap: bool = False,
 ) -> FastAPI:
+    """The app; `parts` may be omitted only by callers that never start it (e.g. to
+    list its routes)."""
     metrics = ApiMetrics()
 
     @contextlib.asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        if parts is None:
+            raise RuntimeError("this app has no parts to serve with: build it with thidua.bootstrap.build_api")
         async with contextlib.AsyncExitStack() as stack:
-            services = await _build_services(
-                stack, settings=settings, domain_app=domain_app, pool=pool, database_url=database_url,
-                gateway=gateway, temporal_client=temporal_client, temporal_address=temporal_address,
-                metrics=metrics, auth_cache_ttl=auth_cache_ttl, position_wait_seconds=position_wait_seconds,
+            services = await _services(
+                await parts(stack), settings=settings or get_settings(), metrics=metrics,
+                auth_cache_ttl=auth_cache_ttl, position_wait_seconds=position_wait_seconds,
             )
             app.state.services = services
             if settle_heap:  # a serving process (not a test's app): see thidua/heap.py
-                from thidua import heap
-
                 heap.settle()
             try:
                 yield
@@ -114,8 +117,6 @@ def create_app(
     for router in (system.router, users.router, session.router, campaigns.router, operations.router,
                    targets.router, reports.router):
         app.include_router(router)
-    from api.web import mount as mount_web
-
     mount_web(app)
     _check_every_route_is_guarded(app)
     _install_openapi(app)
@@ -130,52 +131,20 @@ def create_app(
     return app
 
 
-async def _build_services(
-    stack: contextlib.AsyncExitStack, *, settings: Settings | None, domain_app: Any, pool: Any,
-    database_url: str | None, gateway: Any, temporal_client: Any, temporal_address: str | None,
-    metrics: ApiMetrics, auth_cache_ttl: float, position_wait_seconds: float,
+async def _services(
+    parts: ApiParts, *, settings: Settings, metrics: ApiMetrics, auth_cache_ttl: float, position_wait_seconds: float,
 ) -> Services:
-    from thidua import wiring
-    from thidua.settings import get_settings
-
-    settings = settings or get_settings()
-    if database_url is None and (domain_app is None or pool is None):
-        database_url = await anyio.to_thread.run_sync(wiring.resolve_database_url, settings)
-    if domain_app is None:
-        domain_app = await anyio.to_thread.run_sync(wiring.domain_application, database_url, API_STORE_ENV)
-        stack.callback(domain_app.close)
-    if pool is None:
-        import asyncpg
-
-        from thidua.dburl import asyncpg_dsn
-
-        pool = await asyncpg.create_pool(asyncpg_dsn(database_url), min_size=1, max_size=10, command_timeout=30,
-                                         reset=_keep_session)
-        stack.push_async_callback(pool.close)
-    if gateway is None:
-        from workflows.client import TargetGateway
-
-        if temporal_client is None:
-            address = temporal_address or await anyio.to_thread.run_sync(wiring.resolve_temporal_address, settings)
-            temporal_client = await wiring.temporal_client(address, settings.temporal_namespace)
-        gateway = TargetGateway(temporal_client, settings.task_queue)
-    if temporal_client is None:
-        temporal_client = getattr(gateway, "client", None)
     # The projector owns the read models, but the API must never meet a missing table
     # when it starts first; creating them is idempotent and serialised by an advisory lock.
-    from projections.schema import ensure_schema
-
-    await ensure_schema(pool)
-    idempotency = IdempotencyStore(pool)
+    await ensure_schema(parts.pool)
+    idempotency = IdempotencyStore(parts.pool)
     await idempotency.ensure_table()
-    from api.sessions import LoginThrottle, SessionStore
-
-    sessions = SessionStore(pool)
+    sessions = SessionStore(parts.pool)
     await sessions.ensure_table()
     return Services(
         sessions=sessions, throttle=LoginThrottle(),
-        domain_app=domain_app, pool=pool, gateway=gateway, temporal_client=temporal_client,
-        verifier=TokenVerifier(domain_app, ttl=auth_cache_ttl), idempotency=idempotency, metrics=metrics,
+        domain_app=parts.domain_app, pool=parts.pool, gateway=parts.gateway, temporal_client=parts.temporal_client,
+        verifier=TokenVerifier(parts.domain_app, ttl=auth_cache_ttl), idempotency=idempotency, metrics=metrics,
         task_queue=settings.task_queue, position_wait_seconds=position_wait_seconds,
         operation_wait_seconds=settings.operation_wait_seconds,
     )

@@ -38,6 +38,7 @@ from api.idempotency import MAX_KEY_LENGTH, StoredResponse, command_id_for, requ
 from api.problems import Problem, from_domain_error, is_unavailable
 from api.services import Services
 from domain import lifecycle as lc
+from projections import queries
 from domain.errors import DomainError
 from domain.permissions import (
     AUDIT_READERS,
@@ -300,8 +301,6 @@ async def wait_for_projections(services: Services, min_position: int | None) -> 
     """
     if min_position is None or min_position == 0:
         return
-    from projections import queries
-
     last = await queries.max_event_position(services.pool)
     if min_position > last:
         raise Problem(422, f"min_position {min_position} is beyond the last stored event ({last})",

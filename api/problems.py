@@ -11,14 +11,19 @@ from __future__ import annotations
 import logging
 from typing import Any
 
+import asyncpg
+import psycopg
+from eventsourcing.persistence import ConnectionPoolClosedError, InterfaceError, OperationalError
 from fastapi import FastAPI, Request
 from fastapi.encoders import jsonable_encoder
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel, ConfigDict, Field
 from starlette.exceptions import HTTPException as StarletteHTTPException
+from temporalio.service import RPCError, RPCStatusCode
 
 from domain.errors import DomainError
+from workflows.errors import ServiceUnavailable
 
 log = logging.getLogger("thidua.api")
 
@@ -193,19 +198,8 @@ def _instance(request: Request) -> str:
 # ----------------------------------------------------------------- dependencies down
 def is_unavailable(exc: BaseException) -> bool:
     """True when the exception means PostgreSQL or Temporal cannot be reached now."""
-    try:
-        from workflows.errors import ServiceUnavailable
-    except ImportError:  # pragma: no cover - the workflows package is always there in production
-        ServiceUnavailable = ()  # type: ignore[assignment,misc]
-    if ServiceUnavailable and isinstance(exc, ServiceUnavailable):
+    if isinstance(exc, ServiceUnavailable):
         return True
-    import asyncpg
-    from eventsourcing.persistence import (
-        ConnectionPoolClosedError,
-        InterfaceError,
-        OperationalError,
-    )
-
     if isinstance(exc, (OperationalError, InterfaceError, ConnectionPoolClosedError)):
         return True
     if isinstance(
@@ -220,24 +214,14 @@ def is_unavailable(exc: BaseException) -> bool:
         ),
     ):
         return True
-    try:
-        import psycopg
-
-        if isinstance(exc, psycopg.OperationalError):
-            return True
-    except ImportError:  # pragma: no cover
-        pass
-    try:
-        from temporalio.service import RPCError, RPCStatusCode
-
-        if isinstance(exc, RPCError) and exc.status in (
-            RPCStatusCode.UNAVAILABLE,
-            RPCStatusCode.DEADLINE_EXCEEDED,
-            RPCStatusCode.RESOURCE_EXHAUSTED,
-        ):
-            return True
-    except ImportError:  # pragma: no cover
-        pass
+    if isinstance(exc, psycopg.OperationalError):
+        return True
+    if isinstance(exc, RPCError) and exc.status in (
+        RPCStatusCode.UNAVAILABLE,
+        RPCStatusCode.DEADLINE_EXCEEDED,
+        RPCStatusCode.RESOURCE_EXHAUSTED,
+    ):
+        return True
     return isinstance(exc, (ConnectionError, TimeoutError))
 
 

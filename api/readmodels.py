@@ -1,8 +1,4 @@
-"""The read side as the routes see it: `projections.queries`, paging and cursors.
-
-Imported lazily so the API module graph does not pull asyncpg queries in until a
-read is served, and so tests of the write side run before the projections exist.
-"""
+"""The read side as the routes see it: `projections.queries`, paging and cursors."""
 
 from __future__ import annotations
 
@@ -11,12 +7,12 @@ from typing import Any
 
 from api.cursors import decode_cursor, encode_cursor
 from api.problems import Problem
+from projections import queries as read_queries
 
 
 def queries() -> Any:
-    from projections import queries as q
-
-    return q
+    """The read models' queries (`projections.queries`)."""
+    return read_queries
 
 
 def page(kind: str, result: Any) -> dict[str, Any]:

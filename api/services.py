@@ -1,7 +1,7 @@
 """What the routes use, in one object on `app.state.services`.
 
-`create_app` fills it (from the parts a test hands it, or in the lifespan from the
-settings); routes reach it only through the dependencies in `api.deps`.
+`create_app` fills it in its lifespan, from the parts `thidua.bootstrap.build_api` (or a
+test) builds; routes reach it only through the dependencies in `api.deps`.
 """
 
 from __future__ import annotations

@@ -34,6 +34,7 @@ from api.services import Services, apply_and_save, command, now, position_of_com
 from domain.errors import BadInput, DomainError, NotFound, VersionConflict
 from domain.user import ActivationGone, LoginClaim, User, check_login, login_uuid
 from domain.values import Actor, Command, Role
+from thidua.settings import get_settings
 
 router = APIRouter(tags=["users"])
 
@@ -124,29 +125,25 @@ def new_activation(domain_app: Any, cmd: Command, user_id: str, base_url: str) -
     return {**changed.aggregate.to_state(), "activation_url": url, "position": changed.position}
 
 
-def create_user_cli(settings: Any, *, name: str, role: str, unit_id: str | None, login: str | None = None,
-                    email: str | None = None) -> dict[str, Any]:
-    """`thidua users create`: works with no user yet (this is how the first one is made).
+def create_user_cli(domain_app: Any, *, name: str, role: str, unit_id: str | None, login: str | None = None,
+                    email: str | None = None, base_url: str = "") -> dict[str, Any]:
+    """`thidua users create` (opened by `thidua.bootstrap.create_user`): works with no
+    user yet (this is how the first one is made).
 
     The actor recorded is the operating-system user who ran the command.
     """
-    from thidua.wiring import domain_application, resolve_database_url
-
     try:
         os_user = getpass.getuser()
     except Exception:  # noqa: BLE001 - no passwd entry in some containers
         os_user = "unknown"
     actor = Actor(id=f"cli:{os_user}", name=f"thidua users create ({os_user})", role=Role.SYSTEM)
     user_id = new_user_id()
-    domain_app = domain_application(resolve_database_url(settings))
     try:
         result = create_user(domain_app, command(f"cli-create-user-{user_id}", actor), user_id=user_id, name=name,
                              role=role, unit_id=unit_id, bootstrap=True, login=login, email=email,
-                             base_url=public_url(settings))
+                             base_url=base_url)
     except DomainError as exc:
         raise SystemExit(f"thidua users create: {exc.message}") from None  # a message, not a traceback
-    finally:
-        domain_app.close()
     return {"id": result["id"], "name": result["name"], "role": result["role"], "unit_id": result["unit_id"],
             "login": result["login"], "token": result["token"], "activation_url": result["activation_url"]}
 
@@ -160,8 +157,6 @@ def public_url(settings: Any) -> str:
 
 
 def request_base_url(request: Any) -> str:
-    from thidua.settings import get_settings
-
     configured = getattr(get_settings(), "public_url", None)
     return str(configured).rstrip("/") if configured else str(request.base_url).rstrip("/")
 

@@ -4,7 +4,7 @@
   full lifecycles), saved many aggregates per transaction;
 - P4 rebuild / P6 verify: `projections.rebuild` and `projections.audit` over that corpus;
 - then the processes (`thidua worker`, `projector`, `api`) and users made the way an
-  operator makes them (`create_user_cli`, then `POST /v1/users`);
+  operator makes them (`thidua.bootstrap.create_user`, then `POST /v1/users`);
 - P5: scoreboard GETs (now, and `as_of` the corpus's middle) at 32 connections;
 - P3: `POST .../targets/import` of a JSON array into `bench-live`, timed until every
   target's workflow runs;
@@ -400,7 +400,7 @@ async def run_stages(run: Run, *, database_url: str, address: str, work: Path, l
     live_units = [corpus_mod.unit_id(n) for n in range(p.clients)]
 
     async def start() -> None:
-        require("api.server")
+        require("thidua.bootstrap")
         require("workflows.worker")
         try:
             require("projections.projector")

@@ -92,13 +92,13 @@ class Stack:
         return Connection(self.api_port, token)
 
     async def bootstrap_users(self, unit_ids: list[str]) -> None:
-        """The first secretariat the operator's way (`create_user_cli`), the rest over HTTP."""
-        users = require("api.users")
+        """The first secretariat the operator's way (`thidua users create`), the rest over HTTP."""
+        bootstrap = require("thidua.bootstrap")
         from thidua.settings import Settings
 
         settings = Settings(database_url=self.database_url, temporal_address=self.address,
                             data_dir=self.work / "thidua")
-        first = await asyncio.to_thread(users.create_user_cli, settings, name="Bench Văn phòng", role="secretariat",
+        first = await asyncio.to_thread(bootstrap.create_user, settings, name="Bench Văn phòng", role="secretariat",
                                         unit_id=None)
         self.secretariat = first["token"]
         sec = self.connection(self.secretariat)

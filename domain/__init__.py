@@ -12,6 +12,7 @@ from domain.errors import (
     VersionConflict,
 )
 from domain.target import Target, classify, target_id_for
+from domain.topics import register_legacy_topics
 from domain.user import User, user_uuid
 from domain.values import (
     SYSTEM,
@@ -27,6 +28,9 @@ from domain.values import (
     Status,
     Trigger,
 )
+
+# Events stored before the package moved under the `thidua` namespace still load.
+register_legacy_topics()
 
 __all__ = [
     "SYSTEM", "Actor", "BadInput", "Campaign", "CampaignClosed", "Cluster", "Command", "CommandIdReused",

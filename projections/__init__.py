@@ -9,8 +9,8 @@ Modules:
                 group, advance tracking rows; the next batch is prepared meanwhile
 - `catalog`, `targets`, `escalations`, `audit`   the projection groups
 - `boards`      scoreboards via `domain.scoring` only
-- `projector`   `Projector` (asyncio, in-process), `ProjectorThread`, `main(settings)`
-- `rebuild`     `thidua projections rebuild [NAME]`
-- `audit`       also `verify(...)` and `verify_cli(settings)` (`thidua audit verify`)
+- `projector`   `Projector` (asyncio, in-process), `ProjectorThread`, `serve(database_url)`
+- `rebuild`     `rebuild(...)`, `main(...)` (`thidua projections rebuild [NAME]`)
+- `audit`       also `verify(...)` (`thidua audit verify`)
 - `queries`     what the API calls (asyncpg)
 """

@@ -44,6 +44,7 @@ from projections.codec import (
 )
 from projections.pipeline import Step
 from projections.schema import PUBLIC, qident
+from thidua.dburl import asyncpg_dsn
 
 log = logging.getLogger("thidua.projections")
 
@@ -316,7 +317,7 @@ async def verify_connection(
         child = None
         if split and dsn and snapshot:
             child = await processes.start(
-                "projections.audit", ["--check", str(mid), str(bound), "--snapshot", snapshot], {_DSN_ENV: dsn}
+                __spec__.name, ["--check", str(mid), str(bound), "--snapshot", snapshot], {_DSN_ENV: dsn}
             )
         try:
             checked, first_bad = await _check(_Pager(conns, mid, page))
@@ -391,8 +392,6 @@ async def verify(pool_or_dsn: Any, *, split_min: int = SPLIT_MIN) -> dict[str, A
     `head_hash` is the chain hash at the last position that verified. From a DSN, a
     trail of `split_min` events or more is checked by two processes."""
     if isinstance(pool_or_dsn, str):
-        from thidua.dburl import asyncpg_dsn
-
         dsn = asyncpg_dsn(pool_or_dsn)
         conn, helper = await asyncpg.connect(dsn), await asyncpg.connect(dsn)
         try:
@@ -407,13 +406,6 @@ async def verify(pool_or_dsn: Any, *, split_min: int = SPLIT_MIN) -> dict[str, A
         async with pool_or_dsn.acquire() as conn, pool_or_dsn.acquire() as helper:
             return await verify_connection(conn, helpers=[helper])
     return await verify_connection(pool_or_dsn)
-
-
-def verify_cli(settings: Any) -> dict[str, Any]:
-    """`thidua audit verify`."""
-    from thidua.wiring import resolve_database_url
-
-    return asyncio.run(verify(resolve_database_url(settings)))
 
 
 if __name__ == "__main__":  # the second process of `verify` (see verify_connection)

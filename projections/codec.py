@@ -20,7 +20,7 @@ from functools import lru_cache
 from typing import Any
 from uuid import UUID
 
-from domain.application import EVENTS_TABLE
+from domain.application import EVENTS_TABLE, ThiduaApplication
 
 try:  # optional speed-up: 3-5x faster parsing, 10x faster writing of JSON
     import orjson
@@ -55,8 +55,6 @@ def mapper() -> Any:
     """The domain application's mapper (same transcodings, same compression/cipher
     settings from the environment), without opening a database pool: decoding needs
     no persistence, so the application is built on the in-memory module."""
-    from domain.application import ThiduaApplication
-
     return ThiduaApplication(env={"PERSISTENCE_MODULE": "eventsourcing.popo"}).mapper
 
 

@@ -10,7 +10,7 @@ In-process use (tests, the API's e2e tests), on the caller's event loop:
     await projector.catch_up()                            # apply everything committed now
     await projector.close()
 
-As a process: `thidua projector` (`main(settings)`), or
+As a process: `thidua projector` (`thidua.bootstrap.run_projector`), or
 `python -m projections.projector --database-url URL [--batch-size N]`; SIGTERM/SIGINT
 finish the current batch and exit.
 
@@ -40,8 +40,11 @@ from domain.application import EVENTS_TABLE
 from projections import faults
 from projections.engine import Engine, make_groups
 from projections.pipeline import MAX_CACHED_TARGETS, EventReader
+from projections.rebuild import rebuild
 from projections.schema import ALL_TRACKING, EVENT_STORE_KEYS, GROUPS, PUBLIC, analyze_if_unplanned, create_tables
+from thidua import heap
 from thidua.dburl import asyncpg_dsn
+from thidua.event_store import domain_application
 
 log = logging.getLogger("thidua.projector")
 
@@ -220,8 +223,6 @@ class Projector:
         head = await self._conn.fetchval(f"SELECT coalesce(max(notification_id), 0) FROM {EVENTS_TABLE}")
         if moved or head < BULK_BUILD_MIN_EVENTS:
             return
-        from projections.rebuild import rebuild
-
         log.info("the read models are empty and the store holds %d events: building them in bulk", head)
         try:
             result = await rebuild(self.database_url)
@@ -296,8 +297,6 @@ class Projector:
 
 
 def _create_event_store(database_url: str) -> None:
-    from thidua.wiring import domain_application
-
     domain_application(database_url).close()
 
 
@@ -343,8 +342,6 @@ async def serve(database_url: str, *, batch_size: int = 5000) -> None:
     for sig in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(sig, projector.stop)
     await projector.start()
-    from thidua import heap
-
     heap.settle()  # a long-running process: see thidua/heap.py
     log.info("projector started")
     try:
@@ -352,13 +349,6 @@ async def serve(database_url: str, *, batch_size: int = 5000) -> None:
     finally:
         await projector.close()
         log.info("projector stopped at position %d", projector.position)
-
-
-def main(settings: Any) -> None:
-    """`thidua projector`."""
-    from thidua.wiring import resolve_database_url
-
-    asyncio.run(serve(resolve_database_url(settings)))
 
 
 if __name__ == "__main__":  # python -m projections.projector (used by the crash test)

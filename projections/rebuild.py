@@ -82,7 +82,7 @@ async def build_into_schema(
     child = None
     if split and dsn:
         child = await processes.start(
-            "projections.rebuild",
+            __spec__.name,  # this module, however the package is installed
             ["--fill", schema, "--groups", ",".join(split), "--batch-size", str(batch_size)],
             {_DSN_ENV: dsn},
         )
@@ -240,12 +240,13 @@ async def _swap(conn: asyncpg.Connection, side: asyncpg.Connection, engines: lis
     return position
 
 
-def main(settings: Any, name: str | None) -> int:
-    """`thidua projections rebuild [NAME]`: exit status 0 on success, 2 for an unknown name."""
+def main(database_url: Callable[[], str], name: str | None) -> int:
+    """`thidua projections rebuild [NAME]` (`thidua.bootstrap.rebuild_projections`): exit
+    status 0 on success, 2 for an unknown name. `database_url` is called once the name is
+    known to be right (finding the database may start the embedded PostgreSQL)."""
+    # Only the command shows a progress bar: the projector, which imports this module, loads no rich.
     from rich.console import Console
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
-
-    from thidua.wiring import resolve_database_url
 
     console = Console(stderr=True)
     try:
@@ -253,7 +254,7 @@ def main(settings: Any, name: str | None) -> int:
     except ValueError as exc:
         console.print(f"[red]{exc}[/red]")
         return 2
-    url = resolve_database_url(settings)
+    url = database_url()
     with Progress(
         TextColumn("rebuilding {task.description}"), BarColumn(), MofNCompleteColumn(), TimeRemainingColumn(),
         console=console,

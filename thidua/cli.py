@@ -1,8 +1,10 @@
-"""The `thidua` command. Each subcommand imports its part lazily, so `thidua --help`
-is quick and a part's dependencies load only when it runs."""
+"""The `thidua` command: the top of the house. Each subcommand imports what it runs
+inside its function, so `thidua --help` is quick and a process loads only its own part
+(`thidua.bootstrap` builds each one from the settings)."""
 
 from __future__ import annotations
 
+import asyncio
 import json
 import logging
 import sys
@@ -34,7 +36,7 @@ def _setup_logging() -> None:
 def up() -> None:
     """Start everything: embedded services, worker, projector, API, demo data."""
     _setup_logging()
-    from thidua.up import main
+    from thidua.up import main  # lazily: see the module's docstring
 
     raise typer.Exit(main(get_settings()))
 
@@ -43,34 +45,34 @@ def up() -> None:
 def worker() -> None:
     """Run the Temporal worker (target workflows and their activities)."""
     _setup_logging()
-    from workflows.worker import main
+    from thidua.bootstrap import run_worker  # lazily: see the module's docstring
 
-    main(get_settings())
+    asyncio.run(run_worker(get_settings()))
 
 
 @app.command()
 def projector() -> None:
     """Run the projector that keeps the read models up to date."""
     _setup_logging()
-    from projections.projector import main
+    from thidua.bootstrap import run_projector  # lazily: see the module's docstring
 
-    main(get_settings())
+    run_projector(get_settings())
 
 
 @app.command()
 def api() -> None:
     """Serve the HTTP API."""
     _setup_logging()
-    from api.server import main
+    from thidua.bootstrap import serve_api  # lazily: see the module's docstring
 
-    main(get_settings())
+    serve_api(get_settings())
 
 
 @app.command()
 def demo() -> None:
     """Load the Vĩnh Yên 2022 demo campaign (when the store is empty)."""
     _setup_logging()
-    from thidua.demo import main
+    from thidua.demo import main  # lazily: see the module's docstring
 
     raise typer.Exit(main(get_settings()))
 
@@ -86,9 +88,9 @@ def users_create(
 ) -> None:
     """Create a user; print its token and its activation link (each shown once)."""
     _setup_logging()
-    from api.users import create_user_cli
+    from thidua.bootstrap import create_user  # lazily: see the module's docstring
 
-    result = create_user_cli(get_settings(), name=name, role=role, unit_id=unit, login=login, email=email)
+    result = create_user(get_settings(), name=name, role=role, unit_id=unit, login=login, email=email)
     if as_json:
         typer.echo(json.dumps(result, ensure_ascii=False))
     else:
@@ -100,9 +102,9 @@ def users_create(
 def audit_verify() -> None:
     """Recompute the hash chain from the event store; exit 1 when it is broken."""
     _setup_logging()
-    from projections.audit import verify_cli
+    from thidua.bootstrap import verify_audit  # lazily: see the module's docstring
 
-    result = verify_cli(get_settings())
+    result = verify_audit(get_settings())
     typer.echo(json.dumps(result))
     raise typer.Exit(0 if result["ok"] else 1)
 
@@ -113,9 +115,9 @@ def projections_rebuild(
 ) -> None:
     """Rebuild read models into new tables and swap them in one transaction."""
     _setup_logging()
-    from projections.rebuild import main
+    from thidua.bootstrap import rebuild_projections  # lazily: see the module's docstring
 
-    raise typer.Exit(main(get_settings(), name))
+    raise typer.Exit(rebuild_projections(get_settings(), name))
 
 
 if __name__ == "__main__":  # pragma: no cover

@@ -36,14 +36,19 @@ from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from eventsourcing.utils import get_topic
-
 from domain.campaign import Campaign, Unit, campaign_uuid, unit_uuid
 from domain.errors import NotFound
 from domain.target import target_id_for
+from domain.topics import stored_topics
 from domain.user import User, user_uuid
+from api.auth import ACTIVATION_LIFETIME, hash_password, hash_token, new_activation_token
+from domain.user import LoginClaim
+from api.auth import hash_token, new_token
 from domain.values import Actor, Cluster, Command, Decision, Measure, Policy, Role, ScoringScale
 from thidua import demo_data as D
+from thidua.embedded import EmbeddedPostgres, EmbeddedServiceError, EmbeddedTemporal
+from thidua.event_store import domain_application
+from workflows.client import TargetGateway, assign_request, connect
 
 log = logging.getLogger("thidua.demo")
 
@@ -56,7 +61,7 @@ SCORING = ScoringScale(on_time="1.0", late="0.5", reward_slots=1)
 BONUS = ("ngo-quyen", 5, 'Sáng kiến "Tổ dân phố tự quản giải phóng mặt bằng": bàn giao mặt bằng sớm 30 ngày')
 # The bonus is the demo's last command: once it is stored, the demo is complete.
 BONUS_COMMAND_ID = "demo:bonus:ngo-quyen"
-CAMPAIGN_CREATED_TOPIC = get_topic(Campaign.Created)
+CAMPAIGN_CREATED_TOPICS = list(stored_topics(Campaign.Created))
 CONCURRENCY = 8  # targets in flight at once (each target's own commands stay in order)
 
 Progress = Callable[[int, int], None]  # (targets done, targets in all)
@@ -74,8 +79,8 @@ def has_campaigns(app: Any) -> bool:
     recorder = app.recorder
     with recorder.datastore.transaction(commit=False) as curs:
         curs.execute(
-            f"SELECT 1 FROM {recorder.events_table_name} WHERE originator_version = 1 AND topic = %s LIMIT 1",
-            (CAMPAIGN_CREATED_TOPIC,),
+            f"SELECT 1 FROM {recorder.events_table_name} WHERE originator_version = 1 AND topic = ANY(%s) LIMIT 1",
+            (CAMPAIGN_CREATED_TOPICS,),
         )
         return curs.fetchone() is not None
 
@@ -375,8 +380,6 @@ def _ensure_tokens(app: Any, data_dir: Path) -> tuple[dict[str, str], list[str]]
     """A token for every demo user: the one in the file if it still matches the stored user,
     a new one for users not created yet. The file is written before any user is created, so
     a crash cannot leave a user whose token nobody knows."""
-    from api.auth import hash_token, new_token
-
     known = read_tokens(data_dir)
     tokens: dict[str, str] = {}
     lost: list[str] = []
@@ -401,8 +404,6 @@ def _create_user(app: Any, user: D.UserFact, tokens: dict[str, str], cmd: Comman
                  bootstrap: bool = False) -> int:
     """The user, with their id as login and the demo password already set (through a
     one-time activation, as for anyone), all stored in one transaction."""
-    from api.auth import ACTIVATION_LIFETIME, hash_password, hash_token, new_activation_token
-    from domain.user import LoginClaim
 
     if app.exists(user_uuid(user.user_id)):
         return 0
@@ -421,8 +422,6 @@ def _create_user(app: Any, user: D.UserFact, tokens: dict[str, str], cmd: Comman
 async def run_targets(app: Any, gateway: Any, plans: list[TargetPlan], report: DemoReport, *,
                       progress: Progress | None = None, cancel: threading.Event | None = None) -> None:
     """Assign every target and play its story through the gateway, CONCURRENCY targets at a time."""
-    from workflows.client import assign_request
-
     limit = asyncio.Semaphore(CONCURRENCY)
     done = 0
     sec = actor_of(D.SECRETARIAT)
@@ -520,8 +519,6 @@ async def load(app: Any, gateway: Any, data_dir: Path, *, progress: Progress | N
 def _embedded_temporal_address(data_dir: Path) -> str | None:
     """The address of the dev server `thidua up` runs for this data directory, read from its
     record, without adopting it (adopting would stop it when this process exits)."""
-    from thidua.embedded import EmbeddedTemporal
-
     record_path = Path(data_dir) / "temporal" / EmbeddedTemporal.PID_FILE
     try:
         record = json.loads(record_path.read_text())
@@ -559,9 +556,6 @@ def main(settings: Any) -> int:
     from rich.console import Console
     from rich.markup import escape
 
-    from thidua.embedded import EmbeddedPostgres, EmbeddedServiceError
-    from thidua.wiring import domain_application
-    from workflows.client import TargetGateway, connect
 
     console = Console(highlight=False, soft_wrap=True)
     if settings.log_level != "DEBUG":

@@ -41,9 +41,11 @@ import httpx
 from rich.console import Console
 from rich.markup import escape
 
-from thidua import wiring
+from thidua import bootstrap, demo
+from thidua.event_store import domain_application
 from thidua.settings import Settings
 from thidua.supervisor import ChildSpec, Supervisor, tail
+from workflows.client import TargetGateway, connect
 
 HEALTH_TIMEOUT = 120.0  # seconds for /healthz to turn green after the children start
 CHILDREN = ("worker", "projector", "api")
@@ -173,8 +175,8 @@ class Up:
             self._done("PostgreSQL", f"at DATABASE_URL ({_redact(s.database_url)})")
         else:
             with self._blocking_step("Starting the embedded PostgreSQL..."):
-                self.database_url = self._resolve(wiring.resolve_database_url, "PostgreSQL")
-            pg = wiring._embedded.get("pg")
+                self.database_url = self._resolve(bootstrap.resolve_database_url, "PostgreSQL")
+            pg = bootstrap.embedded_service("pg")
             self.embedded["postgres"] = getattr(pg, "pid", None)
             self._done("PostgreSQL", f"embedded, in {self.data_dir / 'pg'}")
 
@@ -184,16 +186,16 @@ class Up:
         else:
             with self._blocking_step("Starting the embedded Temporal dev server..."):
                 self.temporal_address = self._resolve(
-                    lambda settings: wiring.resolve_temporal_address(settings, headless=False), "Temporal"
+                    lambda settings: bootstrap.resolve_temporal_address(settings, headless=False), "Temporal"
                 )
-            server = wiring._embedded.get("temporal")
+            server = bootstrap.embedded_service("temporal")
             self.temporal_ui = getattr(server, "ui_url", None)
             self.embedded["temporal"] = getattr(server, "pid", None)
             self._done("Temporal", f"dev server at {self.temporal_address}")
 
         with self._blocking_step("Preparing the event store..."):
             # Created once here: three children creating the same tables at once can collide.
-            self.domain_app = self._resolve(lambda _: wiring.domain_application(self.database_url), "the event store")
+            self.domain_app = self._resolve(lambda _: domain_application(self.database_url), "the event store")
         self._done("Event store ready")
 
     def _resolve(self, fn: Any, what: str) -> Any:
@@ -283,16 +285,12 @@ class Up:
 
     def _load_demo(self) -> None:
         """Load the demo in a thread while this one keeps supervising (a child may crash)."""
-        from thidua import demo
-
         assert self.supervisor is not None
         outcome: dict[str, Any] = {}
         cancel = threading.Event()
         progress = {"done": 0, "total": len(demo.D.TARGETS)}
 
         async def load() -> demo.DemoReport:
-            from workflows.client import TargetGateway, connect
-
             client = await connect(self.temporal_address, self.settings.temporal_namespace)
             # "thidua is up" means commands work: the worker polls (also when the demo
             # is loaded already and nothing else here would need it).
@@ -353,8 +351,6 @@ class Up:
             )
 
     def _print_ready(self) -> None:
-        from thidua import demo
-
         c = self.console
         c.print()
         c.print(f"[bold]Web[/]          {self.api_url}/")
@@ -419,7 +415,7 @@ class Up:
             with contextlib.suppress(Exception):
                 app.close()  # its connections would otherwise hold up PostgreSQL's shutdown
         try:
-            wiring.stop_embedded()
+            bootstrap.stop_embedded()
             if self.embedded:
                 self.console.print("[green]✓[/] embedded services stopped")
         except Exception as exc:  # noqa: BLE001

@@ -77,6 +77,13 @@ ACTIVITY_RETRY = RetryPolicy(
 )
 # Temporal allows 2,000 updates per run; continue-as-new well before.
 MAX_UPDATES_PER_RUN = 1000
+# The name of each timer, as operators see it (Temporal's user metadata on the timer).
+TIMER_SUMMARIES = {
+    lc.AUTO_ESCALATE.name: "auto-escalate",
+    lc.REMIND_ESCALATION.name: "SLA reminder",
+    lc.MARK_OVERDUE.name: "deadline",
+    lc.REMIND_STALE.name: "stale reminder",
+}
 # Runs started before commands used local activities replay with ordinary ones.
 LOCAL_ACTIVITIES = "local-activities"
 
@@ -158,6 +165,8 @@ class TargetWorkflow:
                     or self._continue_as_new_due()
                     or self._due_before(wake_at),
                     timeout=None if wake_at is None else wake_at - now,
+                    # What the timer is for, as `temporal workflow describe` and the Web UI show it.
+                    timeout_summary=None if due is None else TIMER_SUMMARIES.get(due.command),
                 )
             except asyncio.TimeoutError:
                 pass  # the timer is due (or was pushed later); looked at on the next turn

@@ -11,8 +11,10 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import py_compile
 import signal
 import sys
+import tempfile
 from concurrent.futures import ThreadPoolExecutor
 from datetime import timedelta
 from typing import TYPE_CHECKING, Any
@@ -21,6 +23,9 @@ from temporalio.client import Client
 from temporalio.worker import UnsandboxedWorkflowRunner, Worker, WorkflowRunner
 from temporalio.worker.workflow_sandbox import SandboxedWorkflowRunner, SandboxRestrictions
 
+import domain
+from thidua import heap
+from workflows import assign_batch_workflow, campaign_operation_messages, commands, errors, messages, target_workflow
 from workflows.activities import TargetActivities
 from workflows.assign_batch_workflow import AssignBatchWorkflow
 from workflows.campaign_operation import CampaignOperationWorkflow
@@ -61,8 +66,8 @@ DEFAULT_GRACEFUL_SHUTDOWN = timedelta(seconds=15)
 
 # Modules the workflow sandbox may share with the worker instead of re-importing per run:
 # pure, deterministic code (the domain's rules and value objects, our message types).
-_PASSTHROUGH = ("domain", "workflows.messages", "workflows.campaign_operation_messages", "workflows.commands",
-                "workflows.errors", "isodate", "pydantic")
+_PASSTHROUGH = (domain.__name__, messages.__name__, campaign_operation_messages.__name__, commands.__name__,
+                errors.__name__, "isodate", "pydantic")
 
 
 def _bytecode_for_the_sandbox() -> None:
@@ -73,15 +78,9 @@ def _bytecode_for_the_sandbox() -> None:
     what it cost before."""
     if not sys.dont_write_bytecode or sys.pycache_prefix:
         return  # the normal import wrote (or could not write) __pycache__: nothing to add
-    import py_compile
-    import tempfile
-
-    import workflows.assign_batch_workflow
-    import workflows.target_workflow
-
     try:
         sys.pycache_prefix = tempfile.mkdtemp(prefix="thidua-pyc-")
-        for module in (workflows.target_workflow, workflows.assign_batch_workflow):
+        for module in (target_workflow, assign_batch_workflow):
             py_compile.compile(module.__file__, doraise=True)
     except (OSError, py_compile.PyCompileError) as exc:
         log.warning("could not compile the workflow modules ahead (%s): each new workflow compiles them", exc)
@@ -187,19 +186,12 @@ def workflow_runner(sandboxed: bool) -> WorkflowRunner:
     return UnsandboxedWorkflowRunner()
 
 
-async def run_worker(settings: Settings, stop: asyncio.Event | None = None) -> None:
-    """Run until `stop` is set (or SIGTERM/SIGINT), then shut down gracefully."""
-    from thidua import heap, wiring
-    from workflows.client import connect
-
-    heap.limit_malloc_arenas()  # before the activity and Temporal threads start
-
-    database_url = await asyncio.to_thread(wiring.resolve_database_url, settings)
-    app = await asyncio.to_thread(wiring.domain_application, database_url, AGGREGATE_CACHE_ENV)
+async def run_worker(settings: Settings, app: ThiduaApplication, client: Client,
+                     stop: asyncio.Event | None = None) -> None:
+    """Run the worker on `app` and `client` (built by `thidua.bootstrap.run_worker`) until
+    `stop` is set (or SIGTERM/SIGINT), then shut down gracefully."""
     if settings.workflow_sandbox:
         _bytecode_for_the_sandbox()
-    address = await asyncio.to_thread(wiring.resolve_temporal_address, settings)
-    client = await connect(address, settings.temporal_namespace)
     executor = ThreadPoolExecutor(max_workers=DEFAULT_MAX_CONCURRENT_ACTIVITIES, thread_name_prefix="thidua-activity")
     worker = build_worker(client, app, settings.task_queue, activity_executor=executor,
                           max_cached_workflows=settings.worker_max_cached_workflows,
@@ -211,7 +203,7 @@ async def run_worker(settings: Settings, stop: asyncio.Event | None = None) -> N
     for sig in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(sig, stop.set)
     log.info("worker polling task queues %r and %r on %s (namespace %s%s)", settings.task_queue,
-             imports_queue(settings.task_queue), address, settings.temporal_namespace,
+             imports_queue(settings.task_queue), client.service_client.config.target_host, client.namespace,
              ", workflows sandboxed" if settings.workflow_sandbox else "")
     running = asyncio.create_task(worker.run())
     stopped = asyncio.create_task(stop.wait())
@@ -228,17 +220,4 @@ async def run_worker(settings: Settings, stop: asyncio.Event | None = None) -> N
         for sig in (signal.SIGTERM, signal.SIGINT):
             loop.remove_signal_handler(sig)
         executor.shutdown(wait=True, cancel_futures=True)
-        app.close()
     log.info("worker stopped")
-
-
-def main(settings: Settings) -> None:
-    """Entry point of `thidua worker`."""
-    asyncio.run(run_worker(settings))
-
-
-if __name__ == "__main__":  # python -m workflows.worker
-    from thidua.settings import get_settings
-
-    logging.basicConfig(level=get_settings().log_level, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
-    main(get_settings())

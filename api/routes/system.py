@@ -1,4 +1,5 @@
-"""`/healthz` (PostgreSQL and Temporal reachable, read models not stopped) and `/metrics` (Prometheus). No token needed."""
+"""`/healthz` (PostgreSQL and Temporal reachable, no read model stopped) and `/metrics`
+(Prometheus). No token needed."""
 
 from __future__ import annotations
 

@@ -14,6 +14,9 @@ from fastapi import FastAPI, Request
 from fastapi.staticfiles import StaticFiles
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
+from api.problems import DOMAIN_PROBLEMS
+from api.web.pages import router
+from api.web.render import PageRefused, SignInRequired, error_page, redirect
 from api.problems import Problem
 from domain.errors import DomainError
 
@@ -26,8 +29,6 @@ def _is_page(request: Request) -> bool:
 
 
 def mount(app: FastAPI) -> None:
-    from api.web.pages import router
-    from api.web.render import PageRefused, SignInRequired, error_page, redirect
 
     app.include_router(router)
     app.mount("/static", StaticFiles(directory=STATIC), name="static")
@@ -55,7 +56,6 @@ def mount(app: FastAPI) -> None:
     @app.exception_handler(DomainError)
     async def _domain(request: Request, exc: DomainError) -> Any:
         if _is_page(request):
-            from api.problems import DOMAIN_PROBLEMS
 
             return error_page(request, DOMAIN_PROBLEMS.get(exc.kind, (422,))[0], exc.message)
         return await api_domain_handler(request, exc)

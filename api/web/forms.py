@@ -19,6 +19,7 @@ from pydantic import BaseModel, ValidationError
 
 from api.web.i18n import parse_dmy
 from domain import lifecycle as lc
+from api.models import COMMAND_BODIES
 
 HIDDEN_FIELDS = frozenset({"expected_version"})
 LONG_TEXT = 300  # longer limits than this get a text area
@@ -48,7 +49,6 @@ class CommandForm:
 
 
 def form_of(command: lc.TargetCommand) -> CommandForm:
-    from api.models import COMMAND_BODIES
 
     model = COMMAND_BODIES[command.name]
     return CommandForm(command, model, fields_of(model))

@@ -14,10 +14,16 @@ from fastapi import APIRouter, Request
 from fastapi.responses import Response
 from pydantic import ValidationError
 
-from api import readmodels
+from api import importing, readmodels
+from api.auth import new_user_id, password_problem
 from api.deps import get_services, readable_target, target_for, wait_for_projections
-from api.problems import Problem
-from api.sessions import client_address, clear_session_cookie, set_session_cookie
+from api.importing import ImportRejected
+from api.models import ScoringIn, UserCreate
+from api.problems import DOMAIN_PROBLEMS, Problem
+from api.routes.session import sign_in
+from api.routes.targets import _create_all, execute_command
+from api.services import command
+from api.sessions import COOKIE, client_address, clear_session_cookie, set_session_cookie
 from api.web import forms
 from api.web import queries as web_queries
 from api.web.collation import vi_key, vi_sorted
@@ -30,8 +36,11 @@ from api.web.render import (
     render,
     safe_next,
 )
+from api.users import activate, create_user, request_base_url, revoke_user
+from api.web.i18n import parse_dmy
 from domain.errors import DomainError
-from domain.values import Role
+from domain.user import ActivationGone
+from domain.values import Role, ScoringScale, parse_duration
 
 router = APIRouter(include_in_schema=False)
 
@@ -82,7 +91,6 @@ def _problem_message(exc: Exception) -> tuple[int, str]:
     if isinstance(exc, Problem):
         return exc.status, str(exc.detail if hasattr(exc, "detail") else exc)
     if isinstance(exc, DomainError):
-        from api.problems import DOMAIN_PROBLEMS
 
         return DOMAIN_PROBLEMS.get(exc.kind, (422, "", ""))[0], exc.message
     return 500, str(exc)
@@ -97,7 +105,6 @@ async def sign_in_page(request: Request) -> Response:
 
 @router.post("/sign-in")
 async def sign_in_post(request: Request) -> Response:
-    from api.routes.session import sign_in
 
     services = get_services(request)
     form = await request.form()
@@ -126,7 +133,6 @@ async def sign_in_post(request: Request) -> Response:
 
 @router.post("/sign-out")
 async def sign_out(request: Request) -> Response:
-    from api.sessions import COOKIE
 
     services = get_services(request)
     found = await maybe_person(request)
@@ -146,9 +152,6 @@ async def activate_page(request: Request, token: str) -> Response:
 
 @router.post("/activate/{token}")
 async def activate_post(request: Request, token: str) -> Response:
-    from api.auth import password_problem
-    from api.users import activate
-    from domain.user import ActivationGone
 
     services = get_services(request)
     form = await request.form()
@@ -191,7 +194,6 @@ async def home(request: Request) -> Response:
         page = await readmodels.queries().list_escalations(services.pool, cid, "open", 100, None)
         context["escalations"] = (page or {}).get("items", [])
     elif cid and who.role == Role.SECRETARIAT:
-        from domain.values import parse_duration
 
         stale_after = parse_duration(((campaign or {}).get("policy") or {}).get("stale_after", "P14D"))
         per_unit = await web_queries.open_work_per_unit(services.pool, cid, datetime.now(timezone.utc) - stale_after)
@@ -263,7 +265,6 @@ async def target_command(request: Request, tid: str, segment: str) -> Response:
     """A command form: the same checks and the same command code as the JSON route."""
     from types import SimpleNamespace
 
-    from api.routes.targets import execute_command
 
     found = await person(request)
     who, session = found
@@ -321,8 +322,6 @@ def _bars(unit: dict[str, Any]) -> list[tuple[str, int, float, float]]:
 
 @router.api_route("/campaigns/{cid}/scoreboard", methods=["GET", "POST"])
 async def scoreboard_page(request: Request, cid: str) -> Response:
-    from api.models import ScoringIn
-    from domain.values import ScoringScale
 
     found = await person(request)
     who, session = found
@@ -335,7 +334,6 @@ async def scoreboard_page(request: Request, cid: str) -> Response:
     errors: dict[str, str] = {}
     if as_of_text:
         try:
-            from api.web.i18n import parse_dmy
 
             day = parse_dmy(as_of_text)
             as_of = datetime.combine(day + timedelta(days=1), datetime.min.time(), timezone.utc)
@@ -416,9 +414,6 @@ async def audit_page(request: Request) -> Response:
 # ------------------------------------------------------------------ users
 @router.api_route("/users", methods=["GET", "POST"])
 async def users_page(request: Request) -> Response:
-    from api.models import UserCreate
-    from api.services import command
-    from api.users import create_user, request_base_url
 
     found = await person(request)
     who, session = found
@@ -437,7 +432,6 @@ async def users_page(request: Request) -> Response:
         try:
             body = UserCreate.model_validate(raw)
             cmd = command("web-" + str(uuid.uuid4()), who.actor)
-            from api.auth import new_user_id
 
             uid = new_user_id()
             created = await services.in_thread(
@@ -466,8 +460,6 @@ async def users_page(request: Request) -> Response:
 
 @router.post("/users/{uid}/revoke")
 async def revoke_user_page(request: Request, uid: str) -> Response:
-    from api.services import command
-    from api.users import revoke_user
 
     found = await person(request)
     who, session = found
@@ -496,7 +488,6 @@ def _as_csv(filename: str, content: bytes) -> bytes:
     try:
         sheet = load_workbook(io.BytesIO(content), read_only=True, data_only=True).worksheets[0]
     except Exception as exc:  # noqa: BLE001 - not a workbook after all: one message for the person
-        from api.importing import ImportRejected
 
         raise ImportRejected(f"{filename}: not a readable XLSX workbook") from exc
     out = io.StringIO()
@@ -508,8 +499,6 @@ def _as_csv(filename: str, content: bytes) -> bytes:
 
 async def _checked_rows(services: Any, who: Any, cid: str, csv_bytes: bytes, command_id: str) -> tuple[list, list]:
     """(rows, bad rows) exactly as the JSON import route checks them."""
-    from api import importing
-    from api.services import command
 
     rows = importing.parse("text/csv", csv_bytes)
     campaign = await services.in_thread(services.domain_app.get_campaign, cid)
@@ -520,7 +509,6 @@ async def _checked_rows(services: Any, who: Any, cid: str, csv_bytes: bytes, com
 
 @router.api_route("/campaigns/{cid}/import", methods=["GET", "POST"])
 async def import_page(request: Request, cid: str) -> Response:
-    from api.importing import ImportRejected
 
     found = await person(request)
     who, session = found
@@ -559,8 +547,6 @@ async def import_page(request: Request, cid: str) -> Response:
 async def import_confirm(request: Request, cid: str) -> Response:
     """Record the previewed rows: checked again (the campaign may have changed since),
     then created by the JSON import's own code; the preview's id makes a second click a replay."""
-    from api.importing import ImportRejected
-    from api.routes.targets import _create_all
 
     found = await person(request)
     who, session = found

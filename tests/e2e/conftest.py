@@ -64,7 +64,7 @@ class BackgroundLoop:
 @pytest.fixture(scope="session")
 def worker(e2e_settings: Settings) -> Iterator[None]:
     """A real worker (TargetWorkflow and its activities) on the session's task queue."""
-    from thidua.wiring import domain_application
+    from thidua.event_store import domain_application
     from workflows.client import connect
     from workflows.worker import build_worker
 
@@ -131,9 +131,9 @@ class ServerThread:
 
 @pytest.fixture(scope="session")
 def api_server(e2e_settings: Settings) -> Iterator[ServerThread]:
-    from api.app import create_app
+    from thidua.bootstrap import build_api
 
-    server = ServerThread(create_app(e2e_settings, position_wait_seconds=20)).start()
+    server = ServerThread(build_api(e2e_settings, position_wait_seconds=20)).start()
     try:
         yield server
     finally:
@@ -181,9 +181,9 @@ class Person:
 @pytest.fixture(scope="session")
 async def secretariat(http: httpx.AsyncClient, e2e_settings: Settings) -> Person:
     """The first user, made the way an operator makes it: `thidua users create`."""
-    from api.users import create_user_cli
+    from thidua.bootstrap import create_user
 
-    made = await asyncio.to_thread(create_user_cli, e2e_settings, name="Văn phòng Thành ủy", role="secretariat",
+    made = await asyncio.to_thread(create_user, e2e_settings, name="Văn phòng Thành ủy", role="secretariat",
                                    unit_id=None)
     return Person(http, made["id"], made["role"], made["token"], name=made["name"])
 

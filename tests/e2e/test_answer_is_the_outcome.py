@@ -18,7 +18,7 @@ from api.idempotency import command_id_for
 from domain.values import Command
 from tests.e2e.conftest import Person, make_person, register_unit, unique
 from thidua.settings import Settings
-from thidua.wiring import domain_application
+from thidua.event_store import domain_application
 
 
 @pytest.fixture

@@ -261,7 +261,7 @@ async def test_the_targets_of_a_campaign_come_from_its_read_model(
 ) -> None:
     """A query by campaign, paged by id: a campaign id that begins another one's does not
     pick up that one's targets, and `after_position` names the targets stored since."""
-    from thidua.wiring import domain_application
+    from thidua.event_store import domain_application
     from workflows.campaign_operation_targets import (
         count_campaign_targets,
         page_of_campaign_targets,
@@ -303,10 +303,10 @@ async def api_without_temporal(settings: Settings) -> AsyncIterator[httpx.AsyncC
     """The API in-process with a Temporal client that connects lazily to nothing."""
     import asyncpg
 
-    from api.app import create_app
+    from thidua.bootstrap import build_api
     from thidua.dburl import asyncpg_dsn
     from thidua.embedded import free_port
-    from thidua.wiring import domain_application
+    from thidua.event_store import domain_application
     from workflows.client import TargetGateway, connect
 
     dead = await connect(f"127.0.0.1:{free_port()}", lazy=True)
@@ -314,7 +314,7 @@ async def api_without_temporal(settings: Settings) -> AsyncIterator[httpx.AsyncC
     domain_app = await asyncio.to_thread(domain_application, settings.database_url)
     pool = await asyncpg.create_pool(asyncpg_dsn(settings.database_url), min_size=1, max_size=2)
     try:
-        app = create_app(settings, domain_app=domain_app, pool=pool, gateway=gateway, temporal_client=dead)
+        app = build_api(settings, domain_app=domain_app, pool=pool, gateway=gateway, temporal_client=dead)
         async with app.router.lifespan_context(app):
             async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://api") as client:
                 yield client
@@ -350,7 +350,7 @@ async def test_a_close_cut_short_by_temporal_is_finished_by_sending_it_again(
     e2e_settings: Settings, http: httpx.AsyncClient,
 ) -> None:
     from domain.campaign import campaign_uuid
-    from thidua.wiring import domain_application
+    from thidua.event_store import domain_application
 
     d = await new_drive(secretariat, committee)
     tid = await d.assign(d.units[0])

@@ -61,7 +61,7 @@ async def new_campaign(secretariat: Person, targets: int, *, api: Any = None) ->
 def closings(database_url: str, campaign: str) -> int:
     """How many Closed events the campaign has."""
     from domain.campaign import campaign_uuid
-    from thidua.wiring import domain_application
+    from thidua.event_store import domain_application
 
     app = domain_application(database_url)
     try:
@@ -73,7 +73,7 @@ def closings(database_url: str, campaign: str) -> int:
 @asynccontextmanager
 async def in_process_worker(settings: Settings, task_queue: str) -> AsyncIterator[None]:
     """A worker on `task_queue` on this loop, for as long as the block runs."""
-    from thidua.wiring import domain_application
+    from thidua.event_store import domain_application
     from workflows.client import connect
     from workflows.worker import build_worker
 
@@ -91,9 +91,9 @@ async def in_process_worker(settings: Settings, task_queue: str) -> AsyncIterato
 async def api_on_queue(settings: Settings, task_queue: str, wait: float) -> AsyncIterator[httpx.AsyncClient]:
     """The API in-process, its commands and operations on `task_queue`, waiting `wait`
     seconds for an operation."""
-    from api.app import create_app
+    from thidua.bootstrap import build_api
 
-    app = create_app(settings.model_copy(update={"task_queue": task_queue, "operation_wait_seconds": wait}))
+    app = build_api(settings.model_copy(update={"task_queue": task_queue, "operation_wait_seconds": wait}))
     async with app.router.lifespan_context(app):
         async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://api",
                                      timeout=60) as client:

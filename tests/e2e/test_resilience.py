@@ -36,8 +36,8 @@ async def test_healthz_says_ok_when_everything_answers(http: httpx.AsyncClient) 
 
 
 async def test_temporal_down_is_a_503(secretariat: Person, e2e_settings: Settings, worker: None) -> None:
-    from api.app import create_app
-    from thidua.wiring import domain_application
+    from thidua.bootstrap import build_api
+    from thidua.event_store import domain_application
     from workflows.client import TargetGateway, connect
 
     unit = unique("u")
@@ -54,7 +54,7 @@ async def test_temporal_down_is_a_503(secretariat: Person, e2e_settings: Setting
     domain_app = await asyncio.to_thread(domain_application, e2e_settings.database_url)
     pool = await asyncpg.create_pool(asyncpg_dsn(e2e_settings.database_url), min_size=1, max_size=2)
     try:
-        app = create_app(e2e_settings, domain_app=domain_app, pool=pool, gateway=gateway, temporal_client=dead)
+        app = build_api(e2e_settings, domain_app=domain_app, pool=pool, gateway=gateway, temporal_client=dead)
         async with served(app) as client:
             health = await client.get("/healthz")
             assert health.status_code == 503
@@ -74,9 +74,8 @@ async def test_postgres_down_is_a_503(postgres_server_url: str, e2e_settings: Se
     import psycopg
     from psycopg import sql
 
-    from api.app import API_STORE_ENV, create_app
-    from api.users import create_user_cli
-    from thidua.wiring import domain_application
+    from thidua.bootstrap import API_STORE_ENV, build_api, create_user
+    from thidua.event_store import domain_application
     from workflows.client import TargetGateway, connect
 
     name = f"thidua_gone_{secrets.token_hex(4)}"
@@ -84,14 +83,14 @@ async def test_postgres_down_is_a_503(postgres_server_url: str, e2e_settings: Se
         conn.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(name)))
     url = with_database(postgres_server_url, name)
     settings = Settings(database_url=url, temporal_address=e2e_settings.temporal_address)
-    user = await asyncio.to_thread(create_user_cli, settings, name="VP", role="secretariat", unit_id=None)
+    user = await asyncio.to_thread(create_user, settings, name="VP", role="secretariat", unit_id=None)
     # The API's settings, with a shorter connect timeout so the test waits less for the 503.
     domain_app = await asyncio.to_thread(domain_application, url, {**API_STORE_ENV, "POSTGRES_CONNECT_TIMEOUT": "1"})
     pool = await asyncpg.create_pool(asyncpg_dsn(url), min_size=1, max_size=2)
     client = await connect(e2e_settings.temporal_address)
     try:
-        app = create_app(settings, domain_app=domain_app, pool=pool,
-                         gateway=TargetGateway(client, "unused"), temporal_client=client, auth_cache_ttl=0)
+        app = build_api(settings, domain_app=domain_app, pool=pool,
+                        gateway=TargetGateway(client, "unused"), temporal_client=client, auth_cache_ttl=0)
         async with served(app) as api:
             headers = {"Authorization": f"Bearer {user['token']}"}
             assert (await api.get("/v1/me", headers=headers)).status_code == 200

@@ -130,8 +130,8 @@ async def test_a_login_is_one_person_and_secrets_never_reach_the_events(secretar
 async def test_the_cli_prints_an_activation_link(e2e_settings: Any) -> None:
     import asyncio
 
-    from api.users import create_user_cli
+    from thidua.bootstrap import create_user
 
-    made = await asyncio.to_thread(create_user_cli, e2e_settings, name="Văn phòng", role="secretariat",
+    made = await asyncio.to_thread(create_user, e2e_settings, name="Văn phòng", role="secretariat",
                                    unit_id=None, login=unique("vp").replace("-", "."))
     assert made["activation_url"].startswith(f"http://{e2e_settings.api_host}:{e2e_settings.api_port}/activate/act_")

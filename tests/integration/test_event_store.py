@@ -348,7 +348,7 @@ def test_processes_starting_together_on_a_new_database_all_get_their_event_store
     import threading
 
     from tests.databases import fresh_database
-    from thidua.wiring import domain_application
+    from thidua.event_store import domain_application
 
     for _ in range(4):
         with fresh_database(postgres_server_url, "thidua_ddl_race") as url:

@@ -10,7 +10,7 @@ import asyncpg
 import pytest
 
 from projections import queries
-from projections.audit import verify_cli
+from thidua.bootstrap import verify_audit
 from projections.codec import EVENTS
 from projections.projector import Projector
 from tests.integration.projection_conftest import (  # noqa: F401  (fixtures)
@@ -70,7 +70,7 @@ async def assert_first_bad(conn: asyncpg.Connection, position: int) -> None:
 async def test_an_untouched_store_verifies(conn, audited_store):
     await assert_untouched(conn)
     # `thidua audit verify` is synchronous (it runs its own event loop)
-    verdict = await asyncio.to_thread(verify_cli, Settings(database_url=audited_store))
+    verdict = await asyncio.to_thread(verify_audit, Settings(database_url=audited_store))
     assert verdict["ok"] is True
 
 

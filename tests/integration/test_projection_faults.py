@@ -16,7 +16,7 @@ import asyncpg
 import httpx
 import pytest
 
-from api.app import create_app
+from thidua.bootstrap import build_api
 from domain.application import EVENTS_TABLE, new_application
 from domain.commandlog import event_meta
 from domain.values import ScoringScale
@@ -127,8 +127,8 @@ async def test_healthz_is_degraded_naming_the_read_model_the_position_and_why_an
     scratch_database, poisoned, temporal_address
 ):
     _, poison, _ = poisoned
-    app = create_app(Settings(database_url=scratch_database, temporal_address=temporal_address, log_level="WARNING"),
-                     database_url=scratch_database, temporal_address=temporal_address)
+    app = build_api(Settings(database_url=scratch_database, temporal_address=temporal_address, log_level="WARNING"),
+                    database_url=scratch_database, temporal_address=temporal_address)
     async with app.router.lifespan_context(app):
         async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://api") as client:
             health = await client.get("/healthz")
@@ -155,7 +155,7 @@ async def test_a_rebuild_names_the_event_it_cannot_apply(scratch_database, poiso
 @pytest.mark.parametrize("name", ["catalog", None])  # None: every read model, the audit trail in a second process
 def test_the_rebuild_command_prints_the_event_and_fails(scratch_database, poisoned, capsys, name):
     _, poison, _ = poisoned
-    assert rebuild_main(Settings(database_url=scratch_database), name) == 1
+    assert rebuild_main(lambda: scratch_database, name) == 1
     err = capsys.readouterr().err
     assert "rebuild failed" in err and f"position {poison}" in err and "catalog" in err
 

@@ -12,7 +12,7 @@ from projections.audit import verify
 from projections.identity import IdentityCache
 from projections.pipeline import EventReader
 from projections.projector import Projector
-from projections.rebuild import main as rebuild_main
+from thidua.bootstrap import rebuild_projections
 from projections.rebuild import rebuild
 from projections.schema import analyze_if_unplanned
 from tests.integration.projection_conftest import (  # noqa: F401  (fixtures)
@@ -82,8 +82,8 @@ async def test_a_rebuild_swaps_in_new_tables_while_the_old_ones_serve_and_the_pr
 
 def test_the_rebuild_command_names_what_it_rebuilt_and_refuses_unknown_names(scratch_database, scratch_app):
     settings = Settings(database_url=scratch_database)
-    assert rebuild_main(settings, "no-such-model") == 2
-    assert rebuild_main(settings, "audit_log") == 0
+    assert rebuild_projections(settings, "no-such-model") == 2
+    assert rebuild_projections(settings, "audit_log") == 0
     assert asyncio.run(verify(scratch_database))["ok"]
 
 

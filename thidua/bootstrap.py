@@ -1,0 +1,213 @@
+"""The composition root: each process (api, worker, projector) and each operator command
+is built here from the settings, so a test swaps a part (a database URL, a Temporal
+address, a ready-made domain application) in one spot.
+
+With no DATABASE_URL the embedded PostgreSQL under $THIDUA_DATA_DIR/pg is started (or
+attached, when another thidua process already runs it); with no TEMPORAL_ADDRESS the
+embedded Temporal dev server under $THIDUA_DATA_DIR/temporal.
+
+The packages below never import this module: they take their parts as arguments.
+Each process imports only its own package (inside the function that builds it): the
+projector loads neither Temporal nor FastAPI, the worker no FastAPI.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import atexit
+import contextlib
+import logging
+from typing import TYPE_CHECKING, Any
+
+from thidua import heap
+from thidua.dburl import asyncpg_dsn
+from thidua.embedded import EmbeddedPostgres, EmbeddedTemporal
+from thidua.event_store import domain_application
+from thidua.settings import Settings
+
+if TYPE_CHECKING:
+    from fastapi import FastAPI
+
+    from domain.application import ThiduaApplication
+
+log = logging.getLogger("thidua")
+
+_embedded: dict[str, Any] = {}
+
+# A request must not hang for minutes when PostgreSQL is gone: eventsourcing retries a
+# failed query up to 10 times, each waiting this long for a connection (default 30 s).
+API_STORE_ENV = {"POSTGRES_CONNECT_TIMEOUT": "3"}
+
+
+# ----------------------------------------------------------------- PostgreSQL and Temporal
+def resolve_database_url(settings: Settings) -> str:
+    """DATABASE_URL, or the embedded PostgreSQL (started once per process)."""
+    if settings.database_url:
+        return settings.database_url
+    pg = _embedded.get("pg")
+    if pg is None:
+        pg = EmbeddedPostgres(settings.data_dir).start()
+        _embedded["pg"] = pg
+        atexit.register(pg.stop)
+    return pg.url
+
+
+def resolve_temporal_address(settings: Settings, *, headless: bool = True) -> str:
+    """TEMPORAL_ADDRESS, or the embedded dev server (adopted when already running)."""
+    if settings.temporal_address:
+        return settings.temporal_address
+    server = _embedded.get("temporal")
+    if server is None:
+        server = EmbeddedTemporal(
+            settings.data_dir / "temporal",
+            port=settings.temporal_port,
+            ui_port=settings.temporal_ui_port,
+            headless=headless,
+            namespace=settings.temporal_namespace,
+        ).start()
+        _embedded["temporal"] = server
+    return server.address
+
+
+def embedded_service(name: str) -> Any:
+    """The embedded service ("pg" or "temporal") this process started, or None."""
+    return _embedded.get(name)
+
+
+def stop_embedded() -> None:
+    """Stop the embedded services this process started (`thidua up` on exit)."""
+    for key in ("temporal", "pg"):
+        service = _embedded.pop(key, None)
+        if service is not None:
+            service.stop()
+
+
+# ----------------------------------------------------------------------------- the API
+def build_api(
+    settings: Settings,
+    *,
+    domain_app: Any = None,
+    pool: Any = None,
+    database_url: str | None = None,
+    gateway: Any = None,
+    temporal_client: Any = None,
+    temporal_address: str | None = None,
+    **app_options: Any,
+) -> FastAPI:
+    """The API app. Parts given are used as they are (and left open); the others are
+    built in the app's lifespan, on the serving loop, and closed with it.
+    `app_options` go to `api.app.create_app` (auth_cache_ttl, position_wait_seconds,
+    settle_heap)."""
+    # Imported here, not at the top: only the API process loads FastAPI (see above).
+    import anyio
+    import asyncpg
+
+    from api.app import ApiParts, create_app
+    from workflows.client import TargetGateway, connect
+
+    async def parts(stack: contextlib.AsyncExitStack) -> ApiParts:
+        nonlocal database_url
+        app, connection_pool, target_gateway, client = domain_app, pool, gateway, temporal_client
+        if database_url is None and (app is None or connection_pool is None):
+            database_url = await anyio.to_thread.run_sync(resolve_database_url, settings)
+        if app is None:
+            app = await anyio.to_thread.run_sync(domain_application, database_url, API_STORE_ENV)
+            stack.callback(app.close)
+        if connection_pool is None:
+            connection_pool = await asyncpg.create_pool(
+                asyncpg_dsn(database_url), min_size=1, max_size=10, command_timeout=30, reset=_keep_session
+            )
+            stack.push_async_callback(connection_pool.close)
+        if target_gateway is None:
+            if client is None:
+                address = temporal_address or await anyio.to_thread.run_sync(resolve_temporal_address, settings)
+                client = await connect(address, settings.temporal_namespace)
+            target_gateway = TargetGateway(client, settings.task_queue)
+        if client is None:
+            client = getattr(target_gateway, "client", None)
+        return ApiParts(domain_app=app, pool=connection_pool, gateway=target_gateway, temporal_client=client)
+
+    return create_app(settings, parts=parts, **app_options)
+
+
+async def _keep_session(connection: Any) -> None:
+    """The pool's reset on release. asyncpg's default sends `SELECT pg_advisory_unlock_all();
+    CLOSE ALL; UNLISTEN *; RESET ALL` after every use: one more round trip per query. The
+    API's pooled connections keep no session state (no SET, LISTEN, cursors or session
+    locks; the idempotency lock is transaction-scoped), and asyncpg itself still rolls
+    back an open transaction before calling this."""
+
+
+def serve_api(settings: Settings) -> None:
+    """`thidua api`: the database and Temporal are resolved before uvicorn starts (the
+    embedded services, when unset); the pool and the client in the app's lifespan."""
+    import uvicorn  # only the API process serves HTTP (see the module's docstring)
+
+    app = build_api(settings, database_url=resolve_database_url(settings),
+                    temporal_address=resolve_temporal_address(settings), settle_heap=True)
+    log.info("serving the API on http://%s:%s (docs at /docs)", settings.api_host, settings.api_port)
+    uvicorn.run(
+        app,
+        host=settings.api_host,
+        port=settings.api_port,
+        log_level=settings.log_level.lower(),
+        proxy_headers=True,
+        server_header=False,
+        # Bound the work one client can hold open.
+        limit_concurrency=1000,
+        timeout_keep_alive=5,
+        timeout_graceful_shutdown=10,
+    )
+
+
+def create_user(settings: Settings, *, name: str, role: str, unit_id: str | None, login: str | None = None,
+                email: str | None = None) -> dict[str, Any]:
+    """`thidua users create`: works with no user yet (this is how the first one is made)."""
+    from api.users import create_user_cli, public_url  # the API's rules for a user (see the module's docstring)
+
+    app = domain_application(resolve_database_url(settings))
+    try:
+        return create_user_cli(app, name=name, role=role, unit_id=unit_id, login=login, email=email,
+                               base_url=public_url(settings))
+    finally:
+        app.close()
+
+
+# --------------------------------------------------------------------------- the worker
+async def run_worker(settings: Settings, stop: asyncio.Event | None = None) -> None:
+    """`thidua worker`: until `stop` is set (or SIGTERM/SIGINT), then a graceful shutdown."""
+    # Only the worker process loads Temporal's worker (see the module's docstring).
+    from workflows import worker
+    from workflows.client import connect
+
+    heap.limit_malloc_arenas()  # before the activity and Temporal threads start
+    database_url = await asyncio.to_thread(resolve_database_url, settings)
+    app: ThiduaApplication = await asyncio.to_thread(domain_application, database_url, worker.AGGREGATE_CACHE_ENV)
+    try:
+        address = await asyncio.to_thread(resolve_temporal_address, settings)
+        client = await connect(address, settings.temporal_namespace)
+        await worker.run_worker(settings, app, client, stop)
+    finally:
+        app.close()
+
+
+# ------------------------------------------------------------------------ the projector
+def run_projector(settings: Settings) -> None:
+    """`thidua projector`."""
+    from projections.projector import serve  # only the projector process (see the module's docstring)
+
+    asyncio.run(serve(resolve_database_url(settings)))
+
+
+def verify_audit(settings: Settings) -> dict[str, Any]:
+    """`thidua audit verify`."""
+    from projections.audit import verify  # as run_projector
+
+    return asyncio.run(verify(resolve_database_url(settings)))
+
+
+def rebuild_projections(settings: Settings, name: str | None) -> int:
+    """`thidua projections rebuild [NAME]`: exit status 0 on success, 2 for an unknown name."""
+    from projections.rebuild import main  # as run_projector
+
+    return main(lambda: resolve_database_url(settings), name)
