@@ -108,6 +108,7 @@ WORDS: dict[str, dict[str, str]] = {
     "revoked": {"vi": "Đã thu hồi", "en": "Revoked"},
     "activation_link": {"vi": "Liên kết kích hoạt (dùng một lần, 72 giờ)",
                         "en": "Activation link (one use, 72 hours)"},
+    "new_link": {"vi": "Cấp liên kết kích hoạt mới", "en": "New activation link"},
     "user_created": {"vi": "Đã tạo người dùng", "en": "User created"},
     "upload": {"vi": "Tệp CSV hoặc XLSX", "en": "CSV or XLSX file"},
     "check_file": {"vi": "Kiểm tra tệp", "en": "Check the file"},

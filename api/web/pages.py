@@ -36,7 +36,7 @@ from api.web.render import (
     render,
     safe_next,
 )
-from api.users import activate, create_user, request_base_url, revoke_user
+from api.users import activate, create_user, new_activation, request_base_url, revoke_user
 from api.web.i18n import parse_dmy
 from domain.errors import DomainError
 from domain.user import ActivationGone
@@ -456,6 +456,26 @@ async def users_page(request: Request) -> Response:
                                           "units": vi_sorted(names, key=lambda u: names[u]), "names": names,
                                           "roles": ("secretariat", "standing_committee", "unit_head", "inspector")},
                   found=found, status=status)
+
+
+@router.post("/users/{uid}/activation")
+async def new_activation_page(request: Request, uid: str) -> Response:
+    """A fresh activation link for a user (the first expired, or the password is forgotten)."""
+    found = await person(request)
+    who, session = found
+    form = await request.form()
+    check_csrf(request, form, session)
+    if who.role != Role.SECRETARIAT:
+        raise PageRefused(403, "forbidden")
+    services = get_services(request)
+    cmd = command("web-" + str(uuid.uuid4()), who.actor)
+    issued = await services.in_thread(new_activation, services.domain_app, cmd, uid, request_base_url(request))
+    names = await _unit_names(services)
+    return render(request, "users.html", {
+        "created": issued, "errors": {}, "values": {}, "notice": None, "names": names,
+        "people": vi_sorted(await web_queries.people(services.pool), key=lambda p: p["name"]),
+        "units": vi_sorted(names, key=lambda u: names[u]),
+        "roles": ("secretariat", "standing_committee", "unit_head", "inspector")}, found=found)
 
 
 @router.post("/users/{uid}/revoke")

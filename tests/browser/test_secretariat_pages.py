@@ -76,7 +76,12 @@ async def test_the_secretariat_creates_a_user_who_activates_and_is_revoked(brows
 
     await page.goto("/users")
     row = page.locator("tr", has_text="Thanh tra thành phố")
-    await row.locator("button").click()
+    await row.locator("form[action$='/activation'] button").click()  # e.g. a forgotten password
+    second = await page.locator("#activation-url").inner_text()
+    assert "/activate/act_" in second and second != link
+    await check_accessibility(page)
+    row = page.locator("tr", has_text="Thanh tra thành phố")
+    await row.locator("form[action$='/revoke'] button").click()
     await page.wait_for_url("**/users?notice=revoked")
     answer = await their.goto("/audit")
     assert answer is not None and "/sign-in" in their.url  # their session ended with the revocation
