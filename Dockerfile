@@ -1,6 +1,7 @@
 # One image for the three thidua processes; docker-compose.yml picks the command:
 #   thidua api | thidua worker | thidua projector
-FROM python:3.11-slim
+# A fixed Python release on a fixed Debian release; change it on purpose, not by a rebuild.
+FROM python:3.11.14-slim-bookworm
 
 ENV PYTHONDONTWRITEBYTECODE=1 \
     PYTHONUNBUFFERED=1 \
@@ -9,15 +10,13 @@ ENV PYTHONDONTWRITEBYTECODE=1 \
 
 WORKDIR /app
 
-# Dependencies first (this layer is rebuilt only when pyproject.toml changes): the
-# project's declared dependencies, read from pyproject.toml, then the sources on top.
-COPY pyproject.toml ./
-RUN python -c "import tomllib; print('\n'.join(tomllib.load(open('pyproject.toml', 'rb'))['project']['dependencies']))" \
-        > /tmp/requirements.txt \
-    && pip install -r /tmp/requirements.txt \
-    && rm /tmp/requirements.txt
+# Dependencies first (this layer is rebuilt only when the lock changes): exactly the pinned,
+# hashed packages of requirements/runtime.txt (`make lock` refreshes it), then the project's
+# own sources on top without resolving anything.
+COPY requirements/runtime.txt ./requirements/runtime.txt
+RUN pip install --require-hashes -r requirements/runtime.txt
 
-COPY README.md ./
+COPY pyproject.toml README.md ./
 COPY domain ./domain
 COPY workflows ./workflows
 COPY api ./api

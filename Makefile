@@ -6,19 +6,30 @@ VENV_PY    := $(VENV)/bin/python
 STAMP      := $(VENV)/.installed
 # python3.11 if there is one, else python3 (override: make PYTHON=/path/to/python venv)
 PYTHON     ?= $(shell command -v python3.11 >/dev/null 2>&1 && echo python3.11 || echo python3)
-EXTRAS     ?= test
 PYTEST_ARGS ?=
 
-.PHONY: venv chromium test test-tools up bench bench-large clean distclean
+# The lock: every package, pinned with its hashes (made by `make lock` from pyproject.toml).
+# test.txt is the runtime plus the test extra (.venv, CI); runtime.txt is what the image
+# installs; bench.txt adds the profilers. runtime and bench are constrained by test.txt,
+# so one package has one version in all three.
+LOCK_DIR   := requirements
+LOCK       := $(LOCK_DIR)/test.txt
+UV         := $(VENV)/bin/uv
+UV_SPEC    := uv>=0.13,<0.14
+LOCK_ARGS  := --universal --python-version 3.11 --generate-hashes --quiet $(if $(UPGRADE),--upgrade)
+
+.PHONY: venv chromium test test-tools up lock bench bench-large clean distclean
 
 venv: $(STAMP)
 
 $(VENV_PY):
 	$(PYTHON) -m venv $(VENV)
 
-# Reinstall only when pyproject.toml is newer than the stamp.
-$(STAMP): pyproject.toml | $(VENV_PY)
-	$(VENV_PY) -m pip install -e '.[$(EXTRAS)]'
+# Reinstall when pyproject.toml or the lock is newer than the stamp. Only hashed, pinned
+# packages come from the index; the project itself goes on top without resolving anything.
+$(STAMP): pyproject.toml $(LOCK) | $(VENV_PY)
+	$(VENV_PY) -m pip install --require-hashes -r $(LOCK)
+	$(VENV_PY) -m pip install --no-deps -e .
 	touch $(STAMP)
 
 # The browser tests (tests/browser) drive Debian's Chromium: installed here when it is missing
@@ -30,6 +41,15 @@ chromium:
 		echo "installing chromium for the browser tests"; \
 		apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium; \
 	fi
+
+# Refresh the lock after changing the dependencies in pyproject.toml; pins that still fit
+# are kept. `make lock UPGRADE=1` moves every package to its newest allowed version.
+# uv is needed only here, so it is installed on demand.
+lock: | $(VENV_PY)
+	$(VENV_PY) -m pip install --quiet '$(UV_SPEC)'
+	$(UV) pip compile pyproject.toml --extra test $(LOCK_ARGS) -o $(LOCK_DIR)/test.txt
+	$(UV) pip compile pyproject.toml $(LOCK_ARGS) -c $(LOCK_DIR)/test.txt -o $(LOCK_DIR)/runtime.txt
+	$(UV) pip compile pyproject.toml --extra test --extra bench $(LOCK_ARGS) -c $(LOCK_DIR)/test.txt -o $(LOCK_DIR)/bench.txt
 
 # The README tour's test (tests/e2e/test_readme_tour.py) pastes the tour into bash, which
 # uses jq as a reader would: installed here when missing and we are root on apt; else a hint.
@@ -46,8 +66,8 @@ up: venv
 
 # The benchmarks also need the profilers (py-spy, pyinstrument) of the `bench` extra.
 BENCH_STAMP := $(VENV)/.installed-bench
-$(BENCH_STAMP): pyproject.toml | $(STAMP)
-	$(VENV_PY) -m pip install -e '.[$(EXTRAS),bench]'
+$(BENCH_STAMP): pyproject.toml $(LOCK_DIR)/bench.txt | $(STAMP)
+	$(VENV_PY) -m pip install --require-hashes -r $(LOCK_DIR)/bench.txt
 	touch $(BENCH_STAMP)
 
 bench: $(BENCH_STAMP)

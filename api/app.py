@@ -21,13 +21,14 @@ from fastapi.routing import APIRoute
 
 from api.auth import TokenVerifier
 from api.deps import Replay, replay_response, route_is_guarded
+from api.docs import install_docs
 from api.idempotency import IdempotencyStore
 from api.importing import ImportRow
 from api.metrics import ApiMetrics
 from api.edge import AllowedMethods, RefuseNulCharacters
-from api.middleware import BodySizeLimit, ErrorGuard, RequestMetrics
+from api.middleware import BodySizeLimit, ErrorGuard, RequestId, RequestMetrics
 from api.problems import install_problem_handlers
-from api.routes import campaigns, operations, reports, session, system, targets
+from api.routes import campaigns, operations, reports, rules, session, system, targets
 from api.services import Services
 from api.sessions import LoginThrottle, SessionStore
 from api.web import mount as mount_web
@@ -102,7 +103,7 @@ def create_app(
         version="0.1.0",
         description=DESCRIPTION,
         lifespan=lifespan,
-        docs_url="/docs",
+        docs_url=None,  # served by install_docs, from installed assets instead of a CDN
         redoc_url=None,
         # Readable operation ids for generated clients: the route's name (`block_target`).
         generate_unique_id_function=lambda route: route.name,
@@ -115,19 +116,22 @@ def create_app(
         return replay_response(exc)
 
     for router in (system.router, users.router, session.router, campaigns.router, operations.router,
-                   targets.router, reports.router):
+                   rules.router, targets.router, reports.router):
         app.include_router(router)
     mount_web(app)
     _check_every_route_is_guarded(app)
     _install_openapi(app)
+    install_docs(app)
 
-    # Last added runs first: metrics see every request, the guard every exception,
-    # and the size limit stops a large body before anything reads it.
+    # Last added runs first: the request id is set before anything logs and is on every
+    # answer, metrics see every request, the guard every exception, and the size limit
+    # stops a large body before anything reads it.
     app.add_middleware(BodySizeLimit)
     app.add_middleware(AllowedMethods)
     app.add_middleware(RefuseNulCharacters)
     app.add_middleware(ErrorGuard)
     app.add_middleware(RequestMetrics, metrics=metrics)
+    app.add_middleware(RequestId)
     return app
 
 

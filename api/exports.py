@@ -20,7 +20,10 @@ from openpyxl.styles import Font
 COUNT_COLUMNS = ("completed_on_time", "completed_late", "in_progress_within_deadline", "overdue", "blocked",
                  "escalated", "cancelled")
 HEADER = ("cluster_id", "cluster_name", "rank", "unit_id", "unit_name", "score", "max_score", "completion_rate",
-          "reward_candidate", *COUNT_COLUMNS)
+          "reward_candidate", "eligible_forms", *COUNT_COLUMNS)
+
+# The ids of the forms a unit is a candidate for, in one cell (ids hold no space).
+FORM_SEPARATOR = " "
 
 CSV_MEDIA_TYPE = "text/csv; charset=utf-8"
 XLSX_MEDIA_TYPE = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
@@ -34,7 +37,8 @@ def rows(board: dict[str, Any]) -> list[list[Any]]:
             result.append([
                 cluster.get("cluster_id"), cluster.get("name"), unit.get("rank"), unit.get("unit_id"),
                 unit.get("name"), unit.get("score"), unit.get("max_score"), unit.get("completion_rate"),
-                bool(unit.get("reward_candidate")), *(counts.get(c, 0) for c in COUNT_COLUMNS),
+                bool(unit.get("reward_candidate")), FORM_SEPARATOR.join(unit.get("eligible_forms") or ()),
+                *(counts.get(c, 0) for c in COUNT_COLUMNS),
             ])
     return result
 

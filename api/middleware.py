@@ -1,4 +1,5 @@
-"""Pure ASGI middleware: body size limits, request metrics, the last-resort error guard.
+"""Pure ASGI middleware: request ids, body size limits, request metrics, the last-resort
+error guard.
 
 Pure ASGI (not BaseHTTPMiddleware) so bodies stream through untouched and the
 guard sees every exception before Starlette's ServerErrorMiddleware would print a
@@ -8,7 +9,10 @@ traceback page.
 from __future__ import annotations
 
 import json
+import logging
+import re
 import time
+import uuid
 from collections.abc import Callable
 from typing import Any
 
@@ -17,6 +21,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from api.metrics import ApiMetrics
 from api.problems import PROBLEM_BASE, PROBLEM_MEDIA_TYPE, unexpected_response
+from thidua.logs import REQUEST_ID
 
 MIB = 1024 * 1024
 DEFAULT_BODY_LIMIT = 1 * MIB
@@ -152,3 +157,51 @@ class RequestMetrics:
             route: Any = scope.get("route")
             template = getattr(route, "path", None) or "unmatched"
             self.metrics.observe_request(scope.get("method", "?"), template, status, time.perf_counter() - started)
+
+
+REQUEST_ID_HEADER = b"x-request-id"
+# A client's id is kept when it is a short token (a UUID, a trace id...); anything else (too
+# long, spaces, control characters) could forge log lines, so it is replaced by a new one.
+_CLIENT_REQUEST_ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9._:/+=@-]{0,127}")
+request_log = logging.getLogger("thidua.api.request")
+
+
+class RequestId:
+    """Give every request an id: the client's `X-Request-ID` when it is a short token, else a
+    new one. It is echoed in the response, set in `thidua.logs.REQUEST_ID` for everything
+    logged while serving it, and ends in one log line per request. Refusals (4xx) are
+    expected answers: INFO, without a traceback; 5xx are WARNING (their error was logged
+    with its traceback where it was caught)."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        given = next((v for k, v in scope.get("headers", ()) if k == REQUEST_ID_HEADER), b"")
+        text = given.decode("latin-1")
+        request_id = text if _CLIENT_REQUEST_ID.fullmatch(text) else uuid.uuid4().hex
+        token = REQUEST_ID.set(request_id)
+        status = 500
+        started = time.perf_counter()
+
+        async def send_with_id(message: Message) -> None:
+            nonlocal status
+            if message["type"] == "http.response.start":
+                status = int(message["status"])
+                headers = [(k, v) for k, v in message.get("headers", ()) if k.lower() != REQUEST_ID_HEADER]
+                message = {**message, "headers": [*headers, (REQUEST_ID_HEADER, request_id.encode())]}
+            await send(message)
+
+        try:
+            await self.app(scope, receive, send_with_id)
+        finally:
+            method, path = scope.get("method", "?"), scope.get("path", "")
+            request_log.log(
+                logging.INFO if status < 500 else logging.WARNING, "%s %s %s", method, path, status,
+                extra={"method": method, "path": path, "status": status,
+                       "duration_ms": round((time.perf_counter() - started) * 1000, 1)},
+            )
+            REQUEST_ID.reset(token)

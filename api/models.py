@@ -267,6 +267,25 @@ class DecisionOut(Output):
     title: str | None = None
 
 
+class RewardFormOut(Output):
+    # `for` is a Python keyword: the field is `for_`, read and written as `for` everywhere
+    model_config = ConfigDict(extra="forbid", populate_by_name=True, serialize_by_alias=True)
+    id: str
+    name: str
+    for_: Literal["collective", "individual"] = Field(alias="for")
+    scope: Literal["cluster", "campaign"]
+    max_awards: int
+    min_score_ratio: float
+    max_overdue: int
+    max_late: int
+    top_rank: int | None = None
+
+
+class RulesOut(Output):
+    effective_at: datetime
+    forms: list[RewardFormOut]
+
+
 class CampaignOut(Output):
     id: str
     name: str
@@ -278,6 +297,7 @@ class CampaignOut(Output):
     closed: bool = False
     clusters: list[ClusterOut] = Field(default_factory=list)
     decisions: list[DecisionOut] = Field(default_factory=list)
+    rules: RulesOut | None = Field(default=None, description="The latest reward rules (none: reward_slots decide)")
     version: int | None = None
     updated_at: datetime | None = None
 
@@ -447,8 +467,11 @@ class UnitScoreOut(Output):
     score: float
     max_score: float
     completion_rate: float
-    rank: int
-    reward_candidate: bool
+    rank: int = Field(description="Equal on score and completion rate, equal rank (1, 2, 2, 4)")
+    reward_candidate: bool = Field(description="With reward rules: a candidate for some collective form; "
+                                               "without: ranked within the scale's reward_slots")
+    eligible_forms: list[str] = Field(default_factory=list,
+                                      description="Ids of the collective forms the unit is a candidate for")
     counts: Counts
     bonus: float = Field(default=0.0, description="Bonuses minus deductions awarded by the Standing Committee")
 

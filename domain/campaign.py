@@ -12,6 +12,7 @@ from eventsourcing.domain import Aggregate, event
 from domain.commandlog import CommandLog, check_key, event_meta, fingerprint, optional_text, require_text
 from domain.errors import BadInput, CampaignClosed, CommandIdReused, InvalidTransition
 from domain.permissions import check_may
+from domain.scoring import NO_RULES, RewardRules, in_force
 from domain.values import (
     DEFAULT_TIMEZONE,
     MAX_CAMPAIGN_YEARS,
@@ -102,6 +103,8 @@ class Campaign(CommandLog, Aggregate):
         self.scoring = scoring
         # (effective_at, scale): the scale in force at any instant, for "as of" scoreboards
         self.scoring_history: list[list[Any]] = [[occurred_at, scoring]]
+        # (effective_at, forms as dicts): the reward rules in force at any instant; none at first
+        self.rules_history: list[list[Any]] = []
         self.decisions: dict[str, Decision] = {}
         self.clusters: dict[str, Cluster] = {}
         self.adjustments: list[dict[str, Any]] = []
@@ -199,15 +202,20 @@ class Campaign(CommandLog, Aggregate):
             return False
         check_may(cmd.actor, "change_scoring")
         self.check_open("change_scoring")
-        if effective_at is not None:
-            # a naive time cannot be ordered against the recorded (UTC) ones
-            check_instant(effective_at, "effective_at")
-            first, last = end_of_day(self.starts_on - timedelta(days=1), self.timezone), self.deadline_end(self.ends_on)
-            if not first < effective_at <= last:
-                raise BadInput(f"effective_at must be within the campaign's period ({self.starts_on.isoformat()} "
-                               f"to {self.ends_on.isoformat()})", field="effective_at")
+        self.check_effective_at(effective_at)
         self._scoring_changed(scoring=scoring, effective_at=effective_at or cmd.at, **event_meta(cmd, fp))
         return True
+
+    def check_effective_at(self, effective_at: datetime | None) -> None:
+        """From when a scale or a set of rules counts: an instant within the campaign's period."""
+        if effective_at is None:
+            return
+        # a naive time cannot be ordered against the recorded (UTC) ones
+        check_instant(effective_at, "effective_at")
+        first, last = end_of_day(self.starts_on - timedelta(days=1), self.timezone), self.deadline_end(self.ends_on)
+        if not first < effective_at <= last:
+            raise BadInput(f"effective_at must be within the campaign's period ({self.starts_on.isoformat()} "
+                           f"to {self.ends_on.isoformat()})", field="effective_at")
 
     @event("ScoringChanged")
     def _scoring_changed(
@@ -220,11 +228,39 @@ class Campaign(CommandLog, Aggregate):
 
     def scale_at(self, at: datetime | None) -> ScoringScale:
         """The scale in force at `at` (the latest when None)."""
-        scale = self.scoring_history[0][1]
-        for effective_at, candidate in self.scoring_history:
-            if at is None or effective_at <= at:
-                scale = candidate
-        return scale
+        return in_force(self.scoring_history, at, self.scoring_history[0][1])
+
+    # ------------------------------------------------------------- reward rules
+    def change_rules(self, cmd: Command, rules: RewardRules, effective_at: datetime | None = None) -> bool:
+        """New reward rules (quy chế), in force from `effective_at` (default now). The
+        same people who set the scale set them (the `change_scoring` permission)."""
+        forms = rules.to_list()
+        fp = fingerprint("change_rules", forms=forms, effective_at=effective_at)
+        if self.is_replay(cmd, fp):
+            return False
+        check_may(cmd.actor, "change_scoring")
+        self.check_open("change_rules")
+        self.check_effective_at(effective_at)
+        self._rules_changed(forms=forms, effective_at=effective_at or cmd.at, **event_meta(cmd, fp))
+        return True
+
+    @event("RulesChanged")
+    def _rules_changed(
+        self, forms: list[dict[str, Any]], effective_at: datetime, actor: Actor, occurred_at: datetime,
+        command_id: str, fingerprint: str,
+    ) -> None:
+        self.rules_history = sorted([*self.rules_history, [effective_at, forms]], key=lambda row: row[0])
+        self._record_meta(command_id, fingerprint, occurred_at, actor)
+
+    def rules_at(self, at: datetime | None) -> RewardRules:
+        """The rules in force at `at` (the latest when None, as for the scale); no rules
+        before the first change takes effect."""
+        forms = in_force(self.rules_history, at, None)
+        return NO_RULES if forms is None else RewardRules.from_list(forms)
+
+    @property
+    def rules(self) -> RewardRules:
+        return self.rules_at(None)
 
     # ------------------------------------------------------------- bonuses
     def award_bonus(self, cmd: Command, unit_id: str, points: Decimal | int | str, reason: str) -> bool:
@@ -284,6 +320,14 @@ class Campaign(CommandLog, Aggregate):
         self._record_meta(command_id, fingerprint, occurred_at, actor)
 
     # ------------------------------------------------------------- reading
+    def _rules_state(self) -> dict[str, Any] | None:
+        history = self.rules_history
+        if not history:
+            return None
+        effective_at, forms = history[-1]
+        return {"effective_at": effective_at.isoformat(), "forms": [
+            {**f, "min_score_ratio": float(f["min_score_ratio"])} for f in forms]}
+
     def deadline_end(self, day: date) -> datetime:
         return end_of_day(day, self.timezone)
 
@@ -301,6 +345,7 @@ class Campaign(CommandLog, Aggregate):
                 {**d.to_dict(), "issued_on": d.issued_on.isoformat()} for d in self.decisions.values()
             ],
             "clusters": [c.to_dict() for c in self.clusters.values()],
+            "rules": self._rules_state(),
             "closed": self.closed,
             "version": self.version,
             "updated_at": self.updated_at.isoformat(),

@@ -28,6 +28,7 @@ CAMPAIGN_COMMANDS: dict[str, frozenset[Role]] = {
     "record_decision": frozenset({_SEC}),
     "change_policy": frozenset({_SEC}),
     "change_scoring": frozenset({_SEC, _SC}),
+    "create_evaluation": frozenset({_SEC}),
     "award_bonus": frozenset({_SC}),
     "close_campaign": frozenset({_SEC}),
     "reopen_campaign": frozenset({_SC}),

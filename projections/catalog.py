@@ -1,4 +1,4 @@
-"""The `catalog` projection: campaigns (with clusters, scale and bonus history) and units."""
+"""The `catalog` projection: campaigns (with clusters, scale, reward rules and bonus history) and units."""
 
 from __future__ import annotations
 
@@ -50,6 +50,7 @@ class CatalogProjection:
         history: list[tuple[Any, ...]] = []
         scales: list[tuple[Any, ...]] = []
         bonuses: list[tuple[Any, ...]] = []
+        rules: list[tuple[Any, ...]] = []
         for step in steps:
             event, pos = step.event, step.position
             if step.kind == "campaign":
@@ -70,6 +71,8 @@ class CatalogProjection:
                     clusters[(cid, c.cluster_id)] = (c, event.occurred_at, pos)
                     history.append((cid, c.cluster_id, pos, c.name, c.head_unit_id, c.deputy_unit_id,
                                     list(c.member_unit_ids), event.occurred_at))
+                elif step.event_type == "RulesChanged":
+                    rules.append((cid, pos, event.effective_at, dumps(event.forms), event.occurred_at))
                 elif step.event_type == "BonusAwarded":
                     bonuses.append((cid, pos, event.unit_id, event.points, event.reason, event.occurred_at,
                                     event.actor.id))
@@ -81,10 +84,10 @@ class CatalogProjection:
         unit_rows = [(u.unit_id, u.name, u.kind, u.head_name, u.version, u.updated_at, p) for u, p in units.values()]
         cluster_rows = [(cid, kid, c.name, c.head_unit_id, c.deputy_unit_id, list(c.member_unit_ids), at, pos)
                         for (cid, kid), (c, at, pos) in clusters.items()]
-        return campaign_rows, unit_rows, cluster_rows, history, scales, bonuses
+        return campaign_rows, unit_rows, cluster_rows, history, scales, bonuses, rules
 
     async def write(self, ctx: BatchContext, prepared: tuple[list[Any], ...]) -> None:
-        campaign_rows, unit_rows, clusters, history, scales, bonuses = prepared
+        campaign_rows, unit_rows, clusters, history, scales, bonuses, rules = prepared
         conn = ctx.conn
         await upsert(conn, ctx.table("campaigns"), _CAMPAIGN_COLUMNS, campaign_rows, ("campaign_id",),
                      keep=("created_at",))
@@ -110,6 +113,12 @@ class CatalogProjection:
                 f"INSERT INTO {ctx.table('campaign_scales')} (campaign_id, position, effective_at, on_time, late, "
                 "reward_slots, recorded_at) VALUES ($1, $2, $3, $4, $5, $6, $7)",
                 scales,
+            )
+        if rules:
+            await conn.executemany(
+                f"INSERT INTO {ctx.table('campaign_rules')} (campaign_id, position, effective_at, forms, recorded_at) "
+                "VALUES ($1, $2, $3, $4, $5)",
+                rules,
             )
         if bonuses:
             await conn.executemany(

@@ -45,6 +45,7 @@ from projections.schema import ALL_TRACKING, EVENT_STORE_KEYS, GROUPS, PUBLIC, a
 from thidua import heap
 from thidua.dburl import asyncpg_dsn
 from thidua.event_store import domain_application
+from thidua.metrics import serve_projector_metrics
 
 log = logging.getLogger("thidua.projector")
 
@@ -336,8 +337,11 @@ class ProjectorThread:
         self.thread.join(10)
 
 
-async def serve(database_url: str, *, batch_size: int = 5000) -> None:
+async def serve(database_url: str, *, batch_size: int = 5000, metrics_address: str | None = None) -> None:
     projector = Projector(database_url, batch_size=batch_size)
+    if metrics_address is not None:
+        metrics = serve_projector_metrics(metrics_address, lambda: projector.position)
+        log.info("projector metrics at http://%s/metrics", metrics_address)
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(sig, projector.stop)
@@ -349,6 +353,8 @@ async def serve(database_url: str, *, batch_size: int = 5000) -> None:
     finally:
         await projector.close()
         log.info("projector stopped at position %d", projector.position)
+        if metrics_address is not None:
+            metrics.shutdown()
 
 
 if __name__ == "__main__":  # python -m projections.projector (used by the crash test)

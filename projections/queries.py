@@ -16,6 +16,7 @@ from typing import Any
 from uuid import UUID
 
 from domain.campaign import Campaign
+from domain.scoring import listing_key
 from domain.scoring import scoreboard as domain_scoreboard
 from domain.scoring import what_if as domain_what_if
 from domain.values import ScoringScale, parse_duration
@@ -24,6 +25,7 @@ from projections.boards import (
     adjustments_of,
     board_dict,
     cluster_of_row,
+    rules_of_rows,
     target_facts,
     unit_dict_of_row,
 )
@@ -414,6 +416,8 @@ async def _current_scoreboard(conn: Any, campaign_id: str, cluster_id: str | Non
     units: dict[str, list[dict[str, Any]]] = {}
     for r in rows:
         units.setdefault(r["cluster_id"], []).append(unit_dict_of_row(r))
+    for listed in units.values():  # in the domain's order (SQL's collation is not the domain's)
+        listed.sort(key=lambda u: listing_key(u["rank"], u["name"], u["unit_id"]))
     return {
         "campaign_id": campaign_id,
         "as_of": _iso(_now()),
@@ -426,14 +430,28 @@ async def _current_scoreboard(conn: Any, campaign_id: str, cluster_id: str | Non
     }
 
 
+async def _rules_at(conn: Any, campaign_id: str, at: datetime | None) -> Any:
+    return rules_of_rows(await conn.fetch(
+        "SELECT effective_at, forms FROM public.campaign_rules WHERE campaign_id = $1 ORDER BY position",
+        campaign_id,
+    ), at)
+
+
+def _only(boards: Any, cluster_id: str | None) -> Any:
+    return boards if cluster_id is None else tuple(b for b in boards if b.cluster_id == cluster_id)
+
+
 async def _scoreboard_as_of(conn: Any, campaign_id: str, cluster_id: str | None, at: datetime) -> dict[str, Any]:
+    rules = await _rules_at(conn, campaign_id, at)
+    # A campaign-scope form ranks every unit: one cluster's marks need the whole campaign.
+    among = None if rules.campaign_wide else cluster_id
     cluster_rows = await conn.fetch(
         "SELECT DISTINCT ON (cluster_id) cluster_id, name, head_unit_id, deputy_unit_id, member_unit_ids "
         "FROM public.campaign_cluster_history WHERE campaign_id = $1 AND valid_from <= $2 "
         "AND ($3::text IS NULL OR cluster_id = $3) ORDER BY cluster_id, position DESC",
         campaign_id,
         at,
-        cluster_id,
+        among,
     )
     clusters = [cluster_of_row(r) for r in cluster_rows]
     unit_ids = sorted({u for c in clusters for u in c.unit_ids})
@@ -455,8 +473,8 @@ async def _scoreboard_as_of(conn: Any, campaign_id: str, cluster_id: str | None,
     ))
     scale = await _scale_at(conn, campaign_id, at)
     names = await _unit_names(conn, unit_ids)
-    boards = domain_scoreboard(clusters, facts, bonuses, scale, names)
-    return board_dict(campaign_id, at.isoformat(), boards)
+    boards = domain_scoreboard(clusters, facts, bonuses, scale, names, rules)
+    return board_dict(campaign_id, at.isoformat(), _only(boards, cluster_id))
 
 
 def _expanded_facts(grouped_rows: list[Any]) -> list[Any]:
@@ -493,7 +511,9 @@ async def what_if(
     async with _snapshot(pool) as conn:
         if not await _campaign_exists(conn, campaign_id):
             return None
-        clusters = [cluster_of_row(r) for r in await _cluster_rows(conn, campaign_id, cluster_id)]
+        rules = await _rules_at(conn, campaign_id, None)  # the rules the live board is marked under
+        among = None if rules.campaign_wide else cluster_id
+        clusters = [cluster_of_row(r) for r in await _cluster_rows(conn, campaign_id, among)]
         unit_ids = sorted({u for c in clusters for u in c.unit_ids})
         facts = _expanded_facts(await conn.fetch(
             "SELECT unit_id, points, report_class, status, count(*) AS n FROM public.targets "
@@ -506,7 +526,7 @@ async def what_if(
             campaign_id,
         ))
         names = await _unit_names(conn, unit_ids)
-    boards = domain_what_if(clusters, facts, bonuses, scoring, names)
+    boards = _only(domain_what_if(clusters, facts, bonuses, scoring, names, rules), cluster_id)
     proposed = {"on_time": float(scoring.on_time), "late": float(scoring.late), "reward_slots": scoring.reward_slots}
     return board_dict(campaign_id, _iso(_now()), boards, scoring=proposed)
 

@@ -7,7 +7,7 @@ in `projection_tracking`, written in the same transaction as the group's rows:
 | group        | tracking rows          | tables                                                   |
 |--------------|------------------------|----------------------------------------------------------|
 | catalog      | catalog                | campaigns, campaign_clusters, campaign_cluster_history,  |
-|              |                        | campaign_scales, campaign_bonuses, units                 |
+|              |                        | campaign_scales, campaign_rules, campaign_bonuses, units |
 | targets      | targets, scoreboard    | targets, target_status_history, scoreboard,              |
 |              |                        | scoreboard_dirty                                         |
 | escalations  | escalations            | escalations                                              |
@@ -35,6 +35,7 @@ GROUPS: dict[str, tuple[str, ...]] = {
         "campaign_clusters",
         "campaign_cluster_history",
         "campaign_scales",
+        "campaign_rules",
         "campaign_bonuses",
         "units",
     ),
@@ -129,6 +130,15 @@ _DDL: dict[str, list[str]] = {
             recorded_at timestamptz NOT NULL,
             PRIMARY KEY (campaign_id, position)
         )""",
+        # Every change of the reward rules, with its effective time; `forms` as the event has them.
+        """CREATE TABLE IF NOT EXISTS {s}.campaign_rules (
+            campaign_id text NOT NULL,
+            position bigint NOT NULL,
+            effective_at timestamptz NOT NULL,
+            forms jsonb NOT NULL,
+            recorded_at timestamptz NOT NULL,
+            PRIMARY KEY (campaign_id, position)
+        )""",
         """CREATE TABLE IF NOT EXISTS {s}.campaign_bonuses (
             campaign_id text NOT NULL,
             position bigint NOT NULL,
@@ -210,6 +220,7 @@ _DDL: dict[str, list[str]] = {
             bonus numeric NOT NULL,
             rank integer NOT NULL,
             reward_candidate boolean NOT NULL,
+            eligible_forms text[] NOT NULL DEFAULT '{{}}',
             completed_on_time integer NOT NULL,
             completed_late integer NOT NULL,
             in_progress_within_deadline integer NOT NULL,
@@ -219,6 +230,8 @@ _DDL: dict[str, list[str]] = {
             cancelled integer NOT NULL,
             PRIMARY KEY (campaign_id, cluster_id, unit_id)
         )""",
+        # (a scoreboard table from before the reward rules; `projections rebuild targets` fills it)
+        "ALTER TABLE {s}.scoreboard ADD COLUMN IF NOT EXISTS eligible_forms text[] NOT NULL DEFAULT '{{}}'",
         "CREATE INDEX IF NOT EXISTS scoreboard_unit_idx ON {s}.scoreboard (unit_id)",
         """CREATE TABLE IF NOT EXISTS {s}.scoreboard_dirty (
             campaign_id text NOT NULL,

@@ -11,9 +11,10 @@ from uuid import UUID
 import asyncpg
 
 from domain.campaign import campaign_uuid, unit_uuid
+from domain.scoring import NO_RULES, ClusterBoard, apply_rules
 from domain.scoring import scoreboard as domain_scoreboard
 from projections.batch import BatchContext, Prepared, Stopwatch, copy_rows, upsert_many
-from projections.boards import SCOREBOARD_COLUMNS, adjustments_of, scoreboard_rows, target_facts
+from projections.boards import SCOREBOARD_COLUMNS, adjustments_of, boards_of_rows, scoreboard_rows, target_facts
 from projections.codec import dumps
 from projections.pipeline import Step
 
@@ -89,7 +90,7 @@ class TargetsProjection:
                 cid = step.aggregate.campaign_id
                 if step.event_type == "ClusterSet":
                     out.dirty.add((cid, step.event.cluster.cluster_id))
-                elif step.event_type == "ScoringChanged":
+                elif step.event_type in ("ScoringChanged", "RulesChanged"):
                     out.whole_campaigns.add(cid)
                 elif step.event_type == "BonusAwarded":
                     out.touched_units.add((cid, step.event.unit_id))
@@ -246,8 +247,22 @@ class TargetsProjection:
         self.watch.reset()
 
     async def _recompute(self, ctx: BatchContext, campaign_id: str, cluster_ids: set[str]) -> None:
+        """Score the clusters in `cluster_ids` from their targets and mark them under the
+        campaign's rules. A campaign-scope form ranks every unit of the campaign, so then
+        the other clusters' stored scores (unchanged: nothing of theirs moved) join the
+        marking, and every row of the campaign is rewritten with its new marks."""
         conn = ctx.conn
         campaign = await ctx.view.get(conn, campaign_uuid(campaign_id))
+        rules = NO_RULES if campaign is None else campaign.rules
+        others: list[ClusterBoard] = []
+        if rules.campaign_wide:
+            others = boards_of_rows(await conn.fetch(
+                f"DELETE FROM {ctx.table('scoreboard')} WHERE campaign_id = $1 AND NOT cluster_id = ANY($2) "
+                "RETURNING *",
+                campaign_id,
+                list(cluster_ids),
+            ))
+            others = [b for b in others if b.cluster_id in campaign.clusters]
         await conn.execute(
             f"DELETE FROM {ctx.table('scoreboard')} WHERE campaign_id = $1 AND cluster_id = ANY($2)",
             campaign_id,
@@ -257,18 +272,17 @@ class TargetsProjection:
             return
         clusters = [campaign.clusters[k] for k in sorted(cluster_ids) if k in campaign.clusters]
         unit_ids = sorted({u for c in clusters for u in c.unit_ids})
-        if not unit_ids:
-            return
         facts = target_facts(await conn.fetch(
             f"SELECT unit_id, points, report_class, status FROM {ctx.table('targets')} "
             "WHERE campaign_id = $1 AND unit_id = ANY($2)",
             campaign_id,
             unit_ids,
-        ))
+        )) if unit_ids else []
         units = await ctx.view.get_many(conn, [unit_uuid(u) for u in unit_ids])
         names = {}
         for u in unit_ids:
             unit = units[unit_uuid(u)]
             names[u] = unit.name if unit is not None else u
-        boards = domain_scoreboard(clusters, facts, adjustments_of(campaign.adjustments), campaign.scoring, names)
+        fresh = domain_scoreboard(clusters, facts, adjustments_of(campaign.adjustments), campaign.scoring, names)
+        boards = apply_rules(sorted([*fresh, *others], key=lambda b: b.cluster_id), rules)
         await copy_rows(conn, ctx.schema, "scoreboard", SCOREBOARD_COLUMNS, scoreboard_rows(campaign_id, boards))

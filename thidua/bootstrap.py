@@ -52,8 +52,9 @@ def resolve_database_url(settings: Settings) -> str:
     return pg.url
 
 
-def resolve_temporal_address(settings: Settings, *, headless: bool = True) -> str:
-    """TEMPORAL_ADDRESS, or the embedded dev server (adopted when already running)."""
+def resolve_temporal_address(settings: Settings, *, headless: bool = True, adopt_orphans: bool = True) -> str:
+    """TEMPORAL_ADDRESS, or the embedded dev server (adopted when already running; with
+    `adopt_orphans=False` one that no live process holds is stopped and launched anew)."""
     if settings.temporal_address:
         return settings.temporal_address
     server = _embedded.get("temporal")
@@ -64,6 +65,7 @@ def resolve_temporal_address(settings: Settings, *, headless: bool = True) -> st
             ui_port=settings.temporal_ui_port,
             headless=headless,
             namespace=settings.temporal_namespace,
+            adopt_orphans=adopt_orphans,
         ).start()
         _embedded["temporal"] = server
     return server.address
@@ -141,23 +143,15 @@ async def _keep_session(connection: Any) -> None:
 def serve_api(settings: Settings) -> None:
     """`thidua api`: the database and Temporal are resolved before uvicorn starts (the
     embedded services, when unset); the pool and the client in the app's lifespan."""
-    import uvicorn  # only the API process serves HTTP (see the module's docstring)
+    from api.serving import METRICS_PATH, serve, servers  # only the API process serves HTTP (see above)
 
     app = build_api(settings, database_url=resolve_database_url(settings),
                     temporal_address=resolve_temporal_address(settings), settle_heap=True)
     log.info("serving the API on http://%s:%s (docs at /docs)", settings.api_host, settings.api_port)
-    uvicorn.run(
-        app,
-        host=settings.api_host,
-        port=settings.api_port,
-        log_level=settings.log_level.lower(),
-        proxy_headers=True,
-        server_header=False,
-        # Bound the work one client can hold open.
-        limit_concurrency=1000,
-        timeout_keep_alive=5,
-        timeout_graceful_shutdown=10,
-    )
+    if settings.api_metrics_address:
+        log.info("API metrics at http://%s%s", settings.api_metrics_address, METRICS_PATH)
+    with contextlib.suppress(KeyboardInterrupt):  # uvicorn re-raises the Ctrl-C it handled
+        asyncio.run(serve(servers(app, settings)))
 
 
 def create_user(settings: Settings, *, name: str, role: str, unit_id: str | None, login: str | None = None,
@@ -177,6 +171,7 @@ def create_user(settings: Settings, *, name: str, role: str, unit_id: str | None
 async def run_worker(settings: Settings, stop: asyncio.Event | None = None) -> None:
     """`thidua worker`: until `stop` is set (or SIGTERM/SIGINT), then a graceful shutdown."""
     # Only the worker process loads Temporal's worker (see the module's docstring).
+    from thidua.metrics import temporal_runtime
     from workflows import worker
     from workflows.client import connect
 
@@ -185,7 +180,11 @@ async def run_worker(settings: Settings, stop: asyncio.Event | None = None) -> N
     app: ThiduaApplication = await asyncio.to_thread(domain_application, database_url, worker.AGGREGATE_CACHE_ENV)
     try:
         address = await asyncio.to_thread(resolve_temporal_address, settings)
-        client = await connect(address, settings.temporal_namespace)
+        # The SDK's Prometheus exporter, when THIDUA_WORKER_METRICS_ADDRESS is set.
+        client = await connect(address, settings.temporal_namespace,
+                               runtime=temporal_runtime(settings.worker_metrics_address))
+        if settings.worker_metrics_address:
+            log.info("worker metrics (Temporal SDK) at http://%s/metrics", settings.worker_metrics_address)
         await worker.run_worker(settings, app, client, stop)
     finally:
         app.close()
@@ -196,7 +195,7 @@ def run_projector(settings: Settings) -> None:
     """`thidua projector`."""
     from projections.projector import serve  # only the projector process (see the module's docstring)
 
-    asyncio.run(serve(resolve_database_url(settings)))
+    asyncio.run(serve(resolve_database_url(settings), metrics_address=settings.projector_metrics_address))
 
 
 def verify_audit(settings: Settings) -> dict[str, Any]:

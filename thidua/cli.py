@@ -6,12 +6,12 @@ from __future__ import annotations
 
 import asyncio
 import json
-import logging
 import sys
 from typing import Annotated, Optional
 
 import typer
 
+from thidua import logs
 from thidua.settings import get_settings
 
 app = typer.Typer(help="thidua: event-sourced tracking of emulation campaign targets.", no_args_is_help=True)
@@ -23,19 +23,15 @@ app.add_typer(audit_app, name="audit")
 app.add_typer(projections_app, name="projections")
 
 
-def _setup_logging() -> None:
+def _setup_logging(log_format: str | None = None) -> None:
     settings = get_settings()
-    logging.basicConfig(
-        level=settings.log_level,
-        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
-        stream=sys.stderr,
-    )
+    logs.configure(settings.log_level, log_format or settings.log_format, stream=sys.stderr)
 
 
 @app.command()
 def up() -> None:
     """Start everything: embedded services, worker, projector, API, demo data."""
-    _setup_logging()
+    _setup_logging("text")  # this console is for people; the children log as configured
     from thidua.up import main  # lazily: see the module's docstring
 
     raise typer.Exit(main(get_settings()))

@@ -38,6 +38,7 @@ from zoneinfo import ZoneInfo
 
 from domain.campaign import Campaign, Unit, campaign_uuid, unit_uuid
 from domain.errors import NotFound
+from domain.scoring import RewardForm, RewardRules
 from domain.target import target_id_for
 from domain.topics import stored_topics
 from domain.user import User, user_uuid
@@ -58,6 +59,11 @@ DAYS_BEFORE_ANCHOR = 75  # the drive started this many days before the first loa
 DAYS_AFTER_ANCHOR = 105
 POLICY = Policy(escalate_after="P3D", resolution_sla="P7D", stale_after="P14D")
 SCORING = ScoringScale(on_time="1.0", late="0.5", reward_slots=1)
+REWARD_RULES = RewardRules(tuple(
+    RewardForm(f.form_id, f.name, f.recipient, f.scope, f.max_awards, f.min_score_ratio, f.max_overdue, f.max_late,
+               f.top_rank)
+    for f in D.REWARD_FORMS
+))
 BONUS = ("ngo-quyen", 5, 'Sáng kiến "Tổ dân phố tự quản giải phóng mặt bằng": bàn giao mặt bằng sớm 30 ngày')
 # The bonus is the demo's last command: once it is stored, the demo is complete.
 BONUS_COMMAND_ID = "demo:bonus:ngo-quyen"
@@ -368,6 +374,7 @@ def setup_store(app: Any, data_dir: Path, anchor: date) -> tuple[int, dict[str, 
     for c in D.CLUSTERS:
         campaign.set_cluster(cmd(f"cluster:{c.cluster_id}"),
                              Cluster(c.cluster_id, c.name, c.head_unit_id, c.deputy_unit_id, c.member_unit_ids))
+    campaign.change_rules(cmd("rules", actor_of(D.BINH)), REWARD_RULES)
     app.save_changes(campaign)
 
     for user in D.USERS:

@@ -106,6 +106,32 @@ CLUSTERS = (
 
 
 @dataclass(frozen=True)
+class FormFact:
+    """A form of commendation of the drive's reward rules (quy chế khen thưởng)."""
+
+    form_id: str
+    name: str
+    recipient: str  # collective | individual
+    scope: str  # cluster | campaign
+    max_awards: int
+    min_score_ratio: str
+    max_overdue: int
+    max_late: int
+    top_rank: int | None = None
+
+
+# The drive's reward rules, as such a plan sets them: the flag for the best unit of each
+# cluster with (nearly) everything done and nothing overdue; certificates at lower thresholds.
+REWARD_FORMS = (
+    FormFact("co-thi-dua", "Cờ thi đua của Ban Thường vụ Thành ủy", "collective", "cluster", 1, "0.95", 0, 2, 1),
+    FormFact("bang-khen", "Bằng khen của Chủ tịch UBND tỉnh Vĩnh Phúc", "collective", "campaign", 3, "0.9", 0, 3),
+    FormFact("giay-khen", "Giấy khen của Ban Thường vụ Thành ủy (tập thể)", "collective", "cluster", 2, "0.8", 1, 5),
+    FormFact("giay-khen-ca-nhan", "Giấy khen của Ban Thường vụ Thành ủy (cá nhân)", "individual", "campaign", 10,
+             "0.8", 0, 5),
+)
+
+
+@dataclass(frozen=True)
 class UserFact:
     user_id: str  # also the key in demo-tokens.json; no "_" (it separates a token's parts)
     name: str

@@ -71,6 +71,17 @@ def free_port(host: str = _LOCALHOST) -> int:
         return int(sock.getsockname()[1])
 
 
+def _port_free(port: int, host: str = _LOCALHOST) -> bool:
+    """Nothing listens on `port` (SO_REUSEADDR: a closed server's TIME_WAIT does not count)."""
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            sock.bind((host, port))
+        except OSError:
+            return False
+    return True
+
+
 def _tail(path: Path, *, start: int = 0, lines: int = 40, max_bytes: int = 64_000) -> str:
     """The last `lines` lines of `path` written after byte offset `start`."""
     try:
@@ -423,8 +434,14 @@ class EmbeddedTemporal:
         startup_timeout: float = 60.0,
         stop_timeout: float = 10.0,
         binary: str | Path | None = None,
+        adopt_orphans: bool = True,
     ) -> None:
         self.data_dir = Path(data_dir).expanduser().absolute()
+        #: join a live server that no live process holds (one a killed process left running);
+        #: False stops it and launches a new one, which this process then owns and can watch
+        self.adopt_orphans = adopt_orphans
+        #: pids of orphaned servers that start() stopped
+        self.reaped: list[int] = []
         self.requested_port = port
         self.requested_ui_port = ui_port
         self.headless = headless
@@ -524,6 +541,13 @@ class EmbeddedTemporal:
         with self._locked():
             record = self._read_record()
             if record is not None:
+                if not self.adopt_orphans and not record["holders"]:
+                    log.warning("stopping the Temporal dev server pid %s that a stopped process left running", record["pid"])
+                    self._terminate(record["pid"], record.get("create_time"), popen=None)
+                    self.pid_path.unlink(missing_ok=True)
+                    self.reaped.append(record["pid"])
+                    record = None
+            if record is not None:
                 if self._compatible(record):
                     try:
                         return self._adopt(record)
@@ -570,6 +594,35 @@ class EmbeddedTemporal:
             if record is None:
                 raise EmbeddedServiceError(f"no embedded Temporal dev server is running for {self.data_dir}")
             return self._adopt(record)
+
+    def poll(self) -> int | None:
+        """None while the server runs; else its exit code (negative: the signal that killed
+        it; -1 also for a server this instance joined, whose code it cannot know). Waiting
+        for our own child here also reaps it, so a killed server never lingers as a zombie."""
+        if self._pid is None:
+            return None
+        if self._popen is not None:
+            return self._popen.poll()
+        return None if self._process_matches(self._pid, self._create_time) else -1
+
+    def restart(self) -> Self:
+        """Launch the server again on the same ports and database file, after it died (its
+        clients keep their address; timers due meanwhile fire once it is back). A failed
+        launch raises EmbeddedServiceError and leaves the instance ready to try again."""
+        if self.port is None:
+            raise EmbeddedServiceError("embedded Temporal was never started; call start() first")
+        port, ui_port = self.port, self.ui_port
+        pid, create_time, popen = self._pid, self._create_time, self._popen
+        with self._locked():
+            if pid is not None:
+                self._terminate(pid, create_time, popen=popen)  # a hung server is stopped first
+                atexit.unregister(self.stop)
+            self._pid = self._create_time = self._popen = None
+            self.adopted = False
+            record = self._read_record()  # the dead server's record is dropped
+            if record is not None and record["pid"] == pid:
+                self.pid_path.unlink(missing_ok=True)
+            return self._launch(port=port, ui_port=ui_port)
 
     def stop(self) -> None:
         """Leave the server; the last live holder terminates its process (and nothing else)."""
@@ -624,13 +677,20 @@ class EmbeddedTemporal:
             finally:
                 fcntl.flock(fh, fcntl.LOCK_UN)
 
-    def _launch(self) -> Self:
-        port = self.requested_port or free_port()
-        ui_port: int | None = None
+    def _launch(self, *, port: int | None = None, ui_port: int | None = None) -> Self:
+        port = port or self.requested_port or free_port()
         if not self.headless:
-            ui_port = self.requested_ui_port or free_port()
+            ui_port = ui_port or self.requested_ui_port or free_port()
             while ui_port == port:
                 ui_port = free_port()
+        else:
+            ui_port = None
+        for fixed in (p for p in (port, ui_port) if p is not None):
+            if not _port_free(fixed):
+                raise _PortInUse(
+                    f"port {fixed} on {_LOCALHOST} is in use, so the Temporal dev server cannot listen there: "
+                    "stop what uses it, or set THIDUA_TEMPORAL_PORT / THIDUA_TEMPORAL_UI_PORT"
+                )
         cmd = self.command(port, ui_port)
         # The CLI reads TEMPORAL_* (address, namespace, profile, TLS...) for its client options.
         env = {k: v for k, v in os.environ.items() if not k.upper().startswith("TEMPORAL_")}

@@ -9,9 +9,13 @@
 | api_host            | THIDUA_API_HOST           | 127.0.0.1          |
 | api_port            | THIDUA_API_PORT           | 8000               |
 | log_level           | THIDUA_LOG_LEVEL          | INFO               |
+| log_format          | THIDUA_LOG_FORMAT         | json               |
+| api_metrics_address | THIDUA_API_METRICS_ADDRESS | None (/metrics on the API port) |
+| worker_metrics_address | THIDUA_WORKER_METRICS_ADDRESS | None (no /metrics) |
+| projector_metrics_address | THIDUA_PROJECTOR_METRICS_ADDRESS | None (no /metrics) |
 | task_queue          | THIDUA_TASK_QUEUE         | thidua-targets     |
-| temporal_ui_port    | THIDUA_TEMPORAL_UI_PORT   | None (free port)   |
-| temporal_port       | THIDUA_TEMPORAL_PORT      | None (free port)   |
+| temporal_ui_port    | THIDUA_TEMPORAL_UI_PORT   | 8233               |
+| temporal_port       | THIDUA_TEMPORAL_PORT      | 7233               |
 | operation_wait_seconds | THIDUA_OPERATION_WAIT_SECONDS | 5.0          |
 
 Env names are case-insensitive; an empty variable counts as unset. Fields can also be passed by
@@ -23,7 +27,7 @@ from __future__ import annotations
 import logging
 from functools import lru_cache
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 from pydantic import Field, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -62,11 +66,18 @@ class Settings(BaseSettings):
     log_level: str = Field(default="INFO", validation_alias="THIDUA_LOG_LEVEL")
     # Where people reach the pages (activation links name it); default: the API's own address.
     public_url: str | None = Field(default=None, validation_alias="THIDUA_PUBLIC_URL")
+    # One JSON object per line (for log collectors), or "text" for people.
+    log_format: Literal["json", "text"] = Field(default="json", validation_alias="THIDUA_LOG_FORMAT")
     task_queue: str = Field(default="thidua-targets", min_length=1, validation_alias="THIDUA_TASK_QUEUE")
-    temporal_ui_port: int | None = Field(
-        default=None, ge=1, le=65535, validation_alias="THIDUA_TEMPORAL_UI_PORT"
-    )
-    temporal_port: int | None = Field(default=None, ge=1, le=65535, validation_alias="THIDUA_TEMPORAL_PORT")
+    # Fixed (the Temporal CLI's own defaults), so every `thidua up` prints the same addresses.
+    temporal_ui_port: int = Field(default=8233, ge=1, le=65535, validation_alias="THIDUA_TEMPORAL_UI_PORT")
+    temporal_port: int = Field(default=7233, ge=1, le=65535, validation_alias="THIDUA_TEMPORAL_PORT")
+    # Where each process serves Prometheus /metrics, as host:port. The API's /metrics moves
+    # off the public port when set; the worker (Temporal SDK metrics) and the projector serve
+    # none unless set.
+    api_metrics_address: str | None = Field(default=None, validation_alias="THIDUA_API_METRICS_ADDRESS")
+    worker_metrics_address: str | None = Field(default=None, validation_alias="THIDUA_WORKER_METRICS_ADDRESS")
+    projector_metrics_address: str | None = Field(default=None, validation_alias="THIDUA_PROJECTOR_METRICS_ADDRESS")
     # Workflows the worker keeps in memory (see workflows.worker.DEFAULT_MAX_CACHED_WORKFLOWS).
     worker_max_cached_workflows: int = Field(
         default=2500, ge=0, validation_alias="THIDUA_WORKER_MAX_CACHED_WORKFLOWS"
@@ -100,6 +111,14 @@ class Settings(BaseSettings):
             return None
         return value.strip() if isinstance(value, str) else value
 
+    @field_validator("api_metrics_address", "worker_metrics_address", "projector_metrics_address", mode="before")
+    @classmethod
+    def _check_address(cls, value: object) -> object:
+        if value is None or (isinstance(value, str) and not value.strip()):
+            return None
+        host, port = split_address(str(value))
+        return f"{host}:{port}"
+
     @field_validator("temporal_namespace")
     @classmethod
     def _check_namespace(cls, value: str) -> str:
@@ -111,6 +130,15 @@ class Settings(BaseSettings):
     def log_level_number(self) -> int:
         """`log_level` as the number the logging module uses."""
         return logging.getLevelNamesMapping()[self.log_level]
+
+
+def split_address(address: str) -> tuple[str, int]:
+    """`host:port` (or `[v6]:port`) as (host, port); ValueError with what is wrong."""
+    host, sep, port = address.strip().rpartition(":")
+    host = host.strip("[]")
+    if not sep or not host or not port.isdigit() or not 1 <= int(port) <= 65535:
+        raise ValueError(f"expected host:port (e.g. 127.0.0.1:9100), got {address!r}")
+    return host, int(port)
 
 
 @lru_cache(maxsize=1)

@@ -12,9 +12,17 @@
    Yên 2022 demo if the store holds no campaign
    (or finish an interrupted load), and print the URLs and the demo users' tokens (also in
    `$THIDUA_DATA_DIR/demo-tokens.json`).
-6. Ctrl-C, SIGINT or SIGTERM: stop the API, the projector and the worker (SIGTERM, then SIGKILL
-   after a grace period; a second Ctrl-C does not wait), then the embedded Temporal and
-   PostgreSQL. A second start reuses all the data.
+6. Ctrl-C, SIGINT, SIGTERM or SIGHUP (the terminal closed): stop the API, the projector and
+   the worker (SIGTERM, then SIGKILL after a grace period; a second Ctrl-C does not wait), then
+   the embedded Temporal and PostgreSQL. A second start reuses all the data.
+
+The embedded Temporal dev server is supervised like the children: killed or crashed, it is
+reaped and launched again on the same ports and database file (timers due meanwhile fire
+then). Its ports are fixed (THIDUA_TEMPORAL_PORT / THIDUA_TEMPORAL_UI_PORT, default 7233 /
+8233), so every start prints the same addresses. A start after a run that was killed
+(SIGKILL, a crash) first cleans up what that run left: its children still alive, a Temporal
+dev server that nothing holds any more (stopped, then launched anew), stale holder pids of
+the embedded PostgreSQL (which is then reused).
 
 While it runs, `$THIDUA_DATA_DIR/up.json` names the pids and URLs (for scripts and tests);
 `$THIDUA_DATA_DIR/up.lock` keeps a second `thidua up` off the same data directory.
@@ -38,10 +46,12 @@ from types import FrameType
 from typing import Any
 
 import httpx
+import psutil
 from rich.console import Console
 from rich.markup import escape
 
 from thidua import bootstrap, demo
+from thidua.embedded import EmbeddedServiceError
 from thidua.event_store import domain_application
 from thidua.settings import Settings
 from thidua.supervisor import ChildSpec, Supervisor, tail
@@ -49,6 +59,10 @@ from workflows.client import TargetGateway, connect
 
 HEALTH_TIMEOUT = 120.0  # seconds for /healthz to turn green after the children start
 CHILDREN = ("worker", "projector", "api")
+# SIGHUP: the terminal `make up` ran in was closed; stop as for Ctrl-C, or the embedded
+# services would outlive it with their ports.
+STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)
+TEMPORAL_BACKOFF_MAX = 30.0  # seconds between two attempts to relaunch the dev server
 STOP_ORDER = ("api", "projector", "worker")  # stop taking requests first, the worker last
 DEMO_STOP_WAIT = 10.0
 _PROJECT_ROOT = Path(__file__).resolve().parents[1]  # seconds a stop waits for the command the demo has in flight
@@ -82,6 +96,8 @@ class Up:
         self.api_url = ""
         self.embedded: dict[str, int | None] = {}
         self._lock_fh: Any = None
+        self._temporal_restart_at: float | None = None
+        self._temporal_failures = 0
         self._elapsed: float | None = None
         self.demo_report: Any = None
 
@@ -91,10 +107,11 @@ class Up:
         if self.settings.log_level != "DEBUG":
             # This console is for people: library chatter goes to the children's log files.
             logging.getLogger().setLevel(logging.WARNING)
-        previous = {s: signal.signal(s, self._on_signal) for s in (signal.SIGINT, signal.SIGTERM)}
+        previous = {s: signal.signal(s, self._on_signal) for s in STOP_SIGNALS}
         code = 0
         try:
             self._lock()
+            self._reap_earlier_run()
             self._start_services()
             self._start_children()
             self._wait_healthy()
@@ -113,6 +130,10 @@ class Up:
         return code
 
     def _on_signal(self, signum: int, frame: FrameType | None) -> None:
+        if signum == signal.SIGHUP:
+            # The terminal is gone: writing to it would fail (EIO) and cut the shutdown short.
+            with contextlib.suppress(OSError):
+                self.console.file = open(os.devnull, "w")  # noqa: SIM115 - lives as long as the process
         if self.stop_requested.is_set():
             self.force_stop.set()  # a second Ctrl-C: stop without waiting for grace periods
             return
@@ -166,6 +187,30 @@ class Up:
         self._lock_fh = fh
         self.console.print(f"[bold]thidua up[/] — data in {self.data_dir}")
 
+    def _reap_earlier_run(self) -> None:
+        """`up.json` outlives only a run that did not stop (SIGKILL, a crash): end the children
+        of it that still run. (Its Temporal dev server and PostgreSQL are dealt with when they
+        are started: see _start_services.)"""
+        path = self.data_dir / "up.json"
+        try:
+            state = json.loads(path.read_text())
+        except FileNotFoundError:
+            return
+        except (OSError, ValueError):
+            state = {}
+        path.unlink(missing_ok=True)
+        left = {}
+        for name, pid in (state.get("children") or {}).items():
+            if isinstance(pid, int) and _is_thidua_child(pid, name):
+                left[name] = pid
+        for pid in left.values():
+            with contextlib.suppress(ProcessLookupError, PermissionError):
+                os.killpg(pid, signal.SIGKILL)  # its own process group: the child and what it started
+        if left:
+            listed = ", ".join(f"{name} (pid {pid})" for name, pid in left.items())
+            self.console.print(f"[yellow]![/] an earlier `thidua up` (pid {state.get('pid', '?')}) did not stop; "
+                               f"ended what it left running: {listed}")
+
     def _start_services(self) -> None:
         s = self.settings
         if s.database_url:
@@ -186,9 +231,12 @@ class Up:
         else:
             with self._blocking_step("Starting the embedded Temporal dev server..."):
                 self.temporal_address = self._resolve(
-                    lambda settings: bootstrap.resolve_temporal_address(settings, headless=False), "Temporal"
+                    lambda settings: bootstrap.resolve_temporal_address(settings, headless=False, adopt_orphans=False),
+                    "Temporal",
                 )
             server = bootstrap.embedded_service("temporal")
+            for pid in getattr(server, "reaped", ()):
+                self.console.print(f"[yellow]![/] stopped the Temporal dev server (pid {pid}) an earlier run left running")
             self.temporal_ui = getattr(server, "ui_url", None)
             self.embedded["temporal"] = getattr(server, "pid", None)
             self._done("Temporal", f"dev server at {self.temporal_address}")
@@ -261,7 +309,7 @@ class Up:
         problem = "no answer yet"
         with self.console.status(f"Waiting for {url}...") as status, httpx.Client(timeout=2.0) as http:
             while not self.stop_requested.is_set():
-                self.supervisor.check()  # reports (and records) crashes and restarts
+                self._check()  # reports (and records) crashes and restarts
                 try:
                     response = http.get(url)
                     if response.status_code == 200:
@@ -318,7 +366,7 @@ class Up:
                     give_up_at = give_up_at or time.monotonic() + DEMO_STOP_WAIT
                     if time.monotonic() > give_up_at:
                         break  # a daemon thread: it dies with the process
-                self.supervisor.check()  # reports (and records) crashes and restarts
+                self._check()  # reports (and records) crashes and restarts
                 if progress["done"]:
                     status.update(f"Loading the Vĩnh Yên 2022 demo: {progress['done']}/{progress['total']} targets...")
                 thread.join(0.2)
@@ -392,10 +440,54 @@ class Up:
         c.print()
         c.print("[bold green]thidua is up.[/] Press Ctrl-C to stop.")
 
+    def _check(self) -> None:
+        """One supervision step: the children, then the embedded Temporal dev server."""
+        assert self.supervisor is not None
+        self.supervisor.check()
+        self._check_temporal()
+
+    def _check_temporal(self) -> None:
+        """Notice a dead embedded Temporal dev server (reaping it) and launch it again on the
+        same ports after a backoff that doubles with each failed launch."""
+        server: Any = bootstrap.embedded_service("temporal")
+        if server is None or self.stop_requested.is_set():
+            return
+        now = time.monotonic()
+        if self._temporal_restart_at is None:
+            code = server.poll()
+            if code is None:
+                return
+            if server.adopted:
+                how = "is gone"
+            else:
+                how = f"was killed by signal {-code}" if code < 0 else f"exited with code {code}"
+            self._temporal_restart_at = now + 1.0
+            self.embedded["temporal"] = None
+            self._report("error", f"the Temporal dev server {how}; restarting it (log: {server.log_path})")
+            return
+        if now < self._temporal_restart_at:
+            return
+        self.blocking = True  # a Ctrl-C during the launch stops `thidua up` at once
+        try:
+            server.restart()
+        except EmbeddedServiceError as exc:
+            self._temporal_failures += 1
+            delay = min(TEMPORAL_BACKOFF_MAX, 2.0 ** self._temporal_failures)
+            self._temporal_restart_at = time.monotonic() + delay
+            first_line = str(exc).splitlines()[0]
+            self._report("error", f"the Temporal dev server could not start ({first_line}); trying again in {delay:.0f} s")
+            return
+        finally:
+            self.blocking = False
+        self._temporal_restart_at = None
+        self._temporal_failures = 0
+        self.embedded["temporal"] = server.pid
+        self._report("warning", f"the Temporal dev server runs again (pid {server.pid}) at {server.address}")
+
     def _supervise(self) -> None:
         assert self.supervisor is not None
         while not self.stop_requested.is_set():
-            self.supervisor.check()  # reports (and records) crashes and restarts
+            self._check()  # reports (and records) crashes and restarts
             self.stop_requested.wait(0.25)
 
     # ------------------------------------------------------------------ stopping
@@ -444,6 +536,15 @@ class Up:
         with contextlib.suppress(OSError):
             tmp.write_text(json.dumps(state, indent=2))
             tmp.replace(path)
+
+
+def _is_thidua_child(pid: int, name: str) -> bool:
+    """`pid` is still a `thidua <name>` child process (not a process that reused the pid)."""
+    try:
+        proc = psutil.Process(pid)
+        return proc.status() != psutil.STATUS_ZOMBIE and proc.cmdline()[-2:] == ["thidua.cli", name]
+    except psutil.Error:
+        return False
 
 
 def _port_free(host: str, port: int) -> bool:

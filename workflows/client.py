@@ -56,6 +56,7 @@ from workflows.messages import (
     WorkflowStart,
     imports_queue,
 )
+from workflows.request_ids import RequestIdInterceptor
 from workflows.target_workflow import TargetWorkflow
 
 log = logging.getLogger("thidua.workflows")
@@ -95,12 +96,14 @@ __all__ = [
 ]
 
 
-async def connect(address: str, namespace: str = "default", *, lazy: bool = False) -> Client:
+async def connect(address: str, namespace: str = "default", *, lazy: bool = False, runtime: Any = None) -> Client:
     """A Temporal client with thidua's data converter. `lazy=True` connects on first use
-    (a process can start while Temporal is still coming up)."""
+    (a process can start while Temporal is still coming up); `runtime`: a
+    temporalio.runtime.Runtime (e.g. with a metrics exporter), else the default one."""
     try:
         return await Client.connect(
-            address, namespace=namespace, data_converter=data_converter, lazy=lazy
+            address, namespace=namespace, data_converter=data_converter, lazy=lazy, runtime=runtime,
+            interceptors=[RequestIdInterceptor()],  # the API's request id, to the activities
         )
     except Exception as exc:  # the core raises RuntimeError with the transport's reason
         raise ServiceUnavailable(f"cannot reach Temporal at {address} (namespace {namespace!r}): {exc}") from exc

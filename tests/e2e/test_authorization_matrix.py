@@ -86,6 +86,7 @@ EXPECTED: dict[tuple[str, str], Callable[[str, str], Any]] = {
     ("POST", "/v1/campaigns/{cid}/bonuses"): roles("standing_committee"),
     ("PUT", "/v1/campaigns/{cid}/policy"): roles("secretariat"),
     ("PUT", "/v1/campaigns/{cid}/scoring"): roles("secretariat", "standing_committee"),
+    ("PUT", "/v1/campaigns/{cid}/rules"): roles("secretariat", "standing_committee"),
     ("POST", "/v1/campaigns/{cid}/close"): roles("secretariat"),
     ("POST", "/v1/campaigns/{cid}/reopen"): roles("standing_committee"),
     ("GET", "/v1/operations/{operation_id}"): roles("secretariat", "standing_committee"),
@@ -184,6 +185,9 @@ def _body(method: str, path: str, world: World) -> dict[str, Any]:
         "/v1/campaigns/{cid}/policy": {"json": {"escalate_after": "P3D", "resolution_sla": "P7D",
                                                 "stale_after": "P14D"}},
         "/v1/campaigns/{cid}/scoring": {"json": {"on_time": 1, "late": 0.5, "reward_slots": 1}},
+        "/v1/campaigns/{cid}/rules": {"json": {"forms": [{
+            "id": "giay-khen", "name": "Giấy khen", "for": "collective", "scope": "cluster", "max_awards": 2,
+            "min_score_ratio": 0.8, "max_overdue": 0, "max_late": 1}]}},
         "/v1/campaigns/{cid}/close": {"json": {"reason": "Kết thúc đợt"}},
         "/v1/campaigns/{cid}/reopen": {"json": {"reason": "Mở lại đợt"}},
         "/v1/campaigns/{cid}/targets": {"json": {"unit_id": world.own_unit, "title": "Mới", "area": "GPMB",

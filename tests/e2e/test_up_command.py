@@ -233,11 +233,23 @@ def test_the_demo_scoreboard_has_four_clusters_and_ranks_every_unit(setup: Setup
     board = scoreboard_once_projected(setup, token)
     clusters = {c["cluster_id"]: c for c in board["clusters"]}
     assert set(clusters) == {c.cluster_id for c in D.CLUSTERS}
+    forms = {f.form_id: f for f in D.REWARD_FORMS}
     for fact in D.CLUSTERS:
         units = clusters[fact.cluster_id]["units"]
         assert {u["unit_id"] for u in units} == set(fact.member_unit_ids)
-        assert sorted(u["rank"] for u in units) == list(range(1, len(units) + 1))
-        assert sum(1 for u in units if u["reward_candidate"]) == 1
+        merit = {u["unit_id"]: (u["score"], u["completion_rate"]) for u in units}
+        for u in units:  # equal units share a rank: 1 + the number of better ones
+            assert u["rank"] == 1 + sum(m > merit[u["unit_id"]] for m in merit.values())
+        # the drive's reward rules decide the candidates: each meets the criteria of the forms it names
+        for u in units:
+            assert u["reward_candidate"] == bool(u["eligible_forms"])
+            for form_id in u["eligible_forms"]:
+                form = forms[form_id]
+                assert form.recipient == "collective" and u["counts"]["overdue"] <= form.max_overdue
+                assert u["score"] >= float(form.min_score_ratio) * u["max_score"] > 0
+        for form in forms.values():
+            if form.scope == "cluster":
+                assert sum(form.form_id in u["eligible_forms"] for u in units) <= form.max_awards
     units = {u["unit_id"]: u for c in board["clusters"] for u in c["units"]}
     totals = {k: sum(u["counts"][k] for u in units.values()) for k in next(iter(units.values()))["counts"]}
     for report_class in ("completed_on_time", "completed_late", "in_progress_within_deadline", "overdue", "cancelled"):

@@ -19,6 +19,7 @@ import pytest
 from domain.application import ThiduaApplication, new_application
 from domain.campaign import Campaign, Unit
 from domain.errors import DomainError
+from domain.scoring import RewardForm, RewardRules
 from domain.target import Target
 from domain.values import SYSTEM, Actor, Cluster, Command, Role, ScoringScale
 from projections.codec import loads
@@ -54,9 +55,24 @@ TARGET_OPS = (
     "resolve", "resolve_reassign", "complete", "reopen", "extend", "reassign", "cancel", "mark_overdue",
     "remind_stale", "replay",
 )
-CATALOG_OPS = ("bonus", "scoring", "rename_unit", "move_unit")
+CATALOG_OPS = ("bonus", "scoring", "rules", "rename_unit", "move_unit")
 # Lifecycle commands far more often than campaign changes, as in real use.
 OPS = TARGET_OPS * 4 + CATALOG_OPS
+
+
+def rules_for(k: int) -> RewardRules:
+    """Some reward rules (none for one k in five): a flag per cluster, a campaign-wide
+    Bằng khen on even k, an individual form that marks no unit."""
+    if k % 5 == 0:
+        return RewardRules()
+    forms = [
+        RewardForm("co", "Cờ thi đua", "collective", "cluster", 1, Decimal(k % 4) / 4, k % 2, 3, 1 + k % 2),
+        RewardForm("giay-khen", "Giấy khen", "collective", "cluster", 1 + k % 3, Decimal("0.25"), 2, 5, None),
+        RewardForm("ca-nhan", "Giấy khen cá nhân", "individual", "cluster", 5, Decimal(0), 0, 0, None),
+    ]
+    if k % 2 == 0:
+        forms.append(RewardForm("bang-khen", "Bằng khen", "collective", "campaign", 2, Decimal("0.5"), 1, 9, 3))
+    return RewardRules(tuple(forms))
 
 
 class World:
@@ -139,6 +155,10 @@ class World:
             self.touch(self.campaign)
             scale = ScoringScale(on_time=Decimal(1 + k % 3), late=Decimal(k % 2) / 2, reward_slots=k % 3)
             return self.campaign.change_scoring(self.cmd(COMMITTEE), scale)
+        if op == "rules":
+            self.touch(self.campaign)
+            return self.campaign.change_rules(self.cmd(COMMITTEE), rules_for(k),
+                                              effective_at=self.clock - timedelta(hours=k % 48))
         if op == "rename_unit":
             unit = self.units[self.unit_ids[k % len(self.unit_ids)]]
             self.touch(unit)

@@ -16,6 +16,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import httpx
+import psutil
 import psycopg
 import pytest
 from temporalio.api.workflowservice.v1 import DescribeNamespaceRequest
@@ -275,6 +276,15 @@ async def test_temporal_left_by_a_killed_process_is_joined_then_stopped(short_di
 
 
 def test_temporal_start_failure_carries_the_log(short_dir: Path) -> None:
+    server = EmbeddedTemporal(short_dir, startup_timeout=30, extra_args=["--no-such-flag"])
+    with pytest.raises(EmbeddedServiceError) as info:
+        server.start()
+    assert "no-such-flag" in str(info.value)
+    assert "temporal.log" in str(info.value)
+    assert not server.started
+
+
+def test_a_taken_fixed_port_is_named_with_the_setting_that_moves_it(short_dir: Path) -> None:
     with socket.socket() as taken:
         taken.bind(("127.0.0.1", 0))
         taken.listen()
@@ -282,6 +292,48 @@ def test_temporal_start_failure_carries_the_log(short_dir: Path) -> None:
         server = EmbeddedTemporal(short_dir, port=port, startup_timeout=30)
         with pytest.raises(EmbeddedServiceError) as info:
             server.start()
-    assert "address already in use" in str(info.value)
-    assert "temporal.log" in str(info.value)
+    assert f"port {port} on 127.0.0.1 is in use" in str(info.value)
+    assert "THIDUA_TEMPORAL_PORT" in str(info.value)
     assert not server.started
+
+
+async def test_an_orphaned_temporal_is_replaced_when_orphans_are_not_adopted(short_dir: Path) -> None:
+    launcher = subprocess.Popen(
+        [sys.executable, "-c", LAUNCHER, str(short_dir)], stdout=subprocess.PIPE, text=True, cwd=REPO
+    )
+    try:
+        orphan = int(launcher.stdout.readline())
+    finally:
+        launcher.send_signal(signal.SIGKILL)
+        launcher.wait(10)
+    server = EmbeddedTemporal(short_dir, adopt_orphans=False)
+    try:
+        server.start()
+        assert server.reaped == [orphan] and gone(orphan)
+        assert server.pid != orphan and not server.adopted
+        assert await describe(server.address, "default") == "default"
+    finally:
+        server.stop()
+        if alive(orphan):
+            os.kill(orphan, signal.SIGKILL)
+
+
+async def test_a_killed_temporal_is_reaped_and_restarted_on_its_ports(short_dir: Path) -> None:
+    server = EmbeddedTemporal(short_dir, port=free_port(), ui_port=free_port(), headless=False)
+    try:
+        server.start()
+        first, address, ui_url = server.pid, server.address, server.ui_url
+        assert server.poll() is None
+        os.kill(first, signal.SIGKILL)
+        deadline = time.monotonic() + 10
+        while server.poll() is None:
+            assert time.monotonic() < deadline, "the killed server still counts as running"
+            time.sleep(0.05)
+        assert server.poll() == -signal.SIGKILL
+        assert not psutil.pid_exists(first)  # waited for: no zombie left
+        server.restart()
+        assert server.pid != first and (server.address, server.ui_url) == (address, ui_url)
+        assert json.loads(server.pid_path.read_text())["pid"] == server.pid
+        assert await describe(server.address, "default") == "default"
+    finally:
+        server.stop()

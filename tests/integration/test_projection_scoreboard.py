@@ -71,8 +71,11 @@ def domain_board(app, world: World, at: datetime | None, scale: ScoringScale | N
     ]
     bonuses = [Adjustment(a["unit_id"], a["points"], a["reason"]) for a in campaign.adjustments]
     names = {u: app.get_unit(u).name for u in world.unit_ids}
-    in_force = scale or app.get_campaign(world.campaign_id).scale_at(at)
-    return [b.to_dict() for b in domain_scoreboard(campaign.clusters.values(), facts, bonuses, in_force, names)]
+    latest = app.get_campaign(world.campaign_id)
+    in_force = scale or latest.scale_at(at)
+    rules = latest.rules_at(at)  # the live board (at None): the latest rules, as for the scale
+    return [b.to_dict() for b in domain_scoreboard(campaign.clusters.values(), facts, bonuses, in_force, names,
+                                                    rules)]
 
 
 def event_times(app, world: World) -> list[datetime]:

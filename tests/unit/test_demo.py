@@ -152,6 +152,10 @@ def test_setup_creates_the_campaign_units_and_users_once(tmp_path: Path) -> None
     assert campaign.decisions["529"] == Decision("529", date(2022, 1, 11), "Ban Thường vụ Tỉnh ủy Vĩnh Phúc",
                                                  D.DECISIONS[0].title)
     assert campaign.starts_on < ANCHOR < campaign.ends_on
+    flag = campaign.rules.forms[0]  # the drive's reward rules, in force from the setup
+    assert [f.id for f in campaign.rules.forms] == ["co-thi-dua", "bang-khen", "giay-khen", "giay-khen-ca-nhan"]
+    assert (flag.scope, flag.top_rank, flag.min_score_ratio, flag.max_overdue) == ("cluster", 1, Decimal("0.95"), 0)
+    assert campaign.rules_at(_at(campaign.starts_on)) == campaign.rules
     assert campaign.updated_at < _at(campaign.starts_on)  # set up before the drive, at explicit times
     assert app.get_unit("ngo-quyen").name == "Phường Ngô Quyền"
     for user in D.USERS:

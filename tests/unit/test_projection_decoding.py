@@ -21,6 +21,7 @@ from projections.codec import (
     stored_reason,
     topic_info,
 )
+from domain.scoring import RewardForm, RewardRules
 from tests.integration.projection_conftest import COMMITTEE, OPS, World, head_of
 
 SEC = Actor("sec", "Thư ký", Role.SECRETARIAT)
@@ -50,10 +51,15 @@ def _stored_history() -> tuple[ThiduaApplication, list]:
     t.block(world.cmd(head), reason="lại vướng", help_needed="kinh phí")
     t.unblock(world.cmd(head), note="đã gỡ")
     t.reassign(world.cmd(SEC), unit_id=world.unit_ids[1], reason="điều chuyển")
+    done = world.assign(98)  # completed, then reopened
+    done.complete(world.cmd(head_of(done.unit_id)), result="xong")
+    done.reopen(world.cmd(SEC), reason="chưa đạt")
     campaign = Campaign.create(Command("c-x", SEC, AT), campaign_id="c-x", name="X", starts_on=date(2022, 1, 1),
                                ends_on=date(2022, 12, 31), scoring=ScoringScale(Decimal("2"), Decimal("0.5"), 2))
     campaign.record_decision(Command("c-x-d", SEC, AT), Decision("12/QĐ", date(2022, 1, 2), "UBND", "Giao"))
     campaign.change_policy(Command("c-x-p", SEC, AT), Policy("PT2S", "P1D", "P3D"))
+    campaign.change_rules(Command("c-x-r", SEC, AT), RewardRules((
+        RewardForm("co", "Cờ thi đua", "collective", "cluster", 1, Decimal("0.95"), 0, 2, 1),)), effective_at=AT)
     campaign.close(Command("c-x-c", SEC, AT), reason="xong")
     user = User.create(Command("u-1", SEC, AT), user_id="u1", name="Kiểm tra", role=Role.INSPECTOR, unit_id=None,
                        token_hash="secret")
@@ -78,6 +84,7 @@ def test_fast_decoding_gives_the_events_the_mapper_gives_and_the_same_audit_payl
         assert loads(dumps(stored_changes(data))) == event_changes(expected)
         kinds.add(topic_info(item.topic)[1:3])
     assert {k for k, _ in kinds} == {"campaign", "unit", "target", "user"}
+    assert ("campaign", "RulesChanged") in kinds
     assert {e for k, e in kinds if k == "target"} >= {
         "Assigned", "Started", "ProgressReported", "Blocked", "Unblocked", "Escalated", "EscalationReminded",
         "Resolved", "Completed", "Reopened", "DeadlineExtended", "Reassigned", "Cancelled", "DeadlinePassed"}

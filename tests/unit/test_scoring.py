@@ -129,29 +129,33 @@ def ranked(board) -> list[tuple[str, Decimal, Decimal, int, bool]]:
     return [(u.unit_id, u.score, u.completion_rate, u.rank, u.reward_candidate) for u in board.units]
 
 
-def test_a_cluster_is_ranked_by_score_then_completion_rate_then_unit_id():
+def test_a_cluster_is_ranked_by_score_then_completion_rate_and_equal_units_share_a_rank():
     (board,) = scoreboard([CLUSTER], CLUSTER_TARGETS, ADJUSTMENTS, DEFAULT)
 
     assert board.cluster_id == "cum-1" and board.name == "Cụm thi đua số 1"
     assert ranked(board) == [
         ("ngo-quyen", D("15.5"), D("0.5"), 1, True),
-        ("dong-da", D("10"), D("1"), 2, False),    # ties tich-son on score and rate: unit id decides
-        ("tich-son", D("10"), D("1"), 3, False),
+        ("dong-da", D("10"), D("1"), 2, False),    # ties tich-son on score and rate: they share rank 2
+        ("tich-son", D("10"), D("1"), 2, False),
         ("lien-bao", D("10"), D("0.5"), 4, False),  # same score, lower completion rate
     ]
 
 
 def test_the_top_reward_slots_of_each_cluster_are_reward_candidates():
     (board,) = scoreboard([CLUSTER], CLUSTER_TARGETS, ADJUSTMENTS, ScoringScale(reward_slots=2))
-    assert [u.unit_id for u in board.units if u.reward_candidate] == ["ngo-quyen", "dong-da"]
+    # dong-da and tich-son share rank 2: a tie is not broken, so both are within two slots
+    assert [u.unit_id for u in board.units if u.reward_candidate] == ["ngo-quyen", "dong-da", "tich-son"]
     (none,) = scoreboard([CLUSTER], CLUSTER_TARGETS, ADJUSTMENTS, ScoringScale(reward_slots=0))
     assert not any(u.reward_candidate for u in none.units)
 
 
-def test_rank_units_breaks_a_full_tie_by_unit_id():
-    a = unit_score("b-unit", [fact("b-unit", 5, ON_TIME)], [], DEFAULT)
-    b = unit_score("a-unit", [fact("a-unit", 5, ON_TIME)], [], DEFAULT)
-    assert [u.unit_id for u in rank_units([a, b], 1)] == ["a-unit", "b-unit"]
+def test_rank_units_never_breaks_a_full_tie_and_lists_the_tied_units_by_name():
+    a = unit_score("a-unit", [fact("a-unit", 5, ON_TIME)], [], DEFAULT, name="Phường Tích Sơn")
+    b = unit_score("b-unit", [fact("b-unit", 5, ON_TIME)], [], DEFAULT, name="Phường Liên Bảo")
+    c = unit_score("c-unit", [fact("c-unit", 5, LATE)], [], DEFAULT, name="Phường Hội Hợp")
+    ranked_units = rank_units([a, b, c], 1)
+    assert [(u.unit_id, u.rank, u.reward_candidate) for u in ranked_units] == [
+        ("b-unit", 1, True), ("a-unit", 1, True), ("c-unit", 3, False)]
 
 
 def test_each_cluster_ranks_only_its_own_units_and_units_outside_every_cluster_are_not_ranked():

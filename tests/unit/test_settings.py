@@ -22,6 +22,10 @@ ENV_TO_FIELD = {
     "THIDUA_WORKER_MAX_CACHED_WORKFLOWS": ("worker_max_cached_workflows", "2500", 2500),
     "THIDUA_WORKFLOW_SANDBOX": ("workflow_sandbox", "true", True),
     "THIDUA_OPERATION_WAIT_SECONDS": ("operation_wait_seconds", "2.5", 2.5),
+    "THIDUA_LOG_FORMAT": ("log_format", "text", "text"),
+    "THIDUA_API_METRICS_ADDRESS": ("api_metrics_address", "0.0.0.0:9100", "0.0.0.0:9100"),
+    "THIDUA_WORKER_METRICS_ADDRESS": ("worker_metrics_address", "127.0.0.1:9101", "127.0.0.1:9101"),
+    "THIDUA_PROJECTOR_METRICS_ADDRESS": ("projector_metrics_address", "[::1]:9102", "::1:9102"),
 }
 
 DEFAULTS = {
@@ -33,11 +37,15 @@ DEFAULTS = {
     "api_port": 8000,
     "log_level": "INFO",
     "task_queue": "thidua-targets",
-    "temporal_ui_port": None,
-    "temporal_port": None,
+    "temporal_ui_port": 8233,
+    "temporal_port": 7233,
     "worker_max_cached_workflows": 2500,
     "workflow_sandbox": False,
     "operation_wait_seconds": 5.0,
+    "log_format": "json",
+    "api_metrics_address": None,
+    "worker_metrics_address": None,
+    "projector_metrics_address": None,
 }
 
 
@@ -90,7 +98,7 @@ def test_empty_env_counts_as_unset(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("THIDUA_TEMPORAL_PORT", "")
     settings = Settings()
     assert settings.database_url is None
-    assert settings.temporal_port is None
+    assert settings.temporal_port == 7233
 
 
 def test_keyword_arguments_by_field_name() -> None:
@@ -124,3 +132,16 @@ def test_get_settings_is_cached_until_cleared(monkeypatch: pytest.MonkeyPatch) -
     assert get_settings() is first
     get_settings.cache_clear()
     assert get_settings().api_port == 9100
+
+
+@pytest.mark.parametrize("raw", ["9100", "host:", ":9100", "host:http", "host:70000"])
+def test_a_metrics_address_is_host_and_port(monkeypatch: pytest.MonkeyPatch, raw: str) -> None:
+    monkeypatch.setenv("THIDUA_WORKER_METRICS_ADDRESS", raw)
+    with pytest.raises(ValidationError, match="host:port"):
+        Settings()
+
+
+def test_an_unknown_log_format_is_refused(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("THIDUA_LOG_FORMAT", "xml")
+    with pytest.raises(ValidationError):
+        Settings()

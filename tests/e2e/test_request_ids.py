@@ -1,0 +1,75 @@
+"""Every answer carries a request id (the client's `X-Request-ID` when it is a short token,
+else a new one), and every request is logged once with it: refusals at INFO, without a
+traceback."""
+
+from __future__ import annotations
+
+import logging
+import re
+
+import httpx
+import pytest
+
+from tests.e2e.conftest import Person, register_unit, unique
+
+REQUEST_LOG = "thidua.api.request"
+
+
+async def test_the_clients_request_id_is_echoed(http: httpx.AsyncClient) -> None:
+    response = await http.get("/healthz", headers={"X-Request-ID": "client-7f3a.01"})
+    assert response.headers["x-request-id"] == "client-7f3a.01"
+
+
+@pytest.mark.parametrize("given", [None, "two words", "x" * 200, "-starts-with-a-dash"])
+async def test_a_missing_or_unfit_request_id_is_replaced_by_a_new_one(http: httpx.AsyncClient,
+                                                                      given: str | None) -> None:
+    headers = {"X-Request-ID": given} if given is not None else {}
+    first = (await http.get("/healthz", headers=headers)).headers["x-request-id"]
+    second = (await http.get("/healthz", headers=headers)).headers["x-request-id"]
+    assert re.fullmatch(r"[0-9a-f]{32}", first) and first != second
+
+
+async def test_refusals_are_logged_at_info_with_their_request_id_and_no_traceback(
+    secretariat: Person, caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level(logging.INFO, logger=REQUEST_LOG)
+    cid = unique("rid")
+    body = {"id": cid, "name": "Mã yêu cầu", "starts_on": "2022-01-01", "ends_on": "2030-12-31"}
+    assert (await secretariat.post("/v1/campaigns", body)).status_code == 201
+    other = {**body, "name": "Một đợt khác"}  # the same id for another campaign
+    conflict = await secretariat.post("/v1/campaigns", other, headers={"X-Request-ID": f"{cid}-again"})
+    invalid = await secretariat.post("/v1/campaigns", {"id": cid}, headers={"X-Request-ID": f"{cid}-invalid"})
+    assert (conflict.status_code, invalid.status_code) == (409, 422)
+    for response in (conflict, invalid):
+        request_id = response.headers["x-request-id"]
+        assert request_id.startswith(cid)
+        mine = [r for r in caplog.records if getattr(r, "request_id", None) == request_id]
+        logged = [r for r in mine if r.name == REQUEST_LOG]
+        assert len(logged) == 1, [r.getMessage() for r in mine]
+        assert (logged[0].levelno, logged[0].status, logged[0].method) == (logging.INFO, response.status_code, "POST")
+        assert logged[0].path == "/v1/campaigns"
+        assert all(r.exc_info is None and r.levelno < logging.WARNING for r in mine)
+
+
+async def test_the_request_id_follows_a_command_into_the_workflow_update_and_the_activity(
+    secretariat: Person, worker: None, caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level(logging.INFO)
+    unit = unique("rid-unit")
+    await register_unit(secretariat, unit, "Phường Mã")
+    cid = unique("rid-c")
+    body = {"id": cid, "name": "Theo dấu", "starts_on": "2022-01-01", "ends_on": "2030-12-31"}
+    assert (await secretariat.post("/v1/campaigns", body)).status_code == 201
+    request_id = f"{cid}-assign"
+    assigned = await secretariat.post(f"/v1/campaigns/{cid}/targets", {
+        "key": "k1", "unit_id": unit, "title": "Theo dấu một lệnh", "area": "KT-XH", "deadline": "2030-06-30",
+        "points": 1}, headers={"X-Request-ID": request_id})
+    assert assigned.status_code == 201, assigned.text
+    assert assigned.headers["x-request-id"] == request_id
+    mine = [r for r in caplog.records if getattr(r, "request_id", None) == request_id]
+    update = [r for r in mine if r.name == "temporalio.workflow" and "update" in r.getMessage()]
+    activities = [r for r in mine if r.name == "thidua.request_ids" and "activity" in r.getMessage()]
+    assert update, [(r.name, r.getMessage()) for r in mine]
+    # logged in the activity's own thread, where the activity's code logs too
+    assert activities and all(r.threadName.startswith("thidua-activity") for r in activities), [
+        (r.name, r.threadName) for r in activities]
