@@ -28,7 +28,7 @@ from api.metrics import ApiMetrics
 from api.edge import AllowedMethods, RefuseNulCharacters
 from api.middleware import BodySizeLimit, ErrorGuard, RequestId, RequestMetrics
 from api.problems import install_problem_handlers
-from api.routes import campaigns, operations, reports, rules, session, system, targets
+from api.routes import campaigns, notifications, operations, reports, rules, session, system, targets, webhooks
 from api.services import Services
 from api.sessions import LoginThrottle, SessionStore
 from api.web import mount as mount_web
@@ -116,7 +116,7 @@ def create_app(
         return replay_response(exc)
 
     for router in (system.router, users.router, session.router, campaigns.router, operations.router,
-                   rules.router, targets.router, reports.router):
+                   rules.router, targets.router, reports.router, notifications.router, webhooks.router):
         app.include_router(router)
     mount_web(app)
     _check_every_route_is_guarded(app)
@@ -151,6 +151,7 @@ async def _services(
         verifier=TokenVerifier(parts.domain_app, ttl=auth_cache_ttl), idempotency=idempotency, metrics=metrics,
         task_queue=settings.task_queue, position_wait_seconds=position_wait_seconds,
         operation_wait_seconds=settings.operation_wait_seconds,
+        extras={"webhooks_allow_private": settings.webhooks_allow_private},
     )
 
 

@@ -31,6 +31,7 @@ from projections.batch import BatchContext, Group, Prepared
 from projections.catalog import CatalogProjection
 from projections.escalations import EscalationsProjection
 from projections.identity import IdentityCache
+from projections.notifications import NotificationsProjection
 from projections.pipeline import MAX_CACHED_TARGETS, AggregateCache, AggregateView, EventReader, Stored, read_ahead
 from projections.schema import TRACKING_ROWS, qident
 from projections.targets import TargetsProjection
@@ -46,6 +47,7 @@ def make_groups(names: list[str], *, recompute_every: float = 2.0, bulk: bool = 
         "targets": lambda: TargetsProjection(recompute_every=recompute_every, defer_rows=bulk),
         "escalations": EscalationsProjection,
         "audit_log": AuditProjection,
+        "notifications": NotificationsProjection,
     }
     return [factories[n]() for n in names]
 

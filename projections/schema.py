@@ -12,6 +12,9 @@ in `projection_tracking`, written in the same transaction as the group's rows:
 |              |                        | scoreboard_dirty                                         |
 | escalations  | escalations            | escalations                                              |
 | audit_log    | audit_log              | audit_log                                                |
+| notifications| notifications          | notifications, notification_recipients,                  |
+|              |                        | notification_preferences, webhooks, webhook_deliveries   |
+|              |                        | (the outbox: never rebuilt, see NEVER_REBUILT)           |
 
 `scoreboard` has its own tracking row because, during a long catch-up, the projector
 recomputes cluster boards only every few seconds: clusters whose rows are stale are
@@ -42,13 +45,22 @@ GROUPS: dict[str, tuple[str, ...]] = {
     "targets": ("targets", "target_status_history", "scoreboard", "scoreboard_dirty"),
     "escalations": ("escalations",),
     "audit_log": ("audit_log",),
+    "notifications": ("notifications", "notification_recipients", "notification_preferences", "webhooks",
+                      "webhook_deliveries"),
 }
+
+# The outbox (projections.notifications) keeps what was read and delivered beside what
+# was projected: a rebuild into a scratch schema would forget it and send everything
+# again, so `thidua projections rebuild` leaves it out (its rows are written
+# ON CONFLICT DO NOTHING with stable ids: projecting an event twice adds nothing).
+NEVER_REBUILT = ("notifications",)
 
 TRACKING_ROWS: dict[str, tuple[str, ...]] = {
     "catalog": ("catalog",),
     "targets": ("targets", "scoreboard"),
     "escalations": ("escalations",),
     "audit_log": ("audit_log",),
+    "notifications": ("notifications",),
 }
 
 ALL_TRACKING = tuple(name for rows in TRACKING_ROWS.values() for name in rows)
@@ -75,6 +87,17 @@ _TRACKING_DDL = [
         topic text,
         reason text NOT NULL,
         stopped_at timestamptz NOT NULL DEFAULT now()
+    )""",
+]
+
+# Not projected from events, so in no group (never rebuilt or swapped): the webhooks'
+# signing secrets. Standard Webhooks signs with HMAC, which needs the key itself, so it
+# cannot be stored hashed; it is kept out of the event store (whose payloads the audit
+# trail shows to inspectors) and read only by the API (at registration) and the worker.
+_PUBLIC_ONLY_DDL = [
+    """CREATE TABLE IF NOT EXISTS {s}.webhook_secrets (
+        webhook_id text PRIMARY KEY,
+        secret text NOT NULL
     )""",
 ]
 
@@ -292,6 +315,70 @@ _DDL: dict[str, list[str]] = {
         "CREATE INDEX IF NOT EXISTS audit_log_actor_idx ON {s}.audit_log (actor_id, position)",
         "CREATE INDEX IF NOT EXISTS audit_log_time_idx ON {s}.audit_log (occurred_at, position)",
     ],
+    # The outbox: one row per notification, recipient and channel (projections.notifications).
+    # `status`: inbox rows are `delivered` when written; webhook rows go pending ->
+    # delivered | failed (workflows.webhook_delivery).
+    "notifications": [
+        """CREATE TABLE IF NOT EXISTS {s}.notifications (
+            notification_id uuid PRIMARY KEY,
+            kind text NOT NULL,
+            channel text NOT NULL,
+            recipient text NOT NULL,
+            position bigint NOT NULL,
+            occurred_at timestamptz NOT NULL,
+            campaign_id text NOT NULL,
+            target_id uuid,
+            link text NOT NULL,
+            status text NOT NULL,
+            read_at timestamptz,
+            dispatched_at timestamptz,
+            delivered_at timestamptz,
+            attempts integer NOT NULL DEFAULT 0
+        )""",
+        """CREATE INDEX IF NOT EXISTS notifications_inbox_idx
+            ON {s}.notifications (recipient, position DESC, notification_id) WHERE channel = 'inbox'""",
+        """CREATE INDEX IF NOT EXISTS notifications_undispatched_idx
+            ON {s}.notifications (position) WHERE channel <> 'inbox' AND dispatched_at IS NULL""",
+        # Who held which role, and which webhooks were there, from each position on:
+        # projecting from any position resolves recipients as they were then.
+        """CREATE TABLE IF NOT EXISTS {s}.notification_recipients (
+            user_id text NOT NULL,
+            position bigint NOT NULL,
+            role text NOT NULL,
+            unit_id text,
+            active boolean NOT NULL,
+            PRIMARY KEY (user_id, position)
+        )""",
+        """CREATE TABLE IF NOT EXISTS {s}.notification_preferences (
+            user_id text NOT NULL,
+            position bigint NOT NULL,
+            email text,
+            kinds text NOT NULL,
+            PRIMARY KEY (user_id, position)
+        )""",
+        """CREATE TABLE IF NOT EXISTS {s}.webhooks (
+            webhook_id text NOT NULL,
+            position bigint NOT NULL,
+            url text NOT NULL,
+            campaign_id text,
+            kinds text NOT NULL,
+            active boolean NOT NULL,
+            PRIMARY KEY (webhook_id, position)
+        )""",
+        # One row per attempt to deliver a webhook notification.
+        """CREATE TABLE IF NOT EXISTS {s}.webhook_deliveries (
+            notification_id uuid NOT NULL,
+            attempt integer NOT NULL,
+            webhook_id text NOT NULL,
+            attempted_at timestamptz NOT NULL,
+            status_code integer,
+            error text,
+            outcome text NOT NULL,
+            next_retry_at timestamptz,
+            PRIMARY KEY (notification_id, attempt)
+        )""",
+        "CREATE INDEX IF NOT EXISTS webhook_deliveries_hook_idx ON {s}.webhook_deliveries (webhook_id, attempted_at)",
+    ],
 }
 
 # Serialises DDL between processes that start together (api, projector, rebuild).
@@ -319,7 +406,7 @@ async def create_tables(
         await conn.execute("SELECT pg_advisory_xact_lock($1)", _DDL_LOCK_KEY)
         if schema != PUBLIC:  # (needs CREATE on the database, which a plain owner of public may lack)
             await conn.execute(f"CREATE SCHEMA IF NOT EXISTS {s}")
-        for ddl in _TRACKING_DDL:
+        for ddl in _TRACKING_DDL + (_PUBLIC_ONLY_DDL if schema == PUBLIC else []):
             await conn.execute(ddl.format(s=s))
         for group in groups:
             for ddl in _DDL[group]:
@@ -386,10 +473,13 @@ async def ensure_schema(pool_or_conn: Any) -> None:
 
 
 def resolve_groups(name: str | None) -> list[str]:
-    """`None` -> every group; a group or table name -> its group."""
+    """`None` -> every group that may be rebuilt; a group or table name -> its group."""
     if name is None:
-        return list(GROUPS)
+        return [g for g in GROUPS if g not in NEVER_REBUILT]
     group = ALIASES.get(name)
+    if group in NEVER_REBUILT:
+        raise ValueError(f"{name!r} is the notifications outbox, which is never rebuilt (it keeps what was "
+                         "delivered; its rows are written once by id, so the projector may simply go on)")
     if group is None:
         known = ", ".join(sorted(ALIASES))
         raise ValueError(f"unknown read model {name!r}; known: {known}")

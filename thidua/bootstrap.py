@@ -17,6 +17,7 @@ import asyncio
 import atexit
 import contextlib
 import logging
+from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 from thidua import heap
@@ -168,12 +169,16 @@ def create_user(settings: Settings, *, name: str, role: str, unit_id: str | None
 
 
 # --------------------------------------------------------------------------- the worker
-async def run_worker(settings: Settings, stop: asyncio.Event | None = None) -> None:
-    """`thidua worker`: until `stop` is set (or SIGTERM/SIGINT), then a graceful shutdown."""
+async def run_worker(settings: Settings, stop: asyncio.Event | None = None, *,
+                     activities: Callable[[ThiduaApplication], Any] | None = None) -> None:
+    """`thidua worker`: until `stop` is set (or SIGTERM/SIGINT), then a graceful shutdown.
+    `activities`: builds the target activities from the store (a test swaps them here)."""
     # Only the worker process loads Temporal's worker (see the module's docstring).
     from thidua.metrics import temporal_runtime
     from workflows import worker
     from workflows.client import connect
+    from workflows.mail import Mailer
+    from workflows.webhook_worker import WebhookService
 
     heap.limit_malloc_arenas()  # before the activity and Temporal threads start
     database_url = await asyncio.to_thread(resolve_database_url, settings)
@@ -185,7 +190,12 @@ async def run_worker(settings: Settings, stop: asyncio.Event | None = None) -> N
                                runtime=temporal_runtime(settings.worker_metrics_address))
         if settings.worker_metrics_address:
             log.info("worker metrics (Temporal SDK) at http://%s/metrics", settings.worker_metrics_address)
-        await worker.run_worker(settings, app, client, stop)
+        mail = Mailer(settings.smtp_url, settings.smtp_from, settings.public_url) if settings.smtp_url else None
+        deliveries = WebhookService(client, app, database_url, settings.task_queue,
+                                    allow_private=settings.webhooks_allow_private,
+                                    workflow_runner=worker.workflow_runner(settings.workflow_sandbox), mail=mail)
+        await worker.run_worker(settings, app, client, stop, deliveries=deliveries,
+                                activities=None if activities is None else activities(app))
     finally:
         app.close()
 

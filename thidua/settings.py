@@ -17,6 +17,10 @@
 | temporal_ui_port    | THIDUA_TEMPORAL_UI_PORT   | 8233               |
 | temporal_port       | THIDUA_TEMPORAL_PORT      | 7233               |
 | operation_wait_seconds | THIDUA_OPERATION_WAIT_SECONDS | 5.0          |
+| webhooks_allow_private | THIDUA_WEBHOOKS_ALLOW_PRIVATE | false          |
+| smtp_url            | THIDUA_SMTP_URL           | None (no e-mail)   |
+| smtp_from           | THIDUA_SMTP_FROM          | thidua@localhost   |
+| public_url          | THIDUA_PUBLIC_URL         | http://127.0.0.1:8000 |
 
 Env names are case-insensitive; an empty variable counts as unset. Fields can also be passed by
 name: `Settings(database_url=...)`.
@@ -87,6 +91,14 @@ class Settings(BaseSettings):
     operation_wait_seconds: float = Field(default=5.0, ge=0, le=60, validation_alias="THIDUA_OPERATION_WAIT_SECONDS")
     # Run the workflows in Temporal's sandbox (see workflows.worker: the tests always do).
     workflow_sandbox: bool = Field(default=False, validation_alias="THIDUA_WORKFLOW_SANDBOX")
+    # Webhook URLs on private, loopback or link-local addresses (workflows.webhook_urls):
+    # refused unless this is set (tests, `make up` on one machine).
+    webhooks_allow_private: bool = Field(default=False, validation_alias="THIDUA_WEBHOOKS_ALLOW_PRIVATE")
+    # E-mail notifications (workflows.mail): smtp://[user:password@]host[:port] or smtps://...
+    smtp_url: str | None = Field(default=None, validation_alias="THIDUA_SMTP_URL")
+    smtp_from: str = Field(default="thidua@localhost", validation_alias="THIDUA_SMTP_FROM")
+    # Where people reach the API and its pages: the base of the links in e-mails.
+    public_url: str = Field(default="http://127.0.0.1:8000", validation_alias="THIDUA_PUBLIC_URL")
 
     @field_validator("log_level", mode="before")
     @classmethod

@@ -283,6 +283,8 @@ class Up:
             THIDUA_LOG_LEVEL=s.log_level,
             PYTHONUNBUFFERED="1",
             _TYPER_STANDARD_TRACEBACK="1",  # plain tracebacks in the log files, not 80-column boxes
+            # development on one machine: webhooks may point at a receiver on localhost
+            THIDUA_WEBHOOKS_ALLOW_PRIVATE=os.environ.get("THIDUA_WEBHOOKS_ALLOW_PRIVATE") or "true",
         )
         # The children import thidua the way this process did, whatever their working directory.
         env["PYTHONPATH"] = os.pathsep.join(p for p in (str(_PROJECT_ROOT), os.environ.get("PYTHONPATH", "")) if p)

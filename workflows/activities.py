@@ -15,9 +15,7 @@ reported once as `internal_error` rather than retried forever.
 from __future__ import annotations
 
 import logging
-import os
 import threading
-import time
 from collections.abc import Callable
 from typing import Any, TypeVar
 
@@ -51,19 +49,6 @@ from workflows.messages import (
 )
 
 log = logging.getLogger("thidua.workflows")
-
-
-# Test-only hook, unset in production: "<command>=<seconds>" makes the activity sleep
-# after that command's event is saved and before it answers, so a test can SIGKILL the
-# worker in that window (e.g. THIDUA_TEST_PAUSE_AFTER_SAVE="start=30").
-PAUSE_AFTER_SAVE_ENV = "THIDUA_TEST_PAUSE_AFTER_SAVE"
-
-
-def _pause_setting(value: str | None) -> tuple[str, float] | None:
-    if not value:
-        return None
-    command, _, seconds = value.partition("=")
-    return command.strip(), float(seconds or 0)
 
 
 R = TypeVar("R")
@@ -138,7 +123,6 @@ class TargetActivities:
         # process) they would all finish together at the end, while one after the other
         # the caller can start each batch's workflows as soon as it is saved.
         self._batch_lock = threading.Lock()
-        self._pause = _pause_setting(os.environ.get(PAUSE_AFTER_SAVE_ENV))
 
     def all(self) -> list[Callable[..., Any]]:
         return [self.assign_target, self.assign_targets, self.apply_target_command, self.load_target]
@@ -186,7 +170,6 @@ class TargetActivities:
         changed = self.app.change(lambda: self.app.get_target(inp.target_id), same_again, cmd.id, create=create)
         target = changed.aggregate
         if changed.stored:
-            self._pause_for_tests("assign")
             return self._applied(target, changed.position, campaign, every_id=True)
         version = target.version_of_command(cmd.id) or 1
         return self._applied(target, self.app.position_of(target.id, version), campaign, every_id=True,
@@ -229,7 +212,6 @@ class TargetActivities:
                 positions = self.app.save_each(*(target for _, target, replay in targets if replay is None))
             except VersionConflict:
                 continue  # a concurrent assignment of one of the keys (or our own earlier attempt)
-            self._pause_for_tests("assign_batch")
             policy = campaign_facts_of(campaign)
             return [
                 BatchAssigned(
@@ -270,7 +252,6 @@ class TargetActivities:
         if not changed.stored:  # a replay: the state now, the position of what it stored then
             return self._applied(target, changed.position, command_id=cmd.id,
                                  answer=self._as_of(target, target.version_of_command(cmd.id)))
-        self._pause_for_tests(inp.command)
         return self._applied(target, changed.position, command_id=cmd.id)
 
     def _check_unit(self, unit_id: str, field: str) -> None:
@@ -306,11 +287,6 @@ class TargetActivities:
             campaign=None if campaign is None else campaign_facts_of(campaign),
         )
 
-    def _pause_for_tests(self, command: str) -> None:
-        if self._pause is not None and self._pause[0] == command:
-            log.warning("test hook %s: pausing %.1fs after saving %s", PAUSE_AFTER_SAVE_ENV, self._pause[1], command)
-            time.sleep(self._pause[1])
-
 
 
 
@@ -330,6 +306,6 @@ def _as_list(value: Any) -> list[str]:
 
 
 __all__ = [
-    "ASSIGN_ACTIVITY", "COMMAND_ACTIVITY", "LOAD_ACTIVITY", "PAUSE_AFTER_SAVE_ENV", "TargetActivities",
+    "ASSIGN_ACTIVITY", "COMMAND_ACTIVITY", "LOAD_ACTIVITY", "TargetActivities",
     "campaign_facts_of", "facts_of",
 ]

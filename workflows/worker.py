@@ -33,6 +33,7 @@ from workflows.campaign_operation_activities import CampaignOperationActivities
 from workflows.client import TargetGateway
 from workflows.messages import imports_queue
 from workflows.target_workflow import TargetWorkflow
+from workflows.webhook_worker import WebhookService
 
 if TYPE_CHECKING:
     from domain.application import ThiduaApplication
@@ -187,15 +188,20 @@ def workflow_runner(sandboxed: bool) -> WorkflowRunner:
 
 
 async def run_worker(settings: Settings, app: ThiduaApplication, client: Client,
-                     stop: asyncio.Event | None = None) -> None:
+                     stop: asyncio.Event | None = None, *, deliveries: WebhookService | None = None,
+                     activities: TargetActivities | None = None) -> None:
     """Run the worker on `app` and `client` (built by `thidua.bootstrap.run_worker`) until
-    `stop` is set (or SIGTERM/SIGINT), then shut down gracefully."""
+    `stop` is set (or SIGTERM/SIGINT), then shut down gracefully. `deliveries`: the
+    notifications' delivery (webhooks, e-mail), run and stopped with it; `activities`:
+    the target activities, when a test swaps them."""
     if settings.workflow_sandbox:
         _bytecode_for_the_sandbox()
     executor = ThreadPoolExecutor(max_workers=DEFAULT_MAX_CONCURRENT_ACTIVITIES, thread_name_prefix="thidua-activity")
     worker = build_worker(client, app, settings.task_queue, activity_executor=executor,
                           max_cached_workflows=settings.worker_max_cached_workflows,
-                          sandboxed=settings.workflow_sandbox)
+                          sandboxed=settings.workflow_sandbox, activities=activities)
+    if deliveries is not None:
+        await deliveries.__aenter__()
 
     heap.settle(thresholds=None)  # a long-running process whose garbage is cyclic: see thidua/heap.py
     stop = stop or asyncio.Event()
@@ -216,6 +222,8 @@ async def run_worker(settings: Settings, app: ThiduaApplication, client: Client,
             await worker.shutdown()
             await running
     finally:
+        if deliveries is not None:
+            await deliveries.shutdown()
         stopped.cancel()
         for sig in (signal.SIGTERM, signal.SIGINT):
             loop.remove_signal_handler(sig)

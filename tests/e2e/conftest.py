@@ -41,6 +41,7 @@ def e2e_settings(api_database_url: str, temporal_address: str) -> Settings:
         temporal_address=temporal_address,
         task_queue=f"thidua-e2e-{secrets.token_hex(4)}",
         log_level="WARNING",
+        webhooks_allow_private=True,  # the tests' webhook receivers listen on 127.0.0.1
     )
 
 

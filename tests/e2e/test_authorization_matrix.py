@@ -15,6 +15,7 @@ import secrets
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
+from uuid import uuid4
 
 import pytest
 
@@ -66,6 +67,11 @@ def owner_command(role: str, scope: str) -> Any:
     return {"own": ALLOW, "other": 403, "missing": 404}[scope]
 
 
+def own_notification(role: str, scope: str) -> Any:
+    """Anyone signed in marks their own notifications; anyone else's is as unknown (404)."""
+    return 401 if role == "anonymous" else 404
+
+
 EXPECTED: dict[tuple[str, str], Callable[[str, str], Any]] = {
     ("GET", "/healthz"): public,
     ("GET", "/metrics"): public,
@@ -111,6 +117,12 @@ EXPECTED: dict[tuple[str, str], Callable[[str, str], Any]] = {
     ("GET", "/v1/campaigns/{cid}/escalations"): roles(*STAFF),
     ("GET", "/v1/audit"): roles(*STAFF, object_route=False),
     ("GET", "/v1/audit/verify"): roles(*STAFF, object_route=False),
+    ("GET", "/v1/me/notifications"): roles(*SIGNED_IN, object_route=False),
+    ("POST", "/v1/me/notifications/{nid}/read"): own_notification,
+    ("POST", "/v1/webhooks"): roles("secretariat", object_route=False),
+    ("GET", "/v1/me/preferences"): roles(*SIGNED_IN, object_route=False),
+    ("PUT", "/v1/me/preferences"): roles(*SIGNED_IN, object_route=False),
+    ("GET", "/v1/webhooks/{wid}/deliveries"): roles("secretariat"),
 }
 
 
@@ -207,6 +219,8 @@ def _body(method: str, path: str, world: World) -> dict[str, Any]:
         "/v1/targets/{tid}/extend-deadline": {"json": {"new_deadline": "2031-01-01", "reason": "Gia hạn"}},
         "/v1/targets/{tid}/reassign": {"json": {"unit_id": world.spare_unit, "reason": "Điều chuyển"}},
         "/v1/targets/{tid}/cancel": {"json": {"reason": "Không còn phù hợp"}},
+        "/v1/webhooks": {"json": {"url": "http://127.0.0.1:9/hook", "events": ["target.stale"]}},
+        "/v1/me/preferences": {"json": {"email": "a@thidua.vn", "email_kinds": ["target.stale"]}},
     }
     return bodies.get(path, {}) if method in ("POST", "PUT", "DELETE") else {}
 
@@ -233,6 +247,11 @@ async def _path_for(path: str, scope: str, world: World, role: str) -> str:
     if "{uid}" in path:
         values["uid"] = "u" + secrets.token_hex(8) if missing else \
             (await make_person(world.secretariat, name="Sẽ thu hồi", role="inspector")).id
+    if "{nid}" in path:  # nobody's (the matrix's people have no notification of this id)
+        values["nid"] = str(uuid4())
+    if "{wid}" in path:
+        values["wid"] = "wh-none" if missing else (await world.secretariat.post(
+            "/v1/webhooks", {"url": "http://127.0.0.1:9/hook", "events": ["target.stale"]})).json()["id"]
     if "{tid}" in path:
         if missing:
             values["tid"] = "00000000-0000-5000-8000-" + secrets.token_hex(6)

@@ -149,7 +149,7 @@ def test_temporal_uses_the_current_official_images_and_its_schema_setup(config: 
 
 def test_the_dockerfile_builds_a_non_root_python_311_image() -> None:
     dockerfile = (REPO / "Dockerfile").read_text()
-    assert re.search(r"^FROM python:3\.11-slim\b", dockerfile, re.M)
+    assert re.search(r"^FROM python:3\.11\.\d+-slim-[a-z]+\b", dockerfile, re.M)  # pinned: version and Debian release
     assert re.search(r"^RUN pip install", dockerfile, re.M)
     users = re.findall(r"^USER\s+(\S+)", dockerfile, re.M)
     assert users and users[-1] not in ("root", "0")

@@ -16,10 +16,13 @@ import psycopg
 from hypothesis import HealthCheck, Phase, given, settings
 from hypothesis import strategies as st
 
+from domain.user import User
+from domain.values import Role
 from projections.audit import verify
 from projections.projector import Projector
 from tests.integration.projection_conftest import (  # noqa: F401  (fixtures)
     OPS,
+    SECRETARIAT,
     World,
     assert_same_models,
     create_read_models,
@@ -84,6 +87,12 @@ def test_a_projector_killed_twenty_times_during_a_catch_up_loses_nothing_and_cou
 ):
     rng = random.Random(20)
     world = World(scratch_app, units=8)
+    # recipients, so the outbox (the notifications group) is checked too
+    people = [(f"sc{i}-{world.tag}", Role.STANDING_COMMITTEE, None) for i in range(2)]
+    people += [(f"head-{u}", Role.UNIT_HEAD, u) for u in world.unit_ids]
+    for user_id, role, unit in people:
+        world.touch(User.create(world.cmd(SECRETARIAT), user_id=user_id, name=user_id, role=role, unit_id=unit,
+                                token_hash="x", bootstrap=True))
     for k in range(2500):
         world.lifecycle(world.assign(k), k)
     world.save()
@@ -119,5 +128,8 @@ def test_a_projector_killed_twenty_times_during_a_catch_up_loses_nothing_and_cou
         assert_same_models(await live_models(scratch_database), await fresh_rebuild(scratch_database))
         verdict = await verify(scratch_database)
         assert verdict["ok"] and verdict["checked"] == head
+        with psycopg.connect(scratch_database) as conn:  # one per escalation and member, no more
+            escalated = conn.execute("SELECT count(*) FROM notifications WHERE kind = 'target.escalated'").fetchone()
+        assert escalated == (2 * 2500,)
 
     run(finish())

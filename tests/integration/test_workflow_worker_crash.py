@@ -17,19 +17,20 @@ from pathlib import Path
 import pytest
 
 from tests.integration.conftest import SECRETARIAT, eventually, new_id, unit_head
-from workflows.activities import PAUSE_AFTER_SAVE_ENV
 from workflows.client import TargetGateway, assign_request
 from workflows.errors import ServiceUnavailable
 
 REPO = Path(__file__).resolve().parents[2]
 
 
-def start_worker_process(database_url: str, temporal_address: str, task_queue: str, **env: str) -> subprocess.Popen:
-    """`thidua worker` in its own process group, its log in a temporary file."""
+def start_worker_process(database_url: str, temporal_address: str, task_queue: str, *,
+                         command: tuple[str, ...] = ("thidua.cli", "worker"), **env: str) -> subprocess.Popen:
+    """`thidua worker` (or another `python -m` command) in its own process group, its log
+    in a temporary file."""
     log = tempfile.NamedTemporaryFile(prefix="thidua-worker-", suffix=".log", delete=False)  # noqa: SIM115
     data_dir = tempfile.mkdtemp(prefix="thdw", dir="/tmp")
     process = subprocess.Popen(
-        [sys.executable, "-m", "thidua.cli", "worker"],
+        [sys.executable, "-m", *command],
         cwd=REPO,
         env={
             **os.environ,
@@ -69,7 +70,9 @@ async def test_a_worker_killed_in_the_middle_of_a_command_applies_it_exactly_onc
     unit = seed.unit()
     head = unit_head(unit)
     gateway = TargetGateway(temporal_client, queue, answer_timeout=timedelta(seconds=60))
-    doomed = start_worker_process(database_url, temporal_address, queue, **{PAUSE_AFTER_SAVE_ENV: "start=60"})
+    # A worker whose activities pause 60 s after saving a start (tests/integration/pausing_worker.py).
+    doomed = start_worker_process(database_url, temporal_address, queue,
+                                  command=("tests.integration.pausing_worker", "start", "60"))
     successor = None
     try:
         assigned = await gateway.assign(assign_request(

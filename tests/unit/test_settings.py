@@ -26,6 +26,10 @@ ENV_TO_FIELD = {
     "THIDUA_API_METRICS_ADDRESS": ("api_metrics_address", "0.0.0.0:9100", "0.0.0.0:9100"),
     "THIDUA_WORKER_METRICS_ADDRESS": ("worker_metrics_address", "127.0.0.1:9101", "127.0.0.1:9101"),
     "THIDUA_PROJECTOR_METRICS_ADDRESS": ("projector_metrics_address", "[::1]:9102", "::1:9102"),
+    "THIDUA_WEBHOOKS_ALLOW_PRIVATE": ("webhooks_allow_private", "true", True),
+    "THIDUA_SMTP_URL": ("smtp_url", "smtp://mail:25", "smtp://mail:25"),
+    "THIDUA_SMTP_FROM": ("smtp_from", "a@b.vn", "a@b.vn"),
+    "THIDUA_PUBLIC_URL": ("public_url", "https://thidua.example", "https://thidua.example"),
 }
 
 DEFAULTS = {
@@ -46,6 +50,10 @@ DEFAULTS = {
     "api_metrics_address": None,
     "worker_metrics_address": None,
     "projector_metrics_address": None,
+    "webhooks_allow_private": False,
+    "smtp_url": None,
+    "smtp_from": "thidua@localhost",
+    "public_url": "http://127.0.0.1:8000",
 }
 
 

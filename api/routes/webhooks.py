@@ -1,0 +1,101 @@
+"""Webhooks (secretariat): `POST /v1/webhooks`, `GET /v1/webhooks/{id}/deliveries`.
+
+Registering is an event of the `Webhook` aggregate; its signing secret is kept apart
+(`webhook_secrets`, see projections.schema) and shown only in the first answer.
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import secrets
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Path, Query
+
+from api import readmodels
+from api.deps import CommandCtx, Secretariat, ServicesDep
+from api.models import PageQuery
+from api.notification_models import DeliveryPage, WebhookCreate, WebhookCreatedOut
+from api.problems import Problem, problem_responses
+from api.services import Services, command
+from domain.errors import NotFound
+from domain.webhook import Webhook, webhook_uuid
+from workflows import webhook_urls
+
+router = APIRouter(tags=["webhooks"])
+
+WebhookId = Annotated[str, Path(min_length=1, max_length=100, description="Webhook id")]
+
+
+def new_secret() -> str:
+    return "whsec_" + base64.b64encode(secrets.token_bytes(32)).decode()
+
+
+def _webhook_id_for(command_id: str) -> str:
+    # The same command (a retried request) names the same webhook.
+    return "wh" + hashlib.sha256(command_id.encode()).hexdigest()[:16]
+
+
+def _out(hook: Webhook, secret: str | None, position: int) -> dict[str, Any]:
+    return {"id": hook.webhook_id, "url": hook.url, "campaign_id": hook.campaign_id, "events": hook.kinds,
+            "active": hook.active, "secret": secret, "position": position}
+
+
+@router.post("/v1/webhooks", status_code=201, response_model=WebhookCreatedOut,
+             summary="Register a webhook (its secret is shown this once)",
+             responses=problem_responses(401, 403, 409, 413, 422, 503))
+async def post_webhook(body: WebhookCreate, user: Secretariat, ctx: CommandCtx) -> Any:
+    services: Services = ctx.services
+    allow_private = bool(services.extras.get("webhooks_allow_private"))
+    refused = await services.in_thread(lambda: webhook_urls.refusal(body.url, allow_private=allow_private))
+    if refused is not None:
+        raise Problem(422, f"this URL may not receive webhooks: {refused}",
+                      errors=[{"field": "body.url", "message": refused, "type": "url_refused"}])
+    if body.campaign_id is not None:
+        try:
+            await services.in_thread(services.domain_app.get_campaign, body.campaign_id)
+        except NotFound:
+            raise Problem(422, f"campaign {body.campaign_id!r} does not exist",
+                          errors=[{"field": "body.campaign_id", "message": "unknown campaign",
+                                   "type": "not_found"}]) from None
+    webhook_id = _webhook_id_for(ctx.command_id)
+    secret = body.secret or new_secret()
+    app = services.domain_app
+
+    def register() -> dict[str, Any]:
+        # The secret first: a webhook whose event is stored always has one; a secret
+        # whose event was refused is only an unused row.
+        changed = app.change(
+            lambda: app.load(Webhook, webhook_uuid(webhook_id), "webhook"), lambda hook: False, ctx.command_id,
+            create=lambda: Webhook.register(command(ctx.command_id, user.actor), webhook_id=webhook_id,
+                                            url=body.url, campaign_id=body.campaign_id, kinds=list(body.events)),
+        )
+        return _out(changed.aggregate, secret if changed.created else None, changed.position)
+
+    await services.pool.execute(
+        "INSERT INTO webhook_secrets (webhook_id, secret) VALUES ($1, $2) ON CONFLICT (webhook_id) DO NOTHING",
+        webhook_id, secret)
+
+    async def act() -> dict[str, Any]:
+        return await services.in_thread(register)
+
+    return await ctx.run("register_webhook", act, status=201, model=WebhookCreatedOut,
+                         stored_view=lambda payload: {**payload, "secret": None})
+
+
+@router.get("/v1/webhooks/{wid}/deliveries", response_model=DeliveryPage,
+            summary="Every delivery attempt of a webhook, newest first",
+            responses=problem_responses(401, 403, 404, 422))
+async def list_deliveries(wid: WebhookId, user: Secretariat, services: ServicesDep,
+                          q: Annotated[PageQuery, Query()]) -> Any:
+    from projections import inbox  # the read side, loaded at the first read (as api.readmodels does)
+
+    known = await services.pool.fetchval("SELECT true FROM webhooks WHERE webhook_id = $1 LIMIT 1", wid)
+    if not known:
+        try:
+            await services.in_thread(lambda: services.domain_app.load(Webhook, webhook_uuid(wid), "webhook"))
+        except NotFound:
+            raise Problem(404, f"webhook {wid!r} not found") from None
+    return await readmodels.paged("deliveries", q.cursor, lambda after: inbox.list_deliveries(
+        services.pool, wid, limit=q.limit, after=after))

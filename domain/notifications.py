@@ -1,0 +1,123 @@
+"""What is notified to whom: one declaration, read by the outbox projection
+(projections.notifications), the inbox and webhooks, and the docs table
+(docs/notifications.md, kept equal to `markdown_table()` by a test).
+
+A notice names a *kind* (part of the contract: DESIGN.md "Notifications"), the stored
+events that raise it (`Aggregate.EventName`) and its audience. Only kinds whose events
+exist today are declared; the others of DESIGN.md (evaluations, awards, the daily
+digest) come with their events.
+
+Recipients are resolved from the state *right after the event* (`recipients`), so a
+rebuild of the outbox resolves the same people for the same event and the stable ids
+(`notification_id`) match what was already written.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+from enum import StrEnum
+from typing import Any
+from uuid import NAMESPACE_URL, UUID, uuid5
+
+_NAMESPACE = uuid5(NAMESPACE_URL, "https://thidua.example/notifications")
+
+
+class Audience(StrEnum):
+    STANDING_COMMITTEE = "standing_committee"  # every member (role standing_committee)
+    UNIT_HEADS = "unit_heads"  # the head(s) of the unit owning the target (both, when reassigned)
+    COORDINATING_HEADS = "coordinating_heads"  # the heads of the units told to coordinate
+
+
+AUDIENCE_TEXT = {
+    Audience.STANDING_COMMITTEE: "every Standing Committee member",
+    Audience.UNIT_HEADS: "the owning unit's head(s)",
+    Audience.COORDINATING_HEADS: "the heads of the coordinating units",
+}
+
+
+@dataclass(frozen=True)
+class Notice:
+    kind: str
+    events: tuple[str, ...]  # "Target.Escalated": aggregate class and event name
+    audience: Audience
+    title_vi: str  # the subject line of an e-mail, the inbox's line
+    summary: str  # English, for the docs
+
+
+NOTICES: tuple[Notice, ...] = (
+    Notice("target.escalated", ("Target.Escalated",), Audience.STANDING_COMMITTEE,
+           "Chỉ tiêu được chuyển lên Ban Thường vụ", "a target was escalated"),
+    Notice("escalation.reminder", ("Target.EscalationReminded",), Audience.STANDING_COMMITTEE,
+           "Nhắc lại: kiến nghị quá hạn xử lý", "an escalation is past its SLA (again)"),
+    Notice("escalation.resolved", ("Target.Resolved",), Audience.UNIT_HEADS,
+           "Kiến nghị đã được xử lý", "an escalation was resolved with a directive"),
+    Notice("target.directive", ("Target.Resolved",), Audience.COORDINATING_HEADS,
+           "Chỉ đạo phối hợp thực hiện chỉ tiêu", "a directive names the unit as coordinating"),
+    Notice("target.overdue", ("Target.DeadlinePassed",), Audience.UNIT_HEADS,
+           "Chỉ tiêu đã quá hạn", "a target's deadline passed"),
+    Notice("target.stale", ("Target.StaleReminded",), Audience.UNIT_HEADS,
+           "Chỉ tiêu lâu chưa cập nhật tiến độ", "a target had no progress for the policy's stale period"),
+    Notice("target.returned", ("Target.Reopened",), Audience.UNIT_HEADS,
+           "Kết quả hoàn thành bị trả lại", "a completion was returned (the target reopened)"),
+)
+
+KINDS: tuple[str, ...] = tuple(n.kind for n in NOTICES)
+BY_EVENT: dict[str, tuple[Notice, ...]] = {}
+for _notice in NOTICES:
+    for _name in _notice.events:
+        BY_EVENT[_name] = BY_EVENT.get(_name, ()) + (_notice,)
+
+INBOX = "inbox"
+EMAIL = "email"
+WEBHOOK = "webhook"
+
+
+class Directory:
+    """Who holds which role, as of one position of the event store (users that are not
+    revoked). Kept by the outbox projection from the users' events."""
+
+    def __init__(self) -> None:
+        self.users: dict[str, tuple[str, str | None]] = {}  # user id -> (role, unit id)
+
+    def set(self, user_id: str, role: str, unit_id: str | None, revoked: bool) -> None:
+        if revoked:
+            self.users.pop(user_id, None)
+        else:
+            self.users[user_id] = (str(role), unit_id)
+
+    def with_role(self, role: str) -> list[str]:
+        return sorted(u for u, (r, _) in self.users.items() if r == role)
+
+    def heads_of(self, unit_ids: Iterable[str]) -> list[str]:
+        wanted = set(unit_ids)
+        return sorted(u for u, (r, unit) in self.users.items() if r == "unit_head" and unit in wanted)
+
+
+def recipients(notice: Notice, directory: Directory, *, unit_before: str | None, unit_after: str | None,
+               event: Mapping[str, Any] | Any) -> list[str]:
+    """The user ids `notice` reaches for one event of a target (sorted, no duplicates)."""
+    if notice.audience is Audience.STANDING_COMMITTEE:
+        return directory.with_role("standing_committee")
+    if notice.audience is Audience.UNIT_HEADS:
+        return directory.heads_of(u for u in (unit_before, unit_after) if u)
+    coordinating = getattr(event, "coordinating_unit_ids", None) or ()
+    return directory.heads_of(coordinating)
+
+
+def notification_id(position: int, kind: str, channel: str, recipient: str) -> UUID:
+    """Stable: the same event, kind, channel and recipient always give the same id (a
+    rebuild writes nothing new; a receiver drops a repeated delivery by it)."""
+    return uuid5(_NAMESPACE, f"{position}:{kind}:{channel}:{recipient}")
+
+
+def target_link(target_id: UUID | str) -> str:
+    """Relative to the API's base address: the target as JSON (and its page)."""
+    return f"/v1/targets/{target_id}"
+
+
+def markdown_table() -> str:
+    lines = ["| kind | raised by | who is notified | inbox line (vi) |", "|---|---|---|---|"]
+    for n in NOTICES:
+        lines.append(f"| `{n.kind}` | {', '.join(n.events)} | {AUDIENCE_TEXT[n.audience]} | {n.title_vi} |")
+    return "\n".join(lines) + "\n"

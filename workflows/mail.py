@@ -1,0 +1,57 @@
+"""E-mail notifications over SMTP (`THIDUA_SMTP_URL`, aiosmtplib): a Vietnamese
+subject and body, plain text and HTML, with a link to the target. Like webhooks, a
+mail carries ids and a link, no more (whoever follows the link signs in to read)."""
+
+from __future__ import annotations
+
+import html
+from dataclasses import dataclass
+from email.message import EmailMessage
+from typing import Any
+from urllib.parse import unquote, urlsplit
+from zoneinfo import ZoneInfo
+
+import aiosmtplib
+
+from domain.notifications import NOTICES
+from domain.values import DEFAULT_TIMEZONE
+
+_TITLES = {n.kind: n.title_vi for n in NOTICES}
+
+
+@dataclass(frozen=True)
+class Mailer:
+    """`smtp://[user:password@]host[:port]` (STARTTLS when the server offers it) or
+    `smtps://...` (TLS from the start)."""
+
+    url: str
+    sender: str
+    public_url: str  # the links' base: where people reach the API and its pages
+
+    def message(self, address: str, note: Any) -> EmailMessage:
+        title = _TITLES.get(note["kind"], note["kind"])
+        link = self.public_url.rstrip("/") + note["link"]
+        when = note["occurred_at"].astimezone(ZoneInfo(DEFAULT_TIMEZONE)).strftime("%H:%M ngày %d/%m/%Y")
+        msg = EmailMessage()
+        msg["Subject"] = f"[Thi đua] {title}"
+        msg["From"] = self.sender
+        msg["To"] = address
+        msg["Message-ID"] = f"<{note['notification_id']}@thidua>"  # stable: a mail client drops a repeat
+        text = (f"{title}\n\nĐợt thi đua: {note['campaign_id']}\nThời điểm: {when}\n\n"
+                f"Xem chi tiết chỉ tiêu: {link}\n\nThư tự động từ hệ thống theo dõi thi đua; vui lòng không trả lời.\n")
+        msg.set_content(text)
+        msg.add_alternative(
+            f"<p><strong>{html.escape(title)}</strong></p><p>Đợt thi đua: {html.escape(note['campaign_id'])}<br>"
+            f"Thời điểm: {html.escape(when)}</p><p><a href=\"{html.escape(link)}\">Xem chi tiết chỉ tiêu</a></p>"
+            "<p><small>Thư tự động từ hệ thống theo dõi thi đua; vui lòng không trả lời.</small></p>",
+            subtype="html")
+        return msg
+
+    async def send(self, address: str, note: Any) -> None:
+        parts = urlsplit(self.url)
+        tls = parts.scheme == "smtps"
+        await aiosmtplib.send(
+            self.message(address, note), hostname=parts.hostname or "localhost",
+            port=parts.port or (465 if tls else 25), use_tls=tls, start_tls=None if not tls else False,
+            username=unquote(parts.username) if parts.username else None,
+            password=unquote(parts.password) if parts.password else None, timeout=20)

@@ -1,0 +1,191 @@
+"""The activities of WebhookDeliveryWorkflow: POST one outbox row to its webhook,
+signed as Standard Webhooks, and log the attempt; or mark the row failed.
+
+Each attempt is a row of `webhook_deliveries` (status code or error, outcome, when
+the next retry is due). The notification's stable id is the `webhook-id` header, so a
+receiver drops a repeated delivery (delivery is at least once: a worker that dies
+after the POST and before recording it sends again).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+from datetime import datetime, timedelta, timezone
+from typing import Any
+from uuid import UUID
+
+import aiosmtplib
+import asyncpg
+import httpx
+from standardwebhooks.webhooks import Webhook as Signer
+from temporalio import activity
+from temporalio.exceptions import ApplicationError
+
+from domain.notifications import EMAIL
+from domain.values import SYSTEM, Command
+from domain.webhook import Webhook, webhook_uuid
+from workflows import webhook_urls
+from workflows.mail import Mailer
+from workflows.webhook_workflow import DELIVER, GIVE_UP, Delivery
+
+log = logging.getLogger("thidua.webhooks")
+
+TIMEOUT = httpx.Timeout(10.0, connect=5.0)
+MAX_INTERVAL = timedelta(hours=1)
+
+
+def payload_of(row: Any) -> dict[str, Any]:
+    """What a receiver gets: ids and a link, no more (DESIGN.md "Notifications")."""
+    return {"id": str(row["notification_id"]), "kind": row["kind"],
+            "occurred_at": row["occurred_at"].astimezone(timezone.utc).isoformat(),
+            "campaign_id": row["campaign_id"], "target_id": str(row["target_id"]) if row["target_id"] else None,
+            "position": row["position"], "link": row["link"]}
+
+
+def signed_headers(secret: str, msg_id: str, body: str, at: datetime) -> dict[str, str]:
+    return {"content-type": "application/json", "webhook-id": msg_id,
+            "webhook-timestamp": str(int(at.timestamp())),
+            "webhook-signature": Signer(secret).sign(msg_id, at, body)}
+
+
+class WebhookActivities:
+    def __init__(self, database_dsn: str, app: Any, *, allow_private: bool = False,
+                 mail: Mailer | None = None) -> None:
+        self.dsn = database_dsn
+        self.mail = mail
+        self.app = app  # the domain application: a 410 disables the webhook (an event)
+        self.allow_private = allow_private
+        self._pool: asyncpg.Pool | None = None
+        self._http: httpx.AsyncClient | None = None
+
+    async def _db(self) -> asyncpg.Pool:
+        if self._pool is None:
+            self._pool = await asyncpg.create_pool(self.dsn, min_size=1, max_size=4)
+        return self._pool
+
+    def _client(self) -> httpx.AsyncClient:
+        if self._http is None:
+            self._http = httpx.AsyncClient(timeout=TIMEOUT, follow_redirects=False)
+        return self._http
+
+    async def close(self) -> None:
+        if self._http is not None:
+            await self._http.aclose()
+        if self._pool is not None:
+            await self._pool.close()
+
+    def all(self) -> list[Any]:
+        return [self.deliver, self.give_up]
+
+    @activity.defn(name=DELIVER)
+    async def deliver(self, delivery: Delivery) -> None:
+        pool = await self._db()
+        nid = UUID(delivery.notification_id)
+        note = await pool.fetchrow("SELECT * FROM notifications WHERE notification_id = $1", nid)
+        if note is None:
+            raise ApplicationError(f"no notification {nid}", type="WebhookRefused", non_retryable=True)
+        if note["status"] == "delivered":
+            return
+        if note["channel"] == EMAIL:
+            await self._mail(pool, note)
+            return
+        row = await pool.fetchrow(
+            "SELECT n.*, w.url, w.active, s.secret FROM notifications n "
+            "JOIN LATERAL (SELECT url, active FROM webhooks WHERE webhook_id = n.recipient ORDER BY position DESC "
+            "LIMIT 1) w ON true LEFT JOIN webhook_secrets s ON s.webhook_id = n.recipient "
+            "WHERE n.notification_id = $1", nid)
+        if row is None:
+            raise ApplicationError(f"no webhook for notification {nid}", type="WebhookRefused", non_retryable=True)
+        info = activity.info()
+        attempt = info.attempt
+        if row["secret"] is None:  # registered before its secret was stored: cannot sign
+            await self._log(pool, nid, row, attempt, None, "the webhook has no secret", "failed", None)
+            raise ApplicationError("the webhook has no secret", type="WebhookRefused", non_retryable=True)
+        if not row["active"]:
+            await self._log(pool, nid, row, attempt, None, "the webhook is disabled", "failed", None)
+            raise ApplicationError("the webhook is disabled", type="WebhookRefused", non_retryable=True)
+        refused = await asyncio.to_thread(webhook_urls.refusal, row["url"], allow_private=self.allow_private)
+        if refused is not None:
+            await self._log(pool, nid, row, attempt, None, refused, "failed", None)
+            raise ApplicationError(refused, type="WebhookRefused", non_retryable=True)
+        body = json.dumps(payload_of(row), ensure_ascii=False, separators=(",", ":"))
+        now = datetime.now(timezone.utc)
+        status, error = None, None
+        try:
+            response = await self._client().post(row["url"], content=body.encode(),
+                                                 headers=signed_headers(row["secret"], str(nid), body, now))
+            status = response.status_code
+        except httpx.HTTPError as exc:
+            error = f"{type(exc).__name__}: {exc}"[:500]
+        if status is not None and 200 <= status < 300:
+            await self._log(pool, nid, row, attempt, status, None, "delivered", None)
+            await pool.execute("UPDATE notifications SET status = 'delivered', delivered_at = now(), attempts = $2 "
+                               "WHERE notification_id = $1", nid, attempt)
+            return
+        if status == 410:
+            await self._log(pool, nid, row, attempt, status, None, "gone", None)
+            await asyncio.to_thread(self._disable, row["recipient"], f"410 Gone answered to {nid}")
+            raise ApplicationError("the receiver answered 410 Gone", type="WebhookGone", non_retryable=True)
+        next_at = self._next_retry(delivery, info, now)
+        await self._log(pool, nid, row, attempt, status, error, "retrying" if next_at else "failed", next_at)
+        await pool.execute("UPDATE notifications SET attempts = $2 WHERE notification_id = $1", nid, attempt)
+        raise ApplicationError(f"the receiver answered {status}" if status else error or "no answer",
+                               type="WebhookNotDelivered")
+
+    async def _mail(self, pool: asyncpg.Pool, note: Any) -> None:
+        if self.mail is None:
+            raise ApplicationError("no SMTP server is configured (THIDUA_SMTP_URL)", type="WebhookRefused",
+                                   non_retryable=True)
+        address = await pool.fetchval(
+            "SELECT email FROM notification_preferences WHERE user_id = $1 ORDER BY position DESC LIMIT 1",
+            note["recipient"])
+        if not address:
+            raise ApplicationError("the person has no e-mail address any more", type="WebhookRefused",
+                                   non_retryable=True)
+        attempt = activity.info().attempt
+        await pool.execute("UPDATE notifications SET attempts = $2 WHERE notification_id = $1",
+                           note["notification_id"], attempt)
+        try:
+            await self.mail.send(address, note)
+        except (OSError, aiosmtplib.SMTPException) as exc:
+            raise ApplicationError(f"the mail server refused it: {exc}"[:500], type="WebhookNotDelivered") from exc
+        await pool.execute("UPDATE notifications SET status = 'delivered', delivered_at = now() "
+                           "WHERE notification_id = $1", note["notification_id"])
+
+    @staticmethod
+    def _next_retry(delivery: Delivery, info: Any, now: datetime) -> datetime | None:
+        """When Temporal's retry policy (workflows.webhook_workflow) tries again. An
+        estimate: when the window ends first there is no retry, and `give_up` corrects
+        the last attempt's row."""
+        wait = min(timedelta(milliseconds=delivery.initial_interval_ms) * 2 ** (info.attempt - 1), MAX_INTERVAL)
+        at = now + wait
+        return at if at <= info.scheduled_time + timedelta(seconds=delivery.window_s) else None
+
+    def _disable(self, webhook_id: str, reason: str) -> None:
+        cmd = Command(f"webhook-gone-{webhook_id}", SYSTEM, datetime.now(timezone.utc))
+        self.app.change(lambda: self.app.load(Webhook, webhook_uuid(webhook_id), "webhook"),
+                        lambda hook: hook.disable(cmd, reason) if hook.active else False, cmd.id)
+
+    async def _log(self, pool: asyncpg.Pool, nid: UUID, row: Any, attempt: int, status: int | None,
+                   error: str | None, outcome: str, next_at: datetime | None) -> None:
+        await pool.execute(
+            "INSERT INTO webhook_deliveries (notification_id, attempt, webhook_id, attempted_at, status_code, error, "
+            "outcome, next_retry_at) VALUES ($1, $2, $3, now(), $4, $5, $6, $7) "
+            "ON CONFLICT (notification_id, attempt) DO UPDATE SET attempted_at = now(), status_code = $4, "
+            "error = $5, outcome = $6, next_retry_at = $7",
+            nid, attempt, row["recipient"], status, error, outcome, next_at)
+
+    @activity.defn(name=GIVE_UP)
+    async def give_up(self, delivery: Delivery) -> None:
+        pool = await self._db()
+        nid = UUID(delivery.notification_id)
+        async with pool.acquire() as conn, conn.transaction():
+            await conn.execute("UPDATE notifications SET status = 'failed' WHERE notification_id = $1 "
+                               "AND status <> 'delivered'", nid)
+            # the last attempt expected a retry that the window no longer allowed
+            await conn.execute(
+                "UPDATE webhook_deliveries SET outcome = 'failed', next_retry_at = NULL WHERE notification_id = $1 "
+                "AND outcome = 'retrying' AND attempt = (SELECT max(attempt) FROM webhook_deliveries "
+                "WHERE notification_id = $1)", nid)

@@ -1,0 +1,86 @@
+"""Hands each webhook and e-mail row of the outbox to its own WebhookDeliveryWorkflow.
+
+Runs beside the worker (`thidua worker`). Woken by the outbox projection's NOTIFY
+(`projections.notifications.OUTBOX_CHANNEL`) and by a poll. For each row not yet
+dispatched it starts a workflow whose id is the row's id, then marks the row
+dispatched; after a crash between the two the start is repeated and Temporal answers
+"already started", so each row gets one workflow. Nothing here waits for a receiver.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from typing import Any
+
+import asyncpg
+from temporalio.client import Client
+from temporalio.common import WorkflowIDConflictPolicy, WorkflowIDReusePolicy
+from temporalio.exceptions import WorkflowAlreadyStartedError
+
+from projections.notifications import OUTBOX_CHANNEL
+from workflows.webhook_workflow import Delivery, WebhookDeliveryWorkflow, webhooks_queue
+
+log = logging.getLogger("thidua.webhooks")
+
+
+def workflow_id(notification_id: Any) -> str:
+    return f"webhook-{notification_id}"
+
+
+class Dispatcher:
+    def __init__(self, client: Client, dsn: str, task_queue: str, *, poll_interval: float = 2.0,
+                 initial_interval_ms: int = 1000, window_s: int = 86_400) -> None:
+        self.client = client
+        self.dsn = dsn
+        self.queue = webhooks_queue(task_queue)
+        self.poll_interval = poll_interval
+        self.plan = (initial_interval_ms, window_s)
+        self._wake = asyncio.Event()
+        self._stopping = False
+
+    def stop(self) -> None:
+        self._stopping = True
+        self._wake.set()
+
+    async def dispatch_once(self, conn: asyncpg.Connection) -> int:
+        rows = await conn.fetch(
+            "SELECT notification_id FROM notifications WHERE channel <> 'inbox' AND dispatched_at IS NULL "
+            "ORDER BY position LIMIT 200")
+        for r in rows:
+            nid = r["notification_id"]
+            try:
+                await self.client.start_workflow(
+                    WebhookDeliveryWorkflow.run, Delivery(str(nid), *self.plan), id=workflow_id(nid),
+                    task_queue=self.queue, id_reuse_policy=WorkflowIDReusePolicy.REJECT_DUPLICATE,
+                    id_conflict_policy=WorkflowIDConflictPolicy.FAIL)
+            except WorkflowAlreadyStartedError:
+                pass  # started before a crash: that workflow delivers it
+            await conn.execute("UPDATE notifications SET dispatched_at = now() WHERE notification_id = $1", nid)
+        return len(rows)
+
+    async def run(self) -> None:
+        backoff = 0.5
+        while not self._stopping:
+            conn = listen = None
+            try:
+                conn = await asyncpg.connect(self.dsn)
+                listen = await asyncpg.connect(self.dsn)  # LISTEN needs a connection of its own
+                await listen.add_listener(OUTBOX_CHANNEL, lambda *_: self._wake.set())
+                backoff = 0.5
+                while not self._stopping:
+                    self._wake.clear()
+                    if await self.dispatch_once(conn):
+                        continue
+                    try:
+                        await asyncio.wait_for(self._wake.wait(), self.poll_interval)
+                    except TimeoutError:
+                        pass
+            except Exception:  # the database or Temporal away: try again, never skip a row
+                log.exception("webhook dispatch failed; retrying in %.1fs", backoff)
+                await asyncio.sleep(backoff)
+                backoff = min(backoff * 2, 30.0)
+            finally:
+                for c in (listen, conn):
+                    if c is not None and not c.is_closed():
+                        await c.close()
