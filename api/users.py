@@ -149,16 +149,17 @@ def create_user_cli(domain_app: Any, *, name: str, role: str, unit_id: str | Non
 
 
 def public_url(settings: Any) -> str:
-    """Where people reach the web pages: THIDUA_PUBLIC_URL, else the API's own address."""
-    configured = getattr(settings, "public_url", None)
-    if configured:
-        return str(configured).rstrip("/")
-    return f"http://{settings.api_host}:{settings.api_port}"
+    """Where people reach the web pages (activation links start with it)."""
+    return str(settings.public_url).rstrip("/")
 
 
 def request_base_url(request: Any) -> str:
-    configured = getattr(get_settings(), "public_url", None)
-    return str(configured).rstrip("/") if configured else str(request.base_url).rstrip("/")
+    """THIDUA_PUBLIC_URL when it is set, else the address the request came to (a page or a
+    client reached the API there, so a person can too)."""
+    settings = get_settings()
+    if "public_url" in settings.model_fields_set:
+        return public_url(settings)
+    return str(request.base_url).rstrip("/")
 
 
 def _user_id_for(command_id: str, key: str | None) -> str:

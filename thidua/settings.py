@@ -68,8 +68,6 @@ class Settings(BaseSettings):
     api_host: str = Field(default="127.0.0.1", validation_alias="THIDUA_API_HOST")
     api_port: int = Field(default=8000, ge=1, le=65535, validation_alias="THIDUA_API_PORT")
     log_level: str = Field(default="INFO", validation_alias="THIDUA_LOG_LEVEL")
-    # Where people reach the pages (activation links name it); default: the API's own address.
-    public_url: str | None = Field(default=None, validation_alias="THIDUA_PUBLIC_URL")
     # One JSON object per line (for log collectors), or "text" for people.
     log_format: Literal["json", "text"] = Field(default="json", validation_alias="THIDUA_LOG_FORMAT")
     task_queue: str = Field(default="thidua-targets", min_length=1, validation_alias="THIDUA_TASK_QUEUE")
