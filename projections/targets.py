@@ -1,6 +1,5 @@
 """The `targets` projection: current targets, their status intervals, and the
-cluster scoreboards (recomputed by `domain.scoring.scoreboard` for clusters a batch
-touched)."""
+cluster scoreboards of the clusters a batch touched (their SQL: projections/scoreboard.py)."""
 
 from __future__ import annotations
 
@@ -10,11 +9,8 @@ from uuid import UUID
 
 import asyncpg
 
-from domain.campaign import campaign_uuid, unit_uuid
-from domain.scoring import NO_RULES, ClusterBoard, apply_rules
-from domain.scoring import scoreboard as domain_scoreboard
+from projections import scoreboard
 from projections.batch import BatchContext, Prepared, Stopwatch, copy_rows, upsert_many
-from projections.boards import SCOREBOARD_COLUMNS, adjustments_of, boards_of_rows, scoreboard_rows, target_facts
 from projections.codec import dumps
 from projections.pipeline import Step
 
@@ -42,7 +38,7 @@ _HISTORY_COLUMNS = (
     "valid_from", "valid_to",
 )
 
-Dirty = set[tuple[str, str]]  # (campaign_id, cluster_id)
+Dirty = scoreboard.Dirty
 
 
 @dataclass
@@ -200,89 +196,8 @@ class TargetsProjection:
     async def _clusters_of(
         self, ctx: BatchContext, units: set[tuple[str, str]], whole_campaigns: set[str], renamed: set[str]
     ) -> Dirty:
-        dirty: Dirty = set()
-        ids = sorted({c for c, _ in units} | whole_campaigns)
-        found = await ctx.view.get_many(ctx.conn, [campaign_uuid(cid) for cid in ids])
-        campaigns = {cid: found[campaign_uuid(cid)] for cid in ids}
-        for cid, unit_id in units:
-            campaign = campaigns[cid]
-            cluster_id = campaign.cluster_of(unit_id) if campaign is not None else None
-            if cluster_id is not None:
-                dirty.add((cid, cluster_id))
-        for cid in whole_campaigns:
-            campaign = campaigns[cid]
-            if campaign is not None:
-                dirty |= {(cid, k) for k in campaign.clusters}
-        if renamed:
-            rows = await ctx.conn.fetch(
-                f"SELECT DISTINCT campaign_id, cluster_id FROM {ctx.table('scoreboard')} WHERE unit_id = ANY($1)",
-                list(renamed),
-            )
-            dirty |= {(r["campaign_id"], r["cluster_id"]) for r in rows}
-        return dirty
+        return await scoreboard.stale_clusters(ctx, units, whole_campaigns, renamed)
 
     async def _scoreboards(self, ctx: BatchContext, dirty: Dirty, *, final: bool) -> None:
-        table = ctx.table("scoreboard_dirty")
-        if not final:
-            if dirty:
-                await ctx.conn.execute(
-                    f"INSERT INTO {table} (campaign_id, cluster_id) SELECT * FROM unnest($1::text[], $2::text[]) "
-                    "ON CONFLICT DO NOTHING",
-                    [d[0] for d in dirty],
-                    [d[1] for d in dirty],
-                )
-            pending = await ctx.conn.fetchval(f"SELECT EXISTS (SELECT 1 FROM {table})")
-            if pending:
-                # stale clusters remain: the scoreboard position stays where it was complete
-                ctx.new_positions["scoreboard"] = ctx.positions.get("scoreboard", 0)
-            return
-        marked = await ctx.conn.fetch(f"DELETE FROM {table} RETURNING campaign_id, cluster_id")
-        dirty = dirty | {(r["campaign_id"], r["cluster_id"]) for r in marked}
-        by_campaign: dict[str, set[str]] = {}
-        for cid, kid in dirty:
-            by_campaign.setdefault(cid, set()).add(kid)
-        for cid, kids in sorted(by_campaign.items()):
-            await self._recompute(ctx, cid, kids)
-        ctx.new_positions["scoreboard"] = ctx.batch_end
-        self.watch.reset()
-
-    async def _recompute(self, ctx: BatchContext, campaign_id: str, cluster_ids: set[str]) -> None:
-        """Score the clusters in `cluster_ids` from their targets and mark them under the
-        campaign's rules. A campaign-scope form ranks every unit of the campaign, so then
-        the other clusters' stored scores (unchanged: nothing of theirs moved) join the
-        marking, and every row of the campaign is rewritten with its new marks."""
-        conn = ctx.conn
-        campaign = await ctx.view.get(conn, campaign_uuid(campaign_id))
-        rules = NO_RULES if campaign is None else campaign.rules
-        others: list[ClusterBoard] = []
-        if rules.campaign_wide:
-            others = boards_of_rows(await conn.fetch(
-                f"DELETE FROM {ctx.table('scoreboard')} WHERE campaign_id = $1 AND NOT cluster_id = ANY($2) "
-                "RETURNING *",
-                campaign_id,
-                list(cluster_ids),
-            ))
-            others = [b for b in others if b.cluster_id in campaign.clusters]
-        await conn.execute(
-            f"DELETE FROM {ctx.table('scoreboard')} WHERE campaign_id = $1 AND cluster_id = ANY($2)",
-            campaign_id,
-            list(cluster_ids),
-        )
-        if campaign is None:
-            return
-        clusters = [campaign.clusters[k] for k in sorted(cluster_ids) if k in campaign.clusters]
-        unit_ids = sorted({u for c in clusters for u in c.unit_ids})
-        facts = target_facts(await conn.fetch(
-            f"SELECT unit_id, points, report_class, status FROM {ctx.table('targets')} "
-            "WHERE campaign_id = $1 AND unit_id = ANY($2)",
-            campaign_id,
-            unit_ids,
-        )) if unit_ids else []
-        units = await ctx.view.get_many(conn, [unit_uuid(u) for u in unit_ids])
-        names = {}
-        for u in unit_ids:
-            unit = units[unit_uuid(u)]
-            names[u] = unit.name if unit is not None else u
-        fresh = domain_scoreboard(clusters, facts, adjustments_of(campaign.adjustments), campaign.scoring, names)
-        boards = apply_rules(sorted([*fresh, *others], key=lambda b: b.cluster_id), rules)
-        await copy_rows(conn, ctx.schema, "scoreboard", SCOREBOARD_COLUMNS, scoreboard_rows(campaign_id, boards))
+        if await scoreboard.recompute_stale(ctx, dirty, final=final):
+            self.watch.reset()
