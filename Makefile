@@ -18,7 +18,7 @@ UV         := $(VENV)/bin/uv
 UV_SPEC    := uv>=0.13,<0.14
 LOCK_ARGS  := --universal --python-version 3.11 --generate-hashes --quiet $(if $(UPGRADE),--upgrade)
 
-.PHONY: venv test test-tools up lock bench bench-large clean distclean
+.PHONY: venv chromium test test-tools up lock bench bench-large clean distclean
 
 venv: $(STAMP)
 
@@ -31,6 +31,16 @@ $(STAMP): pyproject.toml $(LOCK) | $(VENV_PY)
 	$(VENV_PY) -m pip install --require-hashes -r $(LOCK)
 	$(VENV_PY) -m pip install --no-deps -e .
 	touch $(STAMP)
+
+# The browser tests (tests/browser) drive Debian's Chromium: installed here when it is missing
+# and we are root (Playwright's own download is not reachable everywhere). Otherwise those
+# tests fail and say how to get a browser.
+CHROMIUM ?= /usr/bin/chromium
+chromium:
+	@if [ ! -x "$(CHROMIUM)" ] && [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then \
+		echo "installing chromium for the browser tests"; \
+		apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium; \
+	fi
 
 # Refresh the lock after changing the dependencies in pyproject.toml; pins that still fit
 # are kept. `make lock UPGRADE=1` moves every package to its newest allowed version.
@@ -52,7 +62,7 @@ test-tools:
 # process that has run the integration tests (Temporal's core, worker threads, many pools)
 # and then starts the e2e stack was seen to crash in native code (asyncpg building a
 # connection), and each suite stands alone anyway. PYTEST_ARGS go to both runs.
-test: venv test-tools
+test: venv test-tools chromium
 	$(VENV_PY) -m pytest -q tests/unit tests/integration $(PYTEST_ARGS)
 	$(VENV_PY) -m pytest -q tests/e2e tests/browser $(PYTEST_ARGS)
 

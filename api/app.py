@@ -28,8 +28,10 @@ from api.metrics import ApiMetrics
 from api.edge import AllowedMethods, RefuseNulCharacters
 from api.middleware import BodySizeLimit, ErrorGuard, RequestId, RequestMetrics
 from api.problems import install_problem_handlers
-from api.routes import campaigns, notifications, operations, reports, rules, system, targets, webhooks
+from api.routes import campaigns, notifications, operations, reports, rules, session, system, targets, webhooks
 from api.services import Services
+from api.sessions import LoginThrottle, SessionStore
+from api.web import mount as mount_web
 from api import users
 from projections.schema import ensure_schema
 from thidua import heap
@@ -37,13 +39,14 @@ from thidua.settings import Settings, get_settings
 
 log = logging.getLogger("thidua.api")
 
-PUBLIC_PATHS = frozenset({"/healthz", "/metrics"})
+PUBLIC_PATHS = frozenset({"/healthz", "/metrics"}) | session.PUBLIC_PATHS
 
 DESCRIPTION = """
 thidua tracks the targets of an emulation campaign (đợt thi đua).
 
 * **Auth**: `Authorization: Bearer <token>`; tokens come from `thidua users create` (the first
-  secretariat user) and `POST /v1/users`.
+  secretariat user) and `POST /v1/users`. People sign in with `POST /v1/session` instead: its
+  cookie authenticates reads, and changes that also send `X-CSRF-Token`.
 * **Errors** are RFC 9457 `application/problem+json`.
 * **Commands** accept `Idempotency-Key` (≤ 200 characters): a replay answers as the first time and
   records nothing; the same key with another request is a 422.
@@ -112,9 +115,10 @@ def create_app(
     async def _replay(request: Request, exc: Replay) -> Response:
         return replay_response(exc)
 
-    for router in (system.router, users.router, campaigns.router, operations.router, rules.router, targets.router,
-                   reports.router, notifications.router, webhooks.router):
+    for router in (system.router, users.router, session.router, campaigns.router, operations.router,
+                   rules.router, targets.router, reports.router, notifications.router, webhooks.router):
         app.include_router(router)
+    mount_web(app)
     _check_every_route_is_guarded(app)
     _install_openapi(app)
     install_docs(app)
@@ -139,7 +143,10 @@ async def _services(
     await ensure_schema(parts.pool)
     idempotency = IdempotencyStore(parts.pool)
     await idempotency.ensure_table()
+    sessions = SessionStore(parts.pool)
+    await sessions.ensure_table()
     return Services(
+        sessions=sessions, throttle=LoginThrottle(),
         domain_app=parts.domain_app, pool=parts.pool, gateway=parts.gateway, temporal_client=parts.temporal_client,
         verifier=TokenVerifier(parts.domain_app, ttl=auth_cache_ttl), idempotency=idempotency, metrics=metrics,
         task_queue=settings.task_queue, position_wait_seconds=position_wait_seconds,
@@ -168,6 +175,9 @@ def _check_every_route_is_guarded(app: FastAPI) -> None:
     if not routes:
         raise RuntimeError("the app has no API routes")
     for route in routes:
+        # Web pages (outside /v1) check the session themselves and send strangers to sign-in.
+        if not route.path.startswith("/v1/"):
+            continue
         if route.path not in PUBLIC_PATHS and not route_is_guarded(route.dependant):
             raise RuntimeError(f"route {sorted(route.methods)} {route.path} does not depend on authenticate")
 

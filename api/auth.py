@@ -18,16 +18,28 @@ import secrets
 import time
 from collections import OrderedDict
 from dataclasses import dataclass
+from datetime import timedelta
 from typing import Any
 
 import anyio
+from argon2 import PasswordHasher
+from argon2.exceptions import InvalidHashError, VerificationError
 
 from domain.errors import NotFound
 from domain.values import Actor, Role
 
 TOKEN_PREFIX = "thd_"
+ACTIVATION_PREFIX = "act_"
 SECRET_BYTES = 32
 MAX_TOKEN_LENGTH = 300
+ACTIVATION_LIFETIME = timedelta(hours=72)
+MIN_PASSWORD_LENGTH = 10
+MAX_PASSWORD_LENGTH = 1000  # argon2 hashes any length; a cap keeps a request from costing seconds
+
+# argon2id with the library's defaults (RFC 9106's second recommended option: t=3, m=64 MiB, p=4).
+_hasher = PasswordHasher()
+# Verified against when the login is unknown, so that a wrong login costs what a wrong password costs.
+_DUMMY_HASH = _hasher.hash(secrets.token_urlsafe(16))
 
 
 def new_user_id() -> str:
@@ -43,11 +55,41 @@ def hash_token(token: str) -> str:
     return hashlib.sha256(token.encode()).hexdigest()
 
 
-def user_id_of(token: str) -> str | None:
-    """The user id a well-formed token names, else None."""
-    if not token.startswith(TOKEN_PREFIX) or len(token) > MAX_TOKEN_LENGTH:
+def new_activation_token(user_id: str) -> str:
+    """`act_<user_id>_<secret>`: names its user, like a bearer token, and is stored only as a sha256."""
+    return f"{ACTIVATION_PREFIX}{user_id}_{secrets.token_urlsafe(SECRET_BYTES)}"
+
+
+def activation_url(base_url: str, token: str) -> str:
+    return f"{base_url.rstrip('/')}/activate/{token}"
+
+
+def hash_password(password: str) -> str:
+    return _hasher.hash(password)
+
+
+def password_matches(password_hash: str | None, password: str) -> bool:
+    """Constant work whether or not the user has a password (no timing oracle on logins)."""
+    try:
+        return _hasher.verify(password_hash or _DUMMY_HASH, password) and password_hash is not None
+    except (VerificationError, InvalidHashError):
+        return False
+
+
+def password_problem(password: str) -> str | None:
+    """Why a new password is refused (NIST SP 800-63B: length, not composition rules), or None."""
+    if len(password) < MIN_PASSWORD_LENGTH:
+        return f"a password has at least {MIN_PASSWORD_LENGTH} characters"
+    if len(password) > MAX_PASSWORD_LENGTH:
+        return f"a password has at most {MAX_PASSWORD_LENGTH} characters"
+    return None
+
+
+def user_id_of(token: str, prefix: str = TOKEN_PREFIX) -> str | None:
+    """The user id a well-formed token (bearer, or activation with its prefix) names, else None."""
+    if not token.startswith(prefix) or len(token) > MAX_TOKEN_LENGTH:
         return None
-    user_id, sep, secret = token[len(TOKEN_PREFIX):].partition("_")
+    user_id, sep, secret = token[len(prefix):].partition("_")
     if not sep or not user_id or len(secret) < 40:  # 32 bytes of urlsafe base64 are 43 characters
         return None
     return user_id
@@ -98,6 +140,16 @@ class TokenVerifier:
         if entry.principal is None or entry.revoked:
             return None
         if not hmac.compare_digest(entry.token_hash, hash_token(token)):
+            return None
+        return entry.principal
+
+    async def principal_of(self, user_id: str) -> Principal | None:
+        """The user behind a session: None when unknown or revoked (same cache as tokens)."""
+        entry = self._cache.get(user_id)
+        if entry is None or entry.expires < time.monotonic():
+            entry = await anyio.to_thread.run_sync(self._load, user_id)
+            self._remember(user_id, entry)
+        if entry.principal is None or entry.revoked:
             return None
         return entry.principal
 

@@ -69,10 +69,16 @@ _bearer = HTTPBearer(auto_error=False, description="`Authorization: Bearer thd_<
 
 
 async def authenticate(
+    request: Request,
     services: ServicesDep,
     credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)],
 ) -> Principal:
     challenge = {"WWW-Authenticate": 'Bearer realm="thidua"'}
+    if credentials is None:  # a person signed in to the pages: the session cookie (+ CSRF header for changes)
+        from api.sessions import principal_from_cookie
+
+        if (person := await principal_from_cookie(request, services)) is not None:
+            return person
     if credentials is None or credentials.scheme.lower() != "bearer":
         raise Problem(401, "a bearer token is required", headers=challenge)
     principal = await services.verifier.verify(credentials.credentials)

@@ -86,6 +86,9 @@ class UserCreate(Input):
     name: ShortText
     role: RoleName
     unit_id: Id | None = None
+    login: Annotated[str | None, Field(default=None, min_length=2, max_length=100,
+                                       description="For signing in to the web pages (a-z, 0-9, . _ @ -)")] = None
+    email: Annotated[str | None, Field(default=None, min_length=3, max_length=300)] = None
 
 
 class UserOut(Output):
@@ -95,13 +98,44 @@ class UserOut(Output):
     unit_id: str | None = None
 
 
-class UserCreatedOut(UserOut):
+class PersonOut(UserOut):
+    """A user as their own aggregate knows them (creation, activation, revocation answers)."""
+
+    login: str | None = None
+    email: str | None = None
+    active: bool = Field(default=False, description="A password is set (the activation link was used)")
     revoked: bool = False
-    token: str | None = Field(description="Shown once; only its hash is stored. Null on an idempotent replay.")
+
+
+class ActivatedOut(PersonOut):
     position: int
 
 
-class UserRevokedOut(UserOut):
+class UserCreatedOut(PersonOut):
+    token: str | None = Field(description="Shown once; only its hash is stored. Null on an idempotent replay.")
+    activation_url: str | None = Field(
+        default=None, description="Where the person sets a password: one use, 72 hours. Null on a replay.")
+    position: int
+
+
+class ActivationIn(Input):
+    model_config = ConfigDict(extra="forbid", str_strip_whitespace=False)  # a password is kept as typed
+    token: Annotated[str, Field(min_length=1, max_length=300)]
+    password: Annotated[str, Field(min_length=1, max_length=1000)]
+
+
+class SessionIn(Input):
+    model_config = ConfigDict(extra="forbid", str_strip_whitespace=False)
+    login: Annotated[str, Field(min_length=1, max_length=100)]
+    password: Annotated[str, Field(min_length=1, max_length=1000)]
+
+
+class SessionOut(Output):
+    user: UserOut
+    csrf_token: str = Field(description="Send it as the X-CSRF-Token header with every change made with the cookie")
+
+
+class UserRevokedOut(PersonOut):
     revoked: bool
     position: int
 

@@ -39,6 +39,7 @@ DOMAIN_PROBLEMS: dict[str, tuple[int, str, str]] = {
     "bad_input": (422, "validation", "Invalid input"),
     "command_id_reused": (422, "command-id-reused", "Command id reused"),
     "not_found": (404, "not-found", "Not found"),
+    "activation_gone": (410, "activation-gone", "Gone"),
 }
 
 _TITLES = {
@@ -48,9 +49,11 @@ _TITLES = {
     404: "Not found",
     405: "Method not allowed",
     409: "Conflict",
+    410: "Gone",
     413: "Content too large",
     415: "Unsupported media type",
     422: "Invalid input",
+    429: "Too many requests",
     500: "Internal server error",
     503: "Service unavailable",
 }
@@ -62,9 +65,11 @@ _SLUGS = {
     404: "not-found",
     405: "method-not-allowed",
     409: "conflict",
+    410: "gone",
     413: "content-too-large",
     415: "unsupported-media-type",
     422: "validation",
+    429: "too-many-requests",
     500: "internal",
     503: "unavailable",
 }

@@ -31,6 +31,8 @@ class Services:
     metrics: ApiMetrics
     task_queue: str
     position_wait_seconds: float = 5.0
+    sessions: Any = None  # api.sessions.SessionStore
+    throttle: Any = None  # api.sessions.LoginThrottle
     operation_wait_seconds: float = 5.0  # see thidua.settings
     extras: dict[str, Any] = field(default_factory=dict)
 

@@ -3,7 +3,8 @@
 Creating and revoking a user are events of the `User` aggregate (actor, time,
 command id), so they appear in the audit trail like every other change. A token is
 shown once, at creation; only its sha256 is stored, and so an idempotent replay of
-`POST /v1/users` answers with the same user but `token: null`.
+`POST /v1/users` answers with the same user but `token: null`. The same goes for the
+one-time `activation_url` where the person sets a password (72 hours).
 """
 
 from __future__ import annotations
@@ -14,14 +15,26 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Path
 
-from api.auth import hash_token, new_token, new_user_id
+from api.auth import (
+    ACTIVATION_LIFETIME,
+    ACTIVATION_PREFIX,
+    activation_url,
+    hash_password,
+    hash_token,
+    new_activation_token,
+    new_token,
+    new_user_id,
+    password_problem,
+    user_id_of,
+)
 from api.deps import CommandCtx, CurrentUser, Secretariat
 from api.models import UserCreate, UserCreatedOut, UserOut, UserRevokedOut
 from api.problems import problem_responses
-from api.services import Services, apply_and_save, command, position_of_command
-from domain.errors import BadInput, DomainError, NotFound
-from domain.user import User
+from api.services import Services, apply_and_save, command, now, position_of_command
+from domain.errors import BadInput, DomainError, NotFound, VersionConflict
+from domain.user import ActivationGone, LoginClaim, User, check_login, login_uuid
 from domain.values import Actor, Command, Role
+from thidua.settings import get_settings
 
 router = APIRouter(tags=["users"])
 
@@ -29,8 +42,9 @@ UserId = Annotated[str, Path(min_length=1, max_length=100, description="User id"
 
 
 def create_user(domain_app: Any, cmd: Command, *, user_id: str, name: str, role: str, unit_id: str | None,
-                bootstrap: bool = False) -> dict[str, Any]:
-    """Create a user with a fresh token; the answer carries the token (shown once).
+                bootstrap: bool = False, login: str | None = None, email: str | None = None,
+                base_url: str = "") -> dict[str, Any]:
+    """Create a user with a fresh token and activation link; the answer carries both (shown once).
 
     Runs in a thread (eventsourcing is synchronous). When `user_id` already exists
     (a retried request whose first answer was lost), the user is returned with no token.
@@ -49,16 +63,70 @@ def create_user(domain_app: Any, cmd: Command, *, user_id: str, name: str, role:
     except NotFound:
         existing = None
     if existing is not None:
-        return {**existing.to_state(), "token": None,
+        return {**existing.to_state(), "token": None, "activation_url": None,
                 "position": position_of_command(domain_app, existing, cmd.id)}
+    login = check_login(login)
     token = new_token(user_id)
+    activation = new_activation_token(user_id)
     user = User.create(cmd, user_id=user_id, name=name, role=role_value, unit_id=unit_id,
-                       token_hash=hash_token(token), bootstrap=bootstrap)
-    position = domain_app.save_changes(user)
-    return {**user.to_state(), "token": token, "position": position}
+                       token_hash=hash_token(token), bootstrap=bootstrap, login=login, email=email,
+                       activation_hash=hash_token(activation), activation_expires=cmd.at + ACTIVATION_LIFETIME)
+    aggregates: list[Any] = [user]
+    if login is not None:
+        aggregates.append(LoginClaim(login=login, user_id=user_id, actor=cmd.actor, occurred_at=cmd.at,
+                                     command_id=cmd.id))
+    try:
+        position = domain_app.save_changes(*aggregates)
+    except VersionConflict:
+        # The claim already exists (the user id is fresh): nothing of this user was stored.
+        raise BadInput(f"the login {login!r} is taken", field="login") from None
+    return {**user.to_state(), "token": token, "position": position,
+            "activation_url": activation_url(base_url, activation)}
 
 
-def create_user_cli(domain_app: Any, *, name: str, role: str, unit_id: str | None) -> dict[str, Any]:
+def user_by_login(domain_app: Any, login: str) -> User | None:
+    """The user a login names, or None (no such login, or not a valid login at all)."""
+    try:
+        claim = domain_app.load(LoginClaim, login_uuid(check_login(login) or ""), "login")
+        return domain_app.get_user(claim.user_id)
+    except (BadInput, NotFound):
+        return None
+
+
+def activate(domain_app: Any, token: str, password: str) -> dict[str, Any]:
+    """Set the first password from a one-time activation token (runs in a thread)."""
+    problem = password_problem(password)
+    if problem is not None:
+        raise BadInput(problem, field="password")
+    user_id = user_id_of(token, ACTIVATION_PREFIX)
+    if user_id is None:
+        raise ActivationGone("this activation link does not exist")
+    try:
+        user = domain_app.get_user(user_id)
+    except NotFound:
+        raise ActivationGone("this activation link does not exist") from None
+    cmd = command(f"activate-{hash_token(token)[:32]}", user.as_actor())
+    password_hash = hash_password(password)
+    changed = domain_app.change(lambda: domain_app.get_user(user_id),
+                                lambda u: u.activate(cmd, activation_hash=hash_token(token),
+                                                     password_hash=password_hash), cmd.id)
+    if not changed.stored:  # the same link twice: it is used up, whoever comes back with it
+        raise ActivationGone("this activation link was used already")
+    return {**changed.aggregate.to_state(), "position": changed.position}
+
+
+def new_activation(domain_app: Any, cmd: Command, user_id: str, base_url: str) -> dict[str, Any]:
+    """A fresh activation link for an existing user (secretariat)."""
+    activation = new_activation_token(user_id)
+    changed = domain_app.change(lambda: domain_app.get_user(user_id),
+                                lambda u: u.issue_activation(cmd, activation_hash=hash_token(activation),
+                                                             expires=cmd.at + ACTIVATION_LIFETIME), cmd.id)
+    url = activation_url(base_url, activation) if changed.stored else None
+    return {**changed.aggregate.to_state(), "activation_url": url, "position": changed.position}
+
+
+def create_user_cli(domain_app: Any, *, name: str, role: str, unit_id: str | None, login: str | None = None,
+                    email: str | None = None, base_url: str = "") -> dict[str, Any]:
     """`thidua users create` (opened by `thidua.bootstrap.create_user`): works with no
     user yet (this is how the first one is made).
 
@@ -72,11 +140,26 @@ def create_user_cli(domain_app: Any, *, name: str, role: str, unit_id: str | Non
     user_id = new_user_id()
     try:
         result = create_user(domain_app, command(f"cli-create-user-{user_id}", actor), user_id=user_id, name=name,
-                             role=role, unit_id=unit_id, bootstrap=True)
+                             role=role, unit_id=unit_id, bootstrap=True, login=login, email=email,
+                             base_url=base_url)
     except DomainError as exc:
         raise SystemExit(f"thidua users create: {exc.message}") from None  # a message, not a traceback
     return {"id": result["id"], "name": result["name"], "role": result["role"], "unit_id": result["unit_id"],
-            "token": result["token"]}
+            "login": result["login"], "token": result["token"], "activation_url": result["activation_url"]}
+
+
+def public_url(settings: Any) -> str:
+    """Where people reach the web pages (activation links start with it)."""
+    return str(settings.public_url).rstrip("/")
+
+
+def request_base_url(request: Any) -> str:
+    """THIDUA_PUBLIC_URL when it is set, else the address the request came to (a page or a
+    client reached the API there, so a person can too)."""
+    settings = get_settings()
+    if "public_url" in settings.model_fields_set:
+        return public_url(settings)
+    return str(request.base_url).rstrip("/")
 
 
 def _user_id_for(command_id: str, key: str | None) -> str:
@@ -93,18 +176,20 @@ def _user_id_for(command_id: str, key: str | None) -> str:
 async def post_user(body: UserCreate, user: Secretariat, ctx: CommandCtx) -> Any:
     services: Services = ctx.services
     user_id = _user_id_for(ctx.command_id, ctx.key)
+    base_url = request_base_url(ctx.request)
 
     async def act() -> dict[str, Any]:
         try:
             return await services.in_thread(
                 lambda: create_user(services.domain_app, command(ctx.command_id, user.actor), user_id=user_id,
-                                    name=body.name, role=body.role, unit_id=body.unit_id)
+                                    name=body.name, role=body.role, unit_id=body.unit_id, login=body.login,
+                                    email=body.email, base_url=base_url)
             )
         finally:
             services.verifier.forget(user_id)  # drop a cached "unknown user" for this id
 
     return await ctx.run("create_user", act, status=201, model=UserCreatedOut,
-                         stored_view=lambda payload: {**payload, "token": None})
+                         stored_view=lambda payload: {**payload, "token": None, "activation_url": None})
 
 
 @router.delete(
@@ -114,20 +199,25 @@ async def post_user(body: UserCreate, user: Secretariat, ctx: CommandCtx) -> Any
 async def delete_user(uid: UserId, user: Secretariat, ctx: CommandCtx) -> Any:
     services: Services = ctx.services
 
-    def revoke() -> dict[str, Any]:
-        target, position = apply_and_save(
-            services.domain_app, lambda: services.domain_app.get_user(uid),
-            lambda u: u.revoke(command(ctx.command_id, user.actor)), ctx.command_id,
-        )
-        return {**target.to_state(), "position": position}
-
     async def act() -> dict[str, Any]:
-        try:
-            return await services.in_thread(revoke)
-        finally:
-            services.verifier.forget(uid)
+        return await revoke_user(services, command(ctx.command_id, user.actor), uid)
 
     return await ctx.run("revoke_user", act, model=UserRevokedOut)
+
+
+async def revoke_user(services: Services, cmd: Command, uid: str) -> dict[str, Any]:
+    """Revoke a user: their token stops working, and every session of theirs ends now."""
+    def revoke() -> dict[str, Any]:
+        target, position = apply_and_save(services.domain_app, lambda: services.domain_app.get_user(uid),
+                                          lambda u: u.revoke(cmd), cmd.id)
+        return {**target.to_state(), "position": position}
+
+    try:
+        result = await services.in_thread(revoke)
+    finally:
+        services.verifier.forget(uid)
+    await services.sessions.close_all(uid)  # a table row per session: this ends them on every replica
+    return result
 
 
 @router.get("/v1/me", response_model=UserOut, summary="Who the token belongs to",

@@ -82,6 +82,13 @@ SPECS: tuple[Spec, ...] = (
     Spec("P5.scoreboard_rate", "scoreboard GET, 32 concurrent", "req/s", goal=Goal(">=", 1_000)),
     Spec("P5.scoreboard_p99", "scoreboard GET, 32 concurrent, p99", "ms", goal=Goal("<", 50)),
     Spec("P5.as_of_p99", "scoreboard GET ?as_of, 32 concurrent, p99", "ms", goal=Goal("<", 100)),
+    # P7: a person's pages beside the JSON route each reads, both with the session cookie.
+    Spec("P7.scoreboard_json_p99", "scoreboard JSON GET (cookie), 32 concurrent, p99", "ms", modes=_DS),
+    Spec("P7.scoreboard_page_p99", "scoreboard page GET, 32 concurrent, p99", "ms", "P7.scoreboard_json_p99",
+         Goal("<", 50), modes=_DS),
+    Spec("P7.target_json_p99", "target JSON GET (cookie), 32 concurrent, p99", "ms", modes=_DS),
+    Spec("P7.target_page_p99", "target page GET, 32 concurrent, p99", "ms", "P7.target_json_p99",
+         Goal("<", 50), modes=_DS),
     Spec("P6.verify_rate", "audit chain verify", "events/s", goal=Goal(">=", 100_000)),
     Spec("R.rss_api", "peak RSS of the api process", "MB", goal=Goal("<", 500), modes=_DS),
     Spec("R.rss_worker", "peak RSS of the worker process", "MB", goal=Goal("<", 500), modes=_DS),

@@ -232,6 +232,31 @@ async def stage_scoreboard(run: Run, stack: Stack, clients: int, seconds: float,
                     **detail, **past.summary())
 
 
+async def stage_pages(run: Run, stack: Stack, clients: int, seconds: float, target_id: str) -> None:
+    """P7: the scoreboard page and a target's page, each beside the JSON route it reads, at
+    `clients` connections signed in with the same session cookie (so both pay the same
+    authentication)."""
+    pairs = (("scoreboard", f"/campaigns/{MAIN_CAMPAIGN}/scoreboard", f"/v1/campaigns/{MAIN_CAMPAIGN}/scoreboard"),
+             ("target", f"/targets/{target_id}", f"/v1/targets/{target_id}"))
+    headers = {"Cookie": stack.inspector_cookie}
+    for name, page, json_route in pairs:
+        for kind, path in (("json", json_route), ("page", page)):
+            conns = [stack.connection(None) for _ in range(clients)]
+
+            async def get(c: int, i: int, path: str = path) -> None:
+                (await conns[c].request("GET", path, headers=headers)).raise_for_status(f"GET {path}")
+
+            try:
+                load = await closed_loop(clients, get, seconds=seconds, warmup_calls=3)
+            finally:
+                for conn in conns:
+                    await conn.close()
+            if load.errors:
+                run.notes.append(f"P7 {name} {kind}: {load.errors} errors, first: {load.first_error}")
+            run.results.put(f"P7.{name}_{kind}_p99", load.ms(99) if load.latencies and not load.errors else None,
+                            clients=clients, path=path, **load.summary())
+
+
 async def stage_rebuild(run: Run, database_url: str, figure: str) -> None:
     """P4: rebuild every read model from the event store (`thidua projections rebuild`)."""
     rebuild = require("projections.rebuild")
@@ -323,13 +348,13 @@ async def run_stages(run: Run, *, database_url: str, address: str, work: Path, l
     p = run.profile
     large = p.mode == "large"
     ids = _ids(large)
-    wanted = {g for g in ("P1", "P2", "P3", "P4", "P5", "P6", "S") if run.wanted(g)}
+    wanted = {g for g in ("P1", "P2", "P3", "P4", "P5", "P6", "P7", "S") if run.wanted(g)}
     if not wanted:
         return
     state: dict[str, Any] = {}
 
     # --- the corpus, rebuilt and verified before any process runs
-    if wanted & {"P4", "P5", "P6", "S"}:
+    if wanted & {"P4", "P5", "P6", "P7", "S"}:
         async def corpus() -> None:
             from thidua.dburl import eventsourcing_env
 
@@ -366,7 +391,10 @@ async def run_stages(run: Run, *, database_url: str, address: str, work: Path, l
     process_ids = [ids[k] for k in ("board_rate", "board_p99", "as_of_p99", "lag_p99", "lag_p50", "p1_p50",
                                     "p1_p95", "p1_p99", "p2", "p3", "rss_api", "rss_worker", "rss_projector")
                    if k in ids]
-    if not wanted & {"P1", "P2", "P3", "P5", "S"}:
+    page_ids = [] if large else ["P7.scoreboard_json_p99", "P7.scoreboard_page_p99", "P7.target_json_p99",
+                                 "P7.target_page_p99"]
+    process_ids += page_ids
+    if not wanted & {"P1", "P2", "P3", "P5", "P7", "S"}:
         return
     stack = Stack(database_url, address, work, logs)
     live_units = [corpus_mod.unit_id(n) for n in range(p.clients)]
@@ -403,6 +431,9 @@ async def run_stages(run: Run, *, database_url: str, address: str, work: Path, l
             await run.stage("P5 scoreboard", [ids["board_rate"], ids["board_p99"], ids["as_of_p99"]],
                             profiled(run, stack, "P5", lambda: stage_scoreboard(
                                 run, stack, p.clients, p.p5_seconds, state["corpus"].middle, ids)))
+        if "P7" in wanted and page_ids and "corpus" in state:
+            await run.stage("P7 pages", page_ids, lambda: stage_pages(
+                run, stack, p.clients, p.p5_seconds, state["corpus"].target_ids[0]))
         live = Live()
         if wanted & {"P1", "P2", "P3", "S"}:
             if "P3" in wanted:

@@ -155,7 +155,7 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
                              "a smoke run appends nowhere unless given)")
     parser.add_argument("--no-docs", action="store_true", help="do not append to the markdown file")
     parser.add_argument("--only", default=None,
-                        help="comma-separated groups to run: B,P1,P2,P3,P4,P5,P6,S (default all)")
+                        help="comma-separated groups to run: B,P1,P2,P3,P4,P5,P6,P7,S (default all)")
     parser.add_argument("--keep", action="store_true", help="keep the database and the work directory")
     parser.add_argument("--profile-dir", type=Path, default=None,
                         help="record py-spy flame graphs of api/worker/projector under load into this directory")

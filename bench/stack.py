@@ -49,6 +49,7 @@ class Stack:
     processes: dict[str, Process] = field(default_factory=dict)
     secretariat: str = ""
     inspector: str = ""
+    inspector_cookie: str = ""  # the same inspector signed in as a person (the pages' benchmark)
     heads: dict[str, str] = field(default_factory=dict)  # unit id -> token
     without: tuple[str, ...] = ()
 
@@ -87,7 +88,7 @@ class Stack:
         finally:
             await conn.close()
 
-    def connection(self, token: str) -> Connection:
+    def connection(self, token: str | None) -> Connection:
         return Connection(self.api_port, token)
 
     async def bootstrap_users(self, unit_ids: list[str]) -> None:
@@ -106,14 +107,28 @@ class Stack:
                 (await sec.request("PUT", f"/v1/units/{unit}", json_body={
                     "name": f"Đơn vị {unit}", "kind": "phuong", "head_name": f"Trưởng {unit}"})).raise_for_status(
                     f"PUT unit {unit}")
-            res = await sec.request("POST", "/v1/users", json_body={"name": "Bench UBKT", "role": "inspector"})
-            self.inspector = res.raise_for_status("create inspector").json()["token"]
+            res = await sec.request("POST", "/v1/users", json_body={"name": "Bench UBKT", "role": "inspector",
+                                                                    "login": "bench.inspector"})
+            made = res.raise_for_status("create inspector").json()
+            self.inspector = made["token"]
+            self.inspector_cookie = await self._sign_in(sec, made["activation_url"], "bench.inspector")
             for unit in unit_ids:
                 res = await sec.request("POST", "/v1/users", json_body={
                     "name": f"Trưởng {unit}", "role": "unit_head", "unit_id": unit})
                 self.heads[unit] = res.raise_for_status(f"create head of {unit}").json()["token"]
         finally:
             await sec.close()
+
+    async def _sign_in(self, conn: Connection, activation_url: str, login: str) -> str:
+        """A person's way in (P7): set the password through the activation link, sign in,
+        and keep the session cookie (`name=value`)."""
+        password = "bench password 2022"
+        token = activation_url.rsplit("/activate/", 1)[1]
+        (await conn.request("POST", "/v1/activation", json_body={"token": token, "password": password})
+         ).raise_for_status("activate")
+        signed = (await conn.request("POST", "/v1/session", json_body={"login": login, "password": password})
+                  ).raise_for_status("sign in")
+        return signed.headers["set-cookie"].split(";", 1)[0]
 
     def stop(self) -> None:
         # The API first (no new commands), then the worker (finishes its activities), then the projector.

@@ -32,7 +32,7 @@ GENESIS_HASH = "0" * 64
 CHAIN_TAG = b"thidua.audit.v1\x00"
 
 # Event attributes that are bookkeeping, not a change: they have their own audit columns
-# (or, for token_hash, must never leave the event store).
+# (or, for the hashes of tokens and passwords, must never leave the event store).
 META_ATTRIBUTES = frozenset(
     {
         "timestamp",
@@ -44,6 +44,8 @@ META_ATTRIBUTES = frozenset(
         "command_id",
         "fingerprint",
         "token_hash",
+        "activation_hash",
+        "password_hash",
     }
 )
 

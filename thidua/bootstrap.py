@@ -155,13 +155,15 @@ def serve_api(settings: Settings) -> None:
         asyncio.run(serve(servers(app, settings)))
 
 
-def create_user(settings: Settings, *, name: str, role: str, unit_id: str | None) -> dict[str, Any]:
+def create_user(settings: Settings, *, name: str, role: str, unit_id: str | None, login: str | None = None,
+                email: str | None = None) -> dict[str, Any]:
     """`thidua users create`: works with no user yet (this is how the first one is made)."""
-    from api.users import create_user_cli  # the API's rules for a user (see the module's docstring)
+    from api.users import create_user_cli, public_url  # the API's rules for a user (see the module's docstring)
 
     app = domain_application(resolve_database_url(settings))
     try:
-        return create_user_cli(app, name=name, role=role, unit_id=unit_id)
+        return create_user_cli(app, name=name, role=role, unit_id=unit_id, login=login, email=email,
+                               base_url=public_url(settings))
     finally:
         app.close()
 

@@ -78,17 +78,20 @@ def users_create(
     name: Annotated[str, typer.Option(help="Display name")],
     role: Annotated[str, typer.Option(help="secretariat | standing_committee | unit_head | inspector")],
     unit: Annotated[Optional[str], typer.Option(help="Unit id (unit heads only)")] = None,
+    login: Annotated[Optional[str], typer.Option(help="Login for the web pages")] = None,
+    email: Annotated[Optional[str], typer.Option(help="E-mail address")] = None,
     as_json: Annotated[bool, typer.Option("--json", help="Print JSON as the last line")] = False,
 ) -> None:
-    """Create a user and print its token (shown once)."""
+    """Create a user; print its token and its activation link (each shown once)."""
     _setup_logging()
     from thidua.bootstrap import create_user  # lazily: see the module's docstring
 
-    result = create_user(get_settings(), name=name, role=role, unit_id=unit)
+    result = create_user(get_settings(), name=name, role=role, unit_id=unit, login=login, email=email)
     if as_json:
         typer.echo(json.dumps(result, ensure_ascii=False))
     else:
         typer.echo(f"user {result['id']} ({result['role']}) token: {result['token']}")
+        typer.echo(f"activation link (72 hours, one use): {result['activation_url']}")
 
 
 @audit_app.command("verify")

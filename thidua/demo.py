@@ -42,6 +42,8 @@ from domain.scoring import RewardForm, RewardRules
 from domain.target import target_id_for
 from domain.topics import stored_topics
 from domain.user import User, user_uuid
+from api.auth import ACTIVATION_LIFETIME, hash_password, hash_token, new_activation_token
+from domain.user import LoginClaim
 from api.auth import hash_token, new_token
 from domain.values import Actor, Cluster, Command, Decision, Measure, Policy, Role, ScoringScale
 from thidua import demo_data as D
@@ -52,6 +54,7 @@ from workflows.client import TargetGateway, assign_request, connect
 log = logging.getLogger("thidua.demo")
 
 TOKENS_FILE = "demo-tokens.json"
+PASSWORD_FILE = "demo-password.txt"
 DAYS_BEFORE_ANCHOR = 75  # the drive started this many days before the first load
 DAYS_AFTER_ANCHOR = 105
 POLICY = Policy(escalate_after="P3D", resolution_sla="P7D", stale_after="P14D")
@@ -124,6 +127,34 @@ def write_tokens(data_dir: Path, tokens: dict[str, str]) -> None:
         json.dump(tokens, fh, ensure_ascii=False, indent=2)
         fh.write("\n")
     tmp.replace(path)
+
+
+def password_path(data_dir: Path) -> Path:
+    return Path(data_dir) / PASSWORD_FILE
+
+
+def read_password(data_dir: Path) -> str | None:
+    """The demo users' shared password (dev only: each demo user signs in with it and their id)."""
+    try:
+        return password_path(data_dir).read_text(encoding="utf-8").strip() or None
+    except OSError:
+        return None
+
+
+def demo_password(data_dir: Path) -> str:
+    """The password of this data directory's demo users, made once (random, owner-readable)."""
+    known = read_password(data_dir)
+    if known:
+        return known
+    import secrets
+
+    password = "demo-" + secrets.token_urlsafe(9)
+    path = password_path(data_dir)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(fd, "w", encoding="utf-8") as fh:
+        fh.write(password + "\n")
+    return password
 
 
 # ----------------------------------------------------------------------------- the plan
@@ -297,6 +328,7 @@ class DemoReport:
     users_created: int = 0
     tokens: dict[str, str] = field(default_factory=dict)
     lost_tokens: list[str] = field(default_factory=list)
+    password: str | None = None  # the demo users' password for the web pages (their login is their id)
 
     @property
     def loaded(self) -> bool:
@@ -321,9 +353,10 @@ def setup_store(app: Any, data_dir: Path, anchor: date) -> tuple[int, dict[str, 
         return Command(f"demo:{cid}", actor, next(clock))
 
     tokens, lost = _ensure_tokens(app, data_dir)
+    password = demo_password(data_dir)
     created = 0
     # The secretariat user first: it is the actor of everything else in the setup.
-    created += _create_user(app, D.SECRETARIAT, tokens, cmd("user:secretariat"), bootstrap=True)
+    created += _create_user(app, D.SECRETARIAT, tokens, cmd("user:secretariat"), password, bootstrap=True)
 
     for unit in D.UNITS:
         if not app.exists(unit_uuid(unit.unit_id)):
@@ -346,7 +379,7 @@ def setup_store(app: Any, data_dir: Path, anchor: date) -> tuple[int, dict[str, 
 
     for user in D.USERS:
         if user is not D.SECRETARIAT:
-            created += _create_user(app, user, tokens, cmd(f"user:{user.user_id}"))
+            created += _create_user(app, user, tokens, cmd(f"user:{user.user_id}"), password)
     return created, tokens, lost
 
 
@@ -374,12 +407,22 @@ def _ensure_tokens(app: Any, data_dir: Path) -> tuple[dict[str, str], list[str]]
     return tokens, lost
 
 
-def _create_user(app: Any, user: D.UserFact, tokens: dict[str, str], cmd: Command, *, bootstrap: bool = False) -> int:
+def _create_user(app: Any, user: D.UserFact, tokens: dict[str, str], cmd: Command, password: str, *,
+                 bootstrap: bool = False) -> int:
+    """The user, with their id as login and the demo password already set (through a
+    one-time activation, as for anyone), all stored in one transaction."""
+
     if app.exists(user_uuid(user.user_id)):
         return 0
-    app.save_changes(User.create(cmd, user_id=user.user_id, name=user.name, role=Role(user.role),
-                                 unit_id=user.unit_id, token_hash=hash_token(tokens[user.user_id]),
-                                 bootstrap=bootstrap))
+    activation = hash_token(new_activation_token(user.user_id))
+    created = User.create(cmd, user_id=user.user_id, name=user.name, role=Role(user.role), unit_id=user.unit_id,
+                          token_hash=hash_token(tokens[user.user_id]), bootstrap=bootstrap, login=user.user_id,
+                          activation_hash=activation, activation_expires=cmd.at + ACTIVATION_LIFETIME)
+    created.activate(Command(f"{cmd.id}:password", created.as_actor(), cmd.at), activation_hash=activation,
+                     password_hash=hash_password(password))
+    claim = LoginClaim(login=created.login, user_id=user.user_id, actor=cmd.actor, occurred_at=cmd.at,
+                       command_id=cmd.id)
+    app.save_changes(created, claim)
     return 1
 
 
@@ -459,6 +502,7 @@ async def load(app: Any, gateway: Any, data_dir: Path, *, progress: Progress | N
     complete; in every case return the tokens known for the demo users."""
     state = await asyncio.to_thread(demo_state, app)
     report = DemoReport(campaign_id=D.CAMPAIGN_ID, state_before=state)
+    report.password = read_password(data_dir)
     if not report.loaded:
         report.tokens = read_tokens(data_dir)
         return report
@@ -468,6 +512,7 @@ async def load(app: Any, gateway: Any, data_dir: Path, *, progress: Progress | N
     report.users_created, report.tokens, report.lost_tokens = await asyncio.to_thread(
         setup_store, app, Path(data_dir), anchor
     )
+    report.password = read_password(data_dir)
     plans = plan_targets(anchor)
     await run_targets(app, gateway, plans, report, progress=progress, cancel=cancel)
     _check_cancel(cancel)
@@ -579,6 +624,9 @@ def print_report(console: Any, report: DemoReport, data_dir: Path) -> None:
                       f"{tokens_path(data_dir)}); create new users with `thidua users create`.")
     if report.tokens:
         # printed as well: in a throw-away container (`docker compose run`) the file goes with it
+        if report.password:
+            console.print(f"Sign in to the pages with a demo user's id as login and the password {report.password} "
+                          f"(dev only; also in {password_path(data_dir)}).", markup=False)
         console.print(f"Tokens of the demo users (also in {tokens_path(data_dir)}):")
         width = max(len(k) for k in report.tokens) + 1
         for user_id, token in report.tokens.items():

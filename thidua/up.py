@@ -403,6 +403,7 @@ class Up:
     def _print_ready(self) -> None:
         c = self.console
         c.print()
+        c.print(f"[bold]Web[/]          {self.api_url}/")
         c.print(f"[bold]API[/]          {self.api_url}")
         c.print(f"[bold]API docs[/]     {self.api_url}/docs")
         if self.temporal_ui:
@@ -413,6 +414,10 @@ class Up:
         tokens = report.tokens if report is not None else demo.read_tokens(self.data_dir)
         if tokens:
             c.print()
+            password = (report.password if report is not None else None) or demo.read_password(self.data_dir)
+            if password:
+                c.print(f"[bold]Demo users[/] sign in at {self.api_url}/sign-in with the id below as login and "
+                        f"the password [bold]{escape(password)}[/] [dim](dev only)[/]")
             c.print(f"[bold]Demo users[/] (tokens in {demo.tokens_path(self.data_dir)}):")
             users = {u.user_id: u for u in demo.D.USERS}
             width = max(len(k) for k in tokens) + 1

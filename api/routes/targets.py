@@ -193,6 +193,26 @@ def stored_answer(domain_app: Any, target_id: str, command: lc.TargetCommand, co
             "position": domain_app.position_of(target.id, version) or 0}
 
 
+async def execute_command(services: Services, target: Any, command: lc.TargetCommand, actor: Any, command_id: str,
+                          body: Any) -> dict[str, Any]:
+    """One lifecycle command after the route's checks: the JSON route and the web pages both run this."""
+    args = body.model_dump(exclude={"expected_version"})
+    try:
+        result = await services.gateway.command(
+            str(target.id), command.name, actor, command_id, args, expected_version=body.expected_version,
+        )
+    except REFUSALS:
+        # The answer is the stored outcome: a refusal of a command that the store
+        # shows applied (its first answer lost, then a retry raced a change of
+        # owner or state) is a replay, answered as the first run was.
+        stored = await services.in_thread(stored_answer, services.domain_app, str(target.id), command, command_id,
+                                          args)
+        if stored is None:
+            raise
+        return stored
+    return _result(result)
+
+
 def add_command_route(router: APIRouter, command: lc.TargetCommand, body_model: type) -> None:
     """`POST /v1/targets/{tid}/<segment>`, all of it from the command's declaration: the
     body model, who may (`target_for`), the summary; the workflow does the rest."""
@@ -200,24 +220,8 @@ def add_command_route(router: APIRouter, command: lc.TargetCommand, body_model: 
 
     async def run_command(tid: TargetId, body: body_model, ctx: CommandCtx,  # type: ignore[valid-type]
                           target: Annotated[Any, Depends(scoped_target)]) -> Any:
-        args = body.model_dump(exclude={"expected_version"})
-
         async def act() -> dict[str, Any]:
-            try:
-                result = await ctx.services.gateway.command(
-                    str(target.id), command.name, ctx.principal.actor, ctx.command_id, args,
-                    expected_version=body.expected_version,
-                )
-            except REFUSALS:
-                # The answer is the stored outcome: a refusal of a command that the store
-                # shows applied (its first answer lost, then a retry raced a change of
-                # owner or state) is a replay, answered as the first run was.
-                stored = await ctx.services.in_thread(stored_answer, ctx.services.domain_app, str(target.id),
-                                                      command, ctx.command_id, args)
-                if stored is None:
-                    raise
-                return stored
-            return _result(result)
+            return await execute_command(ctx.services, target, command, ctx.principal.actor, ctx.command_id, body)
 
         return await ctx.run(command.name, act, model=TargetCommandOut)
 

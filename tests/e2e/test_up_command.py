@@ -215,6 +215,19 @@ def test_every_token_in_the_tokens_file_signs_its_user_in(setup: Setup) -> None:
     assert get(setup, "/v1/me", tokens["secretariat"][:-4] + "AAAA").status_code == 401
 
 
+def test_the_web_address_comes_first_and_the_printed_password_signs_in(setup: Setup) -> None:
+    text = setup.runs[0].output()
+    ready = text[text.index("Demo loaded"):]
+    assert ready.index(f"{setup.api_url}/") < ready.index(f"{setup.api_url}/docs")  # the pages before the API
+    password = (setup.data_dir / "demo-password.txt").read_text().strip()
+    assert password in text
+    with httpx.Client(base_url=setup.api_url, timeout=30) as browser:
+        signed = browser.post("/v1/session", json={"login": "head-ngo-quyen", "password": password})
+        assert signed.status_code == 200, signed.text
+        assert browser.get("/v1/me").json()["id"] == "head-ngo-quyen"
+        assert "Phường Ngô Quyền" in browser.get("/").text
+
+
 def test_the_demo_scoreboard_has_four_clusters_and_ranks_every_unit(setup: Setup) -> None:
     token = setup.tokens()["inspector"]
     board = scoreboard_once_projected(setup, token)

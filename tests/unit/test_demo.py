@@ -204,3 +204,18 @@ def test_past_deadlines_only_where_the_story_needs_them(story: str) -> None:
     for plan in demo.plan_targets(ANCHOR):
         if plan.scenario == story:
             assert (plan.deadline < ANCHOR) == (story in demo.PAST_DEADLINE)
+
+
+def test_demo_users_sign_in_with_their_id_and_the_printed_password(tmp_path: Path) -> None:
+    from api.auth import password_matches
+    from api.users import user_by_login
+
+    app = new_application({})
+    demo.setup_store(app, tmp_path, ANCHOR)
+    password = demo.read_password(tmp_path)
+    assert password and stat.S_IMODE(demo.password_path(tmp_path).stat().st_mode) == 0o600
+    for user in (D.SECRETARIAT, D.USERS[-1]):
+        stored = user_by_login(app, user.user_id)
+        assert stored is not None and stored.user_id == user.user_id
+        assert password_matches(stored.password_hash, password)
+        assert not password_matches(stored.password_hash, password + "x")

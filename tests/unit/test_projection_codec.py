@@ -62,11 +62,13 @@ def test_each_hash_depends_on_the_one_before():
 
 def test_an_audit_entry_records_what_the_event_changed_and_never_a_token_hash():
     user = User.create(Command("c1", SEC, AT), user_id="u1", name="Insp", role=Role.INSPECTOR, unit_id=None,
-                       token_hash="secret-hash")
+                       token_hash="secret-hash", login="insp", activation_hash="activation-hash",
+                       activation_expires=AT)
     created = user.collect_events()[0]
     changes = event_changes(created)
-    assert changes == {"user_id": "u1", "name": "Insp", "role": "inspector", "unit_id": None}
-    assert "secret-hash" not in str(changes)
+    assert changes == {"user_id": "u1", "name": "Insp", "role": "inspector", "unit_id": None, "login": "insp",
+                       "email": None, "activation_expires": AT.isoformat()}
+    assert "secret-hash" not in str(changes) and "activation-hash" not in str(changes)
     assert event_names(created) == ("user", "Created")
 
 

@@ -1,0 +1,237 @@
+"""The pages' words in Vietnamese (the default) and English, and dates as people write them.
+
+The language is chosen by `?lang=vi|en` (remembered in a cookie) or that cookie. A
+missing English word falls back to the Vietnamese one, a missing key to the key, so
+a forgotten translation shows up as itself instead of breaking the page.
+"""
+
+from __future__ import annotations
+
+from datetime import date, datetime
+from typing import Any
+from zoneinfo import ZoneInfo
+
+from domain.values import DEFAULT_TIMEZONE
+
+LANGUAGES = ("vi", "en")
+LANG_COOKIE = "thidua_lang"
+
+WORDS: dict[str, dict[str, str]] = {
+    "app": {"vi": "Theo dõi thi đua", "en": "Emulation tracker"},
+    "skip": {"vi": "Bỏ qua để đến nội dung chính", "en": "Skip to main content"},
+    "home": {"vi": "Trang chủ", "en": "Home"},
+    "targets": {"vi": "Chỉ tiêu", "en": "Targets"},
+    "scoreboard": {"vi": "Bảng xếp hạng", "en": "Scoreboard"},
+    "escalations": {"vi": "Báo cáo BTV tháo gỡ", "en": "Escalations"},
+    "audit": {"vi": "Nhật ký kiểm tra", "en": "Audit trail"},
+    "import": {"vi": "Nhập chỉ tiêu", "en": "Import"},
+    "users": {"vi": "Người dùng", "en": "Users"},
+    "sign_in": {"vi": "Đăng nhập", "en": "Sign in"},
+    "sign_out": {"vi": "Đăng xuất", "en": "Sign out"},
+    "login": {"vi": "Tên đăng nhập", "en": "Login"},
+    "password": {"vi": "Mật khẩu", "en": "Password"},
+    "password_hint": {"vi": "Ít nhất 10 ký tự", "en": "At least 10 characters"},
+    "wrong": {"vi": "Tên đăng nhập hoặc mật khẩu không đúng", "en": "The login or the password is wrong"},
+    "login_required": {"vi": "Nhập tên đăng nhập", "en": "Enter your login"},
+    "password_required": {"vi": "Nhập mật khẩu", "en": "Enter your password"},
+    "activate": {"vi": "Đặt mật khẩu", "en": "Set your password"},
+    "activated": {"vi": "Đã đặt mật khẩu. Mời đăng nhập.", "en": "Your password is set. Please sign in."},
+    "signed_out": {"vi": "Đã đăng xuất.", "en": "You are signed out."},
+    "session_expired": {"vi": "Phiên làm việc đã hết hạn. Mời đăng nhập lại.",
+                        "en": "Your session has ended. Please sign in again."},
+    "there_is_a_problem": {"vi": "Có lỗi cần sửa", "en": "There is a problem"},
+    "forbidden": {"vi": "Không có quyền truy cập", "en": "You may not see this page"},
+    "not_found": {"vi": "Không tìm thấy trang", "en": "Page not found"},
+    "gone": {"vi": "Liên kết không còn dùng được", "en": "This link can no longer be used"},
+    "too_many": {"vi": "Quá nhiều lần đăng nhập sai", "en": "Too many failed sign-ins"},
+    "try_after": {"vi": "Thử lại sau {seconds} giây.", "en": "Try again in {seconds} seconds."},
+    "campaign": {"vi": "Đợt thi đua", "en": "Campaign"},
+    "unit": {"vi": "Đơn vị", "en": "Unit"},
+    "cluster": {"vi": "Cụm thi đua", "en": "Cluster"},
+    "status": {"vi": "Trạng thái", "en": "Status"},
+    "report_class": {"vi": "Phân loại", "en": "Report class"},
+    "overdue": {"vi": "Quá hạn", "en": "Overdue"},
+    "deadline": {"vi": "Hạn", "en": "Deadline"},
+    "area": {"vi": "Lĩnh vực", "en": "Area"},
+    "points": {"vi": "Điểm", "en": "Points"},
+    "decision": {"vi": "Quyết định", "en": "Decision"},
+    "progress": {"vi": "Tiến độ", "en": "Progress"},
+    "escalation": {"vi": "Báo cáo BTV", "en": "Escalation"},
+    "directive": {"vi": "Chỉ đạo", "en": "Directive"},
+    "timeline": {"vi": "Diễn biến", "en": "Timeline"},
+    "actions": {"vi": "Thao tác", "en": "Actions"},
+    "no_actions": {"vi": "Bạn không có thao tác nào với chỉ tiêu này lúc này.",
+                   "en": "There is nothing you can do with this target now."},
+    "filter": {"vi": "Lọc", "en": "Filter"},
+    "all": {"vi": "Tất cả", "en": "All"},
+    "yes": {"vi": "Có", "en": "Yes"},
+    "no": {"vi": "Không", "en": "No"},
+    "next_page": {"vi": "Trang sau", "en": "Next page"},
+    "none": {"vi": "Không có", "en": "None"},
+    "rank": {"vi": "Hạng", "en": "Rank"},
+    "score": {"vi": "Điểm / tối đa", "en": "Score / max"},
+    "reward": {"vi": "Đề nghị khen thưởng", "en": "Reward candidate"},
+    "as_of": {"vi": "Tính đến ngày", "en": "As of"},
+    "show": {"vi": "Xem", "en": "Show"},
+    "download_csv": {"vi": "Tải CSV", "en": "Download CSV"},
+    "download_xlsx": {"vi": "Tải Excel (XLSX)", "en": "Download XLSX"},
+    "what_if": {"vi": "Thử thang điểm khác", "en": "What if"},
+    "on_time_weight": {"vi": "Hệ số đúng hạn", "en": "On-time weight"},
+    "late_weight": {"vi": "Hệ số quá hạn", "en": "Late weight"},
+    "reward_slots": {"vi": "Số đơn vị được khen", "en": "Reward slots"},
+    "opened": {"vi": "Mở lúc", "en": "Opened"},
+    "age": {"vi": "Đã chờ", "en": "Waiting"},
+    "sla_due": {"vi": "Hạn xử lý", "en": "Due by"},
+    "reason": {"vi": "Lý do", "en": "Reason"},
+    "open_target": {"vi": "Mở chỉ tiêu", "en": "Open target"},
+    "verify_ok": {"vi": "Chuỗi băm toàn vẹn ({checked} sự kiện)", "en": "Hash chain intact ({checked} events)"},
+    "verify_bad": {"vi": "Chuỗi băm bị sai từ vị trí {position}", "en": "Hash chain broken at position {position}"},
+    "when": {"vi": "Thời điểm", "en": "When"},
+    "who": {"vi": "Người thực hiện", "en": "Who"},
+    "what": {"vi": "Việc", "en": "What"},
+    "position": {"vi": "Vị trí", "en": "Position"},
+    "actor": {"vi": "Người thực hiện (mã)", "en": "Actor id"},
+    "your_overdue": {"vi": "Chỉ tiêu quá hạn", "en": "Overdue targets"},
+    "your_blocked": {"vi": "Chỉ tiêu vướng mắc", "en": "Blocked targets"},
+    "your_due_soon": {"vi": "Sắp đến hạn (30 ngày)", "en": "Due within 30 days"},
+    "overdue_by_unit": {"vi": "Quá hạn theo đơn vị", "en": "Overdue by unit"},
+    "stale_by_unit": {"vi": "Lâu không cập nhật theo đơn vị", "en": "Stale by unit"},
+    "count": {"vi": "Số lượng", "en": "Count"},
+    "nothing_now": {"vi": "Không có việc gì cần xử lý.", "en": "Nothing needs you now."},
+    "create_user": {"vi": "Tạo người dùng", "en": "Create a user"},
+    "name": {"vi": "Họ và tên", "en": "Name"},
+    "role": {"vi": "Vai trò", "en": "Role"},
+    "email": {"vi": "Thư điện tử", "en": "E-mail"},
+    "optional": {"vi": "(không bắt buộc)", "en": "(optional)"},
+    "create": {"vi": "Tạo", "en": "Create"},
+    "revoke": {"vi": "Thu hồi", "en": "Revoke"},
+    "revoked": {"vi": "Đã thu hồi", "en": "Revoked"},
+    "activation_link": {"vi": "Liên kết kích hoạt (dùng một lần, 72 giờ)",
+                        "en": "Activation link (one use, 72 hours)"},
+    "new_link": {"vi": "Cấp liên kết kích hoạt mới", "en": "New activation link"},
+    "user_created": {"vi": "Đã tạo người dùng", "en": "User created"},
+    "upload": {"vi": "Tệp CSV hoặc XLSX", "en": "CSV or XLSX file"},
+    "check_file": {"vi": "Kiểm tra tệp", "en": "Check the file"},
+    "confirm_import": {"vi": "Xác nhận nhập {n} chỉ tiêu", "en": "Import {n} targets"},
+    "rows_ok": {"vi": "{n} dòng hợp lệ, chưa có gì được ghi.", "en": "{n} rows are valid; nothing is recorded yet."},
+    "rows_bad": {"vi": "{bad} trong {n} dòng có lỗi; chưa có gì được ghi.",
+                 "en": "{bad} of {n} rows have errors; nothing was recorded."},
+    "imported": {"vi": "Đã nhập các chỉ tiêu.", "en": "The targets are imported."},
+    "upload_missing": {"vi": "Chọn một tệp CSV hoặc XLSX", "en": "Choose a CSV or XLSX file"},
+    "line": {"vi": "Dòng", "en": "Line"},
+    "done": {"vi": "Đã ghi nhận.", "en": "Recorded."},
+    "language": {"vi": "English", "en": "Tiếng Việt"},
+    "secretariat": {"vi": "Văn phòng", "en": "Secretariat"},
+    "standing_committee": {"vi": "Ban Thường vụ", "en": "Standing Committee"},
+    "unit_head": {"vi": "Người đứng đầu đơn vị", "en": "Unit head"},
+    "inspector": {"vi": "Ủy ban Kiểm tra", "en": "Inspector"},
+    "system": {"vi": "Hệ thống (hẹn giờ)", "en": "System (timer)"},
+    # statuses and report classes
+    "assigned": {"vi": "Đã giao", "en": "Assigned"},
+    "in_progress": {"vi": "Đang thực hiện", "en": "In progress"},
+    "blocked": {"vi": "Vướng mắc", "en": "Blocked"},
+    "escalated": {"vi": "Đã báo cáo BTV", "en": "Escalated"},
+    "completed": {"vi": "Hoàn thành", "en": "Completed"},
+    "cancelled": {"vi": "Đã hủy", "en": "Cancelled"},
+    "open": {"vi": "Đang chờ BTV", "en": "Open"},
+    "resolved": {"vi": "Đã tháo gỡ", "en": "Resolved"},
+    "completed_on_time": {"vi": "Hoàn thành đúng hạn", "en": "Completed on time"},
+    "completed_late": {"vi": "Hoàn thành quá hạn", "en": "Completed late"},
+    "in_progress_within_deadline": {"vi": "Đang thực hiện trong hạn", "en": "In progress within the deadline"},
+    # commands
+    "cmd_start": {"vi": "Bắt đầu thực hiện", "en": "Start"},
+    "cmd_report_progress": {"vi": "Báo cáo tiến độ", "en": "Report progress"},
+    "cmd_block": {"vi": "Báo cáo vướng mắc", "en": "Report an obstacle"},
+    "cmd_unblock": {"vi": "Đã hết vướng mắc", "en": "The obstacle is gone"},
+    "cmd_escalate": {"vi": "Đề nghị BTV tháo gỡ", "en": "Ask the Standing Committee"},
+    "cmd_resolve": {"vi": "Tháo gỡ (chỉ đạo)", "en": "Resolve with a directive"},
+    "cmd_complete": {"vi": "Báo cáo hoàn thành", "en": "Report completion"},
+    "cmd_reopen": {"vi": "Mở lại", "en": "Reopen"},
+    "cmd_extend_deadline": {"vi": "Gia hạn", "en": "Extend the deadline"},
+    "cmd_reassign": {"vi": "Giao cho đơn vị khác", "en": "Reassign"},
+    "cmd_cancel": {"vi": "Hủy chỉ tiêu", "en": "Cancel the target"},
+    # command fields
+    "f_note": {"vi": "Ghi chú", "en": "Note"},
+    "f_percent": {"vi": "Phần trăm hoàn thành", "en": "Percent done"},
+    "f_value": {"vi": "Giá trị đạt được", "en": "Value reached"},
+    "f_reason": {"vi": "Lý do", "en": "Reason"},
+    "f_help_needed": {"vi": "Đề nghị hỗ trợ", "en": "Help needed"},
+    "f_directive": {"vi": "Nội dung chỉ đạo", "en": "Directive"},
+    "f_new_deadline": {"vi": "Hạn mới", "en": "New deadline"},
+    "f_reassign_to": {"vi": "Giao cho đơn vị (mã)", "en": "Reassign to unit (id)"},
+    "f_coordinating_unit_ids": {"vi": "Đơn vị phối hợp (mã, cách nhau bởi dấu phẩy)",
+                                "en": "Coordinating units (ids, comma-separated)"},
+    "f_result": {"vi": "Kết quả", "en": "Result"},
+    "f_evidence": {"vi": "Minh chứng", "en": "Evidence"},
+    "f_unit_id": {"vi": "Đơn vị (mã)", "en": "Unit (id)"},
+    "date_hint": {"vi": "Ví dụ 30/09/2022", "en": "For example 30/09/2022"},
+    # events of the timeline
+    "ev_Assigned": {"vi": "Giao chỉ tiêu", "en": "Assigned"},
+    "ev_Started": {"vi": "Bắt đầu thực hiện", "en": "Started"},
+    "ev_ProgressReported": {"vi": "Báo cáo tiến độ", "en": "Progress reported"},
+    "ev_Blocked": {"vi": "Báo cáo vướng mắc", "en": "Blocked"},
+    "ev_Unblocked": {"vi": "Hết vướng mắc", "en": "Unblocked"},
+    "ev_Escalated": {"vi": "Báo cáo BTV", "en": "Escalated"},
+    "ev_Resolved": {"vi": "BTV chỉ đạo tháo gỡ", "en": "Resolved"},
+    "ev_Completed": {"vi": "Hoàn thành", "en": "Completed"},
+    "ev_Reopened": {"vi": "Mở lại", "en": "Reopened"},
+    "ev_DeadlineExtended": {"vi": "Gia hạn", "en": "Deadline extended"},
+    "ev_Reassigned": {"vi": "Giao lại", "en": "Reassigned"},
+    "ev_Cancelled": {"vi": "Hủy", "en": "Cancelled"},
+}
+
+
+def pick_language(query_lang: str | None, cookie_lang: str | None) -> str:
+    for candidate in (query_lang, cookie_lang):
+        if candidate in LANGUAGES:
+            return candidate  # type: ignore[return-value]
+    return "vi"
+
+
+def translator(lang: str):  # noqa: ANN201 - a small closure for the templates
+    def t(key: str, **values: Any) -> str:
+        entry = WORDS.get(key)
+        text = key if entry is None else entry.get(lang) or entry["vi"]
+        return text.format(**values) if values else text
+
+    return t
+
+
+def _zone(tz: str | None) -> ZoneInfo:
+    try:
+        return ZoneInfo(tz or DEFAULT_TIMEZONE)
+    except Exception:  # noqa: BLE001 - an unknown zone name: show the campaign's default
+        return ZoneInfo(DEFAULT_TIMEZONE)
+
+
+def dmy(value: Any, tz: str | None = None) -> str:
+    """dd/mm/yyyy; an instant is first put in the campaign's time zone."""
+    if value in (None, ""):
+        return ""
+    if isinstance(value, str):
+        value = datetime.fromisoformat(value) if "T" in value else date.fromisoformat(value)
+    if isinstance(value, datetime):
+        if value.tzinfo is not None:
+            value = value.astimezone(_zone(tz))
+        return value.strftime("%d/%m/%Y")
+    return value.strftime("%d/%m/%Y")
+
+
+def dmy_hm(value: Any, tz: str | None = None) -> str:
+    """dd/mm/yyyy HH:MM in the campaign's time zone."""
+    if value in (None, ""):
+        return ""
+    if isinstance(value, str):
+        value = datetime.fromisoformat(value)
+    if isinstance(value, datetime) and value.tzinfo is not None:
+        value = value.astimezone(_zone(tz))
+    return value.strftime("%d/%m/%Y %H:%M")
+
+
+def parse_dmy(text: str) -> date:
+    """What a person types in a date field: dd/mm/yyyy (or the browser's yyyy-mm-dd)."""
+    text = text.strip()
+    if "/" in text:
+        day, month, year = (int(p) for p in text.split("/"))
+        return date(year, month, day)
+    return date.fromisoformat(text)

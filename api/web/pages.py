@@ -1,0 +1,587 @@
+"""The pages. Each reads what its JSON route reads (projections.queries through
+api.readmodels, the same permission checks of api.deps) and writes through the same
+command code (api.routes.targets.execute_command, api.users), so a page can do
+nothing the API would not let the same person do.
+"""
+
+from __future__ import annotations
+
+import uuid
+from datetime import date, datetime, timedelta, timezone
+from typing import Any
+
+from fastapi import APIRouter, Request
+from fastapi.responses import Response
+from pydantic import ValidationError
+
+from api import importing, readmodels
+from api.auth import new_user_id, password_problem
+from api.deps import get_services, readable_target, target_for, wait_for_projections
+from api.importing import ImportRejected
+from api.models import ScoringIn, UserCreate
+from api.problems import DOMAIN_PROBLEMS, Problem
+from api.routes.session import sign_in
+from api.routes.targets import _create_all, execute_command
+from api.services import command
+from api.sessions import COOKIE, client_address, clear_session_cookie, set_session_cookie
+from api.web import forms
+from api.web import queries as web_queries
+from api.web.collation import vi_key, vi_sorted
+from api.web.render import (
+    PageRefused,
+    check_csrf,
+    maybe_person,
+    person,
+    redirect,
+    render,
+    safe_next,
+)
+from api.users import activate, create_user, new_activation, request_base_url, revoke_user
+from api.web.i18n import parse_dmy
+from domain.errors import DomainError
+from domain.user import ActivationGone
+from domain.values import Role, ScoringScale, parse_duration
+
+router = APIRouter(include_in_schema=False)
+
+PAGE_SIZE = 50
+DUE_SOON = timedelta(days=30)
+STATUSES = ("assigned", "in_progress", "blocked", "escalated", "completed", "cancelled")
+REPORT_CLASSES = ("completed_on_time", "completed_late", "in_progress_within_deadline", "overdue", "cancelled")
+BAR_CLASSES = ("completed_on_time", "completed_late", "in_progress_within_deadline", "overdue")
+
+
+# ------------------------------------------------------------------ helpers
+async def _campaigns(services: Any) -> list[dict[str, Any]]:
+    page = await readmodels.queries().list_campaigns(services.pool, 100, None)
+    return list(page["items"])
+
+
+async def _campaign_id(request: Request, services: Any) -> str | None:
+    """The campaign a page is about: `?campaign=`, else the first one."""
+    asked = request.query_params.get("campaign")
+    if asked:
+        return asked
+    campaigns = await _campaigns(services)
+    return campaigns[0]["id"] if campaigns else None
+
+
+async def _unit_names(services: Any) -> dict[str, str]:
+    page = await readmodels.queries().list_units(services.pool, 500, None)
+    return {u["id"]: u["name"] for u in page["items"]}
+
+
+async def _targets(services: Any, cid: str, **filters: Any) -> list[dict[str, Any]]:
+    page = await readmodels.queries().list_targets(services.pool, cid, limit=500, **filters)
+    return list(page["items"])
+
+
+async def _read_your_writes(request: Request, services: Any) -> None:
+    """`?min_position=N` (set by the redirect after a command): wait for the read models."""
+    min_position = request.query_params.get("min_position")
+    if min_position and min_position.isdigit():
+        await wait_for_projections(services, int(min_position))
+
+
+def _tz(campaign: dict[str, Any] | None) -> str | None:
+    return (campaign or {}).get("timezone")
+
+
+def _problem_message(exc: Exception) -> tuple[int, str]:
+    if isinstance(exc, Problem):
+        return exc.status, str(exc.detail if hasattr(exc, "detail") else exc)
+    if isinstance(exc, DomainError):
+
+        return DOMAIN_PROBLEMS.get(exc.kind, (422, "", ""))[0], exc.message
+    return 500, str(exc)
+
+
+# ------------------------------------------------------------------ sign-in, activation, sign-out
+@router.get("/sign-in")
+async def sign_in_page(request: Request) -> Response:
+    return render(request, "sign_in.html", {"next": safe_next(request.query_params.get("next")), "errors": {},
+                                            "login": "", "notice": request.query_params.get("notice")})
+
+
+@router.post("/sign-in")
+async def sign_in_post(request: Request) -> Response:
+
+    services = get_services(request)
+    form = await request.form()
+    check_csrf(request, form, None)
+    login, password = str(form.get("login", "")), str(form.get("password", ""))
+    next_url = safe_next(str(form.get("next", "/")))
+    errors: dict[str, str] = {}
+    if not login.strip():
+        errors["login"] = "login_required"
+    if not password:
+        errors["password"] = "password_required"
+    if not errors:
+        try:
+            _, secret, _ = await sign_in(services, login, password, client_address(request))
+        except Problem as exc:
+            if exc.status == 429:
+                raise PageRefused(429, "too_many", headers=dict(exc.headers or {})) from None
+            errors["login"] = "wrong"
+        else:
+            response = redirect(next_url)
+            set_session_cookie(response, request, secret, services.sessions.lifetime_seconds)
+            return response
+    return render(request, "sign_in.html", {"next": next_url, "errors": errors, "login": login, "notice": None},
+                  status=401 if errors.get("login") == "wrong" else 422)
+
+
+@router.post("/sign-out")
+async def sign_out(request: Request) -> Response:
+
+    services = get_services(request)
+    found = await maybe_person(request)
+    form = await request.form()
+    if found is not None:
+        check_csrf(request, form, found[1])
+        await services.sessions.close(request.cookies.get(COOKIE, ""))
+    response = redirect("/sign-in?notice=signed_out")
+    clear_session_cookie(response, request)
+    return response
+
+
+@router.get("/activate/{token}")
+async def activate_page(request: Request, token: str) -> Response:
+    return render(request, "activate.html", {"token": token, "errors": {}})
+
+
+@router.post("/activate/{token}")
+async def activate_post(request: Request, token: str) -> Response:
+
+    services = get_services(request)
+    form = await request.form()
+    check_csrf(request, form, None)
+    password = str(form.get("password", ""))
+    problem = password_problem(password)
+    if problem is not None:
+        return render(request, "activate.html", {"token": token, "errors": {"password": "password_hint"}},
+                      status=422)
+    try:
+        result = await services.in_thread(activate, services.domain_app, token, password)
+    except ActivationGone:
+        raise PageRefused(410, "gone") from None
+    services.verifier.forget(result["id"])
+    return redirect("/sign-in?notice=activated")
+
+
+# ------------------------------------------------------------------ home
+@router.get("/")
+async def home(request: Request) -> Response:
+    found = await person(request)
+    who = found[0]
+    services = get_services(request)
+    if who.role == Role.INSPECTOR:
+        return redirect("/audit")
+    await _read_your_writes(request, services)
+    cid = await _campaign_id(request, services)
+    campaign = await readmodels.queries().get_campaign(services.pool, cid) if cid else None
+    names = await _unit_names(services)
+    context: dict[str, Any] = {"campaign": campaign, "cid": cid, "names": names, "tz": _tz(campaign),
+                               "campaigns": await _campaigns(services)}
+    if cid and who.role == Role.UNIT_HEAD:
+        own = await _targets(services, cid, unit_id=who.unit_id)
+        today = datetime.now(timezone.utc).date()
+        context["overdue"] = [t for t in own if t["overdue"] and t["status"] not in ("completed", "cancelled")]
+        context["blocked"] = [t for t in own if t["status"] in ("blocked", "escalated")]
+        context["due_soon"] = [t for t in own if t["status"] not in ("completed", "cancelled") and not t["overdue"]
+                               and date.fromisoformat(t["deadline"]) <= today + DUE_SOON]
+    elif cid and who.role == Role.STANDING_COMMITTEE:
+        page = await readmodels.queries().list_escalations(services.pool, cid, "open", 100, None)
+        context["escalations"] = (page or {}).get("items", [])
+    elif cid and who.role == Role.SECRETARIAT:
+
+        stale_after = parse_duration(((campaign or {}).get("policy") or {}).get("stale_after", "P14D"))
+        per_unit = await web_queries.open_work_per_unit(services.pool, cid, datetime.now(timezone.utc) - stale_after)
+        context["per_unit"] = [(u, names.get(u, u), c) for u, c in per_unit.items()]
+        context["per_unit"].sort(key=lambda r: vi_key(r[1]))
+    return render(request, "home.html", context, found=found)
+
+
+# ------------------------------------------------------------------ targets
+@router.get("/campaigns/{cid}/targets")
+async def targets_page(request: Request, cid: str) -> Response:
+    found = await person(request)
+    who = found[0]
+    services = get_services(request)
+    q = request.query_params
+    await _read_your_writes(request, services)
+    campaign = await readmodels.queries().get_campaign(services.pool, cid)
+    if campaign is None:
+        raise PageRefused(404, "not_found")
+    unit_id = q.get("unit_id") or None
+    if who.role == Role.UNIT_HEAD:
+        unit_id = who.unit_id  # a unit head's list is their own unit's
+    filters = {"unit_id": unit_id, "cluster_id": q.get("cluster_id") or None,
+               "status": q.get("status") if q.get("status") in STATUSES else None,
+               "report_class": q.get("report_class") if q.get("report_class") in REPORT_CLASSES else None,
+               "overdue": {"yes": True, "no": False}.get(q.get("overdue", ""))}
+    page = await readmodels.paged("targets", q.get("cursor"), lambda after: readmodels.queries().list_targets(
+        services.pool, cid, limit=PAGE_SIZE, after=after, **filters))
+    names = await _unit_names(services)
+    units = vi_sorted({u for c in campaign.get("clusters", []) for u in c.get("member_unit_ids", [])} | set(names),
+                      key=lambda u: names.get(u, u))
+    return render(request, "targets.html", {
+        "campaign": campaign, "cid": cid, "items": page["items"], "next_cursor": page["next_cursor"],
+        "filters": filters, "names": names, "units": units, "statuses": STATUSES, "report_classes": REPORT_CLASSES,
+        "tz": _tz(campaign), "query": {k: v for k, v in q.items() if k not in ("cursor", "min_position", "notice")},
+        "notice": q.get("notice"),
+    }, found=found)
+
+
+async def _target_context(request: Request, tid: str, who: Any) -> dict[str, Any]:
+    services = get_services(request)
+    try:
+        target = await readable_target(tid, who, services)
+    except Problem as exc:
+        raise PageRefused(exc.status, "forbidden" if exc.status == 403 else "not_found") from None
+    except DomainError:
+        raise PageRefused(404, "not_found") from None
+    await _read_your_writes(request, services)
+    row = await readmodels.queries().get_target(services.pool, str(target.id)) or target.to_state()
+    history: list[dict[str, Any]] = []
+    if who.role != Role.UNIT_HEAD or target.unit_id == who.unit_id:
+        history = (await readmodels.queries().target_history(services.pool, str(target.id), 500, None))["items"]
+    campaign = await readmodels.queries().get_campaign(services.pool, row["campaign_id"])
+    return {"target": row, "history": history, "names": await _unit_names(services), "campaign": campaign,
+            "cid": row["campaign_id"],
+            "tz": row.get("timezone") or _tz(campaign), "forms": forms.available_commands(who.actor, row),
+            "errors": {}, "values": {}, "failed_segment": None, "command_id": str(uuid.uuid4()),
+            "notice": request.query_params.get("notice")}
+
+
+@router.get("/targets/{tid}")
+async def target_page(request: Request, tid: str) -> Response:
+    found = await person(request)
+    return render(request, "target.html", await _target_context(request, tid, found[0]), found=found)
+
+
+@router.post("/targets/{tid}/{segment}")
+async def target_command(request: Request, tid: str, segment: str) -> Response:
+    """A command form: the same checks and the same command code as the JSON route."""
+    from types import SimpleNamespace
+
+
+    found = await person(request)
+    who, session = found
+    form_data = await request.form()
+    check_csrf(request, form_data, session)
+    command = forms.routed_command(segment)
+    if command is None:
+        raise PageRefused(404, "not_found")
+    spec = forms.form_of(command)
+    values = {k: str(v) for k, v in form_data.items() if isinstance(v, str)}
+    next_url = safe_next(values.get("next")) if values.get("next") else None
+    services = get_services(request)
+    # A command id made when the form was shown: a double submit records once.
+    try:
+        command_id = "web-" + str(uuid.UUID(values.get("command_id", "")))
+    except ValueError:
+        command_id = "web-" + str(uuid.uuid4())
+    try:  # the JSON route's own check (it reads only the command id of its context)
+        target = await target_for(command)(tid, who, services, SimpleNamespace(command_id=command_id))
+    except Problem as exc:
+        raise PageRefused(exc.status, "forbidden" if exc.status == 403 else "not_found") from None
+    errors: dict[str, str] = {}
+    try:
+        body = forms.read_form(spec, values)
+        result = await execute_command(services, target, command, who.actor, command_id, body)
+    except forms.FormRefused as exc:
+        errors, status = exc.errors, 422
+    except (DomainError, Problem) as exc:
+        status, message = _problem_message(exc)
+        errors = {"form": message}
+    else:
+        services.metrics.command(command.name, "ok")
+        destination = next_url or f"/targets/{tid}"
+        sep = "&" if "?" in destination else "?"
+        return redirect(f"{destination}{sep}min_position={result['position']}&notice=done")
+    context = await _target_context(request, tid, who)
+    context.update(errors=errors, values=values, failed_segment=segment)
+    return render(request, "target.html", context, status=status, found=found)
+
+
+# ------------------------------------------------------------------ scoreboard
+def _bars(unit: dict[str, Any]) -> list[tuple[str, int, float, float]]:
+    """(class, count, x, width) in percent of the bar, for the four report classes."""
+    counts = unit.get("counts", {})
+    total = sum(int(counts.get(c, 0)) for c in BAR_CLASSES) or 1
+    x = 0.0
+    out = []
+    for c in BAR_CLASSES:
+        n = int(counts.get(c, 0))
+        width = 100.0 * n / total
+        out.append((c, n, x, width))
+        x += width
+    return out
+
+
+@router.api_route("/campaigns/{cid}/scoreboard", methods=["GET", "POST"])
+async def scoreboard_page(request: Request, cid: str) -> Response:
+
+    found = await person(request)
+    who, session = found
+    services = get_services(request)
+    campaign = await readmodels.queries().get_campaign(services.pool, cid)
+    if campaign is None:
+        raise PageRefused(404, "not_found")
+    as_of_text = request.query_params.get("as_of") or ""
+    as_of = None
+    errors: dict[str, str] = {}
+    if as_of_text:
+        try:
+
+            day = parse_dmy(as_of_text)
+            as_of = datetime.combine(day + timedelta(days=1), datetime.min.time(), timezone.utc)
+        except ValueError:
+            errors["as_of"] = "date_hint"
+    what_if = None
+    values: dict[str, str] = {}
+    if request.method == "POST":
+        form = await request.form()
+        check_csrf(request, form, session)
+        if who.role != Role.STANDING_COMMITTEE:
+            raise PageRefused(403, "forbidden")
+        values = {k: str(v) for k, v in form.items() if isinstance(v, str)}
+        try:
+            scoring = ScoringIn.model_validate({k: values[k] for k in ("on_time", "late", "reward_slots")
+                                                if values.get(k, "").strip()})
+        except ValidationError as exc:
+            errors["what_if"] = "; ".join(f"{e['loc'][0]}: {e['msg']}" for e in exc.errors())
+        else:
+            try:
+                scale = ScoringScale(on_time=scoring.on_time, late=scoring.late, reward_slots=scoring.reward_slots)
+            except DomainError as exc:
+                errors["what_if"] = exc.message
+            else:
+                what_if = await readmodels.queries().what_if(services.pool, cid, scale)
+    board = await readmodels.queries().scoreboard(services.pool, cid, as_of=as_of) if "as_of" not in errors else None
+    names = await _unit_names(services)
+    return render(request, "scoreboard.html", {
+        "campaign": campaign, "cid": cid, "board": board or {"clusters": []}, "what_if": what_if, "bars": _bars,
+        "as_of": as_of_text, "errors": errors, "values": values, "names": names, "tz": _tz(campaign),
+        "bar_classes": BAR_CLASSES,
+    }, found=found, status=422 if errors else 200)
+
+
+# ------------------------------------------------------------------ escalations
+@router.get("/campaigns/{cid}/escalations")
+async def escalations_page(request: Request, cid: str) -> Response:
+    found = await person(request)
+    who = found[0]
+    if who.role not in (Role.SECRETARIAT, Role.STANDING_COMMITTEE, Role.INSPECTOR):
+        raise PageRefused(403, "forbidden")
+    services = get_services(request)
+    await _read_your_writes(request, services)
+    campaign = await readmodels.queries().get_campaign(services.pool, cid)
+    page = await readmodels.queries().list_escalations(services.pool, cid, "open", 100, None)
+    if page is None:
+        raise PageRefused(404, "not_found")
+    items = []
+    for e in page["items"]:
+        target = await readmodels.queries().get_target(services.pool, e["target_id"])
+        resolve = None
+        if target is not None:
+            resolve = next((f for f in forms.available_commands(who.actor, target) if f.name == "resolve"), None)
+        items.append({**e, "target": target, "resolve": resolve})
+    return render(request, "escalations.html", {
+        "campaign": campaign, "cid": cid, "items": items, "names": await _unit_names(services),
+        "tz": _tz(campaign), "command_id": str(uuid.uuid4()), "notice": request.query_params.get("notice"),
+    }, found=found)
+
+
+# ------------------------------------------------------------------ audit
+@router.get("/audit")
+async def audit_page(request: Request) -> Response:
+    found = await person(request)
+    who = found[0]
+    if who.role not in (Role.SECRETARIAT, Role.STANDING_COMMITTEE, Role.INSPECTOR):
+        raise PageRefused(403, "forbidden")
+    services = get_services(request)
+    q = request.query_params
+    filters = {k: (q.get(k) or None) for k in ("target_id", "unit_id", "actor_id")}
+    page = await readmodels.paged("audit", q.get("cursor"), lambda after: readmodels.queries().list_audit(
+        services.pool, limit=PAGE_SIZE, after_position=after, **filters))
+    verify = await readmodels.queries().verify_audit(services.pool)
+    return render(request, "audit.html", {"items": page["items"], "next_cursor": page["next_cursor"],
+                                          "filters": filters, "verify": verify, "query": dict(q)}, found=found)
+
+
+# ------------------------------------------------------------------ users
+@router.api_route("/users", methods=["GET", "POST"])
+async def users_page(request: Request) -> Response:
+
+    found = await person(request)
+    who, session = found
+    if who.role != Role.SECRETARIAT:
+        raise PageRefused(403, "forbidden")
+    services = get_services(request)
+    created = None
+    errors: dict[str, str] = {}
+    values: dict[str, str] = {}
+    status = 200
+    if request.method == "POST":
+        form = await request.form()
+        check_csrf(request, form, session)
+        values = {k: str(v) for k, v in form.items() if isinstance(v, str)}
+        raw = {k: values[k].strip() for k in ("name", "role", "unit_id", "login", "email") if values.get(k, "").strip()}
+        try:
+            body = UserCreate.model_validate(raw)
+            cmd = command("web-" + str(uuid.uuid4()), who.actor)
+
+            uid = new_user_id()
+            created = await services.in_thread(
+                lambda: create_user(services.domain_app, cmd, user_id=uid, name=body.name, role=body.role,
+                                    unit_id=body.unit_id, login=body.login, email=body.email,
+                                    base_url=request_base_url(request)))
+            services.verifier.forget(uid)
+            values = {}
+        except DomainError as exc:
+            errors[getattr(exc, "field", None) or "name"] = exc.message
+            status = 422
+        except Exception as exc:  # noqa: BLE001 - pydantic's ValidationError: one message per field
+            for error in getattr(exc, "errors", lambda: [])():
+                errors.setdefault(str(error["loc"][0]) if error["loc"] else "name", error["msg"])
+            if not errors:
+                raise
+            status = 422
+    names = await _unit_names(services)
+    return render(request, "users.html", {"created": created, "errors": errors, "values": values,
+                                          "people": vi_sorted(await web_queries.people(services.pool), key=lambda p: p["name"]),
+                                          "notice": request.query_params.get("notice"),
+                                          "units": vi_sorted(names, key=lambda u: names[u]), "names": names,
+                                          "roles": ("secretariat", "standing_committee", "unit_head", "inspector")},
+                  found=found, status=status)
+
+
+@router.post("/users/{uid}/activation")
+async def new_activation_page(request: Request, uid: str) -> Response:
+    """A fresh activation link for a user (the first expired, or the password is forgotten)."""
+    found = await person(request)
+    who, session = found
+    form = await request.form()
+    check_csrf(request, form, session)
+    if who.role != Role.SECRETARIAT:
+        raise PageRefused(403, "forbidden")
+    services = get_services(request)
+    cmd = command("web-" + str(uuid.uuid4()), who.actor)
+    issued = await services.in_thread(new_activation, services.domain_app, cmd, uid, request_base_url(request))
+    names = await _unit_names(services)
+    return render(request, "users.html", {
+        "created": issued, "errors": {}, "values": {}, "notice": None, "names": names,
+        "people": vi_sorted(await web_queries.people(services.pool), key=lambda p: p["name"]),
+        "units": vi_sorted(names, key=lambda u: names[u]),
+        "roles": ("secretariat", "standing_committee", "unit_head", "inspector")}, found=found)
+
+
+@router.post("/users/{uid}/revoke")
+async def revoke_user_page(request: Request, uid: str) -> Response:
+
+    found = await person(request)
+    who, session = found
+    form = await request.form()
+    check_csrf(request, form, session)
+    if who.role != Role.SECRETARIAT:
+        raise PageRefused(403, "forbidden")
+    services = get_services(request)
+    try:
+        await revoke_user(services, command("web-" + str(uuid.uuid4()), who.actor), uid)
+    except DomainError as exc:
+        raise PageRefused(409 if exc.kind == "invalid_transition" else 404, exc.message) from None
+    return redirect("/users?notice=revoked")
+
+
+# ------------------------------------------------------------------ import
+def _as_csv(filename: str, content: bytes) -> bytes:
+    """An uploaded XLSX (first sheet, header row first) as the CSV the import reads; CSV as it is."""
+    if not content.startswith(b"PK"):  # XLSX files are ZIP archives
+        return content
+    import csv
+    import io
+
+    from openpyxl import load_workbook
+
+    try:
+        sheet = load_workbook(io.BytesIO(content), read_only=True, data_only=True).worksheets[0]
+    except Exception as exc:  # noqa: BLE001 - not a workbook after all: one message for the person
+
+        raise ImportRejected(f"{filename}: not a readable XLSX workbook") from exc
+    out = io.StringIO()
+    writer = csv.writer(out)
+    for row in sheet.iter_rows(values_only=True):
+        writer.writerow(["" if v is None else (v.isoformat()[:10] if hasattr(v, "isoformat") else v) for v in row])
+    return out.getvalue().encode()
+
+
+async def _checked_rows(services: Any, who: Any, cid: str, csv_bytes: bytes, command_id: str) -> tuple[list, list]:
+    """(rows, bad rows) exactly as the JSON import route checks them."""
+
+    rows = importing.parse("text/csv", csv_bytes)
+    campaign = await services.in_thread(services.domain_app.get_campaign, cid)
+    await services.in_thread(importing.check_rows, services.domain_app, campaign, rows,
+                             command(command_id, who.actor))
+    return rows, importing.report(rows)
+
+
+@router.api_route("/campaigns/{cid}/import", methods=["GET", "POST"])
+async def import_page(request: Request, cid: str) -> Response:
+
+    found = await person(request)
+    who, session = found
+    if who.role not in (Role.SECRETARIAT, Role.STANDING_COMMITTEE):
+        raise PageRefused(403, "forbidden")
+    services = get_services(request)
+    campaign = await readmodels.queries().get_campaign(services.pool, cid)
+    if campaign is None:
+        raise PageRefused(404, "not_found")
+    context: dict[str, Any] = {"campaign": campaign, "cid": cid, "rows": None, "bad": None, "errors": {},
+                               "csv_text": "", "import_id": str(uuid.uuid4()), "tz": _tz(campaign),
+                               "names": await _unit_names(services), "notice": request.query_params.get("notice"),
+                               "created": request.query_params.get("created")}
+    status = 200
+    if request.method == "POST":
+        form = await request.form()
+        check_csrf(request, form, session)
+        upload = form.get("file")
+        if upload is None or isinstance(upload, str) or not upload.filename:
+            context["errors"] = {"file": "upload_missing"}
+            status = 422
+        else:
+            try:
+                csv_bytes = _as_csv(upload.filename, await upload.read())
+                rows, bad = await _checked_rows(services, who, cid, csv_bytes, "web-preview-" + context["import_id"])
+            except ImportRejected as exc:
+                context["errors"] = {"file": exc.message}
+                status = 422
+            else:
+                context.update(rows=rows, bad=bad, csv_text=csv_bytes.decode("utf-8-sig"))
+                status = 422 if bad or not rows else 200
+    return render(request, "import.html", context, found=found, status=status)
+
+
+@router.post("/campaigns/{cid}/import/confirm")
+async def import_confirm(request: Request, cid: str) -> Response:
+    """Record the previewed rows: checked again (the campaign may have changed since),
+    then created by the JSON import's own code; the preview's id makes a second click a replay."""
+
+    found = await person(request)
+    who, session = found
+    form = await request.form()
+    check_csrf(request, form, session)
+    if who.role not in (Role.SECRETARIAT, Role.STANDING_COMMITTEE):
+        raise PageRefused(403, "forbidden")
+    services = get_services(request)
+    try:
+        import_id = str(uuid.UUID(str(form.get("import_id", ""))))
+        rows, bad = await _checked_rows(services, who, cid, str(form.get("csv_text", "")).encode(),
+                                        "web-import-" + import_id)
+    except (ValueError, ImportRejected):
+        raise PageRefused(422, "there_is_a_problem") from None
+    if bad or not rows:
+        raise PageRefused(422, "there_is_a_problem")
+    result = await _create_all(services, who, "web-import-" + import_id, cid, [p.row for p in rows])
+    return redirect(f"/campaigns/{cid}/targets?min_position={result['position']}&notice=imported&created={result['created']}")

@@ -1,0 +1,125 @@
+"""Templates, the person behind a page request, CSRF checks of forms, and error pages.
+
+A page request is signed in by the session cookie (api.sessions). A page that needs a
+person sends anybody else to the sign-in page with `next=` the page asked for, so an
+expired session comes back to where it was. Every form posts a CSRF token: the
+session's own once signed in, a double-submit cookie before (sign-in, activation).
+"""
+
+from __future__ import annotations
+
+import secrets
+from pathlib import Path
+from typing import Any
+from urllib.parse import quote, urlencode, urlsplit
+
+from fastapi import Request
+from fastapi.responses import HTMLResponse, RedirectResponse, Response
+from jinja2 import Environment, FileSystemLoader, select_autoescape
+
+from api.auth import Principal
+from api.deps import get_services
+from api.sessions import ANON_CSRF_COOKIE, CSRF_FIELD, Session, csrf_matches, is_https, session_of
+from api.web.i18n import LANG_COOKIE, dmy, dmy_hm, pick_language, translator
+
+HERE = Path(__file__).parent
+templates = Environment(loader=FileSystemLoader(HERE / "templates"), autoescape=select_autoescape(["html"]),
+                        trim_blocks=True, lstrip_blocks=True)
+templates.filters["dmy"] = dmy
+templates.filters["dmy_hm"] = dmy_hm
+
+
+class SignInRequired(Exception):
+    """No (or an ended) session on a page that needs one: go to sign-in, then come back."""
+
+    def __init__(self, next_url: str) -> None:
+        super().__init__("sign in required")
+        self.next_url = next_url
+
+
+class PageRefused(Exception):
+    """An HTML error page (403, 404, 410, 429...)."""
+
+    def __init__(self, status: int, message: str, headers: dict[str, str] | None = None) -> None:
+        super().__init__(message)
+        self.status = status
+        self.message = message
+        self.headers = headers or {}
+
+
+def language(request: Request) -> str:
+    return pick_language(request.query_params.get("lang"), request.cookies.get(LANG_COOKIE))
+
+
+def safe_next(url: str | None) -> str:
+    """Only a path of this site: never an open redirect."""
+    if not url or not url.startswith("/") or url.startswith("//") or urlsplit(url).netloc:
+        return "/"
+    return url
+
+
+def here(request: Request) -> str:
+    query = request.url.query
+    return request.url.path + (f"?{query}" if query else "")
+
+
+async def person(request: Request) -> tuple[Principal, Session]:
+    found = await session_of(request, get_services(request))
+    if found is None:
+        raise SignInRequired(here(request) if request.method == "GET" else came_from(request))
+    return found
+
+
+def came_from(request: Request) -> str:
+    """After signing in again, a form posted with an ended session returns to its page."""
+    referer = urlsplit(request.headers.get("referer", ""))
+    if referer.netloc and referer.netloc != request.url.netloc:
+        return "/"
+    return safe_next(referer.path + (f"?{referer.query}" if referer.query else ""))
+
+
+async def maybe_person(request: Request) -> tuple[Principal, Session] | None:
+    return await session_of(request, get_services(request))
+
+
+def check_csrf(request: Request, form: Any, session: Session | None) -> None:
+    """A form without the right token is refused (403) before anything else is read."""
+    given = form.get(CSRF_FIELD)
+    expected = session.csrf_token if session is not None else request.cookies.get(ANON_CSRF_COOKIE, "")
+    if not expected or not csrf_matches(expected, given if isinstance(given, str) else None):
+        raise PageRefused(403, "csrf")
+
+
+def render(request: Request, name: str, context: dict[str, Any], *, status: int = 200,
+           found: tuple[Principal, Session] | None = None, headers: dict[str, str] | None = None) -> HTMLResponse:
+    lang = language(request)
+    anon_csrf = None
+    if found is None:
+        anon_csrf = request.cookies.get(ANON_CSRF_COOKIE) or secrets.token_urlsafe(32)
+    who, session = found if found is not None else (None, None)
+    other = "en" if lang == "vi" else "vi"
+    switch = {k: v for k, v in request.query_params.items() if k not in ("notice", "min_position")}
+    body = templates.get_template(name).render(
+        request=request, t=translator(lang), lang=lang, other_lang=other,
+        lang_url=request.url.path + "?" + urlencode({**switch, "lang": other}),
+        person=who, csrf_token=session.csrf_token if session else anon_csrf, csrf_field=CSRF_FIELD,
+        path=request.url.path, here=here(request), quote=quote, **context,
+    )
+    response = HTMLResponse(body, status_code=status, headers=headers)
+    if request.query_params.get("lang") == lang:
+        response.set_cookie(LANG_COOKIE, lang, max_age=365 * 86400, samesite="lax", secure=is_https(request))
+    if anon_csrf is not None and not request.cookies.get(ANON_CSRF_COOKIE):
+        response.set_cookie(ANON_CSRF_COOKIE, anon_csrf, httponly=True, samesite="lax", secure=is_https(request),
+                            path="/")
+    return response
+
+
+def redirect(url: str) -> RedirectResponse:
+    return RedirectResponse(url, status_code=303)
+
+
+def error_page(request: Request, status: int, message: str, headers: dict[str, str] | None = None) -> Response:
+    found = request.state.thidua_session if "thidua_session" in request.scope.get("state", {}) else None
+    retry_after = (headers or {}).get("Retry-After")
+    return render(request, "error.html", {"status": status, "message": message, "retry_after": retry_after},
+                  status=status, found=found, headers=headers)
