@@ -30,7 +30,7 @@ from api.auth import (
 from api.deps import CommandCtx, CurrentUser, Secretariat
 from api.models import UserCreate, UserCreatedOut, UserOut, UserRevokedOut
 from api.problems import problem_responses
-from api.services import Services, apply_and_save, command, now, position_of_command
+from api.services import Services, apply_and_save, command, position_of_command
 from domain.errors import BadInput, DomainError, NotFound, VersionConflict
 from domain.user import ActivationGone, LoginClaim, User, check_login, login_uuid
 from domain.values import Actor, Command, Role

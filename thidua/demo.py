@@ -36,15 +36,13 @@ from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo
 
+from api.auth import ACTIVATION_LIFETIME, hash_password, hash_token, new_activation_token, new_token
 from domain.campaign import Campaign, Unit, campaign_uuid, unit_uuid
 from domain.errors import NotFound
 from domain.scoring import RewardForm, RewardRules
 from domain.target import target_id_for
 from domain.topics import stored_topics
-from domain.user import User, user_uuid
-from api.auth import ACTIVATION_LIFETIME, hash_password, hash_token, new_activation_token
-from domain.user import LoginClaim
-from api.auth import hash_token, new_token
+from domain.user import LoginClaim, User, user_uuid
 from domain.values import Actor, Cluster, Command, Decision, Measure, Policy, Role, ScoringScale
 from thidua import demo_data as D
 from thidua.embedded import EmbeddedPostgres, EmbeddedServiceError, EmbeddedTemporal
