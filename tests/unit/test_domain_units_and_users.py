@@ -80,7 +80,7 @@ def test_a_unit_head_user_acts_for_its_unit():
     assert user.as_actor() == Actor("u-ngo-quyen", "Bí thư phường Ngô Quyền", Role.UNIT_HEAD, "ngo-quyen")
     assert user.to_state() == {
         "id": "u-ngo-quyen", "name": "Bí thư phường Ngô Quyền", "role": "unit_head", "unit_id": "ngo-quyen",
-        "revoked": False,
+        "revoked": False, "login": None, "email": None, "active": False,
     }
     assert "token" not in user.to_state() and "token_hash" not in user.to_state()
 
