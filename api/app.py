@@ -19,21 +19,21 @@ from fastapi.openapi.utils import get_openapi
 from fastapi.responses import Response
 from fastapi.routing import APIRoute
 
-from api.auth import TokenVerifier
-from api.deps import Replay, replay_response, route_is_guarded
-from api.docs import install_docs
-from api.idempotency import IdempotencyStore
-from api.importing import ImportRow
-from api.metrics import ApiMetrics
-from api.edge import AllowedMethods, RefuseNulCharacters
-from api.middleware import BodySizeLimit, ErrorGuard, RequestId, RequestMetrics
-from api.problems import install_problem_handlers
-from api.routes import campaigns, notifications, operations, reports, rules, session, system, targets, webhooks
-from api.services import Services
-from api.sessions import LoginThrottle, SessionStore
-from api.web import mount as mount_web
-from api import users
-from projections.schema import ensure_schema
+from thidua.api.auth import TokenVerifier
+from thidua.api.deps import Replay, replay_response, route_is_guarded
+from thidua.api.docs import install_docs
+from thidua.api.idempotency import IdempotencyStore
+from thidua.api.importing import ImportRow
+from thidua.api.metrics import ApiMetrics
+from thidua.api.edge import AllowedMethods, RefuseNulCharacters
+from thidua.api.middleware import BodySizeLimit, ErrorGuard, RequestId, RequestMetrics
+from thidua.api.problems import install_problem_handlers
+from thidua.api.routes import campaigns, notifications, operations, reports, rules, session, system, targets, webhooks
+from thidua.api.services import Services
+from thidua.api.sessions import LoginThrottle, SessionStore
+from thidua.api.web import mount as mount_web
+from thidua.api import users
+from thidua.projections.schema import ensure_schema
 from thidua import heap
 from thidua.settings import Settings, get_settings
 
@@ -59,9 +59,9 @@ thidua tracks the targets of an emulation campaign (đợt thi đua).
 class ApiParts:
     """What the API serves with; built by `thidua.bootstrap.build_api` (or a test)."""
 
-    domain_app: Any  # domain.application.ThiduaApplication
+    domain_app: Any  # thidua.domain.application.ThiduaApplication
     pool: Any  # asyncpg.Pool
-    gateway: Any  # workflows.client.TargetGateway
+    gateway: Any  # thidua.workflows.client.TargetGateway
     temporal_client: Any | None
 
 

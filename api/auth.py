@@ -25,8 +25,8 @@ import anyio
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
 
-from domain.errors import NotFound
-from domain.values import Actor, Role
+from thidua.domain.errors import NotFound
+from thidua.domain.values import Actor, Role
 
 TOKEN_PREFIX = "thd_"
 ACTIVATION_PREFIX = "act_"

@@ -10,7 +10,7 @@ import base64
 import json
 from typing import Any
 
-from api.problems import Problem
+from thidua.api.problems import Problem
 
 MAX_CURSOR_LENGTH = 1000
 

@@ -32,22 +32,22 @@ from fastapi.responses import JSONResponse, Response
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from pydantic import BaseModel
 
-from api import readmodels
-from api.auth import Principal
-from api.idempotency import MAX_KEY_LENGTH, StoredResponse, command_id_for, request_hash
-from api.problems import Problem, from_domain_error, is_unavailable
-from api.services import Services
-from domain import lifecycle as lc
-from projections import queries
-from domain.errors import DomainError
-from domain.permissions import (
+from thidua.api import readmodels
+from thidua.api.auth import Principal
+from thidua.api.idempotency import MAX_KEY_LENGTH, StoredResponse, command_id_for, request_hash
+from thidua.api.problems import Problem, from_domain_error, is_unavailable
+from thidua.api.services import Services
+from thidua.domain import lifecycle as lc
+from thidua.projections import queries
+from thidua.domain.errors import DomainError
+from thidua.domain.permissions import (
     AUDIT_READERS,
     CAMPAIGN_COMMANDS,
     OPERATION_READERS,
     may_read_history,
     may_read_target,
 )
-from domain.values import Role
+from thidua.domain.values import Role
 
 
 def get_services(request: Request) -> Services:
@@ -75,7 +75,7 @@ async def authenticate(
 ) -> Principal:
     challenge = {"WWW-Authenticate": 'Bearer realm="thidua"'}
     if credentials is None:  # a person signed in to the pages: the session cookie (+ CSRF header for changes)
-        from api.sessions import principal_from_cookie
+        from thidua.api.sessions import principal_from_cookie
 
         if (person := await principal_from_cookie(request, services)) is not None:
             return person
@@ -166,7 +166,7 @@ def target_for(command: lc.TargetCommand) -> Callable[..., Awaitable[Any]]:
 
 
 async def readable_target(tid: TargetId, user: CurrentUser, services: ServicesDep) -> Any:
-    """Target detail (domain.permissions.may_read_target)."""
+    """Target detail (thidua.domain.permissions.may_read_target)."""
     target = await _load_target(services, tid)
     leads: frozenset[str] = frozenset()
     if user.role == Role.UNIT_HEAD and target.unit_id != user.unit_id:
@@ -178,7 +178,7 @@ async def readable_target(tid: TargetId, user: CurrentUser, services: ServicesDe
 
 
 async def history_target(tid: TargetId, user: CurrentUser, services: ServicesDep) -> Any:
-    """Target history (domain.permissions.may_read_history)."""
+    """Target history (thidua.domain.permissions.may_read_history)."""
     target = await _load_target(services, tid)
     if not may_read_history(user.actor, target.unit_id):
         raise Problem(403, "this target belongs to another unit")

@@ -17,7 +17,7 @@ from urllib.parse import parse_qsl, urlencode
 
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from api.problems import problem_response
+from thidua.api.problems import problem_response
 
 NUL = "\x00"
 
@@ -39,7 +39,7 @@ def _nul_errors(scope: Scope) -> list[dict[str, str]]:
 
 
 def _nfc_scope(scope: Scope) -> Scope:
-    """The path and the query in NFC, as every body is (api.models.Input): an id typed
+    """The path and the query in NFC, as every body is (thidua.api.models.Input): an id typed
     with separate accents names the same thing as one typed with combined accents."""
     path = scope.get("path", "")
     query = scope.get("query_string", b"")

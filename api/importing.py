@@ -24,10 +24,10 @@ from typing import Annotated, Any
 
 from pydantic import Field, ValidationError
 
-from api.models import AssignIn
-from domain.errors import CommandIdReused, DomainError, NotFound
-from domain.target import target_id_for
-from domain.values import Command
+from thidua.api.models import AssignIn
+from thidua.domain.errors import CommandIdReused, DomainError, NotFound
+from thidua.domain.target import target_id_for
+from thidua.domain.values import Command
 
 MAX_ROWS = 10_000
 REQUIRED_COLUMNS = ("key", "unit_id", "title", "area", "deadline", "points")

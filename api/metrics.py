@@ -10,7 +10,7 @@ from __future__ import annotations
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
 from prometheus_client.exposition import CONTENT_TYPE_LATEST
 
-from projections.schema import GROUPS
+from thidua.projections.schema import GROUPS
 
 __all__ = ["ApiMetrics", "CONTENT_TYPE_LATEST"]
 

@@ -19,8 +19,8 @@ from typing import Any
 from starlette.requests import Request
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from api.metrics import ApiMetrics
-from api.problems import PROBLEM_BASE, PROBLEM_MEDIA_TYPE, unexpected_response
+from thidua.api.metrics import ApiMetrics
+from thidua.api.problems import PROBLEM_BASE, PROBLEM_MEDIA_TYPE, unexpected_response
 from thidua.logs import REQUEST_ID
 
 MIB = 1024 * 1024

@@ -15,11 +15,11 @@ from typing import Annotated, Any, Literal
 import isodate
 from pydantic import AfterValidator, AwareDatetime, BaseModel, ConfigDict, Field, create_model
 
-from domain.input_rules import EdgeRules
+from thidua.domain.input_rules import EdgeRules
 
 # The commands' argument models and types are declared with the commands.
-from domain.lifecycle import AssignArgs, Id, OptionalText, ShortText, TargetCommand, Text, routed
-from domain.values import DEFAULT_TIMEZONE, MIN_DURATION
+from thidua.domain.lifecycle import AssignArgs, Id, OptionalText, ShortText, TargetCommand, Text, routed
+from thidua.domain.values import DEFAULT_TIMEZONE, MIN_DURATION
 
 # ------------------------------------------------------------------ building blocks
 
@@ -65,7 +65,7 @@ ReportClassName = Literal["completed_on_time", "completed_late", "in_progress_wi
 
 
 class Input(EdgeRules):
-    """Every request body and query (target commands' bodies are `domain.lifecycle.Args`,
+    """Every request body and query (target commands' bodies are `thidua.domain.lifecycle.Args`,
     which keep the same rules)."""
 
     model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)

@@ -1,5 +1,5 @@
 """Request and response models of the inbox and webhooks (DESIGN.md "Notifications").
-Like api.models: requests forbid unknown fields, responses declare every field."""
+Like thidua.api.models: requests forbid unknown fields, responses declare every field."""
 
 from __future__ import annotations
 
@@ -8,8 +8,8 @@ from typing import Annotated, Literal
 
 from pydantic import ConfigDict, Field
 
-from api.models import Cursor, Id, Input, Limit, MinPosition, Output
-from domain.notifications import KINDS
+from thidua.api.models import Cursor, Id, Input, Limit, MinPosition, Output
+from thidua.domain.notifications import KINDS
 
 Kind = Literal[KINDS]  # type: ignore[valid-type]
 

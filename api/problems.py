@@ -22,8 +22,8 @@ from pydantic import BaseModel, ConfigDict, Field
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from temporalio.service import RPCError, RPCStatusCode
 
-from domain.errors import DomainError
-from workflows.errors import ServiceUnavailable
+from thidua.domain.errors import DomainError
+from thidua.workflows.errors import ServiceUnavailable
 
 log = logging.getLogger("thidua.api")
 

@@ -1,17 +1,17 @@
-"""The read side as the routes see it: `projections.queries`, paging and cursors."""
+"""The read side as the routes see it: `thidua.projections.queries`, paging and cursors."""
 
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
 from typing import Any
 
-from api.cursors import decode_cursor, encode_cursor
-from api.problems import Problem
-from projections import queries as read_queries
+from thidua.api.cursors import decode_cursor, encode_cursor
+from thidua.api.problems import Problem
+from thidua.projections import queries as read_queries
 
 
 def queries() -> Any:
-    """The read models' queries (`projections.queries`)."""
+    """The read models' queries (`thidua.projections.queries`)."""
     return read_queries
 
 

@@ -1,6 +1,6 @@
 """Scoreboard JSON, encoded once per read-model version and served from memory.
 
-A board is a function of the read models it is computed from (`projections.queries.
+A board is a function of the read models it is computed from (`thidua.projections.queries.
 scoreboard_snapshot` reads it together with their version in one snapshot), so its
 encoded bytes are kept per (campaign, cluster, as_of) with that version, and served
 again while `scoreboard_context` (one indexed query) still reports the same version.
@@ -23,8 +23,8 @@ from typing import Any
 
 from pydantic import TypeAdapter
 
-from api import readmodels
-from api.models import ScoreboardOut
+from thidua.api import readmodels
+from thidua.api.models import ScoreboardOut
 
 _BOARD = TypeAdapter(ScoreboardOut)
 _INSTANT = TypeAdapter(datetime)

@@ -1,7 +1,7 @@
 """What the routes use, in one object on `app.state.services`.
 
 `create_app` fills it in its lifespan, from the parts `thidua.bootstrap.build_api` (or a
-test) builds; routes reach it only through the dependencies in `api.deps`.
+test) builds; routes reach it only through the dependencies in `thidua.api.deps`.
 """
 
 from __future__ import annotations
@@ -13,26 +13,26 @@ from typing import Any, TypeVar
 
 import anyio
 
-from api.auth import TokenVerifier
-from api.idempotency import IdempotencyStore
-from api.metrics import ApiMetrics
-from domain.values import Actor, Command
+from thidua.api.auth import TokenVerifier
+from thidua.api.idempotency import IdempotencyStore
+from thidua.api.metrics import ApiMetrics
+from thidua.domain.values import Actor, Command
 
 T = TypeVar("T")
 
 @dataclass
 class Services:
-    domain_app: Any  # domain.application.ThiduaApplication
+    domain_app: Any  # thidua.domain.application.ThiduaApplication
     pool: Any  # asyncpg.Pool
-    gateway: Any  # workflows.client.TargetGateway
+    gateway: Any  # thidua.workflows.client.TargetGateway
     temporal_client: Any | None
     verifier: TokenVerifier
     idempotency: IdempotencyStore
     metrics: ApiMetrics
     task_queue: str
     position_wait_seconds: float = 5.0
-    sessions: Any = None  # api.sessions.SessionStore
-    throttle: Any = None  # api.sessions.LoginThrottle
+    sessions: Any = None  # thidua.api.sessions.SessionStore
+    throttle: Any = None  # thidua.api.sessions.LoginThrottle
     operation_wait_seconds: float = 5.0  # see thidua.settings
     extras: dict[str, Any] = field(default_factory=dict)
 

@@ -10,7 +10,7 @@ from typing import Any
 import uvicorn
 from starlette.types import ASGIApp, Receive, Scope, Send
 
-from api.problems import problem_response
+from thidua.api.problems import problem_response
 from thidua.settings import Settings, split_address
 
 METRICS_PATH = "/metrics"

@@ -27,8 +27,8 @@ from typing import Any
 from fastapi import Request
 from fastapi.responses import Response
 
-from api.auth import Principal
-from api.problems import Problem
+from thidua.api.auth import Principal
+from thidua.api.problems import Problem
 
 TABLE = "web_sessions"
 COOKIE = "thidua_session"

@@ -15,7 +15,7 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Path
 
-from api.auth import (
+from thidua.api.auth import (
     ACTIVATION_LIFETIME,
     ACTIVATION_PREFIX,
     activation_url,
@@ -27,13 +27,13 @@ from api.auth import (
     password_problem,
     user_id_of,
 )
-from api.deps import CommandCtx, CurrentUser, Secretariat
-from api.models import UserCreate, UserCreatedOut, UserOut, UserRevokedOut
-from api.problems import problem_responses
-from api.services import Services, apply_and_save, command, position_of_command
-from domain.errors import BadInput, DomainError, NotFound, VersionConflict
-from domain.user import ActivationGone, LoginClaim, User, check_login, login_uuid
-from domain.values import Actor, Command, Role
+from thidua.api.deps import CommandCtx, CurrentUser, Secretariat
+from thidua.api.models import UserCreate, UserCreatedOut, UserOut, UserRevokedOut
+from thidua.api.problems import problem_responses
+from thidua.api.services import Services, apply_and_save, command, position_of_command
+from thidua.domain.errors import BadInput, DomainError, NotFound, VersionConflict
+from thidua.domain.user import ActivationGone, LoginClaim, User, check_login, login_uuid
+from thidua.domain.values import Actor, Command, Role
 from thidua.settings import get_settings
 
 router = APIRouter(tags=["users"])

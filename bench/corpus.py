@@ -19,10 +19,10 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
 from decimal import Decimal
 
-from domain.application import ThiduaApplication
-from domain.campaign import Campaign, Unit
-from domain.target import Target
-from domain.values import Actor, Cluster, Command, Decision, Role
+from thidua.domain.application import ThiduaApplication
+from thidua.domain.campaign import Campaign, Unit
+from thidua.domain.target import Target
+from thidua.domain.values import Actor, Cluster, Command, Decision, Role
 
 SECRETARIAT = Actor(id="bench-secretariat", name="Văn phòng Thành ủy", role=Role.SECRETARIAT)
 STANDING_COMMITTEE = Actor(id="bench-btv", name="Ban Thường vụ", role=Role.STANDING_COMMITTEE)

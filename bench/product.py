@@ -2,7 +2,7 @@
 
 - corpus: real domain events in one campaign (`bench-main`: units, clusters, targets with
   full lifecycles), saved many aggregates per transaction;
-- P4 rebuild / P6 verify: `projections.rebuild` and `projections.audit` over that corpus;
+- P4 rebuild / P6 verify: `thidua.projections.rebuild` and `thidua.projections.audit` over that corpus;
 - then the processes (`thidua worker`, `projector`, `api`) and users made the way an
   operator makes them (`thidua.bootstrap.create_user`, then `POST /v1/users`);
 - P5: scoreboard GETs (now, and `as_of` the corpus's middle) at 32 connections;
@@ -259,7 +259,7 @@ async def stage_pages(run: Run, stack: Stack, clients: int, seconds: float, targ
 
 async def stage_rebuild(run: Run, database_url: str, figure: str) -> None:
     """P4: rebuild every read model from the event store (`thidua projections rebuild`)."""
-    rebuild = require("projections.rebuild")
+    rebuild = require("thidua.projections.rebuild")
     head = await max_position(database_url)
     with in_process_profile(run, "P4-rebuild"):
         t0, cpu0 = time.perf_counter(), machine_cpu_seconds()
@@ -271,7 +271,7 @@ async def stage_rebuild(run: Run, database_url: str, figure: str) -> None:
 
 async def stage_verify(run: Run, database_url: str, figure: str) -> None:
     """P6: recompute the audit hash chain from the event store (`thidua audit verify`)."""
-    audit = require("projections.audit")
+    audit = require("thidua.projections.audit")
     with in_process_profile(run, "P6-verify"):
         t0, cpu0 = time.perf_counter(), machine_cpu_seconds()
         result = await audit.verify(database_url)
@@ -334,7 +334,7 @@ async def store_at_rest(database_url: str) -> None:
     (writing each page back), a cost a real store paid long before."""
     import asyncpg
 
-    from domain.application import EVENTS_TABLE
+    from thidua.domain.application import EVENTS_TABLE
     from thidua.dburl import asyncpg_dsn
 
     conn = await asyncpg.connect(asyncpg_dsn(database_url))
@@ -358,7 +358,7 @@ async def run_stages(run: Run, *, database_url: str, address: str, work: Path, l
         async def corpus() -> None:
             from thidua.dburl import eventsourcing_env
 
-            from domain.application import new_application
+            from thidua.domain.application import new_application
 
             def build() -> corpus_mod.Corpus:
                 app = new_application(eventsourcing_env(database_url))
@@ -401,9 +401,9 @@ async def run_stages(run: Run, *, database_url: str, address: str, work: Path, l
 
     async def start() -> None:
         require("thidua.bootstrap")
-        require("workflows.worker")
+        require("thidua.workflows.worker")
         try:
-            require("projections.projector")
+            require("thidua.projections.projector")
         except Exception as exc:  # noqa: BLE001 - commands run without it; reads and lag cannot
             run.notes.append(f"no projector: {exc}")
             stack.without = ("projector",)

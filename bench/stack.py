@@ -146,7 +146,7 @@ class Stack:
 async def projected_position(conn: Any) -> int:
     """How far every read model has got: the smallest tracking position (0 before the
     projector has created its tables)."""
-    schema = require("projections.schema")
+    schema = require("thidua.projections.schema")
     if not await conn.fetchval("SELECT to_regclass('public.projection_tracking') IS NOT NULL"):
         return 0
     low = await conn.fetchval("SELECT min(position) FROM public.projection_tracking WHERE name = ANY($1)",
@@ -190,7 +190,7 @@ class LagProbe:
     async def __aenter__(self) -> LagProbe:
         import asyncpg
 
-        from domain.application import EVENTS_TABLE
+        from thidua.domain.application import EVENTS_TABLE
 
         self._conn = await asyncpg.connect(asyncpg_dsn(self.database_url))
         self._max_sql = f"SELECT max(notification_id) FROM {EVENTS_TABLE}"
@@ -232,7 +232,7 @@ class LagProbe:
 async def max_position(database_url: str) -> int:
     import asyncpg
 
-    from domain.application import EVENTS_TABLE
+    from thidua.domain.application import EVENTS_TABLE
 
     conn = await asyncpg.connect(asyncpg_dsn(database_url))
     try:

@@ -1,7 +1,7 @@
 """The thidua domain: aggregates, events, rules. No I/O, no Temporal, no HTTP."""
 
-from domain.campaign import Campaign, Unit, campaign_uuid, unit_uuid
-from domain.errors import (
+from thidua.domain.campaign import Campaign, Unit, campaign_uuid, unit_uuid
+from thidua.domain.errors import (
     BadInput,
     CampaignClosed,
     CommandIdReused,
@@ -11,10 +11,10 @@ from domain.errors import (
     NotFound,
     VersionConflict,
 )
-from domain.target import Target, classify, target_id_for
-from domain.topics import register_legacy_topics
-from domain.user import User, user_uuid
-from domain.values import (
+from thidua.domain.target import Target, classify, target_id_for
+from thidua.domain.topics import register_legacy_topics
+from thidua.domain.user import User, user_uuid
+from thidua.domain.values import (
     SYSTEM,
     Actor,
     Cluster,

@@ -18,11 +18,11 @@ from uuid import UUID
 from eventsourcing.application import AggregateNotFoundError, Application
 from eventsourcing.persistence import IntegrityError, JSONTranscoder, Transcoding
 
-from domain.campaign import Campaign, Unit, campaign_uuid, unit_uuid
-from domain.errors import NotFound, VersionConflict
-from domain.target import Target
-from domain.user import User, user_uuid
-from domain.values import (
+from thidua.domain.campaign import Campaign, Unit, campaign_uuid, unit_uuid
+from thidua.domain.errors import NotFound, VersionConflict
+from thidua.domain.target import Target
+from thidua.domain.user import User, user_uuid
+from thidua.domain.values import (
     Actor,
     Cluster,
     Decision,

@@ -9,11 +9,11 @@ from uuid import NAMESPACE_URL, UUID, uuid5
 
 from eventsourcing.domain import Aggregate, event
 
-from domain.commandlog import CommandLog, check_key, event_meta, fingerprint, optional_text, require_text
-from domain.errors import BadInput, CampaignClosed, CommandIdReused, InvalidTransition
-from domain.permissions import check_may
-from domain.scoring import NO_RULES, RewardRules, in_force
-from domain.values import (
+from thidua.domain.commandlog import CommandLog, check_key, event_meta, fingerprint, optional_text, require_text
+from thidua.domain.errors import BadInput, CampaignClosed, CommandIdReused, InvalidTransition
+from thidua.domain.permissions import check_may
+from thidua.domain.scoring import NO_RULES, RewardRules, in_force
+from thidua.domain.values import (
     DEFAULT_TIMEZONE,
     MAX_CAMPAIGN_YEARS,
     Actor,

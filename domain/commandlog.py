@@ -17,8 +17,8 @@ from decimal import Decimal
 from enum import Enum
 from typing import Any
 
-from domain.errors import BadInput, CommandIdReused
-from domain.values import Actor, Command
+from thidua.domain.errors import BadInput, CommandIdReused
+from thidua.domain.values import Actor, Command
 
 MAX_TEXT = 4000
 

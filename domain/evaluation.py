@@ -22,10 +22,10 @@ from uuid import NAMESPACE_URL, UUID, uuid5
 
 from eventsourcing.domain import Aggregate, event
 
-from domain.commandlog import CommandLog, event_meta, fingerprint, optional_text, require_text
-from domain.errors import BadInput, InvalidTransition, NotAllowed
-from domain.permissions import check_may
-from domain.values import Actor, Command, Role, check_instant, to_decimal
+from thidua.domain.commandlog import CommandLog, event_meta, fingerprint, optional_text, require_text
+from thidua.domain.errors import BadInput, InvalidTransition, NotAllowed
+from thidua.domain.permissions import check_may
+from thidua.domain.values import Actor, Command, Role, check_instant, to_decimal
 
 NAMESPACE = uuid5(NAMESPACE_URL, "https://thidua.example/evaluations")
 MAX_ITEMS = 5_000

@@ -1,10 +1,10 @@
 """The rules every field of every request meets, whatever the route or the command: one
-base model (`EdgeRules`) that request models (api.models.Input) and command arguments
-(domain.lifecycle.Args) derive from, so no route can forget them.
+base model (`EdgeRules`) that request models (thidua.api.models.Input) and command arguments
+(thidua.domain.lifecycle.Args) derive from, so no route can forget them.
 
 - Text is kept in Unicode NFC, so a word typed with combined or separate accents is
   one word. Invisible characters (zero-width, bidirectional controls: see
-  domain.commandlog.INVISIBLE) are refused in keys and ids (fields named `id`, `key`,
+  thidua.domain.commandlog.INVISIBLE) are refused in keys and ids (fields named `id`, `key`,
   `*_id`, `*_ids`) and dropped from other text.
 - Dates and times are ISO 8601 text (not epoch seconds such as `1700000000` or `0.5`;
   a date field takes `YYYY-MM-DD`, not a date and time), within the years
@@ -20,8 +20,8 @@ from typing import Any, get_args
 
 from pydantic import AwareDatetime, BaseModel, ValidationInfo, field_validator
 
-from domain.commandlog import has_invisible, normalize_text
-from domain.values import MAX_YEAR, MIN_YEAR
+from thidua.domain.commandlog import has_invisible, normalize_text
+from thidua.domain.values import MAX_YEAR, MIN_YEAR
 
 _ISO_DATE = re.compile(r"\d{4}-\d{2}-\d{2}")
 _ISO_DATETIME = re.compile(r"(\d{4})-\d{2}-\d{2}[Tt ]\d{2}:\d{2}")

@@ -27,11 +27,11 @@ from typing import Annotated, Any, Literal
 
 from pydantic import AfterValidator, AwareDatetime, ConfigDict, Field, ValidationError
 
-from domain.commandlog import event_meta, fingerprint
-from domain.errors import BadInput, InvalidTransition, NotAllowed
-from domain.input_rules import EdgeRules
-from domain.permissions import OWNER, Who, allows, roles_of
-from domain.values import OPEN_STATES, Actor, Command, Decision, Measure, Role, Status
+from thidua.domain.commandlog import event_meta, fingerprint
+from thidua.domain.errors import BadInput, InvalidTransition, NotAllowed
+from thidua.domain.input_rules import EdgeRules
+from thidua.domain.permissions import OWNER, Who, allows, roles_of
+from thidua.domain.values import OPEN_STATES, Actor, Command, Decision, Measure, Role, Status
 
 # ------------------------------------------------------------------ argument types
 Id = Annotated[str, Field(min_length=1, max_length=100, examples=["phuong-ngo-quyen"])]
@@ -51,7 +51,7 @@ Instant = Annotated[AwareDatetime, AfterValidator(_utc)]
 
 class Args(EdgeRules):
     """The arguments of one command. Unknown fields are refused, text is trimmed (and
-    kept to the rules of every request: domain.input_rules)."""
+    kept to the rules of every request: thidua.domain.input_rules)."""
 
     model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
 

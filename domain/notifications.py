@@ -1,5 +1,5 @@
 """What is notified to whom: one declaration, read by the outbox projection
-(projections.notifications), the inbox and webhooks, and the docs table
+(thidua.projections.notifications), the inbox and webhooks, and the docs table
 (docs/notifications.md, kept equal to `markdown_table()` by a test).
 
 A notice names a *kind* (part of the contract: DESIGN.md "Notifications"), the stored

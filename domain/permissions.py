@@ -11,8 +11,8 @@ from __future__ import annotations
 from collections.abc import Collection
 from typing import Any
 
-from domain.errors import NotAllowed
-from domain.values import Actor, Role
+from thidua.domain.errors import NotAllowed
+from thidua.domain.values import Actor, Role
 
 # In a command's `who`: the head of the unit that owns the target.
 OWNER = "owning_unit"

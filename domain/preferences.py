@@ -10,10 +10,10 @@ from uuid import NAMESPACE_URL, UUID, uuid5
 
 from eventsourcing.domain import Aggregate, event
 
-from domain.commandlog import CommandLog, event_meta, fingerprint
-from domain.errors import BadInput, NotAllowed
-from domain.notifications import KINDS
-from domain.values import Actor, Command
+from thidua.domain.commandlog import CommandLog, event_meta, fingerprint
+from thidua.domain.errors import BadInput, NotAllowed
+from thidua.domain.notifications import KINDS
+from thidua.domain.values import Actor, Command
 
 NAMESPACE = uuid5(NAMESPACE_URL, "https://thidua.example/preferences")
 _EMAIL = re.compile(r"^[^@\s]{1,64}@[^@\s]{1,255}\.[^@\s]{2,63}$")

@@ -22,8 +22,8 @@ from dataclasses import dataclass, field, replace
 from decimal import Decimal
 from typing import Any
 
-from domain.errors import BadInput
-from domain.values import Cluster, ReportClass, ScoringScale, Status
+from thidua.domain.errors import BadInput
+from thidua.domain.values import Cluster, ReportClass, ScoringScale, Status
 
 ZERO = Decimal(0)
 COUNT_KEYS = (

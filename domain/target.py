@@ -17,11 +17,11 @@ from uuid import UUID, NAMESPACE_URL, uuid5
 
 from eventsourcing.domain import Aggregate, event
 
-from domain.commandlog import CommandLog, check_key, event_meta, fingerprint, optional_text, require_text
-from domain.errors import BadInput, CommandIdReused, InvalidTransition, VersionConflict
-from domain import lifecycle as lc
-from domain.lifecycle import Meta, handles
-from domain.values import (
+from thidua.domain.commandlog import CommandLog, check_key, event_meta, fingerprint, optional_text, require_text
+from thidua.domain.errors import BadInput, CommandIdReused, InvalidTransition, VersionConflict
+from thidua.domain import lifecycle as lc
+from thidua.domain.lifecycle import Meta, handles
+from thidua.domain.values import (
     OPEN_STATES,
     Actor,
     Command,

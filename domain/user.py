@@ -17,10 +17,10 @@ from uuid import NAMESPACE_URL, UUID, uuid5
 
 from eventsourcing.domain import Aggregate, event
 
-from domain.commandlog import CommandLog, event_meta, fingerprint, optional_text, require_text
-from domain.errors import BadInput, DomainError, InvalidTransition
-from domain.permissions import check_may
-from domain.values import Actor, Command, Role
+from thidua.domain.commandlog import CommandLog, event_meta, fingerprint, optional_text, require_text
+from thidua.domain.errors import BadInput, DomainError, InvalidTransition
+from thidua.domain.permissions import check_may
+from thidua.domain.values import Actor, Command, Role
 
 NAMESPACE = uuid5(NAMESPACE_URL, "https://thidua.example/users")
 LOGIN_NAMESPACE = uuid5(NAMESPACE_URL, "https://thidua.example/logins")

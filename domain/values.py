@@ -11,7 +11,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import isodate
 
-from domain.errors import BadInput
+from thidua.domain.errors import BadInput
 
 DEFAULT_TIMEZONE = "Asia/Ho_Chi_Minh"
 

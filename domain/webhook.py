@@ -1,7 +1,7 @@
 """A webhook: a receiver the secretariat registers for some notification kinds of one
 campaign (or of all). Registering and disabling are events (who, when, why, command
 id) like every other change. The signing secret is never in an event: the event store
-is hashed into the audit trail that inspectors read (see projections.notifications,
+is hashed into the audit trail that inspectors read (see thidua.projections.notifications,
 `webhook_secrets`)."""
 
 from __future__ import annotations
@@ -11,10 +11,10 @@ from uuid import NAMESPACE_URL, UUID, uuid5
 
 from eventsourcing.domain import Aggregate, event
 
-from domain.commandlog import CommandLog, event_meta, fingerprint, require_text
-from domain.errors import BadInput, InvalidTransition, NotAllowed
-from domain.notifications import KINDS
-from domain.values import Actor, Command, Role
+from thidua.domain.commandlog import CommandLog, event_meta, fingerprint, require_text
+from thidua.domain.errors import BadInput, InvalidTransition, NotAllowed
+from thidua.domain.notifications import KINDS
+from thidua.domain.values import Actor, Command, Role
 
 NAMESPACE = uuid5(NAMESPACE_URL, "https://thidua.example/webhooks")
 

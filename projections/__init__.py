@@ -8,7 +8,7 @@ Modules:
 - `engine`      one batch = one transaction: lock tracking rows, read, apply every
                 group, advance tracking rows; the next batch is prepared meanwhile
 - `catalog`, `targets`, `escalations`, `audit`   the projection groups
-- `boards`      scoreboards via `domain.scoring` only
+- `boards`      scoreboards via `thidua.domain.scoring` only
 - `projector`   `Projector` (asyncio, in-process), `ProjectorThread`, `serve(database_url)`
 - `rebuild`     `rebuild(...)`, `main(...)` (`thidua projections rebuild [NAME]`)
 - `audit`       also `verify(...)` (`thidua audit verify`)

@@ -3,7 +3,7 @@
 Each stored event gets one `audit_log` row with
 `hash = sha256(prev_hash || canonical bytes of the stored event)` where the canonical
 bytes hold its position, aggregate id, version, topic and stored state
-(`projections.codec.canonical_event`). The row's who/when/what/why come from the
+(`thidua.projections.codec.canonical_event`). The row's who/when/what/why come from the
 stored payload itself; `changes` is kept as the exact JSON text written (a `json`
 column), so verification can compare text instead of re-parsing it.
 
@@ -29,9 +29,9 @@ from uuid import UUID
 
 import asyncpg
 
-from projections import processes
-from projections.batch import BatchContext, Prepared, copy_rows
-from projections.codec import (
+from thidua.projections import processes
+from thidua.projections.batch import BatchContext, Prepared, copy_rows
+from thidua.projections.codec import (
     CHAIN_TAG,
     EVENTS,
     GENESIS_HASH,
@@ -42,8 +42,8 @@ from projections.codec import (
     stored_changes,
     stored_reason,
 )
-from projections.pipeline import Step
-from projections.schema import PUBLIC, qident
+from thidua.projections.pipeline import Step
+from thidua.projections.schema import PUBLIC, qident
 from thidua.dburl import asyncpg_dsn
 
 log = logging.getLogger("thidua.projections")
@@ -131,7 +131,7 @@ def audit_row(step: Step, prev_hash: str, digest: str) -> tuple[Any, ...]:
     followed without it: `Step.identity`) says."""
     st, event = step.stored, step.event
     data = step.data if step.data is not None else _payload_of(step)
-    if event is None:  # followed without decoding (projections.identity)
+    if event is None:  # followed without decoding (thidua.projections.identity)
         recorded_at = _instant(data.get("timestamp"))
         occurred_at = _instant(data.get("occurred_at")) or recorded_at
     else:

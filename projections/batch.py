@@ -16,8 +16,8 @@ from typing import Any, Protocol
 
 import asyncpg
 
-from projections.pipeline import AggregateView, Step
-from projections.schema import qident
+from thidua.projections.pipeline import AggregateView, Step
+from thidua.projections.schema import qident
 
 
 @dataclass
@@ -49,7 +49,7 @@ class Prepared:
 
 
 class Group(Protocol):
-    """A projection group: owns tables and tracking rows (see projections.schema)."""
+    """A projection group: owns tables and tracking rows (see thidua.projections.schema)."""
 
     name: str
 

@@ -1,7 +1,7 @@
 """Scoreboards from read-model rows, through the domain's scoring functions only.
 
 Every scoreboard thidua shows (the stored one, "as of", "what if") is
-`domain.scoring.scoreboard(...)` of facts read here; this module only converts rows
+`thidua.domain.scoring.scoreboard(...)` of facts read here; this module only converts rows
 to the domain's value objects and the result to the JSON shape of DESIGN.md.
 """
 
@@ -11,10 +11,10 @@ from collections.abc import Iterable, Mapping
 from decimal import Decimal
 from typing import Any
 
-from domain.scoring import listing_key
-from domain.scoring import COUNT_KEYS, Adjustment, ClusterBoard, RewardRules, ScoredTarget, UnitScore, in_force
-from domain.values import Cluster, ReportClass, Status
-from projections.codec import loads
+from thidua.domain.scoring import listing_key
+from thidua.domain.scoring import COUNT_KEYS, Adjustment, ClusterBoard, RewardRules, ScoredTarget, UnitScore, in_force
+from thidua.domain.values import Cluster, ReportClass, Status
+from thidua.projections.codec import loads
 
 
 def target_facts(rows: Iterable[Mapping[str, Any]]) -> list[ScoredTarget]:
@@ -77,7 +77,7 @@ SCOREBOARD_COLUMNS = (
 
 
 def unit_dict_of_row(r: Mapping[str, Any]) -> dict[str, Any]:
-    """A `scoreboard` row in the shape of `domain.scoring.UnitScore.to_dict()`."""
+    """A `scoreboard` row in the shape of `thidua.domain.scoring.UnitScore.to_dict()`."""
     return {
         "unit_id": r["unit_id"],
         "name": r["unit_name"],

@@ -6,9 +6,9 @@ from typing import Any
 
 import asyncpg
 
-from projections.batch import BatchContext, Prepared, upsert
-from projections.codec import dumps
-from projections.pipeline import Step
+from thidua.projections.batch import BatchContext, Prepared, upsert
+from thidua.projections.codec import dumps
+from thidua.projections.pipeline import Step
 
 _CAMPAIGN_COLUMNS = (
     ("campaign_id", "text"),

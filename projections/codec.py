@@ -20,7 +20,7 @@ from functools import lru_cache
 from typing import Any
 from uuid import UUID
 
-from domain.application import EVENTS_TABLE, ThiduaApplication
+from thidua.domain.application import EVENTS_TABLE, ThiduaApplication
 
 try:  # optional speed-up: 3-5x faster parsing, 10x faster writing of JSON
     import orjson

@@ -26,15 +26,15 @@ from typing import Any
 
 import asyncpg
 
-from projections.audit import AuditProjection, StaleBatch
-from projections.batch import BatchContext, Group, Prepared
-from projections.catalog import CatalogProjection
-from projections.escalations import EscalationsProjection
-from projections.identity import IdentityCache
-from projections.notifications import NotificationsProjection
-from projections.pipeline import MAX_CACHED_TARGETS, AggregateCache, AggregateView, EventReader, Stored, read_ahead
-from projections.schema import TRACKING_ROWS, qident
-from projections.targets import TargetsProjection
+from thidua.projections.audit import AuditProjection, StaleBatch
+from thidua.projections.batch import BatchContext, Group, Prepared
+from thidua.projections.catalog import CatalogProjection
+from thidua.projections.escalations import EscalationsProjection
+from thidua.projections.identity import IdentityCache
+from thidua.projections.notifications import NotificationsProjection
+from thidua.projections.pipeline import MAX_CACHED_TARGETS, AggregateCache, AggregateView, EventReader, Stored, read_ahead
+from thidua.projections.schema import TRACKING_ROWS, qident
+from thidua.projections.targets import TargetsProjection
 
 log = logging.getLogger("thidua.projections")
 
@@ -113,7 +113,7 @@ class Engine:
         self.max_batch_size = max_batch_size or batch_size * 4
         self.size = batch_size
         # Groups that need only where each event belongs (the audit trail) are fed
-        # without decoding and replaying aggregates (see projections.identity).
+        # without decoding and replaying aggregates (see thidua.projections.identity).
         self.cache: AggregateCache | IdentityCache = (
             IdentityCache() if groups and not any(getattr(g, "needs_aggregates", True) for g in groups)
             else AggregateCache(max_targets=max_cached_targets)

@@ -7,8 +7,8 @@ from uuid import UUID
 
 import asyncpg
 
-from projections.batch import BatchContext, Prepared, upsert
-from projections.pipeline import Step
+from thidua.projections.batch import BatchContext, Prepared, upsert
+from thidua.projections.pipeline import Step
 
 _COLUMNS = (
     ("target_id", "uuid"),

@@ -1,6 +1,6 @@
 """A read model that cannot apply an event stops alone.
 
-Every group (see projections.schema) is applied in one transaction per batch, so one
+Every group (see thidua.projections.schema) is applied in one transaction per batch, so one
 event that a group cannot apply (a value its table refuses, a bug in its code) would
 roll the whole batch back again and again and stop every read model. Instead, when a
 batch fails for a reason that retrying will not cure, each group is run on its own
@@ -24,10 +24,10 @@ from uuid import UUID
 
 import asyncpg
 
-from projections.codec import EVENTS
-from projections.engine import Engine, make_groups
-from projections.pipeline import EventReader
-from projections.schema import TRACKING_ROWS, qident
+from thidua.projections.codec import EVENTS
+from thidua.projections.engine import Engine, make_groups
+from thidua.projections.pipeline import EventReader
+from thidua.projections.schema import TRACKING_ROWS, qident
 
 log = logging.getLogger("thidua.projections")
 

@@ -5,7 +5,7 @@ belongs (aggregate id, campaign, target, unit). Where it belongs is the only thi
 takes from the aggregates, and for that decoding every event into a domain object and
 replaying it (`AggregateCache.apply`: two thirds of an audit rebuild's CPU) is not
 needed: a target's campaign is fixed at its assignment and its unit moves only by the
-events `domain.target.UNIT_SET_BY` names; a campaign, unit or user keeps the ids it was
+events `thidua.domain.target.UNIT_SET_BY` names; a campaign, unit or user keeps the ids it was
 created with. An `IdentityCache` follows exactly that from the stored payloads.
 
 The engine uses it when none of its groups needs aggregates (the audit trail's
@@ -18,9 +18,9 @@ from __future__ import annotations
 from typing import Any, NamedTuple
 from uuid import UUID
 
-from domain.target import unit_after
-from projections.codec import StoredDecoder, topic_info
-from projections.pipeline import AggregateCache, AggregateView, Step, Stored, _stored
+from thidua.domain.target import unit_after
+from thidua.projections.codec import StoredDecoder, topic_info
+from thidua.projections.pipeline import AggregateCache, AggregateView, Step, Stored, _stored
 
 Identity = tuple[str, "str | None", "UUID | None", "str | None"]  # (aggregate_id, campaign_id, target_id, unit_id)
 

@@ -1,4 +1,4 @@
-"""What the API reads and marks in the outbox (projections.notifications): a person's
+"""What the API reads and marks in the outbox (thidua.projections.notifications): a person's
 inbox, newest first, and their read marks."""
 
 from __future__ import annotations

@@ -1,19 +1,19 @@
 """The `notifications` projection: the outbox.
 
-For every stored event that `domain.notifications` declares, one row per recipient and
+For every stored event that `thidua.domain.notifications` declares, one row per recipient and
 channel in `notifications`, written in the batch's transaction with the group's
 tracking row, so each is written exactly once. Its id is stable
-(`domain.notifications.notification_id`: position, kind, channel, recipient) and rows
+(`thidua.domain.notifications.notification_id`: position, kind, channel, recipient) and rows
 are inserted `ON CONFLICT DO NOTHING`: projecting an event again (a batch retried, the
 tracking row moved back) writes nothing new and never touches what was read or
 delivered. For that reason the outbox is never rebuilt into a scratch schema and
-swapped like the read models (projections.rebuild leaves it out): swapping would forget
+swapped like the read models (thidua.projections.rebuild leaves it out): swapping would forget
 deliveries and send everything again.
 
 Channels: `inbox` rows are delivered when written; `email` rows (for recipients who
-chose the kind by e-mail: `domain.preferences`) and `webhook` rows (one per active
+chose the kind by e-mail: `thidua.domain.preferences`) and `webhook` rows (one per active
 webhook whose campaign and kinds match) wait in `pending` for the delivery workflow
-(workflows.webhook_workflow), which records attempts in `webhook_deliveries`.
+(thidua.workflows.webhook_workflow), which records attempts in `webhook_deliveries`.
 
 Recipients are resolved as of the event: the group keeps who held which role
 (`notification_recipients`, from the users' events) and the webhooks (`webhooks`,
@@ -28,7 +28,7 @@ from uuid import UUID
 
 import asyncpg
 
-from domain.notifications import (
+from thidua.domain.notifications import (
     BY_EVENT,
     EMAIL,
     INBOX,
@@ -38,9 +38,9 @@ from domain.notifications import (
     recipients,
     target_link,
 )
-from projections.batch import BatchContext, Prepared, upsert
-from projections.pipeline import Step
-from projections.schema import qident
+from thidua.projections.batch import BatchContext, Prepared, upsert
+from thidua.projections.pipeline import Step
+from thidua.projections.schema import qident
 
 OUTBOX_CHANNEL = "thidua_outbox"  # NOTIFYed when rows to deliver were written (the dispatcher LISTENs)
 

@@ -5,7 +5,7 @@ Why aggregates: a projection that re-implemented the lifecycle would be a second
 of the rules. Instead each stored event is decoded into the domain event the
 application's mapper would give (`codec.StoredDecoder`: same transcodings, a faster
 parse) and applied to the aggregate with the domain's own `mutate`, so `status`,
-`overdue`, `report_class` (via `domain.target.classify`) and the escalation are exactly
+`overdue`, `report_class` (via `thidua.domain.target.classify`) and the escalation are exactly
 what the domain says they are. The raw stored payload travels with each step for the
 audit trail, which records what was stored rather than a re-encoding of it.
 """
@@ -23,9 +23,9 @@ from uuid import UUID
 
 import asyncpg
 
-from domain.campaign import Campaign, Unit
-from domain.target import Target
-from projections.codec import EVENTS, StoredDecoder, topic_info
+from thidua.domain.campaign import Campaign, Unit
+from thidua.domain.target import Target
+from thidua.projections.codec import EVENTS, StoredDecoder, topic_info
 
 log = logging.getLogger("thidua.projections")
 
@@ -90,7 +90,7 @@ class Step:
     after: TargetSnap | None = None
     data: dict[str, Any] | None = None  # the stored payload, parsed, not transcoded
     # (aggregate_id, campaign_id, target_id, unit_id) when followed without aggregates
-    # (`projections.identity`: then `event`, `aggregate` and the snaps are None)
+    # (`thidua.projections.identity`: then `event`, `aggregate` and the snaps are None)
     identity: tuple[Any, ...] | None = None
 
     @property

@@ -11,7 +11,7 @@ In-process use (tests, the API's e2e tests), on the caller's event loop:
     await projector.close()
 
 As a process: `thidua projector` (`thidua.bootstrap.run_projector`), or
-`python -m projections.projector --database-url URL [--batch-size N]`; SIGTERM/SIGINT
+`python -m thidua.projections.projector --database-url URL [--batch-size N]`; SIGTERM/SIGINT
 finish the current batch and exit.
 
 Live updates: LISTEN on the event store's channel (`thidua_events`, NOTIFYed by
@@ -36,12 +36,12 @@ from typing import Any
 
 import asyncpg
 
-from domain.application import EVENTS_TABLE
-from projections import faults
-from projections.engine import Engine, make_groups
-from projections.pipeline import MAX_CACHED_TARGETS, EventReader
-from projections.rebuild import rebuild
-from projections.schema import ALL_TRACKING, EVENT_STORE_KEYS, GROUPS, PUBLIC, analyze_if_unplanned, create_tables
+from thidua.domain.application import EVENTS_TABLE
+from thidua.projections import faults
+from thidua.projections.engine import Engine, make_groups
+from thidua.projections.pipeline import MAX_CACHED_TARGETS, EventReader
+from thidua.projections.rebuild import rebuild
+from thidua.projections.schema import ALL_TRACKING, EVENT_STORE_KEYS, GROUPS, PUBLIC, analyze_if_unplanned, create_tables
 from thidua import heap
 from thidua.dburl import asyncpg_dsn
 from thidua.event_store import domain_application
@@ -79,7 +79,7 @@ class Projector:
         self.group_names = list(groups or GROUPS)
         self.max_cached_targets = max_cached_targets
         self.engine = self._engine(self.group_names)
-        # Read models stopped at an event they cannot apply (projections.faults); the
+        # Read models stopped at an event they cannot apply (thidua.projections.faults); the
         # others go on. Tried again when a new projector starts.
         self.stopped: dict[str, faults.Fault] = {}
         self._faults_recorded = False  # rows in projection_faults may be cleared
@@ -357,7 +357,7 @@ async def serve(database_url: str, *, batch_size: int = 5000, metrics_address: s
             metrics.shutdown()
 
 
-if __name__ == "__main__":  # python -m projections.projector (used by the crash test)
+if __name__ == "__main__":  # python -m thidua.projections.projector (used by the crash test)
     parser = argparse.ArgumentParser(description="thidua projector")
     parser.add_argument("--database-url", required=True)
     parser.add_argument("--batch-size", type=int, default=5000)

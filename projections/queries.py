@@ -14,13 +14,13 @@ from datetime import datetime, timedelta
 from typing import Any
 from uuid import UUID
 
-from domain.values import parse_duration
-from projections.audit import verify
-from projections.codec import EVENTS, loads
-from projections.schema import TRACKING_ROWS, ensure_schema
-from projections.reading import Pool, cluster_rows, iso, now
+from thidua.domain.values import parse_duration
+from thidua.projections.audit import verify
+from thidua.projections.codec import EVENTS, loads
+from thidua.projections.schema import TRACKING_ROWS, ensure_schema
+from thidua.projections.reading import Pool, cluster_rows, iso, now
 # The API reads boards through this module too; their SQL is projections/scoreboard.py's.
-from projections.scoreboard import scoreboard, scoreboard_context, scoreboard_snapshot, what_if
+from thidua.projections.scoreboard import scoreboard, scoreboard_context, scoreboard_snapshot, what_if
 
 
 def _page(items: list[Any], limit: int, key: Any) -> dict[str, Any]:
@@ -55,7 +55,7 @@ async def max_event_position(pool: Pool) -> int:
 
 async def wait_for_position(pool: Pool, position: int, timeout: float = 5.0) -> bool:
     """True once every projection has passed `position`; False after `timeout` seconds.
-    A read model stopped at an event it cannot apply (projections.faults: /healthz says
+    A read model stopped at an event it cannot apply (thidua.projections.faults: /healthz says
     which) is not waited for: it would hold every read back."""
     if position <= 0:
         return True

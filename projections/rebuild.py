@@ -1,13 +1,13 @@
 """`thidua projections rebuild [NAME]`: rebuild read models beside the live ones and
 swap them in one transaction.
 
-1. The group's tables (see projections.schema) are created empty in the scratch schema
+1. The group's tables (see thidua.projections.schema) are created empty in the scratch schema
    `thidua_rebuild`, with their own tracking rows, and filled from the event store in
    large batches (the live tables keep serving, the live projector keeps running).
    Rebuilding everything, the audit trail is filled by a second process
-   (`python -m projections.rebuild --fill ...`) while this one fills the other groups:
+   (`python -m thidua.projections.rebuild --fill ...`) while this one fills the other groups:
    groups have their own tracking rows, so each process commits its own batches. The
-   audit trail needs no aggregates (projections.identity), so its process reads and
+   audit trail needs no aggregates (thidua.projections.identity), so its process reads and
    parses the events without replaying them. Before reading, an event store without
    statistics is analyzed, and each group's tables are analyzed once filled.
 2. Swap, in one transaction: lock the live tracking rows of the group (the projector
@@ -28,12 +28,12 @@ from typing import Any
 
 import asyncpg
 
-from projections import processes
-from projections.codec import EVENTS
-from projections.engine import Engine, make_groups
-from projections.faults import PoisonEvent, group_position, is_transient, locate
-from projections.pipeline import EventReader
-from projections.schema import (
+from thidua.projections import processes
+from thidua.projections.codec import EVENTS
+from thidua.projections.engine import Engine, make_groups
+from thidua.projections.faults import PoisonEvent, group_position, is_transient, locate
+from thidua.projections.pipeline import EventReader
+from thidua.projections.schema import (
     EVENT_STORE_KEYS,
     GROUPS,
     PUBLIC,

@@ -49,7 +49,7 @@ GROUPS: dict[str, tuple[str, ...]] = {
                       "webhook_deliveries"),
 }
 
-# The outbox (projections.notifications) keeps what was read and delivered beside what
+# The outbox (thidua.projections.notifications) keeps what was read and delivered beside what
 # was projected: a rebuild into a scratch schema would forget it and send everything
 # again, so `thidua projections rebuild` leaves it out (its rows are written
 # ON CONFLICT DO NOTHING with stable ids: projecting an event twice adds nothing).
@@ -78,7 +78,7 @@ _TRACKING_DDL = [
         position bigint NOT NULL DEFAULT 0,
         updated_at timestamptz NOT NULL DEFAULT now()
     )""",
-    # Read models stopped at an event they cannot apply (see projections.faults).
+    # Read models stopped at an event they cannot apply (see thidua.projections.faults).
     """CREATE TABLE IF NOT EXISTS {s}.projection_faults (
         name text PRIMARY KEY,
         position bigint NOT NULL,
@@ -315,7 +315,7 @@ _DDL: dict[str, list[str]] = {
         "CREATE INDEX IF NOT EXISTS audit_log_actor_idx ON {s}.audit_log (actor_id, position)",
         "CREATE INDEX IF NOT EXISTS audit_log_time_idx ON {s}.audit_log (occurred_at, position)",
     ],
-    # The outbox: one row per notification, recipient and channel (projections.notifications).
+    # The outbox: one row per notification, recipient and channel (thidua.projections.notifications).
     # `status`: inbox rows are `delivered` when written; webhook rows go pending ->
     # delivered | failed (workflows.webhook_delivery).
     "notifications": [

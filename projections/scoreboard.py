@@ -12,13 +12,13 @@ from datetime import datetime
 from types import SimpleNamespace
 from typing import Any
 
-from domain.campaign import Campaign, campaign_uuid, unit_uuid
-from domain.scoring import NO_RULES, ClusterBoard, apply_rules, listing_key
-from domain.scoring import scoreboard as domain_scoreboard
-from domain.scoring import what_if as domain_what_if
-from domain.values import ScoringScale
-from projections.batch import BatchContext, copy_rows
-from projections.boards import (
+from thidua.domain.campaign import Campaign, campaign_uuid, unit_uuid
+from thidua.domain.scoring import NO_RULES, ClusterBoard, apply_rules, listing_key
+from thidua.domain.scoring import scoreboard as domain_scoreboard
+from thidua.domain.scoring import what_if as domain_what_if
+from thidua.domain.values import ScoringScale
+from thidua.projections.batch import BatchContext, copy_rows
+from thidua.projections.boards import (
     SCOREBOARD_COLUMNS,
     adjustments_of,
     board_dict,
@@ -30,7 +30,7 @@ from projections.boards import (
     unit_dict_of_row,
 )
 
-from projections.reading import Pool, campaign_exists, cluster_rows, iso, now
+from thidua.projections.reading import Pool, campaign_exists, cluster_rows, iso, now
 Dirty = set[tuple[str, str]]  # (campaign_id, cluster_id)
 
 

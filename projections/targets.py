@@ -9,10 +9,10 @@ from uuid import UUID
 
 import asyncpg
 
-from projections import scoreboard
-from projections.batch import BatchContext, Prepared, Stopwatch, copy_rows, upsert_many
-from projections.codec import dumps
-from projections.pipeline import Step
+from thidua.projections import scoreboard
+from thidua.projections.batch import BatchContext, Prepared, Stopwatch, copy_rows, upsert_many
+from thidua.projections.codec import dumps
+from thidua.projections.pipeline import Step
 
 _TARGET_COLUMNS = (
     ("target_id", "uuid"),

@@ -29,7 +29,7 @@ from thidua.settings import Settings
 if TYPE_CHECKING:
     from fastapi import FastAPI
 
-    from domain.application import ThiduaApplication
+    from thidua.domain.application import ThiduaApplication
 
 log = logging.getLogger("thidua")
 
@@ -99,14 +99,14 @@ def build_api(
 ) -> FastAPI:
     """The API app. Parts given are used as they are (and left open); the others are
     built in the app's lifespan, on the serving loop, and closed with it.
-    `app_options` go to `api.app.create_app` (auth_cache_ttl, position_wait_seconds,
+    `app_options` go to `thidua.api.app.create_app` (auth_cache_ttl, position_wait_seconds,
     settle_heap)."""
     # Imported here, not at the top: only the API process loads FastAPI (see above).
     import anyio
     import asyncpg
 
-    from api.app import ApiParts, create_app
-    from workflows.client import TargetGateway, connect
+    from thidua.api.app import ApiParts, create_app
+    from thidua.workflows.client import TargetGateway, connect
 
     async def parts(stack: contextlib.AsyncExitStack) -> ApiParts:
         nonlocal database_url
@@ -144,7 +144,7 @@ async def _keep_session(connection: Any) -> None:
 def serve_api(settings: Settings) -> None:
     """`thidua api`: the database and Temporal are resolved before uvicorn starts (the
     embedded services, when unset); the pool and the client in the app's lifespan."""
-    from api.serving import METRICS_PATH, serve, servers  # only the API process serves HTTP (see above)
+    from thidua.api.serving import METRICS_PATH, serve, servers  # only the API process serves HTTP (see above)
 
     app = build_api(settings, database_url=resolve_database_url(settings),
                     temporal_address=resolve_temporal_address(settings), settle_heap=True)
@@ -158,7 +158,7 @@ def serve_api(settings: Settings) -> None:
 def create_user(settings: Settings, *, name: str, role: str, unit_id: str | None, login: str | None = None,
                 email: str | None = None) -> dict[str, Any]:
     """`thidua users create`: works with no user yet (this is how the first one is made)."""
-    from api.users import create_user_cli, public_url  # the API's rules for a user (see the module's docstring)
+    from thidua.api.users import create_user_cli, public_url  # the API's rules for a user (see the module's docstring)
 
     app = domain_application(resolve_database_url(settings))
     try:
@@ -175,10 +175,10 @@ async def run_worker(settings: Settings, stop: asyncio.Event | None = None, *,
     `activities`: builds the target activities from the store (a test swaps them here)."""
     # Only the worker process loads Temporal's worker (see the module's docstring).
     from thidua.metrics import temporal_runtime
-    from workflows import worker
-    from workflows.client import connect
-    from workflows.mail import Mailer
-    from workflows.webhook_worker import WebhookService
+    from thidua.workflows import worker
+    from thidua.workflows.client import connect
+    from thidua.workflows.mail import Mailer
+    from thidua.workflows.webhook_worker import WebhookService
 
     heap.limit_malloc_arenas()  # before the activity and Temporal threads start
     database_url = await asyncio.to_thread(resolve_database_url, settings)
@@ -203,20 +203,20 @@ async def run_worker(settings: Settings, stop: asyncio.Event | None = None, *,
 # ------------------------------------------------------------------------ the projector
 def run_projector(settings: Settings) -> None:
     """`thidua projector`."""
-    from projections.projector import serve  # only the projector process (see the module's docstring)
+    from thidua.projections.projector import serve  # only the projector process (see the module's docstring)
 
     asyncio.run(serve(resolve_database_url(settings), metrics_address=settings.projector_metrics_address))
 
 
 def verify_audit(settings: Settings) -> dict[str, Any]:
     """`thidua audit verify`."""
-    from projections.audit import verify  # as run_projector
+    from thidua.projections.audit import verify  # as run_projector
 
     return asyncio.run(verify(resolve_database_url(settings)))
 
 
 def rebuild_projections(settings: Settings, name: str | None) -> int:
     """`thidua projections rebuild [NAME]`: exit status 0 on success, 2 for an unknown name."""
-    from projections.rebuild import main  # as run_projector
+    from thidua.projections.rebuild import main  # as run_projector
 
     return main(lambda: resolve_database_url(settings), name)

@@ -36,18 +36,18 @@ from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from api.auth import ACTIVATION_LIFETIME, hash_password, hash_token, new_activation_token, new_token
-from domain.campaign import Campaign, Unit, campaign_uuid, unit_uuid
-from domain.errors import NotFound
-from domain.scoring import RewardForm, RewardRules
-from domain.target import target_id_for
-from domain.topics import stored_topics
-from domain.user import LoginClaim, User, user_uuid
-from domain.values import Actor, Cluster, Command, Decision, Measure, Policy, Role, ScoringScale
+from thidua.api.auth import ACTIVATION_LIFETIME, hash_password, hash_token, new_activation_token, new_token
+from thidua.domain.campaign import Campaign, Unit, campaign_uuid, unit_uuid
+from thidua.domain.errors import NotFound
+from thidua.domain.scoring import RewardForm, RewardRules
+from thidua.domain.target import target_id_for
+from thidua.domain.topics import stored_topics
+from thidua.domain.user import LoginClaim, User, user_uuid
+from thidua.domain.values import Actor, Cluster, Command, Decision, Measure, Policy, Role, ScoringScale
 from thidua import demo_data as D
 from thidua.embedded import EmbeddedPostgres, EmbeddedServiceError, EmbeddedTemporal
 from thidua.event_store import domain_application
-from workflows.client import TargetGateway, assign_request, connect
+from thidua.workflows.client import TargetGateway, assign_request, connect
 
 log = logging.getLogger("thidua.demo")
 

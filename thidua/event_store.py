@@ -13,7 +13,7 @@ from collections.abc import Iterator
 
 import psycopg
 
-from domain.application import ThiduaApplication, new_application
+from thidua.domain.application import ThiduaApplication, new_application
 from thidua.dburl import asyncpg_dsn, eventsourcing_env
 
 log = logging.getLogger("thidua")

@@ -3,7 +3,7 @@ text for people (`thidua up`'s console, THIDUA_LOG_FORMAT=text).
 
 Every record carries `request_id`: the id of the HTTP request being served (the API's
 RequestId middleware sets it, from `X-Request-ID` or made up), or of the command a Temporal
-update or activity runs for (the interceptors of workflows.request_ids carry it there), so
+update or activity runs for (the interceptors of thidua.workflows.request_ids carry it there), so
 one id follows a command through the API, the workflow update and the activity.
 """
 

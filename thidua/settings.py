@@ -80,19 +80,19 @@ class Settings(BaseSettings):
     api_metrics_address: str | None = Field(default=None, validation_alias="THIDUA_API_METRICS_ADDRESS")
     worker_metrics_address: str | None = Field(default=None, validation_alias="THIDUA_WORKER_METRICS_ADDRESS")
     projector_metrics_address: str | None = Field(default=None, validation_alias="THIDUA_PROJECTOR_METRICS_ADDRESS")
-    # Workflows the worker keeps in memory (see workflows.worker.DEFAULT_MAX_CACHED_WORKFLOWS).
+    # Workflows the worker keeps in memory (see thidua.workflows.worker.DEFAULT_MAX_CACHED_WORKFLOWS).
     worker_max_cached_workflows: int = Field(
         default=2500, ge=0, validation_alias="THIDUA_WORKER_MAX_CACHED_WORKFLOWS"
     )
     # How long a campaign-wide route (close, policy, scoring, reopen) waits for its
     # operation before answering 202 with a link to its progress.
     operation_wait_seconds: float = Field(default=5.0, ge=0, le=60, validation_alias="THIDUA_OPERATION_WAIT_SECONDS")
-    # Run the workflows in Temporal's sandbox (see workflows.worker: the tests always do).
+    # Run the workflows in Temporal's sandbox (see thidua.workflows.worker: the tests always do).
     workflow_sandbox: bool = Field(default=False, validation_alias="THIDUA_WORKFLOW_SANDBOX")
-    # Webhook URLs on private, loopback or link-local addresses (workflows.webhook_urls):
+    # Webhook URLs on private, loopback or link-local addresses (thidua.workflows.webhook_urls):
     # refused unless this is set (tests, `make up` on one machine).
     webhooks_allow_private: bool = Field(default=False, validation_alias="THIDUA_WEBHOOKS_ALLOW_PRIVATE")
-    # E-mail notifications (workflows.mail): smtp://[user:password@]host[:port] or smtps://...
+    # E-mail notifications (thidua.workflows.mail): smtp://[user:password@]host[:port] or smtps://...
     smtp_url: str | None = Field(default=None, validation_alias="THIDUA_SMTP_URL")
     smtp_from: str = Field(default="thidua@localhost", validation_alias="THIDUA_SMTP_FROM")
     # Where people reach the API and its pages: the base of the links in e-mails.

@@ -55,7 +55,7 @@ from thidua.embedded import EmbeddedServiceError
 from thidua.event_store import domain_application
 from thidua.settings import Settings
 from thidua.supervisor import ChildSpec, Supervisor, tail
-from workflows.client import TargetGateway, connect
+from thidua.workflows.client import TargetGateway, connect
 
 HEALTH_TIMEOUT = 120.0  # seconds for /healthz to turn green after the children start
 CHILDREN = ("worker", "projector", "api")

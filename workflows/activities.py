@@ -22,15 +22,15 @@ from typing import Any, TypeVar
 from temporalio import activity
 from temporalio.exceptions import ApplicationError
 
-from domain.application import SAVE_ATTEMPTS, ThiduaApplication
-from domain.campaign import Campaign
-from domain.errors import BadInput, DomainError, NotFound, VersionConflict
-from domain import lifecycle as lc
-from domain.target import Target, target_id_for
-from domain.values import Actor, Command
-from workflows.commands import as_utc
-from workflows.errors import INTERNAL_ERROR, to_application_error
-from workflows.messages import (
+from thidua.domain.application import SAVE_ATTEMPTS, ThiduaApplication
+from thidua.domain.campaign import Campaign
+from thidua.domain.errors import BadInput, DomainError, NotFound, VersionConflict
+from thidua.domain import lifecycle as lc
+from thidua.domain.target import Target, target_id_for
+from thidua.domain.values import Actor, Command
+from thidua.workflows.commands import as_utc
+from thidua.workflows.errors import INTERNAL_ERROR, to_application_error
+from thidua.workflows.messages import (
     ASSIGN_ACTIVITY,
     ASSIGN_BATCH_ACTIVITY,
     COMMAND_ACTIVITY,

@@ -16,9 +16,9 @@ from temporalio import workflow
 from temporalio.exceptions import ActivityError
 
 with workflow.unsafe.imports_passed_through():
-    from workflows.errors import failure_of_activity
-    from workflows.messages import ASSIGN_BATCH_ACTIVITY, AssignBatchInput, BatchAssigned
-    from workflows.target_workflow import ACTIVITY_RETRY
+    from thidua.workflows.errors import failure_of_activity
+    from thidua.workflows.messages import ASSIGN_BATCH_ACTIVITY, AssignBatchInput, BatchAssigned
+    from thidua.workflows.target_workflow import ACTIVITY_RETRY
 
 # A chunk of a few hundred targets is saved in well under a second; leave room for a
 # busy database.

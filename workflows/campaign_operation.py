@@ -29,7 +29,7 @@ from temporalio.common import RetryPolicy
 from temporalio.exceptions import ActivityError
 
 with workflow.unsafe.imports_passed_through():
-    from workflows.campaign_operation_messages import (
+    from thidua.workflows.campaign_operation_messages import (
         CHANGE_CAMPAIGN_ACTIVITY,
         COUNT_TARGETS_ACTIVITY,
         MAX_LISTED_ERRORS,
@@ -44,7 +44,7 @@ with workflow.unsafe.imports_passed_through():
         Reached,
         ReachInput,
     )
-    from workflows.errors import failure_of_activity
+    from thidua.workflows.errors import failure_of_activity
 
 PAGE_SIZE = 200
 # Database or Temporal trouble is retried until it heals (the operation shows as running

@@ -23,11 +23,11 @@ from typing import Any
 
 from temporalio import activity
 
-from domain.application import ThiduaApplication
-from domain.campaign import Campaign
-from domain.values import Actor, Command, Policy, ScoringScale
-from workflows.activities import _guarded as guarded
-from workflows.campaign_operation_messages import (
+from thidua.domain.application import ThiduaApplication
+from thidua.domain.campaign import Campaign
+from thidua.domain.values import Actor, Command, Policy, ScoringScale
+from thidua.workflows.activities import _guarded as guarded
+from thidua.workflows.campaign_operation_messages import (
     CHANGE_CAMPAIGN_ACTIVITY,
     CLOSE,
     COUNT_TARGETS_ACTIVITY,
@@ -42,9 +42,9 @@ from workflows.campaign_operation_messages import (
     Reached,
     ReachInput,
 )
-from workflows.campaign_operation_targets import count_campaign_targets, page_of_campaign_targets, targets_projected_to
-from workflows.client import TargetGateway
-from workflows.commands import as_utc
+from thidua.workflows.campaign_operation_targets import count_campaign_targets, page_of_campaign_targets, targets_projected_to
+from thidua.workflows.client import TargetGateway
+from thidua.workflows.commands import as_utc
 
 log = logging.getLogger("thidua.workflows")
 

@@ -19,14 +19,14 @@ from temporalio.common import WorkflowIDConflictPolicy, WorkflowIDReusePolicy
 from temporalio.exceptions import ApplicationError, WorkflowAlreadyStartedError
 from temporalio.service import RPCError, RPCStatusCode
 
-from workflows.campaign_operation import CampaignOperationWorkflow
-from workflows.campaign_operation_messages import (
+from thidua.workflows.campaign_operation import CampaignOperationWorkflow
+from thidua.workflows.campaign_operation_messages import (
     CampaignChanged,
     OperationInput,
     OperationProgress,
     operation_id_for,
 )
-from workflows.client import _raise_failure, _reachable, _unavailable
+from thidua.workflows.client import _raise_failure, _reachable, _unavailable
 
 RUNNING, SUCCEEDED, FAILED = "running", "succeeded", "failed"
 

@@ -1,6 +1,6 @@
 """What crosses Temporal for a campaign-wide operation (CampaignOperationWorkflow).
 
-Plain dataclasses of JSON-friendly fields, like workflows.messages: field names are part
+Plain dataclasses of JSON-friendly fields, like thidua.workflows.messages: field names are part
 of stored workflow histories, so add fields with defaults and never rename or remove.
 """
 

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from projections.schema import TRACKING_TABLE
+from thidua.projections.schema import TRACKING_TABLE
 
 # The tracking row the projector advances once the `targets` table is written.
 TARGETS_TRACKING = "targets"

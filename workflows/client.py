@@ -36,15 +36,15 @@ from temporalio.common import WorkflowIDConflictPolicy
 from temporalio.exceptions import ApplicationError
 from temporalio.service import RPCError, RPCStatusCode
 
-from domain.errors import BadInput, NotFound
-from domain.target import target_id_for
-from domain.values import Actor, Decision, Measure
-from domain import lifecycle as lc
-from workflows.commands import encode_args
-from workflows.assign_batch_workflow import AssignBatchWorkflow
-from workflows.converter import data_converter
-from workflows.errors import CommandFailed, ServiceUnavailable, domain_error_from
-from workflows.messages import (
+from thidua.domain.errors import BadInput, NotFound
+from thidua.domain.target import target_id_for
+from thidua.domain.values import Actor, Decision, Measure
+from thidua.domain import lifecycle as lc
+from thidua.workflows.commands import encode_args
+from thidua.workflows.assign_batch_workflow import AssignBatchWorkflow
+from thidua.workflows.converter import data_converter
+from thidua.workflows.errors import CommandFailed, ServiceUnavailable, domain_error_from
+from thidua.workflows.messages import (
     MODE_ASSIGN,
     MODE_CARRY,
     MODE_LOAD,
@@ -56,8 +56,8 @@ from workflows.messages import (
     WorkflowStart,
     imports_queue,
 )
-from workflows.request_ids import RequestIdInterceptor
-from workflows.target_workflow import TargetWorkflow
+from thidua.workflows.request_ids import RequestIdInterceptor
+from thidua.workflows.target_workflow import TargetWorkflow
 
 log = logging.getLogger("thidua.workflows")
 T = TypeVar("T")

@@ -14,8 +14,8 @@ from collections.abc import Mapping
 from datetime import datetime, timezone
 from typing import Any
 
-from domain import lifecycle as lc
-from domain.errors import BadInput
+from thidua.domain import lifecycle as lc
+from thidua.domain.errors import BadInput
 
 # Commands a caller may send; the timer commands are the workflow's own.
 USER_COMMANDS: dict[str, lc.TargetCommand] = {c.name: c for c in lc.routed()}

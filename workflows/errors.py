@@ -13,7 +13,7 @@ from typing import Any
 
 from temporalio.exceptions import ActivityError, ApplicationError
 
-from domain.errors import (
+from thidua.domain.errors import (
     ERROR_KINDS,
     BadInput,
     CampaignClosed,

@@ -13,8 +13,8 @@ from zoneinfo import ZoneInfo
 
 import aiosmtplib
 
-from domain.notifications import NOTICES
-from domain.values import DEFAULT_TIMEZONE
+from thidua.domain.notifications import NOTICES
+from thidua.domain.values import DEFAULT_TIMEZONE
 
 _TITLES = {n.kind: n.title_vi for n in NOTICES}
 

@@ -3,7 +3,7 @@
 start), the workflow hands it to the activities its update handler starts, and the activity
 runs with it set, so everything logged on the way carries the id of the HTTP request.
 
-Pass `RequestIdInterceptor()` to `Client.connect(interceptors=...)` (workflows.client.connect
+Pass `RequestIdInterceptor()` to `Client.connect(interceptors=...)` (thidua.workflows.client.connect
 does); a worker built on that client uses it too (it is also a worker interceptor). Timers
 and other work no request asked for carry no id.
 """

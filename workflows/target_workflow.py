@@ -38,12 +38,12 @@ from temporalio.common import RetryPolicy
 from temporalio.exceptions import ActivityError, ApplicationError
 
 with workflow.unsafe.imports_passed_through():
-    from domain.errors import BadInput, DomainError, NotFound, VersionConflict
-    from domain import lifecycle as lc
-    from domain.values import SYSTEM, Actor, Status
-    from workflows.commands import USER_COMMANDS
-    from workflows.errors import INTERNAL_ERROR, failure_of_activity, to_application_error
-    from workflows.messages import (
+    from thidua.domain.errors import BadInput, DomainError, NotFound, VersionConflict
+    from thidua.domain import lifecycle as lc
+    from thidua.domain.values import SYSTEM, Actor, Status
+    from thidua.workflows.commands import USER_COMMANDS
+    from thidua.workflows.errors import INTERNAL_ERROR, failure_of_activity, to_application_error
+    from thidua.workflows.messages import (
         ASSIGN_ACTIVITY,
         COMMAND_ACTIVITY,
         LOAD_ACTIVITY,

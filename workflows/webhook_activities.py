@@ -23,12 +23,12 @@ from standardwebhooks.webhooks import Webhook as Signer
 from temporalio import activity
 from temporalio.exceptions import ApplicationError
 
-from domain.notifications import EMAIL
-from domain.values import SYSTEM, Command
-from domain.webhook import Webhook, webhook_uuid
-from workflows import webhook_urls
-from workflows.mail import Mailer
-from workflows.webhook_workflow import DELIVER, GIVE_UP, Delivery
+from thidua.domain.notifications import EMAIL
+from thidua.domain.values import SYSTEM, Command
+from thidua.domain.webhook import Webhook, webhook_uuid
+from thidua.workflows import webhook_urls
+from thidua.workflows.mail import Mailer
+from thidua.workflows.webhook_workflow import DELIVER, GIVE_UP, Delivery
 
 log = logging.getLogger("thidua.webhooks")
 
@@ -156,7 +156,7 @@ class WebhookActivities:
 
     @staticmethod
     def _next_retry(delivery: Delivery, info: Any, now: datetime) -> datetime | None:
-        """When Temporal's retry policy (workflows.webhook_workflow) tries again. An
+        """When Temporal's retry policy (thidua.workflows.webhook_workflow) tries again. An
         estimate: when the window ends first there is no retry, and `give_up` corrects
         the last attempt's row."""
         wait = min(timedelta(milliseconds=delivery.initial_interval_ms) * 2 ** (info.attempt - 1), MAX_INTERVAL)

@@ -1,7 +1,7 @@
 """Hands each webhook and e-mail row of the outbox to its own WebhookDeliveryWorkflow.
 
 Runs beside the worker (`thidua worker`). Woken by the outbox projection's NOTIFY
-(`projections.notifications.OUTBOX_CHANNEL`) and by a poll. For each row not yet
+(`thidua.projections.notifications.OUTBOX_CHANNEL`) and by a poll. For each row not yet
 dispatched it starts a workflow whose id is the row's id, then marks the row
 dispatched; after a crash between the two the start is repeated and Temporal answers
 "already started", so each row gets one workflow. Nothing here waits for a receiver.
@@ -18,8 +18,8 @@ from temporalio.client import Client
 from temporalio.common import WorkflowIDConflictPolicy, WorkflowIDReusePolicy
 from temporalio.exceptions import WorkflowAlreadyStartedError
 
-from projections.notifications import OUTBOX_CHANNEL
-from workflows.webhook_workflow import Delivery, WebhookDeliveryWorkflow, webhooks_queue
+from thidua.projections.notifications import OUTBOX_CHANNEL
+from thidua.workflows.webhook_workflow import Delivery, WebhookDeliveryWorkflow, webhooks_queue
 
 log = logging.getLogger("thidua.webhooks")
 

@@ -12,10 +12,10 @@ from temporalio.client import Client
 from temporalio.worker import Worker
 
 from thidua.dburl import asyncpg_dsn
-from workflows.mail import Mailer
-from workflows.webhook_activities import WebhookActivities
-from workflows.webhook_dispatch import Dispatcher
-from workflows.webhook_workflow import WebhookDeliveryWorkflow, webhooks_queue
+from thidua.workflows.mail import Mailer
+from thidua.workflows.webhook_activities import WebhookActivities
+from thidua.workflows.webhook_dispatch import Dispatcher
+from thidua.workflows.webhook_workflow import WebhookDeliveryWorkflow, webhooks_queue
 
 MAX_CONCURRENT_DELIVERIES = 50  # async activities: waiting on receivers costs no thread
 

@@ -1,6 +1,6 @@
 """One webhook notification, delivered at least once (DESIGN.md "Notifications").
 
-The dispatcher (workflows.webhook_dispatch) starts one of these per outbox row, with
+The dispatcher (thidua.workflows.webhook_dispatch) starts one of these per outbox row, with
 the row's id as workflow id, so a row is never handed to two workflows. The delivery
 activity is retried with exponential backoff for `window` (a day by default); when it
 gives up, or the receiver answered 410 Gone (the webhook is then disabled), the row

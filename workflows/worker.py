@@ -23,26 +23,26 @@ from temporalio.client import Client
 from temporalio.worker import UnsandboxedWorkflowRunner, Worker, WorkflowRunner
 from temporalio.worker.workflow_sandbox import SandboxedWorkflowRunner, SandboxRestrictions
 
-import domain
+from thidua import domain
 from thidua import heap
-from workflows import assign_batch_workflow, campaign_operation_messages, commands, errors, messages, target_workflow
-from workflows.activities import TargetActivities
-from workflows.assign_batch_workflow import AssignBatchWorkflow
-from workflows.campaign_operation import CampaignOperationWorkflow
-from workflows.campaign_operation_activities import CampaignOperationActivities
-from workflows.client import TargetGateway
-from workflows.messages import imports_queue
-from workflows.target_workflow import TargetWorkflow
-from workflows.webhook_worker import WebhookService
+from thidua.workflows import assign_batch_workflow, campaign_operation_messages, commands, errors, messages, target_workflow
+from thidua.workflows.activities import TargetActivities
+from thidua.workflows.assign_batch_workflow import AssignBatchWorkflow
+from thidua.workflows.campaign_operation import CampaignOperationWorkflow
+from thidua.workflows.campaign_operation_activities import CampaignOperationActivities
+from thidua.workflows.client import TargetGateway
+from thidua.workflows.messages import imports_queue
+from thidua.workflows.target_workflow import TargetWorkflow
+from thidua.workflows.webhook_worker import WebhookService
 
 if TYPE_CHECKING:
-    from domain.application import ThiduaApplication
+    from thidua.domain.application import ThiduaApplication
     from thidua.settings import Settings
 
 log = logging.getLogger("thidua.worker")
 
 # Each cached workflow holds its state (and, sandboxed, its own sandbox: ~0.13 MB with the
-# shared type-adapter cache of workflows.converter); an evicted one replays its history
+# shared type-adapter cache of thidua.workflows.converter); an evicted one replays its history
 # on its next task, which slows that command. The default covers the live targets of
 # a large campaign while keeping the worker's memory bounded (docs/benchmarks.md has
 # the figures). Setting: THIDUA_WORKER_MAX_CACHED_WORKFLOWS.
@@ -97,7 +97,7 @@ IMPORT_CONCURRENT_ACTIVITIES = 2
 class ThiduaWorker:
     """The worker's two Temporal workers, run and shut down together: one on the targets'
     task queue (TargetWorkflow and its activities), one on the imports' queue
-    (AssignBatchWorkflow, see `workflows.messages.imports_queue`). Used like a
+    (AssignBatchWorkflow, see `thidua.workflows.messages.imports_queue`). Used like a
     `temporalio.worker.Worker`: `run()`/`shutdown()`, or `async with`."""
 
     def __init__(self, targets: Worker, imports: Worker) -> None:

@@ -16,8 +16,8 @@ from collections.abc import Callable
 
 from fastapi import APIRouter, Path, Query
 
-from api import readmodels
-from api.deps import (
+from thidua.api import readmodels
+from thidua.api.deps import (
     CampaignId,
     CommandCtx,
     CurrentUser,
@@ -26,7 +26,7 @@ from api.deps import (
     may_run,
     wait_for_projections,
 )
-from api.models import (
+from thidua.api.models import (
     BonusIn,
     CampaignChangeOut,
     CampaignCreate,
@@ -44,13 +44,13 @@ from api.models import (
     UnitPage,
     UnitPut,
 )
-from api.problems import Problem, problem_responses
-from api.routes.operations import OperationOut, run_operation
-from api.services import Services, apply_and_save, command
-from domain.campaign import Campaign, Unit
-from domain.errors import BadInput, CommandIdReused, NotFound
-from domain.values import Cluster, Decision, Policy, ScoringScale
-from workflows.campaign_operation_messages import CLOSE, POLICY, REOPEN, SCORING
+from thidua.api.problems import Problem, problem_responses
+from thidua.api.routes.operations import OperationOut, run_operation
+from thidua.api.services import Services, apply_and_save, command
+from thidua.domain.campaign import Campaign, Unit
+from thidua.domain.errors import BadInput, CommandIdReused, NotFound
+from thidua.domain.values import Cluster, Decision, Policy, ScoringScale
+from thidua.workflows.campaign_operation_messages import CLOSE, POLICY, REOPEN, SCORING
 
 router = APIRouter(tags=["campaigns"])
 

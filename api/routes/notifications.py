@@ -1,6 +1,6 @@
 """A person's inbox and preferences: `GET /v1/me/notifications`,
 `POST /v1/me/notifications/{nid}/read`, `GET|PUT /v1/me/preferences`. The rows are the outbox's `inbox` channel
-(projections.notifications); every signed-in person reads only their own."""
+(thidua.projections.notifications); every signed-in person reads only their own."""
 
 from __future__ import annotations
 
@@ -10,13 +10,13 @@ from uuid import UUID
 
 from fastapi import APIRouter, Path, Query
 
-from api import readmodels
-from api.deps import CommandCtx, CurrentUser, ServicesDep, wait_for_projections
-from api.notification_models import InboxQuery, NotificationOut, NotificationPage, PreferencesIn, PreferencesOut
-from api.problems import Problem, problem_responses
-from api.services import command
-from domain.errors import NotFound
-from domain.preferences import Preferences, preferences_uuid
+from thidua.api import readmodels
+from thidua.api.deps import CommandCtx, CurrentUser, ServicesDep, wait_for_projections
+from thidua.api.notification_models import InboxQuery, NotificationOut, NotificationPage, PreferencesIn, PreferencesOut
+from thidua.api.problems import Problem, problem_responses
+from thidua.api.services import command
+from thidua.domain.errors import NotFound
+from thidua.domain.preferences import Preferences, preferences_uuid
 
 router = APIRouter(tags=["notifications"])
 
@@ -27,7 +27,7 @@ NotificationId = Annotated[UUID, Path(description="The notification's id")]
             responses=problem_responses(401, 422, 503))
 async def list_my_notifications(user: CurrentUser, services: ServicesDep,
                                 q: Annotated[InboxQuery, Query()]) -> Any:
-    from projections import inbox  # the read side, loaded at the first read (as api.readmodels does)
+    from thidua.projections import inbox  # the read side, loaded at the first read (as thidua.api.readmodels does)
 
     await wait_for_projections(services, q.min_position)
     unread: list[int] = []
@@ -45,7 +45,7 @@ async def list_my_notifications(user: CurrentUser, services: ServicesDep,
              summary="Mark one of my notifications read (again: no change)",
              responses=problem_responses(401, 404, 422))
 async def read_my_notification(nid: NotificationId, user: CurrentUser, services: ServicesDep) -> Any:
-    from projections import inbox  # the read side, loaded at the first read (as api.readmodels does)
+    from thidua.projections import inbox  # the read side, loaded at the first read (as thidua.api.readmodels does)
 
     item = await inbox.mark_read(services.pool, user.id, nid, datetime.now(timezone.utc))
     if item is None:

@@ -18,12 +18,12 @@ from fastapi import APIRouter, Path
 from fastapi.responses import JSONResponse
 from pydantic import Field
 
-from api.deps import CommandContext, OperationReaders, ServicesDep
-from api.models import CampaignChangeOut, Output
-from api.problems import Problem, problem_responses
-from api.services import Services
-from workflows.campaign_operation_client import CampaignOperations, OperationStatus
-from workflows.campaign_operation_messages import OperationInput
+from thidua.api.deps import CommandContext, OperationReaders, ServicesDep
+from thidua.api.models import CampaignChangeOut, Output
+from thidua.api.problems import Problem, problem_responses
+from thidua.api.services import Services
+from thidua.workflows.campaign_operation_client import CampaignOperations, OperationStatus
+from thidua.workflows.campaign_operation_messages import OperationInput
 
 router = APIRouter(tags=["operations"])
 

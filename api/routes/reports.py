@@ -9,8 +9,8 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Depends, Query
 from fastapi.responses import Response
 
-from api import exports, readmodels, scoreboards
-from api.deps import (
+from thidua.api import exports, readmodels, scoreboards
+from thidua.api.deps import (
     AuditReaders,
     CampaignId,
     CurrentUser,
@@ -19,7 +19,7 @@ from api.deps import (
     load_campaign,
     wait_for_projections,
 )
-from api.models import (
+from thidua.api.models import (
     AuditPage,
     AuditQuery,
     EscalationPage,
@@ -30,8 +30,8 @@ from api.models import (
     VerifyOut,
     WhatIfIn,
 )
-from api.problems import Problem, problem_responses
-from domain.values import ScoringScale
+from thidua.api.problems import Problem, problem_responses
+from thidua.domain.values import ScoringScale
 
 router = APIRouter(tags=["reports"])
 

@@ -10,12 +10,12 @@ from typing import Annotated, Any, Literal
 from fastapi import APIRouter
 from pydantic import AwareDatetime, ConfigDict, Field
 
-from api.deps import CampaignId, CommandCtx, ExistingCampaign, may_run
-from api.models import CampaignChangeOut, Input
-from api.problems import problem_responses
-from api.services import apply_and_save, command
-from domain.lifecycle import Id, ShortText
-from domain.scoring import MAX_COUNT, MAX_FORMS, RewardForm, RewardRules
+from thidua.api.deps import CampaignId, CommandCtx, ExistingCampaign, may_run
+from thidua.api.models import CampaignChangeOut, Input
+from thidua.api.problems import problem_responses
+from thidua.api.services import apply_and_save, command
+from thidua.domain.lifecycle import Id, ShortText
+from thidua.domain.scoring import MAX_COUNT, MAX_FORMS, RewardForm, RewardRules
 
 router = APIRouter(tags=["campaigns"])
 

@@ -2,7 +2,7 @@
 
 These routes authenticate with what they are given (an activation token, a login and
 password), so they are the API's public routes besides /healthz and /metrics. The web
-pages call the same functions (`sign_in`, `api.users.activate`).
+pages call the same functions (`sign_in`, `thidua.api.users.activate`).
 """
 
 from __future__ import annotations
@@ -13,13 +13,13 @@ from typing import Any
 from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse, Response
 
-from api.auth import Principal, password_matches
-from api.deps import ServicesDep
-from api.models import ActivatedOut, ActivationIn, SessionIn, SessionOut
-from api.problems import Problem, problem_responses
-from api.services import Services
-from api.sessions import COOKIE, Session, clear_session_cookie, client_address, set_session_cookie
-from api.users import activate, user_by_login
+from thidua.api.auth import Principal, password_matches
+from thidua.api.deps import ServicesDep
+from thidua.api.models import ActivatedOut, ActivationIn, SessionIn, SessionOut
+from thidua.api.problems import Problem, problem_responses
+from thidua.api.services import Services
+from thidua.api.sessions import COOKIE, Session, clear_session_cookie, client_address, set_session_cookie
+from thidua.api.users import activate, user_by_login
 
 router = APIRouter(tags=["sign-in"])
 

@@ -11,12 +11,12 @@ from typing import Any
 from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse, Response
 
-from api import readmodels
-from api.deps import get_services
-from api.metrics import CONTENT_TYPE_LATEST
-from api.models import HealthOut
-from api.problems import PROBLEM_MEDIA_TYPE, problem_response
-from projections import faults
+from thidua.api import readmodels
+from thidua.api.deps import get_services
+from thidua.api.metrics import CONTENT_TYPE_LATEST
+from thidua.api.models import HealthOut
+from thidua.api.problems import PROBLEM_MEDIA_TYPE, problem_response
+from thidua.projections import faults
 
 router = APIRouter(tags=["system"])
 log = logging.getLogger("thidua.api")

@@ -10,8 +10,8 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Query, Request
 
-from api import importing, readmodels
-from api.deps import (
+from thidua.api import importing, readmodels
+from thidua.api.deps import (
     CommandCtx,
     CurrentUser,
     ExistingCampaign,
@@ -24,7 +24,7 @@ from api.deps import (
     target_for,
     wait_for_projections,
 )
-from api.models import (
+from thidua.api.models import (
     COMMAND_BODIES,
     AssignIn,
     HistoryPage,
@@ -36,13 +36,13 @@ from api.models import (
     TargetOut,
     TargetPage,
 )
-from api.problems import Problem, problem_responses
-from api.routes.campaigns import require_units
-from api.services import Services, command
-from domain import lifecycle as lc
-from domain.errors import InvalidTransition, NotAllowed, VersionConflict
-from domain.permissions import visible_target
-from workflows.client import assign_request
+from thidua.api.problems import Problem, problem_responses
+from thidua.api.routes.campaigns import require_units
+from thidua.api.services import Services, command
+from thidua.domain import lifecycle as lc
+from thidua.domain.errors import InvalidTransition, NotAllowed, VersionConflict
+from thidua.domain.permissions import visible_target
+from thidua.workflows.client import assign_request
 
 router = APIRouter(tags=["targets"])
 
@@ -153,7 +153,7 @@ async def list_targets(cid: CampaignId, user: CurrentUser, services: ServicesDep
         services.pool, cid, unit_id=q.unit_id, cluster_id=q.cluster_id, status=q.status,
         report_class=q.report_class, overdue=q.overdue, limit=q.limit, after=after,
     ))
-    # Other units' targets as domain.permissions says this user may see them.
+    # Other units' targets as thidua.domain.permissions says this user may see them.
     return {**page, "items": [visible_target(user.actor, t, campaign.cluster_leads_of(t["unit_id"]))
                               for t in page["items"]]}
 

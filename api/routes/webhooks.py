@@ -1,7 +1,7 @@
 """Webhooks (secretariat): `POST /v1/webhooks`, `GET /v1/webhooks/{id}/deliveries`.
 
 Registering is an event of the `Webhook` aggregate; its signing secret is kept apart
-(`webhook_secrets`, see projections.schema) and shown only in the first answer.
+(`webhook_secrets`, see thidua.projections.schema) and shown only in the first answer.
 """
 
 from __future__ import annotations
@@ -13,15 +13,15 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Path, Query
 
-from api import readmodels
-from api.deps import CommandCtx, Secretariat, ServicesDep
-from api.models import PageQuery
-from api.notification_models import DeliveryPage, WebhookCreate, WebhookCreatedOut
-from api.problems import Problem, problem_responses
-from api.services import Services, command
-from domain.errors import NotFound
-from domain.webhook import Webhook, webhook_uuid
-from workflows import webhook_urls
+from thidua.api import readmodels
+from thidua.api.deps import CommandCtx, Secretariat, ServicesDep
+from thidua.api.models import PageQuery
+from thidua.api.notification_models import DeliveryPage, WebhookCreate, WebhookCreatedOut
+from thidua.api.problems import Problem, problem_responses
+from thidua.api.services import Services, command
+from thidua.domain.errors import NotFound
+from thidua.domain.webhook import Webhook, webhook_uuid
+from thidua.workflows import webhook_urls
 
 router = APIRouter(tags=["webhooks"])
 
@@ -89,7 +89,7 @@ async def post_webhook(body: WebhookCreate, user: Secretariat, ctx: CommandCtx) 
             responses=problem_responses(401, 403, 404, 422))
 async def list_deliveries(wid: WebhookId, user: Secretariat, services: ServicesDep,
                           q: Annotated[PageQuery, Query()]) -> Any:
-    from projections import inbox  # the read side, loaded at the first read (as api.readmodels does)
+    from thidua.projections import inbox  # the read side, loaded at the first read (as thidua.api.readmodels does)
 
     known = await services.pool.fetchval("SELECT true FROM webhooks WHERE webhook_id = $1 LIMIT 1", wid)
     if not known:

@@ -14,11 +14,11 @@ from fastapi import FastAPI, Request
 from fastapi.staticfiles import StaticFiles
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
-from api.problems import DOMAIN_PROBLEMS
-from api.web.pages import router
-from api.web.render import PageRefused, SignInRequired, error_page, redirect
-from api.problems import Problem
-from domain.errors import DomainError
+from thidua.api.problems import DOMAIN_PROBLEMS
+from thidua.api.web.pages import router
+from thidua.api.web.render import PageRefused, SignInRequired, error_page, redirect
+from thidua.api.problems import Problem
+from thidua.domain.errors import DomainError
 
 STATIC = Path(__file__).parent / "static"
 

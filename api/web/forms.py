@@ -2,7 +2,7 @@
 
 `available_commands` is the ONE place that decides which forms a target's page shows:
 the commands `domain/lifecycle.py` declares as available to this person in this state.
-The fields of each form come from the command's request model (api.models.COMMAND_BODIES,
+The fields of each form come from the command's request model (thidua.api.models.COMMAND_BODIES,
 derived from the same declaration), never from a hand-written copy.
 """
 
@@ -17,9 +17,9 @@ from typing import Any
 
 from pydantic import BaseModel, ValidationError
 
-from api.web.i18n import parse_dmy
-from domain import lifecycle as lc
-from api.models import COMMAND_BODIES
+from thidua.api.web.i18n import parse_dmy
+from thidua.domain import lifecycle as lc
+from thidua.api.models import COMMAND_BODIES
 
 HIDDEN_FIELDS = frozenset({"expected_version"})
 LONG_TEXT = 300  # longer limits than this get a text area

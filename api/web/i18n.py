@@ -11,7 +11,7 @@ from datetime import date, datetime
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from domain.values import DEFAULT_TIMEZONE
+from thidua.domain.values import DEFAULT_TIMEZONE
 
 LANGUAGES = ("vi", "en")
 LANG_COOKIE = "thidua_lang"

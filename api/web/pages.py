@@ -1,6 +1,6 @@
-"""The pages. Each reads what its JSON route reads (projections.queries through
-api.readmodels, the same permission checks of api.deps) and writes through the same
-command code (api.routes.targets.execute_command, api.users), so a page can do
+"""The pages. Each reads what its JSON route reads (thidua.projections.queries through
+thidua.api.readmodels, the same permission checks of thidua.api.deps) and writes through the same
+command code (thidua.api.routes.targets.execute_command, thidua.api.users), so a page can do
 nothing the API would not let the same person do.
 """
 
@@ -14,20 +14,20 @@ from fastapi import APIRouter, Request
 from fastapi.responses import Response
 from pydantic import ValidationError
 
-from api import importing, readmodels
-from api.auth import new_user_id, password_problem
-from api.deps import get_services, readable_target, target_for, wait_for_projections
-from api.importing import ImportRejected
-from api.models import ScoringIn, UserCreate
-from api.problems import DOMAIN_PROBLEMS, Problem
-from api.routes.session import sign_in
-from api.routes.targets import _create_all, execute_command
-from api.services import command
-from api.sessions import COOKIE, client_address, clear_session_cookie, set_session_cookie
-from api.web import forms
-from api.web import queries as web_queries
-from api.web.collation import vi_key, vi_sorted
-from api.web.render import (
+from thidua.api import importing, readmodels
+from thidua.api.auth import new_user_id, password_problem
+from thidua.api.deps import get_services, readable_target, target_for, wait_for_projections
+from thidua.api.importing import ImportRejected
+from thidua.api.models import ScoringIn, UserCreate
+from thidua.api.problems import DOMAIN_PROBLEMS, Problem
+from thidua.api.routes.session import sign_in
+from thidua.api.routes.targets import _create_all, execute_command
+from thidua.api.services import command
+from thidua.api.sessions import COOKIE, client_address, clear_session_cookie, set_session_cookie
+from thidua.api.web import forms
+from thidua.api.web import queries as web_queries
+from thidua.api.web.collation import vi_key, vi_sorted
+from thidua.api.web.render import (
     PageRefused,
     check_csrf,
     maybe_person,
@@ -36,11 +36,11 @@ from api.web.render import (
     render,
     safe_next,
 )
-from api.users import activate, create_user, new_activation, request_base_url, revoke_user
-from api.web.i18n import parse_dmy
-from domain.errors import DomainError
-from domain.user import ActivationGone
-from domain.values import Role, ScoringScale, parse_duration
+from thidua.api.users import activate, create_user, new_activation, request_base_url, revoke_user
+from thidua.api.web.i18n import parse_dmy
+from thidua.domain.errors import DomainError
+from thidua.domain.user import ActivationGone
+from thidua.domain.values import Role, ScoringScale, parse_duration
 
 router = APIRouter(include_in_schema=False)
 

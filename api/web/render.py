@@ -1,6 +1,6 @@
 """Templates, the person behind a page request, CSRF checks of forms, and error pages.
 
-A page request is signed in by the session cookie (api.sessions). A page that needs a
+A page request is signed in by the session cookie (thidua.api.sessions). A page that needs a
 person sends anybody else to the sign-in page with `next=` the page asked for, so an
 expired session comes back to where it was. Every form posts a CSRF token: the
 session's own once signed in, a double-submit cookie before (sign-in, activation).
@@ -17,10 +17,10 @@ from fastapi import Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from jinja2 import Environment, FileSystemLoader, select_autoescape
 
-from api.auth import Principal
-from api.deps import get_services
-from api.sessions import ANON_CSRF_COOKIE, CSRF_FIELD, Session, csrf_matches, is_https, session_of
-from api.web.i18n import LANG_COOKIE, dmy, dmy_hm, pick_language, translator
+from thidua.api.auth import Principal
+from thidua.api.deps import get_services
+from thidua.api.sessions import ANON_CSRF_COOKIE, CSRF_FIELD, Session, csrf_matches, is_https, session_of
+from thidua.api.web.i18n import LANG_COOKIE, dmy, dmy_hm, pick_language, translator
 
 HERE = Path(__file__).parent
 templates = Environment(loader=FileSystemLoader(HERE / "templates"), autoescape=select_autoescape(["html"]),

@@ -66,8 +66,8 @@ class BackgroundLoop:
 def worker(e2e_settings: Settings) -> Iterator[None]:
     """A real worker (TargetWorkflow and its activities) on the session's task queue."""
     from thidua.event_store import domain_application
-    from workflows.client import connect
-    from workflows.worker import build_worker
+    from thidua.workflows.client import connect
+    from thidua.workflows.worker import build_worker
 
     background = BackgroundLoop("thidua-worker")
     domain_app = domain_application(e2e_settings.database_url)

@@ -9,7 +9,7 @@ from thidua.settings import Settings
 
 async def start_projector(settings: Settings) -> Callable[[], Awaitable[None]]:
     """Start the projector on the running loop; return the coroutine function that stops it."""
-    from projections.projector import Projector
+    from thidua.projections.projector import Projector
 
     assert settings.database_url is not None
     projector = Projector(settings.database_url, poll_interval=0.5)

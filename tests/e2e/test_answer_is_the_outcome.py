@@ -14,8 +14,8 @@ from typing import Any
 import httpx
 import pytest
 
-from api.idempotency import command_id_for
-from domain.values import Command
+from thidua.api.idempotency import command_id_for
+from thidua.domain.values import Command
 from tests.e2e.conftest import Person, make_person, register_unit, unique
 from thidua.settings import Settings
 from thidua.event_store import domain_application
@@ -56,7 +56,7 @@ async def _stored_behind_the_apis_back(settings: Settings, tid: str, head: Perso
 
 
 def head_actor(head: Person) -> Any:
-    from domain.values import Actor, Role
+    from thidua.domain.values import Actor, Role
 
     return Actor(head.id, head.name, Role.UNIT_HEAD, head.unit_id)
 

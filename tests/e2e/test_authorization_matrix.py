@@ -127,7 +127,7 @@ EXPECTED: dict[tuple[str, str], Callable[[str, str], Any]] = {
 
 
 def app_routes() -> set[tuple[str, str]]:
-    from api.app import api_routes, create_app
+    from thidua.api.app import api_routes, create_app
 
     # The web pages (api/web, outside the OpenAPI schema) send strangers to sign-in: tests/browser.
     return {(method, route.path) for route in api_routes(create_app()) if route.include_in_schema
@@ -278,8 +278,8 @@ async def _new_campaign(secretariat: Person) -> str:
 
 async def _close(secretariat: Person, campaign: str) -> str:
     """Close the campaign; the id of the operation that did it."""
-    from api.idempotency import command_id_for
-    from workflows.campaign_operation_messages import CLOSE, operation_id_for
+    from thidua.api.idempotency import command_id_for
+    from thidua.workflows.campaign_operation_messages import CLOSE, operation_id_for
 
     key = unique("close")
     response = await secretariat.post(f"/v1/campaigns/{campaign}/close", {}, headers={"Idempotency-Key": key})

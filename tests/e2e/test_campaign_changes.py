@@ -71,13 +71,13 @@ async def committee(secretariat: Person) -> Person:
 
 @pytest.fixture(scope="module")
 async def temporal(e2e_settings: Settings) -> Client:
-    from workflows.client import connect
+    from thidua.workflows.client import connect
 
     return await connect(e2e_settings.temporal_address, e2e_settings.temporal_namespace)
 
 
 def workflow_of(temporal: Client, tid: str) -> Any:
-    from workflows.client import workflow_id_for
+    from thidua.workflows.client import workflow_id_for
 
     return temporal.get_workflow_handle(workflow_id_for(tid))
 
@@ -97,7 +97,7 @@ async def eventually(check: Any, what: str, timeout: float = 30) -> Any:
 async def test_a_new_policy_re_arms_the_timers_of_running_workflows(
     secretariat: Person, committee: Person, worker: None, projector: None, temporal: Client,
 ) -> None:
-    from workflows.target_workflow import TargetWorkflow
+    from thidua.workflows.target_workflow import TargetWorkflow
 
     d = await new_drive(secretariat, committee)
     blocked, working = await d.assign(d.units[0]), await d.assign(d.units[1])
@@ -174,7 +174,7 @@ async def test_a_new_scale_shows_on_the_scoreboard(
 async def test_closing_a_campaign_finishes_every_target_workflow(
     secretariat: Person, committee: Person, worker: None, projector: None, temporal: Client,
 ) -> None:
-    from workflows.target_workflow import TargetWorkflow
+    from thidua.workflows.target_workflow import TargetWorkflow
 
     d = await new_drive(secretariat, committee)
     fresh, working, blocked = (await d.assign(d.units[0]), await d.assign(d.units[1]),
@@ -262,7 +262,7 @@ async def test_the_targets_of_a_campaign_come_from_its_read_model(
     """A query by campaign, paged by id: a campaign id that begins another one's does not
     pick up that one's targets, and `after_position` names the targets stored since."""
     from thidua.event_store import domain_application
-    from workflows.campaign_operation_targets import (
+    from thidua.workflows.campaign_operation_targets import (
         count_campaign_targets,
         page_of_campaign_targets,
         targets_projected_to,
@@ -307,7 +307,7 @@ async def api_without_temporal(settings: Settings) -> AsyncIterator[httpx.AsyncC
     from thidua.dburl import asyncpg_dsn
     from thidua.embedded import free_port
     from thidua.event_store import domain_application
-    from workflows.client import TargetGateway, connect
+    from thidua.workflows.client import TargetGateway, connect
 
     dead = await connect(f"127.0.0.1:{free_port()}", lazy=True)
     gateway = TargetGateway(dead, settings.task_queue, answer_timeout=timedelta(seconds=3))
@@ -324,9 +324,9 @@ async def api_without_temporal(settings: Settings) -> AsyncIterator[httpx.AsyncC
 
 
 async def test_a_gateway_that_cannot_reach_temporal_says_service_unavailable() -> None:
-    from domain.values import Actor, Role
+    from thidua.domain.values import Actor, Role
     from thidua.embedded import free_port
-    from workflows.client import ServiceUnavailable, TargetGateway, assign_request, connect
+    from thidua.workflows.client import ServiceUnavailable, TargetGateway, assign_request, connect
 
     gateway = TargetGateway(await connect(f"127.0.0.1:{free_port()}", lazy=True), "nowhere")
     actor = Actor(id="u-1", name="Văn phòng", role=Role.SECRETARIAT)
@@ -349,7 +349,7 @@ async def test_a_close_cut_short_by_temporal_is_finished_by_sending_it_again(
     secretariat: Person, committee: Person, worker: None, projector: None, temporal: Client,
     e2e_settings: Settings, http: httpx.AsyncClient,
 ) -> None:
-    from domain.campaign import campaign_uuid
+    from thidua.domain.campaign import campaign_uuid
     from thidua.event_store import domain_application
 
     d = await new_drive(secretariat, committee)

@@ -34,7 +34,7 @@ REPO = Path(__file__).resolve().parents[2]
 
 @pytest.fixture(scope="module")
 async def temporal(e2e_settings: Settings) -> Client:
-    from workflows.client import connect
+    from thidua.workflows.client import connect
 
     return await connect(e2e_settings.temporal_address, e2e_settings.temporal_namespace)
 
@@ -60,7 +60,7 @@ async def new_campaign(secretariat: Person, targets: int, *, api: Any = None) ->
 
 def closings(database_url: str, campaign: str) -> int:
     """How many Closed events the campaign has."""
-    from domain.campaign import campaign_uuid
+    from thidua.domain.campaign import campaign_uuid
     from thidua.event_store import domain_application
 
     app = domain_application(database_url)
@@ -74,8 +74,8 @@ def closings(database_url: str, campaign: str) -> int:
 async def in_process_worker(settings: Settings, task_queue: str) -> AsyncIterator[None]:
     """A worker on `task_queue` on this loop, for as long as the block runs."""
     from thidua.event_store import domain_application
-    from workflows.client import connect
-    from workflows.worker import build_worker
+    from thidua.workflows.client import connect
+    from thidua.workflows.worker import build_worker
 
     domain_app = await asyncio.to_thread(domain_application, settings.database_url)
     client = await connect(settings.temporal_address, settings.temporal_namespace)
@@ -155,9 +155,9 @@ async def test_a_long_operation_answers_202_and_its_progress_is_readable_until_i
         assert replayed.headers["Idempotent-Replayed"] == "true" and replayed.content == final.content
 
     # Started again with the same command: the same (finished) operation, nothing recorded twice.
-    from api.idempotency import command_id_for
-    from workflows.campaign_operation_client import CampaignOperations
-    from workflows.campaign_operation_messages import CLOSE, OperationInput, operation_id_for
+    from thidua.api.idempotency import command_id_for
+    from thidua.workflows.campaign_operation_client import CampaignOperations
+    from thidua.workflows.campaign_operation_messages import CLOSE, OperationInput, operation_id_for
 
     operations = CampaignOperations(temporal, queue)
     again = OperationInput(kind="close", campaign_id=campaign, actor={"id": secretariat.id, "name": "VP",
@@ -187,10 +187,10 @@ async def test_a_worker_killed_in_the_middle_of_an_operation_is_replaced_and_it_
     """The targets' workflows run on a queue of their own, whose worker the test stops:
     the operation's page then waits for them to finish, and the operation's worker is
     killed right there, after the campaign is closed and before any target is done."""
-    from domain.values import Actor, Role
-    from workflows.campaign_operation_client import CampaignOperations
-    from workflows.campaign_operation_messages import REACH_TARGETS_ACTIVITY, OperationInput
-    from workflows.client import TargetGateway, assign_request
+    from thidua.domain.values import Actor, Role
+    from thidua.workflows.campaign_operation_client import CampaignOperations
+    from thidua.workflows.campaign_operation_messages import REACH_TARGETS_ACTIVITY, OperationInput
+    from thidua.workflows.client import TargetGateway, assign_request
 
     campaign, unit, _ = await new_campaign(secretariat, 0)
     targets_queue, operations_queue = unique("ops-targets"), unique("ops-run")
@@ -255,10 +255,10 @@ async def test_an_api_killed_while_it_waits_for_an_operation_leaves_it_running_t
     secretariat: Person, worker: None, projector: None, e2e_settings: Settings, temporal: Client,
     http: httpx.AsyncClient,
 ) -> None:
-    from api.idempotency import command_id_for
+    from thidua.api.idempotency import command_id_for
     from thidua.embedded import free_port
-    from workflows.campaign_operation_client import CampaignOperations
-    from workflows.campaign_operation_messages import CLOSE, operation_id_for
+    from thidua.workflows.campaign_operation_client import CampaignOperations
+    from thidua.workflows.campaign_operation_messages import CLOSE, operation_id_for
 
     campaign, _, ids = await new_campaign(secretariat, 3)
     queue, port = unique("ops-api"), free_port()

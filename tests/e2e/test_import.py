@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from domain.target import target_id_for
+from thidua.domain.target import target_id_for
 from tests.e2e.conftest import Person, make_person, register_unit, unique
 
 HEADER = "key,unit_id,title,area,deadline,points,decision_number,decision_issued_on,decision_issuer,note"

@@ -110,9 +110,9 @@ def deliveries(e2e_settings: Settings, worker: None, mailbox: tuple[MailBox, int
     """The webhook and e-mail worker and the outbox dispatcher, as `thidua worker` runs
     them (retries 0.2 s apart at first, so a few failures take about a second)."""
     from thidua.event_store import domain_application
-    from workflows.client import connect
-    from workflows.mail import Mailer
-    from workflows.webhook_worker import WebhookService
+    from thidua.workflows.client import connect
+    from thidua.workflows.mail import Mailer
+    from thidua.workflows.webhook_worker import WebhookService
 
     background = BackgroundLoop("thidua-webhooks")
     app = domain_application(e2e_settings.database_url)
@@ -312,13 +312,13 @@ async def _two(fetch: Any) -> Any:
     "http://[::1]/x", "ftp://example.org/x", "http://user:pw@example.org/x",
 ])
 async def test_private_addresses_are_refused_unless_allowed(url: str) -> None:
-    from workflows.webhook_urls import refusal
+    from thidua.workflows.webhook_urls import refusal
 
     assert refusal(url, allow_private=False) is not None
 
 
 def test_loopback_is_allowed_when_the_setting_says_so() -> None:
-    from workflows.webhook_urls import refusal
+    from thidua.workflows.webhook_urls import refusal
 
     assert refusal("http://127.0.0.1:9/hook", allow_private=True) is None
 

@@ -8,7 +8,7 @@ import re
 
 import httpx
 
-from api.models import ScoreboardOut
+from thidua.api.models import ScoreboardOut
 from tests.e2e.conftest import Person
 from tests.e2e.test_api_conventions import target  # noqa: F401 - the module's fixture
 

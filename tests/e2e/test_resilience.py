@@ -38,7 +38,7 @@ async def test_healthz_says_ok_when_everything_answers(http: httpx.AsyncClient) 
 async def test_temporal_down_is_a_503(secretariat: Person, e2e_settings: Settings, worker: None) -> None:
     from thidua.bootstrap import build_api
     from thidua.event_store import domain_application
-    from workflows.client import TargetGateway, connect
+    from thidua.workflows.client import TargetGateway, connect
 
     unit = unique("u")
     await register_unit(secretariat, unit, "Phường Khai Quang")
@@ -76,7 +76,7 @@ async def test_postgres_down_is_a_503(postgres_server_url: str, e2e_settings: Se
 
     from thidua.bootstrap import API_STORE_ENV, build_api, create_user
     from thidua.event_store import domain_application
-    from workflows.client import TargetGateway, connect
+    from thidua.workflows.client import TargetGateway, connect
 
     name = f"thidua_gone_{secrets.token_hex(4)}"
     with psycopg.connect(postgres_server_url, autocommit=True) as conn:

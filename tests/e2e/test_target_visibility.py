@@ -1,4 +1,4 @@
-"""What a signed-in user sees of other units' targets is one rule (domain.permissions):
+"""What a signed-in user sees of other units' targets is one rule (thidua.domain.permissions):
 the scoreboard's facts, never the block reason, the directive or the progress notes.
 The list may not show what the detail refuses."""
 

@@ -349,9 +349,9 @@ def test_a_second_start_reuses_the_data_without_a_second_demo(setup: Setup) -> N
     assert sorted(t["id"] for t in all_targets(setup, token)) == setup.facts["targets"]
     events = count_events(setup)
     for topic, n in setup.facts["events"].items():
-        if not topic.startswith("domain.target:Target."):
+        if not topic.startswith("thidua.domain.target:Target."):
             assert events.get(topic) == n, topic  # no second campaign, unit, user or bonus
-    assigned = "domain.target:Target.Assigned"
+    assigned = "thidua.domain.target:Target.Assigned"
     assert events[assigned] == setup.facts["events"][assigned] == len(D.TARGETS)
 
     # `thidua demo` against the running system: nothing to add, the tokens again

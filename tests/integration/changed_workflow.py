@@ -12,7 +12,7 @@ from datetime import timedelta
 from temporalio import workflow
 
 with workflow.unsafe.imports_passed_through():
-    from workflows.messages import WorkflowStart
+    from thidua.workflows.messages import WorkflowStart
 
 
 @workflow.defn(name="TargetWorkflow")

@@ -24,10 +24,10 @@ from typing import Any, TypeVar
 
 import pytest
 
-from domain.application import ThiduaApplication, new_application
-from domain.campaign import Campaign, Unit
-from domain.errors import NotFound
-from domain.values import Actor, Command, Policy, Role
+from thidua.domain.application import ThiduaApplication, new_application
+from thidua.domain.campaign import Campaign, Unit
+from thidua.domain.errors import NotFound
+from thidua.domain.values import Actor, Command, Policy, Role
 
 T = TypeVar("T")
 
@@ -135,8 +135,8 @@ class Seed:
 
 async def armed(client: Any, target_id: str) -> list[Any]:
     """The timers the target's workflow has armed now (its `armed` query)."""
-    from workflows.client import workflow_id_for
-    from workflows.target_workflow import TargetWorkflow
+    from thidua.workflows.client import workflow_id_for
+    from thidua.workflows.target_workflow import TargetWorkflow
 
     return await client.get_workflow_handle(workflow_id_for(target_id)).query(TargetWorkflow.armed)
 
@@ -163,7 +163,7 @@ def seed(workflow_app: ThiduaApplication) -> Seed:
 # ---------------------------------------------------------------------------- Temporal
 @pytest.fixture(scope="session")
 async def temporal_client(temporal_address: str):  # type: ignore[no-untyped-def]
-    from workflows.client import connect
+    from thidua.workflows.client import connect
 
     return await connect(temporal_address, "default")
 
@@ -175,7 +175,7 @@ def workflow_task_queue(request: pytest.FixtureRequest) -> str:
 
 @pytest.fixture(scope="module")
 async def workflow_worker(temporal_client, workflow_app, workflow_task_queue) -> AsyncIterator[Any]:  # type: ignore[no-untyped-def]
-    from workflows.worker import build_worker
+    from thidua.workflows.worker import build_worker
 
     worker = build_worker(
         temporal_client, workflow_app, workflow_task_queue,
@@ -187,7 +187,7 @@ async def workflow_worker(temporal_client, workflow_app, workflow_task_queue) ->
 
 @pytest.fixture(scope="module")
 def gateway(temporal_client, workflow_task_queue, workflow_worker):  # type: ignore[no-untyped-def]
-    from workflows.client import TargetGateway
+    from thidua.workflows.client import TargetGateway
 
     return TargetGateway(temporal_client, workflow_task_queue, answer_timeout=timedelta(seconds=45))
 
@@ -202,7 +202,7 @@ class TimeSkipping:
     client: Any
 
     async def fast_forward(self, target_id: str, duration: timedelta) -> None:
-        from workflows.client import workflow_id_for
+        from thidua.workflows.client import workflow_id_for
 
         handle = self.client.get_workflow_handle(workflow_id_for(target_id))
         await self.skipper.fast_forward(handle, duration)
@@ -211,14 +211,14 @@ class TimeSkipping:
         """How many timers have fired in the current run (from its history)."""
         from temporalio.api.enums.v1 import EventType
 
-        from workflows.client import workflow_id_for
+        from thidua.workflows.client import workflow_id_for
 
         handle = self.client.get_workflow_handle(workflow_id_for(target_id))
         history = await handle.fetch_history()
         return sum(1 for e in history.events if e.event_type == EventType.EVENT_TYPE_TIMER_FIRED)
 
     async def now(self, target_id: str) -> datetime:
-        from workflows.client import workflow_id_for
+        from thidua.workflows.client import workflow_id_for
 
         return await self.skipper.get_current_time(self.client.get_workflow_handle(workflow_id_for(target_id)))
 
@@ -240,8 +240,8 @@ def time_skipping_address() -> Iterator[str]:
 async def time_skipping(time_skipping_address: str, workflow_app: ThiduaApplication) -> AsyncIterator[TimeSkipping]:
     from temporalio.testing import TimeSkipper, TimeSkippingConfig
 
-    from workflows.client import TargetGateway, connect
-    from workflows.worker import build_worker
+    from thidua.workflows.client import TargetGateway, connect
+    from thidua.workflows.worker import build_worker
 
     client = await connect(time_skipping_address, "default")
     # Workflows start on real time; each test moves a workflow's clock explicitly.

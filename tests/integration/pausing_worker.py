@@ -15,8 +15,8 @@ from typing import Any
 
 from thidua import bootstrap, logs
 from thidua.settings import get_settings
-from workflows.activities import TargetActivities
-from workflows.messages import Applied, CommandInput
+from thidua.workflows.activities import TargetActivities
+from thidua.workflows.messages import Applied, CommandInput
 
 log = logging.getLogger("thidua.tests.pausing_worker")
 

@@ -16,14 +16,14 @@ from typing import Any
 import asyncpg
 import pytest
 
-from domain.application import ThiduaApplication, new_application
-from domain.campaign import Campaign, Unit
-from domain.errors import DomainError
-from domain.scoring import RewardForm, RewardRules
-from domain.target import Target
-from domain.values import SYSTEM, Actor, Cluster, Command, Role, ScoringScale
-from projections.codec import loads
-from projections.schema import GROUPS, qident
+from thidua.domain.application import ThiduaApplication, new_application
+from thidua.domain.campaign import Campaign, Unit
+from thidua.domain.errors import DomainError
+from thidua.domain.scoring import RewardForm, RewardRules
+from thidua.domain.target import Target
+from thidua.domain.values import SYSTEM, Actor, Cluster, Command, Role, ScoringScale
+from thidua.projections.codec import loads
+from thidua.projections.schema import GROUPS, qident
 from tests.databases import fresh_database
 from thidua.dburl import asyncpg_dsn, eventsourcing_env
 
@@ -267,14 +267,14 @@ async def read_models(conn: asyncpg.Connection, schema: str) -> dict[str, Any]:
 
 async def fresh_rebuild(database_url: str, schema: str = "thidua_check") -> dict[str, Any]:
     """Project the whole store from scratch into `schema` and read it back."""
-    from projections.rebuild import build_into_schema
-    from projections.schema import GROUPS as ALL
+    from thidua.projections.rebuild import build_into_schema
+    from thidua.projections.schema import GROUPS as ALL
 
     dsn = asyncpg_dsn(database_url)
     conn, side = await asyncpg.connect(dsn), await asyncpg.connect(dsn)
     try:
         # With `dsn`, the audit trail is filled by a second process, as `thidua
-        # projections rebuild` fills it (without aggregates: projections.identity).
+        # projections rebuild` fills it (without aggregates: thidua.projections.identity).
         await build_into_schema(conn, side, schema, list(ALL), dsn=dsn)
         models = await read_models(conn, schema)
         await conn.execute(f"DROP SCHEMA {qident(schema)} CASCADE")
@@ -290,7 +290,7 @@ def assert_same_models(live: dict[str, Any], rebuilt: dict[str, Any]) -> None:
 
 
 async def create_read_models(database_url: str) -> None:
-    from projections.schema import ensure_schema
+    from thidua.projections.schema import ensure_schema
 
     conn = await asyncpg.connect(asyncpg_dsn(database_url))
     try:

@@ -15,10 +15,10 @@ import pytest
 from temporalio.client import WorkflowHistory
 from temporalio.worker import Replayer
 
-from workflows.campaign_operation import CampaignOperationWorkflow
-from workflows.campaign_operation_messages import KINDS
-from workflows.converter import data_converter
-from workflows.worker import workflow_runner
+from thidua.workflows.campaign_operation import CampaignOperationWorkflow
+from thidua.workflows.campaign_operation_messages import KINDS
+from thidua.workflows.converter import data_converter
+from thidua.workflows.worker import workflow_runner
 
 HISTORIES = Path(__file__).parent / "workflow_histories" / "campaign_operation"
 

@@ -13,7 +13,7 @@ from decimal import Decimal
 import psycopg
 import pytest
 
-from domain import (
+from thidua.domain import (
     SYSTEM,
     Actor,
     Campaign,
@@ -31,7 +31,7 @@ from domain import (
     User,
     VersionConflict,
 )
-from domain.application import EVENTS_TABLE, ThiduaApplication, new_application
+from thidua.domain.application import EVENTS_TABLE, ThiduaApplication, new_application
 
 HANOI = "Asia/Ho_Chi_Minh"
 TITLE = "Giải phóng mặt bằng dự án đường Nguyễn Tất Thành"
@@ -203,7 +203,7 @@ def test_a_long_history_is_replayed_from_its_events_and_no_snapshot_is_trusted(a
         conn.execute("CREATE TABLE IF NOT EXISTS thidua_snapshots (LIKE thidua_events INCLUDING DEFAULTS)")
         conn.execute(
             "INSERT INTO thidua_snapshots (originator_id, originator_version, topic, state) VALUES (%s, 63, %s, %s)",
-            (target.id, "domain.target:Target", b'{"unit_id": "another-unit"}'))
+            (target.id, "thidua.domain.target:Target", b'{"unit_id": "another-unit"}'))
 
     loaded = fresh_app.get_target(target.id)
     assert_same(loaded, target)

@@ -10,12 +10,12 @@ from __future__ import annotations
 import asyncpg
 import pytest
 
-from domain.application import EVENTS_TABLE, new_application
-from domain.target import Target
-from domain.topics import LEGACY_PACKAGE, PACKAGE, stored_topics
-from projections import queries
-from projections.audit import verify
-from projections.projector import Projector
+from thidua.domain.application import EVENTS_TABLE, new_application
+from thidua.domain.target import Target
+from thidua.domain.topics import LEGACY_PACKAGE, PACKAGE, stored_topics
+from thidua.projections import queries
+from thidua.projections.audit import verify
+from thidua.projections.projector import Projector
 from tests.integration.projection_conftest import (  # noqa: F401  (fixtures)
     World,
     head_of,

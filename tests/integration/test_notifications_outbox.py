@@ -6,10 +6,10 @@ from __future__ import annotations
 import asyncpg
 import pytest
 
-from domain.notifications import INBOX, notification_id
-from domain.user import User
-from domain.values import SYSTEM, Role
-from projections.projector import Projector
+from thidua.domain.notifications import INBOX, notification_id
+from thidua.domain.user import User
+from thidua.domain.values import SYSTEM, Role
+from thidua.projections.projector import Projector
 from tests.integration.projection_conftest import (  # noqa: F401  (fixtures)
     COMMITTEE,
     SECRETARIAT,
@@ -134,7 +134,7 @@ def test_projecting_again_writes_nothing_new_and_keeps_what_was_read(scratch_dat
 def test_a_rebuild_of_the_read_models_leaves_the_outbox_alone(scratch_database, scratch_app):
     """`thidua projections rebuild` rebuilds every read model but the outbox, which keeps
     its delivery state; asking for the outbox by name is refused with why."""
-    from projections.rebuild import rebuild
+    from thidua.projections.rebuild import rebuild
 
     world = World(scratch_app, units=4)
     member = make_user(world, f"sc-{world.tag}", Role.STANDING_COMMITTEE)

@@ -18,8 +18,8 @@ import psycopg
 from tests.integration.conftest import SECRETARIAT, new_id, unit_head
 from tests.integration.test_workflow_worker_crash import discard, start_worker_process
 from thidua.dburl import asyncpg_dsn
-from workflows.client import TargetGateway, assign_request
-from workflows.errors import ServiceUnavailable
+from thidua.workflows.client import TargetGateway, assign_request
+from thidua.workflows.errors import ServiceUnavailable
 
 STALL_SECONDS = 25  # longer than a command's activity may take (ACTIVITY_TIMEOUT)
 RECOVERY_BOUND = 60  # seconds within which every target must take a command again

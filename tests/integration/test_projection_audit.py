@@ -9,10 +9,10 @@ from collections.abc import AsyncIterator
 import asyncpg
 import pytest
 
-from projections import queries
+from thidua.projections import queries
 from thidua.bootstrap import verify_audit
-from projections.codec import EVENTS
-from projections.projector import Projector
+from thidua.projections.codec import EVENTS
+from thidua.projections.projector import Projector
 from tests.integration.projection_conftest import (  # noqa: F401  (fixtures)
     World,
     scratch_app,

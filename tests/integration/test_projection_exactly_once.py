@@ -16,10 +16,10 @@ import psycopg
 from hypothesis import HealthCheck, Phase, given, settings
 from hypothesis import strategies as st
 
-from domain.user import User
-from domain.values import Role
-from projections.audit import verify
-from projections.projector import Projector
+from thidua.domain.user import User
+from thidua.domain.values import Role
+from thidua.projections.audit import verify
+from thidua.projections.projector import Projector
 from tests.integration.projection_conftest import (  # noqa: F401  (fixtures)
     OPS,
     SECRETARIAT,
@@ -104,7 +104,7 @@ def test_a_projector_killed_twenty_times_during_a_catch_up_loses_nothing_and_cou
     for _ in range(20):
         _, before = _positions(scratch_database)
         proc = subprocess.Popen(
-            [sys.executable, "-m", "projections.projector", "--database-url", scratch_database, "--batch-size", "100"],
+            [sys.executable, "-m", "thidua.projections.projector", "--database-url", scratch_database, "--batch-size", "100"],
             cwd=REPO, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
         )
         try:

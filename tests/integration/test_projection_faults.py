@@ -17,14 +17,14 @@ import httpx
 import pytest
 
 from thidua.bootstrap import build_api
-from domain.application import EVENTS_TABLE, new_application
-from domain.commandlog import event_meta
-from domain.values import ScoringScale
-from projections import faults, queries
-from projections.projector import Projector
-from projections.rebuild import main as rebuild_main
-from projections.rebuild import rebuild
-from projections.schema import TRACKING_ROWS
+from thidua.domain.application import EVENTS_TABLE, new_application
+from thidua.domain.commandlog import event_meta
+from thidua.domain.values import ScoringScale
+from thidua.projections import faults, queries
+from thidua.projections.projector import Projector
+from thidua.projections.rebuild import main as rebuild_main
+from thidua.projections.rebuild import rebuild
+from thidua.projections.schema import TRACKING_ROWS
 from tests.integration.projection_conftest import (  # noqa: F401  (fixtures)
     COMMITTEE,
     World,
@@ -192,7 +192,7 @@ async def test_an_event_no_read_model_can_decode_stops_each_at_that_event_with_w
                 await create_read_models(url)
                 poison = await conn.fetchval(
                     f"INSERT INTO {EVENTS_TABLE} (originator_id, originator_version, topic, state) "
-                    "VALUES ($1, 1, 'domain.target:Target.Nonsense', $2) RETURNING notification_id",
+                    "VALUES ($1, 1, 'thidua.domain.target:Target.Nonsense', $2) RETURNING notification_id",
                     uuid4(), b'{"x": 1}')
                 assert poison == before + 1
                 await projector.catch_up()

@@ -7,9 +7,9 @@ from __future__ import annotations
 import asyncpg
 import pytest
 
-from projections.audit import verify
-from projections.projector import Projector
-from projections.schema import GROUPS, ensure_schema, qident
+from thidua.projections.audit import verify
+from thidua.projections.projector import Projector
+from thidua.projections.schema import GROUPS, ensure_schema, qident
 from tests.integration.projection_conftest import (  # noqa: F401  (fixtures)
     World,
     assert_same_models,
@@ -77,7 +77,7 @@ async def test_a_trail_cut_while_the_projector_runs_is_continued_and_the_cut_is_
 async def test_a_projector_starting_on_empty_read_models_builds_them_in_bulk_then_follows_the_store(
     busy_store, scratch_app, monkeypatch
 ):
-    import projections.projector as projector_module
+    import thidua.projections.projector as projector_module
 
     monkeypatch.setattr(projector_module, "BULK_BUILD_MIN_EVENTS", 1)  # the store here is small
     conn = await asyncpg.connect(asyncpg_dsn(busy_store))

@@ -8,9 +8,9 @@ from datetime import datetime, timedelta
 import asyncpg
 import pytest
 
-from domain.values import parse_duration
-from projections import queries
-from projections.projector import Projector
+from thidua.domain.values import parse_duration
+from thidua.projections import queries
+from thidua.projections.projector import Projector
 from tests.integration.projection_conftest import (  # noqa: F401  (fixtures)
     COMMITTEE,
     OPS,

@@ -7,14 +7,14 @@ import asyncio
 
 import asyncpg
 
-from projections import queries
-from projections.audit import verify
-from projections.identity import IdentityCache
-from projections.pipeline import EventReader
-from projections.projector import Projector
+from thidua.projections import queries
+from thidua.projections.audit import verify
+from thidua.projections.identity import IdentityCache
+from thidua.projections.pipeline import EventReader
+from thidua.projections.projector import Projector
 from thidua.bootstrap import rebuild_projections
-from projections.rebuild import rebuild
-from projections.schema import analyze_if_unplanned
+from thidua.projections.rebuild import rebuild
+from thidua.projections.schema import analyze_if_unplanned
 from tests.integration.projection_conftest import (  # noqa: F401  (fixtures)
     World,
     assert_same_models,

@@ -9,11 +9,11 @@ from decimal import Decimal
 
 import asyncpg
 
-from domain.scoring import RewardForm, RewardRules
-from domain.values import SYSTEM
-from projections import queries
-from projections.projector import Projector
-from projections.rebuild import rebuild
+from thidua.domain.scoring import RewardForm, RewardRules
+from thidua.domain.values import SYSTEM
+from thidua.projections import queries
+from thidua.projections.projector import Projector
+from thidua.projections.rebuild import rebuild
 from tests.integration.projection_conftest import (  # noqa: F401  (fixtures)
     COMMITTEE,
     World,

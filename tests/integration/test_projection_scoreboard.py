@@ -12,14 +12,14 @@ from unittest.mock import ANY
 import asyncpg
 import pytest
 
-from api.scoreboards import ScoreboardCache
-from domain.campaign import campaign_uuid
-from domain.scoring import Adjustment, ScoredTarget
-from domain.scoring import scoreboard as domain_scoreboard
-from domain.target import Target
-from domain.values import ScoringScale
-from projections import queries
-from projections.projector import Projector
+from thidua.api.scoreboards import ScoreboardCache
+from thidua.domain.campaign import campaign_uuid
+from thidua.domain.scoring import Adjustment, ScoredTarget
+from thidua.domain.scoring import scoreboard as domain_scoreboard
+from thidua.domain.target import Target
+from thidua.domain.values import ScoringScale
+from thidua.projections import queries
+from thidua.projections.projector import Projector
 from tests.integration.projection_conftest import (  # noqa: F401  (fixtures)
     OPS,
     World,
@@ -55,7 +55,7 @@ async def pool(scratch_database, world):
 
 def domain_board(app, world: World, at: datetime | None, scale: ScoringScale | None = None) -> list[dict]:
     """What the domain says: replay this campaign's events that occurred up to `at`
-    and score them with domain.scoring (current unit names; the scale in force at `at`)."""
+    and score them with thidua.domain.scoring (current unit names; the scale in force at `at`)."""
     aggregates: dict = {}
     for n in app.recorder.select_notifications(1, 10**7):
         event = app.mapper.to_domain_event(n)

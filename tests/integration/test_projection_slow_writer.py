@@ -6,10 +6,10 @@ import asyncio
 
 import asyncpg
 
-from domain.values import SYSTEM
-from projections import queries
-from projections.codec import EVENTS
-from projections.projector import Projector
+from thidua.domain.values import SYSTEM
+from thidua.projections import queries
+from thidua.projections.codec import EVENTS
+from thidua.projections.projector import Projector
 from tests.integration.projection_conftest import (  # noqa: F401  (fixtures)
     World,
     head_of,

@@ -12,8 +12,8 @@ from temporalio.client import WorkflowHistory
 from temporalio.contrib.pydantic import pydantic_data_converter
 from temporalio.worker import Replayer
 
-from workflows.webhook_workflow import WebhookDeliveryWorkflow
-from workflows.worker import workflow_runner
+from thidua.workflows.webhook_workflow import WebhookDeliveryWorkflow
+from thidua.workflows.worker import workflow_runner
 
 HISTORIES = Path(__file__).parent / "workflow_histories" / "webhook_delivery"
 REQUIRED = {"delivered", "retried_then_delivered", "gone"}

@@ -17,10 +17,10 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
-from domain.user import User
-from domain.values import Role
-from domain.webhook import Webhook
-from projections.projector import Projector
+from thidua.domain.user import User
+from thidua.domain.values import Role
+from thidua.domain.webhook import Webhook
+from thidua.projections.projector import Projector
 from tests.e2e.conftest import ServerThread
 from tests.integration.conftest import eventually
 from tests.integration.projection_conftest import (  # noqa: F401  (fixtures)
@@ -124,8 +124,8 @@ async def test_a_receiver_that_never_takes_it_is_given_up_after_the_window(scrat
     here): the row is marked failed and the log's last attempt says no retry follows."""
     from temporalio.client import Client
 
-    from workflows.webhook_worker import WebhookService
-    from workflows.converter import data_converter
+    from thidua.workflows.webhook_worker import WebhookService
+    from thidua.workflows.converter import data_converter
 
     async def refuse(request: Request) -> Response:
         return Response(status_code=503)

@@ -9,8 +9,8 @@ from datetime import timedelta
 
 import pytest
 
-from workflows.client import connect
-from workflows.worker import build_worker
+from thidua.workflows.client import connect
+from thidua.workflows.worker import build_worker
 
 
 async def test_a_worker_that_cannot_serve_its_queues_stops_and_says_why(temporal_address, workflow_app):

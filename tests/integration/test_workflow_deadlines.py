@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from datetime import date, datetime, timedelta, timezone
 
-from domain.values import SYSTEM
+from thidua.domain.values import SYSTEM
 from tests.integration.conftest import (
     SECRETARIAT,
     STANDING_COMMITTEE,
@@ -18,7 +18,7 @@ from tests.integration.conftest import (
     new_id,
     unit_head,
 )
-from workflows.client import assign_request
+from thidua.workflows.client import assign_request
 
 
 def _today_in_vietnam() -> date:

@@ -8,7 +8,7 @@ from decimal import Decimal
 
 import pytest
 
-from domain.errors import (
+from thidua.domain.errors import (
     BadInput,
     CampaignClosed,
     CommandIdReused,
@@ -17,9 +17,9 @@ from domain.errors import (
     NotFound,
     VersionConflict,
 )
-from domain.values import Decision
-from workflows.commands import decode_args, encode_args
-from workflows.errors import CommandFailed, ServiceUnavailable, domain_error_from, to_application_error
+from thidua.domain.values import Decision
+from thidua.workflows.commands import decode_args, encode_args
+from thidua.workflows.errors import CommandFailed, ServiceUnavailable, domain_error_from, to_application_error
 
 
 @pytest.mark.parametrize(

@@ -7,8 +7,8 @@ import asyncio
 from datetime import date, timedelta
 
 from tests.integration.conftest import SECRETARIAT, armed_commands, armed, new_id, unit_head
-from workflows.client import assign_request, workflow_id_for
-from workflows.target_workflow import TargetWorkflow
+from thidua.workflows.client import assign_request, workflow_id_for
+from thidua.workflows.target_workflow import TargetWorkflow
 
 TODAY = date.today()
 

@@ -9,13 +9,13 @@ from datetime import date, timedelta
 import pytest
 from temporalio.client import WorkflowExecutionStatus
 
-from domain.errors import BadInput, CommandIdReused, InvalidTransition, NotAllowed
-from domain.target import target_id_for
+from thidua.domain.errors import BadInput, CommandIdReused, InvalidTransition, NotAllowed
+from thidua.domain.target import target_id_for
 from tests.integration.conftest import SECRETARIAT, armed, armed_commands, new_id, unit_head
-from workflows.assign_batch_workflow import AssignBatchWorkflow
-from workflows.client import TargetGateway, assign_request, workflow_id_for
-from workflows.messages import AssignBatchInput, BatchAssigned, imports_queue
-from workflows.worker import build_worker
+from thidua.workflows.assign_batch_workflow import AssignBatchWorkflow
+from thidua.workflows.client import TargetGateway, assign_request, workflow_id_for
+from thidua.workflows.messages import AssignBatchInput, BatchAssigned, imports_queue
+from thidua.workflows.worker import build_worker
 
 TODAY = date.today()
 

@@ -16,9 +16,9 @@ from temporalio.client import WorkflowHistory
 from temporalio.contrib.pydantic import pydantic_data_converter
 from temporalio.worker import Replayer
 
-from workflows.target_workflow import TargetWorkflow
+from thidua.workflows.target_workflow import TargetWorkflow
 from tests.integration.changed_workflow import ChangedTargetWorkflow
-from workflows.worker import workflow_runner
+from thidua.workflows.worker import workflow_runner
 
 HISTORIES = Path(__file__).parent / "workflow_histories"
 PATHS = {

@@ -7,7 +7,7 @@ from datetime import date, datetime, timedelta, timezone
 
 import pytest
 
-from domain.values import SYSTEM, Role
+from thidua.domain.values import SYSTEM, Role
 from tests.integration.conftest import (
     SECRETARIAT,
     STANDING_COMMITTEE,
@@ -17,7 +17,7 @@ from tests.integration.conftest import (
     new_id,
     unit_head,
 )
-from workflows.client import assign_request
+from thidua.workflows.client import assign_request
 
 TODAY = date.today()
 
@@ -172,7 +172,7 @@ class TestRefusalsComeBackAsDomainErrors:
         return result.target["id"], unit
 
     async def test_not_allowed(self, gateway, seed):
-        from domain.errors import NotAllowed
+        from thidua.domain.errors import NotAllowed
 
         tid, _ = await self._target(gateway, seed)
         with pytest.raises(NotAllowed) as refused:
@@ -185,8 +185,8 @@ class TestRefusalsComeBackAsDomainErrors:
                 unit_head("x"), command_id, campaign, unit_id="x", title="t", area="a", deadline=TODAY, points=1,
             ))
         # The workflow started for that assignment did not stay around without a target.
-        from domain.target import target_id_for
-        from workflows.client import workflow_id_for
+        from thidua.domain.target import target_id_for
+        from thidua.workflows.client import workflow_id_for
 
         handle = gateway.client.get_workflow_handle(workflow_id_for(target_id_for(campaign, command_id)))
         assert (await handle.describe()).status.name == "COMPLETED"
@@ -194,8 +194,8 @@ class TestRefusalsComeBackAsDomainErrors:
     async def test_invalid_transition(self, gateway, seed):
         from temporalio.api.enums.v1 import EventType
 
-        from domain.errors import InvalidTransition
-        from workflows.client import workflow_id_for
+        from thidua.domain.errors import InvalidTransition
+        from thidua.workflows.client import workflow_id_for
 
         tid, unit = await self._target(gateway, seed)
         with pytest.raises(InvalidTransition) as refused:
@@ -208,7 +208,7 @@ class TestRefusalsComeBackAsDomainErrors:
         assert seed.event_types(tid) == ["Assigned"]
 
     async def test_bad_input_names_the_field(self, gateway, seed):
-        from domain.errors import BadInput
+        from thidua.domain.errors import BadInput
 
         tid, unit = await self._target(gateway, seed)
         with pytest.raises(BadInput) as refused:
@@ -230,7 +230,7 @@ class TestRefusalsComeBackAsDomainErrors:
         assert refused.value.field == "unit_id"
 
     async def test_version_conflict_and_reused_command_id(self, gateway, seed):
-        from domain.errors import CommandIdReused, VersionConflict
+        from thidua.domain.errors import CommandIdReused, VersionConflict
 
         tid, unit = await self._target(gateway, seed)
         head = unit_head(unit)
@@ -245,7 +245,7 @@ class TestRefusalsComeBackAsDomainErrors:
             await gateway.command(tid, "report_progress", head, cid, {"percent": 20})
 
     async def test_not_found(self, gateway, seed):
-        from domain.errors import NotFound
+        from thidua.domain.errors import NotFound
 
         with pytest.raises(NotFound):
             await gateway.command("8d3c1d2e-0000-4000-8000-000000000000", "start", SECRETARIAT, new_id("s"))
@@ -259,8 +259,8 @@ class TestRefusalsComeBackAsDomainErrors:
 
 
 async def test_closing_a_campaign_finishes_its_workflows_and_refuses_their_commands(gateway, seed):
-    from domain.errors import CampaignClosed, InvalidTransition
-    from workflows.client import workflow_id_for
+    from thidua.domain.errors import CampaignClosed, InvalidTransition
+    from thidua.workflows.client import workflow_id_for
 
     campaign = seed.campaign()
     unit = seed.unit()
@@ -297,7 +297,7 @@ async def test_closing_a_campaign_finishes_its_workflows_and_refuses_their_comma
 
 
 async def test_a_target_whose_workflow_is_gone_gets_one_rebuilt_from_the_aggregate(gateway, seed):
-    from workflows.client import workflow_id_for
+    from thidua.workflows.client import workflow_id_for
 
     campaign = seed.campaign()
     unit = seed.unit()
@@ -319,7 +319,7 @@ async def test_a_target_whose_workflow_is_gone_gets_one_rebuilt_from_the_aggrega
 
 
 async def test_a_policy_change_reaches_running_workflows_when_they_are_refreshed(gateway, seed):
-    from domain.values import Command, Policy
+    from thidua.domain.values import Command, Policy
 
     campaign_id = seed.campaign(escalate_after="P3D")
     unit = seed.unit()

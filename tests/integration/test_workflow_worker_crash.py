@@ -17,8 +17,8 @@ from pathlib import Path
 import pytest
 
 from tests.integration.conftest import SECRETARIAT, eventually, new_id, unit_head
-from workflows.client import TargetGateway, assign_request
-from workflows.errors import ServiceUnavailable
+from thidua.workflows.client import TargetGateway, assign_request
+from thidua.workflows.errors import ServiceUnavailable
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -147,7 +147,7 @@ async def test_without_a_worker_the_caller_gets_a_clear_retryable_error(temporal
 
 async def test_an_unreachable_temporal_is_service_unavailable():
     from thidua.embedded import free_port
-    from workflows.client import connect
+    from thidua.workflows.client import connect
 
     with pytest.raises(ServiceUnavailable) as refused:
         await connect(f"127.0.0.1:{free_port()}", "default")

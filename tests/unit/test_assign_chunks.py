@@ -7,7 +7,7 @@ from __future__ import annotations
 from hypothesis import given
 from hypothesis import strategies as st
 
-from workflows.client import assign_chunks
+from thidua.workflows.client import assign_chunks
 
 
 def test_an_import_of_2000_rows_starts_small_and_grows_to_full_chunks():

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import re
 
-from workflows.campaign_operation_messages import CLOSE, POLICY, operation_id_for
+from thidua.workflows.campaign_operation_messages import CLOSE, POLICY, operation_id_for
 
 POLICY_ARGS = {"escalate_after": "P3D", "resolution_sla": "P7D", "stale_after": "P14D"}
 

@@ -15,14 +15,14 @@ from pathlib import Path
 
 import pytest
 
-from api.auth import hash_token, user_id_of
-from domain.application import new_application
-from domain.lifecycle import COMMANDS
-from domain.target import Target
-from domain.values import SYSTEM, Command, Decision, Measure, ReportClass, Role, Status
+from thidua.api.auth import hash_token, user_id_of
+from thidua.domain.application import new_application
+from thidua.domain.lifecycle import COMMANDS
+from thidua.domain.target import Target
+from thidua.domain.values import SYSTEM, Command, Decision, Measure, ReportClass, Role, Status
 from thidua import demo
 from thidua import demo_data as D
-from workflows.commands import decode_args, encode_args
+from thidua.workflows.commands import decode_args, encode_args
 
 ANCHOR = date(2026, 5, 4)
 
@@ -207,8 +207,8 @@ def test_past_deadlines_only_where_the_story_needs_them(story: str) -> None:
 
 
 def test_demo_users_sign_in_with_their_id_and_the_printed_password(tmp_path: Path) -> None:
-    from api.auth import password_matches
-    from api.users import user_by_login
+    from thidua.api.auth import password_matches
+    from thidua.api.users import user_by_login
 
     app = new_application({})
     demo.setup_store(app, tmp_path, ANCHOR)

@@ -13,7 +13,7 @@ from datetime import date, datetime, timedelta, timezone
 from decimal import Decimal
 from typing import Any
 
-from domain import SYSTEM, Actor, Command, Role, Status, Target
+from thidua.domain import SYSTEM, Actor, Command, Role, Status, Target
 
 TZ = "Asia/Ho_Chi_Minh"
 CAMPAIGN = "vinh-yen-2022"

@@ -8,8 +8,8 @@ from decimal import Decimal
 
 import pytest
 
-from domain import BadInput, Decision, Target
-from domain.values import MAX_YEAR, MIN_YEAR, Actor, Command, Role, ScoringScale
+from thidua.domain import BadInput, Decision, Target
+from thidua.domain.values import MAX_YEAR, MIN_YEAR, Actor, Command, Role, ScoringScale
 from tests.unit.test_campaign import CREATED_AT, new_campaign
 from tests.unit.test_domain_builders import SECRETARIAT, STANDING_COMMITTEE, Clock, cmd
 

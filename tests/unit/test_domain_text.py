@@ -6,7 +6,7 @@ from datetime import date, datetime, timezone
 
 import pytest
 
-from domain import Actor, BadInput, Command, Role, Target
+from thidua.domain import Actor, BadInput, Command, Role, Target
 
 SECRETARIAT = Actor("sec-1", "Văn phòng Thành ủy", Role.SECRETARIAT)
 HEAD = Actor("head-1", "Trưởng phòng", Role.UNIT_HEAD, unit_id="ngo-quyen")

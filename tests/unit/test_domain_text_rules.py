@@ -10,9 +10,9 @@ from decimal import Decimal
 
 import pytest
 
-from domain import BadInput, Policy, Target
-from domain.commandlog import normalize_text
-from domain.values import to_decimal
+from thidua.domain import BadInput, Policy, Target
+from thidua.domain.commandlog import normalize_text
+from thidua.domain.values import to_decimal
 from tests.unit.test_campaign import CREATED_AT, new_campaign
 from tests.unit.test_domain_builders import SECRETARIAT, STANDING_COMMITTEE, Clock, cmd
 

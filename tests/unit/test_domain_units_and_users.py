@@ -6,7 +6,7 @@ from datetime import datetime, timezone
 
 import pytest
 
-from domain import SYSTEM, Actor, BadInput, InvalidTransition, NotAllowed, Role, Unit, User, unit_uuid, user_uuid
+from thidua.domain import SYSTEM, Actor, BadInput, InvalidTransition, NotAllowed, Role, Unit, User, unit_uuid, user_uuid
 from tests.unit.test_domain_builders import EVERYONE, SECRETARIAT, STANDING_COMMITTEE, Clock, cmd
 
 AT = datetime(2022, 2, 1, 2, 0, tzinfo=timezone.utc)

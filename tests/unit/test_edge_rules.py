@@ -1,4 +1,4 @@
-"""The edge rules run before any route (api.edge): a header value with a NUL character
+"""The edge rules run before any route (thidua.api.edge): a header value with a NUL character
 is a 422 naming the header, and a path typed in NFD reaches the route in NFC."""
 
 from __future__ import annotations
@@ -8,8 +8,8 @@ from urllib.parse import quote
 
 import httpx
 
-from api.app import create_app
-from api.edge import _nfc_scope, allowed_methods
+from thidua.api.app import create_app
+from thidua.api.edge import _nfc_scope, allowed_methods
 from thidua.settings import Settings
 
 

@@ -8,10 +8,10 @@ from decimal import Decimal
 
 import pytest
 
-from domain.application import new_application
-from domain.errors import BadInput, CommandIdReused, InvalidTransition, NotAllowed
-from domain.evaluation import ClusterLeads, Evaluation, FrozenUnit
-from domain.values import Actor, Command, Role
+from thidua.domain.application import new_application
+from thidua.domain.errors import BadInput, CommandIdReused, InvalidTransition, NotAllowed
+from thidua.domain.evaluation import ClusterLeads, Evaluation, FrozenUnit
+from thidua.domain.values import Actor, Command, Role
 
 D = Decimal
 PERIOD_END = datetime(2022, 12, 15, 17, 0, tzinfo=timezone.utc)

@@ -171,7 +171,7 @@ FORBIDDEN_IN_DOMAIN = ("temporalio", "fastapi", "starlette", "asyncpg", "psycopg
 
 PROBE = """
 import importlib, json, pkgutil, sys
-import domain
+from thidua import domain
 names = [m.name for m in pkgutil.walk_packages(domain.__path__, domain.__name__ + ".")]
 for name in names:
     importlib.import_module(name)

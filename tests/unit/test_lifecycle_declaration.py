@@ -12,13 +12,13 @@ import pytest
 from fastapi import APIRouter, FastAPI
 from eventsourcing.domain import event
 
-from api.models import COMMAND_BODIES, command_request_model
-from api.routes.targets import add_command_route
-from domain import lifecycle as lc
-from domain.errors import BadInput, InvalidTransition, NotAllowed
-from domain.permissions import OWNER
-from domain.target import Target
-from domain.values import Actor, Status
+from thidua.api.models import COMMAND_BODIES, command_request_model
+from thidua.api.routes.targets import add_command_route
+from thidua.domain import lifecycle as lc
+from thidua.domain.errors import BadInput, InvalidTransition, NotAllowed
+from thidua.domain.permissions import OWNER
+from thidua.domain.target import Target
+from thidua.domain.values import Actor, Status
 from tests.unit.test_domain_builders import OTHER_HEAD, OWNER_HEAD, OWNER_UNIT, SECRETARIAT, Clock, cmd, target_in
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -112,7 +112,7 @@ def test_every_declared_command_has_its_domain_method_and_event(command: lc.Targ
 
 
 def test_every_routed_command_has_a_request_model_and_a_route() -> None:
-    from api.app import create_app
+    from thidua.api.app import create_app
 
     paths = create_app().openapi()["paths"]
     for command in lc.routed():
@@ -125,5 +125,5 @@ def test_the_docs_lifecycle_table_is_generated_from_the_declarations() -> None:
     text = (ROOT / "docs" / "architecture.md").read_text(encoding="utf-8")
     start, end = "<!-- lifecycle-table -->\n", "<!-- /lifecycle-table -->"
     table = text[text.index(start) + len(start):text.index(end)].strip()
-    # Regenerate with: python -c "from domain.lifecycle import lifecycle_table; print(lifecycle_table())"
+    # Regenerate with: python -c "from thidua.domain.lifecycle import lifecycle_table; print(lifecycle_table())"
     assert table == lc.lifecycle_table().strip()

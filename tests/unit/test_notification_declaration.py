@@ -8,8 +8,8 @@ from types import SimpleNamespace
 
 import pytest
 
-from domain import target as target_module
-from domain.notifications import (
+from thidua.domain import target as target_module
+from thidua.domain.notifications import (
     BY_EVENT,
     KINDS,
     NOTICES,
@@ -82,5 +82,5 @@ def test_the_docs_table_is_the_declaration():
     text = DOC.read_text(encoding="utf-8")
     found = re.search(r"<!-- notifications-table -->\n(.*?)<!-- /notifications-table -->", text, re.S)
     assert found, "docs/notifications.md lacks the generated table markers"
-    assert found.group(1) == markdown_table(), "regenerate with: python -c 'from domain.notifications import " \
+    assert found.group(1) == markdown_table(), "regenerate with: python -c 'from thidua.domain.notifications import " \
                                                "markdown_table; print(markdown_table())'"

@@ -8,10 +8,10 @@ from datetime import timedelta
 
 import pytest
 
-from domain import SYSTEM, Actor, NotAllowed, Role, Status
-from domain.errors import BadInput
-from domain.lifecycle import COMMANDS, command_named
-from domain.permissions import (
+from thidua.domain import SYSTEM, Actor, NotAllowed, Role, Status
+from thidua.domain.errors import BadInput
+from thidua.domain.lifecycle import COMMANDS, command_named
+from thidua.domain.permissions import (
     CAMPAIGN_COMMANDS,
     check_may,
     may,

@@ -8,10 +8,10 @@ from uuid import uuid4
 
 import pytest
 
-from domain.target import Target
-from domain.user import User
-from domain.values import Actor, Command, Role
-from projections.codec import (
+from thidua.domain.target import Target
+from thidua.domain.user import User
+from thidua.domain.values import Actor, Command, Role
+from thidua.projections.codec import (
     GENESIS_HASH,
     canonical_event,
     chain_hash,
@@ -21,8 +21,8 @@ from projections.codec import (
     event_reason,
     jsonable,
 )
-from projections.pipeline import Stored, _gap_free, _gap_free_prefix
-from projections.schema import GROUPS, resolve_groups
+from thidua.projections.pipeline import Stored, _gap_free, _gap_free_prefix
+from thidua.projections.schema import GROUPS, resolve_groups
 
 SEC = Actor("sec", "Secretariat", Role.SECRETARIAT)
 AT = datetime(2022, 3, 1, 8, 0, tzinfo=timezone.utc)
@@ -30,12 +30,12 @@ AT = datetime(2022, 3, 1, 8, 0, tzinfo=timezone.utc)
 
 def test_the_canonical_bytes_change_with_every_part_of_a_stored_event():
     oid = uuid4()
-    base = (7, oid, 3, "domain.target:Target.Blocked", b'{"reason":"x"}')
+    base = (7, oid, 3, "thidua.domain.target:Target.Blocked", b'{"reason":"x"}')
     variants = [
         (8, oid, 3, base[3], base[4]),
         (7, uuid4(), 3, base[3], base[4]),
         (7, oid, 4, base[3], base[4]),
-        (7, oid, 3, "domain.target:Target.Started", base[4]),
+        (7, oid, 3, "thidua.domain.target:Target.Started", base[4]),
         (7, oid, 3, base[3], b'{"reason":"y"}'),
         # moving bytes between topic and state must not give the same bytes
         (7, oid, 3, base[3] + "{", b'"reason":"x"}'),
@@ -48,7 +48,7 @@ def test_the_canonical_bytes_change_with_every_part_of_a_stored_event():
 def test_the_fast_chain_step_is_the_hash_of_the_canonical_bytes():
     oid = uuid4()
     for prev in (GENESIS_HASH, "ab" * 32):
-        for position, version, topic, state in ((1, 1, "t", b""), (2**40, 7, "domain.target:Target.Blocked", b"{}" * 900)):
+        for position, version, topic, state in ((1, 1, "t", b""), (2**40, 7, "thidua.domain.target:Target.Blocked", b"{}" * 900)):
             expected = chain_hash(prev, canonical_event(position, oid, version, topic, state))
             assert chain_step(bytes.fromhex(prev), position, oid, version, topic, state).hex() == expected
 

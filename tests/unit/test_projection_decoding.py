@@ -6,11 +6,11 @@ from __future__ import annotations
 from datetime import date, datetime, timedelta, timezone
 from decimal import Decimal
 
-from domain.application import ThiduaApplication
-from domain.campaign import Campaign
-from domain.user import User
-from domain.values import SYSTEM, Actor, Command, Decision, Policy, Role, ScoringScale
-from projections.codec import (
+from thidua.domain.application import ThiduaApplication
+from thidua.domain.campaign import Campaign
+from thidua.domain.user import User
+from thidua.domain.values import SYSTEM, Actor, Command, Decision, Policy, Role, ScoringScale
+from thidua.projections.codec import (
     StoredDecoder,
     dumps,
     event_changes,
@@ -21,7 +21,7 @@ from projections.codec import (
     stored_reason,
     topic_info,
 )
-from domain.scoring import RewardForm, RewardRules
+from thidua.domain.scoring import RewardForm, RewardRules
 from tests.integration.projection_conftest import COMMITTEE, OPS, World, head_of
 
 SEC = Actor("sec", "Thư ký", Role.SECRETARIAT)

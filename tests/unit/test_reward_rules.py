@@ -11,9 +11,9 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from domain import Cluster, ReportClass, ScoringScale, Status
-from domain.errors import BadInput, NotAllowed
-from domain.scoring import (
+from thidua.domain import Cluster, ReportClass, ScoringScale, Status
+from thidua.domain.errors import BadInput, NotAllowed
+from thidua.domain.scoring import (
     CAMPAIGN,
     CLUSTER,
     COLLECTIVE,

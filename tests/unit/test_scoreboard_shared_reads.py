@@ -7,7 +7,7 @@ import asyncio
 
 import pytest
 
-from api.scoreboards import SharedReads
+from thidua.api.scoreboards import SharedReads
 
 
 class Reads:

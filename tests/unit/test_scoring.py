@@ -13,8 +13,8 @@ from decimal import Decimal
 
 import pytest
 
-from domain import SYSTEM, Cluster, ReportClass, ScoringScale, Status
-from domain.scoring import (
+from thidua.domain import SYSTEM, Cluster, ReportClass, ScoringScale, Status
+from thidua.domain.scoring import (
     COUNT_KEYS,
     Adjustment,
     ScoredTarget,

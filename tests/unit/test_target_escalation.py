@@ -7,8 +7,8 @@ from datetime import timedelta
 
 import pytest
 
-from domain import SYSTEM, BadInput, InvalidTransition, NotAllowed, Status, Trigger
-from domain.values import EscalationState
+from thidua.domain import SYSTEM, BadInput, InvalidTransition, NotAllowed, Status, Trigger
+from thidua.domain.values import EscalationState
 from tests.unit.test_domain_builders import (
     NEW_DEADLINE,
     OTHER_HEAD,

@@ -8,7 +8,7 @@ from decimal import Decimal
 
 import pytest
 
-from domain import (
+from thidua.domain import (
     SYSTEM,
     BadInput,
     Command,

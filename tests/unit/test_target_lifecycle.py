@@ -8,7 +8,7 @@ from datetime import timedelta
 
 import pytest
 
-from domain import InvalidTransition, Status
+from thidua.domain import InvalidTransition, Status
 from tests.unit.test_domain_builders import (
     ASSIGNED_AT,
     DEADLINE_AT,

@@ -18,7 +18,7 @@ from hypothesis import HealthCheck, settings
 from hypothesis import strategies as st
 from hypothesis.stateful import RuleBasedStateMachine, initialize, invariant, precondition, rule
 
-from domain import (
+from thidua.domain import (
     SYSTEM,
     Actor,
     BadInput,
@@ -33,8 +33,8 @@ from domain import (
     Target,
     VersionConflict,
 )
-from domain.scoring import ScoredTarget, unit_score
-from domain.target import unit_after
+from thidua.domain.scoring import ScoredTarget, unit_score
+from thidua.domain.target import unit_after
 
 # ---------------------------------------------------------------- the model of the table
 A, IP, BL, ES, CO, CA = "assigned", "in_progress", "blocked", "escalated", "completed", "cancelled"

@@ -10,7 +10,7 @@ from datetime import date, datetime, timedelta, timezone
 
 import pytest
 
-from domain import SYSTEM, BadInput, InvalidTransition, ReportClass, Status, classify
+from thidua.domain import SYSTEM, BadInput, InvalidTransition, ReportClass, Status, classify
 from tests.unit.test_domain_builders import (
     ASSIGNED_AT,
     DEADLINE,

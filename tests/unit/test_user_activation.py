@@ -6,9 +6,9 @@ from datetime import datetime, timedelta, timezone
 
 import pytest
 
-from domain.errors import BadInput, NotAllowed
-from domain.user import ActivationGone, User, check_login
-from domain.values import Actor, Command, Role
+from thidua.domain.errors import BadInput, NotAllowed
+from thidua.domain.user import ActivationGone, User, check_login
+from thidua.domain.values import Actor, Command, Role
 
 AT = datetime(2022, 2, 15, 8, 0, tzinfo=timezone.utc)
 SEC = Actor(id="vp", name="Văn phòng", role=Role.SECRETARIAT)

@@ -1,6 +1,6 @@
-"""Vietnamese alphabetical order of unit names (api.web.collation)."""
+"""Vietnamese alphabetical order of unit names (thidua.api.web.collation)."""
 
-from api.web.collation import vi_key, vi_sorted
+from thidua.api.web.collation import vi_key, vi_sorted
 
 
 def test_d_with_stroke_comes_after_d_and_before_e() -> None:

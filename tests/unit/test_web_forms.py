@@ -1,11 +1,11 @@
-"""The command forms a person may use now (api.web.forms), built from the request models."""
+"""The command forms a person may use now (thidua.api.web.forms), built from the request models."""
 
 from __future__ import annotations
 
 import pytest
 
-from api.web.forms import FormRefused, available_commands, read_form
-from domain.values import Actor, Role
+from thidua.api.web.forms import FormRefused, available_commands, read_form
+from thidua.domain.values import Actor, Role
 
 HEAD = Actor(id="h", name="Trưởng phường", role=Role.UNIT_HEAD, unit_id="ngo-quyen")
 OTHER_HEAD = Actor(id="o", name="Trưởng phường khác", role=Role.UNIT_HEAD, unit_id="dong-da")

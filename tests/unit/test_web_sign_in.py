@@ -1,4 +1,4 @@
-"""The throttle on failed sign-ins and the pages' dates (pure parts of api.sessions, api.web.i18n)."""
+"""The throttle on failed sign-ins and the pages' dates (pure parts of thidua.api.sessions, thidua.api.web.i18n)."""
 
 from __future__ import annotations
 
@@ -6,10 +6,10 @@ from datetime import date
 
 import pytest
 
-from api.auth import hash_password, password_matches, password_problem
-from api.problems import Problem
-from api.sessions import LoginThrottle
-from api.web.i18n import dmy, dmy_hm, parse_dmy, pick_language, translator
+from thidua.api.auth import hash_password, password_matches, password_problem
+from thidua.api.problems import Problem
+from thidua.api.sessions import LoginThrottle
+from thidua.api.web.i18n import dmy, dmy_hm, parse_dmy, pick_language, translator
 
 
 def test_failures_slow_then_refuse_per_login_and_a_success_forgives() -> None:

@@ -32,7 +32,7 @@ from psycopg import sql
 
 from tests.integration.conftest import SECRETARIAT, STANDING_COMMITTEE, Seed, eventually, new_id, unit_head
 from thidua.dburl import eventsourcing_env, with_database
-from workflows.client import assign_request
+from thidua.workflows.client import assign_request
 
 HERE = Path(__file__).resolve().parent
 TODAY = date.today()
@@ -90,8 +90,8 @@ async def cancel(gateway, seed: Seed):  # type: ignore[no-untyped-def]
 
 
 async def continue_as_new(gateway, seed: Seed):  # type: ignore[no-untyped-def]
-    from workflows.client import workflow_id_for
-    from workflows.target_workflow import TargetWorkflow
+    from thidua.workflows.client import workflow_id_for
+    from thidua.workflows.target_workflow import TargetWorkflow
 
     campaign = seed.campaign()
     unit = seed.unit()
@@ -113,7 +113,7 @@ async def continue_as_new(gateway, seed: Seed):  # type: ignore[no-untyped-def]
 
 async def rebuilt_from_the_aggregate(gateway, seed: Seed):  # type: ignore[no-untyped-def]
     """A workflow started in load mode for a target that already exists."""
-    from workflows.client import workflow_id_for
+    from thidua.workflows.client import workflow_id_for
 
     campaign = seed.campaign()
     unit = seed.unit()
@@ -145,7 +145,7 @@ class Scratch:
 @contextlib.contextmanager
 def scratch(server_url: str) -> Iterator[Scratch]:
     """A Scratch, all of it removed afterwards (the database dropped)."""
-    from domain.application import new_application
+    from thidua.domain.application import new_application
     from thidua.embedded import EmbeddedTemporal
 
     dbname = f"thidua_histories_{secrets.token_hex(4)}"
@@ -182,8 +182,8 @@ def server_url_argument(parser: argparse.ArgumentParser) -> None:
 
 
 async def record(server_url: str, out_dir: Path = HERE, suffix: str = "") -> list[Path]:
-    from workflows.client import TargetGateway, connect, workflow_id_for
-    from workflows.worker import build_worker
+    from thidua.workflows.client import TargetGateway, connect, workflow_id_for
+    from thidua.workflows.worker import build_worker
 
     written = []
     with scratch(server_url) as where:

@@ -17,7 +17,7 @@ from pathlib import Path
 
 from tests.integration.conftest import SECRETARIAT, STANDING_COMMITTEE, Seed, new_id
 from tests.integration.workflow_histories.record import scratch, server_url_argument, write_history
-from workflows.client import assign_request
+from thidua.workflows.client import assign_request
 
 OUT = Path(__file__).resolve().parent / "campaign_operation"
 # kind -> (who, arguments); run in this order on one campaign with three targets.
@@ -30,11 +30,11 @@ OPERATIONS = [
 
 
 async def record(server_url: str, out_dir: Path = OUT) -> list[Path]:
-    from projections.projector import Projector
-    from workflows.campaign_operation_client import CampaignOperations
-    from workflows.campaign_operation_messages import OperationInput
-    from workflows.client import TargetGateway, connect
-    from workflows.worker import build_worker
+    from thidua.projections.projector import Projector
+    from thidua.workflows.campaign_operation_client import CampaignOperations
+    from thidua.workflows.campaign_operation_messages import OperationInput
+    from thidua.workflows.client import TargetGateway, connect
+    from thidua.workflows.worker import build_worker
 
     written = []
     with scratch(server_url) as where:

@@ -21,7 +21,7 @@ from temporalio.testing import WorkflowEnvironment
 from temporalio.worker import Worker
 
 from thidua.embedded import temporal_binary
-from workflows.webhook_workflow import DELIVER, GIVE_UP, Delivery, WebhookDeliveryWorkflow
+from thidua.workflows.webhook_workflow import DELIVER, GIVE_UP, Delivery, WebhookDeliveryWorkflow
 
 HERE = Path(__file__).resolve().parent / "webhook_delivery"
 QUEUE = "record-webhooks"
