@@ -113,6 +113,16 @@ class ScoreboardCache:
         return entry
 
 
+async def cached_body(services: Any, campaign_id: str, cluster_id: str | None, as_of: datetime | None,
+                      version: Any = None) -> bytes | None:
+    """The board's JSON body through this app's cache, as the scoreboard route sends it
+    (`version`: the read models' current one, read here when not given); None when the
+    campaign is not projected yet. The pages read boards through it too."""
+    if version is None:
+        version = (await context_reads(services).get(campaign_id))[2]
+    return await cache_of(services).body(services.pool, campaign_id, cluster_id, as_of, version)
+
+
 def cache_of(services: Any) -> ScoreboardCache:
     """The cache of this app (one per `Services`, so apps never share boards)."""
     cache = services.extras.get("scoreboard_cache")

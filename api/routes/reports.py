@@ -115,7 +115,7 @@ async def get_scoreboard(cid: CampaignId, user: CurrentUser, services: ServicesD
         version = campaign.version
         if version is None or q.min_position:  # read (again) after the wait
             version = (await scoreboards.context_reads(services).get(cid))[2]
-        body = await scoreboards.cache_of(services).body(services.pool, cid, q.cluster_id, q.as_of, version)
+        body = await scoreboards.cached_body(services, cid, q.cluster_id, q.as_of, version)
         if body is None:  # created, not projected yet
             body = scoreboards.encode(_empty_board(cid, q.as_of))
         return Response(body, media_type="application/json")

@@ -6,15 +6,18 @@ nothing the API would not let the same person do.
 
 from __future__ import annotations
 
+import json
 import uuid
+from collections import OrderedDict
 from datetime import date, datetime, timedelta, timezone
 from typing import Any
 
 from fastapi import APIRouter, Request
 from fastapi.responses import Response
+from markupsafe import Markup
 from pydantic import ValidationError
 
-from thidua.api import importing, readmodels
+from thidua.api import importing, readmodels, scoreboards
 from thidua.api.auth import new_user_id, password_problem
 from thidua.api.deps import get_services, readable_target, target_for, wait_for_projections
 from thidua.api.importing import ImportRejected
@@ -30,6 +33,8 @@ from thidua.api.web.collation import vi_key, vi_sorted
 from thidua.api.web.render import (
     PageRefused,
     check_csrf,
+    fragment,
+    language,
     maybe_person,
     person,
     redirect,
@@ -320,6 +325,30 @@ def _bars(unit: dict[str, Any]) -> list[tuple[str, int, float, float]]:
     return out
 
 
+BOARD_FRAGMENTS = 64  # rendered boards kept per app: (campaign, as_of, version, language)
+
+
+async def _board_html(request: Request, services: Any, cid: str, as_of: datetime | None,
+                      names: dict[str, str]) -> Markup:
+    """The page's boards, rendered once per read-model version and language: the JSON
+    route's cached board (api.scoreboards), drawn as HTML and kept while the read models
+    stay where they were. Rendering 100 units' bars is the page's whole cost."""
+    version = (await scoreboards.context_reads(services).get(cid))[2]
+    key = (cid, None if as_of is None else as_of.isoformat(), version, language(request))
+    cache: OrderedDict[Any, Markup] = services.extras.setdefault("board_fragments", OrderedDict())
+    found = cache.get(key)
+    if found is not None:
+        cache.move_to_end(key)
+        return found
+    body = await scoreboards.cached_body(services, cid, None, as_of, version)
+    board = {"clusters": []} if body is None else json.loads(body)
+    html = fragment(request, "board.html", {"board": board, "prefix": "b", "bars": _bars, "names": names})
+    cache[key] = html
+    while len(cache) > BOARD_FRAGMENTS:
+        cache.popitem(last=False)
+    return html
+
+
 @router.api_route("/campaigns/{cid}/scoreboard", methods=["GET", "POST"])
 async def scoreboard_page(request: Request, cid: str) -> Response:
 
@@ -359,10 +388,10 @@ async def scoreboard_page(request: Request, cid: str) -> Response:
                 errors["what_if"] = exc.message
             else:
                 what_if = await readmodels.queries().what_if(services.pool, cid, scale)
-    board = await readmodels.queries().scoreboard(services.pool, cid, as_of=as_of) if "as_of" not in errors else None
     names = await _unit_names(services)
+    board_html = await _board_html(request, services, cid, as_of, names) if "as_of" not in errors else ""
     return render(request, "scoreboard.html", {
-        "campaign": campaign, "cid": cid, "board": board or {"clusters": []}, "what_if": what_if, "bars": _bars,
+        "campaign": campaign, "cid": cid, "board_html": board_html, "what_if": what_if, "bars": _bars,
         "as_of": as_of_text, "errors": errors, "values": values, "names": names, "tz": _tz(campaign),
         "bar_classes": BAR_CLASSES,
     }, found=found, status=422 if errors else 200)

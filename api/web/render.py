@@ -16,6 +16,7 @@ from urllib.parse import quote, urlencode, urlsplit
 from fastapi import Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from jinja2 import Environment, FileSystemLoader, select_autoescape
+from markupsafe import Markup
 
 from thidua.api.auth import Principal
 from thidua.api.deps import get_services
@@ -112,6 +113,12 @@ def render(request: Request, name: str, context: dict[str, Any], *, status: int 
         response.set_cookie(ANON_CSRF_COOKIE, anon_csrf, httponly=True, samesite="lax", secure=is_https(request),
                             path="/")
     return response
+
+
+def fragment(request: Request, name: str, context: dict[str, Any]) -> Markup:
+    """A part of a page, rendered in the request's language (for a part worth caching)."""
+    lang = language(request)
+    return Markup(templates.get_template(name).render(t=translator(lang), lang=lang, **context))
 
 
 def redirect(url: str) -> RedirectResponse:
