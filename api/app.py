@@ -15,6 +15,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from fastapi import FastAPI, Request
+from fastapi.middleware.cors import CORSMiddleware
 from fastapi.openapi.utils import get_openapi
 from fastapi.responses import Response
 from fastapi.routing import APIRoute
@@ -132,6 +133,16 @@ def create_app(
     app.add_middleware(ErrorGuard)
     app.add_middleware(RequestMetrics, metrics=metrics)
     app.add_middleware(RequestId)
+    origins = (settings or get_settings()).cors_origins
+    if origins:
+        # Outermost, so a browser's preflight is answered here. Bearer tokens only
+        # (no credentials mode): the session cookie stays for the API's own pages.
+        app.add_middleware(
+            CORSMiddleware, allow_origins=origins, allow_credentials=False,
+            allow_methods=["GET", "POST", "PUT", "DELETE"],
+            allow_headers=["Authorization", "Content-Type", "Idempotency-Key", "X-Request-ID"],
+            expose_headers=["X-Request-ID", "Location", "Retry-After", "Idempotent-Replayed"],
+        )
     return app
 
 

@@ -21,6 +21,7 @@
 | smtp_url            | THIDUA_SMTP_URL           | None (no e-mail)   |
 | smtp_from           | THIDUA_SMTP_FROM          | thidua@localhost   |
 | public_url          | THIDUA_PUBLIC_URL         | http://127.0.0.1:8000 |
+| cors_allow_origins  | THIDUA_CORS_ALLOW_ORIGINS | None (no CORS)     |
 
 Env names are case-insensitive; an empty variable counts as unset. Fields can also be passed by
 name: `Settings(database_url=...)`.
@@ -97,6 +98,9 @@ class Settings(BaseSettings):
     smtp_from: str = Field(default="thidua@localhost", validation_alias="THIDUA_SMTP_FROM")
     # Where people reach the API and its pages: the base of the links in e-mails.
     public_url: str = Field(default="http://127.0.0.1:8000", validation_alias="THIDUA_PUBLIC_URL")
+    # Web origins whose scripts may call the JSON API with a bearer token, comma-separated
+    # (https://portal.example.gov.vn,https://...). Off when unset: no CORS headers at all.
+    cors_allow_origins: str | None = Field(default=None, validation_alias="THIDUA_CORS_ALLOW_ORIGINS")
 
     @field_validator("log_level", mode="before")
     @classmethod
@@ -128,6 +132,22 @@ class Settings(BaseSettings):
             return None
         host, port = split_address(str(value))
         return f"{host}:{port}"
+
+    @field_validator("cors_allow_origins", mode="before")
+    @classmethod
+    def _check_origins(cls, value: object) -> object:
+        if value is None or (isinstance(value, str) and not value.strip()):
+            return None
+        origins = [o.strip().rstrip("/") for o in str(value).split(",") if o.strip()]
+        for origin in origins:
+            scheme, sep, rest = origin.partition("://")
+            if scheme not in ("http", "https") or not sep or not rest or "/" in rest or "*" in rest:
+                raise ValueError(f"{origin!r} is not an origin (scheme://host[:port], no path, no wildcard)")
+        return ",".join(origins)
+
+    @property
+    def cors_origins(self) -> list[str]:
+        return self.cors_allow_origins.split(",") if self.cors_allow_origins else []
 
     @field_validator("temporal_namespace")
     @classmethod

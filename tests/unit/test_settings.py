@@ -30,6 +30,8 @@ ENV_TO_FIELD = {
     "THIDUA_SMTP_URL": ("smtp_url", "smtp://mail:25", "smtp://mail:25"),
     "THIDUA_SMTP_FROM": ("smtp_from", "a@b.vn", "a@b.vn"),
     "THIDUA_PUBLIC_URL": ("public_url", "https://thidua.example", "https://thidua.example"),
+    "THIDUA_CORS_ALLOW_ORIGINS": ("cors_allow_origins", "https://a.gov.vn/, http://b:8080",
+                                  "https://a.gov.vn,http://b:8080"),
 }
 
 DEFAULTS = {
@@ -54,6 +56,7 @@ DEFAULTS = {
     "smtp_url": None,
     "smtp_from": "thidua@localhost",
     "public_url": "http://127.0.0.1:8000",
+    "cors_allow_origins": None,
 }
 
 
