@@ -133,25 +133,23 @@ class TokenVerifier:
         user_id = user_id_of(token)
         if user_id is None:
             return None
-        entry = self._cache.get(user_id)
-        if entry is None or entry.expires < time.monotonic():
-            entry = await anyio.to_thread.run_sync(self._load, user_id)
-            self._remember(user_id, entry)
-        if entry.principal is None or entry.revoked:
-            return None
-        if not hmac.compare_digest(entry.token_hash, hash_token(token)):
+        entry = await self._active(user_id)
+        if entry is None or not hmac.compare_digest(entry.token_hash, hash_token(token)):
             return None
         return entry.principal
 
     async def principal_of(self, user_id: str) -> Principal | None:
         """The user behind a session: None when unknown or revoked (same cache as tokens)."""
+        entry = await self._active(user_id)
+        return None if entry is None else entry.principal
+
+    async def _active(self, user_id: str) -> Any:
+        """The user's cached entry (loaded when missing or expired); None when unknown or revoked."""
         entry = self._cache.get(user_id)
         if entry is None or entry.expires < time.monotonic():
             entry = await anyio.to_thread.run_sync(self._load, user_id)
             self._remember(user_id, entry)
-        if entry.principal is None or entry.revoked:
-            return None
-        return entry.principal
+        return None if entry.principal is None or entry.revoked else entry
 
     def forget(self, user_id: str) -> None:
         """Called when this process changes the user (revocation): effective at once here."""

@@ -45,6 +45,7 @@ from thidua.api.users import activate, create_user, new_activation, request_base
 from thidua.api.web.i18n import parse_dmy
 from thidua.domain.errors import DomainError
 from thidua.domain.user import ActivationGone
+from thidua.domain.permissions import may
 from thidua.domain.values import Role, ScoringScale, parse_duration
 
 router = APIRouter(include_in_schema=False)
@@ -441,84 +442,75 @@ async def audit_page(request: Request) -> Response:
 
 
 # ------------------------------------------------------------------ users
+ROLES = ("secretariat", "standing_committee", "unit_head", "inspector")
+
+
+async def _user_manager(request: Request) -> tuple[Any, Any]:
+    """The person behind a users page, if they may manage users (domain.permissions)."""
+    found = await person(request)
+    if not may(found[0].actor, "manage_users"):
+        raise PageRefused(403, "forbidden")
+    return found, get_services(request)
+
+
+async def _posted_form(request: Request, found: tuple[Any, Any]) -> Any:
+    form = await request.form()
+    check_csrf(request, form, found[1])
+    return form
+
+
+async def _users_view(request: Request, found: tuple[Any, Any], services: Any, *, created: Any = None,
+                      errors: dict[str, str] | None = None, values: dict[str, str] | None = None,
+                      notice: str | None = None, status: int = 200) -> Response:
+    names = await _unit_names(services)
+    return render(request, "users.html", {
+        "created": created, "errors": errors or {}, "values": values or {}, "notice": notice, "names": names,
+        "people": vi_sorted(await web_queries.people(services.pool), key=lambda p: p["name"]),
+        "units": vi_sorted(names, key=lambda u: names[u]), "roles": ROLES}, found=found, status=status)
+
+
 @router.api_route("/users", methods=["GET", "POST"])
 async def users_page(request: Request) -> Response:
-
-    found = await person(request)
-    who, session = found
-    if who.role != Role.SECRETARIAT:
-        raise PageRefused(403, "forbidden")
-    services = get_services(request)
-    created = None
+    found, services = await _user_manager(request)
+    if request.method != "POST":
+        return await _users_view(request, found, services, notice=request.query_params.get("notice"))
+    values = {k: str(v) for k, v in (await _posted_form(request, found)).items() if isinstance(v, str)}
+    raw = {k: values[k].strip() for k in ("name", "role", "unit_id", "login", "email") if values.get(k, "").strip()}
     errors: dict[str, str] = {}
-    values: dict[str, str] = {}
-    status = 200
-    if request.method == "POST":
-        form = await request.form()
-        check_csrf(request, form, session)
-        values = {k: str(v) for k, v in form.items() if isinstance(v, str)}
-        raw = {k: values[k].strip() for k in ("name", "role", "unit_id", "login", "email") if values.get(k, "").strip()}
-        try:
-            body = UserCreate.model_validate(raw)
-            cmd = command("web-" + str(uuid.uuid4()), who.actor)
-
-            uid = new_user_id()
-            created = await services.in_thread(
-                lambda: create_user(services.domain_app, cmd, user_id=uid, name=body.name, role=body.role,
-                                    unit_id=body.unit_id, login=body.login, email=body.email,
-                                    base_url=request_base_url(request)))
-            services.verifier.forget(uid)
-            values = {}
-        except DomainError as exc:
-            errors[getattr(exc, "field", None) or "name"] = exc.message
-            status = 422
-        except Exception as exc:  # noqa: BLE001 - pydantic's ValidationError: one message per field
-            for error in getattr(exc, "errors", lambda: [])():
-                errors.setdefault(str(error["loc"][0]) if error["loc"] else "name", error["msg"])
-            if not errors:
-                raise
-            status = 422
-    names = await _unit_names(services)
-    return render(request, "users.html", {"created": created, "errors": errors, "values": values,
-                                          "people": vi_sorted(await web_queries.people(services.pool), key=lambda p: p["name"]),
-                                          "notice": request.query_params.get("notice"),
-                                          "units": vi_sorted(names, key=lambda u: names[u]), "names": names,
-                                          "roles": ("secretariat", "standing_committee", "unit_head", "inspector")},
-                  found=found, status=status)
+    try:
+        body = UserCreate.model_validate(raw)
+        cmd = command("web-" + str(uuid.uuid4()), found[0].actor)
+        uid = new_user_id()
+        created = await services.in_thread(
+            lambda: create_user(services.domain_app, cmd, user_id=uid, name=body.name, role=body.role,
+                                unit_id=body.unit_id, login=body.login, email=body.email,
+                                base_url=request_base_url(request)))
+        services.verifier.forget(uid)
+        return await _users_view(request, found, services, created=created)
+    except DomainError as exc:
+        errors[getattr(exc, "field", None) or "name"] = exc.message
+    except ValidationError as exc:  # one message per field
+        for error in exc.errors():
+            errors.setdefault(str(error["loc"][0]) if error["loc"] else "name", error["msg"])
+    return await _users_view(request, found, services, errors=errors, values=values, status=422)
 
 
 @router.post("/users/{uid}/activation")
 async def new_activation_page(request: Request, uid: str) -> Response:
     """A fresh activation link for a user (the first expired, or the password is forgotten)."""
-    found = await person(request)
-    who, session = found
-    form = await request.form()
-    check_csrf(request, form, session)
-    if who.role != Role.SECRETARIAT:
-        raise PageRefused(403, "forbidden")
-    services = get_services(request)
-    cmd = command("web-" + str(uuid.uuid4()), who.actor)
+    found, services = await _user_manager(request)
+    await _posted_form(request, found)
+    cmd = command("web-" + str(uuid.uuid4()), found[0].actor)
     issued = await services.in_thread(new_activation, services.domain_app, cmd, uid, request_base_url(request))
-    names = await _unit_names(services)
-    return render(request, "users.html", {
-        "created": issued, "errors": {}, "values": {}, "notice": None, "names": names,
-        "people": vi_sorted(await web_queries.people(services.pool), key=lambda p: p["name"]),
-        "units": vi_sorted(names, key=lambda u: names[u]),
-        "roles": ("secretariat", "standing_committee", "unit_head", "inspector")}, found=found)
+    return await _users_view(request, found, services, created=issued)
 
 
 @router.post("/users/{uid}/revoke")
 async def revoke_user_page(request: Request, uid: str) -> Response:
-
-    found = await person(request)
-    who, session = found
-    form = await request.form()
-    check_csrf(request, form, session)
-    if who.role != Role.SECRETARIAT:
-        raise PageRefused(403, "forbidden")
-    services = get_services(request)
+    found, services = await _user_manager(request)
+    await _posted_form(request, found)
     try:
-        await revoke_user(services, command("web-" + str(uuid.uuid4()), who.actor), uid)
+        await revoke_user(services, command("web-" + str(uuid.uuid4()), found[0].actor), uid)
     except DomainError as exc:
         raise PageRefused(409 if exc.kind == "invalid_transition" else 404, exc.message) from None
     return redirect("/users?notice=revoked")
