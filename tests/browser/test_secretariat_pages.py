@@ -48,6 +48,7 @@ async def test_import_shows_every_row_error_first_then_records_on_confirm(browse
 async def test_the_secretariat_creates_a_user_who_activates_and_is_revoked(browser: Any, drive: Drive) -> None:
     page = await signed_in(browser, drive, drive.secretariat)
     await page.goto("/users")
+    assert await page.title() == "Người dùng – thidua"  # the title, nothing else (the list is in the page)
     await check_accessibility(page)
     login = unique("thanhtra").replace("-", ".")
     await page.fill("#name", "Thanh tra thành phố")
