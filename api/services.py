@@ -58,7 +58,3 @@ def apply_and_save(
     """The domain application's one write path, as (aggregate, position)."""
     changed = domain_app.change(load, act, command_id)
     return changed.aggregate, changed.position
-
-
-def position_of_command(domain_app: Any, aggregate: Any, command_id: str) -> int:
-    return domain_app.position_of_command(aggregate, command_id)

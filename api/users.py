@@ -30,7 +30,7 @@ from thidua.api.auth import (
 from thidua.api.deps import CommandCtx, CurrentUser, Secretariat
 from thidua.api.models import UserCreate, UserCreatedOut, UserOut, UserRevokedOut
 from thidua.api.problems import problem_responses
-from thidua.api.services import Services, apply_and_save, command, position_of_command
+from thidua.api.services import Services, apply_and_save, command
 from thidua.domain.errors import BadInput, DomainError, NotFound, VersionConflict
 from thidua.domain.user import ActivationGone, LoginClaim, User, check_login, login_uuid
 from thidua.domain.values import Actor, Command, Role
@@ -64,7 +64,7 @@ def create_user(domain_app: Any, cmd: Command, *, user_id: str, name: str, role:
         existing = None
     if existing is not None:
         return {**existing.to_state(), "token": None, "activation_url": None,
-                "position": position_of_command(domain_app, existing, cmd.id)}
+                "position": domain_app.position_of_command(existing, cmd.id)}
     login = check_login(login)
     token = new_token(user_id)
     activation = new_activation_token(user_id)

@@ -185,7 +185,7 @@ def stored_answer(domain_app: Any, target_id: str, command: lc.TargetCommand, co
     """`{target, position}` as the first run of this very command answered, if the store
     shows it applied (same id, same arguments); else None."""
     target = domain_app.get_target(target_id)
-    fp = getattr(type(target), command.name).fingerprint_of(**command.decode(command.encode(args)))
+    fp = getattr(type(target), command.name).fingerprint_of(**command.decode(args))
     version = target.version_of_same_command(command_id, fp)
     if version is None:
         return None
