@@ -538,6 +538,8 @@ class AuditEntryOut(Output):
     changes: Any = None
     reason: str | None = None
     command_id: str | None = None
+    request_id: str | None = Field(
+        default=None, description="The X-Request-ID of the request that stored the event (none for timers)")
     prev_hash: str
     hash: str
     aggregate_version: int | None = None

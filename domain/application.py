@@ -41,6 +41,12 @@ EVENTS_TABLE = f"{APP_NAME}_events"
 
 A = TypeVar("A")
 
+# The attribute every event stored while serving a request carries: the id of that request
+# (HTTP `X-Request-ID`, carried through Temporal to the activity). Metadata, not a change:
+# set on the event object as it is saved, so no event class declares it, events stored
+# before it (or by timers, which no request asked for) simply lack it, and topics stay.
+REQUEST_ID_ATTRIBUTE = "request_id"
+
 # A save that loses a race reloads and applies the command again; past this many
 # lost races in a row the caller gets a VersionConflict (409) to retry later.
 SAVE_ATTEMPTS = 5
@@ -125,6 +131,11 @@ class ThiduaApplication(Application[UUID]):
     # that cheap for the targets in use.
     snapshotting_intervals: ClassVar[dict[type, int]] = {}
 
+    # Where the id of the request being served comes from. The domain knows no HTTP or
+    # Temporal: the process that opens the store sets it (thidua.event_store gives the
+    # logging context's request id); None stores no id.
+    request_id_source: Callable[[], str | None] = staticmethod(lambda: None)
+
     def register_transcodings(self, transcoder: JSONTranscoder) -> None:
         super().register_transcodings(transcoder)
         transcoder.register(DateAsISO())
@@ -138,6 +149,16 @@ class ThiduaApplication(Application[UUID]):
         transcoder.register(_dataclass_transcoding(Cluster, "cluster", {"member_unit_ids": tuple}))
 
     # ------------------------------------------------------------- writing
+    def _record(self, processing_event: Any) -> Any:
+        """Every save ends here: stamp the pending events with the request id, so one id
+        follows a command from the HTTP request to the stored event."""
+        request_id = self.request_id_source()
+        if request_id:
+            for stored in processing_event.events:
+                # Events are frozen dataclasses; the stamp is metadata beside their fields.
+                object.__setattr__(stored, REQUEST_ID_ATTRIBUTE, request_id)
+        return super()._record(processing_event)
+
     def change(
         self,
         load: Callable[[], A],
@@ -278,4 +299,4 @@ def new_application(env: dict[str, str]) -> ThiduaApplication:
     return ThiduaApplication(env=env)
 
 
-__all__ = ["EVENTS_TABLE", "ThiduaApplication", "new_application", "datetime"]
+__all__ = ["EVENTS_TABLE", "REQUEST_ID_ATTRIBUTE", "ThiduaApplication", "new_application", "datetime"]

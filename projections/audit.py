@@ -51,7 +51,7 @@ log = logging.getLogger("thidua.projections")
 AUDIT_COLUMNS = (
     "position", "occurred_at", "recorded_at", "actor_id", "actor_name", "actor_role", "aggregate_type",
     "aggregate_id", "originator_id", "aggregate_version", "event_type", "campaign_id", "target_id", "unit_id",
-    "changes", "reason", "command_id", "prev_hash", "hash",
+    "changes", "reason", "command_id", "prev_hash", "hash", "request_id",
 )
 
 
@@ -164,6 +164,7 @@ def audit_row(step: Step, prev_hash: str, digest: str) -> tuple[Any, ...]:
         data.get("command_id") or "",
         prev_hash,
         digest,
+        data.get("request_id"),
     )
 
 
@@ -205,7 +206,8 @@ SELECT e.notification_id, a.position,
               '{GENESIS_HASH}')) AS sealed,
        e.state, a.occurred_at, a.actor_id, a.actor_name, a.actor_role, a.command_id, a.reason,
        a.changes::text AS changes,
-       (SELECT count(*) FROM public.audit_log WHERE position > $1 AND position <= $2) AS trail_rows
+       (SELECT count(*) FROM public.audit_log WHERE position > $1 AND position <= $2) AS trail_rows,
+       a.request_id
 FROM {EVENTS} e
 LEFT JOIN public.audit_log a ON a.position = e.notification_id AND a.position > $1 AND a.position <= $2
 WHERE e.notification_id > $1 AND e.notification_id <= $2
@@ -232,6 +234,8 @@ def _content_matches(row: Any, payload_of: Any) -> bool:
             return False
         occurred_at = _instant(data.get("occurred_at")) or _instant(data.get("timestamp"))
         if occurred_at != row[4] or (data.get("command_id") or "") != row[8] or stored_reason(data) != row[9]:
+            return False
+        if data.get("request_id") != row[12]:
             return False
         changes = stored_changes(data)
         # `changes` is stored as the exact text `dumps` wrote (a json column); a jsonb

@@ -42,6 +42,7 @@ META_ATTRIBUTES = frozenset(
         "actor",
         "occurred_at",
         "command_id",
+        "request_id",
         "fingerprint",
         "token_hash",
         "activation_hash",

@@ -205,8 +205,8 @@ async def target_owner(pool: Pool, target_id: UUID | str) -> str | None:
 # ---------------------------------------------------------------------- audit
 _AUDIT_SELECT = (
     "SELECT position, occurred_at, recorded_at, actor_id, actor_name, actor_role, aggregate_type, aggregate_id, "
-    "aggregate_version, event_type, campaign_id, target_id, unit_id, changes, reason, command_id, prev_hash, hash "
-    "FROM public.audit_log"
+    "aggregate_version, event_type, campaign_id, target_id, unit_id, changes, reason, command_id, prev_hash, hash, "
+    "request_id FROM public.audit_log"
 )
 
 
@@ -226,6 +226,7 @@ def _audit_entry(r: Any) -> dict[str, Any]:
         "changes": loads(r["changes"]),
         "reason": r["reason"],
         "command_id": r["command_id"],
+        "request_id": r["request_id"],
         "prev_hash": r["prev_hash"],
         "hash": r["hash"],
     }

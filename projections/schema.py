@@ -310,6 +310,8 @@ _DDL: dict[str, list[str]] = {
             prev_hash text NOT NULL,
             hash text NOT NULL
         )""",
+        # The id of the request that stored the event (None for timers and older events).
+        "ALTER TABLE {s}.audit_log ADD COLUMN IF NOT EXISTS request_id text",
         "CREATE INDEX IF NOT EXISTS audit_log_target_idx ON {s}.audit_log (target_id, position) WHERE target_id IS NOT NULL",
         "CREATE INDEX IF NOT EXISTS audit_log_unit_idx ON {s}.audit_log (unit_id, position) WHERE unit_id IS NOT NULL",
         "CREATE INDEX IF NOT EXISTS audit_log_actor_idx ON {s}.audit_log (actor_id, position)",

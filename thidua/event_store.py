@@ -15,6 +15,7 @@ import psycopg
 
 from thidua.domain.application import ThiduaApplication, new_application
 from thidua.dburl import asyncpg_dsn, eventsourcing_env
+from thidua.logs import REQUEST_ID
 
 log = logging.getLogger("thidua")
 
@@ -33,7 +34,11 @@ def domain_application(database_url: str, env_overrides: dict[str, str] | None =
     POSTGRES_CONNECT_TIMEOUT, so a request fails fast when PostgreSQL is down)."""
     env = {**eventsourcing_env(database_url), **(env_overrides or {})}
     with _event_store_ddl_lock(database_url, connect_timeout=int(env.get("POSTGRES_CONNECT_TIMEOUT") or 10)):
-        return new_application(env)
+        app = new_application(env)
+    # Each event stored while serving a request carries that request's id (the API's
+    # middleware and the worker's interceptors set it in the logging context).
+    app.request_id_source = REQUEST_ID.get
+    return app
 
 
 @contextlib.contextmanager

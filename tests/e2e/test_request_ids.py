@@ -10,7 +10,7 @@ import re
 import httpx
 import pytest
 
-from tests.e2e.conftest import Person, register_unit, unique
+from tests.e2e.conftest import Person, unique
 
 REQUEST_LOG = "thidua.api.request"
 
@@ -51,12 +51,14 @@ async def test_refusals_are_logged_at_info_with_their_request_id_and_no_tracebac
         assert all(r.exc_info is None and r.levelno < logging.WARNING for r in mine)
 
 
-async def test_the_request_id_follows_a_command_into_the_workflow_update_and_the_activity(
-    secretariat: Person, worker: None, caplog: pytest.LogCaptureFixture
+async def test_the_request_id_follows_a_command_into_the_workflow_update_the_activity_and_the_event(
+    secretariat: Person, worker: None, projector: None, caplog: pytest.LogCaptureFixture
 ) -> None:
     caplog.set_level(logging.INFO)
     unit = unique("rid-unit")
-    await register_unit(secretariat, unit, "Phường Mã")
+    registered = await secretariat.put(f"/v1/units/{unit}", {"name": "Phường Mã", "kind": "ward"},
+                                       headers={"X-Request-ID": f"{unit}-register"})
+    assert registered.status_code == 201, registered.text
     cid = unique("rid-c")
     body = {"id": cid, "name": "Theo dấu", "starts_on": "2022-01-01", "ends_on": "2030-12-31"}
     assert (await secretariat.post("/v1/campaigns", body)).status_code == 201
@@ -73,3 +75,14 @@ async def test_the_request_id_follows_a_command_into_the_workflow_update_and_the
     # logged in the activity's own thread, where the activity's code logs too
     assert activities and all(r.threadName.startswith("thidua-activity") for r in activities), [
         (r.name, r.threadName) for r in activities]
+    assert [r.status for r in mine if r.name == REQUEST_LOG] == [201]  # the API's line
+    # ... and it is stored with the event, as the target's history and the audit trail show
+    target, position = assigned.json()["target"], assigned.json()["position"]
+    history = await secretariat.get(f"/v1/targets/{target['id']}/history", params={"min_position": position})
+    assert [(e["event_type"], e["request_id"]) for e in history.json()["items"]] == [("Assigned", request_id)]
+    audit = await secretariat.get("/v1/audit", params={"target_id": target["id"], "min_position": position})
+    assert [e["request_id"] for e in audit.json()["items"]] == [request_id]
+    # a change the API stores itself (no workflow) carries its request id too
+    audit = await secretariat.get("/v1/audit", params={"unit_id": unit, "min_position": position})
+    registered = [e for e in audit.json()["items"] if e["aggregate_type"] == "unit"]
+    assert [e["request_id"] for e in registered] == [f"{unit}-register"]
