@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from temporalio.exceptions import ActivityError, ApplicationError
+from temporalio.exceptions import ActivityError, ApplicationError, ApplicationErrorCategory
 
 from thidua.domain.errors import (
     ERROR_KINDS,
@@ -55,9 +55,14 @@ class CommandFailed(Exception):
         return {"kind": self.kind, "message": self.message}
 
 
+# A refusal is an expected answer, not a failure: BENIGN makes the SDK log it at DEBUG
+# (no WARNING with a traceback in the worker's log) and keeps it out of its failure metrics.
+REFUSAL = ApplicationErrorCategory.BENIGN
+
+
 def to_application_error(error: DomainError) -> ApplicationError:
-    """A domain refusal as Temporal carries it: typed, non-retryable, with details."""
-    return ApplicationError(error.message, error.to_dict(), type=error.kind, non_retryable=True)
+    """A domain refusal as Temporal carries it: typed, non-retryable, benign, with details."""
+    return ApplicationError(error.message, error.to_dict(), type=error.kind, non_retryable=True, category=REFUSAL)
 
 
 def is_domain_failure(error: BaseException) -> bool:
@@ -70,7 +75,8 @@ def failure_of_activity(error: ActivityError, failed: str) -> ApplicationError:
     prefixed with `failed` (what could not be done)."""
     cause = error.cause
     if isinstance(cause, ApplicationError) and is_domain_failure(cause):
-        return ApplicationError(cause.message, *cause.details, type=cause.type, non_retryable=True)
+        return ApplicationError(cause.message, *cause.details, type=cause.type, non_retryable=True,
+                                category=REFUSAL)
     return ApplicationError(f"{failed}: {cause or error}", type=INTERNAL_ERROR, non_retryable=True)
 
 

@@ -10,7 +10,7 @@ import re
 import httpx
 import pytest
 
-from tests.e2e.conftest import Person, unique
+from tests.e2e.conftest import Person, make_person, register_unit, unique
 
 REQUEST_LOG = "thidua.api.request"
 
@@ -86,3 +86,35 @@ async def test_the_request_id_follows_a_command_into_the_workflow_update_the_act
     audit = await secretariat.get("/v1/audit", params={"unit_id": unit, "min_position": position})
     registered = [e for e in audit.json()["items"] if e["aggregate_type"] == "unit"]
     assert [e["request_id"] for e in registered] == [f"{unit}-register"]
+
+
+async def test_a_refusal_decided_in_the_worker_is_logged_without_a_warning_or_a_traceback(
+    secretariat: Person, worker: None, caplog: pytest.LogCaptureFixture
+) -> None:
+    """The aggregate refuses in the activity (a deadline that is not later: only the stored
+    target knows): the answer is a 422, and neither the API nor the worker (Temporal's SDK
+    included) logs it as trouble."""
+    unit = unique("rid-ref-unit")
+    await register_unit(secretariat, unit, "Phường Từ Chối")
+    cid = unique("rid-refused")
+    body = {"id": cid, "name": "Từ chối", "starts_on": "2022-01-01", "ends_on": "2030-12-31"}
+    assert (await secretariat.post("/v1/campaigns", body)).status_code == 201
+    assigned = await secretariat.post(f"/v1/campaigns/{cid}/targets", {
+        "key": "k1", "unit_id": unit, "title": "Gia hạn lùi", "area": "KT-XH", "deadline": "2030-06-30",
+        "points": 1})
+    assert assigned.status_code == 201, assigned.text
+    committee = await make_person(secretariat, name="Thường trực", role="standing_committee")
+    caplog.set_level(logging.DEBUG)
+    request_id = f"{cid}-extend"
+    refused = await committee.post(f"/v1/targets/{assigned.json()['target']['id']}/extend-deadline",
+                                   {"new_deadline": "2030-01-31", "reason": "lùi hạn"},
+                                   headers={"X-Request-ID": request_id})
+    assert refused.status_code == 422, refused.text
+    mine = [r for r in caplog.records if getattr(r, "request_id", None) == request_id]
+    assert any(r.name == "thidua.request_ids" for r in mine)  # the activity did run, and refused
+    # (the SDK logs outside the activity's context: every record logged meanwhile counts)
+    loud = [(r.name, r.levelname, r.getMessage()) for r in caplog.records
+            if r.levelno >= logging.WARNING or (r.exc_info and r.levelno >= logging.INFO)]
+    assert loud == []
+    logged = [r for r in mine if r.name == REQUEST_LOG]
+    assert [(r.levelno, r.status) for r in logged] == [(logging.INFO, 422)]
