@@ -7,12 +7,37 @@ path, so the number of series stays bounded whatever clients send.
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from datetime import datetime, timezone
+
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
+from prometheus_client.core import GaugeMetricFamily
 from prometheus_client.exposition import CONTENT_TYPE_LATEST
 
 from thidua.projections.schema import GROUPS
 
 __all__ = ["ApiMetrics", "CONTENT_TYPE_LATEST"]
+
+
+class OpenEscalations:
+    """Open escalations and the age of the oldest, per campaign, as the escalations read
+    model last said (read on each scrape, not counted per event: a restarted API, or one
+    of several, reports the same). A campaign with none open has no series."""
+
+    def __init__(self) -> None:
+        self.rows: list[tuple[str, int, datetime]] = []
+
+    def collect(self) -> Iterator[GaugeMetricFamily]:
+        count = GaugeMetricFamily("thidua_open_escalations", "Open escalations per campaign", labels=["campaign"])
+        age = GaugeMetricFamily("thidua_oldest_open_escalation_age_seconds",
+                                "Seconds since the oldest open escalation of the campaign was opened",
+                                labels=["campaign"])
+        at = datetime.now(timezone.utc)
+        for campaign_id, open_count, oldest in self.rows:
+            count.add_metric([campaign_id], open_count)
+            age.add_metric([campaign_id], max(0.0, (at - oldest).total_seconds()))
+        yield count
+        yield age
 
 
 class ApiMetrics:
@@ -49,6 +74,9 @@ class ApiMetrics:
             "thidua_read_model_stopped_position", "Position of the event a stopped read model cannot apply",
             ["projection"], registry=self.registry,
         )
+
+        self.open_escalations = OpenEscalations()
+        self.registry.register(self.open_escalations)  # type: ignore[arg-type]
 
     def observe_request(self, method: str, route: str, status: int, seconds: float) -> None:
         self.requests.labels(method, route, str(status)).inc()

@@ -278,6 +278,16 @@ async def verify_audit(pool_or_dsn: Any) -> dict[str, Any]:
 
 
 # ---------------------------------------------------------------------- escalations
+async def open_escalations_by_campaign(pool: Pool) -> list[tuple[str, int, datetime]]:
+    """(campaign_id, open escalations, when the oldest opened) for each campaign with any
+    open (what /metrics reports; the escalations_queue index answers it)."""
+    rows = await pool.fetch(
+        "SELECT campaign_id, count(*) AS open, min(opened_at) AS oldest FROM public.escalations "
+        "WHERE state = 'open' GROUP BY campaign_id ORDER BY campaign_id"
+    )
+    return [(r["campaign_id"], int(r["open"]), r["oldest"]) for r in rows]
+
+
 async def list_escalations(
     pool: Pool, campaign_id: str, state: str = "open", limit: int = 100, after: list[Any] | None = None
 ) -> dict[str, Any] | None:

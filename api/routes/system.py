@@ -93,8 +93,10 @@ async def metrics(request: Request) -> Response:
             last = await queries.max_event_position(services.pool)
             positions = await queries.projection_positions(services.pool)
             stopped = await faults.stopped(services.pool)
+            services.metrics.open_escalations.rows = await queries.open_escalations_by_campaign(services.pool)
         services.metrics.set_projection_positions(int(last or 0), dict(positions))
         services.metrics.set_stopped_read_models({r["name"]: r["position"] for r in stopped})
     except Exception as exc:  # noqa: BLE001 - metrics must still answer when the db is down
         log.warning("metrics: projection lag unavailable: %r", exc)
+        services.metrics.open_escalations.rows = []  # unknown: no series rather than stale ones
     return Response(services.metrics.exposition(), media_type=CONTENT_TYPE_LATEST)
