@@ -88,8 +88,9 @@ def fresh_database(server_url: str, *, keep: bool = False) -> Iterator[str]:
 def temporal_server(work_dir: Path) -> Iterator[Any]:
     """A fresh headless Temporal dev server (SQLite, WAL pragmas): `.address`, `.pid`."""
     from thidua.embedded import EmbeddedTemporal
+    from thidua.workflows.search_attributes import CLI_TYPES
 
-    server = EmbeddedTemporal(work_dir / "temporal", headless=True).start()
+    server = EmbeddedTemporal(work_dir / "temporal", headless=True, search_attributes=CLI_TYPES).start()
     try:
         yield server
     finally:

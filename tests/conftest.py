@@ -57,9 +57,10 @@ def es_env(database_url: str) -> dict[str, str]:
 def temporal_address() -> Iterator[str]:
     """`127.0.0.1:PORT` of a headless Temporal dev server (namespace "default") for the session."""
     from thidua.embedded import EmbeddedTemporal
+    from thidua.workflows.search_attributes import CLI_TYPES
 
     data_dir = _short_tmpdir("thdt")
-    server = EmbeddedTemporal(data_dir, headless=True).start()
+    server = EmbeddedTemporal(data_dir, headless=True, search_attributes=CLI_TYPES).start()
     try:
         yield server.address
     finally:

@@ -60,6 +60,9 @@ def resolve_temporal_address(settings: Settings, *, headless: bool = True, adopt
         return settings.temporal_address
     server = _embedded.get("temporal")
     if server is None:
+        # Here, not at the top: only the processes that talk to Temporal load its SDK.
+        from thidua.workflows.search_attributes import CLI_TYPES
+
         server = EmbeddedTemporal(
             settings.data_dir / "temporal",
             port=settings.temporal_port,
@@ -67,6 +70,7 @@ def resolve_temporal_address(settings: Settings, *, headless: bool = True, adopt
             headless=headless,
             namespace=settings.temporal_namespace,
             adopt_orphans=adopt_orphans,
+            search_attributes=CLI_TYPES,  # what operators query target workflows by
         ).start()
         _embedded["temporal"] = server
     return server.address

@@ -41,6 +41,7 @@ with workflow.unsafe.imports_passed_through():
     from thidua.domain.errors import BadInput, DomainError, NotFound, VersionConflict
     from thidua.domain import lifecycle as lc
     from thidua.domain.values import SYSTEM, Actor, Status
+    from thidua.workflows import search_attributes
     from thidua.workflows.commands import USER_COMMANDS
     from thidua.workflows.errors import INTERNAL_ERROR, failure_of_activity, to_application_error
     from thidua.workflows.messages import (
@@ -86,6 +87,8 @@ TIMER_SUMMARIES = {
 }
 # Runs started before commands used local activities replay with ordinary ones.
 LOCAL_ACTIVITIES = "local-activities"
+# Runs started before the workflow published its search attributes replay without them.
+SEARCH_ATTRIBUTES = "search-attributes"
 
 
 def _stamp(value: datetime) -> str:
@@ -377,6 +380,19 @@ class TargetWorkflow:
         if applied.campaign is not None:
             self._campaign = applied.campaign
         self._applied_ids.update(applied.command_ids)
+        self._publish_search_attributes()
+
+    def _publish_search_attributes(self) -> None:
+        """Upsert the search attributes (campaign, unit, status, overdue, deadline) that
+        differ from the facts: operators find targets with `temporal workflow list`."""
+        facts, campaign = self._facts, self._campaign
+        if facts is None or campaign is None:
+            return
+        values = search_attributes.wanted(campaign.campaign_id, facts.unit_id, facts.status, facts.overdue,
+                                          facts.deadline_at)
+        changed = search_attributes.updates(workflow.info().typed_search_attributes, values)
+        if changed and workflow.patched(SEARCH_ATTRIBUTES):
+            workflow.upsert_search_attributes(changed)
 
     async def _activity(self, name: str, arg: object) -> Applied:
         """Run one activity (a local one in runs since LOCAL_ACTIVITIES); a domain refusal

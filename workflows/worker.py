@@ -25,7 +25,15 @@ from temporalio.worker.workflow_sandbox import SandboxedWorkflowRunner, SandboxR
 
 from thidua import domain
 from thidua import heap
-from thidua.workflows import assign_batch_workflow, campaign_operation_messages, commands, errors, messages, target_workflow
+from thidua.workflows import (
+    assign_batch_workflow,
+    campaign_operation_messages,
+    commands,
+    errors,
+    messages,
+    search_attributes,
+    target_workflow,
+)
 from thidua.workflows.activities import TargetActivities
 from thidua.workflows.assign_batch_workflow import AssignBatchWorkflow
 from thidua.workflows.campaign_operation import CampaignOperationWorkflow
@@ -68,7 +76,7 @@ DEFAULT_GRACEFUL_SHUTDOWN = timedelta(seconds=15)
 # Modules the workflow sandbox may share with the worker instead of re-importing per run:
 # pure, deterministic code (the domain's rules and value objects, our message types).
 _PASSTHROUGH = (domain.__name__, messages.__name__, campaign_operation_messages.__name__, commands.__name__,
-                errors.__name__, "isodate", "pydantic")
+                errors.__name__, search_attributes.__name__, "isodate", "pydantic")
 
 
 def _bytecode_for_the_sandbox() -> None:
@@ -200,6 +208,8 @@ async def run_worker(settings: Settings, app: ThiduaApplication, client: Client,
     worker = build_worker(client, app, settings.task_queue, activity_executor=executor,
                           max_cached_workflows=settings.worker_max_cached_workflows,
                           sandboxed=settings.workflow_sandbox, activities=activities)
+    # Before any workflow sets them: a namespace that does not know them fails their tasks.
+    await search_attributes.ensure_registered(client, client.namespace)
     if deliveries is not None:
         await deliveries.__aenter__()
 

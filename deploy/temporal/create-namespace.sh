@@ -23,3 +23,18 @@ else
   temporal operator namespace create --namespace "$NAMESPACE" --retention "$RETENTION" --address "$TEMPORAL_ADDRESS"
   echo "namespace $NAMESPACE created"
 fi
+
+# The search attributes operators query target workflows by (thidua/workflows/search_attributes.py;
+# the worker would add missing ones itself when it may). Creating one that exists fails: skip those.
+for attribute in thiduaCampaign=Keyword thiduaUnit=Keyword thiduaStatus=Keyword thiduaOverdue=Bool \
+                 thiduaDeadline=Datetime; do
+  name="${attribute%%=*}"
+  if temporal operator search-attribute list --namespace "$NAMESPACE" --address "$TEMPORAL_ADDRESS" \
+      | grep -qw "$name"; then
+    echo "search attribute $name exists"
+  else
+    temporal operator search-attribute create --namespace "$NAMESPACE" --address "$TEMPORAL_ADDRESS" \
+      --name "$name" --type "${attribute#*=}"
+    echo "search attribute $name created"
+  fi
+done

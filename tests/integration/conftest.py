@@ -226,9 +226,11 @@ class TimeSkipping:
 @pytest.fixture(scope="session")
 def time_skipping_address() -> Iterator[str]:
     from thidua.embedded import EmbeddedTemporal
+    from thidua.workflows.search_attributes import CLI_TYPES
 
     data_dir = tempfile.mkdtemp(prefix="thdts", dir="/tmp")
-    server = EmbeddedTemporal(data_dir, headless=True, extra_args=TIME_SKIPPING_ARGS).start()
+    server = EmbeddedTemporal(data_dir, headless=True, extra_args=TIME_SKIPPING_ARGS,
+                              search_attributes=CLI_TYPES).start()
     try:
         yield server.address
     finally:

@@ -66,3 +66,25 @@ def test_each_path_is_stored_from_before_and_after_local_activities(path: str):
 async def test_a_nondeterministic_change_is_caught():
     with pytest.raises(Exception, match="[Nn]ondeterminism|TMPRL1100"):
         await _replayer(ChangedTargetWorkflow).replay_workflow(_history(HISTORIES / "happy_path.json"))
+
+
+# Recorded after the workflow published its search attributes (workflow.patched("search-attributes")).
+SEARCH_ATTRIBUTES = "_search_attributes"
+
+
+def _upserted(path: Path) -> set[str]:
+    """The search attributes a history's workflow upserted (patches upsert TemporalChangeVersion)."""
+    return {name for event in json.loads(path.read_text())["events"]
+            for name in event.get("upsertWorkflowSearchAttributesEventAttributes", {})
+            .get("searchAttributes", {}).get("indexedFields", {})}
+
+
+@pytest.mark.parametrize("path", sorted(PATHS), ids=str)
+def test_each_path_is_stored_from_before_and_after_search_attributes(path: str):
+    before = _upserted(HISTORIES / f"{path}{LOCAL}.json")
+    after = _upserted(HISTORIES / f"{path}{SEARCH_ATTRIBUTES}.json")
+    assert not any(name.startswith("thidua") for name in before)
+    # a run continued as new keeps the attributes of the run before: it upserts what changes only
+    expected = {"thiduaStatus"} if path == "continue_as_new_next_run" else {
+        "thiduaCampaign", "thiduaUnit", "thiduaStatus", "thiduaOverdue", "thiduaDeadline"}
+    assert expected <= after

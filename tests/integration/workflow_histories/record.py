@@ -147,13 +147,14 @@ def scratch(server_url: str) -> Iterator[Scratch]:
     """A Scratch, all of it removed afterwards (the database dropped)."""
     from thidua.domain.application import new_application
     from thidua.embedded import EmbeddedTemporal
+    from thidua.workflows.search_attributes import CLI_TYPES
 
     dbname = f"thidua_histories_{secrets.token_hex(4)}"
     with psycopg.connect(server_url, autocommit=True) as conn:
         conn.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(dbname)))
     database_url = with_database(server_url, dbname)
     temporal_dir = tempfile.mkdtemp(prefix="thdrec", dir="/tmp")
-    server = EmbeddedTemporal(temporal_dir, headless=True).start()
+    server = EmbeddedTemporal(temporal_dir, headless=True, search_attributes=CLI_TYPES).start()
     app = new_application(eventsourcing_env(database_url))
     try:
         yield Scratch(database_url, server.address, app)

@@ -1,0 +1,67 @@
+"""The typed search attributes of each target's workflow, for operators:
+
+    temporal workflow list --query "thiduaUnit='ngo-quyen' AND thiduaStatus='blocked'"
+
+TargetWorkflow upserts them whenever the facts they show change (only those that
+changed). A namespace must know them before a workflow sets them, or its workflow tasks
+fail: the embedded dev server registers them at start (`--search-attribute NAME=TYPE`),
+the worker registers any missing one when it starts (`ensure_registered`), and
+docs/operations.md gives the `temporal operator search-attribute create` lines for a
+namespace the worker may not change.
+"""
+
+from __future__ import annotations
+
+import logging
+from datetime import datetime
+from typing import Any
+
+from temporalio.common import SearchAttributeKey, SearchAttributeUpdate, TypedSearchAttributes
+
+CAMPAIGN = SearchAttributeKey.for_keyword("thiduaCampaign")
+UNIT = SearchAttributeKey.for_keyword("thiduaUnit")
+STATUS = SearchAttributeKey.for_keyword("thiduaStatus")
+OVERDUE = SearchAttributeKey.for_bool("thiduaOverdue")
+DEADLINE = SearchAttributeKey.for_datetime("thiduaDeadline")
+KEYS: tuple[SearchAttributeKey[Any], ...] = (CAMPAIGN, UNIT, STATUS, OVERDUE, DEADLINE)
+
+# Their Temporal types as the CLI and the dev server spell them (`--search-attribute NAME=TYPE`).
+CLI_TYPES = {CAMPAIGN.name: "Keyword", UNIT.name: "Keyword", STATUS.name: "Keyword", OVERDUE.name: "Bool",
+             DEADLINE.name: "Datetime"}
+
+log = logging.getLogger("thidua.workflows")
+
+
+def wanted(campaign_id: str, unit_id: str, status: str, overdue: bool, deadline_at: datetime) -> dict[str, Any]:
+    """The value of each attribute for these facts, by name."""
+    return {CAMPAIGN.name: campaign_id, UNIT.name: unit_id, STATUS.name: status, OVERDUE.name: overdue,
+            DEADLINE.name: deadline_at}
+
+
+def updates(current: TypedSearchAttributes, values: dict[str, Any]) -> list[SearchAttributeUpdate[Any]]:
+    """The updates that bring `current` to `values`: none for an attribute already right."""
+    return [key.value_set(values[key.name]) for key in KEYS if current.get(key) != values[key.name]]
+
+
+async def ensure_registered(client: Any, namespace: str) -> None:
+    """Register on `namespace` the attributes it does not know yet (a namespace made
+    without them). Refused (no operator rights on a production namespace): log how to
+    register them and go on; their workflows' tasks fail until they are."""
+    # Here, not at the top: the workflow sandbox imports this module for the keys only.
+    from temporalio.api.operatorservice.v1 import AddSearchAttributesRequest, ListSearchAttributesRequest
+
+    known = await client.operator_service.list_search_attributes(ListSearchAttributesRequest(namespace=namespace))
+    names = set(known.custom_attributes) | set(known.system_attributes)
+    missing = {key.name: key.indexed_value_type for key in KEYS if key.name not in names}
+    if not missing:
+        return
+    try:
+        await client.operator_service.add_search_attributes(AddSearchAttributesRequest(
+            namespace=namespace, search_attributes={name: kind
+                                                    for name, kind in missing.items()}))
+        log.info("registered the search attributes %s on namespace %s", ", ".join(sorted(missing)), namespace)
+    except Exception as exc:  # noqa: BLE001 - the worker still serves; the log says what to do
+        lines = "; ".join(f"temporal operator search-attribute create --namespace {namespace} --name {name} "
+                          f"--type {CLI_TYPES[name]}" for name in sorted(missing))
+        log.error("the search attributes %s are not registered on namespace %s and could not be (%s): "
+                  "target workflows fail until they are; run: %s", ", ".join(sorted(missing)), namespace, exc, lines)
