@@ -77,9 +77,11 @@ def create_app(
     auth_cache_ttl: float = 5.0,
     position_wait_seconds: float = 5.0,
     settle_heap: bool = False,
+    tracer_provider: Any = None,
 ) -> FastAPI:
     """The app; `parts` may be omitted only by callers that never start it (e.g. to
-    list its routes)."""
+    list its routes). `tracer_provider`: OpenTelemetry's, for a span per request (see
+    thidua.tracing); None leaves FastAPI's telemetry off altogether."""
     metrics = ApiMetrics()
 
     @contextlib.asynccontextmanager
@@ -108,6 +110,7 @@ def create_app(
         redoc_url=None,
         # Readable operation ids for generated clients: the route's name (`block_target`).
         generate_unique_id_function=lambda route: route.name,
+        telemetry=_telemetry(tracer_provider),
     )
     app.state.services = None
     install_problem_handlers(app)
@@ -144,6 +147,16 @@ def create_app(
             expose_headers=["X-Request-ID", "Location", "Retry-After", "Idempotent-Replayed"],
         )
     return app
+
+
+def _telemetry(tracer_provider: Any) -> dict[str, Any]:
+    """FastAPI's own OpenTelemetry: request and operation spans on our provider when traces
+    are on (no metrics or logs through it: /metrics and the JSON logs have those); when
+    off, off, even if something set a global provider."""
+    if tracer_provider is None:
+        return {"tracing": False, "metrics": False, "logs": False}
+    return {"tracer_provider": tracer_provider, "metrics": False, "logs": False,
+            "exclude": lambda scope: scope.get("path") in ("/healthz", "/metrics")}
 
 
 async def _services(

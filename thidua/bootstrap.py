@@ -20,7 +20,7 @@ import logging
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
-from thidua import heap
+from thidua import heap, tracing
 from thidua.dburl import asyncpg_dsn
 from thidua.embedded import EmbeddedPostgres, EmbeddedTemporal
 from thidua.event_store import domain_application
@@ -99,10 +99,12 @@ def build_api(
     gateway: Any = None,
     temporal_client: Any = None,
     temporal_address: str | None = None,
+    span_exporter: Any = None,
     **app_options: Any,
 ) -> FastAPI:
     """The API app. Parts given are used as they are (and left open); the others are
     built in the app's lifespan, on the serving loop, and closed with it.
+    `span_exporter`: where its traces go instead of the configured exporter (a test's).
     `app_options` go to `thidua.api.app.create_app` (auth_cache_ttl, position_wait_seconds,
     settle_heap)."""
     # Imported here, not at the top: only the API process loads FastAPI (see above).
@@ -111,6 +113,8 @@ def build_api(
 
     from thidua.api.app import ApiParts, create_app
     from thidua.workflows.client import TargetGateway, connect
+
+    traces = tracing.tracer_provider(settings, "api", span_exporter)  # None: traces off
 
     async def parts(stack: contextlib.AsyncExitStack) -> ApiParts:
         nonlocal database_url
@@ -128,13 +132,15 @@ def build_api(
         if target_gateway is None:
             if client is None:
                 address = temporal_address or await anyio.to_thread.run_sync(resolve_temporal_address, settings)
-                client = await connect(address, settings.temporal_namespace)
+                client = await connect(address, settings.temporal_namespace,
+                                       interceptors=tracing.temporal_interceptors(traces))
             target_gateway = TargetGateway(client, settings.task_queue)
         if client is None:
             client = getattr(target_gateway, "client", None)
+        stack.callback(tracing.shutdown, traces)
         return ApiParts(domain_app=app, pool=connection_pool, gateway=target_gateway, temporal_client=client)
 
-    return create_app(settings, parts=parts, **app_options)
+    return create_app(settings, parts=parts, tracer_provider=traces, **app_options)
 
 
 async def _keep_session(connection: Any) -> None:
@@ -174,9 +180,11 @@ def create_user(settings: Settings, *, name: str, role: str, unit_id: str | None
 
 # --------------------------------------------------------------------------- the worker
 async def run_worker(settings: Settings, stop: asyncio.Event | None = None, *,
-                     activities: Callable[[ThiduaApplication], Any] | None = None) -> None:
+                     activities: Callable[[ThiduaApplication], Any] | None = None,
+                     span_exporter: Any = None) -> None:
     """`thidua worker`: until `stop` is set (or SIGTERM/SIGINT), then a graceful shutdown.
-    `activities`: builds the target activities from the store (a test swaps them here)."""
+    `activities`: builds the target activities from the store (a test swaps them here);
+    `span_exporter`: where its traces go instead of the configured exporter (a test's)."""
     # Only the worker process loads Temporal's worker (see the module's docstring).
     from thidua.metrics import temporal_runtime
     from thidua.workflows import worker
@@ -187,11 +195,13 @@ async def run_worker(settings: Settings, stop: asyncio.Event | None = None, *,
     heap.limit_malloc_arenas()  # before the activity and Temporal threads start
     database_url = await asyncio.to_thread(resolve_database_url, settings)
     app: ThiduaApplication = await asyncio.to_thread(domain_application, database_url, worker.AGGREGATE_CACHE_ENV)
+    traces = tracing.tracer_provider(settings, "worker", span_exporter)  # None: traces off
     try:
         address = await asyncio.to_thread(resolve_temporal_address, settings)
         # The SDK's Prometheus exporter, when THIDUA_WORKER_METRICS_ADDRESS is set.
         client = await connect(address, settings.temporal_namespace,
-                               runtime=temporal_runtime(settings.worker_metrics_address))
+                               runtime=temporal_runtime(settings.worker_metrics_address),
+                               interceptors=tracing.temporal_interceptors(traces))
         if settings.worker_metrics_address:
             log.info("worker metrics (Temporal SDK) at http://%s/metrics", settings.worker_metrics_address)
         mail = Mailer(settings.smtp_url, settings.smtp_from, settings.public_url) if settings.smtp_url else None
@@ -201,6 +211,7 @@ async def run_worker(settings: Settings, stop: asyncio.Event | None = None, *,
         await worker.run_worker(settings, app, client, stop, deliveries=deliveries,
                                 activities=None if activities is None else activities(app))
     finally:
+        tracing.shutdown(traces)
         app.close()
 
 

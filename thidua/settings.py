@@ -22,6 +22,7 @@
 | smtp_from           | THIDUA_SMTP_FROM          | thidua@localhost   |
 | public_url          | THIDUA_PUBLIC_URL         | http://127.0.0.1:8000 |
 | cors_allow_origins  | THIDUA_CORS_ALLOW_ORIGINS | None (no CORS)     |
+| traces_exporter     | THIDUA_TRACES_EXPORTER    | None (otlp when OTEL_EXPORTER_OTLP_[TRACES_]ENDPOINT is set, else off) |
 
 Env names are case-insensitive; an empty variable counts as unset. Fields can also be passed by
 name: `Settings(database_url=...)`.
@@ -101,6 +102,10 @@ class Settings(BaseSettings):
     # Web origins whose scripts may call the JSON API with a bearer token, comma-separated
     # (https://portal.example.gov.vn,https://...). Off when unset: no CORS headers at all.
     cors_allow_origins: str | None = Field(default=None, validation_alias="THIDUA_CORS_ALLOW_ORIGINS")
+    # Where OpenTelemetry traces go (thidua/tracing.py): "otlp" (to OTEL_EXPORTER_OTLP_*),
+    # "console" (spans printed on stdout), "none"; unset: otlp when an OTLP endpoint is set.
+    traces_exporter: Literal["otlp", "console", "none"] | None = Field(
+        default=None, validation_alias="THIDUA_TRACES_EXPORTER")
 
     @field_validator("log_level", mode="before")
     @classmethod

@@ -19,7 +19,7 @@ import contextlib
 import hashlib
 import json
 import logging
-from collections.abc import Awaitable, Callable, Iterable, Iterator, Mapping
+from collections.abc import Awaitable, Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import asdict, is_dataclass
 from datetime import date, timedelta
 from typing import Any, NoReturn, TypeVar
@@ -96,14 +96,16 @@ __all__ = [
 ]
 
 
-async def connect(address: str, namespace: str = "default", *, lazy: bool = False, runtime: Any = None) -> Client:
+async def connect(address: str, namespace: str = "default", *, lazy: bool = False, runtime: Any = None,
+                  interceptors: Sequence[Any] = ()) -> Client:
     """A Temporal client with thidua's data converter. `lazy=True` connects on first use
     (a process can start while Temporal is still coming up); `runtime`: a
-    temporalio.runtime.Runtime (e.g. with a metrics exporter), else the default one."""
+    temporalio.runtime.Runtime (e.g. with a metrics exporter), else the default one;
+    `interceptors`: more of them (tracing, see thidua.tracing), for a worker on it too."""
     try:
         return await Client.connect(
             address, namespace=namespace, data_converter=data_converter, lazy=lazy, runtime=runtime,
-            interceptors=[RequestIdInterceptor()],  # the API's request id, to the activities
+            interceptors=[RequestIdInterceptor(), *interceptors],  # the API's request id, to the activities
         )
     except Exception as exc:  # the core raises RuntimeError with the transport's reason
         raise ServiceUnavailable(f"cannot reach Temporal at {address} (namespace {namespace!r}): {exc}") from exc

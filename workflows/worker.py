@@ -76,7 +76,8 @@ DEFAULT_GRACEFUL_SHUTDOWN = timedelta(seconds=15)
 # Modules the workflow sandbox may share with the worker instead of re-importing per run:
 # pure, deterministic code (the domain's rules and value objects, our message types).
 _PASSTHROUGH = (domain.__name__, messages.__name__, campaign_operation_messages.__name__, commands.__name__,
-                errors.__name__, search_attributes.__name__, "isodate", "pydantic")
+                errors.__name__, search_attributes.__name__, "isodate", "pydantic",
+                "opentelemetry")  # (tracing's interceptor, when on: thidua.tracing)
 
 
 def _bytecode_for_the_sandbox() -> None:

@@ -32,6 +32,7 @@ ENV_TO_FIELD = {
     "THIDUA_PUBLIC_URL": ("public_url", "https://thidua.example", "https://thidua.example"),
     "THIDUA_CORS_ALLOW_ORIGINS": ("cors_allow_origins", "https://a.gov.vn/, http://b:8080",
                                   "https://a.gov.vn,http://b:8080"),
+    "THIDUA_TRACES_EXPORTER": ("traces_exporter", "console", "console"),
 }
 
 DEFAULTS = {
@@ -57,6 +58,7 @@ DEFAULTS = {
     "smtp_from": "thidua@localhost",
     "public_url": "http://127.0.0.1:8000",
     "cors_allow_origins": None,
+    "traces_exporter": None,
 }
 
 
@@ -156,3 +158,17 @@ def test_an_unknown_log_format_is_refused(monkeypatch: pytest.MonkeyPatch) -> No
     monkeypatch.setenv("THIDUA_LOG_FORMAT", "xml")
     with pytest.raises(ValidationError):
         Settings()
+
+
+def test_traces_are_off_unless_an_exporter_or_an_otlp_endpoint_is_set(monkeypatch: pytest.MonkeyPatch) -> None:
+    from thidua.tracing import exporter_name
+
+    for name in ("OTEL_EXPORTER_OTLP_ENDPOINT", "OTEL_EXPORTER_OTLP_TRACES_ENDPOINT"):
+        monkeypatch.delenv(name, raising=False)
+    assert exporter_name(Settings()) is None
+    monkeypatch.setenv("OTEL_EXPORTER_OTLP_TRACES_ENDPOINT", "http://collector:4318/v1/traces")
+    assert exporter_name(Settings()) == "otlp"
+    assert exporter_name(Settings(traces_exporter="none")) is None  # an endpoint, but switched off
+    assert exporter_name(Settings(traces_exporter="console")) == "console"
+    with pytest.raises(ValueError):
+        Settings(traces_exporter="zipkin")
