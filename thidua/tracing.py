@@ -10,8 +10,7 @@ own tracer provider (service name `thidua-api`, `thidua-worker`, or OTEL_SERVICE
 - the API's and the worker's Temporal client: temporalio's `TracingInterceptor`, which
   carries the span context in Temporal headers, so the update-with-start or update sent
   for a request, the workflow's update handler and the activity it runs are spans of
-  the same trace (a later command on a workflow: its update and activity are in the
-  trace of the request that started the workflow, linked to the command's request).
+  the same trace (each update in its own caller's trace: thidua.workflows.tracing).
 
 Off: nothing of OpenTelemetry is imported or installed in the app or the clients.
 """
@@ -71,9 +70,9 @@ def temporal_interceptors(provider: Any) -> list[Any]:
     if provider is None:
         return []
     # Here, not at the top: see tracer_provider.
-    from temporalio.contrib.opentelemetry import TracingInterceptor
+    from thidua.workflows.tracing import ThiduaTracingInterceptor
 
-    return [TracingInterceptor(provider.get_tracer("thidua.temporal"))]
+    return [ThiduaTracingInterceptor(provider.get_tracer("thidua.temporal"))]
 
 
 def shutdown(provider: Any) -> None:

@@ -13,6 +13,7 @@ import sys
 from pathlib import Path
 
 import httpx
+import pytest
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 
 from tests.e2e.conftest import Person, ServerThread, register_unit, unique
@@ -22,9 +23,11 @@ from thidua.settings import Settings
 REPO = Path(__file__).resolve().parents[2]
 
 
-async def test_one_command_is_one_trace_from_the_api_to_the_activity(e2e_settings: Settings,
-                                                                     secretariat: Person) -> None:
-    settings = e2e_settings.model_copy(update={"task_queue": f"thidua-traced-{secrets.token_hex(3)}"})
+@pytest.mark.parametrize("sandboxed", [False, True], ids=["unsandboxed", "sandboxed"])
+async def test_one_command_is_one_trace_from_the_api_to_the_activity(e2e_settings: Settings, secretariat: Person,
+                                                                     sandboxed: bool) -> None:
+    settings = e2e_settings.model_copy(update={"task_queue": f"thidua-traced-{secrets.token_hex(3)}",
+                                               "workflow_sandbox": sandboxed})
     api_spans, worker_spans = InMemorySpanExporter(), InMemorySpanExporter()
     stop = asyncio.Event()
     worker = asyncio.create_task(bootstrap.run_worker(settings, stop, span_exporter=worker_spans))
@@ -39,21 +42,31 @@ async def test_one_command_is_one_trace_from_the_api_to_the_activity(e2e_setting
             assigned = await traced.post(f"/v1/campaigns/{cid}/targets", headers=secretariat.headers, json={
                 "key": "k1", "unit_id": unit, "title": "Theo vết", "area": "KT-XH", "deadline": "2030-06-30",
                 "points": 1})
-        assert assigned.status_code == 201, assigned.text
+            assert assigned.status_code == 201, assigned.text
+            # a later command, on the workflow the assignment started
+            cancelled = await traced.post(f"/v1/targets/{assigned.json()['target']['id']}/cancel",
+                                          headers=secretariat.headers, json={"reason": "điều chỉnh"})
+            assert cancelled.status_code == 200, cancelled.text
     finally:
         server.stop()
         stop.set()
         await worker
 
-    (request,) = [s for s in api_spans.get_finished_spans() if s.name == "POST /v1/campaigns/{cid}/targets"]
-    trace_id = request.context.trace_id
-    in_trace = [s for s in (*api_spans.get_finished_spans(), *worker_spans.get_finished_spans())
-                if s.context.trace_id == trace_id]
-    names = {s.name for s in in_trace}
+    def trace_of(route: str) -> tuple[set[str], set[str]]:
+        """(span names, processes) of the trace of the request to `route`."""
+        (request,) = [s for s in api_spans.get_finished_spans() if s.name == route]
+        in_trace = [s for s in (*api_spans.get_finished_spans(), *worker_spans.get_finished_spans())
+                    if s.context.trace_id == request.context.trace_id]
+        return {s.name for s in in_trace}, {s.resource.attributes["service.name"] for s in in_trace}
+
+    names, processes = trace_of("POST /v1/campaigns/{cid}/targets")
     assert {"StartUpdateWithStartWorkflow:TargetWorkflow", "HandleUpdate:assign",
             "StartActivity:thidua.assign_target", "RunActivity:thidua.assign_target"} <= names, names
-    by_process = {s.resource.attributes["service.name"] for s in in_trace}
-    assert by_process == {"thidua-api", "thidua-worker"}
+    assert processes == {"thidua-api", "thidua-worker"}
+    names, processes = trace_of("POST /v1/targets/{tid}/cancel")
+    assert {"StartWorkflowUpdate:command", "HandleUpdate:command", "StartActivity:thidua.apply_target_command",
+            "RunActivity:thidua.apply_target_command"} <= names, names
+    assert "HandleUpdate:assign" not in names and processes == {"thidua-api", "thidua-worker"}
 
 
 def test_with_no_exporter_no_tracing_is_loaded(e2e_settings: Settings) -> None:
