@@ -27,6 +27,10 @@ BATCH_ACTIVITY_TIMEOUT = timedelta(seconds=60)
 
 @workflow.defn(name="AssignBatchWorkflow")
 class AssignBatchWorkflow:
+    # Its whole run serves the import that started it: its activity carries that request's
+    # id (thidua.workflows.request_ids), and so do the events it stores.
+    RUNS_FOR_ITS_REQUEST = True
+
     @workflow.run
     async def run(self, batch: AssignBatchInput) -> list[BatchAssigned]:
         batch.at = workflow.now()

@@ -63,6 +63,10 @@ HEARTBEAT_TIMEOUT = timedelta(seconds=10)
 
 @workflow.defn(name="CampaignOperationWorkflow")
 class CampaignOperationWorkflow:
+    # Its whole run serves the request that started it: its activities carry that
+    # request's id (thidua.workflows.request_ids), and so do the events they store.
+    RUNS_FOR_ITS_REQUEST = True
+
     @workflow.init
     def __init__(self, op: OperationInput) -> None:
         self._progress = OperationProgress(kind=op.kind, campaign_id=op.campaign_id)

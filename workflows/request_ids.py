@@ -4,8 +4,10 @@ start), the workflow hands it to the activities its update handler starts, and t
 runs with it set, so everything logged on the way carries the id of the HTTP request.
 
 Pass `RequestIdInterceptor()` to `Client.connect(interceptors=...)` (thidua.workflows.client.connect
-does); a worker built on that client uses it too (it is also a worker interceptor). Timers
-and other work no request asked for carry no id.
+does); a worker built on that client uses it too (it is also a worker interceptor). A
+workflow whose whole run serves the request that started it (`RUNS_FOR_ITS_REQUEST = True`:
+an import's batch, a campaign operation) gives that id to all its activities. Timers and
+other work no request asked for carry no id.
 """
 
 from __future__ import annotations
@@ -84,6 +86,14 @@ class _ClientOutbound(client.OutboundInterceptor):
 class _WorkflowInbound(temporal_worker.WorkflowInboundInterceptor):
     def init(self, outbound: temporal_worker.WorkflowOutboundInterceptor) -> None:
         super().init(_WorkflowOutbound(outbound))
+
+    async def execute_workflow(self, input: temporal_worker.ExecuteWorkflowInput) -> Any:
+        if getattr(input.type, "RUNS_FOR_ITS_REQUEST", False):
+            request_id = _request_id(input.headers)
+            if request_id is not None:
+                _HANDLER_REQUEST_ID.set(request_id)  # the run's task: its activities carry it
+                REQUEST_ID.set(request_id)
+        return await super().execute_workflow(input)
 
     async def handle_update_handler(self, input: temporal_worker.HandleUpdateInput) -> Any:
         request_id = _request_id(input.headers)

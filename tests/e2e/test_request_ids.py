@@ -1,11 +1,14 @@
 """Every answer carries a request id (the client's `X-Request-ID` when it is a short token,
 else a new one), and every request is logged once with it: refusals at INFO, without a
-traceback."""
+traceback (in the worker too). The id follows a command through Temporal into the events
+it stores."""
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import re
+from datetime import datetime, timedelta, timezone
 
 import httpx
 import pytest
@@ -118,3 +121,38 @@ async def test_a_refusal_decided_in_the_worker_is_logged_without_a_warning_or_a_
     assert loud == []
     logged = [r for r in mine if r.name == REQUEST_LOG]
     assert [(r.levelno, r.status) for r in logged] == [(logging.INFO, 422)]
+
+
+async def test_an_import_and_a_campaign_operation_store_their_request_ids(
+    secretariat: Person, worker: None, projector: None
+) -> None:
+    """Work a request hands to a workflow of its own (an import's batches, closing a
+    campaign) stores events with that request's id too."""
+    unit = unique("rid-imp-unit")
+    await register_unit(secretariat, unit, "Phường Nhập")
+    cid = unique("rid-imp")
+    assert (await secretariat.post("/v1/campaigns", {"id": cid, "name": "Nhập", "starts_on": "2022-01-01",
+                                                     "ends_on": "2030-12-31"})).status_code == 201
+    rows = [{"key": f"r{n}", "unit_id": unit, "title": f"Dòng {n}", "area": "KT-XH", "deadline": "2030-06-30",
+             "points": 1} for n in range(3)]
+    imported = await secretariat.post(f"/v1/campaigns/{cid}/targets/import", rows,
+                                      headers={"X-Request-ID": f"{cid}-import"})
+    assert imported.status_code == 201, imported.text
+    before_close = (datetime.now(timezone.utc) - timedelta(seconds=5)).isoformat()
+    closed = await secretariat.post(f"/v1/campaigns/{cid}/close", {"reason": "kết thúc"},
+                                    headers={"X-Request-ID": f"{cid}-close"})
+    assert closed.status_code in (200, 202), closed.text
+    audit = await secretariat.get("/v1/audit", params={"unit_id": unit, "min_position": imported.json()["position"]})
+    assigned = [e for e in audit.json()["items"] if e["event_type"] == "Assigned"]
+    assert [e["request_id"] for e in assigned] == [f"{cid}-import"] * 3
+
+    async def closing() -> list[dict]:
+        page = await secretariat.get("/v1/audit", params={"actor_id": secretariat.id, "since": before_close,
+                                                          "limit": 500})
+        return [e for e in page.json()["items"] if e["aggregate_id"] == cid and e["event_type"] == "Closed"]
+
+    for _ in range(150):  # the operation may still be running (202), the projector catching up
+        if entries := await closing():
+            break
+        await asyncio.sleep(0.2)
+    assert [e["request_id"] for e in entries] == [f"{cid}-close"]
