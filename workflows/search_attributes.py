@@ -50,7 +50,12 @@ async def ensure_registered(client: Any, namespace: str) -> None:
     # Here, not at the top: the workflow sandbox imports this module for the keys only.
     from temporalio.api.operatorservice.v1 import AddSearchAttributesRequest, ListSearchAttributesRequest
 
-    known = await client.operator_service.list_search_attributes(ListSearchAttributesRequest(namespace=namespace))
+    try:
+        known = await client.operator_service.list_search_attributes(ListSearchAttributesRequest(namespace=namespace))
+    except Exception as exc:  # noqa: BLE001 - no right to look: the operator registered them, or will
+        log.warning("could not list the search attributes of namespace %s (%s); target workflows need %s "
+                    "(docs/operations.md)", namespace, exc, ", ".join(CLI_TYPES))
+        return
     names = set(known.custom_attributes) | set(known.system_attributes)
     missing = {key.name: key.indexed_value_type for key in KEYS if key.name not in names}
     if not missing:
