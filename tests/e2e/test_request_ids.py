@@ -113,14 +113,18 @@ async def test_a_refusal_decided_in_the_worker_is_logged_without_a_warning_or_a_
                                    {"new_deadline": "2030-01-31", "reason": "lùi hạn"},
                                    headers={"X-Request-ID": request_id})
     assert refused.status_code == 422, refused.text
+    # ... and one the workflow's validator refuses (the target is not escalated): a 409
+    not_now = await committee.post(f"/v1/targets/{assigned.json()['target']['id']}/resolve",
+                                   {"directive": "chưa có gì để chỉ đạo"}, headers={"X-Request-ID": f"{cid}-resolve"})
+    assert not_now.status_code == 409, not_now.text
     mine = [r for r in caplog.records if getattr(r, "request_id", None) == request_id]
     assert any(r.name == "thidua.request_ids" for r in mine)  # the activity did run, and refused
     # (the SDK logs outside the activity's context: every record logged meanwhile counts)
     loud = [(r.name, r.levelname, r.getMessage()) for r in caplog.records
             if r.levelno >= logging.WARNING or (r.exc_info and r.levelno >= logging.INFO)]
     assert loud == []
-    logged = [r for r in mine if r.name == REQUEST_LOG]
-    assert [(r.levelno, r.status) for r in logged] == [(logging.INFO, 422)]
+    logged = [r for r in caplog.records if r.name == REQUEST_LOG and r.request_id.startswith(cid)]
+    assert [(r.levelno, r.status) for r in logged] == [(logging.INFO, 422), (logging.INFO, 409)]
 
 
 async def test_an_import_and_a_campaign_operation_store_their_request_ids(
