@@ -576,10 +576,26 @@ class StoppedReadModelOut(Output):
     stopped_at: datetime
 
 
+class ProcessHealthOut(Output):
+    """A worker or projector process, from its heartbeat (thidua.heartbeats)."""
+
+    kind: Literal["worker", "projector"]
+    id: str
+    host: str
+    pid: int
+    state: Literal["alive", "stale", "stuck"] = Field(
+        description="alive: beating; stale: no beat for four intervals (hung, or killed); "
+                    "stuck: beating, but no activity thread has been free since `stuck_since`")
+    started_at: datetime
+    beat_at: datetime
+    stuck_since: datetime | None = None
+
+
 class HealthOut(Output):
     status: Literal["ok", "degraded", "unavailable"]
     checks: dict[str, str]
     stopped_read_models: list[StoppedReadModelOut] = []
+    processes: list[ProcessHealthOut] = []
 
 
 # ------------------------------------------------------------------ query parameters

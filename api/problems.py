@@ -273,7 +273,10 @@ def unexpected_response(request: Request, exc: BaseException) -> JSONResponse:
 
 
 def problem_responses(*statuses: int) -> dict[int | str, dict[str, Any]]:
-    """OpenAPI `responses=` entries for the problems a route can answer with."""
+    """OpenAPI `responses=` entries for the problems a route can answer with. A route that
+    authenticates (401) can also refuse a client that failed too many tokens (429)."""
+    if 401 in statuses and 429 not in statuses:
+        statuses = (*statuses, 429)
     return {
         status: {
             "model": ProblemDetails,
