@@ -33,10 +33,12 @@ from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from pydantic import BaseModel
 
 from thidua.api import readmodels
+from thidua.api.models import CommandPendingOut
 from thidua.api.auth import Principal, user_id_of
 from thidua.api.idempotency import MAX_KEY_LENGTH, StoredResponse, command_id_for, request_hash
 from thidua.api.problems import Problem, from_domain_error, is_unavailable
 from thidua.api.services import Services
+from thidua.workflows.errors import CommandPending
 from thidua.api.sessions import client_address
 from thidua.domain import lifecycle as lc
 from thidua.projections import queries
@@ -65,6 +67,9 @@ async def services_of(request: Request) -> Services:
 
 
 ServicesDep = Annotated[Services, Depends(services_of)]
+
+# Seconds a client waits before asking again for a command's outcome (202).
+PENDING_RETRY_AFTER = 2
 
 _bearer = HTTPBearer(auto_error=False, description="`Authorization: Bearer thd_<user>_<secret>`")
 
@@ -248,6 +253,12 @@ class CommandContext:
         except Problem:
             metrics.command(name, "refused")
             raise
+        except CommandPending as pending:
+            # Handed over, outcome unknown: not remembered under the key, so a retry with
+            # it asks the workflow again and gets the outcome (docs/api.md, "503 and 202").
+            metrics.command(name, "pending")
+            return JSONResponse(CommandPendingOut(command_id=self.command_id, detail=str(pending)).model_dump(),
+                                status_code=202, headers={"Retry-After": str(PENDING_RETRY_AFTER)})
         except Exception as exc:
             metrics.command(name, "unavailable" if is_unavailable(exc) else "error")
             raise

@@ -433,6 +433,16 @@ class TargetCommandOut(Output):
     position: int
 
 
+class CommandPendingOut(Output):
+    """202: the command reached its target's workflow, but its outcome is not known yet
+    (PostgreSQL or the worker did not answer in time). It is applied at most once, maybe
+    later. Repeat the same request with the same Idempotency-Key to read the outcome."""
+
+    status: Literal["pending"] = "pending"
+    command_id: str
+    detail: str
+
+
 class TargetPage(Output):
     items: list[TargetOut]
     next_cursor: str | None = None
