@@ -14,7 +14,9 @@ the supervisor. A clean stop deletes the row; a killed process leaves it, seen a
 until it is forgotten (`FORGET_AFTER`).
 
 This module imports nothing of the project but the URL helper: the worker, the projector,
-the API and `thidua up` all use it.
+the API and `thidua up` all use it. A process starting on a host forgets the rows of that
+host's processes that no longer exist, so a restarted worker is not reported beside its
+killed predecessor.
 """
 
 from __future__ import annotations
@@ -82,6 +84,16 @@ class ExecutorProbe:
             return None
         assert self._handed_at is not None
         return self._handed_at if now - self._handed_at >= self.stuck_after else None
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True  # someone else's process
+    return True
 
 
 def _nothing() -> None:
@@ -153,7 +165,17 @@ class Heartbeat:
                 self.dsn, autocommit=True, connect_timeout=5, options="-c statement_timeout=5000")
             await self._conn.execute(DDL)
             await self._conn.execute(f"DELETE FROM {TABLE} WHERE beat_at < now() - %s::interval", (FORGET_AFTER,))
+            await self._forget_the_dead_of_this_host(self._conn)
         return self._conn
+
+    async def _forget_the_dead_of_this_host(self, conn: psycopg.AsyncConnection[Any]) -> None:
+        """Rows this host's killed processes left (their pid gone, or reused by this very
+        process): a restarted worker is not reported beside its dead predecessor."""
+        rows = await (await conn.execute(f"SELECT process_id, pid FROM {TABLE} WHERE host = %s AND process_id <> %s",
+                                         (self.host, self.process_id))).fetchall()
+        dead = [process_id for process_id, pid in rows if pid == self.pid or not _alive(pid)]
+        if dead:
+            await conn.execute(f"DELETE FROM {TABLE} WHERE process_id = ANY(%s)", (dead,))
 
 
 # ------------------------------------------------------------------------------ reading
