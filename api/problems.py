@@ -216,6 +216,8 @@ def is_unavailable(exc: BaseException) -> bool:
         return True
     if isinstance(exc, psycopg.OperationalError):
         return True
+    if isinstance(exc, asyncpg.PostgresError) and _refused_by_the_server(exc):
+        return True
     if isinstance(exc, RPCError) and exc.status in (
         RPCStatusCode.UNAVAILABLE,
         RPCStatusCode.DEADLINE_EXCEEDED,
@@ -223,6 +225,20 @@ def is_unavailable(exc: BaseException) -> bool:
     ):
         return True
     return isinstance(exc, (ConnectionError, TimeoutError))
+
+
+# SQLSTATE classes of a server that cannot serve now: connection exceptions (08), insufficient
+# resources (53: too many connections), operator intervention (57: shut down, cancelled by a
+# statement timeout or an administrator).
+_UNAVAILABLE_SQLSTATE_CLASSES = ("08", "53", "57")
+
+
+def _refused_by_the_server(exc: Any) -> bool:
+    """The server answered but will not serve now: its state, not the request, is the cause
+    (e.g. `database "x" is not currently accepting connections` during maintenance)."""
+    state = getattr(exc, "sqlstate", None) or ""
+    return state[:2] in _UNAVAILABLE_SQLSTATE_CLASSES or (
+        state == "55000" and "accepting connections" in str(exc))
 
 
 def unavailable_response(request: Request, exc: BaseException) -> JSONResponse:
