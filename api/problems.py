@@ -211,6 +211,9 @@ def is_unavailable(exc: BaseException) -> bool:
             asyncpg.TooManyConnectionsError,
             asyncpg.AdminShutdownError,
             asyncpg.exceptions.ConnectionDoesNotExistError,
+            # a pooled connection ended by the server mid-operation can be left in a state
+            # asyncpg refuses to reuse ("cannot switch to state ..."): the outage, not the request
+            asyncpg.exceptions.InternalClientError,
         ),
     ):
         return True

@@ -171,9 +171,14 @@ class Heartbeat:
     async def _forget_the_dead_of_this_host(self, conn: psycopg.AsyncConnection[Any]) -> None:
         """Rows this host's killed processes left (their pid gone, or reused by this very
         process): a restarted worker is not reported beside its dead predecessor."""
-        rows = await (await conn.execute(f"SELECT process_id, pid FROM {TABLE} WHERE host = %s AND process_id <> %s",
-                                         (self.host, self.process_id))).fetchall()
-        dead = [process_id for process_id, pid in rows if pid == self.pid or not _alive(pid)]
+        rows = await (await conn.execute(
+            f"SELECT process_id, pid, kind, started_at FROM {TABLE} WHERE host = %s AND process_id <> %s",
+            (self.host, self.process_id))).fetchall()
+        # Our own pid on an older row of our kind: this process's previous life (a container
+        # restarted with the same pid). Another kind with our pid lives in this very process.
+        dead = [process_id for process_id, pid, kind, started_at in rows
+                if (pid == self.pid and kind == self.kind and started_at < self.started_at)
+                or (pid != self.pid and not _alive(pid))]
         if dead:
             await conn.execute(f"DELETE FROM {TABLE} WHERE process_id = ANY(%s)", (dead,))
 

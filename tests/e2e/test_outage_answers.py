@@ -9,17 +9,20 @@
 
 Before, both were a 503, and a 503 was sometimes stored minutes later.
 
-The outage is real and its own: a throwaway database, with the worker and the projector as
-processes on it, made unreachable (every connection ended, new ones refused) while a command
-is in flight, then reachable again.
+The outage is real and its own: a throwaway PostgreSQL server, with the worker and the
+projector as processes on it, whose database is made unreachable (every connection ended, new
+ones refused) while a command is in flight, then reachable again.
 """
 
 from __future__ import annotations
 
 import asyncio
 import secrets
+import shutil
+import tempfile
 from collections.abc import Iterator
 from datetime import date, timedelta
+from pathlib import Path
 
 import psycopg
 import pytest
@@ -32,6 +35,7 @@ from tests.integration.test_workflow_worker_crash import discard, start_worker_p
 from thidua.api.idempotency import command_id_for
 from thidua.bootstrap import build_api, create_user
 from thidua.dburl import asyncpg_dsn
+from thidua.embedded import EmbeddedPostgres
 from thidua.event_store import domain_application
 from thidua.settings import Settings
 from thidua.workflows.client import TargetGateway, connect
@@ -41,9 +45,21 @@ OUTAGE_SECONDS = 12  # longer than that wait
 
 
 @pytest.fixture
-def outage_stack(postgres_server_url: str, temporal_address: str) -> Iterator[Settings]:
-    """A throwaway database with `thidua worker` and `thidua projector` running on it."""
-    with fresh_database(postgres_server_url, "thidua_outage") as url:
+def throwaway_postgres() -> Iterator[str]:
+    """A PostgreSQL server of this test's own (embedded): its outage touches nothing else."""
+    work = Path(tempfile.mkdtemp(prefix="thdo", dir="/tmp"))  # short: the socket lives there
+    server = EmbeddedPostgres(work / "pg").start()
+    try:
+        yield server.url
+    finally:
+        server.stop()
+        shutil.rmtree(work, ignore_errors=True)
+
+
+@pytest.fixture
+def outage_stack(throwaway_postgres: str, temporal_address: str) -> Iterator[Settings]:
+    """A database on that server with `thidua worker` and `thidua projector` running on it."""
+    with fresh_database(throwaway_postgres, "thidua_outage") as url:
         settings = Settings(database_url=url, temporal_address=temporal_address, log_level="WARNING",
                             task_queue=f"outage-{secrets.token_hex(3)}")
         children = [start_worker_process(url, temporal_address, settings.task_queue, command=command)
@@ -94,7 +110,7 @@ async def until(probe, timeout: float = 90.0):  # type: ignore[no-untyped-def]
 
 
 async def test_a_503_is_never_applied_and_a_202_is_applied_at_most_once_and_read_by_retrying(
-    outage_stack: Settings, postgres_server_url: str
+    outage_stack: Settings, throwaway_postgres: str
 ) -> None:
     settings = outage_stack
     client = await connect(settings.temporal_address, settings.temporal_namespace)
@@ -120,7 +136,7 @@ async def test_a_503_is_never_applied_and_a_202_is_applied_at_most_once_and_read
         def progress(key: str):  # type: ignore[no-untyped-def]
             return head.post(f"/v1/targets/{tid}/progress", {"note": key}, headers={"Idempotency-Key": key})
 
-        outage = Outage(postgres_server_url, settings.database_url)
+        outage = Outage(throwaway_postgres, settings.database_url)
         # A command in flight when PostgreSQL goes: held at its save by a lock on the events
         # table (the API's checks read other tables), then the database goes away.
         lock = psycopg.connect(asyncpg_dsn(settings.database_url))

@@ -14,29 +14,12 @@ import asyncio
 from datetime import timedelta
 from pathlib import Path
 
-from tests.integration.conftest import SECRETARIAT, STANDING_COMMITTEE, Seed, eventually, new_id, unit_head
-from tests.integration.workflow_histories.record import HERE, TODAY, scratch, server_url_argument, write_history
-from thidua.workflows.client import assign_request
+from tests.integration.conftest import Seed
+from tests.integration.workflow_histories.record import (
+    HERE, auto_escalation, scratch, server_url_argument, write_history,
+)
 
 FLOOR = timedelta(seconds=2)  # the worker's floor; the campaign's SLA is one second
-
-
-async def reminder_floor(gateway, seed: Seed) -> str:  # type: ignore[no-untyped-def]
-    campaign = seed.campaign(escalate_after="PT1S", resolution_sla="PT1S", stale_after="P30D")
-    unit = seed.unit()
-    head = unit_head(unit)
-    tid = (await gateway.assign(assign_request(
-        SECRETARIAT, new_id("assign"), campaign, unit_id=unit, title="Giải phóng mặt bằng", area="gpmb",
-        deadline=TODAY + timedelta(days=30), points=10,
-    ))).target["id"]
-    await gateway.command(tid, "start", head, new_id("start"))
-    await gateway.command(tid, "block", head, new_id("block"), {"reason": "thiếu vốn"})
-    await eventually(lambda: seed.event_types(tid).count("EscalationReminded") >= 2, what="two reminders")
-    await gateway.command(
-        tid, "resolve", STANDING_COMMITTEE, new_id("resolve"),
-        {"directive": "ứng vốn", "new_deadline": TODAY + timedelta(days=45)},
-    )
-    return tid
 
 
 async def record(server_url: str, out_dir: Path = HERE) -> Path:
@@ -47,7 +30,8 @@ async def record(server_url: str, out_dir: Path = HERE) -> Path:
         client = await connect(where.temporal_address, "default")
         queue = "record-reminder-floor"
         async with build_worker(client, where.app, queue, reminder_floor=FLOOR):
-            tid = await reminder_floor(TargetGateway(client, queue), Seed(where.app))
+            # record.py's escalation path, its reminders now spaced by the floor
+            _, tid = await auto_escalation(TargetGateway(client, queue), Seed(where.app))
             return await write_history(client.get_workflow_handle(workflow_id_for(tid)), out_dir / "reminder_floor.json")
 
 
