@@ -18,7 +18,7 @@ UV         := $(VENV)/bin/uv
 UV_SPEC    := uv>=0.13,<0.14
 LOCK_ARGS  := --universal --python-version 3.11 --generate-hashes --quiet $(if $(UPGRADE),--upgrade)
 
-.PHONY: venv chromium test test-tools up lock bench bench-large clean distclean
+.PHONY: venv chromium test test-tools up lock bench bench-large faults clean distclean
 
 venv: $(STAMP)
 
@@ -80,6 +80,12 @@ bench: $(BENCH_STAMP)
 
 bench-large: $(BENCH_STAMP)
 	$(VENV_PY) -m bench --large
+
+# The fault run (bench/faults.py): load while the worker, the projector and Temporal are
+# SIGKILLed and PostgreSQL goes away and stalls, then bad input and authorisation attempts;
+# writes the figures into docs/reliability.md. About four minutes here; not part of `make test`.
+faults: venv
+	$(VENV_PY) -m bench.faults --write docs/reliability.md
 
 # Build and test leftovers; keeps .venv and the dev data in .thidua/ (see distclean).
 clean:

@@ -32,6 +32,9 @@ from thidua.api.problems import install_problem_handlers
 from thidua.api.routes import campaigns, notifications, operations, reports, rules, session, system, targets, webhooks
 from thidua.api.services import Services
 from thidua.api.sessions import LoginThrottle, SessionStore
+
+# One client address may fail ten times as many bearer tokens as one user id (a shared office address).
+TOKEN_ADDRESS_FACTOR = 10
 from thidua.api.web import mount as mount_web
 from thidua.api import users
 from thidua.projections.schema import ensure_schema
@@ -171,6 +174,8 @@ async def _services(
     await sessions.ensure_table()
     return Services(
         sessions=sessions, throttle=LoginThrottle(),
+        token_throttle=LoginThrottle.for_tokens(settings.auth_failures_per_minute, TOKEN_ADDRESS_FACTOR),
+        heartbeat_seconds=settings.heartbeat_seconds,
         domain_app=parts.domain_app, pool=parts.pool, gateway=parts.gateway, temporal_client=parts.temporal_client,
         verifier=TokenVerifier(parts.domain_app, ttl=auth_cache_ttl), idempotency=idempotency, metrics=metrics,
         task_queue=settings.task_queue, position_wait_seconds=position_wait_seconds,

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import hashlib
 import hmac
+import re
 import secrets
 import time
 from collections import OrderedDict
@@ -32,6 +33,7 @@ TOKEN_PREFIX = "thd_"
 ACTIVATION_PREFIX = "act_"
 SECRET_BYTES = 32
 MAX_TOKEN_LENGTH = 300
+_USER_ID = re.compile(r"[A-Za-z0-9-]{1,64}")
 ACTIVATION_LIFETIME = timedelta(hours=72)
 MIN_PASSWORD_LENGTH = 10
 MAX_PASSWORD_LENGTH = 1000  # argon2 hashes any length; a cap keeps a request from costing seconds
@@ -90,9 +92,10 @@ def user_id_of(token: str, prefix: str = TOKEN_PREFIX) -> str | None:
     if not token.startswith(prefix) or len(token) > MAX_TOKEN_LENGTH:
         return None
     user_id, sep, secret = token[len(prefix):].partition("_")
-    if not sep or not user_id or len(secret) < 40:  # 32 bytes of urlsafe base64 are 43 characters
+    if not sep or len(secret) < 40:  # 32 bytes of urlsafe base64 are 43 characters
         return None
-    return user_id
+    # Ids are ours (u + hex, or the demo's slugs): anything else is refused without a lookup.
+    return user_id if _USER_ID.fullmatch(user_id) else None
 
 
 @dataclass(frozen=True)

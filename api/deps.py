@@ -33,10 +33,13 @@ from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from pydantic import BaseModel
 
 from thidua.api import readmodels
-from thidua.api.auth import Principal
+from thidua.api.models import CommandPendingOut
+from thidua.api.auth import Principal, user_id_of
 from thidua.api.idempotency import MAX_KEY_LENGTH, StoredResponse, command_id_for, request_hash
 from thidua.api.problems import Problem, from_domain_error, is_unavailable
 from thidua.api.services import Services
+from thidua.workflows.errors import CommandPending
+from thidua.api.sessions import client_address
 from thidua.domain import lifecycle as lc
 from thidua.projections import queries
 from thidua.domain.errors import DomainError
@@ -65,6 +68,9 @@ async def services_of(request: Request) -> Services:
 
 ServicesDep = Annotated[Services, Depends(services_of)]
 
+# Seconds a client waits before asking again for a command's outcome (202).
+PENDING_RETRY_AFTER = 2
+
 _bearer = HTTPBearer(auto_error=False, description="`Authorization: Bearer thd_<user>_<secret>`")
 
 
@@ -81,8 +87,17 @@ async def authenticate(
             return person
     if credentials is None or credentials.scheme.lower() != "bearer":
         raise Problem(401, "a bearer token is required", headers=challenge)
-    principal = await services.verifier.verify(credentials.credentials)
+    token = credentials.credentials
+    throttle, user_id, address = services.token_throttle, user_id_of(token), client_address(request)
+    if throttle is not None:
+        throttle.check(None, address)  # an address that failed too often: 429 before any lookup
+    principal = await services.verifier.verify(token)
     if principal is None:
+        if throttle is not None:
+            # Wrong tokens naming a user id are counted for it too; its own right token
+            # still passes above, so guessing at someone's id does not lock them out.
+            throttle.check(user_id, address)
+            throttle.failed(user_id, address)
         raise Problem(401, "the token is unknown or revoked",
                       headers={"WWW-Authenticate": 'Bearer realm="thidua", error="invalid_token"'})
     return principal
@@ -238,6 +253,12 @@ class CommandContext:
         except Problem:
             metrics.command(name, "refused")
             raise
+        except CommandPending as pending:
+            # Handed over, outcome unknown: not remembered under the key, so a retry with
+            # it asks the workflow again and gets the outcome (docs/api.md, "503 and 202").
+            metrics.command(name, "pending")
+            return JSONResponse(CommandPendingOut(command_id=self.command_id, detail=str(pending)).model_dump(),
+                                status_code=202, headers={"Retry-After": str(PENDING_RETRY_AFTER)})
         except Exception as exc:
             metrics.command(name, "unavailable" if is_unavailable(exc) else "error")
             raise

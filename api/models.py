@@ -433,6 +433,16 @@ class TargetCommandOut(Output):
     position: int
 
 
+class CommandPendingOut(Output):
+    """202: the command reached its target's workflow, but its outcome is not known yet
+    (PostgreSQL or the worker did not answer in time). It is applied at most once, maybe
+    later. Repeat the same request with the same Idempotency-Key to read the outcome."""
+
+    status: Literal["pending"] = "pending"
+    command_id: str
+    detail: str
+
+
 class TargetPage(Output):
     items: list[TargetOut]
     next_cursor: str | None = None
@@ -578,10 +588,26 @@ class StoppedReadModelOut(Output):
     stopped_at: datetime
 
 
+class ProcessHealthOut(Output):
+    """A worker or projector process, from its heartbeat (thidua.heartbeats)."""
+
+    kind: Literal["worker", "projector"]
+    id: str
+    host: str
+    pid: int
+    state: Literal["alive", "stale", "stuck"] = Field(
+        description="alive: beating; stale: no beat for four intervals (hung, or killed); "
+                    "stuck: beating, but no activity thread has been free since `stuck_since`")
+    started_at: datetime
+    beat_at: datetime
+    stuck_since: datetime | None = None
+
+
 class HealthOut(Output):
     status: Literal["ok", "degraded", "unavailable"]
     checks: dict[str, str]
     stopped_read_models: list[StoppedReadModelOut] = []
+    processes: list[ProcessHealthOut] = []
 
 
 # ------------------------------------------------------------------ query parameters

@@ -211,10 +211,15 @@ def is_unavailable(exc: BaseException) -> bool:
             asyncpg.TooManyConnectionsError,
             asyncpg.AdminShutdownError,
             asyncpg.exceptions.ConnectionDoesNotExistError,
+            # a pooled connection ended by the server mid-operation can be left in a state
+            # asyncpg refuses to reuse ("cannot switch to state ..."): the outage, not the request
+            asyncpg.exceptions.InternalClientError,
         ),
     ):
         return True
     if isinstance(exc, psycopg.OperationalError):
+        return True
+    if isinstance(exc, asyncpg.PostgresError) and _refused_by_the_server(exc):
         return True
     if isinstance(exc, RPCError) and exc.status in (
         RPCStatusCode.UNAVAILABLE,
@@ -223,6 +228,20 @@ def is_unavailable(exc: BaseException) -> bool:
     ):
         return True
     return isinstance(exc, (ConnectionError, TimeoutError))
+
+
+# SQLSTATE classes of a server that cannot serve now: connection exceptions (08), insufficient
+# resources (53: too many connections), operator intervention (57: shut down, cancelled by a
+# statement timeout or an administrator).
+_UNAVAILABLE_SQLSTATE_CLASSES = ("08", "53", "57")
+
+
+def _refused_by_the_server(exc: Any) -> bool:
+    """The server answered but will not serve now: its state, not the request, is the cause
+    (e.g. `database "x" is not currently accepting connections` during maintenance)."""
+    state = getattr(exc, "sqlstate", None) or ""
+    return state[:2] in _UNAVAILABLE_SQLSTATE_CLASSES or (
+        state == "55000" and "accepting connections" in str(exc))
 
 
 def unavailable_response(request: Request, exc: BaseException) -> JSONResponse:
@@ -273,7 +292,10 @@ def unexpected_response(request: Request, exc: BaseException) -> JSONResponse:
 
 
 def problem_responses(*statuses: int) -> dict[int | str, dict[str, Any]]:
-    """OpenAPI `responses=` entries for the problems a route can answer with."""
+    """OpenAPI `responses=` entries for the problems a route can answer with. A route that
+    authenticates (401) can also refuse a client that failed too many tokens (429)."""
+    if 401 in statuses and 429 not in statuses:
+        statuses = (*statuses, 429)
     return {
         status: {
             "model": ProblemDetails,

@@ -33,6 +33,8 @@ class Services:
     position_wait_seconds: float = 5.0
     sessions: Any = None  # thidua.api.sessions.SessionStore
     throttle: Any = None  # thidua.api.sessions.LoginThrottle
+    heartbeat_seconds: float = 5.0  # the processes' beat interval (thidua.settings): when a beat is stale
+    token_throttle: Any = None  # the same class, for failed bearer tokens (LoginThrottle.for_tokens)
     operation_wait_seconds: float = 5.0  # see thidua.settings
     extras: dict[str, Any] = field(default_factory=dict)
 

@@ -158,11 +158,20 @@ class LoginThrottle:
     attempt is refused with 429 and Retry-After until the oldest failure leaves the
     window. One address gets more room than one login: an office shares its address.
     Counts live in this process; a successful sign-in clears its login's count.
+
+    The same throttle guards bearer tokens (`token_throttle`, limits from the settings):
+    the "login" is then the user id a token names (None for a malformed token, which
+    counts against its address only), with no slowing down, only the refusal.
     """
 
     def __init__(self, *, window_seconds: float = 900, slow_after: int = 3, refuse_after: int = 5,
-                 address_factor: int = 4, step_seconds: float = 0.5, max_delay_seconds: float = 3.0) -> None:
+                 address_factor: int = 4, step_seconds: float = 0.5, max_delay_seconds: float = 3.0,
+                 refusal: str = "too many failed sign-ins; try again later", type_slug: str = "too-many-sign-ins",
+                 max_keys: int = 100_000) -> None:
         self.window = window_seconds
+        self.refusal = refusal
+        self.type_slug = type_slug
+        self.max_keys = max_keys  # guessed user ids must not grow the counts without bound
         self.slow_after = slow_after
         self.refuse_after = refuse_after
         self.address_factor = address_factor
@@ -176,11 +185,11 @@ class LoginThrottle:
             failures.popleft()
         return failures
 
-    def _keys(self, login: str, address: str) -> list[tuple[str, int]]:
-        return [(f"login:{login.strip().lower()}", self.refuse_after),
-                (f"addr:{address}", self.refuse_after * self.address_factor)]
+    def _keys(self, login: str | None, address: str) -> list[tuple[str, int]]:
+        by_address = (f"addr:{address}", self.refuse_after * self.address_factor)
+        return [by_address] if login is None else [(f"login:{login.strip().lower()}", self.refuse_after), by_address]
 
-    def check(self, login: str, address: str) -> float:
+    def check(self, login: str | None, address: str) -> float:
         """Seconds to wait before trying the password; raises a 429 Problem when refused."""
         now = time.monotonic()
         delay = 0.0
@@ -188,7 +197,7 @@ class LoginThrottle:
             failures = self._recent(key, now)
             if len(failures) >= limit:
                 retry_after = max(1, math.ceil(failures[len(failures) - limit] + self.window - now))
-                raise Problem(429, "too many failed sign-ins; try again later", type_slug="too-many-sign-ins",
+                raise Problem(429, self.refusal, type_slug=self.type_slug,
                               title="Too many requests", headers={"Retry-After": str(retry_after)})
             slow_from = limit * self.slow_after // self.refuse_after
             over = len(failures) - slow_from + 1
@@ -196,10 +205,26 @@ class LoginThrottle:
                 delay = max(delay, min(self.max_delay, self.step * over))
         return delay
 
-    def failed(self, login: str, address: str) -> None:
+    def failed(self, login: str | None, address: str) -> None:
         now = time.monotonic()
         for key, _ in self._keys(login, address):
             self._recent(key, now).append(now)
+        if len(self._failures) > self.max_keys:
+            self._forget_old(now)
+
+    def _forget_old(self, now: float) -> None:
+        """Drop counts that left the window; if still too many, the oldest keys."""
+        for key in [k for k, failures in self._failures.items() if not failures or failures[-1] <= now - self.window]:
+            del self._failures[key]
+        while len(self._failures) > self.max_keys:
+            del self._failures[next(iter(self._failures))]
+
+    @classmethod
+    def for_tokens(cls, failures_per_minute: int, address_factor: int) -> LoginThrottle:
+        """The throttle of failed bearer tokens: per user id and per address, refusal only."""
+        return cls(window_seconds=60, slow_after=failures_per_minute, refuse_after=failures_per_minute,
+                   address_factor=address_factor, refusal="too many failed authentications; try again later",
+                   type_slug="too-many-authentications")
 
     def succeeded(self, login: str) -> None:
         self._failures.pop(f"login:{login.strip().lower()}", None)

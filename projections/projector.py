@@ -42,7 +42,7 @@ from thidua.projections.engine import Engine, make_groups
 from thidua.projections.pipeline import MAX_CACHED_TARGETS, EventReader
 from thidua.projections.rebuild import rebuild
 from thidua.projections.schema import ALL_TRACKING, EVENT_STORE_KEYS, GROUPS, PUBLIC, analyze_if_unplanned, create_tables
-from thidua import heap
+from thidua import heap, heartbeats
 from thidua.dburl import asyncpg_dsn
 from thidua.event_store import domain_application
 from thidua.metrics import serve_projector_metrics
@@ -337,7 +337,8 @@ class ProjectorThread:
         self.thread.join(10)
 
 
-async def serve(database_url: str, *, batch_size: int = 5000, metrics_address: str | None = None) -> None:
+async def serve(database_url: str, *, batch_size: int = 5000, metrics_address: str | None = None,
+                heartbeat_seconds: float = heartbeats.DEFAULT_INTERVAL) -> None:
     projector = Projector(database_url, batch_size=batch_size)
     if metrics_address is not None:
         metrics = serve_projector_metrics(metrics_address, lambda: projector.position)
@@ -349,7 +350,8 @@ async def serve(database_url: str, *, batch_size: int = 5000, metrics_address: s
     heap.settle()  # a long-running process: see thidua/heap.py
     log.info("projector started")
     try:
-        await projector.run()
+        async with heartbeats.Heartbeat(database_url, heartbeats.PROJECTOR, interval=heartbeat_seconds):
+            await projector.run()
     finally:
         await projector.close()
         log.info("projector stopped at position %d", projector.position)

@@ -209,7 +209,7 @@ async def run_worker(settings: Settings, stop: asyncio.Event | None = None, *,
                                     allow_private=settings.webhooks_allow_private,
                                     workflow_runner=worker.workflow_runner(settings.workflow_sandbox), mail=mail)
         await worker.run_worker(settings, app, client, stop, deliveries=deliveries,
-                                activities=None if activities is None else activities(app))
+                                activities=None if activities is None else activities(app), database_url=database_url)
     finally:
         tracing.shutdown(traces)
         app.close()
@@ -220,7 +220,8 @@ def run_projector(settings: Settings) -> None:
     """`thidua projector`."""
     from thidua.projections.projector import serve  # only the projector process (see the module's docstring)
 
-    asyncio.run(serve(resolve_database_url(settings), metrics_address=settings.projector_metrics_address))
+    asyncio.run(serve(resolve_database_url(settings), metrics_address=settings.projector_metrics_address,
+                      heartbeat_seconds=settings.heartbeat_seconds))
 
 
 def verify_audit(settings: Settings) -> dict[str, Any]:

@@ -23,6 +23,10 @@
 | public_url          | THIDUA_PUBLIC_URL         | http://127.0.0.1:8000 |
 | cors_allow_origins  | THIDUA_CORS_ALLOW_ORIGINS | None (no CORS)     |
 | traces_exporter     | THIDUA_TRACES_EXPORTER    | None (otlp when OTEL_EXPORTER_OTLP_[TRACES_]ENDPOINT is set, else off) |
+| reminder_floor      | THIDUA_REMINDER_FLOOR     | PT1H (ISO 8601, ≥ PT1S) |
+| auth_failures_per_minute | THIDUA_AUTH_FAILURES_PER_MINUTE | 20 (per user id; ×10 per address) |
+| heartbeat_seconds   | THIDUA_HEARTBEAT_SECONDS  | 5.0                |
+| worker_stuck_seconds | THIDUA_WORKER_STUCK_SECONDS | 60.0             |
 
 Env names are case-insensitive; an empty variable counts as unset. Fields can also be passed by
 name: `Settings(database_url=...)`.
@@ -31,6 +35,7 @@ name: `Settings(database_url=...)`.
 from __future__ import annotations
 
 import logging
+from datetime import timedelta
 from functools import lru_cache
 from pathlib import Path
 from typing import Any, Literal
@@ -106,6 +111,21 @@ class Settings(BaseSettings):
     # "console" (spans printed on stdout), "none"; unset: otlp when an OTLP endpoint is set.
     traces_exporter: Literal["otlp", "console", "none"] | None = Field(
         default=None, validation_alias="THIDUA_TRACES_EXPORTER")
+    # The worker's floor on repeating reminders (an escalation's SLA reminder, a stale
+    # reminder): however short a campaign's policy, one target is reminded at most this often.
+    reminder_floor: timedelta = Field(default=timedelta(hours=1), ge=timedelta(seconds=1),
+                                      validation_alias="THIDUA_REMINDER_FLOOR")
+
+    # Failed bearer tokens a user id may collect in a minute before its tokens are refused
+    # with 429 and Retry-After; one client address may collect ten times as many (an
+    # office shares its address). The tests, which send bad tokens on purpose, set more.
+    auth_failures_per_minute: int = Field(default=20, ge=1, validation_alias="THIDUA_AUTH_FAILURES_PER_MINUTE")
+    # The worker and the projector write a heartbeat this often (thidua.heartbeats); /healthz
+    # calls one stale after four missed beats.
+    heartbeat_seconds: float = Field(default=5.0, gt=0, le=300, validation_alias="THIDUA_HEARTBEAT_SECONDS")
+    # A worker none of whose activity threads has been free for this long is stuck:
+    # /healthz says so and `thidua up` restarts it. Longer than any activity may run.
+    worker_stuck_seconds: float = Field(default=60.0, gt=0, validation_alias="THIDUA_WORKER_STUCK_SECONDS")
 
     @field_validator("log_level", mode="before")
     @classmethod

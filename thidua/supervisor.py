@@ -8,6 +8,9 @@ Used by `thidua up` for the worker, the projector and the API. Each child
   PR_SET_PDEATHSIG), so no orphan keeps ports and database connections;
 - writes stdout and stderr to `<log_dir>/<name>.log`; a crash is reported with the log's tail.
 
+A child that runs but cannot work (its spec's `unhealthy(pid)` gives a reason, asked every
+`health_every` seconds) is killed, and so restarted like a crashed one.
+
 A child that exits while the supervisor is not stopping is restarted after a backoff that
 doubles with each quick crash (1 s, 2 s, 4 s ... up to `backoff_max`) and is reset once the
 child has stayed up for `stable_after` seconds. The supervisor is not thread-safe: call it from
@@ -42,6 +45,9 @@ class ChildSpec:
     argv: Sequence[str]
     env: Mapping[str, str]
     cwd: Path | None = None
+    # Asked every `health_every` seconds with the child's pid: a reason to restart a child
+    # that runs but cannot work (a worker whose activity threads are all held), or None.
+    unhealthy: Callable[[int], str | None] | None = None
 
 
 @dataclass
@@ -56,6 +62,7 @@ class _Child:
     log_offset: int = 0
     history: list[int] = field(default_factory=list)  # every pid this child has had
     last_reported_tail: str = ""
+    health_checked_at: float = 0.0
 
 
 def _die_with_parent() -> None:
@@ -93,6 +100,7 @@ class Supervisor:
         backoff_max: float = 30.0,
         stable_after: float = 30.0,
         stop_timeout: float = 20.0,
+        health_every: float = 5.0,
     ) -> None:
         names = [s.name for s in specs]
         if len(set(names)) != len(names):
@@ -103,6 +111,7 @@ class Supervisor:
         self.backoff_max = backoff_max
         self.stable_after = stable_after
         self.stop_timeout = stop_timeout
+        self.health_every = health_every
         self._children = [_Child(spec, self.log_dir / f"{spec.name}.log") for spec in specs]
         self._stopping = False
 
@@ -175,6 +184,7 @@ class Supervisor:
                 if code is None:
                     if child.crashes_in_a_row and now - child.started_at >= self.stable_after:
                         child.crashes_in_a_row = 0
+                    self._check_health(child, popen, now)
                     continue
                 crashed.append(child.spec.name)
                 self._schedule_restart(child, code, now)
@@ -182,6 +192,17 @@ class Supervisor:
                 child.restarts += 1
                 self._spawn(child)
         return crashed
+
+    def _check_health(self, child: _Child, popen: subprocess.Popen[bytes], now: float) -> None:
+        """Kill a running child its spec calls unhealthy; the next step restarts it as a crash."""
+        if child.spec.unhealthy is None or now - child.health_checked_at < self.health_every:
+            return
+        child.health_checked_at = now
+        reason = child.spec.unhealthy(popen.pid)
+        if reason is None:
+            return
+        self.report("error", f"{child.spec.name} (pid {popen.pid}) is unhealthy: {reason}; killing it to restart it")
+        self._signal_group(popen.pid, signal.SIGKILL)
 
     def _schedule_restart(self, child: _Child, code: int, now: float) -> None:
         child.popen = None

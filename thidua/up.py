@@ -50,7 +50,7 @@ import psutil
 from rich.console import Console
 from rich.markup import escape
 
-from thidua import bootstrap, demo
+from thidua import bootstrap, demo, heartbeats
 from thidua.embedded import EmbeddedServiceError
 from thidua.event_store import domain_application
 from thidua.settings import Settings
@@ -288,11 +288,16 @@ class Up:
         )
         # The children import thidua the way this process did, whatever their working directory.
         env["PYTHONPATH"] = os.pathsep.join(p for p in (str(_PROJECT_ROOT), os.environ.get("PYTHONPATH", "")) if p)
-        specs = [ChildSpec(name, [sys.executable, "-m", "thidua.cli", name], env) for name in CHILDREN]
+        specs = [ChildSpec(name, [sys.executable, "-m", "thidua.cli", name], env,
+                           unhealthy=self._stuck_worker if name == "worker" else None) for name in CHILDREN]
         self.supervisor = Supervisor(specs, log_dir=self.data_dir / "logs", report=self._report)
         self.supervisor.start()
         self._write_state()
         self.console.print(f"[green]✓[/] worker, projector and api started [dim](logs in {self.data_dir / 'logs'})[/]")
+
+    def _stuck_worker(self, pid: int) -> str | None:
+        """A worker whose activity threads are all held is restarted (its heartbeat says so)."""
+        return heartbeats.stuck_reason(self.database_url, heartbeats.WORKER, pid, self.settings.heartbeat_seconds)
 
     def _report(self, level: str, message: str) -> None:
         """What the supervisor tells: crashes and slow stops are shown; starts and stops

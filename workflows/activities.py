@@ -17,6 +17,7 @@ from __future__ import annotations
 import logging
 import threading
 from collections.abc import Callable
+from datetime import timedelta
 from typing import Any, TypeVar
 
 from temporalio import activity
@@ -31,6 +32,7 @@ from thidua.domain.values import Actor, Command
 from thidua.workflows.commands import as_utc
 from thidua.workflows.errors import INTERNAL_ERROR, to_application_error
 from thidua.workflows.messages import (
+    DEFAULT_REMINDER_FLOOR,
     ASSIGN_ACTIVITY,
     ASSIGN_BATCH_ACTIVITY,
     COMMAND_ACTIVITY,
@@ -103,7 +105,7 @@ def facts_of(target: Target) -> TargetFacts:
     )
 
 
-def campaign_facts_of(campaign: Campaign) -> CampaignFacts:
+def campaign_facts_of(campaign: Campaign, reminder_floor: timedelta | None = None) -> CampaignFacts:
     policy = campaign.policy
     return CampaignFacts(
         campaign_id=campaign.campaign_id,
@@ -111,6 +113,7 @@ def campaign_facts_of(campaign: Campaign) -> CampaignFacts:
         resolution_sla=policy.duration("resolution_sla"),
         stale_after=policy.duration("stale_after"),
         closed=campaign.closed,
+        reminder_floor=reminder_floor,
     )
 
 
@@ -127,8 +130,11 @@ class TargetActivities:
     lock wait times out (POSTGRES_LOCK_TIMEOUT, thidua.dburl), so a stalled PostgreSQL
     ends in errors that Temporal retries until it heals."""
 
-    def __init__(self, app: ThiduaApplication) -> None:
+    def __init__(self, app: ThiduaApplication, *, reminder_floor: timedelta = DEFAULT_REMINDER_FLOOR) -> None:
         self.app = app
+        # Carried to the workflows with the campaign's facts (THIDUA_REMINDER_FLOOR): an
+        # activity's result is part of the history, so the workflow stays deterministic.
+        self.reminder_floor = reminder_floor
         # Batches of an import are saved one at a time: in parallel (threads of one
         # process) they would all finish together at the end, while one after the other
         # the caller can start each batch's workflows as soon as it is saved.
@@ -222,7 +228,7 @@ class TargetActivities:
                 positions = self.app.save_each(*(target for _, target, replay in targets if replay is None))
             except VersionConflict:
                 continue  # a concurrent assignment of one of the keys (or our own earlier attempt)
-            policy = campaign_facts_of(campaign)
+            policy = campaign_facts_of(campaign, self.reminder_floor)
             return [
                 BatchAssigned(
                     key=key, target_id=str(target.id),
@@ -294,7 +300,7 @@ class TargetActivities:
             result=CommandResult(target=(answer or target).to_state(), position=position),
             facts=facts_of(target),
             command_ids=list(target.applied) if every_id else [command_id] if command_id else [],
-            campaign=None if campaign is None else campaign_facts_of(campaign),
+            campaign=None if campaign is None else campaign_facts_of(campaign, self.reminder_floor),
         )
 
 

@@ -43,7 +43,7 @@ from thidua.domain import lifecycle as lc
 from thidua.workflows.commands import encode_args
 from thidua.workflows.assign_batch_workflow import AssignBatchWorkflow
 from thidua.workflows.converter import data_converter
-from thidua.workflows.errors import CommandFailed, ServiceUnavailable, domain_error_from
+from thidua.workflows.errors import CommandFailed, CommandPending, ServiceUnavailable, domain_error_from
 from thidua.workflows.messages import (
     MODE_ASSIGN,
     MODE_CARRY,
@@ -397,14 +397,14 @@ class TargetGateway:
         except WorkflowUpdateFailedError as exc:
             _raise_failure(exc, "the command")
         except TimeoutError as exc:
-            raise ServiceUnavailable(
+            raise CommandPending(
                 f"no answer from the workflow of target {target_id} within "
-                f"{self.answer_timeout.total_seconds():.0f}s (is a worker running?); "
-                "retry with the same command id: it is applied at most once"
+                f"{self.answer_timeout.total_seconds():.0f}s (is a worker running? is PostgreSQL?); "
+                "retry with the same command id to read the outcome: it is applied at most once"
             ) from exc
         except WorkflowUpdateRPCTimeoutOrCancelledError as exc:
-            raise ServiceUnavailable(
-                "Temporal did not confirm the command in time; retry with the same command id"
+            raise CommandPending(
+                "Temporal did not confirm the command in time; retry with the same command id to read the outcome"
             ) from exc
 
 

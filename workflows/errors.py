@@ -40,6 +40,13 @@ class ServiceUnavailable(Exception):
         return {"kind": self.kind, "message": self.message, "retryable": True}
 
 
+class CommandPending(ServiceUnavailable):
+    """The command reached its workflow but no outcome came back in time (e.g. PostgreSQL
+    is down and the workflow retries its save until it answers): it may be applied later,
+    once, or not at all. The API answers 202; repeating the request with the same
+    Idempotency-Key (the same command id) reads the outcome, or applies it if it was lost."""
+
+
 class CommandFailed(Exception):
     """The command hit a bug or an unexpected error in the worker (not a domain rule).
     Nothing half-done is kept: the workflow reloads the target before the next command."""

@@ -65,6 +65,12 @@ class TargetFacts:
     stale_reminded_for: datetime | None = None
 
 
+# Repeating reminders (an escalation's SLA reminder, a stale reminder) fire at most this
+# often, whatever the campaign's policy says; one-shot timers keep their exact time.
+# The worker's setting THIDUA_REMINDER_FLOOR overrides it.
+DEFAULT_REMINDER_FLOOR = timedelta(hours=1)
+
+
 @dataclass
 class CampaignFacts:
     """The campaign's timer policy and whether it is closed (read at assign/load)."""
@@ -74,6 +80,9 @@ class CampaignFacts:
     resolution_sla: timedelta
     stale_after: timedelta
     closed: bool = False
+    # The worker's THIDUA_REMINDER_FLOOR: repeating reminders fire at most this often
+    # (None in facts recorded before the floor: the workflow then uses its default).
+    reminder_floor: timedelta | None = None
 
 
 @dataclass

@@ -45,6 +45,7 @@ with workflow.unsafe.imports_passed_through():
     from thidua.workflows.commands import USER_COMMANDS
     from thidua.workflows.errors import INTERNAL_ERROR, failure_of_activity, to_application_error
     from thidua.workflows.messages import (
+        DEFAULT_REMINDER_FLOOR,
         ASSIGN_ACTIVITY,
         COMMAND_ACTIVITY,
         LOAD_ACTIVITY,
@@ -89,6 +90,8 @@ TIMER_SUMMARIES = {
 LOCAL_ACTIVITIES = "local-activities"
 # Runs started before the workflow published its search attributes replay without them.
 SEARCH_ATTRIBUTES = "search-attributes"
+# Runs started since then space repeating reminders by at least the worker's floor.
+REMINDER_FLOOR = "reminder-floor"
 
 
 def _stamp(value: datetime) -> str:
@@ -113,6 +116,7 @@ class TargetWorkflow:
         self._reload_requested = False
         self._dropped: set[str] = set()  # timer command ids the domain refused
         self._updates = 0
+        self._floored = False  # repeating reminders are spaced by the floor (REMINDER_FLOOR)
         if start.carried is not None:
             self._facts = start.carried.facts
             self._campaign = start.carried.campaign
@@ -124,6 +128,8 @@ class TargetWorkflow:
         # Update-with-start may deliver the update before run() starts: handlers wait
         # for this flag, so `assign` never runs against a half-initialised workflow.
         self._started = True
+        # Decided once per run, before any timer: runs recorded before the floor replay as they were.
+        self._floored = workflow.patched(REMINDER_FLOOR)
         if start.mode == MODE_LOAD and self._facts is None:
             async with self._lock:
                 await self._load()
@@ -306,7 +312,7 @@ class TargetWorkflow:
                 and facts.escalation_opened_at is not None:
             reminder_no = facts.escalation_reminders + 1
             timers.append(Due(
-                at=facts.escalation_opened_at + reminder_no * policy.resolution_sla,
+                at=facts.escalation_opened_at + reminder_no * self._repeating(policy.resolution_sla),
                 command=lc.REMIND_ESCALATION.name,
                 command_id=f"{tid}:escalation-reminder:{facts.escalation_no}:{reminder_no}",
                 args={"escalation_no": facts.escalation_no, "reminder_no": reminder_no},
@@ -320,12 +326,18 @@ class TargetWorkflow:
             ))
         if status in lc.REMIND_STALE.from_states and facts.stale_reminded_for != facts.last_activity_at:
             timers.append(Due(
-                at=facts.last_activity_at + policy.stale_after,
+                at=facts.last_activity_at + self._repeating(policy.stale_after),
                 command=lc.REMIND_STALE.name,
                 command_id=f"{tid}:stale:{_stamp(facts.last_activity_at)}",
                 args={"since": facts.last_activity_at},
             ))
         return [t for t in timers if t.command_id not in self._dropped]
+
+    def _repeating(self, interval: timedelta) -> timedelta:
+        """A repeating reminder's interval: the policy's, but never under the floor."""
+        if not self._floored or self._campaign is None:
+            return interval
+        return max(interval, self._campaign.reminder_floor or DEFAULT_REMINDER_FLOOR)
 
     def _next_due(self) -> Due | None:
         return min(self._timers(), key=lambda d: d.at, default=None)

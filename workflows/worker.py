@@ -10,6 +10,7 @@ pool. SIGTERM/SIGINT shut it down gracefully: polling stops, running activities 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import py_compile
 import signal
@@ -24,7 +25,7 @@ from temporalio.worker import UnsandboxedWorkflowRunner, Worker, WorkflowRunner
 from temporalio.worker.workflow_sandbox import SandboxedWorkflowRunner, SandboxRestrictions
 
 from thidua import domain
-from thidua import heap
+from thidua import heap, heartbeats
 from thidua.workflows import (
     assign_batch_workflow,
     campaign_operation_messages,
@@ -39,7 +40,7 @@ from thidua.workflows.assign_batch_workflow import AssignBatchWorkflow
 from thidua.workflows.campaign_operation import CampaignOperationWorkflow
 from thidua.workflows.campaign_operation_activities import CampaignOperationActivities
 from thidua.workflows.client import TargetGateway
-from thidua.workflows.messages import imports_queue
+from thidua.workflows.messages import DEFAULT_REMINDER_FLOOR, imports_queue
 from thidua.workflows.target_workflow import TargetWorkflow
 from thidua.workflows.webhook_worker import WebhookService
 
@@ -153,6 +154,7 @@ def build_worker(
     graceful_shutdown_timeout: timedelta = DEFAULT_GRACEFUL_SHUTDOWN,
     activities: TargetActivities | None = None,
     sandboxed: bool = True,
+    reminder_floor: timedelta = DEFAULT_REMINDER_FLOOR,
     **opts: Any,
 ) -> ThiduaWorker:
     """The worker of TargetWorkflow and CampaignOperationWorkflow on `task_queue` and of
@@ -162,7 +164,7 @@ def build_worker(
     executor = opts.pop("activity_executor", None) or ThreadPoolExecutor(
         max_workers=max_concurrent_activities, thread_name_prefix="thidua-activity"
     )
-    activities = activities or TargetActivities(app)
+    activities = activities or TargetActivities(app, reminder_floor=reminder_floor)
     # The operations reach the targets' workflows through Temporal, like the API does.
     operations = CampaignOperationActivities(app, TargetGateway(client, task_queue))
     common: dict[str, Any] = dict(activity_executor=executor, graceful_shutdown_timeout=graceful_shutdown_timeout,
@@ -198,17 +200,19 @@ def workflow_runner(sandboxed: bool) -> WorkflowRunner:
 
 async def run_worker(settings: Settings, app: ThiduaApplication, client: Client,
                      stop: asyncio.Event | None = None, *, deliveries: WebhookService | None = None,
-                     activities: TargetActivities | None = None) -> None:
+                     activities: TargetActivities | None = None, database_url: str | None = None) -> None:
     """Run the worker on `app` and `client` (built by `thidua.bootstrap.run_worker`) until
     `stop` is set (or SIGTERM/SIGINT), then shut down gracefully. `deliveries`: the
     notifications' delivery (webhooks, e-mail), run and stopped with it; `activities`:
-    the target activities, when a test swaps them."""
+    the target activities, when a test swaps them; `database_url`: where the worker's
+    heartbeat goes (thidua.heartbeats), with a probe of the activity threads."""
     if settings.workflow_sandbox:
         _bytecode_for_the_sandbox()
     executor = ThreadPoolExecutor(max_workers=DEFAULT_MAX_CONCURRENT_ACTIVITIES, thread_name_prefix="thidua-activity")
     worker = build_worker(client, app, settings.task_queue, activity_executor=executor,
                           max_cached_workflows=settings.worker_max_cached_workflows,
-                          sandboxed=settings.workflow_sandbox, activities=activities)
+                          sandboxed=settings.workflow_sandbox, activities=activities,
+                          reminder_floor=settings.reminder_floor)
     # Before any workflow sets them: a namespace that does not know them fails their tasks.
     await search_attributes.ensure_registered(client, client.namespace)
     if deliveries is not None:
@@ -222,6 +226,11 @@ async def run_worker(settings: Settings, app: ThiduaApplication, client: Client,
     log.info("worker polling task queues %r and %r on %s (namespace %s%s)", settings.task_queue,
              imports_queue(settings.task_queue), client.service_client.config.target_host, client.namespace,
              ", workflows sandboxed" if settings.workflow_sandbox else "")
+    beating = contextlib.AsyncExitStack()
+    if database_url is not None:
+        probe = heartbeats.ExecutorProbe(executor, settings.worker_stuck_seconds)
+        await beating.enter_async_context(heartbeats.Heartbeat(
+            database_url, heartbeats.WORKER, interval=settings.heartbeat_seconds, probe=probe.stuck_since))
     running = asyncio.create_task(worker.run())
     stopped = asyncio.create_task(stop.wait())
     try:
@@ -233,6 +242,7 @@ async def run_worker(settings: Settings, app: ThiduaApplication, client: Client,
             await worker.shutdown()
             await running
     finally:
+        await beating.aclose()
         if deliveries is not None:
             await deliveries.shutdown()
         stopped.cancel()

@@ -1,5 +1,6 @@
-"""`/healthz` (PostgreSQL and Temporal reachable, no read model stopped) and `/metrics`
-(Prometheus). No token needed."""
+"""`/healthz` (PostgreSQL and Temporal reachable, no read model stopped, the worker and the
+projector beating and the worker's activity threads free) and `/metrics` (Prometheus). No
+token needed."""
 
 from __future__ import annotations
 
@@ -11,6 +12,7 @@ from typing import Any
 from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse, Response
 
+from thidua import heartbeats
 from thidua.api import readmodels
 from thidua.api.deps import get_services
 from thidua.api.metrics import CONTENT_TYPE_LATEST
@@ -77,9 +79,25 @@ async def healthz(request: Request) -> Any:
                                 headers={"Retry-After": "2"})
     stopped = await _stopped_read_models(services) or []
     checks["read_models"] = "degraded" if stopped else "ok"
-    # Degraded is still 200: the API serves, and every other read model is current.
-    return JSONResponse({"status": "degraded" if stopped else "ok", "checks": checks,
-                         "stopped_read_models": stopped})
+    found = await _processes(services)
+    if found is not None:
+        checks["workers"] = heartbeats.verdict(found, heartbeats.WORKER)
+        checks["projector"] = heartbeats.verdict(found, heartbeats.PROJECTOR)
+    # Degraded is still 200, as for a stopped read model: the API serves what it can, and
+    # `checks` and `processes` say what is wrong (a worker stuck, stale or missing, ...).
+    degraded = any(checks.get(name, "ok") != "ok" for name in ("read_models", "workers", "projector"))
+    return JSONResponse({"status": "degraded" if degraded else "ok", "checks": checks,
+                         "stopped_read_models": stopped, "processes": [p.to_dict() for p in found or []]})
+
+
+async def _processes(services: Any) -> list[heartbeats.ProcessHealth] | None:
+    """The worker and projector processes by their heartbeats (None: could not tell)."""
+    try:
+        async with asyncio.timeout(CHECK_TIMEOUT):
+            return await heartbeats.processes(services.pool, services.heartbeat_seconds)
+    except Exception as exc:  # noqa: BLE001 - postgres' own check says why
+        log.warning("health: heartbeats: %r", exc)
+        return None
 
 
 @router.get("/metrics", summary="Prometheus metrics", response_class=Response,

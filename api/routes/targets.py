@@ -26,6 +26,7 @@ from thidua.api.deps import (
 )
 from thidua.api.models import (
     COMMAND_BODIES,
+    CommandPendingOut,
     AssignIn,
     HistoryPage,
     ImportResultOut,
@@ -48,7 +49,11 @@ router = APIRouter(tags=["targets"])
 
 # Workflow starts in flight during an import (as many as the raw start benchmark uses).
 IMPORT_CONCURRENCY = 32
-COMMAND_PROBLEMS = problem_responses(401, 403, 404, 409, 413, 422, 503)
+COMMAND_PROBLEMS = {
+    202: {"model": CommandPendingOut, "description": "Handed to the target's workflow, outcome not known yet: "
+                                                     "repeat with the same Idempotency-Key to read it"},
+    **problem_responses(401, 403, 404, 409, 413, 422, 503),
+}
 READ_PROBLEMS = problem_responses(401, 403, 404, 422, 503)
 
 

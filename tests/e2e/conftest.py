@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import secrets
+from concurrent.futures import ThreadPoolExecutor
 import threading
 import time
 from collections.abc import AsyncIterator, Iterator
@@ -23,6 +24,7 @@ import uvicorn
 
 from tests.databases import fresh_database
 from thidua.embedded import free_port
+from thidua.heartbeats import WORKER, ExecutorProbe, Heartbeat
 from thidua.settings import Settings
 
 
@@ -42,6 +44,9 @@ def e2e_settings(api_database_url: str, temporal_address: str) -> Settings:
         task_queue=f"thidua-e2e-{secrets.token_hex(4)}",
         log_level="WARNING",
         webhooks_allow_private=True,  # the tests' webhook receivers listen on 127.0.0.1
+        # Every test comes from 127.0.0.1 and many send bad tokens on purpose (schemathesis
+        # too): the throttle of failed tokens is tested on its own (test_token_throttle.py).
+        auth_failures_per_minute=100_000,
     )
 
 
@@ -67,17 +72,24 @@ def worker(e2e_settings: Settings) -> Iterator[None]:
     """A real worker (TargetWorkflow and its activities) on the session's task queue."""
     from thidua.event_store import domain_application
     from thidua.workflows.client import connect
-    from thidua.workflows.worker import build_worker
+    from thidua.workflows.worker import DEFAULT_MAX_CONCURRENT_ACTIVITIES, build_worker
 
     background = BackgroundLoop("thidua-worker")
     domain_app = domain_application(e2e_settings.database_url)
 
+    executor = ThreadPoolExecutor(max_workers=DEFAULT_MAX_CONCURRENT_ACTIVITIES, thread_name_prefix="thidua-activity")
+    # Beating as `thidua worker` does, so /healthz sees a live worker.
+    heartbeat = Heartbeat(e2e_settings.database_url, WORKER, interval=e2e_settings.heartbeat_seconds,
+                          probe=ExecutorProbe(executor, e2e_settings.worker_stuck_seconds).stuck_since)
+
     async def start() -> tuple[Any, asyncio.Task[None]]:
         client = await connect(e2e_settings.temporal_address, e2e_settings.temporal_namespace)
-        worker = build_worker(client, domain_app, e2e_settings.task_queue)
+        worker = build_worker(client, domain_app, e2e_settings.task_queue, activity_executor=executor)
+        await heartbeat.__aenter__()
         return worker, asyncio.create_task(worker.run())
 
     async def stop(worker: Any, running: asyncio.Task[None]) -> None:
+        await heartbeat.__aexit__(None, None, None)
         await worker.shutdown()
         await asyncio.gather(running, return_exceptions=True)
 
@@ -86,6 +98,7 @@ def worker(e2e_settings: Settings) -> Iterator[None]:
         yield
     finally:
         background.run(stop(worker, running))
+        executor.shutdown(wait=False, cancel_futures=True)
         background.close()
         domain_app.close()
 

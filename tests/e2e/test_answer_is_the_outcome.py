@@ -117,16 +117,25 @@ async def test_racing_commands_and_a_handover_answer_exactly_what_was_stored(
         return await secretariat.post(f"/v1/targets/{tid}/reassign",
                                       {"unit_id": handover["other"], "reason": "Bàn giao"})
 
+    async def outcome(key: str) -> httpx.Response:
+        """The same request until it is no longer pending (202: handed over, outcome not known
+        yet, as on a machine too busy to answer within the API's wait)."""
+        while (answer := await progress(key)).status_code == 202:
+            await asyncio.sleep(int(answer.headers["Retry-After"]))
+        return answer
+
     *first, moved = await asyncio.gather(*(progress(k) for k in keys), handover_soon())
     assert moved.status_code == 200, moved.text
-    retried = await asyncio.gather(*(progress(k) for k in keys))
+    retried = await asyncio.gather(*(outcome(k) for k in keys))
 
     applied = await asyncio.to_thread(_applied_ids, e2e_settings, tid)
     for key, answer, again in zip(keys, first, retried, strict=True):
         stored = command_id_for(head.id, key) in applied
-        assert (answer.status_code == 200) is stored, (key, answer.status_code, answer.text)
+        # 202 says only "not known yet"; every other answer is the outcome
+        assert answer.status_code == 202 or (answer.status_code == 200) is stored, (key, answer.status_code,
+                                                                                     answer.text)
         assert (again.status_code == 200) is stored, (key, again.status_code, again.text)
-        assert answer.status_code in (200, 403, 409, 503), answer.text
+        assert answer.status_code in (200, 202, 403, 409, 503), answer.text
 
 
 def _applied_ids(settings: Settings, tid: str) -> set[str]:

@@ -28,11 +28,14 @@ async def served(app: Any) -> AsyncIterator[httpx.AsyncClient]:
             yield client
 
 
-async def test_healthz_says_ok_when_everything_answers(http: httpx.AsyncClient) -> None:
+async def test_healthz_says_ok_when_everything_answers(http: httpx.AsyncClient, worker: None, projector: None) -> None:
     response = await http.get("/healthz")
     assert response.status_code == 200
-    assert response.json() == {"status": "ok", "checks": {"postgres": "ok", "temporal": "ok", "read_models": "ok"},
-                               "stopped_read_models": []}
+    body = response.json()
+    assert {k: v for k, v in body.items() if k != "processes"} == {
+        "status": "ok", "stopped_read_models": [],
+        "checks": {"postgres": "ok", "temporal": "ok", "read_models": "ok", "workers": "ok", "projector": "ok"}}
+    assert {(p["kind"], p["state"]) for p in body["processes"]} == {("worker", "alive"), ("projector", "alive")}
 
 
 async def test_temporal_down_is_a_503(secretariat: Person, e2e_settings: Settings, worker: None) -> None:

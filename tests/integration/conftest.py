@@ -34,6 +34,9 @@ T = TypeVar("T")
 SECRETARIAT = Actor(id="sec-vp", name="Văn phòng Thành ủy", role=Role.SECRETARIAT)
 STANDING_COMMITTEE = Actor(id="btv-nam", name="Nguyễn Hoài Nam", role=Role.STANDING_COMMITTEE)
 # The Temporal dev server with per-workflow time skipping (virtual clocks).
+# The worker's floor on repeating reminders in the tests on real time, whose policies
+# remind every few seconds (the time-skipping worker keeps the default, PT1H).
+REMINDER_FLOOR_IN_TESTS = timedelta(seconds=1)
 TIME_SKIPPING_ARGS = ["--dynamic-config-value", "frontend.WorkflowTimeSkippingEnabled=true"]
 
 
@@ -180,6 +183,7 @@ async def workflow_worker(temporal_client, workflow_app, workflow_task_queue) ->
     worker = build_worker(
         temporal_client, workflow_app, workflow_task_queue,
         max_cached_workflows=1000, graceful_shutdown_timeout=timedelta(seconds=3),
+        reminder_floor=REMINDER_FLOOR_IN_TESTS,
     )
     async with worker:
         yield worker

@@ -27,7 +27,8 @@ PATHS = {
 }
 # Recorded before commands ran as local activities (ordinary activities), and after.
 LOCAL = "_local_activities"
-REQUIRED = PATHS | {path + LOCAL for path in PATHS}
+# Recorded since repeating reminders have a floor (the `reminder-floor` patch).
+REQUIRED = PATHS | {path + LOCAL for path in PATHS} | {"reminder_floor"}
 
 
 def _history(path: Path) -> WorkflowHistory:

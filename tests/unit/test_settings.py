@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 import os
+from datetime import timedelta
 from pathlib import Path
 
 import pytest
@@ -30,6 +31,10 @@ ENV_TO_FIELD = {
     "THIDUA_SMTP_URL": ("smtp_url", "smtp://mail:25", "smtp://mail:25"),
     "THIDUA_SMTP_FROM": ("smtp_from", "a@b.vn", "a@b.vn"),
     "THIDUA_PUBLIC_URL": ("public_url", "https://thidua.example", "https://thidua.example"),
+    "THIDUA_REMINDER_FLOOR": ("reminder_floor", "PT2S", timedelta(seconds=2)),
+    "THIDUA_AUTH_FAILURES_PER_MINUTE": ("auth_failures_per_minute", "500", 500),
+    "THIDUA_HEARTBEAT_SECONDS": ("heartbeat_seconds", "1.5", 1.5),
+    "THIDUA_WORKER_STUCK_SECONDS": ("worker_stuck_seconds", "10", 10.0),
     "THIDUA_CORS_ALLOW_ORIGINS": ("cors_allow_origins", "https://a.gov.vn/, http://b:8080",
                                   "https://a.gov.vn,http://b:8080"),
     "THIDUA_TRACES_EXPORTER": ("traces_exporter", "console", "console"),
@@ -59,6 +64,10 @@ DEFAULTS = {
     "public_url": "http://127.0.0.1:8000",
     "cors_allow_origins": None,
     "traces_exporter": None,
+    "reminder_floor": timedelta(hours=1),
+    "auth_failures_per_minute": 20,
+    "heartbeat_seconds": 5.0,
+    "worker_stuck_seconds": 60.0,
 }
 
 
@@ -172,3 +181,10 @@ def test_traces_are_off_unless_an_exporter_or_an_otlp_endpoint_is_set(monkeypatc
     assert exporter_name(Settings(traces_exporter="console")) == "console"
     with pytest.raises(ValueError):
         Settings(traces_exporter="zipkin")
+
+
+@pytest.mark.parametrize("raw", ["PT0.5S", "PT0S", "soon"])
+def test_a_reminder_floor_under_a_second_or_not_a_duration_is_refused(monkeypatch: pytest.MonkeyPatch, raw: str) -> None:
+    monkeypatch.setenv("THIDUA_REMINDER_FLOOR", raw)
+    with pytest.raises(ValidationError):
+        Settings()

@@ -30,7 +30,9 @@ from typing import Any
 import psycopg
 from psycopg import sql
 
-from tests.integration.conftest import SECRETARIAT, STANDING_COMMITTEE, Seed, eventually, new_id, unit_head
+from tests.integration.conftest import (
+    REMINDER_FLOOR_IN_TESTS, SECRETARIAT, STANDING_COMMITTEE, Seed, eventually, new_id, unit_head,
+)
 from thidua.dburl import eventsourcing_env, with_database
 from thidua.workflows.client import assign_request
 
@@ -191,7 +193,7 @@ async def record(server_url: str, out_dir: Path = HERE, suffix: str = "") -> lis
         client = await connect(where.temporal_address, "default")
         queue = "record-histories"
         gateway = TargetGateway(client, queue)
-        async with build_worker(client, where.app, queue):
+        async with build_worker(client, where.app, queue, reminder_floor=REMINDER_FLOOR_IN_TESTS):
             for scenario in SCENARIOS:
                 runs, tid = await scenario(gateway, Seed(where.app))
                 for name, run_id in runs:
