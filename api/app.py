@@ -162,7 +162,8 @@ async def _services(
         verifier=TokenVerifier(parts.domain_app, ttl=auth_cache_ttl), idempotency=idempotency, metrics=metrics,
         task_queue=settings.task_queue, position_wait_seconds=position_wait_seconds,
         operation_wait_seconds=settings.operation_wait_seconds,
-        extras={"webhooks_allow_private": settings.webhooks_allow_private},
+        extras={"webhooks_allow_private": settings.webhooks_allow_private,
+                "evidence_max_bytes": settings.evidence_max_bytes},
     )
 
 

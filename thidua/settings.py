@@ -101,6 +101,8 @@ class Settings(BaseSettings):
     # Web origins whose scripts may call the JSON API with a bearer token, comma-separated
     # (https://portal.example.gov.vn,https://...). Off when unset: no CORS headers at all.
     cors_allow_origins: str | None = Field(default=None, validation_alias="THIDUA_CORS_ALLOW_ORIGINS")
+    # The largest evidence file accepted (bytes); a larger upload is a 413.
+    evidence_max_bytes: int = Field(default=20 * 1024 * 1024, ge=1, validation_alias="THIDUA_EVIDENCE_MAX_BYTES")
 
     @field_validator("log_level", mode="before")
     @classmethod
