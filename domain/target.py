@@ -545,7 +545,8 @@ class Target(CommandLog, Aggregate):
     def _evidence_attached(self, sha256: str, name: str, size: int, content_type: str, actor: Actor,
                            occurred_at: datetime, command_id: str, fingerprint: str) -> None:
         self.evidence_files = {**self.evidence_files, sha256: {
-            "name": name, "size": size, "content_type": content_type, "attached_at": occurred_at}}
+            "name": name, "size": size, "content_type": content_type, "attached_at": occurred_at,
+            "version": self.version + 1}}
         self.last_activity_at = occurred_at
         self._record_meta(command_id, fingerprint, occurred_at, actor)
 
