@@ -111,6 +111,10 @@ async def test_each_role_writes_the_kinds_of_comment_it_may_and_no_other(
     assert [e["changes"]["kind"] for e in history if e["event_type"] == "Commented"] == [k for _, k, _ in allowed]
     urge = (await s.owner.get(f"/v1/targets/{s.tid}", params={"min_position": last})).json()["last_urge"]
     assert urge["body"] == "Đề nghị báo cáo trước 30/6" and urge["by"] == secretariat.name
+    # The unit head is told of the urge and of the directive (target.urged, target.directive).
+    inbox = (await s.owner.get("/v1/me/notifications", params={"min_position": last})).json()["items"]
+    kinds = sorted(n["kind"] for n in inbox if n["target_id"] == s.tid)
+    assert kinds == ["escalation.resolved", "target.directive", "target.urged"]  # (the first: the resolve)
 
 
 async def test_bad_comments_are_refused_and_record_nothing(secretariat: Person, worker: None, projector: None) -> None:
