@@ -178,8 +178,8 @@ async def upload_context(request: Request, user: CurrentUser, services: Services
     return CommandContext(user, services, request, key, command_id_for(user.id, key), digest)
 
 
-async def read_upload(request: Request, spooled: SpooledBody) -> tuple[UploadFile, dict[str, str]]:
-    """The `file` part (spooled to disk by the parser) and the form's other fields."""
+async def parse_upload(request: Request, spooled: SpooledBody) -> tuple[UploadFile | None, dict[str, str]]:
+    """The `file` part (spooled to disk by the parser, None when absent) and the other fields."""
     parser = MultiPartParser(request.headers, spooled.stream(), max_files=1, max_fields=20)
     try:
         form = await parser.parse()
@@ -187,10 +187,12 @@ async def read_upload(request: Request, spooled: SpooledBody) -> tuple[UploadFil
         raise Problem(422, f"the body is not a valid multipart form: {exc.message}",
                       errors=[{"field": "body", "message": exc.message, "type": "multipart"}]) from None
     upload = form.get("file")
-    if not isinstance(upload, UploadFile):
-        raise Problem(422, "send the file in the multipart field `file`",
-                      errors=[{"field": "body.file", "message": "missing", "type": "missing"}])
-    return upload, {k: v for k, v in form.items() if isinstance(v, str)}
+    return (upload if isinstance(upload, UploadFile) else None), {k: v for k, v in form.items() if isinstance(v, str)}
+
+
+def missing_file() -> Problem:
+    return Problem(422, "send the file in the multipart field `file`",
+                   errors=[{"field": "body.file", "message": "missing", "type": "missing"}])
 
 
 async def evidence_target(tid: TargetId, user: CurrentUser, services: ServicesDep) -> Any:
@@ -257,7 +259,9 @@ async def attach_evidence_target(
 ) -> Any:
     spooled: SpooledBody = request.state.spooled
     try:
-        upload, _ = await read_upload(request, spooled)
+        upload, _ = await parse_upload(request, spooled)
+        if upload is None:
+            raise missing_file()
         status = 201
 
         async def act() -> dict[str, Any]:
