@@ -316,3 +316,16 @@ async def test_audit_verify_finds_and_names_a_changed_byte_of_a_stored_file(
         await conn.execute(flip, digest, original)
         await conn.close()
     assert (await secretariat.get("/v1/audit/verify")).json()["ok"] is True
+
+
+async def test_the_evidence_bench_measures_the_api_beside_raw_postgresql(
+    secretariat: Person, worker: None, projector: None, api_server: Any, api_database_url: str
+) -> None:
+    from bench.evidence import MIB as BENCH_MIB, measure_evidence
+
+    s = await target_story(secretariat, coordinated=False)
+    figures = await measure_evidence(api_server.url, s.owner.token, s.tid, api_database_url, size=2 * BENCH_MIB,
+                                     rounds=1)
+    assert all(figures[k] > 0 for k in ("upload_mib_s", "download_mib_s", "raw_write_mib_s", "raw_read_mib_s"))
+    assert {"upload_vs_raw", "download_vs_raw"} <= figures.keys()
+    print("evidence bench (2 MiB, 1 round):", figures)
