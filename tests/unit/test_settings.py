@@ -32,6 +32,7 @@ ENV_TO_FIELD = {
     "THIDUA_PUBLIC_URL": ("public_url", "https://thidua.example", "https://thidua.example"),
     "THIDUA_CORS_ALLOW_ORIGINS": ("cors_allow_origins", "https://a.gov.vn/, http://b:8080",
                                   "https://a.gov.vn,http://b:8080"),
+    "THIDUA_EVIDENCE_MAX_BYTES": ("evidence_max_bytes", "1048576", 1048576),
 }
 
 DEFAULTS = {
@@ -57,6 +58,7 @@ DEFAULTS = {
     "smtp_from": "thidua@localhost",
     "public_url": "http://127.0.0.1:8000",
     "cors_allow_origins": None,
+    "evidence_max_bytes": 20 * 1024 * 1024,
 }
 
 
