@@ -110,13 +110,22 @@ async def comment_target(tid: TargetId, body: CommentIn, ctx: CommandCtx,  # typ
     return await ctx.run(lc.COMMENT.name, act, status=201, model=TargetCommandOut)
 
 
-@router.get("/v1/targets/{tid}/comments", response_model=CommentPage, summary="Comments on a target, oldest first",
-            responses=READ_PROBLEMS, name="list_target_comments", operation_id="list_target_comments")
-async def list_target_comments(tid: TargetId, user: CurrentUser, target: ReadableTarget, services: ServicesDep,
-                               q: Annotated[PageQuery, Query()]) -> Any:
-    await wait_for_projections(services, q.min_position)
-    return await paged("comments", q.cursor, lambda after: paper.target_comments(
-        services.pool, str(target.id), q.limit, after))
+def add_list_route(segment: str, query: Any, model: type, summary: str) -> None:
+    """`GET /v1/targets/{tid}/<segment>`: one page of the target's comments or files, to
+    whoever may read the target (the same paging as every list)."""
+
+    async def list_paper(tid: TargetId, user: CurrentUser, target: ReadableTarget, services: ServicesDep,
+                         q: Annotated[PageQuery, Query()]) -> Any:
+        await wait_for_projections(services, q.min_position)
+        return await paged(segment, q.cursor, lambda after: query(services.pool, str(target.id), q.limit, after))
+
+    name = f"list_target_{segment}"
+    list_paper.__name__ = name
+    router.add_api_route(f"/v1/targets/{{tid}}/{segment}", list_paper, methods=["GET"], response_model=model,
+                         summary=summary, responses=READ_PROBLEMS, name=name, operation_id=name)
+
+
+add_list_route("comments", paper.target_comments, CommentPage, "Comments on a target, oldest first")
 
 
 # ------------------------------------------------------------------ evidence: upload
@@ -275,13 +284,7 @@ async def attach_evidence_target(
 
 
 # ------------------------------------------------------------------ evidence: reading
-@router.get("/v1/targets/{tid}/evidence", response_model=EvidencePage, summary="Evidence files of a target",
-            responses=READ_PROBLEMS, name="list_target_evidence", operation_id="list_target_evidence")
-async def list_target_evidence(tid: TargetId, user: CurrentUser, target: ReadableTarget, services: ServicesDep,
-                               q: Annotated[PageQuery, Query()]) -> Any:
-    await wait_for_projections(services, q.min_position)
-    return await paged("evidence", q.cursor, lambda after: paper.target_evidence(
-        services.pool, str(target.id), q.limit, after))
+add_list_route("evidence", paper.target_evidence, EvidencePage, "Evidence files of a target")
 
 
 def content_disposition(name: str) -> str:
