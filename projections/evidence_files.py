@@ -13,6 +13,7 @@ neither the API nor the database holds a whole file in memory.
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
@@ -70,27 +71,23 @@ async def ensure_tables(conn: asyncpg.Connection) -> None:
 
 
 async def store(pool: Any, sha256: str, size: int, content_type: str,
-                read: Callable[[int], Any]) -> bool:
-    """Store a file whose digest is known (computed over the same bytes `read` gives).
-    True when it was stored now, False when those bytes were there already. `read(n)`
-    returns up to n bytes (b"" at the end), or an awaitable of them."""
+                read: Callable[[int], bytes]) -> bool:
+    """Store a file whose digest and size are known (computed by the caller over the same
+    bytes `read(n)` gives, a private file that cannot change meanwhile). True when it was
+    stored now, False when those bytes were there already."""
     async with pool.acquire() as conn, conn.transaction():
         # Two uploads of the same bytes at once: one stores, the other finds it stored.
         await conn.execute("SELECT pg_advisory_xact_lock(hashtextextended($1, 7))", sha256)
         if await conn.fetchval(f"SELECT 1 FROM {FILES} WHERE sha256 = $1", sha256):
             return False
-        seq, h = 0, hashlib.sha256()
-        while True:
-            block = read(CHUNK)
-            if hasattr(block, "__await__"):
-                block = await block
-            if not block:
-                break
-            h.update(block)
-            await conn.execute(f"INSERT INTO {CHUNKS} (sha256, seq, data) VALUES ($1, $2, $3)", sha256, seq, block)
+        insert = await conn.prepare(f"INSERT INTO {CHUNKS} (sha256, seq, data) VALUES ($1, $2, $3)")
+        seq = written = 0
+        while block := read(CHUNK):
+            await insert.fetch(sha256, seq, block)
             seq += 1
-        if h.hexdigest() != sha256:  # the source changed between hashing and storing
-            raise ValueError("the file changed while it was being stored")
+            written += len(block)
+        if written != size:
+            raise ValueError(f"the file had {written} bytes, not {size}")
         await conn.execute(f"INSERT INTO {FILES} (sha256, size, content_type, chunks) VALUES ($1, $2, $3, $4)",
                            sha256, size, content_type, seq)
         return True
@@ -102,12 +99,26 @@ async def stat(pool: Any, sha256: str) -> StoredFile | None:
 
 
 async def chunks(pool: Any, stored: StoredFile) -> AsyncIterator[bytes]:
-    """The file's bytes, one chunk per query (no connection held between chunks)."""
-    for seq in range(stored.chunks):
-        block = await pool.fetchval(f"SELECT data FROM {CHUNKS} WHERE sha256 = $1 AND seq = $2", stored.sha256, seq)
-        if block is None:
-            raise FileNotFoundError(f"chunk {seq} of {stored.sha256} is missing")
-        yield block
+    """The file's bytes, a chunk at a time on one connection, the next one read while
+    the current one is sent."""
+    async with pool.acquire() as conn:
+        select = await conn.prepare(f"SELECT data FROM {CHUNKS} WHERE sha256 = $1 AND seq = $2")
+        ahead = asyncio.ensure_future(select.fetchval(stored.sha256, 0)) if stored.chunks else None
+        try:
+            for seq in range(stored.chunks):
+                assert ahead is not None
+                block = await ahead
+                ahead = asyncio.ensure_future(select.fetchval(stored.sha256, seq + 1)) \
+                    if seq + 1 < stored.chunks else None
+                if block is None:
+                    raise FileNotFoundError(f"chunk {seq} of {stored.sha256} is missing")
+                yield block
+        finally:
+            if ahead is not None:  # the client went away: let the read finish before the connection returns
+                try:
+                    await ahead
+                except Exception:  # noqa: BLE001 - nothing to send it to
+                    pass
 
 
 # ---------------------------------------------------------------------- verification

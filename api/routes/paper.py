@@ -10,10 +10,7 @@ Lists come from the audit trail (thidua.projections.paper).
 (No `from __future__ import annotations`: FastAPI must see the body model as a class.)
 """
 
-import hashlib
 import os
-import tempfile
-from collections.abc import AsyncIterator
 from typing import Annotated, Any
 from urllib.parse import quote
 
@@ -35,7 +32,7 @@ from thidua.api.deps import (
     cluster_leads,
     wait_for_projections,
 )
-from thidua.api.idempotency import MAX_KEY_LENGTH, command_id_for
+from thidua.api.idempotency import MAX_KEY_LENGTH, command_id_for, request_hash
 from thidua.api.models import COMMAND_BODIES, PageQuery, TargetCommandOut
 from thidua.api.paper_models import CommentPage, EvidenceOut, EvidencePage
 from thidua.api.problems import Problem, problem_responses
@@ -141,55 +138,10 @@ _UPLOAD_BODY = {
 }
 
 
-class SpooledBody:
-    """The request body on disk, hashed as it arrives (never whole in memory)."""
-
-    def __init__(self) -> None:
-        self.file = tempfile.TemporaryFile()
-        self.digest = hashlib.sha256()
-
-    async def fill(self, request: Request) -> None:
-        async for block in request.stream():
-            self.file.write(block)
-            self.digest.update(block)
-        self.file.seek(0)
-
-    async def stream(self) -> AsyncIterator[bytes]:
-        while block := self.file.read(evidence_files.CHUNK):
-            yield block
-
-    def close(self) -> None:
-        self.file.close()
-
-
-async def upload_context(request: Request, user: CurrentUser, services: ServicesDep) -> CommandContext:
-    """`CommandCtx` for an upload: the same Idempotency-Key rules, with the body's hash
-    taken while it is spooled to disk (thidua.api.deps.command_context reads it whole)."""
-    key = request.headers.get("idempotency-key")
-    if key is not None and not 1 <= len(key) <= MAX_KEY_LENGTH:
-        raise Problem(422, f"Idempotency-Key must be 1..{MAX_KEY_LENGTH} characters",
-                      errors=[{"field": "header.Idempotency-Key", "message": "bad length", "type": "string_length"}])
-    spooled = SpooledBody()
-    request.state.spooled = spooled
-    await spooled.fill(request)
-    digest = hashlib.sha256(f"{request.method}\x1f{request.url.path}\x1f{request.url.query}\x1f".encode()
-                            + spooled.digest.digest()).hexdigest()
-    if key is not None:
-        stored = await services.idempotency.lookup(user.id, key)
-        if stored is not None:
-            spooled.close()
-            if stored.request_hash != digest:
-                raise Problem(422, "this Idempotency-Key was already used for a different request",
-                              type_slug="idempotency-key-reused",
-                              errors=[{"field": "header.Idempotency-Key", "message": "already used for a different "
-                                       "request", "type": "idempotency_key_reused"}])
-            raise Replay(stored)
-    return CommandContext(user, services, request, key, command_id_for(user.id, key), digest)
-
-
-async def parse_upload(request: Request, spooled: SpooledBody) -> tuple[UploadFile | None, dict[str, str]]:
-    """The `file` part (spooled to disk by the parser, None when absent) and the other fields."""
-    parser = MultiPartParser(request.headers, spooled.stream(), max_files=1, max_fields=20)
+async def parse_upload(request: Request) -> tuple[UploadFile | None, dict[str, str]]:
+    """The `file` part (spooled to disk by the parser as the body streams in, None when
+    absent) and the other fields. The body's size is capped before (api/middleware.py)."""
+    parser = MultiPartParser(request.headers, request.stream(), max_files=1, max_fields=20)
     try:
         form = await parser.parse()
     except MultiPartException as exc:
@@ -219,9 +171,9 @@ def file_problem(status: int, message: str, kind: str) -> Problem:
     return Problem(status, message, errors=[{"field": "body.file", "message": message, "type": kind}])
 
 
-async def store_upload(services: Services, upload: UploadFile) -> dict[str, Any]:
-    """Check the file (size, type from its bytes) and store it content-addressed:
-    `{sha256, name, size, content_type}`."""
+async def inspect_upload(services: Services, upload: UploadFile) -> dict[str, Any]:
+    """The file checked (not empty, under the cap, a type of the allow-list read from its
+    bytes) and hashed: `{sha256, name, size, content_type}`."""
     cap = int(services.extras.get("evidence_max_bytes", 20 * 1024 * 1024))
     source = upload.file
     source.seek(0, os.SEEK_END)
@@ -237,18 +189,18 @@ async def store_upload(services: Services, upload: UploadFile) -> dict[str, Any]
         raise file_problem(415, f"files of this kind ({content_type or 'unknown'}) are not accepted as evidence; "
                                 "send a PDF, an image (PNG, JPEG, WebP) or an office document", "file_type")
     sha256, _ = await services.in_thread(evidence_files.digest_of, source.read)
-    source.seek(0)
-    await evidence_files.store(services.pool, sha256, size, content_type, source.read)
     name = os.path.basename((upload.filename or "").replace("\\", "/")).strip() or f"{sha256[:12]}"
     return {"sha256": sha256, "name": name[-255:], "size": size, "content_type": content_type}
 
 
-async def attach_upload(services: Services, target: Any, actor: Any, command_id: str,
-                        upload: UploadFile) -> tuple[dict[str, Any], int]:
-    """Store the file and record `EvidenceAttached` (the JSON route and the page run this):
-    (the evidence entry, HTTP status). The same file again on the same target records
-    nothing and answers with the first attachment."""
-    facts = await store_upload(services, upload)
+async def attach_upload(services: Services, target: Any, actor: Any, command_id: str, upload: UploadFile,
+                        facts: dict[str, Any]) -> tuple[dict[str, Any], int]:
+    """Store the inspected file and record `EvidenceAttached` (the JSON route and the page
+    run this): (the evidence entry, HTTP status). The same file again on the same target
+    records nothing and answers with the first attachment."""
+    upload.file.seek(0)
+    await evidence_files.store(services.pool, facts["sha256"], facts["size"], facts["content_type"],
+                               upload.file.read)
     aggregate = await services.in_thread(services.domain_app.get_target, str(target.id))
     known = aggregate.evidence_files.get(facts["sha256"])
     if known is not None and aggregate.version_of_command(command_id) is None:
@@ -258,29 +210,50 @@ async def attach_upload(services: Services, target: Any, actor: Any, command_id:
     return {**facts, "position": result["position"]}, 201
 
 
+async def upload_context(request: Request, user: Any, services: Services, facts: dict[str, Any]) -> CommandContext:
+    """`CommandCtx` for an upload: the same Idempotency-Key rules, the request compared by
+    what it asks (the file's digest and name), not by its bytes (a multipart boundary
+    differs on every send); thidua.api.deps.command_context would read the body whole."""
+    key = request.headers.get("idempotency-key")
+    if key is not None and not 1 <= len(key) <= MAX_KEY_LENGTH:
+        raise Problem(422, f"Idempotency-Key must be 1..{MAX_KEY_LENGTH} characters",
+                      errors=[{"field": "header.Idempotency-Key", "message": "bad length", "type": "string_length"}])
+    digest = request_hash(request.method, request.url.path, request.url.query,
+                          f"{facts['sha256']}\x1f{facts['name']}".encode())
+    if key is not None:
+        stored = await services.idempotency.lookup(user.id, key)
+        if stored is not None:
+            if stored.request_hash != digest:
+                raise Problem(422, "this Idempotency-Key was already used for a different request",
+                              type_slug="idempotency-key-reused",
+                              errors=[{"field": "header.Idempotency-Key", "message": "already used for a different "
+                                       "request", "type": "idempotency_key_reused"}])
+            raise Replay(stored)
+    return CommandContext(user, services, request, key, command_id_for(user.id, key), digest)
+
+
 @router.post("/v1/targets/{tid}/evidence", status_code=201, response_model=EvidenceOut,
              summary=lc.ATTACH_EVIDENCE.summary, openapi_extra=_UPLOAD_BODY,
              responses=problem_responses(401, 403, 404, 409, 413, 415, 422, 503), name="attach_evidence_target",
              operation_id="attach_evidence_target")
-async def attach_evidence_target(
-    tid: TargetId, request: Request, target: Annotated[Any, Depends(evidence_target)],
-    ctx: Annotated[CommandContext, Depends(upload_context)],
-) -> Any:
-    spooled: SpooledBody = request.state.spooled
+async def attach_evidence_target(tid: TargetId, request: Request, user: CurrentUser, services: ServicesDep,
+                                 target: Annotated[Any, Depends(evidence_target)]) -> Any:
+    upload, _ = await parse_upload(request)
+    if upload is None:
+        raise missing_file()
     try:
-        upload, _ = await parse_upload(request, spooled)
-        if upload is None:
-            raise missing_file()
+        facts = await inspect_upload(services, upload)
+        ctx = await upload_context(request, user, services, facts)
         status = 201
 
         async def act() -> dict[str, Any]:
             nonlocal status
-            entry, status = await attach_upload(ctx.services, target, ctx.principal.actor, ctx.command_id, upload)
+            entry, status = await attach_upload(services, target, user.actor, ctx.command_id, upload, facts)
             return entry
 
         return await ctx.run(lc.ATTACH_EVIDENCE.name, act, status=lambda _: status, model=EvidenceOut)
     finally:
-        spooled.close()
+        await upload.close()
 
 
 # ------------------------------------------------------------------ evidence: reading

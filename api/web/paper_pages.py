@@ -91,15 +91,15 @@ async def evidence_page(request: Request, tid: str) -> Response:
         target = await paper_routes.evidence_target(tid, who, services)
     except (Problem, DomainError) as exc:
         raise _refused(exc) from None
-    spooled = paper_routes.SpooledBody()
+    upload, values = await paper_routes.parse_upload(request)
     try:
-        await spooled.fill(request)
-        upload, values = await paper_routes.parse_upload(request, spooled)
         check_csrf(request, values, session)
         if upload is None or not upload.filename:
             return await _again(request, tid, found, "evidence", {"file": "file_missing"}, values, 422)
         try:
-            entry, _ = await paper_routes.attach_upload(services, target, who.actor, _command_id(values), upload)
+            facts = await paper_routes.inspect_upload(services, upload)
+            entry, _ = await paper_routes.attach_upload(services, target, who.actor, _command_id(values), upload,
+                                                        facts)
         except (DomainError, Problem) as exc:
             status, message = _problem_message(exc)
             kind = ((getattr(exc, "extra", {}).get("errors") or [{}])[0]).get("type")
@@ -107,6 +107,7 @@ async def evidence_page(request: Request, tid: str) -> Response:
                 message = "file_" + kind
             return await _again(request, tid, found, "evidence", {"file": message}, values, status)
     finally:
-        spooled.close()
+        if upload is not None:
+            await upload.close()
     services.metrics.command(lc.ATTACH_EVIDENCE.name, "ok")
     return _done(tid, entry["position"], "evidence-h")

@@ -236,6 +236,11 @@ async def test_evidence_is_stored_once_listed_named_by_completion_and_read_by_re
     elsewhere = await other.owner.post(f"/v1/targets/{other.tid}/evidence", files={"file": ("b.pdf", content)})
     assert first.status_code == 201 and again.status_code == 200 and elsewhere.status_code == 201, again.text
     assert again.json()["position"] == first.json()["position"]
+    small = pdf_bytes(1000)
+    keyed = [await s.owner.post(f"/v1/targets/{s.tid}/evidence", files={"file": ("c.pdf", small)},
+                                headers={"Idempotency-Key": "ev-1"}) for _ in range(2)]
+    assert keyed[0].status_code == keyed[1].status_code == 201 and keyed[0].json() == keyed[1].json()
+    assert keyed[1].headers.get("idempotent-replayed") == "true"
     conn = await asyncpg.connect(asyncpg_dsn(api_database_url))
     try:
         assert await conn.fetchval("SELECT count(*) FROM evidence_files WHERE sha256 = $1", digest) == 1
@@ -244,8 +249,9 @@ async def test_evidence_is_stored_once_listed_named_by_completion_and_read_by_re
     finally:
         await conn.close()
 
-    listed = await s.coordinator.get(f"/v1/targets/{s.tid}/evidence", params={"min_position": first.json()["position"]})
-    assert [(e["sha256"], e["name"], e["size"]) for e in listed.json()["items"]] == [(digest, "bao-cao.pdf", len(content))]
+    listed = await s.coordinator.get(f"/v1/targets/{s.tid}/evidence", params={"min_position": keyed[0].json()["position"]})
+    assert [(e["sha256"], e["name"], e["size"]) for e in listed.json()["items"]] == [
+        (digest, "bao-cao.pdf", len(content)), (hashlib.sha256(small).hexdigest(), "c.pdf", len(small))]
     for reader in (s.coordinator, s.inspector, s.committee):
         assert (await reader.get(f"/v1/targets/{s.tid}/evidence/{digest}")).content == content
     assert (await s.stranger.get(f"/v1/targets/{s.tid}/evidence/{digest}")).status_code == 403
@@ -324,8 +330,8 @@ async def test_the_evidence_bench_measures_the_api_beside_raw_postgresql(
     from bench.evidence import MIB as BENCH_MIB, measure_evidence
 
     s = await target_story(secretariat, coordinated=False)
-    figures = await measure_evidence(api_server.url, s.owner.token, s.tid, api_database_url, size=2 * BENCH_MIB,
+    figures = await measure_evidence(api_server.url, s.owner.token, s.tid, api_database_url, size=int(os.environ.get('PAPER_BENCH_MIB', '2')) * BENCH_MIB,
                                      rounds=1)
     assert all(figures[k] > 0 for k in ("upload_mib_s", "download_mib_s", "raw_write_mib_s", "raw_read_mib_s"))
     assert {"upload_vs_raw", "download_vs_raw"} <= figures.keys()
-    print("evidence bench (2 MiB, 1 round):", figures)
+    print("evidence bench:", figures)
