@@ -11,10 +11,9 @@ Lists come from the audit trail (thidua.projections.paper).
 """
 
 import os
+from dataclasses import dataclass
 from typing import Annotated, Any
 from urllib.parse import quote
-
-from dataclasses import dataclass
 
 from fastapi import APIRouter, Depends, Path, Query, Request
 from fastapi.responses import StreamingResponse
@@ -37,18 +36,16 @@ from thidua.api.models import COMMAND_BODIES, PageQuery, TargetCommandOut
 from thidua.api.paper_models import CommentPage, EvidenceOut, EvidencePage
 from thidua.api.problems import Problem, problem_responses
 from thidua.api.readmodels import paged
-from thidua.api.routes.targets import execute_command
+from thidua.api.routes.targets import COMMAND_PROBLEMS, READ_PROBLEMS, execute_command
 from thidua.api.services import Services
 from thidua.domain import lifecycle as lc
-from thidua.projections import evidence_files, paper
 from thidua.api import sniffing
+from thidua.projections import evidence_files, paper
 
 router = APIRouter(tags=["paper trail"])
 
 CommentIn = COMMAND_BODIES[lc.COMMENT.name]
 EvidenceArgsIn = COMMAND_BODIES[lc.ATTACH_EVIDENCE.name]
-COMMAND_PROBLEMS = problem_responses(401, 403, 404, 409, 413, 422, 503)
-READ_PROBLEMS = problem_responses(401, 403, 404, 422, 503)
 Sha256Path = Annotated[str, Path(pattern=r"^[0-9a-f]{64}$", description="The file's sha256 (lower-case hex)")]
 
 
@@ -98,9 +95,6 @@ async def post_comment(services: Services, found: Commentable, actor: Any, comma
              operation_id="comment_target")
 async def comment_target(tid: TargetId, body: CommentIn, ctx: CommandCtx,  # type: ignore[valid-type]
                          found: Annotated[Commentable, Depends(commentable_target)]) -> Any:
-    if body.kind not in found.kinds_for(ctx.principal.actor):  # refused before anything is remembered
-        raise comment_problem(ctx.principal, body.kind)
-
     async def act() -> dict[str, Any]:
         return await post_comment(ctx.services, found, ctx.principal.actor, ctx.command_id, body)
 
