@@ -318,8 +318,14 @@ async def test_audit_verify_finds_and_names_a_changed_byte_of_a_stored_file(
         after = (await secretariat.get("/v1/audit/verify")).json()
         assert after["ok"] is False
         assert after["files"]["bad"] == [{"sha256": digest, "position": position, "problem": "changed"}]
-    finally:
         await conn.execute(flip, digest, original)
+        row = await conn.fetchrow("DELETE FROM evidence_files WHERE sha256 = $1 RETURNING *", digest)
+        gone = (await secretariat.get("/v1/audit/verify")).json()
+        assert gone["ok"] is False
+        assert gone["files"]["bad"] == [{"sha256": digest, "position": position, "problem": "missing"}]
+        await conn.execute("INSERT INTO evidence_files VALUES ($1, $2, $3, $4, $5)", *row.values())
+    finally:
+        await conn.execute(flip, digest, original)  # (sets the original byte again: harmless when restored)
         await conn.close()
     assert (await secretariat.get("/v1/audit/verify")).json()["ok"] is True
 
