@@ -27,9 +27,11 @@ from thidua.api.idempotency import IdempotencyStore
 from thidua.api.importing import ImportRow
 from thidua.api.metrics import ApiMetrics
 from thidua.api.edge import AllowedMethods, RefuseNulCharacters
-from thidua.api.middleware import BodySizeLimit, ErrorGuard, RequestId, RequestMetrics
+from thidua.api.middleware import BodySizeLimit, ErrorGuard, RequestId, RequestMetrics, body_limit_for
 from thidua.api.problems import install_problem_handlers
-from thidua.api.routes import campaigns, notifications, operations, reports, rules, session, system, targets, webhooks
+from thidua.api.routes import (
+    campaigns, notifications, operations, paper, reports, rules, session, system, targets, webhooks,
+)
 from thidua.api.services import Services
 from thidua.api.sessions import LoginThrottle, SessionStore
 
@@ -123,7 +125,7 @@ def create_app(
         return replay_response(exc)
 
     for router in (system.router, users.router, session.router, campaigns.router, operations.router,
-                   rules.router, targets.router, reports.router, notifications.router, webhooks.router):
+                   rules.router, targets.router, paper.router, reports.router, notifications.router, webhooks.router):
         app.include_router(router)
     mount_web(app)
     _check_every_route_is_guarded(app)
@@ -133,7 +135,8 @@ def create_app(
     # Last added runs first: the request id is set before anything logs and is on every
     # answer, metrics see every request, the guard every exception, and the size limit
     # stops a large body before anything reads it.
-    app.add_middleware(BodySizeLimit)
+    evidence_max_bytes = (settings or get_settings()).evidence_max_bytes
+    app.add_middleware(BodySizeLimit, limit_for=lambda path: body_limit_for(path, evidence_max_bytes))
     app.add_middleware(AllowedMethods)
     app.add_middleware(RefuseNulCharacters)
     app.add_middleware(ErrorGuard)
@@ -180,7 +183,8 @@ async def _services(
         verifier=TokenVerifier(parts.domain_app, ttl=auth_cache_ttl), idempotency=idempotency, metrics=metrics,
         task_queue=settings.task_queue, position_wait_seconds=position_wait_seconds,
         operation_wait_seconds=settings.operation_wait_seconds,
-        extras={"webhooks_allow_private": settings.webhooks_allow_private},
+        extras={"webhooks_allow_private": settings.webhooks_allow_private,
+                "evidence_max_bytes": settings.evidence_max_bytes},
     )
 
 

@@ -183,19 +183,25 @@ def target_for(command: lc.TargetCommand) -> Callable[..., Awaitable[Any]]:
 async def readable_target(tid: TargetId, user: CurrentUser, services: ServicesDep) -> Any:
     """Target detail (thidua.domain.permissions.may_read_target)."""
     target = await _load_target(services, tid)
-    leads: frozenset[str] = frozenset()
-    if user.role == Role.UNIT_HEAD and target.unit_id != user.unit_id:
-        campaign = await services.in_thread(services.domain_app.get_campaign, target.campaign_id)
-        leads = campaign.cluster_leads_of(target.unit_id)
-    if not may_read_target(user.actor, target.unit_id, leads):
+    if not may_read_target(user.actor, target.unit_id, await cluster_leads(services, user, target),
+                           target.coordinating_unit_ids):
         raise Problem(403, "this target belongs to another unit")
     return target
+
+
+async def cluster_leads(services: Services, user: Principal, target: Any) -> frozenset[str]:
+    """The head and deputy units of the target's cluster, when they matter to this user
+    (a unit head of another unit than the owner); else empty."""
+    if user.role != Role.UNIT_HEAD or target.unit_id == user.unit_id or user.unit_id in target.coordinating_unit_ids:
+        return frozenset()
+    campaign = await services.in_thread(services.domain_app.get_campaign, target.campaign_id)
+    return frozenset(campaign.cluster_leads_of(target.unit_id))
 
 
 async def history_target(tid: TargetId, user: CurrentUser, services: ServicesDep) -> Any:
     """Target history (thidua.domain.permissions.may_read_history)."""
     target = await _load_target(services, tid)
-    if not may_read_history(user.actor, target.unit_id):
+    if not may_read_history(user.actor, target.unit_id, target.coordinating_unit_ids):
         raise Problem(403, "this target belongs to another unit")
     return target
 

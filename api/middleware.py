@@ -28,9 +28,18 @@ DEFAULT_BODY_LIMIT = 1 * MIB
 IMPORT_BODY_LIMIT = 20 * MIB
 
 
-def body_limit_for(path: str) -> int:
-    """Imports may carry a whole decision's targets; everything else is small."""
-    return IMPORT_BODY_LIMIT if path.endswith("/targets/import") else DEFAULT_BODY_LIMIT
+# An evidence upload: the file (THIDUA_EVIDENCE_MAX_BYTES) plus the multipart framing
+# and the page form's fields. The file's own cap is checked by the route, by the part's size.
+MULTIPART_OVERHEAD = 64 * 1024
+
+
+def body_limit_for(path: str, evidence_max_bytes: int = 20 * MIB) -> int:
+    """Imports may carry a whole decision's targets, evidence uploads a file; everything else is small."""
+    if path.endswith("/targets/import"):
+        return IMPORT_BODY_LIMIT
+    if path.endswith("/evidence"):
+        return evidence_max_bytes + MULTIPART_OVERHEAD
+    return DEFAULT_BODY_LIMIT
 
 
 async def _send_problem(send: Send, status: int, slug: str, title: str, detail: str, path: str) -> None:

@@ -392,6 +392,12 @@ class MeasureOut(Output):
     direction: Literal["up", "down"] = "up"
 
 
+class UrgeOut(Output):
+    body: str
+    at: datetime
+    by: str
+
+
 class TargetOut(Output):
     id: str
     campaign_id: str
@@ -419,6 +425,11 @@ class TargetOut(Output):
     completed_at: datetime | None = None
     last_activity_at: datetime | None = None
     coordinating_unit_ids: list[str] = Field(default_factory=list)
+    comment_count: int = Field(default=0, description="Comments, urges, directives and replies on the target")
+    last_urge: "UrgeOut | None" = Field(default=None, description="The secretariat's latest urge (đôn đốc)")
+    evidence_count: int = Field(default=0, description="Evidence files attached")
+    evidence_sha256: list[str] = Field(default_factory=list,
+                                       description="The evidence files the last completion named (digests)")
     restricted: bool = Field(default=False, description="True when the reader may not read this target's detail "
                                                          "(another unit's): only its public facts are shown")
 
@@ -569,11 +580,24 @@ class HistoryPage(Output):
     next_cursor: str | None = None
 
 
+class BadFileOut(Output):
+    sha256: str
+    position: int = Field(description="The EvidenceAttached event that references the file")
+    problem: Literal["missing", "changed"]
+
+
+class FilesVerifyOut(Output):
+    checked: int = Field(description="Evidence files referenced by the event store and re-hashed")
+    bad: list[BadFileOut] = Field(default_factory=list)
+
+
 class VerifyOut(Output):
     ok: bool
     checked: int
     head_hash: str | None = None
     first_bad_position: int | None = None
+    files: FilesVerifyOut | None = Field(default=None, description="Every evidence file an event references is "
+                                                                   "present and hashes to its digest")
 
 
 class StoppedReadModelOut(Output):

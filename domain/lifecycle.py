@@ -19,7 +19,7 @@ from __future__ import annotations
 
 import functools
 import inspect
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Collection, Iterable, Mapping
 from dataclasses import dataclass
 from datetime import date, datetime, timezone
 from decimal import Decimal
@@ -30,7 +30,7 @@ from pydantic import AfterValidator, AwareDatetime, ConfigDict, Field, Validatio
 from thidua.domain.commandlog import event_meta, fingerprint
 from thidua.domain.errors import BadInput, InvalidTransition, NotAllowed
 from thidua.domain.input_rules import EdgeRules
-from thidua.domain.permissions import OWNER, Who, allows, roles_of
+from thidua.domain.permissions import OWNER, READER, Who, allows, roles_of
 from thidua.domain.values import OPEN_STATES, Actor, Command, Decision, Measure, Role, Status
 
 # ------------------------------------------------------------------ argument types
@@ -144,10 +144,61 @@ class ResolveArgs(Args):
     coordinating_unit_ids: Annotated[list[Id], Field(default_factory=list, max_length=50)]
 
 
+Sha256 = Annotated[str, Field(pattern=r"^[0-9a-f]{64}$", description="sha256 of a file's bytes, lower-case hex",
+                               examples=["9f86d081884c7d659a2feaa0c55ad015a3bf4f1b2b0b822cd15d6c15b0f00a08"])]
+
+
 class CompleteArgs(Args):
     result: OptionalText = None
     evidence: OptionalText = None
     note: OptionalText = None
+    evidence_sha256: Annotated[list[Sha256] | None, Field(
+        default=None, max_length=100,
+        description="Evidence files this completion rests on: digests of files attached to the target")] = None
+
+
+# ------------------------------------------------------------------ the paper trail
+# Who may write which kind of comment (DESIGN.md "The paper trail of a target").
+# READER: whoever may read the target's detail and may write (not inspectors).
+CommentKind = Literal["comment", "reply", "urge", "directive"]
+COMMENT_KINDS: dict[str, frozenset[Role | str]] = {
+    "comment": frozenset({Role.SECRETARIAT, Role.STANDING_COMMITTEE, READER}),
+    "reply": frozenset({Role.SECRETARIAT, Role.STANDING_COMMITTEE, READER}),
+    "urge": frozenset({Role.SECRETARIAT}),  # đôn đốc
+    "directive": frozenset({Role.STANDING_COMMITTEE}),  # chỉ đạo
+}
+MAX_COMMENT_LENGTH = 4000
+
+
+def comment_kinds_for(actor: Actor, owning_unit_id: str | None, readers: Any = ()) -> list[str]:
+    """The kinds of comment this person may write on a target (the page's choices)."""
+    return [kind for kind, who in COMMENT_KINDS.items() if allows(who, actor, owning_unit_id, readers)]
+
+
+class CommentArgs(Args):
+    model_config = ConfigDict(json_schema_extra={"examples": [{
+        "kind": "urge", "body": "Đề nghị đơn vị báo cáo kết quả trước ngày 30/6/2022"}]})
+    kind: CommentKind
+    body: Annotated[str, Field(min_length=1, max_length=MAX_COMMENT_LENGTH)]
+
+
+# The file types evidence may have (sniffed from the bytes, never from the name).
+EVIDENCE_TYPES = frozenset({
+    "application/pdf", "image/png", "image/jpeg", "image/webp",
+    "application/vnd.openxmlformats-officedocument.wordprocessingml.document",
+    "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet",
+    "application/vnd.openxmlformats-officedocument.presentationml.presentation",
+    "application/vnd.oasis.opendocument.text", "application/vnd.oasis.opendocument.spreadsheet",
+    "application/vnd.oasis.opendocument.presentation",
+    "application/msword", "application/vnd.ms-excel", "application/vnd.ms-powerpoint",
+})
+
+
+class EvidenceArgs(Args):
+    sha256: Sha256
+    name: Annotated[str, Field(min_length=1, max_length=255)]
+    size: Annotated[int, Field(ge=1)]
+    content_type: Annotated[str, Field(min_length=1, max_length=200)]
 
 
 class ReasonArgs(Args):
@@ -200,6 +251,9 @@ class TargetCommand:
     segment: str | None = None  # /v1/targets/{tid}/<segment>; None: not a route of its own
     escalation: Escalation = None
     unit_fields: tuple[str, ...] = ()  # arguments naming units that must be registered
+    # Its route and page form are written by hand (api/routes/paper.py), not built from
+    # this declaration: a multipart upload, or a `who` that depends on the comment's kind.
+    own_route: bool = False
 
     # ---------------------------------------------------------------- who
     @property
@@ -211,11 +265,12 @@ class TargetCommand:
     def by_timer(self) -> bool:
         return self.who == frozenset({Role.SYSTEM})
 
-    def allows(self, actor: Actor, owning_unit_id: str | None) -> bool:
-        return allows(self.who, actor, owning_unit_id)
+    def allows(self, actor: Actor, owning_unit_id: str | None, readers: Any = ()) -> bool:
+        """`readers`: see thidua.domain.permissions.allows (None: not known here)."""
+        return allows(self.who, actor, owning_unit_id, readers)
 
-    def check_allowed(self, actor: Actor, owning_unit_id: str | None) -> None:
-        if not self.allows(actor, owning_unit_id):
+    def check_allowed(self, actor: Actor, owning_unit_id: str | None, readers: Any = None) -> None:
+        if not self.allows(actor, owning_unit_id, readers):
             raise NotAllowed(
                 f"{actor.role} {actor.id!r} may not {self.name} a target of unit {owning_unit_id!r}",
                 command=self.name, role=str(actor.role),
@@ -226,9 +281,9 @@ class TargetCommand:
         if Status(status) not in self.from_states:
             raise InvalidTransition(self.name, str(status))
 
-    def available(self, actor: Actor, owning_unit_id: str | None, status: Status | str) -> bool:
+    def available(self, actor: Actor, owning_unit_id: str | None, status: Status | str, readers: Any = ()) -> bool:
         """May this person issue it now? (what the pages offer)"""
-        return Status(status) in self.from_states and self.allows(actor, owning_unit_id)
+        return Status(status) in self.from_states and self.allows(actor, owning_unit_id, readers)
 
     # ---------------------------------------------------------------- arguments
     def parse(self, raw: Mapping[str, Any] | Args | None) -> Args:
@@ -256,6 +311,9 @@ _SEC_SC = frozenset({Role.SECRETARIAT, Role.STANDING_COMMITTEE})
 _SC = frozenset({Role.STANDING_COMMITTEE})
 _OWNER = frozenset({OWNER})
 _SYSTEM = frozenset({Role.SYSTEM})
+_READERS = frozenset().union(*COMMENT_KINDS.values())
+# A cancelled target is a closed record: nothing more is said on it.
+_NOT_CANCELLED = frozenset(Status) - {Status.CANCELLED}
 
 ASSIGN = TargetCommand(
     "assign", "Assigned", AssignArgs, frozenset(), _SEC_SC, "Assign a target to a unit",
@@ -308,11 +366,18 @@ MARK_OVERDUE = TargetCommand(
 REMIND_STALE = TargetCommand(
     "remind_stale", "StaleReminded", RemindStaleArgs, _WORKING, _SYSTEM,
     "Timer: no progress for the policy's `stale_after`")
+COMMENT = TargetCommand(
+    "comment", "Commented", CommentArgs, _NOT_CANCELLED, _READERS,
+    "Comment, urge (secretariat), direct (Standing Committee) or reply on a target", segment="comments",
+    own_route=True)
+ATTACH_EVIDENCE = TargetCommand(
+    "attach_evidence", "EvidenceAttached", EvidenceArgs, OPEN_STATES, _OWNER,
+    "Attach an evidence file (owning unit; multipart upload)", segment="evidence", own_route=True)
 
 # Every command of a target, in the order of the lifecycle table.
 COMMANDS: dict[str, TargetCommand] = {c.name: c for c in (
     ASSIGN, START, REPORT_PROGRESS, BLOCK, UNBLOCK, ESCALATE, RESOLVE, COMPLETE, REOPEN, EXTEND_DEADLINE,
-    REASSIGN, CANCEL, AUTO_ESCALATE, REMIND_ESCALATION, MARK_OVERDUE, REMIND_STALE,
+    REASSIGN, CANCEL, AUTO_ESCALATE, REMIND_ESCALATION, MARK_OVERDUE, REMIND_STALE, COMMENT, ATTACH_EVIDENCE,
 )}
 
 
@@ -328,10 +393,17 @@ def command_named(name: str, commands: Mapping[str, TargetCommand] = COMMANDS) -
     return spec
 
 
+def generic_routes(commands: Mapping[str, TargetCommand] = COMMANDS) -> list[TargetCommand]:
+    """The routed commands whose route and form are built from the declaration alone."""
+    return [c for c in routed(commands) if not c.own_route]
+
+
 def available_commands(actor: Actor, owning_unit_id: str, status: Status | str,
                        commands: Iterable[TargetCommand] | None = None) -> list[TargetCommand]:
-    """The commands this person may issue on a target in this state, now."""
-    return [c for c in (routed() if commands is None else commands) if c.available(actor, owning_unit_id, status)]
+    """The commands this person may issue on a target in this state, now (the generic
+    forms; comments and evidence have forms of their own)."""
+    return [c for c in (generic_routes() if commands is None else commands)
+            if c.available(actor, owning_unit_id, status)]
 
 
 # ------------------------------------------------------------------ the aggregate's guards
@@ -356,12 +428,13 @@ def handles(spec: TargetCommand) -> Callable[[Callable[..., None]], Callable[...
             return dict(list(bound.arguments.items())[2:])
 
         @functools.wraps(body)
-        def method(self: Any, cmd: Command, *args: Any, expected_version: int | None = None, **kwargs: Any) -> bool:
+        def method(self: Any, cmd: Command, *args: Any, expected_version: int | None = None,
+                   audience: Collection[str] = (), **kwargs: Any) -> bool:
             payload = payload_of(args, kwargs)
             fp = fingerprint(spec.name, **payload)
             if self.is_replay(cmd, fp):
                 return False
-            spec.check_allowed(cmd.actor, self.unit_id)
+            spec.check_allowed(cmd.actor, self.unit_id, self.readers(audience))
             spec.check_from(self.status)
             self.check_version(expected_version)
             body(self, event_meta(cmd, fp), **payload)
@@ -376,7 +449,7 @@ def handles(spec: TargetCommand) -> Callable[[Callable[..., None]], Callable[...
 
 
 # ------------------------------------------------------------------ the table, for the docs
-_WHO_NAMES = {OWNER: "owning unit", Role.SECRETARIAT: "secretariat", Role.STANDING_COMMITTEE: "standing_committee",
+_WHO_NAMES = {OWNER: "owning unit", READER: "unit heads who may read it", Role.SECRETARIAT: "secretariat", Role.STANDING_COMMITTEE: "standing_committee",
               Role.SYSTEM: "system (timer)"}
 
 

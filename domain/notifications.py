@@ -43,6 +43,20 @@ class Notice:
     audience: Audience
     title_vi: str  # the subject line of an e-mail, the inbox's line
     summary: str  # English, for the docs
+    # Raised only by events whose attributes have these values (e.g. a comment of kind "urge").
+    only: tuple[tuple[str, str], ...] = ()
+
+    def raised_by(self, event: Mapping[str, Any] | Any) -> bool:
+        return all(_attribute(event, name) == value for name, value in self.only)
+
+    @property
+    def raised_by_text(self) -> str:
+        condition = " and ".join(f"{name} = {value}" for name, value in self.only)
+        return ", ".join(self.events) + (f" ({condition})" if condition else "")
+
+
+def _attribute(event: Mapping[str, Any] | Any, name: str) -> Any:
+    return event.get(name) if isinstance(event, Mapping) else getattr(event, name, None)
 
 
 NOTICES: tuple[Notice, ...] = (
@@ -60,9 +74,15 @@ NOTICES: tuple[Notice, ...] = (
            "Chỉ tiêu lâu chưa cập nhật tiến độ", "a target had no progress for the policy's stale period"),
     Notice("target.returned", ("Target.Reopened",), Audience.UNIT_HEADS,
            "Kết quả hoàn thành bị trả lại", "a completion was returned (the target reopened)"),
+    Notice("target.urged", ("Target.Commented",), Audience.UNIT_HEADS,
+           "Văn phòng Thành ủy đôn đốc thực hiện chỉ tiêu", "the secretariat urged the unit (đôn đốc)",
+           only=(("kind", "urge"),)),
+    Notice("target.directive", ("Target.Commented",), Audience.UNIT_HEADS,
+           "Ban Thường vụ chỉ đạo về chỉ tiêu", "the Standing Committee gave a directive on the target",
+           only=(("kind", "directive"),)),
 )
 
-KINDS: tuple[str, ...] = tuple(n.kind for n in NOTICES)
+KINDS: tuple[str, ...] = tuple(dict.fromkeys(n.kind for n in NOTICES))
 BY_EVENT: dict[str, tuple[Notice, ...]] = {}
 for _notice in NOTICES:
     for _name in _notice.events:
@@ -119,5 +139,5 @@ def target_link(target_id: UUID | str) -> str:
 def markdown_table() -> str:
     lines = ["| kind | raised by | who is notified | inbox line (vi) |", "|---|---|---|---|"]
     for n in NOTICES:
-        lines.append(f"| `{n.kind}` | {', '.join(n.events)} | {AUDIENCE_TEXT[n.audience]} | {n.title_vi} |")
+        lines.append(f"| `{n.kind}` | {n.raised_by_text} | {AUDIENCE_TEXT[n.audience]} | {n.title_vi} |")
     return "\n".join(lines) + "\n"

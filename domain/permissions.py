@@ -16,6 +16,10 @@ from thidua.domain.values import Actor, Role
 
 # In a command's `who`: the head of the unit that owns the target.
 OWNER = "owning_unit"
+# In a command's `who`: a unit head who may read the target (its owner, a unit named to
+# coordinate on it, the head or deputy unit of its cluster). Inspectors read but write
+# nothing, so they are not in it.
+READER = "target_reader"
 Who = frozenset[Role | str]
 
 _SC = Role.STANDING_COMMITTEE
@@ -45,21 +49,25 @@ OPERATION_READERS = frozenset({_SEC, _SC})
 def roles_of(who: Who) -> frozenset[Role]:
     """The roles a `who` admits (the owning unit's head is a unit head)."""
     roles = {r for r in who if isinstance(r, Role)}
-    if OWNER in who:
+    if OWNER in who or READER in who:
         roles.add(Role.UNIT_HEAD)
     return frozenset(roles)
 
 
-def allows(who: Who, actor: Actor, owning_unit_id: str | None) -> bool:
-    """Does `who` admit this actor for a target owned by `owning_unit_id`?"""
+def allows(who: Who, actor: Actor, owning_unit_id: str | None, readers: Collection[str] | None = ()) -> bool:
+    """Does `who` admit this actor for a target owned by `owning_unit_id`?
+
+    `readers`: the other units whose heads may read the target (coordinating units,
+    its cluster's head and deputy), for a `who` with READER. None: the caller does not
+    know them (the workflow's validator holds only the owning unit) and lets any unit
+    head through; the aggregate, which knows them, decides."""
     if actor.role in who:
         return True
-    return (
-        OWNER in who
-        and actor.role == Role.UNIT_HEAD
-        and actor.unit_id is not None
-        and actor.unit_id == owning_unit_id
-    )
+    if actor.role != Role.UNIT_HEAD or actor.unit_id is None:
+        return False
+    if (OWNER in who or READER in who) and actor.unit_id == owning_unit_id:
+        return True
+    return READER in who and (readers is None or actor.unit_id in readers)
 
 
 def may(actor: Actor, command: str) -> bool:
@@ -72,13 +80,16 @@ def check_may(actor: Actor, command: str) -> None:
         raise NotAllowed(f"{actor.role} {actor.id!r} may not {command}", command=command, role=str(actor.role))
 
 
-def may_read_target(actor: Actor, owning_unit_id: str, cluster_leads: Collection[str] = ()) -> bool:
+def may_read_target(actor: Actor, owning_unit_id: str, cluster_leads: Collection[str] = (),
+                    coordinating: Collection[str] = ()) -> bool:
     """A target's detail: everyone signed in but a unit head of a unit that neither owns
-    the target nor heads or deputises its cluster (`cluster_leads`: the head and deputy
-    units of the clusters the owning unit belongs to)."""
+    the target, nor heads or deputises its cluster (`cluster_leads`: the head and deputy
+    units of the clusters the owning unit belongs to), nor is named to coordinate on it
+    (`coordinating`)."""
     if actor.role != Role.UNIT_HEAD:
         return actor.role in (_SEC, _SC, Role.INSPECTOR)
-    return actor.unit_id is not None and (actor.unit_id == owning_unit_id or actor.unit_id in cluster_leads)
+    return actor.unit_id is not None and (
+        actor.unit_id == owning_unit_id or actor.unit_id in cluster_leads or actor.unit_id in coordinating)
 
 
 # What every signed-in user may see of any target of a campaign: the facts a scoreboard
@@ -104,15 +115,16 @@ def public_view(target: dict[str, Any]) -> dict[str, Any]:
 
 def visible_target(actor: Actor, target: dict[str, Any], cluster_leads: Collection[str] = ()) -> dict[str, Any]:
     """The target as this actor may see it: whole, or its public view."""
-    if may_read_target(actor, target["unit_id"], cluster_leads):
+    if may_read_target(actor, target["unit_id"], cluster_leads, target.get("coordinating_unit_ids") or ()):
         return target
     return public_view(target)
 
 
-def may_read_history(actor: Actor, owning_unit_id: str) -> bool:
-    """A target's history: a unit head reads its own unit's targets only."""
+def may_read_history(actor: Actor, owning_unit_id: str, coordinating: Collection[str] = ()) -> bool:
+    """A target's history (and its comments and evidence): a unit head reads its own
+    unit's targets and those its unit is named to coordinate on."""
     if actor.role == Role.UNIT_HEAD:
-        return actor.unit_id == owning_unit_id
+        return actor.unit_id is not None and (actor.unit_id == owning_unit_id or actor.unit_id in coordinating)
     return actor.role in (_SEC, _SC, Role.INSPECTOR)
 
 

@@ -12,13 +12,14 @@ from __future__ import annotations
 from collections.abc import Mapping
 from datetime import date, datetime
 from decimal import Decimal
-from typing import Any
+from types import MappingProxyType
+from typing import Any, ClassVar
 from uuid import UUID, NAMESPACE_URL, uuid5
 
 from eventsourcing.domain import Aggregate, event
 
 from thidua.domain.commandlog import CommandLog, check_key, event_meta, fingerprint, optional_text, require_text
-from thidua.domain.errors import BadInput, CommandIdReused, InvalidTransition, VersionConflict
+from thidua.domain.errors import BadInput, CommandIdReused, InvalidTransition, NotAllowed, VersionConflict
 from thidua.domain import lifecycle as lc
 from thidua.domain.lifecycle import Meta, handles
 from thidua.domain.values import (
@@ -75,6 +76,13 @@ def _check_date(value: Any, field: str) -> date:
 
 class Target(CommandLog, Aggregate):
     """An assigned target and its lifecycle."""
+
+    # The paper trail (comments, evidence files). Class-level defaults, never mutated in
+    # place: every mutator assigns a new value.
+    comment_count: ClassVar[int] = 0
+    last_urge: ClassVar[dict[str, Any] | None] = None
+    evidence_files: ClassVar[Mapping[str, dict[str, Any]]] = MappingProxyType({})  # sha256 -> name, size, type, when
+    evidence_sha256: ClassVar[tuple[str, ...]] = ()  # what the last completion named
 
     @staticmethod
     def create_id(campaign_id: str, key: str) -> UUID:  # type: ignore[override]
@@ -376,17 +384,25 @@ class Target(CommandLog, Aggregate):
         self._record_meta(command_id, fingerprint, occurred_at, actor)
 
     @handles(lc.COMPLETE)
-    def complete(self, meta: Meta, result: str | None = None, evidence: str | None = None, note: str | None = None) -> None:
+    def complete(self, meta: Meta, result: str | None = None, evidence: str | None = None, note: str | None = None,
+                 evidence_sha256: list[str] | None = None) -> None:
+        named = list(dict.fromkeys(evidence_sha256 or ()))
+        for digest in named:
+            if digest not in self.evidence_files:
+                raise BadInput(f"evidence file {digest} is not attached to this target", field="evidence_sha256")
+        extra = {"evidence_sha256": named} if named else {}
         self._completed(
             result=optional_text(result, "result"), evidence=optional_text(evidence, "evidence"),
-            note=optional_text(note, "note"), **meta,
+            note=optional_text(note, "note"), **extra, **meta,
         )
 
     @event("Completed")
     def _completed(
         self, result: str | None, evidence: str | None, note: str | None,
         actor: Actor, occurred_at: datetime, command_id: str, fingerprint: str,
+        evidence_sha256: list[str] | None = None,
     ) -> None:
+        self.evidence_sha256 = list(evidence_sha256 or ())
         self.status = Status.COMPLETED
         self.completed_at = occurred_at
         # Lateness is judged against the deadline in force at completion.
@@ -486,6 +502,54 @@ class Target(CommandLog, Aggregate):
         self.stale_reminded_for = since
         self._record_meta(command_id, fingerprint, occurred_at, actor)
 
+    # ------------------------------------------------------------- the paper trail
+    def readers(self, audience: Any = ()) -> list[str]:
+        """Units (besides the owner) whose heads may read and comment on the target: the
+        coordinating units, and `audience` (its cluster's head and deputy units)."""
+        return [*self.coordinating_unit_ids, *audience]
+
+    @handles(lc.COMMENT)
+    def comment(self, meta: Meta, kind: str, body: str) -> None:
+        """A comment, an urge (đôn đốc), a directive (chỉ đạo) or a reply. Who may
+        write which kind: lifecycle.COMMENT_KINDS (the command's own check admitted
+        the person as a reader of the target already)."""
+        actor = meta["actor"]
+        who = lc.COMMENT_KINDS.get(kind)
+        if who is None:
+            raise BadInput(f"kind must be one of {', '.join(lc.COMMENT_KINDS)}", field="kind")
+        if not any(r == actor.role for r in who) and lc.READER not in who:
+            raise NotAllowed(f"{actor.role} {actor.id!r} may not write a {kind}", command="comment",
+                             role=str(actor.role))
+        self._commented(kind=kind, body=require_text(body, "body", max_len=lc.MAX_COMMENT_LENGTH), **meta)
+
+    @event("Commented")
+    def _commented(self, kind: str, body: str, actor: Actor, occurred_at: datetime,
+                   command_id: str, fingerprint: str) -> None:
+        self.comment_count += 1
+        if kind == "urge":
+            self.last_urge = {"body": body, "at": occurred_at, "by": actor.name or actor.id}
+        self._record_meta(command_id, fingerprint, occurred_at, actor)
+
+    @handles(lc.ATTACH_EVIDENCE)
+    def attach_evidence(self, meta: Meta, sha256: str, name: str, size: int, content_type: str) -> None:
+        """Record a file already stored (content-addressed) as evidence of this target:
+        the event carries its digest, so the audit chain covers the file's bytes."""
+        if content_type not in lc.EVIDENCE_TYPES:
+            raise BadInput(f"files of type {content_type} are not accepted as evidence", field="file")
+        if size < 1:
+            raise BadInput("the file is empty", field="file")
+        self._evidence_attached(sha256=sha256, name=require_text(name, "name", max_len=255), size=int(size),
+                                content_type=content_type, **meta)
+
+    @event("EvidenceAttached")
+    def _evidence_attached(self, sha256: str, name: str, size: int, content_type: str, actor: Actor,
+                           occurred_at: datetime, command_id: str, fingerprint: str) -> None:
+        self.evidence_files = {**self.evidence_files, sha256: {
+            "name": name, "size": size, "content_type": content_type, "attached_at": occurred_at,
+            "version": self.version + 1}}
+        self.last_activity_at = occurred_at
+        self._record_meta(command_id, fingerprint, occurred_at, actor)
+
     # ------------------------------------------------------------- helpers
     def _check_new_deadline(self, new_deadline: date, field: str) -> None:
         _check_date(new_deadline, field)
@@ -541,6 +605,10 @@ class Target(CommandLog, Aggregate):
             "completed_at": _iso(self.completed_at),
             "last_activity_at": _iso(self.last_activity_at),
             "coordinating_unit_ids": list(self.coordinating_unit_ids),
+            "comment_count": self.comment_count,
+            "last_urge": None if self.last_urge is None else {**self.last_urge, "at": _iso(self.last_urge["at"])},
+            "evidence_count": len(self.evidence_files),
+            "evidence_sha256": list(self.evidence_sha256),
             "decision": _jsonable(self.decision),
             "measure": _jsonable(self.measure),
             "assigned_at": _iso(self.assigned_at),

@@ -29,7 +29,7 @@ from uuid import UUID
 
 import asyncpg
 
-from thidua.projections import processes
+from thidua.projections import evidence_files, processes
 from thidua.projections.batch import BatchContext, Prepared, copy_rows
 from thidua.projections.codec import (
     CHAIN_TAG,
@@ -341,7 +341,9 @@ async def verify_connection(
         # bad position verified, so it is the trail's own last row before it).
         upto = bound if first_bad is None else first_bad - 1
         head = await _head_at(conn, PUBLIC, upto) if checked else GENESIS_HASH
-        return _result(first_bad is None, checked, head, first_bad)
+    # The chain covers each evidence file's digest; the files themselves are checked too.
+    files = await evidence_files.verify_files(conn)
+    return {**_result(first_bad is None and not files["bad"], checked, head, first_bad), "files": files}
 
 
 async def _checker_result(child: processes.Child) -> tuple[int, int | None] | None:

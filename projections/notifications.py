@@ -144,6 +144,8 @@ class NotificationsProjection:
         occurred_at = step.event.occurred_at
         rows = []
         for notice in notices:
+            if not notice.raised_by(step.event):
+                continue
             people = recipients(notice, self.directory, unit_before=before.unit_id if before else None,
                                 unit_after=after.unit_id, event=step.event)
             for user_id in people:

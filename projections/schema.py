@@ -29,6 +29,8 @@ from __future__ import annotations
 
 from typing import Any
 
+from thidua.projections import evidence_files
+
 PUBLIC = "public"
 TRACKING_TABLE = "projection_tracking"
 
@@ -99,6 +101,8 @@ _PUBLIC_ONLY_DDL = [
         webhook_id text PRIMARY KEY,
         secret text NOT NULL
     )""",
+    # Evidence files' bytes (thidua.projections.evidence_files): primary data that events point at.
+    *evidence_files.DDL,
 ]
 
 _DDL: dict[str, list[str]] = {

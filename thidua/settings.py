@@ -126,6 +126,8 @@ class Settings(BaseSettings):
     # A worker none of whose activity threads has been free for this long is stuck:
     # /healthz says so and `thidua up` restarts it. Longer than any activity may run.
     worker_stuck_seconds: float = Field(default=60.0, gt=0, validation_alias="THIDUA_WORKER_STUCK_SECONDS")
+    # The largest evidence file accepted (bytes); a larger upload is a 413.
+    evidence_max_bytes: int = Field(default=20 * 1024 * 1024, ge=1, validation_alias="THIDUA_EVIDENCE_MAX_BYTES")
 
     @field_validator("log_level", mode="before")
     @classmethod

@@ -27,6 +27,7 @@ from thidua.domain.application import SAVE_ATTEMPTS, ThiduaApplication
 from thidua.domain.campaign import Campaign
 from thidua.domain.errors import BadInput, DomainError, NotFound, VersionConflict
 from thidua.domain import lifecycle as lc
+from thidua.domain.permissions import READER
 from thidua.domain.target import Target, target_id_for
 from thidua.domain.values import Actor, Command
 from thidua.workflows.commands import as_utc
@@ -252,7 +253,11 @@ class TargetActivities:
         cmd = Command(inp.command_id, Actor.from_dict(inp.actor), as_utc(inp.at))
 
         def act(target: Target) -> bool:
-            if not getattr(target, spec.name)(cmd, **kwargs, expected_version=inp.expected_version):
+            campaign = self.app.get_campaign(target.campaign_id)
+            # Heads of the cluster's head and deputy units read (and comment on) its targets.
+            audience = campaign.cluster_leads_of(target.unit_id) if READER in spec.who else ()
+            if not getattr(target, spec.name)(cmd, **kwargs, expected_version=inp.expected_version,
+                                              audience=audience):
                 return False  # a replay
             # A target can only move to (or involve) a registered unit.
             for field in spec.unit_fields:
@@ -260,7 +265,7 @@ class TargetActivities:
                     self._check_unit(unit_id, field)
             # A closed campaign takes no command on its targets (not even a timer's)
             # until it is reopened; checked after the target's own rules, before saving.
-            self.app.get_campaign(target.campaign_id).check_open(spec.name)
+            campaign.check_open(spec.name)
             return True
 
         changed = self.app.change(lambda: self.app.get_target(inp.target_id), act, cmd.id)

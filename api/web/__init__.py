@@ -29,7 +29,9 @@ def _is_page(request: Request) -> bool:
 
 
 def mount(app: FastAPI) -> None:
+    from thidua.api.web.paper_pages import router as paper_router  # (it imports the pages)
 
+    app.include_router(paper_router)  # before the pages' /targets/{tid}/{segment}
     app.include_router(router)
     app.mount("/static", StaticFiles(directory=STATIC), name="static")
 

@@ -60,7 +60,7 @@ def available_commands(actor: Any, target: dict[str, Any]) -> list[CommandForm]:
 
 
 def routed_command(segment: str) -> lc.TargetCommand | None:
-    return next((c for c in lc.routed() if c.segment == segment), None)
+    return next((c for c in lc.generic_routes() if c.segment == segment), None)
 
 
 def _unwrap(annotation: Any) -> tuple[Any, bool]:

@@ -43,9 +43,10 @@ from thidua.api.web.render import (
 )
 from thidua.api.users import activate, create_user, new_activation, request_base_url, revoke_user
 from thidua.api.web.i18n import parse_dmy
+from thidua.api.web.paper_view import paper_context
 from thidua.domain.errors import DomainError
 from thidua.domain.user import ActivationGone
-from thidua.domain.permissions import may
+from thidua.domain.permissions import may, may_read_history
 from thidua.domain.values import Role, ScoringScale, parse_duration
 
 router = APIRouter(include_in_schema=False)
@@ -250,14 +251,15 @@ async def _target_context(request: Request, tid: str, who: Any) -> dict[str, Any
     await _read_your_writes(request, services)
     row = await readmodels.queries().get_target(services.pool, str(target.id)) or target.to_state()
     history: list[dict[str, Any]] = []
-    if who.role != Role.UNIT_HEAD or target.unit_id == who.unit_id:
+    if may_read_history(who.actor, target.unit_id, target.coordinating_unit_ids):
         history = (await readmodels.queries().target_history(services.pool, str(target.id), 500, None))["items"]
     campaign = await readmodels.queries().get_campaign(services.pool, row["campaign_id"])
     return {"target": row, "history": history, "names": await _unit_names(services), "campaign": campaign,
             "cid": row["campaign_id"],
             "tz": row.get("timezone") or _tz(campaign), "forms": forms.available_commands(who.actor, row),
             "errors": {}, "values": {}, "failed_segment": None, "command_id": str(uuid.uuid4()),
-            "notice": request.query_params.get("notice")}
+            "notice": request.query_params.get("notice"),
+            "paper": await paper_context(services, who, target, row), "paper_errors": {}, "paper_values": {}}
 
 
 @router.get("/targets/{tid}")

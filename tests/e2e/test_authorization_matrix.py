@@ -22,6 +22,7 @@ import pytest
 from tests.e2e.conftest import Person, make_person, register_unit, unique
 
 ALLOW = "allow"
+PDF = b"%PDF-1.7\n" + b"0" * 200
 ROLES = ("anonymous", "secretariat", "standing_committee", "unit_head", "inspector")
 SCOPES = ("own", "other", "missing")
 STAFF = ("secretariat", "standing_committee", "inspector")
@@ -65,6 +66,12 @@ def owner_command(role: str, scope: str) -> Any:
     if role != "unit_head":
         return 403
     return {"own": ALLOW, "other": 403, "missing": 404}[scope]
+
+
+def commenter(role: str, scope: str) -> Any:
+    """Comments: whoever may read the target and write (not inspectors); the kind is
+    checked too (tests/e2e/test_paper_trail.py), the matrix sends a plain comment."""
+    return 403 if role == "inspector" else target_reader(role, scope)
 
 
 def own_notification(role: str, scope: str) -> Any:
@@ -112,6 +119,11 @@ EXPECTED: dict[tuple[str, str], Callable[[str, str], Any]] = {
     ("POST", "/v1/targets/{tid}/extend-deadline"): roles("standing_committee"),
     ("POST", "/v1/targets/{tid}/reassign"): roles("secretariat", "standing_committee"),
     ("POST", "/v1/targets/{tid}/cancel"): roles("secretariat", "standing_committee"),
+    ("POST", "/v1/targets/{tid}/comments"): commenter,
+    ("GET", "/v1/targets/{tid}/comments"): target_reader,
+    ("POST", "/v1/targets/{tid}/evidence"): owner_command,
+    ("GET", "/v1/targets/{tid}/evidence"): target_reader,
+    ("GET", "/v1/targets/{tid}/evidence/{sha256}"): target_reader,
     ("GET", "/v1/campaigns/{cid}/scoreboard"): roles(*SIGNED_IN),
     ("POST", "/v1/campaigns/{cid}/scoreboard/what-if"): roles(*STAFF),
     ("GET", "/v1/campaigns/{cid}/escalations"): roles(*STAFF),
@@ -219,6 +231,8 @@ def _body(method: str, path: str, world: World) -> dict[str, Any]:
         "/v1/targets/{tid}/extend-deadline": {"json": {"new_deadline": "2031-01-01", "reason": "Gia hạn"}},
         "/v1/targets/{tid}/reassign": {"json": {"unit_id": world.spare_unit, "reason": "Điều chuyển"}},
         "/v1/targets/{tid}/cancel": {"json": {"reason": "Không còn phù hợp"}},
+        "/v1/targets/{tid}/comments": {"json": {"kind": "comment", "body": "Ý kiến"}},
+        "/v1/targets/{tid}/evidence": {"files": {"file": ("bien-ban.pdf", PDF)}},
         "/v1/webhooks": {"json": {"url": "http://127.0.0.1:9/hook", "events": ["target.stale"]}},
         "/v1/me/preferences": {"json": {"email": "a@thidua.vn", "email_kinds": ["target.stale"]}},
     }
@@ -265,7 +279,16 @@ async def _path_for(path: str, scope: str, world: World, role: str) -> str:
                 await _prepare_blocked(world, values["tid"], unit, escalate=True)
             if path.endswith("/reopen"):
                 await _prepare_completed(world, values["tid"], unit)
+    if "{sha256}" in path:
+        values["sha256"] = "0" * 64 if missing else await _attach(world, values["tid"], unit)
     return path.format(**values)
+
+
+async def _attach(world: World, tid: str, unit: str) -> str:
+    head = await _head_of(world, unit)
+    response = await head.post(f"/v1/targets/{tid}/evidence", files={"file": ("bien-ban.pdf", PDF)})
+    assert response.status_code == 201, response.text
+    return response.json()["sha256"]
 
 
 async def _new_campaign(secretariat: Person) -> str:
@@ -347,6 +370,33 @@ async def test_a_unit_heading_a_cluster_reads_its_members_targets_but_cannot_act
     assert (await head.get(f"/v1/targets/{member_target}")).status_code == 200
     assert (await head.get(f"/v1/targets/{member_target}/history")).status_code == 403
     assert (await head.post(f"/v1/targets/{member_target}/start", {})).status_code == 403
+
+
+async def test_a_coordinating_unit_reads_every_target_route_and_writes_only_its_comments(world: World) -> None:
+    """From the routes: a unit named to coordinate (by a resolution) may call every GET of the
+    target and comment on it; every other command on the target is refused."""
+    owner = world.other_unit
+    tid = await _assign(world.secretariat, world.campaign, owner)
+    await _prepare_blocked(world, tid, owner, escalate=True)
+    committee = world.people["standing_committee"]
+    assert committee is not None
+    resolved = await committee.post(f"/v1/targets/{tid}/resolve", {
+        "directive": "Phối hợp", "coordinating_unit_ids": [world.own_unit]})
+    assert resolved.status_code == 200, resolved.text
+    digest = await _attach(world, tid, owner)
+    coordinator = world.people["unit_head"]
+    assert coordinator is not None
+    failures = []
+    for method, path in sorted(EXPECTED):
+        if not path.startswith("/v1/targets/{tid}"):
+            continue
+        url = path.format(tid=tid, sha256=digest)
+        response = await coordinator.request(method, url, **_body(method, path, world))
+        allowed = method == "GET" or path.endswith("/comments")
+        ok = response.status_code < 400 if allowed else response.status_code == 403
+        if not ok:
+            failures.append(f"{method} {path}: got {response.status_code} {response.text[:200]}")
+    assert not failures, "\n".join(failures)
 
 
 async def _member_unit(world: World) -> str:

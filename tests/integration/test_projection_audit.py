@@ -50,7 +50,8 @@ async def assert_untouched(conn: asyncpg.Connection) -> None:
     verdict = await queries.verify_audit(conn)
     head = await conn.fetchrow("SELECT position, hash FROM audit_log ORDER BY position DESC LIMIT 1")
     count = await conn.fetchval("SELECT count(*) FROM audit_log")
-    assert verdict == {"ok": True, "checked": count, "head_hash": head["hash"], "first_bad_position": None}
+    assert verdict == {"ok": True, "checked": count, "head_hash": head["hash"], "first_bad_position": None,
+                       "files": {"checked": 0, "bad": []}}
 
 
 async def assert_first_bad(conn: asyncpg.Connection, position: int) -> None:

@@ -96,7 +96,7 @@ def test_a_new_command_gets_its_route_request_model_and_docs_from_its_declaratio
 
 def test_a_person_is_offered_exactly_the_commands_the_declarations_allow_now() -> None:
     offered = {c.name for c in lc.available_commands(OWNER_HEAD, OWNER_UNIT, Status.ASSIGNED,
-                                                     [*lc.routed(), ACKNOWLEDGE])}
+                                                     [*lc.generic_routes(), ACKNOWLEDGE])}
     assert offered == {"start", "report_progress", "block", "complete", "acknowledge"}
     assert lc.available_commands(OTHER_HEAD, OWNER_UNIT, Status.ASSIGNED) == []
     assert {c.name for c in lc.available_commands(SECRETARIAT, OWNER_UNIT, Status.COMPLETED)} == {"reopen"}

@@ -56,6 +56,10 @@ WHO_MAY = {
     "cancel": OFFICE,
     "mark_overdue": {SYSTEM},
     "remind_stale": {SYSTEM},
+    # Comment and reply: anyone who may read the target and write (a coordinating unit's or a
+    # cluster lead's head too: see test_paper_trail_domain.py); urge and directive by role.
+    "comment": OFFICE | OWNER_ONLY,
+    "attach_evidence": OWNER_ONLY,
 }
 CASES = [(command, actor) for command in WHO_MAY for actor in EVERYONE]
 

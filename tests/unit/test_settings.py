@@ -38,6 +38,7 @@ ENV_TO_FIELD = {
     "THIDUA_CORS_ALLOW_ORIGINS": ("cors_allow_origins", "https://a.gov.vn/, http://b:8080",
                                   "https://a.gov.vn,http://b:8080"),
     "THIDUA_TRACES_EXPORTER": ("traces_exporter", "console", "console"),
+    "THIDUA_EVIDENCE_MAX_BYTES": ("evidence_max_bytes", "1048576", 1048576),
 }
 
 DEFAULTS = {
@@ -68,6 +69,7 @@ DEFAULTS = {
     "auth_failures_per_minute": 20,
     "heartbeat_seconds": 5.0,
     "worker_stuck_seconds": 60.0,
+    "evidence_max_bytes": 20 * 1024 * 1024,
 }
 
 

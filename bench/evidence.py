@@ -1,0 +1,120 @@
+"""Evidence files: upload and download throughput through the API, beside a raw
+PostgreSQL write and read of the same bytes (the goal: the API at least 0.5x raw).
+
+`measure_evidence(...)` needs a running API (any: `thidua up`, the bench's stack), the
+bearer token of a unit head and an open target of that unit, and the database URL the API
+uses. Every round uploads fresh random bytes (the store keeps one copy per content, so
+the same bytes again would store nothing), downloads them, and then writes and reads the
+same bytes with asyncpg in the store's chunk size into a table of its own (dropped after).
+
+    python -m bench.evidence --api http://127.0.0.1:8000 --token thd_... --target <tid> \\
+        --database-url postgresql://... [--mib 20] [--rounds 3]
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import hashlib
+import json
+import os
+import statistics
+import time
+from typing import Any
+
+import asyncpg
+import httpx
+
+from thidua.dburl import asyncpg_dsn
+from thidua.projections.evidence_files import CHUNK
+
+MIB = 1024 * 1024
+RAW_TABLE = "bench_raw_evidence"
+
+
+def _pdf(size: int) -> bytes:
+    head = b"%PDF-1.7\n"
+    return head + os.urandom(size - len(head))
+
+
+async def _upload(client: httpx.AsyncClient, target_id: str, content: bytes) -> tuple[float, str]:
+    started = time.perf_counter()
+    answer = await client.post(f"/v1/targets/{target_id}/evidence", files={"file": ("bench.pdf", content)})
+    elapsed = time.perf_counter() - started
+    answer.raise_for_status()
+    return elapsed, answer.json()["sha256"]
+
+
+async def _download(client: httpx.AsyncClient, target_id: str, sha256: str) -> tuple[float, int]:
+    received = 0
+    started = time.perf_counter()
+    async with client.stream("GET", f"/v1/targets/{target_id}/evidence/{sha256}") as answer:
+        answer.raise_for_status()
+        async for block in answer.aiter_bytes(CHUNK):
+            received += len(block)
+    return time.perf_counter() - started, received
+
+
+async def _raw(conn: asyncpg.Connection, content: bytes) -> tuple[float, float]:
+    """(write seconds, read seconds) of the same bytes in the store's chunking."""
+    key = hashlib.sha256(content).hexdigest()
+    started = time.perf_counter()
+    async with conn.transaction():
+        for seq, offset in enumerate(range(0, len(content), CHUNK)):
+            await conn.execute(f"INSERT INTO {RAW_TABLE} (k, seq, data) VALUES ($1, $2, $3)",
+                               key, seq, content[offset:offset + CHUNK])
+    write = time.perf_counter() - started
+    started = time.perf_counter()
+    for seq in range((len(content) + CHUNK - 1) // CHUNK):
+        await conn.fetchval(f"SELECT data FROM {RAW_TABLE} WHERE k = $1 AND seq = $2", key, seq)
+    return write, time.perf_counter() - started
+
+
+async def measure_evidence(api_url: str, token: str, target_id: str, database_url: str, *,
+                           size: int = 20 * MIB, rounds: int = 3) -> dict[str, Any]:
+    """Median MiB/s of `rounds` uploads and downloads of `size` bytes through the API and of
+    the raw PostgreSQL write and read of the same bytes; and the API/raw ratios."""
+    up, down, raw_write, raw_read = [], [], [], []
+    conn = await asyncpg.connect(asyncpg_dsn(database_url))
+    try:
+        await conn.execute(f"CREATE TABLE IF NOT EXISTS {RAW_TABLE} (k text, seq int, data bytea, "
+                           "PRIMARY KEY (k, seq))")
+        await conn.execute(f"ALTER TABLE {RAW_TABLE} ALTER COLUMN data SET STORAGE EXTERNAL")
+        async with httpx.AsyncClient(base_url=api_url, headers={"Authorization": f"Bearer {token}"},
+                                     timeout=300) as client:
+            for _ in range(rounds):
+                content = _pdf(size)
+                seconds, sha256 = await _upload(client, target_id, content)
+                up.append(size / MIB / seconds)
+                seconds, received = await _download(client, target_id, sha256)
+                assert received == size, f"downloaded {received} of {size} bytes"
+                down.append(size / MIB / seconds)
+                write, read = await _raw(conn, content)
+                raw_write.append(size / MIB / write)
+                raw_read.append(size / MIB / read)
+    finally:
+        await conn.execute(f"DROP TABLE IF EXISTS {RAW_TABLE}")
+        await conn.close()
+    figures = {name: round(statistics.median(values), 1) for name, values in (
+        ("upload_mib_s", up), ("download_mib_s", down), ("raw_write_mib_s", raw_write),
+        ("raw_read_mib_s", raw_read))}
+    figures["upload_vs_raw"] = round(figures["upload_mib_s"] / figures["raw_write_mib_s"], 2)
+    figures["download_vs_raw"] = round(figures["download_mib_s"] / figures["raw_read_mib_s"], 2)
+    return {"size_mib": size / MIB, "rounds": rounds, **figures}
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description="evidence upload/download throughput vs raw PostgreSQL")
+    parser.add_argument("--api", required=True)
+    parser.add_argument("--token", required=True)
+    parser.add_argument("--target", required=True)
+    parser.add_argument("--database-url", required=True)
+    parser.add_argument("--mib", type=int, default=20)
+    parser.add_argument("--rounds", type=int, default=3)
+    args = parser.parse_args()
+    print(json.dumps(asyncio.run(measure_evidence(args.api, args.token, args.target, args.database_url,
+                                                  size=args.mib * MIB, rounds=args.rounds))))
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,165 @@
+"""Evidence files (minh chứng): their bytes, content-addressed by sha256, in PostgreSQL.
+
+Not a read model: the bytes are primary data that events only point at. An
+`EvidenceAttached` event carries the file's digest, so the audit chain covers the file:
+`verify_files` re-hashes every file an event references and names the ones that are
+missing or changed.
+
+Stored as `evidence_files` (one row per distinct content) and `evidence_file_chunks`
+(the bytes in `CHUNK` pieces), written in one transaction, so a file is either whole
+or absent; the same bytes are stored once. Files go in and out a chunk at a time:
+neither the API nor the database holds a whole file in memory.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+from collections.abc import AsyncIterator, Callable
+from dataclasses import dataclass
+from typing import Any
+
+import asyncpg
+
+from thidua.projections.codec import EVENTS, StoredDecoder
+
+CHUNK = 1 << 20  # 1 MiB: one row, one round trip
+
+FILES = "public.evidence_files"
+CHUNKS = "public.evidence_file_chunks"
+
+DDL = [
+    f"""CREATE TABLE IF NOT EXISTS {FILES} (
+        sha256 text PRIMARY KEY,
+        size bigint NOT NULL,
+        content_type text NOT NULL,
+        chunks integer NOT NULL,
+        stored_at timestamptz NOT NULL DEFAULT now()
+    )""",
+    f"""CREATE TABLE IF NOT EXISTS {CHUNKS} (
+        sha256 text NOT NULL,
+        seq integer NOT NULL,
+        data bytea NOT NULL,
+        PRIMARY KEY (sha256, seq)
+    )""",
+    # The bytes are compressed already (PDF, images, office zips): no TOAST compression.
+    f"ALTER TABLE {CHUNKS} ALTER COLUMN data SET STORAGE EXTERNAL",
+]
+
+
+@dataclass(frozen=True)
+class StoredFile:
+    sha256: str
+    size: int
+    content_type: str
+    chunks: int
+
+
+def digest_of(read: Callable[[int], bytes]) -> tuple[str, int]:
+    """(sha256 hex, size) of a file read `CHUNK` bytes at a time."""
+    h = hashlib.sha256()
+    size = 0
+    while block := read(CHUNK):
+        h.update(block)
+        size += len(block)
+    return h.hexdigest(), size
+
+
+async def ensure_tables(conn: asyncpg.Connection) -> None:
+    for statement in DDL:
+        await conn.execute(statement)
+
+
+async def store(pool: Any, sha256: str, size: int, content_type: str,
+                read: Callable[[int], bytes]) -> bool:
+    """Store a file whose digest and size are known (computed by the caller over the same
+    bytes `read(n)` gives, a private file that cannot change meanwhile). True when it was
+    stored now, False when those bytes were there already."""
+    async with pool.acquire() as conn, conn.transaction():
+        # Two uploads of the same bytes at once: one stores, the other finds it stored.
+        await conn.execute("SELECT pg_advisory_xact_lock(hashtextextended($1, 7))", sha256)
+        if await conn.fetchval(f"SELECT 1 FROM {FILES} WHERE sha256 = $1", sha256):
+            return False
+        insert = await conn.prepare(f"INSERT INTO {CHUNKS} (sha256, seq, data) VALUES ($1, $2, $3)")
+        seq = written = 0
+        while block := read(CHUNK):
+            await insert.fetch(sha256, seq, block)
+            seq += 1
+            written += len(block)
+        if written != size:
+            raise ValueError(f"the file had {written} bytes, not {size}")
+        await conn.execute(f"INSERT INTO {FILES} (sha256, size, content_type, chunks) VALUES ($1, $2, $3, $4)",
+                           sha256, size, content_type, seq)
+        return True
+
+
+async def stat(pool: Any, sha256: str) -> StoredFile | None:
+    row = await pool.fetchrow(f"SELECT sha256, size, content_type, chunks FROM {FILES} WHERE sha256 = $1", sha256)
+    return None if row is None else StoredFile(row["sha256"], row["size"], row["content_type"], row["chunks"])
+
+
+async def chunks(pool: Any, stored: StoredFile) -> AsyncIterator[bytes]:
+    """The file's bytes, a chunk at a time on one connection, the next one read while
+    the current one is sent."""
+    async with pool.acquire() as conn:
+        select = await conn.prepare(f"SELECT data FROM {CHUNKS} WHERE sha256 = $1 AND seq = $2")
+        ahead = asyncio.ensure_future(select.fetchval(stored.sha256, 0)) if stored.chunks else None
+        try:
+            for seq in range(stored.chunks):
+                assert ahead is not None
+                block = await ahead
+                ahead = asyncio.ensure_future(select.fetchval(stored.sha256, seq + 1)) \
+                    if seq + 1 < stored.chunks else None
+                if block is None:
+                    raise FileNotFoundError(f"chunk {seq} of {stored.sha256} is missing")
+                yield block
+        finally:
+            if ahead is not None:  # the client went away: let the read finish before the connection returns
+                try:
+                    await ahead
+                except Exception:  # noqa: BLE001 - nothing to send it to
+                    pass
+
+
+# ---------------------------------------------------------------------- verification
+_REFERENCES_SQL = f"""
+SELECT notification_id, state FROM {EVENTS}
+WHERE topic LIKE '%EvidenceAttached' ORDER BY notification_id
+"""
+
+
+async def _rehash(conn: asyncpg.Connection, sha256: str) -> str | None:
+    """The sha256 of the stored bytes of `sha256`, or None when the file is not there."""
+    stored = await conn.fetchrow(f"SELECT chunks, size FROM {FILES} WHERE sha256 = $1", sha256)
+    if stored is None:
+        return None
+    h, seen, size = hashlib.sha256(), 0, 0
+    async for row in conn.cursor(f"SELECT seq, data FROM {CHUNKS} WHERE sha256 = $1 ORDER BY seq", sha256,
+                                 prefetch=4):
+        if row["seq"] != seen:
+            return "gap"
+        h.update(row["data"])
+        size += len(row["data"])
+        seen += 1
+    if seen != stored["chunks"] or size != stored["size"]:
+        return "truncated"
+    return h.hexdigest()
+
+
+async def verify_files(conn: asyncpg.Connection) -> dict[str, Any]:
+    """`{checked, bad: [{sha256, position, problem}]}`: every file an EvidenceAttached
+    event of the store references, re-hashed from its stored chunks."""
+    payload_of = StoredDecoder().payload
+    referenced: dict[str, int] = {}
+    async with conn.transaction(isolation="repeatable_read", readonly=True):
+        async for row in conn.cursor(_REFERENCES_SQL, prefetch=500):
+            digest = payload_of(row["state"]).get("sha256")
+            if isinstance(digest, str):
+                referenced.setdefault(digest, row["notification_id"])
+        bad = []
+        for digest, position in referenced.items():
+            found = await _rehash(conn, digest)
+            if found != digest:
+                bad.append({"sha256": digest, "position": position,
+                            "problem": "missing" if found is None else "changed"})
+    return {"checked": len(referenced), "bad": bad}
