@@ -254,7 +254,7 @@ class TargetActivities:
                     self._check_unit(unit_id, field)
             # A closed campaign takes no command on its targets (not even a timer's)
             # until it is reopened; checked after the target's own rules, before saving.
-            self.app.get_campaign(target.campaign_id).check_open(spec.name)
+            self.app.check_campaign_open(target.campaign_id, spec.name)
             return True
 
         changed = self.app.change(lambda: self.app.get_target(inp.target_id), act, cmd.id)
