@@ -89,25 +89,26 @@ async def _count_running(client: Any, task_queue: str) -> int:
     return int(count.count)
 
 
-async def stage_import(run: Run, stack: Stack, live: Live, n: int, unit_ids: list[str], figure: str | None) -> None:
-    """P3: import → every workflow running."""
+async def stage_import(run: Run, stack: Stack, live: Live, n: int, unit_ids: list[str], figure: str | None,
+                       campaign: str = LIVE_CAMPAIGN) -> None:
+    """P3: import → every workflow running (into `campaign`, created here)."""
     from temporalio.client import Client
 
     sec = stack.connection(stack.secretariat)
     try:
         today = datetime.now(timezone.utc).date()
         res = await sec.request("POST", "/v1/campaigns", json_body={
-            "id": LIVE_CAMPAIGN, "name": "Đợt thi đua (bench)", "starts_on": (today - timedelta(days=30)).isoformat(),
+            "id": campaign, "name": "Đợt thi đua (bench)", "starts_on": (today - timedelta(days=30)).isoformat(),
             "ends_on": (today + timedelta(days=180)).isoformat(),
             "policy": {"escalate_after": "P3D", "resolution_sla": "P7D", "stale_after": "P14D"}})
-        res.raise_for_status("create the live campaign")
+        res.raise_for_status(f"create the campaign {campaign}")
         rows = _import_rows(n, unit_ids, today)
         client = await Client.connect(stack.address)
         before = await _count_running(client, TASK_QUEUE)
         with run.cpu_meter() as meter:
             t0 = time.perf_counter()
             async with asyncio.timeout(900):
-                res = await sec.request("POST", f"/v1/campaigns/{LIVE_CAMPAIGN}/targets/import", json_body=rows,
+                res = await sec.request("POST", f"/v1/campaigns/{campaign}/targets/import", json_body=rows,
                                         headers={"Idempotency-Key": f"bench-import-{uuid.uuid4().hex}"})
             answered = time.perf_counter() - t0
             body = res.raise_for_status("import").json()
@@ -481,7 +482,7 @@ async def run_stages(run: Run, *, database_url: str, address: str, work: Path, l
             from bench import scaleout
 
             await run.stage("P8 two of each process", scaleout.stage_ids(), lambda: scaleout.stage_scaleout(
-                run, stack, live, live_units, p.load_seconds, database_url))
+                run, stack, live_units, p.p3_targets, p.load_seconds, database_url))
         await run_groups(run, GroupContext(run, stack, database_url, stack.address, work, logs,
                                            state.get("corpus"), live))
     finally:

@@ -1,9 +1,12 @@
 """P8: more than one machine's worth — P2's load on two API processes, two workers and two
 projectors against the same store and Temporal, beside P2's one of each.
 
-Right after P2, a second worker, projector and API start (`Stack.start_copies`); the 32
-unit heads go on walking their targets, client n talking to API process n mod 2 (the
-harness's round-robin, as a load balancer would). Then, with every event projected:
+Right after P2, a second worker, projector and API start (`Stack.start_copies`) and a
+campaign of as many new targets as P3's is imported: a workflow stays on the worker that
+ran its first task (Temporal's sticky queues), so the targets of P2, all started before the
+second worker, would keep it idle; the new ones start on both. The 32 unit heads then walk
+the new targets as in P2, client n talking to API process n mod 2 (the harness's
+round-robin, as a load balancer would). Then, with every event projected:
 - lost: commands answered 2xx whose event the store does not hold (by the command id
   the API derived from the Idempotency-Key, looked up in the audit trail);
 - duplicated: a command's event stored more than once;
@@ -22,23 +25,26 @@ from bench.stats import closed_loop
 from thidua.dburl import asyncpg_dsn
 
 if TYPE_CHECKING:
-    from bench.product import Live
     from bench.run import Run
     from bench.stack import Stack
 
 COPY = 2
+CAMPAIGN = "bench-scaleout"
 CHECK_SCHEMA = "bench_scaleout_check"
 
 
-async def stage_scaleout(run: Run, stack: Stack, live: Live, units: list[str], seconds: float,
+async def stage_scaleout(run: Run, stack: Stack, units: list[str], targets: int, seconds: float,
                          database_url: str) -> None:
-    from bench.product import _command
+    from bench.product import Live, _command, stage_import
 
     names = stack.start_copies(COPY)
     port = stack.api_ports[-1]
+    live = Live()
     try:
         await stack.wait_ready(port=port)
+        await wait_polling(stack.address, stack.processes[f"worker-{COPY}"].pid, 90.0)
         run.processes.update({n: stack.processes[n] for n in names})
+        await stage_import(run, stack, live, targets, units, None, campaign=CAMPAIGN)
         conns = [stack.connection(stack.heads[u], n=c) for c, u in enumerate(units)]
         first = len(live.answered)
         try:
@@ -65,6 +71,27 @@ async def stage_scaleout(run: Run, stack: Stack, live: Live, units: list[str], s
     run.results.put("P8.duplicated", duplicated, commands=len(answered))
     differing = await differs_from_rebuild(database_url)
     run.results.put("P8.rebuild_diff", sum(differing.values()), tables_differing=differing)
+
+
+async def wait_polling(address: str, pid: int, timeout: float) -> None:
+    """Wait until the worker `pid` polls thidua's task queue (a worker's identity is
+    `<pid>@<host>`): targets imported before would all start on the first worker."""
+    from temporalio.api.enums.v1 import TaskQueueType
+    from temporalio.api.taskqueue.v1 import TaskQueue
+    from temporalio.api.workflowservice.v1 import DescribeTaskQueueRequest
+    from temporalio.client import Client
+
+    from bench.services import TASK_QUEUE
+
+    client = await Client.connect(address)
+    request = DescribeTaskQueueRequest(namespace="default", task_queue=TaskQueue(name=TASK_QUEUE),
+                                       task_queue_type=TaskQueueType.TASK_QUEUE_TYPE_WORKFLOW)
+    async with asyncio.timeout(timeout):
+        while True:
+            pollers = (await client.workflow_service.describe_task_queue(request)).pollers
+            if any(p.identity.startswith(f"{pid}@") for p in pollers):
+                return
+            await asyncio.sleep(0.2)
 
 
 def _by_kind(per_call: dict[str, float]) -> dict[str, float]:
