@@ -482,7 +482,7 @@ async def run_stages(run: Run, *, database_url: str, address: str, work: Path, l
             from bench import scaleout
 
             await run.stage("P8 two of each process", scaleout.stage_ids(), lambda: scaleout.stage_scaleout(
-                run, stack, live_units, p.p3_targets, p.load_seconds, database_url))
+                run, stack, live_units, min(p.p3_targets, 16 * len(live_units)), p.load_seconds, database_url))
         await run_groups(run, GroupContext(run, stack, database_url, stack.address, work, logs,
                                            state.get("corpus"), live))
     finally:

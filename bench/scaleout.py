@@ -4,7 +4,8 @@ projectors against the same store and Temporal, beside P2's one of each.
 Right after P2, a second worker, projector and API start (`Stack.start_copies`) and a
 campaign of as many new targets as P3's is imported: a workflow stays on the worker that
 ran its first task (Temporal's sticky queues), so the targets of P2, all started before the
-second worker, would keep it idle; the new ones start on both. The 32 unit heads then walk
+second worker, would keep it idle; the new ones (16 per unit head, more than 20 s of
+commands need) start on both. The 32 unit heads then walk
 the new targets as in P2, client n talking to API process n mod 2 (the harness's
 round-robin, as a load balancer would). Then, with every event projected:
 - lost: commands answered 2xx whose event the store does not hold (by the command id
