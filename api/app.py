@@ -173,7 +173,7 @@ async def _services(
     await ensure_schema(parts.pool)
     idempotency = IdempotencyStore(parts.pool)
     await idempotency.ensure_table()
-    sessions = SessionStore(parts.pool)
+    sessions = SessionStore(parts.pool, cache_ttl=auth_cache_ttl)
     await sessions.ensure_table()
     return Services(
         sessions=sessions, throttle=LoginThrottle(),

@@ -11,7 +11,8 @@
   unit, or a cluster the user's unit heads or deputises), `HistoryTarget` (own unit) —
   the rules themselves are domain/permissions.py's.
   Reads are checked against the aggregate (the source of truth), not a read model that
-  may lag. A command is first checked against the read model (one indexed query): when
+  may lag, whenever the rule depends on the owner; a role that reads every target
+  (`reads_every_target`) is answered from the read model without loading anything. A command is first checked against the read model (one indexed query): when
   it allows, the target's workflow checks again against its own facts before anything
   is stored; when it refuses or does not know the target yet, the aggregate decides.
 - `CommandCtx`: the command id and the `Idempotency-Key` bookkeeping of a command.
@@ -49,6 +50,7 @@ from thidua.domain.permissions import (
     OPERATION_READERS,
     may_read_history,
     may_read_target,
+    reads_every_target,
 )
 from thidua.domain.values import Role
 
@@ -180,13 +182,41 @@ def target_for(command: lc.TargetCommand) -> Callable[..., Awaitable[Any]]:
     return target_in_scope
 
 
-async def readable_target(tid: TargetId, user: CurrentUser, services: ServicesDep) -> Any:
-    """Target detail (thidua.domain.permissions.may_read_target)."""
+@dataclass(frozen=True)
+class ReadTarget:
+    """A target this reader may see: its read-model row (`row`, as the read check found
+    it) or, when the check needed the owner or the target is not projected yet, the
+    aggregate it loaded (`aggregate`)."""
+
+    id: UUID
+    unit_id: str
+    campaign_id: str
+    row: dict[str, Any] | None = None
+    aggregate: Any = None
+
+    @property
+    def coordinating_unit_ids(self) -> tuple[str, ...]:
+        found = self.row.get("coordinating_unit_ids") if self.row is not None else self.aggregate.coordinating_unit_ids
+        return tuple(found or ())
+
+    def to_state(self) -> dict[str, Any]:
+        return self.row if self.row is not None else self.aggregate.to_state()
+
+
+async def readable_target(tid: TargetId, user: CurrentUser, services: ServicesDep) -> ReadTarget:
+    """Target detail (thidua.domain.permissions.may_read_target). A reader of every
+    target is answered from the read model (one indexed read); the others' check needs
+    the owner, read from the aggregate (the source of truth), as is a target not
+    projected yet."""
+    if reads_every_target(user.actor):
+        row = await readmodels.queries().get_target(services.pool, tid)
+        if row is not None:
+            return ReadTarget(UUID(row["id"]), row["unit_id"], row["campaign_id"], row=row)
     target = await _load_target(services, tid)
     if not may_read_target(user.actor, target.unit_id, await cluster_leads(services, user, target),
                            target.coordinating_unit_ids):
         raise Problem(403, "this target belongs to another unit")
-    return target
+    return ReadTarget(target.id, target.unit_id, target.campaign_id, aggregate=target)
 
 
 async def cluster_leads(services: Services, user: Principal, target: Any) -> frozenset[str]:

@@ -11,6 +11,12 @@ CSRF: each session has its own random token (the synchronizer-token pattern). A
 request authenticated by the cookie that changes anything (POST, PUT, PATCH, DELETE)
 must carry it in the `X-CSRF-Token` header or the `csrf_token` form field. Forms shown
 before sign-in (sign-in, activation) use a double-submit cookie instead.
+
+A session found is kept in this process for `cache_ttl` seconds (the token cache's TTL,
+create_app's auth_cache_ttl, 5 s by default), so a reader's pages do not each pay the read.
+Signing out and revoking through this process drop the kept entries at once; another
+API replica stops accepting the ended session within `cache_ttl` (the bound a revoked
+user's tokens and sessions already had through the user cache of thidua.api.auth).
 """
 
 from __future__ import annotations
@@ -20,7 +26,7 @@ import hmac
 import math
 import secrets
 import time
-from collections import deque
+from collections import OrderedDict, deque
 from dataclasses import dataclass
 from typing import Any
 
@@ -62,9 +68,13 @@ class Session:
 
 
 class SessionStore:
-    def __init__(self, pool: Any, lifetime_seconds: int = SESSION_LIFETIME_SECONDS) -> None:
+    def __init__(self, pool: Any, lifetime_seconds: int = SESSION_LIFETIME_SECONDS, *, cache_ttl: float = 5.0,
+                 max_cached: int = 10_000) -> None:
         self.pool = pool
         self.lifetime_seconds = lifetime_seconds
+        self.cache_ttl = cache_ttl
+        self.max_cached = max_cached
+        self._found: OrderedDict[str, tuple[Session, float]] = OrderedDict()  # digest -> (session, until)
 
     async def ensure_table(self) -> None:
         async with self.pool.acquire() as conn:
@@ -85,15 +95,33 @@ class SessionStore:
         return secret, Session(user_id, csrf)
 
     async def find(self, secret: str) -> Session | None:
+        digest = _digest(secret)
+        kept = self._found.get(digest)
+        now = time.monotonic()
+        if kept is not None and kept[1] > now:
+            return kept[0]
         row = await self.pool.fetchrow(
-            f"SELECT user_id, csrf_token FROM {TABLE} WHERE id_hash = $1 AND expires_at > now()", _digest(secret))
-        return None if row is None else Session(row["user_id"], row["csrf_token"])
+            f"SELECT user_id, csrf_token, extract(epoch FROM expires_at - now()) AS left_s FROM {TABLE} "
+            "WHERE id_hash = $1 AND expires_at > now()", digest)
+        if row is None:
+            self._found.pop(digest, None)
+            return None
+        session = Session(row["user_id"], row["csrf_token"])
+        self._found[digest] = (session, now + min(self.cache_ttl, float(row["left_s"])))
+        self._found.move_to_end(digest)
+        while len(self._found) > self.max_cached:
+            self._found.popitem(last=False)
+        return session
 
     async def close(self, secret: str) -> None:
-        await self.pool.execute(f"DELETE FROM {TABLE} WHERE id_hash = $1", _digest(secret))
+        digest = _digest(secret)
+        self._found.pop(digest, None)
+        await self.pool.execute(f"DELETE FROM {TABLE} WHERE id_hash = $1", digest)
 
     async def close_all(self, user_id: str) -> int:
         """Revocation: every session of the user ends now."""
+        for digest in [d for d, (session, _) in self._found.items() if session.user_id == user_id]:
+            del self._found[digest]
         status = await self.pool.execute(f"DELETE FROM {TABLE} WHERE user_id = $1", user_id)
         return int(status.split()[-1])
 

@@ -34,8 +34,8 @@ AREAS = (
 BATCH_TARGETS = 100
 
 
-def unit_id(n: int) -> str:
-    return f"unit-{n:03d}"
+def unit_id(n: int, prefix: str = "unit") -> str:
+    return f"{prefix}-{n:03d}"
 
 
 def head_of(unit: str) -> Actor:
@@ -76,7 +76,8 @@ class _Clock:
         return self.at
 
 
-def register(app: ThiduaApplication, campaign_id: str, units: int, *, now: datetime) -> tuple[Corpus, Campaign]:
+def register(app: ThiduaApplication, campaign_id: str, units: int, *, now: datetime,
+             unit_prefix: str = "unit") -> tuple[Corpus, Campaign]:
     """Units, the campaign and four clusters."""
     start = now - timedelta(days=300)
     at = start - timedelta(days=1)
@@ -84,7 +85,7 @@ def register(app: ThiduaApplication, campaign_id: str, units: int, *, now: datet
     def cmd(cid: str, actor: Actor = SECRETARIAT) -> Command:
         return Command(id=cid, actor=actor, at=at)
 
-    unit_ids = [unit_id(n) for n in range(units)]
+    unit_ids = [unit_id(n, unit_prefix) for n in range(units)]
     unit_aggs = []
     for u in unit_ids:
         if not app.exists(Unit.create_id(u)):
@@ -188,12 +189,13 @@ def _target(campaign: Campaign, n: int, budget: int, rng: random.Random, now: da
 
 
 def build(app: ThiduaApplication, campaign_id: str, *, units: int, targets: int, events: int,
-          seed: int = 2022, now: datetime | None = None, progress=None) -> Corpus:  # type: ignore[no-untyped-def]
+          seed: int = 2022, now: datetime | None = None, progress=None,  # type: ignore[no-untyped-def]
+          unit_prefix: str = "unit") -> Corpus:
     """Write the corpus; `progress(done_events)` is called after each batch."""
     now = now or datetime.now(timezone.utc)
     rng = random.Random(seed)
     t0 = time.perf_counter()
-    corpus, campaign = register(app, campaign_id, units, now=now)
+    corpus, campaign = register(app, campaign_id, units, now=now, unit_prefix=unit_prefix)
     per_target, extra = divmod(max(events - corpus.events, 2 * targets), targets)
     batch: list[Target] = []
     first_at: datetime | None = None

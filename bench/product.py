@@ -27,6 +27,8 @@ from typing import TYPE_CHECKING, Any
 import psutil
 
 from bench import corpus as corpus_mod
+from bench import groups
+from bench.groups import GroupContext
 from bench.httpload import Connection
 from bench.services import TASK_QUEUE, Profiler, wait_idle
 from bench.stack import LagProbe, Stack, max_position, require, wait_projected
@@ -67,6 +69,7 @@ class Live:
 
     by_unit: dict[str, list[str]] = field(default_factory=dict)
     cursor: dict[str, int] = field(default_factory=dict)  # unit -> next command index
+    answered: list[tuple[str, str]] = field(default_factory=list)  # (unit, Idempotency-Key) of each 2xx
 
 
 def _import_rows(n: int, unit_ids: list[str], today: date) -> list[dict[str, Any]]:
@@ -86,25 +89,26 @@ async def _count_running(client: Any, task_queue: str) -> int:
     return int(count.count)
 
 
-async def stage_import(run: Run, stack: Stack, live: Live, n: int, unit_ids: list[str], figure: str | None) -> None:
-    """P3: import → every workflow running."""
+async def stage_import(run: Run, stack: Stack, live: Live, n: int, unit_ids: list[str], figure: str | None,
+                       campaign: str = LIVE_CAMPAIGN) -> None:
+    """P3: import → every workflow running (into `campaign`, created here)."""
     from temporalio.client import Client
 
     sec = stack.connection(stack.secretariat)
     try:
         today = datetime.now(timezone.utc).date()
         res = await sec.request("POST", "/v1/campaigns", json_body={
-            "id": LIVE_CAMPAIGN, "name": "Đợt thi đua (bench)", "starts_on": (today - timedelta(days=30)).isoformat(),
+            "id": campaign, "name": "Đợt thi đua (bench)", "starts_on": (today - timedelta(days=30)).isoformat(),
             "ends_on": (today + timedelta(days=180)).isoformat(),
             "policy": {"escalate_after": "P3D", "resolution_sla": "P7D", "stale_after": "P14D"}})
-        res.raise_for_status("create the live campaign")
+        res.raise_for_status(f"create the campaign {campaign}")
         rows = _import_rows(n, unit_ids, today)
         client = await Client.connect(stack.address)
         before = await _count_running(client, TASK_QUEUE)
         with run.cpu_meter() as meter:
             t0 = time.perf_counter()
             async with asyncio.timeout(900):
-                res = await sec.request("POST", f"/v1/campaigns/{LIVE_CAMPAIGN}/targets/import", json_body=rows,
+                res = await sec.request("POST", f"/v1/campaigns/{campaign}/targets/import", json_body=rows,
                                         headers={"Idempotency-Key": f"bench-import-{uuid.uuid4().hex}"})
             answered = time.perf_counter() - t0
             body = res.raise_for_status("import").json()
@@ -141,9 +145,11 @@ async def _command(conn: Connection, live: Live, unit: str) -> int:
     name = COMMAND_CYCLE[i % len(COMMAND_CYCLE)]
     if i // len(COMMAND_CYCLE) >= len(targets):
         raise StopClient(f"unit {unit} ran out of targets")
+    key = f"bench-{unit}-{i}"
     res = await conn.request("POST", f"/v1/targets/{target}/{name}", json_body=COMMAND_BODIES[name],
-                             headers={"Idempotency-Key": f"bench-{unit}-{i}"})
+                             headers={"Idempotency-Key": key})
     res.raise_for_status(f"{name} {target}")
+    live.answered.append((unit, key))
     return int(res.json()["position"])
 
 
@@ -197,16 +203,16 @@ async def stage_concurrent(run: Run, stack: Stack, live: Live, units: list[str],
 
 
 async def stage_scoreboard(run: Run, stack: Stack, clients: int, seconds: float, as_of: datetime,
-                           ids: dict[str, str]) -> None:
+                           ids: dict[str, str], campaign: str = MAIN_CAMPAIGN) -> None:
     """P5: scoreboard GETs at `clients` connections; then `as_of` a past instant."""
     conns = [stack.connection(stack.inspector) for _ in range(clients)]
     try:
-        first = await conns[0].request("GET", f"/v1/campaigns/{MAIN_CAMPAIGN}/scoreboard")
+        first = await conns[0].request("GET", f"/v1/campaigns/{campaign}/scoreboard")
         board = first.raise_for_status("scoreboard").json()
         units = sum(len(c["units"]) for c in board["clusters"])
 
         async def now_board(c: int, i: int) -> None:
-            (await conns[c].request("GET", f"/v1/campaigns/{MAIN_CAMPAIGN}/scoreboard")).raise_for_status(
+            (await conns[c].request("GET", f"/v1/campaigns/{campaign}/scoreboard")).raise_for_status(
                 "scoreboard")
 
         with run.cpu_meter() as cpu:
@@ -214,7 +220,7 @@ async def stage_scoreboard(run: Run, stack: Stack, clients: int, seconds: float,
         params = {"as_of": as_of.isoformat()}
 
         async def past_board(c: int, i: int) -> None:
-            (await conns[c].request("GET", f"/v1/campaigns/{MAIN_CAMPAIGN}/scoreboard", params=params)
+            (await conns[c].request("GET", f"/v1/campaigns/{campaign}/scoreboard", params=params)
              ).raise_for_status("scoreboard as_of")
 
         past = await closed_loop(clients, past_board, seconds=max(seconds / 2, 0.5), warmup_calls=2)
@@ -317,6 +323,16 @@ def in_process_profile(run: Run, name: str) -> Any:
         (run.profile_dir / f"{name}.txt").write_text(profiler.output_text(unicode=False, color=False, show_all=False))
 
 
+async def run_groups(run: Run, ctx: GroupContext) -> None:
+    """The figure groups of bench.groups, each as a stage of its own."""
+    for module in groups.modules():
+        name = groups.name_of(module.__name__)
+        if not run.wanted(name):
+            continue
+        ids = [spec.id for spec in module.SPECS if run.profile.mode in spec.modes]
+        await run.stage(name, ids, profiled(run, ctx.stack, name, lambda module=module: module.measure(ctx)))
+
+
 # ------------------------------------------------------------------------------- the order
 def profiled(run: Run, stack: Stack, name: str, body: Any) -> Any:
     """`body`, with py-spy recording thidua's processes when the run asks for it."""
@@ -348,13 +364,14 @@ async def run_stages(run: Run, *, database_url: str, address: str, work: Path, l
     p = run.profile
     large = p.mode == "large"
     ids = _ids(large)
-    wanted = {g for g in ("P1", "P2", "P3", "P4", "P5", "P6", "P7", "S") if run.wanted(g)}
+    group_names = [groups.name_of(m) for m in groups.GROUPS]
+    wanted = {g for g in ("P1", "P2", "P3", "P4", "P5", "P6", "P7", "P8", "S", *group_names) if run.wanted(g)}
     if not wanted:
         return
     state: dict[str, Any] = {}
 
     # --- the corpus, rebuilt and verified before any process runs
-    if wanted & {"P4", "P5", "P6", "P7", "S"}:
+    if wanted & {"P4", "P5", "P6", "P7", "S", *group_names}:
         async def corpus() -> None:
             from thidua.dburl import eventsourcing_env
 
@@ -363,6 +380,11 @@ async def run_stages(run: Run, *, database_url: str, address: str, work: Path, l
             def build() -> corpus_mod.Corpus:
                 app = new_application(eventsourcing_env(database_url))
                 try:
+                    if p.provinces > 1:
+                        from bench import country
+
+                        return country.build(app, provinces=p.provinces, units=p.units, targets=p.targets,
+                                             events=p.events)
                     return corpus_mod.build(app, MAIN_CAMPAIGN, units=p.units, targets=p.targets, events=p.events)
                 finally:
                     app.close()
@@ -370,8 +392,9 @@ async def run_stages(run: Run, *, database_url: str, address: str, work: Path, l
             state["corpus"] = await asyncio.to_thread(build)
             await store_at_rest(database_url)
             c = state["corpus"]
-            run.notes.append(f"corpus: {c.events:,} events, {len(c.target_ids):,} targets, {len(c.unit_ids)} units "
-                             f"written in {c.seconds:.1f} s ({c.events / c.seconds:,.0f} events/s)")
+            where = f" in each of {p.provinces} campaigns (one read: {c.campaign_id})" if p.provinces > 1 else ""
+            run.notes.append(f"corpus: {c.events:,} events, {len(c.target_ids):,} targets, {len(c.unit_ids)} units"
+                             f"{where} written in {c.seconds:.1f} s ({c.events / c.seconds:,.0f} events/s)")
 
         await run.stage("corpus", [], corpus)
 
@@ -393,8 +416,8 @@ async def run_stages(run: Run, *, database_url: str, address: str, work: Path, l
                    if k in ids]
     page_ids = [] if large else ["P7.scoreboard_json_p99", "P7.scoreboard_page_p99", "P7.target_json_p99",
                                  "P7.target_page_p99"]
-    process_ids += page_ids
-    if not wanted & {"P1", "P2", "P3", "P5", "P7", "S"}:
+    process_ids += page_ids + ([] if large else ["P8.rate", "P8.lost", "P8.duplicated", "P8.rebuild_diff"])
+    if not wanted & {"P1", "P2", "P3", "P5", "P7", "P8", "S", *group_names}:
         return
     stack = Stack(database_url, address, work, logs)
     live_units = [corpus_mod.unit_id(n) for n in range(p.clients)]
@@ -430,12 +453,13 @@ async def run_stages(run: Run, *, database_url: str, address: str, work: Path, l
         if wanted & {"P5", "S"} and "corpus" in state:
             await run.stage("P5 scoreboard", [ids["board_rate"], ids["board_p99"], ids["as_of_p99"]],
                             profiled(run, stack, "P5", lambda: stage_scoreboard(
-                                run, stack, p.clients, p.p5_seconds, state["corpus"].middle, ids)))
+                                run, stack, p.clients, p.p5_seconds, state["corpus"].middle, ids,
+                                state["corpus"].campaign_id)))
         if "P7" in wanted and page_ids and "corpus" in state:
             await run.stage("P7 pages", page_ids, lambda: stage_pages(
                 run, stack, p.clients, p.p5_seconds, state["corpus"].target_ids[0]))
         live = Live()
-        if wanted & {"P1", "P2", "P3", "S"}:
+        if wanted & {"P1", "P2", "P3", "P8", "S", *group_names}:
             if "P3" in wanted:
                 await run.measure_raw("B4")
             await run.stage("P3 import", [ids.get("p3", "P3.import_rate")] if "p3" in ids else [],
@@ -454,6 +478,13 @@ async def run_stages(run: Run, *, database_url: str, address: str, work: Path, l
             await run.stage("P2 32 clients + P4 lag", lag_ids,
                             profiled(run, stack, "P2", lambda: stage_concurrent(
                                 run, stack, live, live_units, p.load_seconds, ids, database_url)))
+        if live.by_unit and "P8" in wanted and not large:
+            from bench import scaleout
+
+            await run.stage("P8 two of each process", scaleout.stage_ids(), lambda: scaleout.stage_scaleout(
+                run, stack, live_units, min(p.p3_targets, 16 * len(live_units)), p.load_seconds, database_url))
+        await run_groups(run, GroupContext(run, stack, database_url, stack.address, work, logs,
+                                           state.get("corpus"), live))
     finally:
         await asyncio.to_thread(stack.stop)
         if "stack" in state:  # a process that died at start tells nothing about memory

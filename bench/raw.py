@@ -4,6 +4,8 @@
   (`bench.trivial`): one client in sequence (latency), then 32 clients (rate). Measured
   right before P1/P2 (see `TrivialBench`).
 - B7: B2 sent as update-with-start to the running workflows (what thidua's gateway sends).
+- B8/B9: B1/B2 with the same trivial activity run as a *local* activity, the shape of
+  thidua's commands (P1 and P2 are judged against these; B1/B2 stay as detail).
 - B3: eventsourcing, one new aggregate saved per call (the table lock serialises writers).
 - B4: Temporal workflow starts, 32 in flight, with the trivial worker running them (right
   before P3).
@@ -58,8 +60,8 @@ class TrivialBench:
     """
 
     GROUPS: dict[str, tuple[str, ...]] = {
-        "B1": ("B1.update_p50", "B1.update_p99"),
-        "B2": ("B2.update_rate", "B7.uws_rate"),
+        "B1": ("B1.update_p50", "B1.update_p99", "B8.local_update_p50", "B8.local_update_p99"),
+        "B2": ("B2.update_rate", "B7.uws_rate", "B9.local_update_rate"),
         "B4": ("B4.start_rate",),
     }
 
@@ -116,11 +118,18 @@ class TrivialBench:
 
         await self.handles[c].execute_update(Trivial.ping, i)
 
+    async def _ping_local(self, c: int, i: int) -> None:
+        from bench.trivial import Trivial
+
+        await self.handles[c].execute_update(Trivial.ping_local, i)
+
     async def _latency(self) -> None:
-        """B1: one client, one update after the other."""
-        one = await closed_loop(1, self._ping, calls_per_client=self.profile.b1_calls, warmup_calls=5)
-        self.results.put("B1.update_p50", one.ms(50), **one.summary())
-        self.results.put("B1.update_p99", one.ms(99), **one.summary())
+        """B1 (ordinary activity) and B8 (local activity): one client, one update after the other."""
+        for ping, p50, p99 in ((self._ping, "B1.update_p50", "B1.update_p99"),
+                               (self._ping_local, "B8.local_update_p50", "B8.local_update_p99")):
+            one = await closed_loop(1, ping, calls_per_client=self.profile.b1_calls, warmup_calls=5)
+            self.results.put(p50, one.ms(50), **one.summary())
+            self.results.put(p99, one.ms(99), **one.summary())
 
     async def _rate(self) -> None:
         """B2: `clients` clients, each on its own workflow; B7: the same as update-with-start
@@ -135,6 +144,10 @@ class TrivialBench:
             many = await closed_loop(clients, self._ping, seconds=p.load_seconds, warmup_calls=2)
         self.results.put("B2.update_rate", many.rate, clients=clients, cpu_ms_per_call=cpu.per_call(many.calls),
                          **many.summary())
+        with self.cpu_meter() as cpu:
+            local = await closed_loop(clients, self._ping_local, seconds=p.load_seconds, warmup_calls=2)
+        self.results.put("B9.local_update_rate", local.rate, clients=clients,
+                         cpu_ms_per_call=cpu.per_call(local.calls), **local.summary())
 
         async def ping_with_start(c: int, i: int) -> None:
             start = WithStartWorkflowOperation(

@@ -151,11 +151,15 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     size.add_argument("--large", action="store_true", help="scale: 1M events / 100k targets, peak RSS")
     parser.add_argument("--out", type=Path, default=report.RESULTS_PATH, help="results.json to write")
     parser.add_argument("--docs", type=Path, default=None,
-                        help="markdown file to append the run's section to (default docs/benchmarks.md; "
-                             "a smoke run appends nowhere unless given)")
-    parser.add_argument("--no-docs", action="store_true", help="do not append to the markdown file")
+                        help="page whose generated table is rewritten from the results (default "
+                             "docs/benchmarks.md; a smoke run writes none unless given)")
+    parser.add_argument("--history", type=Path, default=None,
+                        help="markdown file to append the run's dated section to (default "
+                             "docs/benchmarks-history.md; a smoke run appends nowhere unless given)")
+    parser.add_argument("--no-docs", action="store_true", help="write neither the table nor the history")
     parser.add_argument("--only", default=None,
-                        help="comma-separated groups to run: B,P1,P2,P3,P4,P5,P6,P7,S (default all)")
+                        help="comma-separated groups to run: B,P1,P2,P3,P4,P5,P6,P7,P8,S and the "
+                             "figure groups of bench.groups by name (default all)")
     parser.add_argument("--keep", action="store_true", help="keep the database and the work directory")
     parser.add_argument("--profile-dir", type=Path, default=None,
                         help="record py-spy flame graphs of api/worker/projector under load into this directory")
@@ -174,11 +178,15 @@ def main(argv: Sequence[str] | None = None) -> int:
     figures = _event_loop_run(run.execute())
     info = report.run_info(mode, started, time.perf_counter() - t0)
     report.print_table(figures, info, Console(width=max(Console().width, 150)))
-    report.write_results(figures, info, args.out)
-    docs = args.docs or (None if args.smoke else report.DOCS_PATH)
-    if docs is not None and not args.no_docs:
-        report.append_markdown(report.markdown_section(figures, info, run.notes), docs)
-    console.log(f"wrote {args.out}" + (f" and appended to {docs}" if docs and not args.no_docs else ""))
+    document = report.write_results(figures, info, args.out)
+    docs = None if args.no_docs else args.docs or (None if args.smoke else report.DOCS_PATH)
+    history = None if args.no_docs else args.history or (None if args.smoke else report.HISTORY_PATH)
+    if docs is not None:
+        report.write_table(document, docs)
+    if history is not None:
+        report.append_markdown(report.markdown_section(figures, info, run.notes), history)
+    console.log(f"wrote {args.out}" + (f", the table of {docs}" if docs else "")
+                + (f", a section of {history}" if history else ""))
     return 0
 
 

@@ -51,6 +51,7 @@ class Stack:
     inspector: str = ""
     inspector_cookie: str = ""  # the same inspector signed in as a person (the pages' benchmark)
     heads: dict[str, str] = field(default_factory=dict)  # unit id -> token
+    api_ports: list[int] = field(default_factory=list)  # of the API processes started by start_copies
     without: tuple[str, ...] = ()
 
     def start(self) -> None:
@@ -67,9 +68,31 @@ class Stack:
         for proc in self.processes.values():
             proc.check_alive()
 
-    async def wait_ready(self, timeout: float = 90.0) -> None:
+    def start_copies(self, copy: int) -> list[str]:
+        """One more worker, projector and API process (`<kind>-<copy>`; the API on a port of
+        its own, in `api_ports`) against the same store and Temporal; returns their names."""
+        from thidua.embedded import free_port
+
+        port = free_port()
+        env = thidua_env(self.database_url, self.address, self.work / "thidua", api_port=port)
+        names = []
+        for kind in ("worker", "projector", "api"):
+            name = f"{kind}-{copy}"
+            self.processes[name] = Process.thidua(name, kind, env, self.logs).start()
+            names.append(name)
+        self.api_ports.append(port)
+        return names
+
+    def stop_copies(self, names: list[str], port: int) -> None:
+        for name in sorted(names, key=_stop_order):
+            proc = self.processes.pop(name, None)
+            if proc is not None:
+                proc.stop()
+        self.api_ports.remove(port)
+
+    async def wait_ready(self, timeout: float = 90.0, port: int | None = None) -> None:
         deadline = time.monotonic() + timeout
-        conn = Connection(self.api_port)
+        conn = Connection(port or self.api_port)
         last = ""
         try:
             while True:
@@ -88,8 +111,11 @@ class Stack:
         finally:
             await conn.close()
 
-    def connection(self, token: str | None) -> Connection:
-        return Connection(self.api_port, token)
+    def connection(self, token: str | None, n: int = 0) -> Connection:
+        """A connection to the API; with more than one API process, the `n`th goes to
+        process n mod count (the harness's round-robin)."""
+        ports = [self.api_port, *self.api_ports]
+        return Connection(ports[n % len(ports)], token)
 
     async def bootstrap_users(self, unit_ids: list[str]) -> None:
         """The first secretariat the operator's way (`thidua users create`), the rest over HTTP."""
@@ -132,14 +158,17 @@ class Stack:
 
     def stop(self) -> None:
         # The API first (no new commands), then the worker (finishes its activities), then the projector.
-        for name in ("api", "worker", "projector"):
-            proc = self.processes.get(name)
-            if proc is not None:
-                proc.stop()
+        for name in sorted(self.processes, key=_stop_order):
+            self.processes[name].stop()
 
     def rss_mb(self, name: str) -> float | None:
         proc = self.processes.get(name)
         return None if proc is None or proc.popen is None else proc.peak_rss_mb
+
+
+def _stop_order(name: str) -> int:
+    """api (and its copies) first, then worker, then projector."""
+    return ("api", "worker", "projector").index(name.split("-", 1)[0])
 
 
 # ------------------------------------------------------------------------------- projections

@@ -1,7 +1,7 @@
 """The trivial workflow of the raw limits (B1, B2, B4), and its worker.
 
 `Trivial` waits until told to finish; its update `ping` runs one activity that returns its
-argument. The worker is configured like thidua's (synchronous activities in a thread pool
+argument, `ping_local` the same activity as a local activity (as thidua's commands do). The worker is configured like thidua's (synchronous activities in a thread pool
 of the same size, every live workflow cached), so the B figures measure Temporal and the
 SDK, not a different setup. `worker_argv()` is its command line (the workflow must not live
 in `__main__`: the sandbox re-imports the workflow's module).
@@ -35,6 +35,12 @@ class Trivial:
     @workflow.update
     async def ping(self, n: int) -> int:
         return await workflow.execute_activity(echo, n, start_to_close_timeout=timedelta(seconds=10))
+
+    @workflow.update
+    async def ping_local(self, n: int) -> int:
+        """The same as `ping` with a local activity: the shape of thidua's commands (an
+        update whose handler runs its activity locally, in the workflow's own task)."""
+        return await workflow.execute_local_activity(echo, n, start_to_close_timeout=timedelta(seconds=10))
 
     @workflow.signal
     def finish(self) -> None:

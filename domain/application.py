@@ -232,9 +232,11 @@ class ThiduaApplication(Application[UUID]):
         return positions
 
     # ------------------------------------------------------------- reading
-    def load(self, cls: type[A], aggregate_id: UUID, what: str) -> A:
+    def load(self, cls: type[A], aggregate_id: UUID, what: str, *, copy: bool = True) -> A:
+        """The aggregate, up to date. `copy=False` only to look at it: the cached instance
+        itself, which a caller must never change."""
         try:
-            aggregate = self.repository.get(aggregate_id)
+            aggregate = self.repository.get(aggregate_id, deepcopy_from_cache=copy)
         except AggregateNotFoundError as exc:
             raise NotFound(f"{what} not found", id=str(aggregate_id)) from exc
         if not isinstance(aggregate, cls):
@@ -246,6 +248,13 @@ class ThiduaApplication(Application[UUID]):
 
     def get_campaign(self, campaign_id: str) -> Campaign:
         return self.load(Campaign, campaign_uuid(campaign_id), f"campaign {campaign_id!r}")
+
+    def peek_campaign(self, campaign_id: str) -> Campaign:
+        """The campaign, only to look at (never to change): the cached aggregate is
+        fast-forwarded to its last stored event (so a close recorded a moment ago is seen)
+        but not copied, as a command's aggregate is (the copy was about half the CPU of a
+        target command's campaign check)."""
+        return self.load(Campaign, campaign_uuid(campaign_id), f"campaign {campaign_id!r}", copy=False)
 
     def get_unit(self, unit_id: str) -> Unit:
         return self.load(Unit, unit_uuid(unit_id), f"unit {unit_id!r}")

@@ -80,6 +80,17 @@ def check_may(actor: Actor, command: str) -> None:
         raise NotAllowed(f"{actor.role} {actor.id!r} may not {command}", command=command, role=str(actor.role))
 
 
+# Who reads every target's detail, whoever owns it.
+EVERY_TARGET_READERS = frozenset({_SEC, _SC, Role.INSPECTOR})
+
+
+def reads_every_target(actor: Actor) -> bool:
+    """True when `may_read_target` admits this actor whatever the owner: the check then
+    needs nothing of the target, so a reader may be answered from the read model without
+    loading the target (whose owner a lagging read model could still have wrong)."""
+    return actor.role in EVERY_TARGET_READERS
+
+
 def may_read_target(actor: Actor, owning_unit_id: str, cluster_leads: Collection[str] = (),
                     coordinating: Collection[str] = ()) -> bool:
     """A target's detail: everyone signed in but a unit head of a unit that neither owns
@@ -87,7 +98,7 @@ def may_read_target(actor: Actor, owning_unit_id: str, cluster_leads: Collection
     units of the clusters the owning unit belongs to), nor is named to coordinate on it
     (`coordinating`)."""
     if actor.role != Role.UNIT_HEAD:
-        return actor.role in (_SEC, _SC, Role.INSPECTOR)
+        return reads_every_target(actor)
     return actor.unit_id is not None and (
         actor.unit_id == owning_unit_id or actor.unit_id in cluster_leads or actor.unit_id in coordinating)
 

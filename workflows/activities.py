@@ -253,7 +253,7 @@ class TargetActivities:
         cmd = Command(inp.command_id, Actor.from_dict(inp.actor), as_utc(inp.at))
 
         def act(target: Target) -> bool:
-            campaign = self.app.get_campaign(target.campaign_id)
+            campaign = self.app.peek_campaign(target.campaign_id)
             # Heads of the cluster's head and deputy units read (and comment on) its targets.
             audience = campaign.cluster_leads_of(target.unit_id) if READER in spec.who else ()
             if not getattr(target, spec.name)(cmd, **kwargs, expected_version=inp.expected_version,

@@ -166,8 +166,10 @@ async def list_targets(cid: CampaignId, user: CurrentUser, services: ServicesDep
 @router.get("/v1/targets/{tid}", response_model=TargetOut, summary="One target", responses=READ_PROBLEMS)
 async def get_target(tid: TargetId, user: CurrentUser, target: ReadableTarget, services: ServicesDep,
                      q: Annotated[ReadQuery, Query()]) -> Any:
-    await wait_for_projections(services, q.min_position)
-    row = await readmodels.queries().get_target(services.pool, str(target.id))
+    row = target.row if not q.min_position else None  # read-your-writes reads again, once projected
+    if row is None:
+        await wait_for_projections(services, q.min_position)
+        row = await readmodels.queries().get_target(services.pool, str(target.id))
     # Just assigned and not yet projected: the aggregate (already loaded) answers.
     return row if row is not None else target.to_state()
 

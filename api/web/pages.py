@@ -28,6 +28,7 @@ from thidua.api.routes.targets import _create_all, execute_command
 from thidua.api.services import command
 from thidua.api.sessions import COOKIE, client_address, clear_session_cookie, set_session_cookie
 from thidua.api.web import forms
+from thidua.api.web import page_reads
 from thidua.api.web import queries as web_queries
 from thidua.api.web.collation import vi_key, vi_sorted
 from thidua.api.web.render import (
@@ -74,8 +75,7 @@ async def _campaign_id(request: Request, services: Any) -> str | None:
 
 
 async def _unit_names(services: Any) -> dict[str, str]:
-    page = await readmodels.queries().list_units(services.pool, 500, None)
-    return {u["id"]: u["name"] for u in page["items"]}
+    return await page_reads.unit_names(services)
 
 
 async def _targets(services: Any, cid: str, **filters: Any) -> list[dict[str, Any]]:
@@ -186,7 +186,7 @@ async def home(request: Request) -> Response:
         return redirect("/audit")
     await _read_your_writes(request, services)
     cid = await _campaign_id(request, services)
-    campaign = await readmodels.queries().get_campaign(services.pool, cid) if cid else None
+    campaign = await page_reads.campaign(services, cid) if cid else None
     names = await _unit_names(services)
     context: dict[str, Any] = {"campaign": campaign, "cid": cid, "names": names, "tz": _tz(campaign),
                                "campaigns": await _campaigns(services)}
@@ -217,7 +217,7 @@ async def targets_page(request: Request, cid: str) -> Response:
     services = get_services(request)
     q = request.query_params
     await _read_your_writes(request, services)
-    campaign = await readmodels.queries().get_campaign(services.pool, cid)
+    campaign = await page_reads.campaign(services, cid)
     if campaign is None:
         raise PageRefused(404, "not_found")
     unit_id = q.get("unit_id") or None
@@ -248,15 +248,18 @@ async def _target_context(request: Request, tid: str, who: Any) -> dict[str, Any
         raise PageRefused(exc.status, "forbidden" if exc.status == 403 else "not_found") from None
     except DomainError:
         raise PageRefused(404, "not_found") from None
-    await _read_your_writes(request, services)
-    row = await readmodels.queries().get_target(services.pool, str(target.id)) or target.to_state()
-    history: list[dict[str, Any]] = []
+    row = target.row if not request.query_params.get("min_position") else None
+    if row is None:  # read your writes: the row once the command is projected
+        await _read_your_writes(request, services)
+        row = await readmodels.queries().get_target(services.pool, str(target.id)) or target.to_state()
+    campaign = await page_reads.campaign(services, row["campaign_id"])
+    tz = row.get("timezone") or _tz(campaign)
+    timeline = Markup("")
     if may_read_history(who.actor, target.unit_id, target.coordinating_unit_ids):
-        history = (await readmodels.queries().target_history(services.pool, str(target.id), 500, None))["items"]
-    campaign = await readmodels.queries().get_campaign(services.pool, row["campaign_id"])
-    return {"target": row, "history": history, "names": await _unit_names(services), "campaign": campaign,
-            "cid": row["campaign_id"],
-            "tz": row.get("timezone") or _tz(campaign), "forms": forms.available_commands(who.actor, row),
+        timeline = await page_reads.timeline(request, services, row, tz)
+    return {"target": row, "timeline": timeline, "names": await page_reads.unit_names(services),
+            "campaign": campaign, "cid": row["campaign_id"],
+            "tz": tz, "forms": forms.available_commands(who.actor, row),
             "errors": {}, "values": {}, "failed_segment": None, "command_id": str(uuid.uuid4()),
             "notice": request.query_params.get("notice"),
             "paper": await paper_context(services, who, target, row), "paper_errors": {}, "paper_values": {}}
@@ -358,7 +361,7 @@ async def scoreboard_page(request: Request, cid: str) -> Response:
     found = await person(request)
     who, session = found
     services = get_services(request)
-    campaign = await readmodels.queries().get_campaign(services.pool, cid)
+    campaign = await page_reads.campaign(services, cid)
     if campaign is None:
         raise PageRefused(404, "not_found")
     as_of_text = request.query_params.get("as_of") or ""
@@ -409,7 +412,7 @@ async def escalations_page(request: Request, cid: str) -> Response:
         raise PageRefused(403, "forbidden")
     services = get_services(request)
     await _read_your_writes(request, services)
-    campaign = await readmodels.queries().get_campaign(services.pool, cid)
+    campaign = await page_reads.campaign(services, cid)
     page = await readmodels.queries().list_escalations(services.pool, cid, "open", 100, None)
     if page is None:
         raise PageRefused(404, "not_found")
@@ -558,7 +561,7 @@ async def import_page(request: Request, cid: str) -> Response:
     if who.role not in (Role.SECRETARIAT, Role.STANDING_COMMITTEE):
         raise PageRefused(403, "forbidden")
     services = get_services(request)
-    campaign = await readmodels.queries().get_campaign(services.pool, cid)
+    campaign = await page_reads.campaign(services, cid)
     if campaign is None:
         raise PageRefused(404, "not_found")
     context: dict[str, Any] = {"campaign": campaign, "cid": cid, "rows": None, "bad": None, "errors": {},

@@ -14,6 +14,7 @@ from pathlib import Path
 
 import pytest
 
+from bench import report
 from bench.figures import ids_for
 
 REPO = Path(__file__).resolve().parents[2]
@@ -23,9 +24,10 @@ FIELDS = ("id", "value", "unit", "baseline", "ratio", "goal", "pass")
 def test_a_smoke_run_reports_every_figure_with_its_goal(postgres_server_url: str, tmp_path: Path) -> None:
     out = tmp_path / "results.json"
     docs = tmp_path / "benchmarks.md"
+    history = tmp_path / "benchmarks-history.md"
     env = {**os.environ, "DATABASE_URL": postgres_server_url}
     run = subprocess.run(
-        [sys.executable, "-m", "bench", "--smoke", "--out", str(out), "--docs", str(docs)],
+        [sys.executable, "-m", "bench", "--smoke", "--out", str(out), "--docs", str(docs), "--history", str(history)],
         cwd=REPO, env=env, capture_output=True, text=True, timeout=240,
     )
     assert run.returncode == 0, run.stdout[-3000:] + run.stderr[-3000:]
@@ -40,7 +42,10 @@ def test_a_smoke_run_reports_every_figure_with_its_goal(postgres_server_url: str
         assert figure["unit"]
 
     # A figure with a goal is judged; a raw limit is not.
-    assert figures["P1.p99"]["baseline"] == figures["B1.update_p99"]["value"]
+    # P1/P2 against the raw figures of their own shape (local activity); the ordinary ones beside.
+    assert figures["P1.p99"]["baseline"] == figures["B8.local_update_p99"]["value"]
+    assert set(figures["P1.p99"]["detail"]["ratio_to"]) == {"B1.update_p99"}
+    assert figures["P2.rate"]["baseline"] == figures["B9.local_update_rate"]["value"]
     assert figures["P1.p99"]["ratio"] is not None and isinstance(figures["P1.p99"]["pass"], bool)
     assert figures["B2.update_rate"]["pass"] is None and figures["B2.update_rate"]["goal"] is None
     assert isinstance(figures["P6.verify_rate"]["pass"], bool)
@@ -55,7 +60,9 @@ def test_a_smoke_run_reports_every_figure_with_its_goal(postgres_server_url: str
     assert figures["B4.start_rate"]["value"] == pytest.approx(b4["calls"] / b4["seconds"], rel=1e-2)  # seconds are rounded
     assert figures["P3.import_rate"]["baseline"] == figures["B4.start_rate"]["value"]
 
-    # The run's dated section went to the markdown file it was given, with every figure.
-    section = docs.read_text()
+    # The run's dated section went to the history it was given, with every figure; the
+    # page's table is results.json's.
+    section = history.read_text()
     assert "`smoke` run" in section
     assert all(f"| {figure_id} |" in section for figure_id in figures)
+    assert report.current_table(docs.read_text()) == report.table_markdown(document)

@@ -18,6 +18,7 @@ from thidua.domain.permissions import (
     may_read_audit,
     may_read_history,
     may_read_target,
+    reads_every_target,
 )
 from tests.unit.test_domain_builders import (
     DEADLINE_AT,
@@ -131,6 +132,17 @@ def test_reading_a_target_a_unit_head_sees_its_own_unit_and_the_cluster_it_leads
     for actor in (SECRETARIAT, STANDING_COMMITTEE, INSPECTOR):
         assert may_read_target(actor, OWNER_UNIT)
     assert not may_read_target(SYSTEM, OWNER_UNIT)
+
+
+def test_who_reads_every_target_needs_no_owner_to_be_let_in():
+    # The API answers these readers from the read model without loading the target: that is
+    # sound only if the rule admits them whoever owns it, and nobody else is answered so.
+    for actor in (SECRETARIAT, STANDING_COMMITTEE, INSPECTOR, OWNER_HEAD, OTHER_HEAD, SYSTEM):
+        if reads_every_target(actor):
+            assert all(may_read_target(actor, owner) for owner in (OWNER_UNIT, "any-unit", ""))
+    assert [a.role for a in (SECRETARIAT, STANDING_COMMITTEE, INSPECTOR) if reads_every_target(a)] == [
+        SECRETARIAT.role, STANDING_COMMITTEE.role, INSPECTOR.role]
+    assert not reads_every_target(OWNER_HEAD) and not reads_every_target(SYSTEM)
 
 
 def test_a_targets_history_is_for_its_own_unit_head_and_the_office():
