@@ -271,7 +271,12 @@ async def download_target_evidence(tid: TargetId, sha256: Sha256Path, user: Curr
 
 
 async def evidence_response(services: Services, target: Any, sha256: str) -> StreamingResponse:
-    entry = target.evidence_files.get(sha256)
+    # A reader answered from the read model (deps.ReadTarget) has no aggregate loaded yet:
+    # which files the target names is the event store's word.
+    aggregate = getattr(target, "aggregate", target)
+    if aggregate is None:
+        aggregate = await services.in_thread(services.domain_app.get_target, str(target.id))
+    entry = aggregate.evidence_files.get(sha256)
     stored = await evidence_files.stat(services.pool, sha256) if entry is not None else None
     if entry is None or stored is None:
         raise Problem(404, "no such evidence file on this target")
