@@ -32,17 +32,19 @@ class Mailer:
         title = _TITLES.get(note["kind"], note["kind"])
         link = self.public_url.rstrip("/") + note["link"]
         when = note["occurred_at"].astimezone(ZoneInfo(DEFAULT_TIMEZONE)).strftime("%H:%M ngày %d/%m/%Y")
+        # a target's notice links to the target; the daily digest to the digest
+        see = "Xem chi tiết chỉ tiêu" if note["target_id"] else "Xem bản tổng hợp"
         msg = EmailMessage()
         msg["Subject"] = f"[Thi đua] {title}"
         msg["From"] = self.sender
         msg["To"] = address
         msg["Message-ID"] = f"<{note['notification_id']}@thidua>"  # stable: a mail client drops a repeat
         text = (f"{title}\n\nĐợt thi đua: {note['campaign_id']}\nThời điểm: {when}\n\n"
-                f"Xem chi tiết chỉ tiêu: {link}\n\nThư tự động từ hệ thống theo dõi thi đua; vui lòng không trả lời.\n")
+                f"{see}: {link}\n\nThư tự động từ hệ thống theo dõi thi đua; vui lòng không trả lời.\n")
         msg.set_content(text)
         msg.add_alternative(
             f"<p><strong>{html.escape(title)}</strong></p><p>Đợt thi đua: {html.escape(note['campaign_id'])}<br>"
-            f"Thời điểm: {html.escape(when)}</p><p><a href=\"{html.escape(link)}\">Xem chi tiết chỉ tiêu</a></p>"
+            f"Thời điểm: {html.escape(when)}</p><p><a href=\"{html.escape(link)}\">{see}</a></p>"
             "<p><small>Thư tự động từ hệ thống theo dõi thi đua; vui lòng không trả lời.</small></p>",
             subtype="html")
         return msg

@@ -1,4 +1,5 @@
-"""Webhooks (secretariat): `POST /v1/webhooks`, `GET /v1/webhooks/{id}/deliveries`.
+"""Webhooks (secretariat): `POST /v1/webhooks`, `GET /v1/webhooks`, `POST /v1/webhooks/{id}/disable`,
+`GET /v1/webhooks/{id}/deliveries`.
 
 Registering is an event of the `Webhook` aggregate; its signing secret is kept apart
 (`webhook_secrets`, see thidua.projections.schema) and shown only in the first answer.
@@ -14,9 +15,17 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Path, Query
 
 from thidua.api import readmodels
-from thidua.api.deps import CommandCtx, Secretariat, ServicesDep
+from thidua.api.deps import CommandCtx, Secretariat, ServicesDep, wait_for_projections
 from thidua.api.models import PageQuery
-from thidua.api.notification_models import DeliveryPage, WebhookCreate, WebhookCreatedOut
+from thidua.api.notification_models import (
+    DeliveryPage,
+    WebhookCreate,
+    WebhookCreatedOut,
+    WebhookDisable,
+    WebhookList,
+    WebhookListQuery,
+    WebhookOut,
+)
 from thidua.api.problems import Problem, problem_responses
 from thidua.api.services import Services, command
 from thidua.domain.errors import NotFound
@@ -99,3 +108,33 @@ async def list_deliveries(wid: WebhookId, user: Secretariat, services: ServicesD
             raise Problem(404, f"webhook {wid!r} not found") from None
     return await readmodels.paged("deliveries", q.cursor, lambda after: inbox.list_deliveries(
         services.pool, wid, limit=q.limit, after=after))
+
+
+@router.get("/v1/webhooks", response_model=WebhookList, summary="Every registered webhook, newest first",
+            responses=problem_responses(401, 403, 422, 503))
+async def list_webhooks(user: Secretariat, services: ServicesDep, q: Annotated[WebhookListQuery, Query()]) -> Any:
+    from thidua.projections import inbox  # the read side, loaded at the first read (as thidua.api.readmodels does)
+
+    await wait_for_projections(services, q.min_position)
+    return {"items": await inbox.list_webhooks(services.pool, campaign_id=q.campaign_id)}
+
+
+@router.post("/v1/webhooks/{wid}/disable", response_model=WebhookOut,
+             summary="Stop a webhook: nothing more is delivered to it (its pending deliveries fail)",
+             responses=problem_responses(401, 403, 404, 409, 413, 422, 503))
+async def disable_webhook(wid: WebhookId, body: WebhookDisable, user: Secretariat, ctx: CommandCtx) -> Any:
+    services: Services = ctx.services
+    app = services.domain_app
+
+    def disable() -> dict[str, Any]:
+        cmd = command(ctx.command_id, user.actor)
+        changed = app.change(lambda: app.load(Webhook, webhook_uuid(wid), "webhook"),
+                             lambda hook: hook.disable(cmd, body.reason), ctx.command_id)
+        return _out(changed.aggregate, None, changed.position)
+
+    async def act() -> dict[str, Any]:
+        out = await services.in_thread(disable)
+        out.pop("secret")
+        return out
+
+    return await ctx.run("disable_webhook", act, model=WebhookOut)

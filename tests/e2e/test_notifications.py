@@ -369,3 +369,80 @@ async def test_preferences_refuse_what_cannot_be_sent(setup: Setup) -> None:
                                                     "email_kinds": ["target.escalated"]})).status_code == 422
     assert (await person.put("/v1/me/preferences", {"email_kinds": ["target.escalated"]})).status_code == 422
     assert (await person.put("/v1/me/preferences", {"email_kinds": ["nope"]})).status_code == 422
+
+
+async def test_the_secretariat_lists_and_disables_webhooks_and_sees_what_failed(setup: Setup, receiver) -> None:
+    got, base = receiver
+    s = setup
+    head = await make_person(s.secretariat, name="Bí thư", role="unit_head", unit_id=s.unit)
+    kept, stopped, gone = f"/ok/{unique('h')}", f"/ok/{unique('h')}", f"/gone/{unique('h')}"
+    hooks = {path: await s.webhook(base + path, ["target.escalated"]) for path in (kept, stopped, gone)}
+    position = max(h["position"] for h in hooks.values())
+    listed = {h["id"]: h for h in (await s.secretariat.get("/v1/webhooks", params={"min_position": position})).json()[
+        "items"]}
+    assert all(listed[h["id"]]["active"] and "secret" not in listed[h["id"]] for h in hooks.values())
+    assert (await head.get("/v1/webhooks")).status_code == 403
+
+    off = await s.secretariat.post(f"/v1/webhooks/{hooks[stopped]['id']}/disable", {"reason": "Ngừng dùng"})
+    assert off.status_code == 200 and off.json()["active"] is False
+    assert (await s.secretariat.post(f"/v1/webhooks/{hooks[stopped]['id']}/disable",
+                                     {"reason": "Lần nữa"})).status_code == 409
+    assert (await head.post(f"/v1/webhooks/{hooks[kept]['id']}/disable", {"reason": "x"})).status_code == 403
+    assert (await s.secretariat.post("/v1/webhooks/nope/disable", {"reason": "x"})).status_code == 404
+    s.position = max(s.position, off.json()["position"])
+    await s.escalated_target(head)
+    await eventually(lambda: got.got(kept))
+
+    async def failed() -> Any:
+        page = (await s.secretariat.get("/v1/notifications/failed", params={"campaign_id": s.campaign})).json()
+        return [n for n in page["items"] if n["recipient"] == hooks[gone]["id"]]
+
+    items = await eventually(failed)
+    assert [(n["channel"], n["kind"], n["last_status_code"]) for n in items] == [("webhook", "target.escalated", 410)]
+    assert got.got(stopped) == []  # disabled before the escalation: nothing sent
+    assert (await head.get("/v1/notifications/failed")).status_code == 403
+    listed = {h["id"]: h["active"] for h in (await s.secretariat.get(
+        "/v1/webhooks", params={"campaign_id": s.campaign, "min_position": s.position})).json()["items"]}
+    assert (listed[hooks[kept]["id"]], listed[hooks[stopped]["id"]], listed[hooks[gone]["id"]]) == (True, False, False)
+
+
+async def test_the_daily_digest_reaches_the_secretariat_and_its_link_answers(
+        setup: Setup, e2e_settings: Settings) -> None:
+    from datetime import datetime, timezone
+    from zoneinfo import ZoneInfo
+
+    from thidua.workflows.client import connect
+    from thidua.workflows.digest_workflow import DailyDigestWorkflow, DigestRequest
+    from thidua.workflows.webhook_workflow import webhooks_queue
+
+    s = setup
+    clerk = await make_person(s.secretariat, name="Chuyên viên", role="secretariat")
+    head = await make_person(s.secretariat, name="Bí thư", role="unit_head", unit_id=s.unit)
+    tid = await s.escalated_target(head)
+    # as of 15 days on, nothing moved for more than the campaign's stale_after (P14D)
+    as_of = datetime.now(timezone.utc) + timedelta(days=15)
+    client = await connect(e2e_settings.temporal_address, e2e_settings.temporal_namespace)
+    await eventually(lambda: _target_listed(s, tid))
+    result = await client.execute_workflow(DailyDigestWorkflow.run, DigestRequest(s.campaign, as_of.isoformat()),
+                                           id=unique("digest"), task_queue=webhooks_queue(e2e_settings.task_queue))
+    day = as_of.astimezone(ZoneInfo("Asia/Ho_Chi_Minh")).date().isoformat()
+    assert result in (f"recorded {day}", f"already {day}")
+
+    async def digest_note() -> Any:
+        page = (await clerk.get("/v1/me/notifications")).json()
+        return [n for n in page["items"] if n["kind"] == "digest.daily" and n["campaign_id"] == s.campaign]
+
+    notes = await eventually(digest_note)
+    assert notes[0]["link"] == f"/v1/campaigns/{s.campaign}/digests/{day}" and notes[0]["target_id"] is None
+    digest = (await clerk.get(notes[0]["link"])).json()
+    assert digest["day"] == day
+    assert tid in next(u for u in digest["units"] if u["unit_id"] == s.unit)["stale"]
+    assert (await head.get(notes[0]["link"])).status_code == 403
+    assert (await clerk.get(f"/v1/campaigns/{s.campaign}/digests/2001-01-01")).status_code == 404
+    page = (await head.get("/v1/me/notifications")).json()
+    assert [n for n in page["items"] if n["kind"] == "digest.daily"] == []
+
+
+async def _target_listed(s: Setup, tid: str) -> bool:
+    response = await s.secretariat.get(f"/v1/targets/{tid}")
+    return response.status_code == 200
