@@ -29,6 +29,7 @@ from thidua.api.notification_models import (
 from thidua.api.problems import Problem, problem_responses
 from thidua.api.services import Services, command
 from thidua.domain.errors import NotFound
+from thidua.domain.values import Actor
 from thidua.domain.webhook import Webhook, webhook_uuid
 from thidua.workflows import webhook_urls
 
@@ -51,11 +52,8 @@ def _out(hook: Webhook, secret: str | None, position: int) -> dict[str, Any]:
             "active": hook.active, "secret": secret, "position": position}
 
 
-@router.post("/v1/webhooks", status_code=201, response_model=WebhookCreatedOut,
-             summary="Register a webhook (its secret is shown this once)",
-             responses=problem_responses(401, 403, 409, 413, 422, 503))
-async def post_webhook(body: WebhookCreate, user: Secretariat, ctx: CommandCtx) -> Any:
-    services: Services = ctx.services
+async def check_webhook(services: Services, body: WebhookCreate) -> None:
+    """Refuse (422, naming the field) a URL that may not receive webhooks or an unknown campaign."""
     allow_private = bool(services.extras.get("webhooks_allow_private"))
     refused = await services.in_thread(lambda: webhook_urls.refusal(body.url, allow_private=allow_private))
     if refused is not None:
@@ -68,26 +66,54 @@ async def post_webhook(body: WebhookCreate, user: Secretariat, ctx: CommandCtx) 
             raise Problem(422, f"campaign {body.campaign_id!r} does not exist",
                           errors=[{"field": "body.campaign_id", "message": "unknown campaign",
                                    "type": "not_found"}]) from None
-    webhook_id = _webhook_id_for(ctx.command_id)
+
+
+async def register_webhook(services: Services, actor: Actor, command_id: str, body: WebhookCreate) -> dict[str, Any]:
+    """Register (after `check_webhook`); the answer carries the secret only when this command
+    created it. Shared by the JSON route and the webhooks page."""
+    webhook_id = _webhook_id_for(command_id)
     secret = body.secret or new_secret()
     app = services.domain_app
 
     def register() -> dict[str, Any]:
-        # The secret first: a webhook whose event is stored always has one; a secret
-        # whose event was refused is only an unused row.
         changed = app.change(
-            lambda: app.load(Webhook, webhook_uuid(webhook_id), "webhook"), lambda hook: False, ctx.command_id,
-            create=lambda: Webhook.register(command(ctx.command_id, user.actor), webhook_id=webhook_id,
+            lambda: app.load(Webhook, webhook_uuid(webhook_id), "webhook"), lambda hook: False, command_id,
+            create=lambda: Webhook.register(command(command_id, actor), webhook_id=webhook_id,
                                             url=body.url, campaign_id=body.campaign_id, kinds=list(body.events)),
         )
         return _out(changed.aggregate, secret if changed.created else None, changed.position)
 
+    # The secret first: a webhook whose event is stored always has one; a secret
+    # whose event was refused is only an unused row.
     await services.pool.execute(
         "INSERT INTO webhook_secrets (webhook_id, secret) VALUES ($1, $2) ON CONFLICT (webhook_id) DO NOTHING",
         webhook_id, secret)
+    return await services.in_thread(register)
+
+
+async def disable_webhook_now(services: Services, actor: Actor, command_id: str, wid: str,
+                              reason: str) -> dict[str, Any]:
+    app = services.domain_app
+
+    def disable() -> dict[str, Any]:
+        cmd = command(command_id, actor)
+        changed = app.change(lambda: app.load(Webhook, webhook_uuid(wid), "webhook"),
+                             lambda hook: hook.disable(cmd, reason), command_id)
+        out = _out(changed.aggregate, None, changed.position)
+        out.pop("secret")
+        return out
+
+    return await services.in_thread(disable)
+
+
+@router.post("/v1/webhooks", status_code=201, response_model=WebhookCreatedOut,
+             summary="Register a webhook (its secret is shown this once)",
+             responses=problem_responses(401, 403, 409, 413, 422, 503))
+async def post_webhook(body: WebhookCreate, user: Secretariat, ctx: CommandCtx) -> Any:
+    await check_webhook(ctx.services, body)  # refused before the command is remembered
 
     async def act() -> dict[str, Any]:
-        return await services.in_thread(register)
+        return await register_webhook(ctx.services, user.actor, ctx.command_id, body)
 
     return await ctx.run("register_webhook", act, status=201, model=WebhookCreatedOut,
                          stored_view=lambda payload: {**payload, "secret": None})
@@ -123,18 +149,7 @@ async def list_webhooks(user: Secretariat, services: ServicesDep, q: Annotated[W
              summary="Stop a webhook: nothing more is delivered to it (its pending deliveries fail)",
              responses=problem_responses(401, 403, 404, 409, 413, 422, 503))
 async def disable_webhook(wid: WebhookId, body: WebhookDisable, user: Secretariat, ctx: CommandCtx) -> Any:
-    services: Services = ctx.services
-    app = services.domain_app
-
-    def disable() -> dict[str, Any]:
-        cmd = command(ctx.command_id, user.actor)
-        changed = app.change(lambda: app.load(Webhook, webhook_uuid(wid), "webhook"),
-                             lambda hook: hook.disable(cmd, body.reason), ctx.command_id)
-        return _out(changed.aggregate, None, changed.position)
-
     async def act() -> dict[str, Any]:
-        out = await services.in_thread(disable)
-        out.pop("secret")
-        return out
+        return await disable_webhook_now(ctx.services, user.actor, ctx.command_id, wid, body.reason)
 
     return await ctx.run("disable_webhook", act, model=WebhookOut)
