@@ -37,11 +37,15 @@ async def list_inbox(pool: Pool, user_id: str, *, unread: bool, limit: int, afte
         f"ORDER BY position DESC, notification_id DESC LIMIT {int(limit) + 1}", *args)
     more = len(rows) > limit
     rows = rows[:limit]
-    unread_count = await pool.fetchval(
+    unread = await unread_count(pool, user_id)
+    nxt = [rows[-1]["position"], str(rows[-1]["notification_id"])] if more else None
+    return {"items": [_item(r) for r in rows], "next": nxt, "unread": unread}
+
+
+async def unread_count(pool: Pool, user_id: str) -> int:
+    return await pool.fetchval(
         "SELECT count(*) FROM public.notifications WHERE channel = 'inbox' AND recipient = $1 AND read_at IS NULL",
         user_id)
-    nxt = [rows[-1]["position"], str(rows[-1]["notification_id"])] if more else None
-    return {"items": [_item(r) for r in rows], "next": nxt, "unread": unread_count}
 
 
 async def mark_read(pool: Pool, user_id: str, nid: UUID, at: datetime) -> dict[str, Any] | None:
