@@ -11,6 +11,7 @@ from datetime import date, datetime
 from typing import Any
 from zoneinfo import ZoneInfo
 
+from thidua.domain.notifications import NOTICES
 from thidua.domain.values import DEFAULT_TIMEZONE
 
 LANGUAGES = ("vi", "en")
@@ -258,8 +259,6 @@ _KIND_EN = {
 
 
 def _kind_words() -> dict[str, dict[str, str]]:
-    from thidua.domain.notifications import NOTICES
-
     return {f"kind_{n.kind}": {"vi": n.title_vi, "en": _KIND_EN.get(n.kind, n.kind)} for n in NOTICES}
 
 
