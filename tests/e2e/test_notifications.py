@@ -446,3 +446,30 @@ async def test_the_daily_digest_reaches_the_secretariat_and_its_link_answers(
 async def _target_listed(s: Setup, tid: str) -> bool:
     response = await s.secretariat.get(f"/v1/targets/{tid}")
     return response.status_code == 200
+
+
+async def test_the_api_metrics_show_the_outbox_backlog_and_what_was_given_up(setup: Setup, receiver) -> None:
+    import re
+
+    got, base = receiver
+    s = setup
+    head = await make_person(s.secretariat, name="Bí thư", role="unit_head", unit_id=s.unit)
+    hook = await s.webhook(base + f"/gone/{unique('h')}", ["target.escalated"])
+    await s.escalated_target(head)
+
+    async def failed() -> Any:
+        page = (await s.secretariat.get("/v1/notifications/failed", params={"campaign_id": s.campaign})).json()
+        return [n for n in page["items"] if n["recipient"] == hook["id"]]
+
+    await eventually(failed)
+    text = (await s.secretariat.get("/metrics")).text
+
+    def sample(name: str, channel: str) -> float:
+        found = re.search(rf'^{name}\{{channel="{channel}"\}} ([0-9.e+]+)$', text, re.M)
+        assert found, f"no {name}{{channel={channel}}} in /metrics"
+        return float(found.group(1))
+
+    assert sample("thidua_notifications_failed", "webhook") >= 1
+    for channel in ("email", "webhook"):
+        assert sample("thidua_notifications_backlog", channel) >= 0
+        assert sample("thidua_notifications_oldest_pending_seconds", channel) >= 0
