@@ -473,3 +473,22 @@ async def test_the_api_metrics_show_the_outbox_backlog_and_what_was_given_up(set
     for channel in ("email", "webhook"):
         assert sample("thidua_notifications_backlog", channel) >= 0
         assert sample("thidua_notifications_oldest_pending_seconds", channel) >= 0
+
+
+async def test_the_commit_to_receiver_bench_measures_every_escalation(setup: Setup, api_server) -> None:
+    """bench/notifications.py's latency measurement on the e2e stack (speed is `make bench`'s)."""
+    from bench.notifications import commit_to_receiver
+
+    s = setup
+    head = await make_person(s.secretariat, name="Bí thư", role="unit_head", unit_id=s.unit)
+    targets = []
+    for _ in range(2):
+        body = s.saw(await s.secretariat.post(f"/v1/campaigns/{s.campaign}/targets", {
+            "key": unique("k"), "unit_id": s.unit, "title": "Đo độ trễ", "area": "GPMB",
+            "deadline": (date.today() + timedelta(days=90)).isoformat(), "points": 5}))
+        targets.append(body["target"]["id"])
+    result = await commit_to_receiver(api_server.url, s.secretariat.token, s.campaign, {s.unit: head.token},
+                                      {s.unit: targets}, seconds=60, settle_timeout=60)
+    assert (result["expected"], result["delivered"], result["command_errors"], result["bad_signatures"]) == (
+        2, 2, 0, 0)
+    assert result["p99_ms"] is not None and result["p99_ms"] >= result["p50_ms"] > 0
