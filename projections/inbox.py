@@ -13,6 +13,14 @@ from asyncpg import Pool
 _FIELDS = "notification_id, kind, occurred_at, campaign_id, target_id, position, link, read_at"
 
 
+def _position_keyset(after: Any) -> tuple[int, UUID]:
+    """A list's `next`, [position, notification_id], checked (a tampered cursor: ValueError)."""
+    try:
+        return int(after[0]), UUID(str(after[1]))
+    except (TypeError, ValueError, IndexError) as exc:
+        raise ValueError(f"bad cursor {after!r}") from exc
+
+
 def _item(r: Any) -> dict[str, Any]:
     return {"id": str(r["notification_id"]), "kind": r["kind"], "occurred_at": r["occurred_at"],
             "campaign_id": r["campaign_id"], "target_id": str(r["target_id"]) if r["target_id"] else None,
@@ -26,11 +34,7 @@ async def list_inbox(pool: Pool, user_id: str, *, unread: bool, limit: int, afte
     if unread:
         where += " AND read_at IS NULL"
     if after is not None:
-        try:
-            position, nid = int(after[0]), UUID(str(after[1]))
-        except (TypeError, ValueError, IndexError) as exc:
-            raise ValueError(f"bad cursor {after!r}") from exc
-        args += [position, nid]
+        args += list(_position_keyset(after))
         where += " AND (position, notification_id) < ($2, $3)"
     rows = await pool.fetch(
         f"SELECT {_FIELDS} FROM public.notifications WHERE {where} "
@@ -92,11 +96,7 @@ async def list_failed(pool: Pool, *, campaign_id: str | None, limit: int, after:
         args.append(campaign_id)
         where += f" AND n.campaign_id = ${len(args)}"
     if after is not None:
-        try:
-            position, nid = int(after[0]), UUID(str(after[1]))
-        except (TypeError, ValueError, IndexError) as exc:
-            raise ValueError(f"bad cursor {after!r}") from exc
-        args += [position, nid]
+        args += list(_position_keyset(after))
         where += f" AND (n.position, n.notification_id) < (${len(args) - 1}, ${len(args)})"
     rows = await pool.fetch(
         "SELECT n.notification_id, n.kind, n.channel, n.recipient, n.occurred_at, n.campaign_id, n.target_id, "

@@ -16,24 +16,12 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
-from thidua.domain.user import User
-from thidua.domain.values import Role
-from thidua.domain.webhook import Webhook
 from thidua.embedded import free_port
 from thidua.metrics import temporal_runtime
-from thidua.projections.projector import Projector
 from tests.e2e.conftest import ServerThread
 from tests.integration.conftest import eventually
-from tests.integration.projection_conftest import (  # noqa: F401  (fixtures)
-    SECRETARIAT,
-    World,
-    create_read_models,
-    head_of,
-    scratch_app,
-    scratch_database,
-)
-
-SECRET = "whsec_" + "MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw"
+from tests.integration.projection_conftest import World, scratch_app, scratch_database  # noqa: F401  (fixtures)
+from tests.integration.webhook_world import escalation_for
 
 
 def value(text: str, name: str, **labels: str) -> float:
@@ -64,25 +52,8 @@ async def test_the_worker_counts_deliveries_by_channel_and_outcome(scratch_datab
 
     server = ServerThread(Starlette(routes=[Route("/{p:path}", handle, methods=["POST"])])).start()
     world = World(scratch_app, units=4)
-    world.touch(User.create(world.cmd(SECRETARIAT), user_id=f"sc-{world.tag}", name="BTV",
-                            role=Role.STANDING_COMMITTEE, unit_id=None, token_hash="x", bootstrap=True))
-    await create_read_models(scratch_database)
-    hooks = {f"wh-ok-{world.tag}": "/flaky", f"wh-gone-{world.tag}": "/gone"}
-    with psycopg.connect(scratch_database) as conn:
-        for hook_id in hooks:
-            conn.execute("INSERT INTO webhook_secrets VALUES (%s, %s)", (hook_id, SECRET))
-    for hook_id, path in hooks.items():
-        world.touch(Webhook.register(world.cmd(SECRETARIAT), webhook_id=hook_id, url=f"{server.url}{path}",
-                                     campaign_id=world.campaign_id, kinds=["target.escalated"]))
-    target = world.assign(0)
-    head = head_of(target.unit_id)
-    target.start(world.cmd(head))
-    target.block(world.cmd(head), reason="vướng")
-    target.escalate(world.cmd(head), reason="xin ý kiến")
-    world.save()
-    projector = Projector(scratch_database)
-    await projector.catch_up()
-    await projector.close()
+    await escalation_for(world, scratch_database, {f"wh-ok-{world.tag}": f"{server.url}/flaky",
+                                                   f"wh-gone-{world.tag}": f"{server.url}/gone"})
 
     address = f"127.0.0.1:{free_port()}"
     client = await Client.connect(temporal_address, data_converter=data_converter, runtime=temporal_runtime(address))
