@@ -11,7 +11,7 @@ from datetime import datetime, timedelta, timezone
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from tests.browser.conftest import Drive, assign, check_accessibility, signed_in, unique
+from tests.browser.conftest import Drive, assign, check_accessibility, screenshot, signed_in, unique
 from tests.e2e.test_notifications import deliveries, eventually, mailbox, receiver  # noqa: F401 - fixtures
 from thidua.settings import Settings
 
@@ -47,6 +47,7 @@ async def test_the_inbox_counts_unread_in_every_header_and_marks_read(browser: A
     assert "Chỉ tiêu được chuyển lên Ban Thường vụ" in await row.inner_text()
     await check_accessibility(page)
     assert await page.evaluate("document.documentElement.scrollWidth") <= 390
+    await screenshot(page, "inbox-phone")
     await row.locator("button").click()
     await page.wait_for_url("**/inbox?unread=1")
     assert await page.locator(f"tr:has(a[href='/targets/{tid}'])").count() == 0
@@ -120,6 +121,7 @@ async def test_the_secretariat_registers_a_webhook_reads_its_log_and_disables_it
     await eventually(logged)
     assert "204" in await page.locator("#delivery-log").inner_text()
     await check_accessibility(page)
+    await screenshot(page, "webhook-delivery-log")
 
     await page.click("form[action$='/disable'] button[type=submit]")  # no reason
     assert await page.locator("#reason-error").count() == 1
