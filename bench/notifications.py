@@ -181,6 +181,7 @@ async def delivery_rate_vs_raw(database_url: str, temporal_address: str, *, n: i
     from thidua.projections.schema import ensure_schema
     from thidua.workflows.client import connect
     from thidua.workflows.webhook_worker import WebhookService
+    from thidua.workflows.worker import workflow_runner
 
     secret = new_secret()
     hook_id = f"bench-{uuid.uuid4().hex[:12]}"
@@ -206,7 +207,9 @@ async def delivery_rate_vs_raw(database_url: str, temporal_address: str, *, n: i
             await conn.close()
         app = domain_application(database_url)
         client = await connect(temporal_address, "default")
-        service = WebhookService(client, app, database_url, queue, allow_private=True, poll_interval=0.2)
+        # unsandboxed, as `thidua worker` runs its workflows (THIDUA_WORKFLOW_SANDBOX=false)
+        service = WebhookService(client, app, database_url, queue, allow_private=True, poll_interval=0.2,
+                                 workflow_runner=workflow_runner(False))
         started = time.monotonic()
         await service.__aenter__()
         try:
