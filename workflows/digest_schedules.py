@@ -71,6 +71,8 @@ class DigestSchedules:
         conn = await asyncpg.connect(self.dsn)
         try:
             campaigns = await conn.fetch("SELECT campaign_id, timezone, closed FROM campaigns ORDER BY campaign_id")
+        except asyncpg.UndefinedTableError:
+            return 0  # the projector has not made the read models yet: nothing to schedule
         finally:
             await conn.close()
         changed = 0
