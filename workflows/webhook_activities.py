@@ -23,11 +23,13 @@ from standardwebhooks.webhooks import Webhook as Signer
 from temporalio import activity
 from temporalio.exceptions import ApplicationError
 
+from thidua.domain.digest import Digest, digest_uuid
+from thidua.domain.errors import NotFound
 from thidua.domain.notifications import EMAIL, WEBHOOK
 from thidua.domain.values import SYSTEM, Command
 from thidua.domain.webhook import Webhook, webhook_uuid
 from thidua.workflows import webhook_urls
-from thidua.workflows.mail import Mailer
+from thidua.workflows.mail import Mailer, digest_lines
 from thidua.workflows.webhook_workflow import DELIVER, GIVE_UP, Delivery
 
 log = logging.getLogger("thidua.webhooks")
@@ -164,14 +166,28 @@ class WebhookActivities:
         attempt = activity.info().attempt
         await pool.execute("UPDATE notifications SET attempts = $2 WHERE notification_id = $1",
                            note["notification_id"], attempt)
+        lines = await asyncio.to_thread(self._digest_lines, note) if note["kind"] == "digest.daily" else ()
         try:
-            await self.mail.send(address, note)
+            await self.mail.send(address, note, lines)
         except (OSError, aiosmtplib.SMTPException) as exc:
             count(EMAIL, "retry")
             raise ApplicationError(f"the mail server refused it: {exc}"[:500], type="WebhookNotDelivered") from exc
         await pool.execute("UPDATE notifications SET status = 'delivered', delivered_at = now() "
                            "WHERE notification_id = $1", note["notification_id"])
         count(EMAIL, "delivered")
+
+    def _digest_lines(self, note: Any) -> tuple[str, ...]:
+        """The digest a `digest.daily` mail summarises (its link ends with the day)."""
+        day = str(note["link"]).rsplit("/", 1)[-1]
+        digest = self.app.load(Digest, digest_uuid(note["campaign_id"], day), "digest")
+
+        def unit_name(unit_id: str) -> str:
+            try:
+                return str(self.app.get_unit(unit_id).name)
+            except NotFound:
+                return unit_id
+
+        return digest_lines(digest, unit_name)
 
     @staticmethod
     def _next_retry(delivery: Delivery, info: Any, now: datetime) -> datetime | None:

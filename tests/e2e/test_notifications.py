@@ -407,7 +407,7 @@ async def test_the_secretariat_lists_and_disables_webhooks_and_sees_what_failed(
 
 
 async def test_the_daily_digest_reaches_the_secretariat_and_its_link_answers(
-        setup: Setup, e2e_settings: Settings) -> None:
+        setup: Setup, e2e_settings: Settings, mailbox) -> None:
     from datetime import datetime, timezone
     from zoneinfo import ZoneInfo
 
@@ -417,6 +417,8 @@ async def test_the_daily_digest_reaches_the_secretariat_and_its_link_answers(
 
     s = setup
     clerk = await make_person(s.secretariat, name="Chuyên viên", role="secretariat")
+    address = f"{unique('cv')}@thidua.test"
+    s.saw(await clerk.put("/v1/me/preferences", {"email": address, "email_kinds": ["digest.daily"]}))
     head = await make_person(s.secretariat, name="Bí thư", role="unit_head", unit_id=s.unit)
     tid = await s.escalated_target(head)
     # as of 15 days on, nothing moved for more than the campaign's stale_after (P14D)
@@ -441,6 +443,12 @@ async def test_the_daily_digest_reaches_the_secretariat_and_its_link_answers(
     assert (await clerk.get(f"/v1/campaigns/{s.campaign}/digests/2001-01-01")).status_code == 404
     page = (await head.get("/v1/me/notifications")).json()
     assert [n for n in page["items"] if n["kind"] == "digest.daily"] == []
+    # by e-mail too, for who chose it: the counts per unit and the link
+    mails = await eventually(lambda: mailbox[0].to(address))
+    plain = mails[0].get_body(("plain",)).get_content()
+    assert mails[0]["Subject"] == "[Thi đua] Tổng hợp hằng ngày: chỉ tiêu quá hạn và lâu chưa cập nhật"
+    assert "Phường Ngô Quyền: " in plain and "chỉ tiêu lâu chưa cập nhật" in plain
+    assert f"https://thidua.test/v1/campaigns/{s.campaign}/digests/{day}" in plain
 
 
 async def _target_listed(s: Setup, tid: str) -> bool:
