@@ -7,6 +7,7 @@ from __future__ import annotations
 import email.policy
 import html
 from dataclasses import dataclass
+from datetime import timedelta
 from email.message import EmailMessage
 from typing import Any
 from urllib.parse import unquote, urlsplit
@@ -73,3 +74,9 @@ def digest_lines(digest: Any, unit_name: Any) -> tuple[str, ...]:
     """The daily digest's counts, one line per unit: ids and counts, no more."""
     return tuple(f"{unit_name(u['unit_id'])}: {len(u['overdue'])} chỉ tiêu quá hạn, "
                  f"{len(u['stale'])} chỉ tiêu lâu chưa cập nhật" for u in digest.units)
+
+
+def escalation_age_line(age: timedelta) -> str:
+    """An escalation past its SLA says how long it has waited."""
+    days, hours = age.days, age.seconds // 3600
+    return f"Kiến nghị đã chờ xử lý {days} ngày {hours} giờ" if days else f"Kiến nghị đã chờ xử lý {hours} giờ"

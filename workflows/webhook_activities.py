@@ -29,7 +29,7 @@ from thidua.domain.notifications import EMAIL, WEBHOOK
 from thidua.domain.values import SYSTEM, Command
 from thidua.domain.webhook import Webhook, webhook_uuid
 from thidua.workflows import webhook_urls
-from thidua.workflows.mail import Mailer, digest_lines
+from thidua.workflows.mail import Mailer, digest_lines, escalation_age_line
 from thidua.workflows.webhook_workflow import DELIVER, GIVE_UP, Delivery
 
 log = logging.getLogger("thidua.webhooks")
@@ -166,7 +166,7 @@ class WebhookActivities:
         attempt = activity.info().attempt
         await pool.execute("UPDATE notifications SET attempts = $2 WHERE notification_id = $1",
                            note["notification_id"], attempt)
-        lines = await asyncio.to_thread(self._digest_lines, note) if note["kind"] == "digest.daily" else ()
+        lines = await asyncio.to_thread(self._lines, note)
         try:
             await self.mail.send(address, note, lines)
         except (OSError, aiosmtplib.SMTPException) as exc:
@@ -175,6 +175,17 @@ class WebhookActivities:
         await pool.execute("UPDATE notifications SET status = 'delivered', delivered_at = now() "
                            "WHERE notification_id = $1", note["notification_id"])
         count(EMAIL, "delivered")
+
+    def _lines(self, note: Any) -> tuple[str, ...]:
+        """What a mail says besides its title: the digest's counts; an escalation's age."""
+        if note["kind"] == "digest.daily":
+            return self._digest_lines(note)
+        if note["kind"] == "escalation.reminder" and note["target_id"] is not None:
+            target = self.app.repository.get(note["target_id"])
+            opened = (target.escalation or {}).get("opened_at")
+            if opened is not None:
+                return (escalation_age_line(note["occurred_at"] - opened),)
+        return ()
 
     def _digest_lines(self, note: Any) -> tuple[str, ...]:
         """The digest a `digest.daily` mail summarises (its link ends with the day)."""

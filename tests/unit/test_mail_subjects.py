@@ -23,3 +23,12 @@ def test_the_subject_and_the_lines_survive_the_wire(notice):
     back = message_from_bytes(wire, policy=default)
     assert back["Subject"] == f"[Thi đua] {notice.title_vi}"
     assert lines[0] in back.get_body(("plain",)).get_content()
+
+
+def test_an_escalation_says_how_long_it_has_waited():
+    from datetime import timedelta
+
+    from thidua.workflows.mail import escalation_age_line
+
+    assert escalation_age_line(timedelta(days=8, hours=3, minutes=5)) == "Kiến nghị đã chờ xử lý 8 ngày 3 giờ"
+    assert escalation_age_line(timedelta(hours=5)) == "Kiến nghị đã chờ xử lý 5 giờ"
