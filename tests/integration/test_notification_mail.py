@@ -23,10 +23,10 @@ from tests.integration.projection_conftest import (  # noqa: F401  (fixtures)
     SECRETARIAT,
     World,
     create_read_models,
-    head_of,
     scratch_app,
     scratch_database,
 )
+from tests.integration.webhook_world import escalate
 
 
 class Box:
@@ -56,11 +56,7 @@ async def test_a_reminder_mail_says_how_long_the_escalation_has_waited(scratch_d
                             unit_id=None, token_hash="x", bootstrap=True))
     world.touch(Preferences.start(world.cmd(member), user_id=member.id, email=f"{member.id}@thidua.test",
                                   email_kinds=["escalation.reminder"]))
-    target = world.assign(0)
-    head = head_of(target.unit_id)
-    target.start(world.cmd(head))
-    target.block(world.cmd(head), reason="vướng")
-    target.escalate(world.cmd(head), reason="xin ý kiến")
+    target = escalate(world, world.assign(0))
     target.remind_escalation(world.cmd(SYSTEM, advance=timedelta(days=8, hours=2)), escalation_no=1, reminder_no=1)
     world.touch(target)
     world.save()

@@ -27,12 +27,11 @@ from tests.integration.projection_conftest import (  # noqa: F401  (fixtures)
     SECRETARIAT,
     World,
     create_read_models,
-    head_of,
     scratch_app,
     scratch_database,
 )
 from tests.integration.test_workflow_worker_crash import discard, log_of, start_worker_process
-from tests.integration.webhook_world import SECRET, escalation_for
+from tests.integration.webhook_world import SECRET, escalate, escalation_for
 
 
 class Receiver:
@@ -77,11 +76,7 @@ async def test_a_worker_killed_mid_delivery_loses_nothing(scratch_database, scra
                                  campaign_id=world.campaign_id, kinds=["target.escalated"]))
     world.save()
     for k in range(3):
-        target = world.assign(k)
-        head = head_of(target.unit_id)
-        target.start(world.cmd(head))
-        target.block(world.cmd(head), reason="vướng")
-        target.escalate(world.cmd(head), reason="xin ý kiến")
+        escalate(world, world.assign(k))
     world.save()
     projector = Projector(scratch_database)
     await projector.catch_up()

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import psycopg
 
+from thidua.domain.target import Target
 from thidua.domain.user import User
 from thidua.domain.values import Role
 from thidua.domain.webhook import Webhook
@@ -13,6 +14,15 @@ from thidua.projections.projector import Projector
 from tests.integration.projection_conftest import SECRETARIAT, World, create_read_models, head_of
 
 SECRET = "whsec_" + "MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw"
+
+
+def escalate(world: World, target: Target) -> Target:
+    """Started, blocked and escalated by its unit's head."""
+    head = head_of(target.unit_id)
+    target.start(world.cmd(head))
+    target.block(world.cmd(head), reason="vướng")
+    target.escalate(world.cmd(head), reason="xin ý kiến")
+    return target
 
 
 async def escalation_for(world: World, database_url: str, hooks: dict[str, str]) -> None:
@@ -26,11 +36,7 @@ async def escalation_for(world: World, database_url: str, hooks: dict[str, str])
     for hook_id, url in hooks.items():
         world.touch(Webhook.register(world.cmd(SECRETARIAT), webhook_id=hook_id, url=url,
                                      campaign_id=world.campaign_id, kinds=["target.escalated"]))
-    target = world.assign(0)
-    head = head_of(target.unit_id)
-    target.start(world.cmd(head))
-    target.block(world.cmd(head), reason="vướng")
-    target.escalate(world.cmd(head), reason="xin ý kiến")
+    escalate(world, world.assign(0))
     world.save()
     projector = Projector(database_url)
     await projector.catch_up()
