@@ -3,12 +3,12 @@ Like thidua.api.models: requests forbid unknown fields, responses declare every 
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import date, datetime
 from typing import Annotated, Literal
 
 from pydantic import ConfigDict, Field
 
-from thidua.api.models import Cursor, Id, Input, Limit, MinPosition, Output
+from thidua.api.models import Cursor, Id, Input, Limit, MinPosition, Output, Text
 from thidua.domain.notifications import KINDS
 
 Kind = Literal[KINDS]  # type: ignore[valid-type]
@@ -90,3 +90,57 @@ class PreferencesOut(Output):
     email: str | None = None
     email_kinds: list[Kind]
     position: int | None = Field(default=None, description="The event store position of the last change")
+
+
+class WebhookList(Output):
+    items: list[WebhookOut]
+
+
+class WebhookListQuery(Input):
+    campaign_id: Id | None = None
+    min_position: MinPosition = None
+
+
+class WebhookDisable(Input):
+    model_config = ConfigDict(json_schema_extra={"examples": [{"reason": "Hệ thống nhận đã ngừng hoạt động"}]})
+    reason: Text = Field(description="Why the secretariat stops it (kept on the event)")
+
+
+class FailedNotificationOut(Output):
+    id: str
+    kind: Kind
+    channel: Literal["email", "webhook"]
+    recipient: str = Field(description="The person's user id (e-mail) or the webhook's id")
+    occurred_at: datetime
+    campaign_id: str
+    target_id: str | None = None
+    position: int
+    link: str
+    attempts: int
+    last_status_code: int | None = Field(default=None, description="The receiver's last answer (webhooks)")
+    last_error: str | None = None
+
+
+class FailedNotificationPage(Output):
+    items: list[FailedNotificationOut]
+    next_cursor: str | None = None
+
+
+class FailedQuery(Input):
+    campaign_id: Id | None = None
+    limit: Limit = 50
+    cursor: Cursor = None
+    min_position: MinPosition = None
+
+
+class DigestUnitOut(Output):
+    unit_id: str
+    overdue: list[str] = Field(description="Ids of the unit's open targets past their deadline")
+    stale: list[str] = Field(description="Ids of the unit's open targets without progress for the stale period")
+
+
+class DigestOut(Output):
+    campaign_id: str
+    day: date = Field(description="The local day (the campaign's time zone)")
+    as_of: datetime = Field(description="The instant the digest was computed as of")
+    units: list[DigestUnitOut]

@@ -4,8 +4,8 @@
 
 A notice names a *kind* (part of the contract: DESIGN.md "Notifications"), the stored
 events that raise it (`Aggregate.EventName`) and its audience. Only kinds whose events
-exist today are declared; the others of DESIGN.md (evaluations, awards, the daily
-digest) come with their events.
+exist today are declared; the others of DESIGN.md (evaluations, awards) come with their
+events.
 
 Recipients are resolved from the state *right after the event* (`recipients`), so a
 rebuild of the outbox resolves the same people for the same event and the stable ids
@@ -27,12 +27,14 @@ class Audience(StrEnum):
     STANDING_COMMITTEE = "standing_committee"  # every member (role standing_committee)
     UNIT_HEADS = "unit_heads"  # the head(s) of the unit owning the target (both, when reassigned)
     COORDINATING_HEADS = "coordinating_heads"  # the heads of the units told to coordinate
+    SECRETARIAT = "secretariat"  # every secretariat member (role secretariat)
 
 
 AUDIENCE_TEXT = {
     Audience.STANDING_COMMITTEE: "every Standing Committee member",
     Audience.UNIT_HEADS: "the owning unit's head(s)",
     Audience.COORDINATING_HEADS: "the heads of the coordinating units",
+    Audience.SECRETARIAT: "every secretariat member",
 }
 
 
@@ -80,6 +82,9 @@ NOTICES: tuple[Notice, ...] = (
     Notice("target.directive", ("Target.Commented",), Audience.UNIT_HEADS,
            "Ban Thường vụ chỉ đạo về chỉ tiêu", "the Standing Committee gave a directive on the target",
            only=(("kind", "directive"),)),
+    Notice("digest.daily", ("Digest.Recorded",), Audience.SECRETARIAT,
+           "Tổng hợp hằng ngày: chỉ tiêu quá hạn và lâu chưa cập nhật",
+           "07:00 in the campaign's time zone: overdue and stale targets per unit (thidua.domain.digest)"),
 )
 
 KINDS: tuple[str, ...] = tuple(dict.fromkeys(n.kind for n in NOTICES))
@@ -119,6 +124,8 @@ def recipients(notice: Notice, directory: Directory, *, unit_before: str | None,
     """The user ids `notice` reaches for one event of a target (sorted, no duplicates)."""
     if notice.audience is Audience.STANDING_COMMITTEE:
         return directory.with_role("standing_committee")
+    if notice.audience is Audience.SECRETARIAT:
+        return directory.with_role("secretariat")
     if notice.audience is Audience.UNIT_HEADS:
         return directory.heads_of(u for u in (unit_before, unit_after) if u)
     coordinating = getattr(event, "coordinating_unit_ids", None) or ()

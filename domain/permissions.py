@@ -38,6 +38,8 @@ CAMPAIGN_COMMANDS: dict[str, frozenset[Role]] = {
     "reopen_campaign": frozenset({_SC}),
     "register_unit": frozenset({_SEC}),
     "manage_users": frozenset({_SEC}),
+    # webhooks, the notifications given up, the daily digests (DESIGN.md "Notifications")
+    "manage_notifications": frozenset({_SEC}),
 }
 
 # The audit trail and its verification.

@@ -28,6 +28,7 @@ from uuid import UUID
 
 import asyncpg
 
+from thidua.domain.digest import digest_link
 from thidua.domain.notifications import (
     BY_EVENT,
     EMAIL,
@@ -130,6 +131,8 @@ class NotificationsProjection:
                               hook.active))
             elif step.kind == "target":
                 outbox.extend(self._target_rows(step))
+            elif step.kind == "digest":
+                outbox.extend(self._digest_rows(step))
         return outbox, people, hooks, prefs
 
     def _target_rows(self, step: Step) -> list[tuple[Any, ...]]:
@@ -140,24 +143,36 @@ class NotificationsProjection:
         assert after is not None
         before = step.before
         target_id: UUID = step.stored.originator_id
-        link = target_link(target_id)
+        return self._rows(step, notices, after.campaign_id, target_id, target_link(target_id),
+                          unit_before=before.unit_id if before else None, unit_after=after.unit_id)
+
+    def _digest_rows(self, step: Step) -> list[tuple[Any, ...]]:
+        notices = BY_EVENT.get(f"Digest.{step.event_type}")
+        if not notices:
+            return []
+        digest = step.event
+        return self._rows(step, notices, digest.campaign_id, None, digest_link(digest.campaign_id, digest.day),
+                          unit_before=None, unit_after=None)
+
+    def _rows(self, step: Step, notices: tuple[Any, ...], campaign_id: str, target_id: UUID | None, link: str, *,
+              unit_before: str | None, unit_after: str | None) -> list[tuple[Any, ...]]:
         occurred_at = step.event.occurred_at
         rows = []
         for notice in notices:
             if not notice.raised_by(step.event):
                 continue
-            people = recipients(notice, self.directory, unit_before=before.unit_id if before else None,
-                                unit_after=after.unit_id, event=step.event)
+            people = recipients(notice, self.directory, unit_before=unit_before, unit_after=unit_after,
+                                event=step.event)
             for user_id in people:
                 rows.append((notification_id(step.position, notice.kind, INBOX, user_id), notice.kind, INBOX, user_id,
-                             step.position, occurred_at, after.campaign_id, target_id, link, "delivered"))
+                             step.position, occurred_at, campaign_id, target_id, link, "delivered"))
                 if notice.kind in self.email_kinds.get(user_id, ()):
                     rows.append((notification_id(step.position, notice.kind, EMAIL, user_id), notice.kind, EMAIL,
-                                 user_id, step.position, occurred_at, after.campaign_id, target_id, link, "pending"))
+                                 user_id, step.position, occurred_at, campaign_id, target_id, link, "pending"))
             for hook in self.hooks.values():
-                if hook.wants(notice.kind, after.campaign_id):
+                if hook.wants(notice.kind, campaign_id):
                     rows.append((notification_id(step.position, notice.kind, WEBHOOK, hook.webhook_id), notice.kind,
-                                 WEBHOOK, hook.webhook_id, step.position, occurred_at, after.campaign_id, target_id,
+                                 WEBHOOK, hook.webhook_id, step.position, occurred_at, campaign_id, target_id,
                                  link, "pending"))
         return rows
 

@@ -345,6 +345,9 @@ _DDL: dict[str, list[str]] = {
             ON {s}.notifications (recipient, position DESC, notification_id) WHERE channel = 'inbox'""",
         """CREATE INDEX IF NOT EXISTS notifications_undispatched_idx
             ON {s}.notifications (position) WHERE channel <> 'inbox' AND dispatched_at IS NULL""",
+        # the backlog and the failed ones (the API's /metrics, GET /v1/notifications/failed)
+        """CREATE INDEX IF NOT EXISTS notifications_undelivered_idx
+            ON {s}.notifications (channel, status, occurred_at) WHERE status <> 'delivered'""",
         # Who held which role, and which webhooks were there, from each position on:
         # projecting from any position resolves recipients as they were then.
         """CREATE TABLE IF NOT EXISTS {s}.notification_recipients (

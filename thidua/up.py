@@ -8,11 +8,14 @@
    `Supervisor`, with DATABASE_URL / TEMPORAL_ADDRESS of the services above (so they start
    none of their own); their logs go to `$THIDUA_DATA_DIR/logs/`. A crashed child is reported
    and restarted with backoff.
-5. Wait for the API's /healthz and for the worker to poll its task queue, then load the Vĩnh
+5. E-mail: THIDUA_SMTP_URL, or a local SMTP catcher (thidua.mailcatcher) whose mail lands
+   in the Maildir `$THIDUA_DATA_DIR/mail`; the demo's Standing Committee members get
+   escalations by e-mail there (their preferences are set if they have none).
+6. Wait for the API's /healthz and for the worker to poll its task queue, then load the Vĩnh
    Yên 2022 demo if the store holds no campaign
    (or finish an interrupted load), and print the URLs and the demo users' tokens (also in
    `$THIDUA_DATA_DIR/demo-tokens.json`).
-6. Ctrl-C, SIGINT, SIGTERM or SIGHUP (the terminal closed): stop the API, the projector and
+7. Ctrl-C, SIGINT, SIGTERM or SIGHUP (the terminal closed): stop the API, the projector and
    the worker (SIGTERM, then SIGKILL after a grace period; a second Ctrl-C does not wait), then
    the embedded Temporal and PostgreSQL. A second start reuses all the data.
 
@@ -41,6 +44,7 @@ import socket
 import sys
 import threading
 import time
+from datetime import datetime, timezone
 from pathlib import Path
 from types import FrameType
 from typing import Any
@@ -51,8 +55,12 @@ from rich.console import Console
 from rich.markup import escape
 
 from thidua import bootstrap, demo, heartbeats
+from thidua.domain.errors import NotFound
+from thidua.domain.preferences import Preferences, preferences_uuid
+from thidua.domain.values import Actor, Command, Role
 from thidua.embedded import EmbeddedServiceError
 from thidua.event_store import domain_application
+from thidua.mailcatcher import DEMO_MAIL_DOMAIN, DEMO_MAIL_KINDS, MailCatcher
 from thidua.settings import Settings
 from thidua.supervisor import ChildSpec, Supervisor, tail
 from thidua.workflows.client import TargetGateway, connect
@@ -100,6 +108,8 @@ class Up:
         self._temporal_failures = 0
         self._elapsed: float | None = None
         self.demo_report: Any = None
+        self.mail: MailCatcher | None = None
+        self.smtp_url = settings.smtp_url or ""
 
     # ------------------------------------------------------------------ running
 
@@ -115,6 +125,7 @@ class Up:
             self._start_services()
             self._start_children()
             self._wait_healthy()
+            self._demo_mail_preferences()
             self._load_demo()
             self._print_ready()
             self._supervise()
@@ -241,6 +252,12 @@ class Up:
             self.embedded["temporal"] = getattr(server, "pid", None)
             self._done("Temporal", f"dev server at {self.temporal_address}")
 
+        if not s.smtp_url:
+            with self._blocking_step("Starting the local mail catcher..."):
+                self.mail = self._resolve(lambda _: MailCatcher(self.data_dir / "mail").start(), "The mail catcher")
+                self.smtp_url = self.mail.url
+            self._done("Mail catcher", f"SMTP at {self.smtp_url}, mail kept in {self.mail.directory}")
+
         with self._blocking_step("Preparing the event store..."):
             # Created once here: three children creating the same tables at once can collide.
             self.domain_app = self._resolve(lambda _: domain_application(self.database_url), "the event store")
@@ -286,6 +303,9 @@ class Up:
             # development on one machine: webhooks may point at a receiver on localhost
             THIDUA_WEBHOOKS_ALLOW_PRIVATE=os.environ.get("THIDUA_WEBHOOKS_ALLOW_PRIVATE") or "true",
         )
+        if self.smtp_url:
+            env["THIDUA_SMTP_URL"] = self.smtp_url
+            env.setdefault("THIDUA_PUBLIC_URL", self.api_url)  # the links in the mails
         # The children import thidua the way this process did, whatever their working directory.
         env["PYTHONPATH"] = os.pathsep.join(p for p in (str(_PROJECT_ROOT), os.environ.get("PYTHONPATH", "")) if p)
         specs = [ChildSpec(name, [sys.executable, "-m", "thidua.cli", name], env,
@@ -405,12 +425,36 @@ class Up:
                 "create users with `thidua users create`"
             )
 
+    def _demo_mail_preferences(self) -> None:
+        """With the local mail catcher, the demo's Standing Committee members get escalations
+        by e-mail (only those who chose nothing yet: a person's own choice stays). Before the
+        demo loads, so its escalations are mailed too."""
+        if self.mail is None:
+            return
+        app = self.domain_app
+        for user in demo.D.USERS:
+            if user.role != "standing_committee":
+                continue
+            actor = Actor(id=user.user_id, name=user.name, role=Role.STANDING_COMMITTEE)
+            cmd = Command(f"up-mail-{user.user_id}", actor, datetime.now(timezone.utc))
+            try:
+                app.load(Preferences, preferences_uuid(user.user_id), "preferences")
+            except NotFound:
+                app.change(lambda: app.load(Preferences, preferences_uuid(actor.id), "preferences"), lambda p: False,
+                           cmd.id, create=lambda: Preferences.start(
+                               cmd, user_id=actor.id, email=f"{actor.id}@{DEMO_MAIL_DOMAIN}",
+                               email_kinds=list(DEMO_MAIL_KINDS)))
+
     def _print_ready(self) -> None:
         c = self.console
         c.print()
         c.print(f"[bold]Web[/]          {self.api_url}/")
         c.print(f"[bold]API[/]          {self.api_url}")
         c.print(f"[bold]API docs[/]     {self.api_url}/docs")
+        if self.mail is not None:
+            c.print(f"[bold]Mail[/]         every e-mail sent lands in {self.mail.directory / 'new'} "
+                    f"(a Maildir: `mutt -f {self.mail.directory}`); the demo's Standing Committee members "
+                    "get escalations there")
         if self.temporal_ui:
             c.print(f"[bold]Temporal UI[/]  {self.temporal_ui}")
         else:
@@ -513,6 +557,9 @@ class Up:
         if app is not None:
             with contextlib.suppress(Exception):
                 app.close()  # its connections would otherwise hold up PostgreSQL's shutdown
+        if self.mail is not None:
+            with contextlib.suppress(Exception):
+                self.mail.stop()
         try:
             bootstrap.stop_embedded()
             if self.embedded:
@@ -537,6 +584,8 @@ class Up:
             "api_url": self.api_url,
             "temporal_address": self.temporal_address,
             "temporal_ui": self.temporal_ui,
+            "smtp_url": self.smtp_url or None,
+            "maildir": str(self.mail.directory) if self.mail is not None else None,
         }
         path = self.data_dir / "up.json"
         tmp = path.with_name("up.json.tmp")

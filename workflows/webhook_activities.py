@@ -23,17 +23,28 @@ from standardwebhooks.webhooks import Webhook as Signer
 from temporalio import activity
 from temporalio.exceptions import ApplicationError
 
-from thidua.domain.notifications import EMAIL
+from thidua.domain.digest import Digest, digest_uuid
+from thidua.domain.errors import NotFound
+from thidua.domain.notifications import EMAIL, WEBHOOK
 from thidua.domain.values import SYSTEM, Command
 from thidua.domain.webhook import Webhook, webhook_uuid
 from thidua.workflows import webhook_urls
-from thidua.workflows.mail import Mailer
+from thidua.workflows.mail import Mailer, digest_lines, escalation_age_line
 from thidua.workflows.webhook_workflow import DELIVER, GIVE_UP, Delivery
 
 log = logging.getLogger("thidua.webhooks")
 
 TIMEOUT = httpx.Timeout(10.0, connect=5.0)
 MAX_INTERVAL = timedelta(hours=1)
+
+
+def count(channel: str, outcome: str) -> None:
+    """`thidua_notification_deliveries{channel, outcome}` on the worker's metrics (the Temporal
+    SDK's Prometheus exporter, THIDUA_WORKER_METRICS_ADDRESS): every attempt's outcome
+    (`delivered`, `retry`, `gone`, `refused`) and every notification given up (`failed`)."""
+    activity.metric_meter().create_counter(
+        "thidua_notification_deliveries", "Notification delivery attempts and give-ups by channel and outcome",
+    ).add(1, {"channel": channel, "outcome": outcome})
 
 
 def payload_of(row: Any) -> dict[str, Any]:
@@ -101,13 +112,16 @@ class WebhookActivities:
         info = activity.info()
         attempt = info.attempt
         if row["secret"] is None:  # registered before its secret was stored: cannot sign
+            count(WEBHOOK, "refused")
             await self._log(pool, nid, row, attempt, None, "the webhook has no secret", "failed", None)
             raise ApplicationError("the webhook has no secret", type="WebhookRefused", non_retryable=True)
         if not row["active"]:
+            count(WEBHOOK, "refused")
             await self._log(pool, nid, row, attempt, None, "the webhook is disabled", "failed", None)
             raise ApplicationError("the webhook is disabled", type="WebhookRefused", non_retryable=True)
         refused = await asyncio.to_thread(webhook_urls.refusal, row["url"], allow_private=self.allow_private)
         if refused is not None:
+            count(WEBHOOK, "refused")
             await self._log(pool, nid, row, attempt, None, refused, "failed", None)
             raise ApplicationError(refused, type="WebhookRefused", non_retryable=True)
         body = json.dumps(payload_of(row), ensure_ascii=False, separators=(",", ":"))
@@ -120,15 +134,18 @@ class WebhookActivities:
         except httpx.HTTPError as exc:
             error = f"{type(exc).__name__}: {exc}"[:500]
         if status is not None and 200 <= status < 300:
+            count(WEBHOOK, "delivered")
             await self._log(pool, nid, row, attempt, status, None, "delivered", None)
             await pool.execute("UPDATE notifications SET status = 'delivered', delivered_at = now(), attempts = $2 "
                                "WHERE notification_id = $1", nid, attempt)
             return
         if status == 410:
+            count(WEBHOOK, "gone")
             await self._log(pool, nid, row, attempt, status, None, "gone", None)
             await asyncio.to_thread(self._disable, row["recipient"], f"410 Gone answered to {nid}")
             raise ApplicationError("the receiver answered 410 Gone", type="WebhookGone", non_retryable=True)
         next_at = self._next_retry(delivery, info, now)
+        count(WEBHOOK, "retry")
         await self._log(pool, nid, row, attempt, status, error, "retrying" if next_at else "failed", next_at)
         await pool.execute("UPDATE notifications SET attempts = $2 WHERE notification_id = $1", nid, attempt)
         raise ApplicationError(f"the receiver answered {status}" if status else error or "no answer",
@@ -136,23 +153,52 @@ class WebhookActivities:
 
     async def _mail(self, pool: asyncpg.Pool, note: Any) -> None:
         if self.mail is None:
+            count(EMAIL, "refused")
             raise ApplicationError("no SMTP server is configured (THIDUA_SMTP_URL)", type="WebhookRefused",
                                    non_retryable=True)
         address = await pool.fetchval(
             "SELECT email FROM notification_preferences WHERE user_id = $1 ORDER BY position DESC LIMIT 1",
             note["recipient"])
         if not address:
+            count(EMAIL, "refused")
             raise ApplicationError("the person has no e-mail address any more", type="WebhookRefused",
                                    non_retryable=True)
         attempt = activity.info().attempt
         await pool.execute("UPDATE notifications SET attempts = $2 WHERE notification_id = $1",
                            note["notification_id"], attempt)
+        lines = await asyncio.to_thread(self._lines, note)
         try:
-            await self.mail.send(address, note)
+            await self.mail.send(address, note, lines)
         except (OSError, aiosmtplib.SMTPException) as exc:
+            count(EMAIL, "retry")
             raise ApplicationError(f"the mail server refused it: {exc}"[:500], type="WebhookNotDelivered") from exc
         await pool.execute("UPDATE notifications SET status = 'delivered', delivered_at = now() "
                            "WHERE notification_id = $1", note["notification_id"])
+        count(EMAIL, "delivered")
+
+    def _lines(self, note: Any) -> tuple[str, ...]:
+        """What a mail says besides its title: the digest's counts; an escalation's age."""
+        if note["kind"] == "digest.daily":
+            return self._digest_lines(note)
+        if note["kind"] == "escalation.reminder" and note["target_id"] is not None:
+            target = self.app.repository.get(note["target_id"])
+            opened = (target.escalation or {}).get("opened_at")
+            if opened is not None:
+                return (escalation_age_line(note["occurred_at"] - opened),)
+        return ()
+
+    def _digest_lines(self, note: Any) -> tuple[str, ...]:
+        """The digest a `digest.daily` mail summarises (its link ends with the day)."""
+        day = str(note["link"]).rsplit("/", 1)[-1]
+        digest = self.app.load(Digest, digest_uuid(note["campaign_id"], day), "digest")
+
+        def unit_name(unit_id: str) -> str:
+            try:
+                return str(self.app.get_unit(unit_id).name)
+            except NotFound:
+                return unit_id
+
+        return digest_lines(digest, unit_name)
 
     @staticmethod
     def _next_retry(delivery: Delivery, info: Any, now: datetime) -> datetime | None:
@@ -182,10 +228,12 @@ class WebhookActivities:
         pool = await self._db()
         nid = UUID(delivery.notification_id)
         async with pool.acquire() as conn, conn.transaction():
-            await conn.execute("UPDATE notifications SET status = 'failed' WHERE notification_id = $1 "
-                               "AND status <> 'delivered'", nid)
+            channel = await conn.fetchval("UPDATE notifications SET status = 'failed' WHERE notification_id = $1 "
+                                          "AND status = 'pending' RETURNING channel", nid)  # once, even when retried
             # the last attempt expected a retry that the window no longer allowed
             await conn.execute(
                 "UPDATE webhook_deliveries SET outcome = 'failed', next_retry_at = NULL WHERE notification_id = $1 "
                 "AND outcome = 'retrying' AND attempt = (SELECT max(attempt) FROM webhook_deliveries "
                 "WHERE notification_id = $1)", nid)
+        if channel is not None:
+            count(channel, "failed")

@@ -3,8 +3,9 @@
 Runs beside the worker (`thidua worker`). Woken by the outbox projection's NOTIFY
 (`thidua.projections.notifications.OUTBOX_CHANNEL`) and by a poll. For each row not yet
 dispatched it starts a workflow whose id is the row's id, then marks the row
-dispatched; after a crash between the two the start is repeated and Temporal answers
-"already started", so each row gets one workflow. Nothing here waits for a receiver.
+dispatched (a batch's starts side by side); after a crash between the two the start is
+repeated and Temporal answers "already started", so each row gets one workflow. Nothing
+here waits for a receiver.
 """
 
 from __future__ import annotations
@@ -22,6 +23,8 @@ from thidua.projections.notifications import OUTBOX_CHANNEL
 from thidua.workflows.webhook_workflow import Delivery, WebhookDeliveryWorkflow, webhooks_queue
 
 log = logging.getLogger("thidua.webhooks")
+
+DISPATCH_CONCURRENCY = 32  # workflow starts in flight at once
 
 
 def workflow_id(notification_id: Any) -> str:
@@ -47,16 +50,30 @@ class Dispatcher:
         rows = await conn.fetch(
             "SELECT notification_id FROM notifications WHERE channel <> 'inbox' AND dispatched_at IS NULL "
             "ORDER BY position LIMIT 200")
-        for r in rows:
-            nid = r["notification_id"]
-            try:
-                await self.client.start_workflow(
-                    WebhookDeliveryWorkflow.run, Delivery(str(nid), *self.plan), id=workflow_id(nid),
-                    task_queue=self.queue, id_reuse_policy=WorkflowIDReusePolicy.REJECT_DUPLICATE,
-                    id_conflict_policy=WorkflowIDConflictPolicy.FAIL)
-            except WorkflowAlreadyStartedError:
-                pass  # started before a crash: that workflow delivers it
-            await conn.execute("UPDATE notifications SET dispatched_at = now() WHERE notification_id = $1", nid)
+        # Started side by side (one start is a round trip to Temporal: one after the other
+        # they were the whole delivery path's bottleneck); the rows whose start failed stay
+        # undispatched and are tried again, and a repeated start is "already started".
+        slots = asyncio.Semaphore(DISPATCH_CONCURRENCY)
+
+        async def start(nid: Any) -> Any:
+            async with slots:
+                try:
+                    await self.client.start_workflow(
+                        WebhookDeliveryWorkflow.run, Delivery(str(nid), *self.plan), id=workflow_id(nid),
+                        task_queue=self.queue, id_reuse_policy=WorkflowIDReusePolicy.REJECT_DUPLICATE,
+                        id_conflict_policy=WorkflowIDConflictPolicy.FAIL)
+                except WorkflowAlreadyStartedError:
+                    pass  # started before a crash: that workflow delivers it
+            return nid
+
+        outcomes = await asyncio.gather(*(start(r["notification_id"]) for r in rows), return_exceptions=True)
+        started = [o for o in outcomes if not isinstance(o, BaseException)]
+        if started:
+            await conn.execute("UPDATE notifications SET dispatched_at = now() WHERE notification_id = ANY($1::uuid[])",
+                               started)
+        failed = next((o for o in outcomes if isinstance(o, BaseException)), None)
+        if failed is not None:
+            raise failed
         return len(rows)
 
     async def run(self) -> None:

@@ -17,6 +17,7 @@ from thidua.api.problems import Problem, problem_responses
 from thidua.api.services import command
 from thidua.domain.errors import NotFound
 from thidua.domain.preferences import Preferences, preferences_uuid
+from thidua.domain.values import Actor
 
 router = APIRouter(tags=["notifications"])
 
@@ -60,9 +61,29 @@ def _prefs_out(prefs: Any, position: int | None) -> dict[str, Any]:
 @router.get("/v1/me/preferences", response_model=PreferencesOut, summary="My notification preferences",
             responses=problem_responses(401, 503))
 async def get_my_preferences(user: CurrentUser, services: ServicesDep) -> Any:
+    return await my_preferences(services, user.id)
+
+
+async def set_preferences(services: Any, actor: Actor, command_id: str, email: str | None,
+                          kinds: list[str]) -> dict[str, Any]:
+    """Record the person's choice (the JSON route and the preferences page)."""
+    app = services.domain_app
+
+    def set_them() -> dict[str, Any]:
+        cmd = command(command_id, actor)
+        changed = app.change(
+            lambda: app.load(Preferences, preferences_uuid(actor.id), "preferences"),
+            lambda prefs: prefs.change(cmd, email=email, email_kinds=kinds), command_id,
+            create=lambda: Preferences.start(cmd, user_id=actor.id, email=email, email_kinds=kinds))
+        return _prefs_out(changed.aggregate, changed.position)
+
+    return await services.in_thread(set_them)
+
+
+async def my_preferences(services: Any, user_id: str) -> dict[str, Any]:
     app = services.domain_app
     try:
-        prefs = await services.in_thread(lambda: app.load(Preferences, preferences_uuid(user.id), "preferences"))
+        prefs = await services.in_thread(lambda: app.load(Preferences, preferences_uuid(user_id), "preferences"))
     except NotFound:
         return {"email": None, "email_kinds": [], "position": None}
     return _prefs_out(prefs, None)
@@ -72,19 +93,7 @@ async def get_my_preferences(user: CurrentUser, services: ServicesDep) -> Any:
             summary="Choose the kinds I also get by e-mail (the inbox is always on)",
             responses=problem_responses(401, 409, 413, 422, 503))
 async def put_my_preferences(body: PreferencesIn, user: CurrentUser, ctx: CommandCtx) -> Any:
-    services = ctx.services
-    app = services.domain_app
-    kinds = list(body.email_kinds)
-
-    def set_them() -> dict[str, Any]:
-        cmd = command(ctx.command_id, user.actor)
-        changed = app.change(
-            lambda: app.load(Preferences, preferences_uuid(user.id), "preferences"),
-            lambda prefs: prefs.change(cmd, email=body.email, email_kinds=kinds), ctx.command_id,
-            create=lambda: Preferences.start(cmd, user_id=user.id, email=body.email, email_kinds=kinds))
-        return _prefs_out(changed.aggregate, changed.position)
-
     async def act() -> dict[str, Any]:
-        return await services.in_thread(set_them)
+        return await set_preferences(ctx.services, user.actor, ctx.command_id, body.email, list(body.email_kinds))
 
     return await ctx.run("set_preferences", act, model=PreferencesOut)

@@ -16,6 +16,7 @@ from thidua import heartbeats
 from thidua.api import readmodels
 from thidua.api.deps import get_services
 from thidua.api.metrics import CONTENT_TYPE_LATEST
+from thidua.api.notification_metrics import gauges_of
 from thidua.api.models import HealthOut
 from thidua.api.problems import PROBLEM_MEDIA_TYPE, problem_response
 from thidua.projections import faults
@@ -112,6 +113,7 @@ async def metrics(request: Request) -> Response:
             positions = await queries.projection_positions(services.pool)
             stopped = await faults.stopped(services.pool)
             services.metrics.open_escalations.rows = await queries.open_escalations_by_campaign(services.pool)
+            await gauges_of(services.metrics).refresh(services.pool)
         services.metrics.set_projection_positions(int(last or 0), dict(positions))
         services.metrics.set_stopped_read_models({r["name"]: r["position"] for r in stopped})
     except Exception as exc:  # noqa: BLE001 - metrics must still answer when the db is down

@@ -15,6 +15,7 @@ from fastapi.staticfiles import StaticFiles
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from thidua.api.problems import DOMAIN_PROBLEMS
+from thidua.api.web.notification_pages import router as notification_router
 from thidua.api.web.pages import router
 from thidua.api.web.render import PageRefused, SignInRequired, error_page, redirect
 from thidua.api.problems import Problem
@@ -33,6 +34,7 @@ def mount(app: FastAPI) -> None:
 
     app.include_router(paper_router)  # before the pages' /targets/{tid}/{segment}
     app.include_router(router)
+    app.include_router(notification_router)
     app.mount("/static", StaticFiles(directory=STATIC), name="static")
 
     @app.exception_handler(SignInRequired)

@@ -11,6 +11,7 @@ from datetime import date, datetime
 from typing import Any
 from zoneinfo import ZoneInfo
 
+from thidua.domain.notifications import NOTICES
 from thidua.domain.values import DEFAULT_TIMEZONE
 
 LANGUAGES = ("vi", "en")
@@ -266,3 +267,84 @@ def parse_dmy(text: str) -> date:
         day, month, year = (int(p) for p in text.split("/"))
         return date(year, month, day)
     return date.fromisoformat(text)
+
+
+# The notification pages (thidua.api.web.notification_pages). Each kind's Vietnamese line is
+# the declaration's (thidua.domain.notifications: the e-mail subject and the inbox line).
+_KIND_EN = {
+    "target.escalated": "A target was escalated to the Standing Committee",
+    "escalation.reminder": "Reminder: an escalation is past its deadline",
+    "escalation.resolved": "An escalation was resolved",
+    "target.directive": "A directive asks your unit to coordinate",
+    "target.urged": "A target was urged",
+    "target.overdue": "A target is overdue",
+    "target.stale": "A target has had no progress for a long time",
+    "target.returned": "A completion was returned",
+    "target.awaiting_acceptance": "A completion awaits acceptance",
+    "evaluation.opened": "An evaluation was opened",
+    "evaluation.due_soon": "An evaluation is due soon",
+    "award.approved": "An award was approved",
+    "award.revoked": "An award was revoked",
+    "digest.daily": "Daily digest: overdue and stale targets",
+}
+
+
+def _kind_words() -> dict[str, dict[str, str]]:
+    return {f"kind_{n.kind}": {"vi": n.title_vi, "en": _KIND_EN.get(n.kind, n.kind)} for n in NOTICES}
+
+
+WORDS.update({
+    "inbox": {"vi": "Thông báo", "en": "Notifications"},
+    "unread": {"vi": "Chưa đọc", "en": "Unread"},
+    "unread_n": {"vi": "{n} thông báo chưa đọc", "en": "{n} unread"},
+    "notification": {"vi": "Thông báo", "en": "Notification"},
+    "no_notifications": {"vi": "Chưa có thông báo nào.", "en": "No notifications yet."},
+    "mark_read": {"vi": "Đánh dấu đã đọc", "en": "Mark read"},
+    "read_on": {"vi": "Đã đọc lúc", "en": "Read on"},
+    "preferences": {"vi": "Cài đặt nhận thông báo", "en": "Notification settings"},
+    "email_hint": {"vi": "Địa chỉ nhận thư cho các loại thông báo được chọn bên dưới.",
+                   "en": "Where the kinds chosen below are e-mailed."},
+    "channels_per_kind": {"vi": "Nhận thông báo qua", "en": "How each kind reaches you"},
+    "channel_inbox": {"vi": "Trong hệ thống", "en": "In the app"},
+    "channel_email": {"vi": "Thư điện tử", "en": "E-mail"},
+    "channel_webhook": {"vi": "Webhook", "en": "Webhook"},
+    "channel": {"vi": "Kênh", "en": "Channel"},
+    "inbox_always": {"vi": "Thông báo trong hệ thống luôn được bật.", "en": "In-app notifications are always on."},
+    "save": {"vi": "Lưu", "en": "Save"},
+    "saved": {"vi": "Đã lưu.", "en": "Saved."},
+    "webhooks": {"vi": "Webhook", "en": "Webhooks"},
+    "webhook": {"vi": "Webhook", "en": "Webhook"},
+    "register_webhook": {"vi": "Đăng ký webhook", "en": "Register a webhook"},
+    "webhook_url": {"vi": "Địa chỉ nhận (URL)", "en": "Receiver URL"},
+    "webhook_url_hint": {"vi": "Địa chỉ https của hệ thống nhận; địa chỉ nội bộ không được chấp nhận.",
+                         "en": "The receiver's https address; private addresses are refused."},
+    "webhook_events": {"vi": "Loại thông báo", "en": "Kinds"},
+    "all_campaigns": {"vi": "Mọi đợt thi đua", "en": "Every campaign"},
+    "webhook_registered": {"vi": "Đã đăng ký webhook", "en": "Webhook registered"},
+    "secret_once": {"vi": "Khóa ký dưới đây chỉ hiện một lần này: hãy lưu lại để hệ thống nhận kiểm tra chữ ký.",
+                    "en": "The signing secret below is shown this once: keep it, the receiver verifies "
+                          "signatures with it."},
+    "no_webhooks": {"vi": "Chưa có webhook nào.", "en": "No webhooks yet."},
+    "active": {"vi": "Đang hoạt động", "en": "Active"},
+    "disabled": {"vi": "Đã tắt", "en": "Disabled"},
+    "disable_webhook": {"vi": "Tắt webhook", "en": "Disable the webhook"},
+    "delivery_log": {"vi": "Nhật ký gửi", "en": "Delivery log"},
+    "no_deliveries": {"vi": "Chưa gửi lần nào.", "en": "Nothing delivered yet."},
+    "attempt": {"vi": "Lần thử", "en": "Attempt"},
+    "attempts": {"vi": "Số lần thử", "en": "Attempts"},
+    "status_code": {"vi": "Mã trả lời", "en": "Status code"},
+    "outcome": {"vi": "Kết quả", "en": "Outcome"},
+    "next_retry": {"vi": "Thử lại lúc", "en": "Next retry"},
+    "outcome_delivered": {"vi": "Đã gửi", "en": "Delivered"},
+    "outcome_retrying": {"vi": "Sẽ thử lại", "en": "Retrying"},
+    "outcome_failed": {"vi": "Thất bại", "en": "Failed"},
+    "outcome_gone": {"vi": "Bên nhận báo ngừng (410)", "en": "Gone (410)"},
+    "failed_notifications": {"vi": "Thông báo gửi không thành công", "en": "Notifications not delivered"},
+    "failed_hint": {"vi": "Thư và webhook đã thử lại suốt một ngày (hoặc bị từ chối) mà không gửi được.",
+                    "en": "E-mails and webhooks retried for a day (or refused) without being delivered."},
+    "recipient": {"vi": "Người/nơi nhận", "en": "Recipient"},
+    "last_answer": {"vi": "Lần trả lời cuối", "en": "Last answer"},
+    "stale": {"vi": "Lâu chưa cập nhật", "en": "Stale"},
+    "target": {"vi": "Chỉ tiêu", "en": "Target"},
+    **_kind_words(),
+})

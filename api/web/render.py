@@ -68,7 +68,18 @@ async def person(request: Request) -> tuple[Principal, Session]:
     found = await session_of(request, get_services(request))
     if found is None:
         raise SignInRequired(here(request) if request.method == "GET" else came_from(request))
+    await _count_unread(request, found[0])
     return found
+
+
+async def _count_unread(request: Request, who: Principal) -> None:
+    """The unread count every signed-in page shows in its header (the inbox's link)."""
+    from thidua.projections.inbox import unread_count  # the read side, loaded at the first page
+
+    try:
+        request.state.thidua_unread = await unread_count(get_services(request).pool, who.id)
+    except Exception:  # noqa: BLE001 - the outbox unreadable: the page still shows, without the count
+        request.state.thidua_unread = None
 
 
 def came_from(request: Request) -> str:
@@ -80,7 +91,10 @@ def came_from(request: Request) -> str:
 
 
 async def maybe_person(request: Request) -> tuple[Principal, Session] | None:
-    return await session_of(request, get_services(request))
+    found = await session_of(request, get_services(request))
+    if found is not None:
+        await _count_unread(request, found[0])
+    return found
 
 
 def check_csrf(request: Request, form: Any, session: Session | None) -> None:
@@ -104,7 +118,8 @@ def render(request: Request, name: str, context: dict[str, Any], *, status: int 
         request=request, t=translator(lang), lang=lang, other_lang=other,
         lang_url=request.url.path + "?" + urlencode({**switch, "lang": other}),
         person=who, csrf_token=session.csrf_token if session else anon_csrf, csrf_field=CSRF_FIELD,
-        path=request.url.path, here=here(request), quote=quote, **context,
+        path=request.url.path, here=here(request), quote=quote,
+        unread=getattr(request.state, "thidua_unread", None) if who is not None else None, **context,
     )
     response = HTMLResponse(body, status_code=status, headers=headers)
     if request.query_params.get("lang") == lang:

@@ -48,6 +48,14 @@ def roles(*allowed: str, object_route: bool = True, missing: str | int = 404) ->
     return expect
 
 
+def digest_reader(role: str, scope: str) -> Any:
+    """The secretariat reads daily digests; the matrix's world has none recorded, so even
+    its own campaign's answers 404 (recorded digests: tests/e2e/test_notifications.py)."""
+    if role == "anonymous":
+        return 401
+    return 404 if role == "secretariat" else 403
+
+
 def target_reader(role: str, scope: str) -> Any:
     """Detail and history: staff read everything; a unit head its own unit's targets."""
     if role == "anonymous":
@@ -135,6 +143,10 @@ EXPECTED: dict[tuple[str, str], Callable[[str, str], Any]] = {
     ("GET", "/v1/me/preferences"): roles(*SIGNED_IN, object_route=False),
     ("PUT", "/v1/me/preferences"): roles(*SIGNED_IN, object_route=False),
     ("GET", "/v1/webhooks/{wid}/deliveries"): roles("secretariat"),
+    ("GET", "/v1/webhooks"): roles("secretariat", object_route=False),
+    ("POST", "/v1/webhooks/{wid}/disable"): roles("secretariat"),
+    ("GET", "/v1/notifications/failed"): roles("secretariat", object_route=False),
+    ("GET", "/v1/campaigns/{cid}/digests/{day}"): digest_reader,
 }
 
 
@@ -235,6 +247,7 @@ def _body(method: str, path: str, world: World) -> dict[str, Any]:
         "/v1/targets/{tid}/evidence": {"files": {"file": ("bien-ban.pdf", PDF)}},
         "/v1/webhooks": {"json": {"url": "http://127.0.0.1:9/hook", "events": ["target.stale"]}},
         "/v1/me/preferences": {"json": {"email": "a@thidua.vn", "email_kinds": ["target.stale"]}},
+        "/v1/webhooks/{wid}/disable": {"json": {"reason": "Ngừng nhận"}},
     }
     return bodies.get(path, {}) if method in ("POST", "PUT", "DELETE") else {}
 
@@ -266,6 +279,8 @@ async def _path_for(path: str, scope: str, world: World, role: str) -> str:
     if "{wid}" in path:
         values["wid"] = "wh-none" if missing else (await world.secretariat.post(
             "/v1/webhooks", {"url": "http://127.0.0.1:9/hook", "events": ["target.stale"]})).json()["id"]
+    if "{day}" in path:
+        values["day"] = "2022-02-15"
     if "{tid}" in path:
         if missing:
             values["tid"] = "00000000-0000-5000-8000-" + secrets.token_hex(6)

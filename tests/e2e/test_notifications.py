@@ -1,6 +1,6 @@
 """Notifications end to end: an escalation reaches every Standing Committee member's
 inbox once and a real receiver as one signed webhook (Standard Webhooks, verified
-with `standardwebhooks`); a receiver that fails a few times is retried until it takes
+with `standardwebhooks`); a receiver that fails five times is retried until it takes
 it; a 410 disables the webhook; private addresses are refused unless allowed."""
 
 from __future__ import annotations
@@ -238,14 +238,14 @@ async def test_an_escalation_reaches_every_member_once_and_one_signed_webhook(se
     assert nid not in [n["id"] for n in unread]
 
 
-async def test_a_receiver_that_fails_three_times_gets_it_on_the_fourth(setup: Setup, receiver) -> None:
+async def test_a_receiver_that_fails_five_times_gets_it_on_the_sixth(setup: Setup, receiver) -> None:
     got, base = receiver
     s = setup
     head = await make_person(s.secretariat, name="Bí thư", role="unit_head", unit_id=s.unit)
-    path = f"/fail/3/{unique('h')}"
+    path = f"/fail/5/{unique('h')}"
     hook = await s.webhook(base + path, ["target.escalated"])
     await s.escalated_target(head)
-    requests = await eventually(lambda: len(got.got(path)) >= 4 and got.got(path))
+    requests = await eventually(lambda: len(got.got(path)) >= 6 and got.got(path))
     ids = {verified(hook["secret"], r)["id"] for r in requests}
     assert len(ids) == 1  # every retry is the same notification, by id
 
@@ -255,8 +255,8 @@ async def test_a_receiver_that_fails_three_times_gets_it_on_the_fourth(setup: Se
 
     log = sorted(await eventually(logged), key=lambda d: d["attempt"])
     assert [(d["attempt"], d["status_code"], d["outcome"]) for d in log] == [
-        (1, 500, "retrying"), (2, 500, "retrying"), (3, 500, "retrying"), (4, 204, "delivered")]
-    assert all(d["next_retry_at"] is not None for d in log[:3])
+        *[(n, 500, "retrying") for n in range(1, 6)], (6, 204, "delivered")]
+    assert all(d["next_retry_at"] is not None for d in log[:5])
 
 
 async def test_a_410_disables_the_webhook(setup: Setup, receiver) -> None:
@@ -369,3 +369,134 @@ async def test_preferences_refuse_what_cannot_be_sent(setup: Setup) -> None:
                                                     "email_kinds": ["target.escalated"]})).status_code == 422
     assert (await person.put("/v1/me/preferences", {"email_kinds": ["target.escalated"]})).status_code == 422
     assert (await person.put("/v1/me/preferences", {"email_kinds": ["nope"]})).status_code == 422
+
+
+async def test_the_secretariat_lists_and_disables_webhooks_and_sees_what_failed(setup: Setup, receiver) -> None:
+    got, base = receiver
+    s = setup
+    head = await make_person(s.secretariat, name="Bí thư", role="unit_head", unit_id=s.unit)
+    kept, stopped, gone = f"/ok/{unique('h')}", f"/ok/{unique('h')}", f"/gone/{unique('h')}"
+    hooks = {path: await s.webhook(base + path, ["target.escalated"]) for path in (kept, stopped, gone)}
+    position = max(h["position"] for h in hooks.values())
+    listed = {h["id"]: h for h in (await s.secretariat.get("/v1/webhooks", params={"min_position": position})).json()[
+        "items"]}
+    assert all(listed[h["id"]]["active"] and "secret" not in listed[h["id"]] for h in hooks.values())
+    assert (await head.get("/v1/webhooks")).status_code == 403
+
+    off = await s.secretariat.post(f"/v1/webhooks/{hooks[stopped]['id']}/disable", {"reason": "Ngừng dùng"})
+    assert off.status_code == 200 and off.json()["active"] is False
+    assert (await s.secretariat.post(f"/v1/webhooks/{hooks[stopped]['id']}/disable",
+                                     {"reason": "Lần nữa"})).status_code == 409
+    assert (await head.post(f"/v1/webhooks/{hooks[kept]['id']}/disable", {"reason": "x"})).status_code == 403
+    assert (await s.secretariat.post("/v1/webhooks/nope/disable", {"reason": "x"})).status_code == 404
+    s.position = max(s.position, off.json()["position"])
+    await s.escalated_target(head)
+    await eventually(lambda: got.got(kept))
+
+    async def failed() -> Any:
+        page = (await s.secretariat.get("/v1/notifications/failed", params={"campaign_id": s.campaign})).json()
+        return [n for n in page["items"] if n["recipient"] == hooks[gone]["id"]]
+
+    items = await eventually(failed)
+    assert [(n["channel"], n["kind"], n["last_status_code"]) for n in items] == [("webhook", "target.escalated", 410)]
+    assert got.got(stopped) == []  # disabled before the escalation: nothing sent
+    assert (await head.get("/v1/notifications/failed")).status_code == 403
+    listed = {h["id"]: h["active"] for h in (await s.secretariat.get(
+        "/v1/webhooks", params={"campaign_id": s.campaign, "min_position": s.position})).json()["items"]}
+    assert (listed[hooks[kept]["id"]], listed[hooks[stopped]["id"]], listed[hooks[gone]["id"]]) == (True, False, False)
+
+
+async def test_the_daily_digest_reaches_the_secretariat_and_its_link_answers(
+        setup: Setup, e2e_settings: Settings, mailbox) -> None:
+    from datetime import datetime, timezone
+    from zoneinfo import ZoneInfo
+
+    from thidua.workflows.client import connect
+    from thidua.workflows.digest_workflow import DailyDigestWorkflow, DigestRequest
+    from thidua.workflows.webhook_workflow import webhooks_queue
+
+    s = setup
+    clerk = await make_person(s.secretariat, name="Chuyên viên", role="secretariat")
+    address = f"{unique('cv')}@thidua.test"
+    s.saw(await clerk.put("/v1/me/preferences", {"email": address, "email_kinds": ["digest.daily"]}))
+    head = await make_person(s.secretariat, name="Bí thư", role="unit_head", unit_id=s.unit)
+    tid = await s.escalated_target(head)
+    # as of 15 days on, nothing moved for more than the campaign's stale_after (P14D)
+    as_of = datetime.now(timezone.utc) + timedelta(days=15)
+    client = await connect(e2e_settings.temporal_address, e2e_settings.temporal_namespace)
+    await eventually(lambda: _target_listed(s, tid))
+    result = await client.execute_workflow(DailyDigestWorkflow.run, DigestRequest(s.campaign, as_of.isoformat()),
+                                           id=unique("digest"), task_queue=webhooks_queue(e2e_settings.task_queue))
+    day = as_of.astimezone(ZoneInfo("Asia/Ho_Chi_Minh")).date().isoformat()
+    assert result in (f"recorded {day}", f"already {day}")
+
+    async def digest_note() -> Any:
+        page = (await clerk.get("/v1/me/notifications")).json()
+        return [n for n in page["items"] if n["kind"] == "digest.daily" and n["campaign_id"] == s.campaign]
+
+    notes = await eventually(digest_note)
+    assert notes[0]["link"] == f"/v1/campaigns/{s.campaign}/digests/{day}" and notes[0]["target_id"] is None
+    digest = (await clerk.get(notes[0]["link"])).json()
+    assert digest["day"] == day
+    assert tid in next(u for u in digest["units"] if u["unit_id"] == s.unit)["stale"]
+    assert (await head.get(notes[0]["link"])).status_code == 403
+    assert (await clerk.get(f"/v1/campaigns/{s.campaign}/digests/2001-01-01")).status_code == 404
+    page = (await head.get("/v1/me/notifications")).json()
+    assert [n for n in page["items"] if n["kind"] == "digest.daily"] == []
+    # by e-mail too, for who chose it: the counts per unit and the link
+    mails = await eventually(lambda: mailbox[0].to(address))
+    plain = mails[0].get_body(("plain",)).get_content()
+    assert mails[0]["Subject"] == "[Thi đua] Tổng hợp hằng ngày: chỉ tiêu quá hạn và lâu chưa cập nhật"
+    assert "Phường Ngô Quyền: " in plain and "chỉ tiêu lâu chưa cập nhật" in plain
+    assert f"https://thidua.test/v1/campaigns/{s.campaign}/digests/{day}" in plain
+
+
+async def _target_listed(s: Setup, tid: str) -> bool:
+    response = await s.secretariat.get(f"/v1/targets/{tid}")
+    return response.status_code == 200
+
+
+async def test_the_api_metrics_show_the_outbox_backlog_and_what_was_given_up(setup: Setup, receiver) -> None:
+    import re
+
+    got, base = receiver
+    s = setup
+    head = await make_person(s.secretariat, name="Bí thư", role="unit_head", unit_id=s.unit)
+    hook = await s.webhook(base + f"/gone/{unique('h')}", ["target.escalated"])
+    await s.escalated_target(head)
+
+    async def failed() -> Any:
+        page = (await s.secretariat.get("/v1/notifications/failed", params={"campaign_id": s.campaign})).json()
+        return [n for n in page["items"] if n["recipient"] == hook["id"]]
+
+    await eventually(failed)
+    text = (await s.secretariat.get("/metrics")).text
+
+    def sample(name: str, channel: str) -> float:
+        found = re.search(rf'^{name}\{{channel="{channel}"\}} ([0-9.e+]+)$', text, re.M)
+        assert found, f"no {name}{{channel={channel}}} in /metrics"
+        return float(found.group(1))
+
+    assert sample("thidua_notifications_failed", "webhook") >= 1
+    for channel in ("email", "webhook"):
+        assert sample("thidua_notifications_backlog", channel) >= 0
+        assert sample("thidua_notifications_oldest_pending_seconds", channel) >= 0
+
+
+async def test_the_commit_to_receiver_bench_measures_every_escalation(setup: Setup, api_server) -> None:
+    """bench/notifications.py's latency measurement on the e2e stack (speed is `make bench`'s)."""
+    from bench.notifications import commit_to_receiver
+
+    s = setup
+    head = await make_person(s.secretariat, name="Bí thư", role="unit_head", unit_id=s.unit)
+    targets = []
+    for _ in range(2):
+        body = s.saw(await s.secretariat.post(f"/v1/campaigns/{s.campaign}/targets", {
+            "key": unique("k"), "unit_id": s.unit, "title": "Đo độ trễ", "area": "GPMB",
+            "deadline": (date.today() + timedelta(days=90)).isoformat(), "points": 5}))
+        targets.append(body["target"]["id"])
+    result = await commit_to_receiver(api_server.url, s.secretariat.token, s.campaign, {s.unit: head.token},
+                                      {s.unit: targets}, seconds=60, settle_timeout=60)
+    assert (result["expected"], result["delivered"], result["command_errors"], result["bad_signatures"]) == (
+        2, 2, 0, 0)
+    assert result["p99_ms"] is not None and result["p99_ms"] >= result["p50_ms"] > 0

@@ -202,6 +202,29 @@ def test_first_start_is_healthy_and_loads_the_demo(setup: Setup) -> None:
     assert httpx.get(f"{setup.api_url}/docs", timeout=10).status_code == 200
 
 
+def test_the_demo_escalations_arrive_as_mail_in_the_printed_maildir(setup: Setup) -> None:
+    """A newcomer sees escalation e-mails arrive: `thidua up` runs a local SMTP catcher
+    and says where its mail is kept."""
+    import mailbox
+    from email import message_from_bytes
+    from email.policy import default
+
+    state = setup.state()
+    maildir = Path(state["maildir"])
+    assert maildir == setup.data_dir / "mail" and state["smtp_url"].startswith("smtp://127.0.0.1:")
+    assert str(maildir / "new") in setup.runs[-1].output()
+    deadline = time.monotonic() + 90
+    while True:
+        mails = [message_from_bytes(m.as_bytes(), policy=default) for m in mailbox.Maildir(str(maildir))]
+        to_nam = [m for m in mails if m["To"] == f"{D.NAM.user_id}@thidua.local"]
+        if to_nam:
+            break
+        assert time.monotonic() < deadline, f"no mail in {maildir} ({len(mails)} there)"
+        time.sleep(0.5)
+    assert to_nam[0]["Subject"] == "[Thi đua] Chỉ tiêu được chuyển lên Ban Thường vụ"
+    assert f"{setup.api_url}/v1/targets/" in to_nam[0].get_body(("plain",)).get_content()
+
+
 def test_every_token_in_the_tokens_file_signs_its_user_in(setup: Setup) -> None:
     tokens = setup.tokens()
     assert set(tokens) == {u.user_id for u in D.USERS}

@@ -27,13 +27,11 @@ from tests.integration.projection_conftest import (  # noqa: F401  (fixtures)
     SECRETARIAT,
     World,
     create_read_models,
-    head_of,
     scratch_app,
     scratch_database,
 )
 from tests.integration.test_workflow_worker_crash import discard, log_of, start_worker_process
-
-SECRET = "whsec_" + "MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw"
+from tests.integration.webhook_world import SECRET, escalate, escalation_for
 
 
 class Receiver:
@@ -78,11 +76,7 @@ async def test_a_worker_killed_mid_delivery_loses_nothing(scratch_database, scra
                                  campaign_id=world.campaign_id, kinds=["target.escalated"]))
     world.save()
     for k in range(3):
-        target = world.assign(k)
-        head = head_of(target.unit_id)
-        target.start(world.cmd(head))
-        target.block(world.cmd(head), reason="vướng")
-        target.escalate(world.cmd(head), reason="xin ý kiến")
+        escalate(world, world.assign(k))
     world.save()
     projector = Projector(scratch_database)
     await projector.catch_up()
@@ -132,23 +126,8 @@ async def test_a_receiver_that_never_takes_it_is_given_up_after_the_window(scrat
 
     server = ServerThread(Starlette(routes=[Route("/hook", refuse, methods=["POST"])])).start()
     world = World(scratch_app, units=4)
-    world.touch(User.create(world.cmd(SECRETARIAT), user_id=f"sc-{world.tag}", name="BTV",
-                            role=Role.STANDING_COMMITTEE, unit_id=None, token_hash="x", bootstrap=True))
     hook_id = f"wh-{world.tag}"
-    await create_read_models(scratch_database)
-    with psycopg.connect(scratch_database) as conn:
-        conn.execute("INSERT INTO webhook_secrets VALUES (%s, %s)", (hook_id, SECRET))
-    world.touch(Webhook.register(world.cmd(SECRETARIAT), webhook_id=hook_id, url=f"{server.url}/hook",
-                                 campaign_id=world.campaign_id, kinds=["target.escalated"]))
-    target = world.assign(0)
-    head = head_of(target.unit_id)
-    target.start(world.cmd(head))
-    target.block(world.cmd(head), reason="vướng")
-    target.escalate(world.cmd(head), reason="xin ý kiến")
-    world.save()
-    projector = Projector(scratch_database)
-    await projector.catch_up()
-    await projector.close()
+    await escalation_for(world, scratch_database, {hook_id: f"{server.url}/hook"})
 
     client = await Client.connect(temporal_address, data_converter=data_converter)
     service = WebhookService(client, scratch_app, scratch_database, f"wh-fail-{secrets.token_hex(3)}",

@@ -8,7 +8,8 @@ from types import SimpleNamespace
 
 import pytest
 
-from thidua.domain import target as target_module
+from thidua.domain.digest import Digest
+from thidua.domain.target import Target
 from thidua.domain.notifications import (
     BY_EVENT,
     KINDS,
@@ -33,8 +34,8 @@ def test_every_kind_is_one_of_the_contract_and_every_event_exists():
     for notice in NOTICES:
         for name in notice.events:
             aggregate, _, event = name.partition(".")
-            assert aggregate == "Target"
-            assert hasattr(target_module.Target, event), name
+            cls = {"Target": Target, "Digest": Digest}[aggregate]
+            assert hasattr(cls, event), name
 
 
 def directory() -> Directory:
@@ -56,6 +57,7 @@ EXPECTED = {
     Audience.STANDING_COMMITTEE: ["sc1", "sc2"],
     Audience.UNIT_HEADS: ["h-a", "h-a2", "h-b"],
     Audience.COORDINATING_HEADS: ["h-c"],
+    Audience.SECRETARIAT: ["sec"],
 }
 
 

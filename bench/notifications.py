@@ -1,0 +1,231 @@
+"""Notification delivery benchmarks (issue 20, "Speed"), to be wired into the run by
+bench/run.py (`make bench`):
+
+- `commit_to_receiver(...)`: the latency from an event's commit to a webhook receiver, under a
+  command load like P2's (one client per unit head, each driving its own targets through
+  start -> block -> escalate; every escalation is a `target.escalated` webhook). Goal: p99 <
+  1 s. The commit time is the event's `occurred_at` in the payload (set by the command just
+  before its save: the figure errs on the slow side by the save's own time).
+- `delivery_rate_vs_raw(...)`: notifications delivered per second by thidua's delivery path
+  (the outbox dispatcher, one Temporal workflow and signed POST per notification) beside raw
+  signed HTTP POSTs to the same receiver from this one process with the same concurrency.
+  Goal: ratio >= 0.5.
+
+Both use a real receiver on 127.0.0.1 that verifies every Standard Webhooks signature. The
+stack must allow webhooks to a loopback address: THIDUA_WEBHOOKS_ALLOW_PRIVATE=true in the
+API's and the worker's environment (bench.services.thidua_env does not set it).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import threading
+import time
+import uuid
+from datetime import datetime, timezone
+from typing import Any
+
+import httpx
+import uvicorn
+from standardwebhooks.webhooks import Webhook as Verifier
+from starlette.applications import Starlette
+from starlette.requests import Request
+from starlette.responses import Response
+from starlette.routing import Route
+
+from bench.stats import percentile
+from thidua.embedded import free_port
+
+ESCALATION_CYCLE = (("start", {"note": "Bắt đầu"}),
+                    ("block", {"reason": "Hộ dân chưa đồng ý phương án bồi thường", "help_needed": "BTV chỉ đạo"}),
+                    ("escalate", {"reason": "Đề nghị Ban Thường vụ chỉ đạo"}))
+DELIVERY_CONCURRENCY = 50  # thidua.workflows.webhook_worker.MAX_CONCURRENT_DELIVERIES
+
+
+class Receiver:
+    """Verifies each delivery's signature; records when each notification id first arrived
+    and how long after its event (seconds)."""
+
+    def __init__(self, secret: str | None = None) -> None:
+        self.secret = secret
+        self.lock = threading.Lock()
+        self.arrived: dict[str, float] = {}  # notification id -> seconds after occurred_at
+        self.bad = 0
+        self.count = 0
+        self.port = free_port()
+        self.url = f"http://127.0.0.1:{self.port}/hook"
+        app = Starlette(routes=[Route("/hook", self.handle, methods=["POST"])])
+        self.server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=self.port, log_level="warning",
+                                                    access_log=False))
+        self.thread = threading.Thread(target=self.server.run, name="bench-receiver", daemon=True)
+
+    async def handle(self, request: Request) -> Response:
+        body = await request.body()
+        now = time.time()
+        try:
+            payload = Verifier(self.secret).verify(body, dict(request.headers)) if self.secret else json.loads(body)
+        except Exception:  # noqa: BLE001 - a bad signature is counted, and refused
+            with self.lock:
+                self.bad += 1
+            return Response(status_code=400)
+        occurred = datetime.fromisoformat(payload["occurred_at"]).timestamp() if "occurred_at" in payload else now
+        with self.lock:
+            self.count += 1
+            self.arrived.setdefault(str(payload.get("id")), now - occurred)
+        return Response(status_code=204)
+
+    def __enter__(self) -> Receiver:
+        self.thread.start()
+        while not self.server.started:
+            if not self.thread.is_alive():
+                raise RuntimeError("the bench receiver did not start")
+            time.sleep(0.02)
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.server.should_exit = True
+        self.thread.join(timeout=10)
+
+    def received(self) -> int:
+        with self.lock:
+            return len(self.arrived)
+
+
+async def commit_to_receiver(api_url: str, secretariat_token: str, campaign_id: str,
+                             heads: dict[str, str], targets_by_unit: dict[str, list[str]], *,
+                             seconds: float = 30.0, settle_timeout: float = 30.0) -> dict[str, Any]:
+    """Register a webhook for `target.escalated` of `campaign_id` (through the API), then run
+    one client per unit head (`heads`: unit -> token) for `seconds`, each taking its fresh
+    (assigned, untouched) targets through start, block, escalate; wait for every escalation
+    at the receiver. Returns p50/p99/max latency (ms) from commit to receiver, how many
+    arrived and were expected, the command rate, and bad signatures."""
+    async with httpx.AsyncClient(base_url=api_url, timeout=30) as http:
+        with Receiver() as receiver:
+            answer = await http.post("/v1/webhooks", json={"url": receiver.url, "campaign_id": campaign_id,
+                                                           "events": ["target.escalated"]},
+                                     headers={"Authorization": f"Bearer {secretariat_token}",
+                                              "Idempotency-Key": f"bench-wh-{uuid.uuid4()}"})
+            answer.raise_for_status()
+            receiver.secret = answer.json()["secret"]
+            escalated = 0
+            commands = 0
+            errors = 0
+            deadline = time.monotonic() + seconds
+
+            async def client(unit: str, token: str) -> None:
+                nonlocal escalated, commands, errors
+                for target in targets_by_unit.get(unit, []):
+                    for name, body in ESCALATION_CYCLE:
+                        if time.monotonic() > deadline:
+                            return
+                        response = await http.post(f"/v1/targets/{target}/{name}", json=body, headers={
+                            "Authorization": f"Bearer {token}", "Idempotency-Key": f"bench-{target}-{name}"})
+                        commands += 1
+                        if response.status_code != 200:
+                            errors += 1
+                            break
+                        if name == "escalate":
+                            escalated += 1
+
+            started = time.monotonic()
+            await asyncio.gather(*(client(u, t) for u, t in heads.items()))
+            elapsed = time.monotonic() - started
+            settle_until = time.monotonic() + settle_timeout
+            while receiver.received() < escalated and time.monotonic() < settle_until:
+                await asyncio.sleep(0.1)
+            with receiver.lock:
+                lags = list(receiver.arrived.values())
+    return {
+        "p50_ms": percentile(lags, 50) * 1000 if lags else None,
+        "p99_ms": percentile(lags, 99) * 1000 if lags else None,
+        "max_ms": max(lags) * 1000 if lags else None,
+        "delivered": len(lags), "expected": escalated, "commands": commands, "command_errors": errors,
+        "command_rate": commands / elapsed if elapsed else 0.0, "bad_signatures": receiver.bad,
+    }
+
+
+async def raw_posts(url: str, secret: str, n: int, concurrency: int = DELIVERY_CONCURRENCY) -> float:
+    """Signed POSTs per second from this process (httpx, `concurrency` in flight)."""
+    from thidua.workflows.webhook_activities import signed_headers
+
+    queue = list(range(n))
+    async with httpx.AsyncClient(timeout=10) as http:
+        async def loop() -> None:
+            while queue:
+                i = queue.pop()
+                msg_id = f"raw-{i}-{uuid.uuid4()}"
+                body = json.dumps({"id": msg_id, "kind": "target.escalated",
+                                   "occurred_at": datetime.now(timezone.utc).isoformat()})
+                (await http.post(url, content=body.encode(), headers=signed_headers(
+                    secret, msg_id, body, datetime.now(timezone.utc)))).raise_for_status()
+
+        started = time.monotonic()
+        await asyncio.gather(*(loop() for _ in range(concurrency)))
+        return n / (time.monotonic() - started)
+
+
+async def delivery_rate_vs_raw(database_url: str, temporal_address: str, *, n: int = 500,
+                               task_queue: str | None = None, timeout: float = 300.0) -> dict[str, Any]:
+    """n notifications for one webhook put straight into the outbox (pending, as the outbox
+    projection writes them), delivered by thidua's delivery path run in this process (the
+    dispatcher and the delivery worker: thidua.workflows.webhook_worker.WebhookService) to a
+    verifying receiver; beside it, n raw signed POSTs to the same receiver. Returns both
+    rates and their ratio (goal >= 0.5)."""
+    import asyncpg
+
+    from thidua.api.routes.webhooks import new_secret
+    from thidua.dburl import asyncpg_dsn
+    from thidua.domain.notifications import WEBHOOK, notification_id
+    from thidua.event_store import domain_application
+    from thidua.projections.schema import ensure_schema
+    from thidua.workflows.client import connect
+    from thidua.workflows.webhook_worker import WebhookService
+    from thidua.workflows.worker import workflow_runner
+
+    secret = new_secret()
+    hook_id = f"bench-{uuid.uuid4().hex[:12]}"
+    queue = task_queue or f"bench-notify-{uuid.uuid4().hex[:6]}"
+    dsn = asyncpg_dsn(database_url)
+    with Receiver(secret) as receiver:
+        raw_rate = await raw_posts(receiver.url, secret, n)
+        conn = await asyncpg.connect(dsn)
+        try:
+            await ensure_schema(conn)
+            # the webhook as the outbox projection keeps it, its secret, and n pending rows
+            await conn.execute("INSERT INTO webhooks (webhook_id, position, url, campaign_id, kinds, active) "
+                               "VALUES ($1, 0, $2, NULL, 'target.escalated', true)", hook_id, receiver.url)
+            await conn.execute("INSERT INTO webhook_secrets (webhook_id, secret) VALUES ($1, $2)", hook_id, secret)
+            now = datetime.now(timezone.utc)
+            rows = [(notification_id(-i - 1, "target.escalated", WEBHOOK, hook_id), "target.escalated", WEBHOOK,
+                     hook_id, 0, now, "bench", None, "/v1/bench", "pending") for i in range(n)]
+            ids = {str(r[0]) for r in rows}
+            await conn.executemany(
+                "INSERT INTO notifications (notification_id, kind, channel, recipient, position, occurred_at, "
+                "campaign_id, target_id, link, status) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)", rows)
+        finally:
+            await conn.close()
+        app = domain_application(database_url)
+        client = await connect(temporal_address, "default")
+        # unsandboxed, as `thidua worker` runs its workflows (THIDUA_WORKFLOW_SANDBOX=false)
+        service = WebhookService(client, app, database_url, queue, allow_private=True, poll_interval=0.2,
+                                 workflow_runner=workflow_runner(False))
+        started = time.monotonic()
+        await service.__aenter__()
+        try:
+            deadline = started + timeout
+            while time.monotonic() < deadline:
+                with receiver.lock:
+                    done = len(ids & receiver.arrived.keys())
+                if done >= n:
+                    break
+                await asyncio.sleep(0.05)
+            elapsed = time.monotonic() - started
+        finally:
+            await service.shutdown()
+            app.close()
+        with receiver.lock:
+            delivered = len(ids & receiver.arrived.keys())
+    rate = delivered / elapsed if elapsed else 0.0
+    return {"thidua_rate": rate, "raw_rate": raw_rate, "ratio": rate / raw_rate if raw_rate else None,
+            "delivered": delivered, "n": n, "bad_signatures": receiver.bad, "elapsed_s": elapsed}
