@@ -68,8 +68,9 @@ NOTICES: tuple[Notice, ...] = (
            "Nhắc lại: kiến nghị quá hạn xử lý", "an escalation is past its SLA (again)"),
     Notice("escalation.resolved", ("Target.Resolved",), Audience.UNIT_HEADS,
            "Kiến nghị đã được xử lý", "an escalation was resolved with a directive"),
+    # One kind, one subject line (the mail's subject is found by kind).
     Notice("target.directive", ("Target.Resolved",), Audience.COORDINATING_HEADS,
-           "Chỉ đạo phối hợp thực hiện chỉ tiêu", "a directive names the unit as coordinating"),
+           "Ban Thường vụ chỉ đạo về chỉ tiêu", "a directive names the unit as coordinating"),
     Notice("target.overdue", ("Target.DeadlinePassed",), Audience.UNIT_HEADS,
            "Chỉ tiêu đã quá hạn", "a target's deadline passed"),
     Notice("target.stale", ("Target.StaleReminded",), Audience.UNIT_HEADS,

@@ -72,30 +72,48 @@ def _returned(world: World, t: Target) -> None:
     t.reopen(world.cmd(SECRETARIAT), reason="chưa đạt")
 
 
+def _urged(world: World, t: Target) -> None:
+    t.comment(world.cmd(SECRETARIAT), kind="urge", body="đề nghị báo cáo tiến độ trước thứ Sáu")
+
+
+def _directed(world: World, t: Target) -> None:
+    t.comment(world.cmd(COMMITTEE), kind="directive", body="hoàn thành trong quý")
+
+
 def _digest(world: World, t: Target) -> Digest:
     return Digest.record(world.cmd(SYSTEM), campaign_id=world.campaign_id, day=f"2022-02-{world.n % 28 + 1:02d}",
                          as_of=world.clock.isoformat(), units=[{"unit_id": t.unit_id, "overdue": [str(t.id)],
                                                                  "stale": []}])
 
 
-# kind -> what raises it on a fresh target of unit 0 (a Digest scenario returns its aggregate)
-SCENARIOS: dict[str, Callable[[World, Target], object]] = {
-    "target.escalated": _escalated,
-    "escalation.reminder": _reminded,
-    "escalation.resolved": _resolved,
-    "target.directive": _resolved,
-    "target.overdue": _overdue,
-    "target.stale": _stale,
-    "target.returned": _returned,
-    "digest.daily": _digest,
+# (kind, raising events) -> what raises it on a fresh target of unit 0 (a Digest scenario
+# returns its aggregate). A kind may be declared more than once (a directive given by a
+# resolution and one given in a comment): one scenario per declaration.
+SCENARIOS: dict[tuple[str, tuple[str, ...]], Callable[[World, Target], object]] = {
+    ("target.escalated", ("Target.Escalated",)): _escalated,
+    ("escalation.reminder", ("Target.EscalationReminded",)): _reminded,
+    ("escalation.resolved", ("Target.Resolved",)): _resolved,
+    ("target.directive", ("Target.Resolved",)): _resolved,
+    ("target.directive", ("Target.Commented",)): _directed,
+    ("target.urged", ("Target.Commented",)): _urged,
+    ("target.overdue", ("Target.DeadlinePassed",)): _overdue,
+    ("target.stale", ("Target.StaleReminded",)): _stale,
+    ("target.returned", ("Target.Reopened",)): _returned,
+    ("digest.daily", ("Digest.Recorded",)): _digest,
 }
 
 
+def _key(notice) -> tuple[str, tuple[str, ...]]:
+    return notice.kind, tuple(notice.events)
+
+
 def test_every_declared_kind_has_a_scenario():
-    assert set(SCENARIOS) == set(KINDS), "add a scenario for each new kind (and drop the ones no longer declared)"
+    assert set(SCENARIOS) == {_key(n) for n in NOTICES}, \
+        "add a scenario for each new declaration (and drop the ones no longer declared)"
+    assert {kind for kind, _ in SCENARIOS} == set(KINDS)
 
 
-@pytest.mark.parametrize("notice", NOTICES, ids=lambda n: n.kind)
+@pytest.mark.parametrize("notice", NOTICES, ids=lambda n: f"{n.kind}<-{'+'.join(n.events)}")
 def test_each_kind_reaches_its_audience_on_every_channel_and_no_one_else(kinds_app, notice):
     url, app = kinds_app
     world = World(app, units=4)
@@ -126,7 +144,7 @@ def test_each_kind_reaches_its_audience_on_every_channel_and_no_one_else(kinds_a
     world.save()
 
     target = world.assign(0)
-    made = SCENARIOS[notice.kind](world, target)
+    made = SCENARIOS[_key(notice)](world, target)
     world.touch(target)
     if made is not None:
         world.touch(made)
