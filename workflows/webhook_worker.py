@@ -12,6 +12,8 @@ from temporalio.client import Client
 from temporalio.worker import Worker
 
 from thidua.dburl import asyncpg_dsn
+from thidua.workflows.cascade import CascadeDispatcher
+from thidua.workflows.client import TargetGateway
 from thidua.workflows.mail import Mailer
 from thidua.workflows.webhook_activities import WebhookActivities
 from thidua.workflows.webhook_dispatch import Dispatcher
@@ -32,10 +34,14 @@ class WebhookService:
                              **extra)
         self.dispatcher = Dispatcher(client, dsn, task_queue, poll_interval=poll_interval,
                                      initial_interval_ms=initial_interval_ms, window_s=window_s)
+        # Parents that follow their children (thidua.workflows.cascade) ride along: it is
+        # the same kind of thing, read-model rows turned into Temporal commands.
+        self.cascade = CascadeDispatcher(TargetGateway(client, task_queue), dsn, poll_interval=poll_interval)
         self._tasks: list[asyncio.Task[None]] = []
 
     async def __aenter__(self) -> WebhookService:
-        self._tasks = [asyncio.create_task(self.worker.run()), asyncio.create_task(self.dispatcher.run())]
+        self._tasks = [asyncio.create_task(self.worker.run()), asyncio.create_task(self.dispatcher.run()),
+                       asyncio.create_task(self.cascade.run())]
         return self
 
     async def __aexit__(self, *exc: object) -> None:
@@ -47,6 +53,7 @@ class WebhookService:
 
     async def shutdown(self) -> None:
         self.dispatcher.stop()
+        self.cascade.stop()
         await self.worker.shutdown()
         await asyncio.gather(*self._tasks, return_exceptions=True)
         await self.activities.close()

@@ -56,6 +56,8 @@ WHO_MAY = {
     "cancel": OFFICE,
     "mark_overdue": {SYSTEM},
     "remind_stale": {SYSTEM},
+    "complete_by_children": {SYSTEM},
+    "reopen_by_child": {SYSTEM},
 }
 CASES = [(command, actor) for command in WHO_MAY for actor in EVERYONE]
 
