@@ -257,7 +257,16 @@ class Decision:
             raise BadInput("decision.issued_on must be a date (YYYY-MM-DD)", field="decision.issued_on")
 
     def to_dict(self) -> dict[str, Any]:
-        return asdict(self)
+        """Its fields; the level and parent only when set (a decision without them is
+        stored, and fingerprinted, as before they existed)."""
+        data = asdict(self)
+        if not self.issuer_level:
+            del data["issuer_level"]
+        if self.parent_number is None:
+            del data["parent_number"]
+        return data
+
+    canonical = to_dict  # what fingerprints see (thidua.domain.commandlog)
 
     def matches(self, citation: DecisionCitation) -> str | None:
         """The first field a citation gives that differs from this decision (None: all match)."""
