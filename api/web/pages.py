@@ -28,6 +28,7 @@ from thidua.api.routes.targets import _create_all, execute_command
 from thidua.api.services import command
 from thidua.api.sessions import COOKIE, client_address, clear_session_cookie, set_session_cookie
 from thidua.api.web import forms
+from thidua.api.web.cascade_pages import rollup_bars, tree_context
 from thidua.api.web import queries as web_queries
 from thidua.api.web.collation import vi_key, vi_sorted
 from thidua.api.web.render import (
@@ -253,7 +254,8 @@ async def _target_context(request: Request, tid: str, who: Any) -> dict[str, Any
     if who.role != Role.UNIT_HEAD or target.unit_id == who.unit_id:
         history = (await readmodels.queries().target_history(services.pool, str(target.id), 500, None))["items"]
     campaign = await readmodels.queries().get_campaign(services.pool, row["campaign_id"])
-    return {"target": row, "history": history, "names": await _unit_names(services), "campaign": campaign,
+    return {**await tree_context(services.pool, row), "rollup_bars": rollup_bars,
+            "target": row, "history": history, "names": await _unit_names(services), "campaign": campaign,
             "cid": row["campaign_id"],
             "tz": row.get("timezone") or _tz(campaign), "forms": forms.available_commands(who.actor, row),
             "errors": {}, "values": {}, "failed_segment": None, "command_id": str(uuid.uuid4()),
