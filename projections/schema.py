@@ -204,13 +204,17 @@ _DDL: dict[str, list[str]] = {
             state jsonb NOT NULL,
             assigned_at timestamptz NOT NULL,
             updated_at timestamptz NOT NULL,
-            position bigint NOT NULL
+            position bigint NOT NULL,
+            has_children boolean NOT NULL DEFAULT false
         )""",
+        # A parent (a target with children: the city's own) counts in no unit's scoreboard.
+        "ALTER TABLE {s}.targets ADD COLUMN IF NOT EXISTS has_children boolean NOT NULL DEFAULT false",
         # Lists are keyset-paginated by target_id inside a campaign; the unit index also
         # carries what scoring needs, so a cluster's facts come from an index-only scan.
         "CREATE INDEX IF NOT EXISTS targets_campaign_idx ON {s}.targets (campaign_id, target_id)",
         """CREATE INDEX IF NOT EXISTS targets_unit_idx ON {s}.targets (campaign_id, unit_id, target_id)
-            INCLUDE (points, report_class, status)""",
+            INCLUDE (points, report_class, status, has_children)""",
+        "CREATE INDEX IF NOT EXISTS targets_parents_idx ON {s}.targets (target_id) WHERE has_children",
         "CREATE INDEX IF NOT EXISTS targets_status_idx ON {s}.targets (campaign_id, status, target_id)",
         "CREATE INDEX IF NOT EXISTS targets_class_idx ON {s}.targets (campaign_id, report_class, target_id)",
         "CREATE INDEX IF NOT EXISTS targets_overdue_idx ON {s}.targets (campaign_id, target_id) WHERE overdue",

@@ -231,3 +231,13 @@ async def test_a_late_child_makes_a_late_parent(secretariat: Person, cascade: No
 
     parent = await eventually(late_parent)
     assert parent["report_class"] == "completed_late"
+
+    # Scoreboards count unit targets only: the parent (the city's own) is in no unit's board.
+    clustered = await secretariat.put(f"/v1/campaigns/{cid}/clusters/cum", {
+        "name": "Cụm", "head_unit_id": units["city"], "deputy_unit_id": units["a"]})
+    assert clustered.status_code == 200, clustered.text
+    board = (await secretariat.get(f"/v1/campaigns/{cid}/scoreboard",
+                                   params={"min_position": clustered.json()["position"]})).json()
+    by_unit = {u["unit_id"]: u for c in board["clusters"] for u in c["units"]}
+    assert by_unit[units["city"]]["max_score"] == 0 and by_unit[units["city"]]["counts"]["completed_late"] == 0
+    assert by_unit[units["a"]]["counts"]["completed_late"] == 1
