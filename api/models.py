@@ -388,13 +388,8 @@ class EscalationInfo(Output):
     resolved_by: str | None = Field(default=None, description="The user id of the member who resolved it")
 
 
-class DecisionOnTarget(Output):
-    number: str
-    issued_on: date
-    issuer: str
-    title: str | None = None
-    issuer_level: str | None = None
-    parent_number: str | None = None
+class DecisionOnTarget(DecisionOut):
+    """The registered decision a target cites (as the campaign records it)."""
 
 
 class RollupOut(Output):

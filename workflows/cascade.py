@@ -21,7 +21,6 @@ was closed, ...) is not sent again by this process.
 
 from __future__ import annotations
 
-import asyncio
 import logging
 from typing import Any
 
@@ -31,6 +30,7 @@ from thidua.domain import lifecycle as lc
 from thidua.domain.errors import DomainError
 from thidua.projections.cascade import CASCADE_CHANNEL
 from thidua.workflows.client import TargetGateway
+from thidua.workflows.listening import Listener
 
 log = logging.getLogger("thidua.cascade")
 
@@ -65,22 +65,19 @@ def reopening_of(parent_id: Any, child_id: Any, position: int) -> tuple[str, dic
     return f"cascade:{parent_id}:reopen:{child_id}:{position}", {"child_id": str(child_id), "position": position}
 
 
-class CascadeDispatcher:
+class CascadeDispatcher(Listener):
+    channel = CASCADE_CHANNEL
+    what = "cascade dispatch"
+
     def __init__(self, gateway: TargetGateway, dsn: str, *, poll_interval: float = 2.0, batch: int = 100) -> None:
+        super().__init__(dsn, poll_interval, log)
         self.gateway = gateway
-        self.dsn = dsn
-        self.poll_interval = poll_interval
         self.batch = batch
         self.refused: set[str] = set()  # command ids the domain refused: not sent again by this process
-        self._wake = asyncio.Event()
-        self._stopping = False
-
-    def stop(self) -> None:
-        self._stopping = True
-        self._wake.set()
 
     async def dispatch_once(self, conn: asyncpg.Connection) -> int:
-        """Send every command the rollups call for now; how many were sent."""
+        """Send every command the rollups call for now. Answers 0 (nothing more to do
+        at once): what it sent shows in the rollups after the projector's next NOTIFY."""
         sent = 0
         for row in await conn.fetch(_DUE_TO_COMPLETE, self.batch):
             parent = row["target_id"]
@@ -91,7 +88,9 @@ class CascadeDispatcher:
             parent = row["target_id"]
             sent += await self._send(parent, lc.REOPEN_BY_CHILD.name,
                                      *reopening_of(parent, row["child_id"], int(row["reopened_position"])))
-        return sent
+        if sent:
+            log.debug("cascade sent %d command(s)", sent)
+        return 0
 
     async def _send(self, parent: Any, command: str, command_id: str, args: dict[str, Any]) -> int:
         if command_id in self.refused:
@@ -103,28 +102,3 @@ class CascadeDispatcher:
             log.info("cascade %s refused: %s", command_id, error)
             return 0
         return 1
-
-    async def run(self) -> None:
-        backoff = 0.5
-        while not self._stopping:
-            conn = listen = None
-            try:
-                conn = await asyncpg.connect(self.dsn)
-                listen = await asyncpg.connect(self.dsn)  # LISTEN needs a connection of its own
-                await listen.add_listener(CASCADE_CHANNEL, lambda *_: self._wake.set())
-                backoff = 0.5
-                while not self._stopping:
-                    self._wake.clear()
-                    await self.dispatch_once(conn)
-                    try:
-                        await asyncio.wait_for(self._wake.wait(), self.poll_interval)
-                    except TimeoutError:
-                        pass
-            except Exception:  # the database or Temporal away: try again; nothing is lost
-                log.exception("cascade dispatch failed; retrying in %.1fs", backoff)
-                await asyncio.sleep(backoff)
-                backoff = min(backoff * 2, 30.0)
-            finally:
-                for c in (listen, conn):
-                    if c is not None and not c.is_closed():
-                        await c.close()

@@ -25,7 +25,6 @@ from thidua.api.deps import (
 from thidua.api.models import (
     DecisionListOut,
     DecisionTreeOut,
-    Input,
     PageQuery,
     ParentTargetsOut,
     ReadQuery,
@@ -114,5 +113,3 @@ async def city_targets(cid: CampaignId, user: CurrentUser, services: ServicesDep
     items = await tree_queries.parents(services.pool, cid)
     return {"campaign_id": cid, "items": [seen_by(user, campaign, t) for t in items]}
 
-
-__all__ = ["DecisionTreeQuery", "Input", "router"]
