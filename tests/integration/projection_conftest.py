@@ -79,8 +79,9 @@ class World:
     """One campaign with two clusters of three units, and targets driven through the
     domain's own commands (invalid ones are refused by the domain and skipped)."""
 
-    def __init__(self, app: ThiduaApplication, *, units: int = 6, start: datetime = T0) -> None:
+    def __init__(self, app: ThiduaApplication, *, units: int = 6, start: datetime = T0, parents: bool = False) -> None:
         self.app = app
+        self.parents = parents  # one target in three makes an earlier one concrete (rollups to project)
         self.tag = secrets.token_hex(4)
         self.campaign_id = f"c-{self.tag}"
         self.clock = start
@@ -126,8 +127,7 @@ class World:
     def assign(self, k: int) -> Target:
         unit = self.unit_ids[k % len(self.unit_ids)]
         deadline = date(2022, 1, 10) + timedelta(days=(k * 5) % 90)
-        # One target in three makes an earlier one concrete (its parent: rollups to project).
-        parent = self.targets[k % len(self.targets)] if self.targets and k % 3 == 1 else None
+        parent = self.targets[k % len(self.targets)] if self.parents and self.targets and k % 3 == 1 else None
         target = Target.assign(
             self.cmd(SECRETARIAT), campaign_id=self.campaign_id, unit_id=unit, title=f"Chỉ tiêu {k}",
             area="kinh tế", deadline=deadline, points=Decimal(1 + k % 7) * Decimal("2.5"),

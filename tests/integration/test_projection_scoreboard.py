@@ -32,7 +32,7 @@ from thidua.dburl import asyncpg_dsn
 @pytest.fixture(scope="module")
 def world(scratch_app) -> World:
     rng = random.Random(11)
-    w = World(scratch_app)
+    w = World(scratch_app, parents=True)  # parents count in no unit's board
     for k in range(30):
         w.assign(k)
     for i in range(700):
