@@ -38,8 +38,9 @@ from thidua.projections import tree_queries
 router = APIRouter(tags=["decisions"])
 READ_PROBLEMS = problem_responses(401, 403, 404, 422, 503)
 
+# Numbers often hold a slash ("934-QĐ/TU"): the path converter takes it (sent as is or as %2F).
 DecisionNumber = Annotated[str, Path(min_length=1, max_length=100, description="Decision number",
-                                     examples=["934"])]
+                                     examples=["934-QĐ/TU"])]
 
 
 class DecisionTreeQuery(ReadQuery):
@@ -70,7 +71,7 @@ async def list_decisions(cid: CampaignId, user: CurrentUser, campaign: ExistingC
     return {"campaign_id": cid, "items": [decision_entry(d) for d in decisions]}
 
 
-@router.get("/v1/decisions/{number}/targets", response_model=DecisionTreeOut,
+@router.get("/v1/decisions/{number:path}/targets", response_model=DecisionTreeOut,
             summary="A decision's tree: its targets, each with its rollup and children", responses=READ_PROBLEMS)
 async def decision_targets(number: DecisionNumber, user: CurrentUser, services: ServicesDep,
                            q: Annotated[DecisionTreeQuery, Query()]) -> Any:

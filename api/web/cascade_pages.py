@@ -70,7 +70,7 @@ async def decisions_page(request: Request, cid: str) -> Response:
                                               "tz": campaign.get("timezone")}, found=found)
 
 
-@router.get("/campaigns/{cid}/decisions/{number}")
+@router.get("/campaigns/{cid}/decisions/{number:path}")
 async def decision_tree_page(request: Request, cid: str, number: str) -> Response:
     found = await person(request)
     who = found[0]

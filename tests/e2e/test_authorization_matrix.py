@@ -103,7 +103,7 @@ EXPECTED: dict[tuple[str, str], Callable[[str, str], Any]] = {
     ("GET", "/v1/targets/{tid}/history"): target_reader,
     ("GET", "/v1/targets/{tid}/children"): target_reader,
     ("GET", "/v1/campaigns/{cid}/decisions"): roles(*SIGNED_IN),
-    ("GET", "/v1/decisions/{number}/targets"): roles(*SIGNED_IN),
+    ("GET", "/v1/decisions/{number:path}/targets"): roles(*SIGNED_IN),
     ("GET", "/v1/campaigns/{cid}/city-targets"): roles(*SIGNED_IN),
     ("POST", "/v1/targets/{tid}/start"): owner_command,
     ("POST", "/v1/targets/{tid}/progress"): owner_command,
@@ -263,7 +263,7 @@ async def _path_for(path: str, scope: str, world: World, role: str) -> str:
     if "{uid}" in path:
         values["uid"] = "u" + secrets.token_hex(8) if missing else \
             (await make_person(world.secretariat, name="Sẽ thu hồi", role="inspector")).id
-    if "{number}" in path:  # a decision registered in the matrix's campaign only
+    if "{number:path}" in path:  # a decision registered in the matrix's campaign only
         values["number"] = "QD-none" if missing else await _new_decision(world)
     if "{nid}" in path:  # nobody's (the matrix's people have no notification of this id)
         values["nid"] = str(uuid4())
@@ -283,7 +283,7 @@ async def _path_for(path: str, scope: str, world: World, role: str) -> str:
                 await _prepare_blocked(world, values["tid"], unit, escalate=True)
             if path.endswith("/reopen"):
                 await _prepare_completed(world, values["tid"], unit)
-    return path.format(**values)
+    return path.replace(":path}", "}").format(**values)
 
 
 async def _new_campaign(secretariat: Person) -> str:

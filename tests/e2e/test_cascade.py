@@ -107,6 +107,16 @@ async def test_the_decisions_registry(secretariat: Person, worker: None, project
         assert refused.status_code == 422, refused.text
         assert any(e["field"].startswith(field) for e in refused.json()["errors"]), refused.text
     assert len((await secretariat.get(f"/v1/campaigns/{cid}/decisions")).json()["items"]) == 2
+    # A number with a slash, as most are written, names its tree (sent as is or as %2F).
+    slashed = await secretariat.post(f"/v1/campaigns/{cid}/decisions", {
+        "number": "937-QĐ/TU", "issued_on": "2022-02-21", "issuer": {"level": "city", "name": "BTV Thành ủy"}})
+    assert slashed.status_code == 201, slashed.text
+    for path in ("/v1/decisions/937-QĐ/TU/targets", "/v1/decisions/937-Q%C4%90%2FTU/targets"):
+        tree = await secretariat.get(path, params={"campaign_id": cid, "min_position": slashed.json()["position"]})
+        assert tree.status_code == 200, tree.text
+        assert tree.json()["decision"]["number"] == "937-QĐ/TU" and tree.json()["targets"] == []
+    unknown = await secretariat.get("/v1/decisions/khong-co/targets")
+    assert unknown.status_code == 404, unknown.text
 
 
 async def test_bad_decisions_and_parents_are_refused_and_record_nothing(
