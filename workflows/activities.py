@@ -202,6 +202,7 @@ class TargetActivities:
         units_seen: set[str] = set()
         target_ids = [target_id_for(inp.campaign_id, key) for key in keys]
         batch_ids = set(target_ids)  # a parent may be assigned in the same batch
+        parents_seen: set[str] = set()
         for _ in range(SAVE_ATTEMPTS):
             campaign = self.app.get_campaign(inp.campaign_id)
             stored = self.app.existing(target_ids)
@@ -223,8 +224,9 @@ class TargetActivities:
                     self._check_unit(req.unit_id, "unit_id")
                     units_seen.add(req.unit_id)
                 parent_id = details["parent_id"]
-                if parent_id is not None and UUID(parent_id) not in batch_ids:
+                if parent_id is not None and UUID(parent_id) not in batch_ids and parent_id not in parents_seen:
                     check_parent(self._existing_target(parent_id), inp.campaign_id)
+                    parents_seen.add(parent_id)  # (many rows of an import share their parent)
                 targets.append((key, Target.assign(cmd, **details), None))
             check_no_cycle({str(t.id): t.parent_id for _, t, replay in targets if replay is None})
             try:
