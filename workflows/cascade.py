@@ -27,7 +27,7 @@ from typing import Any
 import asyncpg
 
 from thidua.domain import lifecycle as lc
-from thidua.domain.errors import DomainError
+from thidua.domain.errors import DomainError, VersionConflict
 from thidua.projections.cascade import CASCADE_CHANNEL
 from thidua.workflows.client import TargetGateway
 from thidua.workflows.listening import Listener
@@ -97,6 +97,9 @@ class CascadeDispatcher(Listener):
             return 0
         try:
             await self.gateway.cascade(str(parent), command, command_id, args)
+        except VersionConflict as error:  # writers raced on the parent: the next pass sends it again
+            log.info("cascade %s met a concurrent change: %s", command_id, error)
+            return 0
         except DomainError as error:
             self.refused.add(command_id)
             log.info("cascade %s refused: %s", command_id, error)
