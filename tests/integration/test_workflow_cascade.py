@@ -8,12 +8,11 @@ from __future__ import annotations
 from datetime import date, timedelta
 
 import pytest
+from temporalio.client import WorkflowUpdateFailedError
 
 from tests.integration.conftest import SECRETARIAT, new_id, unit_head
 from thidua.domain.errors import BadInput, NotAllowed
 from thidua.workflows.cascade import completion_of, reopening_of
-from temporalio.client import WorkflowUpdateFailedError
-
 from thidua.workflows.client import assign_request, workflow_id_for
 from thidua.workflows.messages import CommandRequest
 from thidua.workflows.target_workflow import TargetWorkflow
