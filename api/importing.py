@@ -7,8 +7,10 @@ details: the row is a replay and creates nothing new).
 
 CSV: UTF-8 (with or without a BOM), a header row, columns (in any order)
 `key, unit_id, title, area, deadline, points` (required) and `decision_number,
-decision_issued_on, decision_issuer, note` (optional; the three decision columns go
-together). Line numbers count the header as line 1. JSON: an array of assignment
+decision_issued_on, decision_issuer, note, parent_key` (optional; a decision is named by
+its number, registered in the campaign, and the date and issuer given must match it;
+`parent_key` names the parent target by its key, in the file or already assigned).
+Line numbers count the header as line 1. JSON: an array of assignment
 objects (the body of `POST /v1/campaigns/{cid}/targets`, with `key` required); the
 "line" of an item is its 1-based index.
 """
@@ -27,11 +29,12 @@ from pydantic import Field, ValidationError
 from thidua.api.models import AssignIn
 from thidua.domain.errors import CommandIdReused, DomainError, NotFound
 from thidua.domain.target import target_id_for
+from thidua.domain.tree import check_parent
 from thidua.domain.values import Command
 
 MAX_ROWS = 10_000
 REQUIRED_COLUMNS = ("key", "unit_id", "title", "area", "deadline", "points")
-OPTIONAL_COLUMNS = ("decision_number", "decision_issued_on", "decision_issuer", "note")
+OPTIONAL_COLUMNS = ("decision_number", "decision_issued_on", "decision_issuer", "note", "parent_key")
 DECISION_COLUMNS = ("decision_number", "decision_issued_on", "decision_issuer")
 CSV_MEDIA_TYPES = ("text/csv", "application/csv")
 
@@ -46,6 +49,15 @@ class ImportRow(AssignIn):
     """One row of an import: an assignment whose `key` is required."""
 
     key: Annotated[str, Field(min_length=1, max_length=200)]  # type: ignore[assignment]
+    parent_key: Annotated[str | None, Field(default=None, min_length=1, max_length=200,
+                                            description="The parent target's key (in the file or assigned)")] = None
+
+    def assignment(self, campaign_id: str) -> dict[str, Any]:
+        """The assignment's fields, the parent named by its id."""
+        data = {k: v for k, v in self if k != "parent_key"}
+        if self.parent_key is not None:
+            data["parent_id"] = target_id_for(campaign_id, self.parent_key)
+        return data
 
 
 @dataclass
@@ -131,11 +143,12 @@ def parse_csv(body: bytes) -> list[ParsedRow]:
 
 def _row_from_csv(record: dict[str, str]) -> dict[str, Any]:
     data: dict[str, Any] = {c: record[c] for c in REQUIRED_COLUMNS}
-    if record.get("note"):
-        data["note"] = record["note"]
+    for optional in ("note", "parent_key"):
+        if record.get(optional):
+            data[optional] = record[optional]
     given = [c for c in DECISION_COLUMNS if record.get(c)]
     if given:
-        # All three or none; a partial decision is reported on the missing column(s).
+        # The number names it; a date or issuer given without a number is reported on the number.
         data["decision"] = {"number": record.get("decision_number") or None,
                             "issued_on": record.get("decision_issued_on") or None,
                             "issuer": record.get("decision_issuer") or None}
@@ -205,12 +218,19 @@ def check_rows(domain_app: Any, campaign: Any, rows: list[ParsedRow], cmd: Comma
         except NotFound:
             unknown.add(unit_id)
     stored = domain_app.existing([target_id_for(campaign.campaign_id, p.row.key) for p in rows if p.row is not None])
+    check_tree(domain_app, campaign, rows)
     for parsed in rows:
         if parsed.row is None:
             continue
         if parsed.row.unit_id in unknown:
             parsed.errors.append({"field": "unit_id", "message": f"unit {parsed.row.unit_id!r} is not registered",
                                   "type": "unknown_unit"})
+        if parsed.row.decision is not None:
+            try:
+                campaign.registered_decision(parsed.row.decision.to_value())
+            except DomainError as exc:
+                parsed.errors.append({"field": str(exc.details.get("field") or "decision"), "message": exc.message,
+                                      "type": "unknown_decision"})
         target_id = target_id_for(campaign.campaign_id, parsed.row.key)
         if parsed.errors or target_id not in stored:
             continue
@@ -228,9 +248,64 @@ def check_rows(domain_app: Any, campaign: Any, rows: list[ParsedRow], cmd: Comma
                                   "type": exc.kind})
 
 
-def assignment_kwargs(campaign: Any, row: AssignIn) -> dict[str, Any]:
+def check_tree(domain_app: Any, campaign: Any, rows: list[ParsedRow]) -> None:
+    """Each `parent_key` names a row of the file or an open target of the campaign, and
+    the parents named in the file form no cycle. Adds errors to the rows."""
+    in_file = {p.row.key: p.row.parent_key for p in rows if p.row is not None}
+    for parsed in rows:
+        row = parsed.row
+        if row is None or row.parent_key is None:
+            continue
+        error = _cycle_from(row.key, in_file)
+        if error is None and row.parent_key not in in_file:
+            try:
+                check_parent(_target_or_none(domain_app, target_id_for(campaign.campaign_id, row.parent_key)),
+                             campaign.campaign_id)
+            except DomainError as exc:
+                error = exc.message
+        if error is not None:
+            parsed.errors.append({"field": "parent_key", "message": error, "type": "bad_parent"})
+
+
+def _cycle_from(key: str, parents: dict[str, str | None]) -> str | None:
+    seen = {key}
+    node = parents.get(key)
+    while node is not None and node in parents:
+        if node in seen:
+            return "parent_key: the parents form a cycle"
+        seen.add(node)
+        node = parents[node]
+    return None
+
+
+def _target_or_none(domain_app: Any, target_id: Any) -> Any:
+    try:
+        return domain_app.get_target(target_id)
+    except NotFound:
+        return None
+
+
+def parents_first(rows: list[ImportRow]) -> list[ImportRow]:
+    """The rows with every parent before its children (the order they are saved in)."""
+    parents = {r.key: r.parent_key for r in rows}
+
+    def depth(row: ImportRow) -> int:
+        n, node = 0, row.parent_key
+        while node in parents and n <= len(parents):
+            n, node = n + 1, parents[node]
+        return n
+
+    return sorted(rows, key=depth)
+
+
+def assignment_kwargs(campaign: Any, row: ImportRow) -> dict[str, Any]:
     """The Target.assign keyword arguments a row stands for (as the domain compares them)."""
-    return {**row.kwargs(), "campaign_id": campaign.campaign_id, "timezone": campaign.timezone}
+    kwargs = AssignIn.model_validate(row.assignment(campaign.campaign_id)).kwargs()
+    if kwargs.get("decision") is not None:
+        kwargs["decision"] = campaign.registered_decision(kwargs["decision"])
+    if kwargs.get("parent_id") is not None:
+        kwargs["parent_id"] = str(kwargs["parent_id"])
+    return {**kwargs, "campaign_id": campaign.campaign_id, "timezone": campaign.timezone}
 
 
 def report(rows: list[ParsedRow]) -> list[dict[str, Any]]:

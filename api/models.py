@@ -265,6 +265,8 @@ class DecisionOut(Output):
     issued_on: date
     issuer: str
     title: str | None = None
+    issuer_level: str | None = Field(default=None, description="province, city, ward or unit (empty: not given)")
+    parent_number: str | None = Field(default=None, description="The decision this one makes concrete")
 
 
 class RewardFormOut(Output):
@@ -325,6 +327,11 @@ class ClusterPut(Input):
     member_unit_ids: Annotated[list[Id], Field(default_factory=list, max_length=1000)]
 
 
+class IssuerIn(Input):
+    level: Literal["province", "city", "ward", "unit"]
+    name: ShortText
+
+
 class DecisionIn(Input):
     model_config = ConfigDict(
         json_schema_extra={"examples": [{"number": "934-QĐ/TU", "issued_on": "2022-02-15",
@@ -333,8 +340,11 @@ class DecisionIn(Input):
     )
     number: Annotated[str, Field(min_length=1, max_length=100)]
     issued_on: date
-    issuer: ShortText
+    issuer: Annotated[IssuerIn | ShortText, Field(description="{level, name}; a name alone (older clients) "
+                                                              "records no level")]
     title: Annotated[str, Field(max_length=500)] = ""
+    parent_number: Annotated[str | None, Field(default=None, min_length=1, max_length=100,
+                                               description="The registered decision this one makes concrete")] = None
 
 
 class BonusIn(Input):
@@ -378,11 +388,20 @@ class EscalationInfo(Output):
     resolved_by: str | None = Field(default=None, description="The user id of the member who resolved it")
 
 
-class DecisionOnTarget(Output):
-    number: str
-    issued_on: date
-    issuer: str
-    title: str | None = None
+class DecisionOnTarget(DecisionOut):
+    """The registered decision a target cites (as the campaign records it)."""
+
+
+class RollupOut(Output):
+    children: int
+    completed_on_time: int
+    completed_late: int
+    in_progress_within_deadline: int
+    overdue: int
+    cancelled: int
+    open: int = Field(description="Children not yet completed or cancelled")
+    percent: float | None = Field(description="Done, weighted by points (completed 100, open their last "
+                                              "reported percent; cancelled children left out)")
 
 
 class MeasureOut(Output):
@@ -430,6 +449,8 @@ class TargetOut(Output):
     evidence_count: int = Field(default=0, description="Evidence files attached")
     evidence_sha256: list[str] = Field(default_factory=list,
                                        description="The evidence files the last completion named (digests)")
+    parent_id: str | None = Field(default=None, description="The target this one makes concrete")
+    rollup: RollupOut | None = Field(default=None, description="Its children by report class (only a parent)")
     restricted: bool = Field(default=False, description="True when the reader may not read this target's detail "
                                                          "(another unit's): only its public facts are shown")
 
@@ -670,3 +691,37 @@ class AuditQuery(PageQuery):
     actor_id: Id | None = None
     since: AwareDatetime | None = Field(default=None, description="ISO 8601 with a UTC offset")
     until: AwareDatetime | None = Field(default=None, description="ISO 8601 with a UTC offset")
+
+
+# ------------------------------------------------------------------ decisions and the cascade
+class IssuerOut(Output):
+    level: str | None = None
+    name: str
+
+
+class DecisionEntryOut(Output):
+    number: str
+    issued_on: date
+    issuer: IssuerOut
+    title: str
+    parent_number: str | None = None
+
+
+class DecisionListOut(Output):
+    campaign_id: str
+    items: list[DecisionEntryOut]
+
+
+class TargetNodeOut(TargetOut):
+    children: list[TargetOut] = Field(default_factory=list)
+
+
+class DecisionTreeOut(Output):
+    campaign_id: str
+    decision: DecisionEntryOut
+    targets: list[TargetNodeOut]
+
+
+class ParentTargetsOut(Output):
+    campaign_id: str
+    items: list[TargetOut]

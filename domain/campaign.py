@@ -19,7 +19,9 @@ from thidua.domain.values import (
     Actor,
     Cluster,
     Command,
+    ISSUER_LEVELS,
     Decision,
+    DecisionCitation,
     Policy,
     ScoringScale,
     check_date,
@@ -168,12 +170,32 @@ class Campaign(CommandLog, Aggregate):
         number = require_text(decision.number, "number", max_len=100)
         require_text(decision.issuer, "issuer", max_len=300)
         check_date(decision.issued_on, "issued_on")
+        if decision.issuer_level and decision.issuer_level not in ISSUER_LEVELS:
+            raise BadInput(f"issuer.level must be one of {', '.join(ISSUER_LEVELS)}", field="issuer.level")
+        if decision.parent_number is not None:
+            if decision.parent_number == number:
+                raise BadInput("a decision cannot make itself concrete", field="parent_number")
+            if decision.parent_number not in self.decisions:
+                raise BadInput(f"parent decision {decision.parent_number!r} is not registered in this campaign",
+                               field="parent_number")
         if number in self.decisions:
             if self.decisions[number] == decision:
                 return False
             raise BadInput(f"decision {number!r} is already recorded with other details", field="number")
         self._decision_recorded(decision=decision, **event_meta(cmd, fp))
         return True
+
+    def registered_decision(self, citation: DecisionCitation, field: str = "decision") -> Decision:
+        """The registered decision a target cites; BadInput naming the field otherwise."""
+        decision = self.decisions.get(citation.number)
+        if decision is None:
+            raise BadInput(f"decision {citation.number!r} is not registered in campaign {self.campaign_id!r}",
+                           field=f"{field}.number")
+        mismatch = decision.matches(citation)
+        if mismatch is not None:
+            raise BadInput(f"{field}.{mismatch} does not match the registered decision {citation.number!r}",
+                           field=f"{field}.{mismatch}")
+        return decision
 
     @event("DecisionRecorded")
     def _decision_recorded(self, decision: Decision, actor: Actor, occurred_at: datetime, command_id: str, fingerprint: str) -> None:

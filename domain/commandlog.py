@@ -31,7 +31,9 @@ def _canonical(value: Any) -> Any:
     if isinstance(value, Decimal):
         return str(value.normalize()) if value == value.to_integral() else str(value)
     if is_dataclass(value) and not isinstance(value, type):
-        return _canonical(asdict(value))
+        # A value object that grew fields says how it is fingerprinted (its older shape when they are unset).
+        canonical = getattr(value, "canonical", None)
+        return _canonical(canonical() if callable(canonical) else asdict(value))
     if isinstance(value, dict):
         return {str(k): _canonical(v) for k, v in value.items()}
     if isinstance(value, (list, tuple, set, frozenset)):

@@ -24,6 +24,7 @@ from dataclasses import dataclass
 from datetime import date, datetime, timezone
 from decimal import Decimal
 from typing import Annotated, Any, Literal
+from uuid import UUID
 
 from pydantic import AfterValidator, AwareDatetime, ConfigDict, Field, ValidationError
 
@@ -31,7 +32,7 @@ from thidua.domain.commandlog import event_meta, fingerprint
 from thidua.domain.errors import BadInput, InvalidTransition, NotAllowed
 from thidua.domain.input_rules import EdgeRules
 from thidua.domain.permissions import OWNER, READER, Who, allows, roles_of
-from thidua.domain.values import OPEN_STATES, Actor, Command, Decision, Measure, Role, Status
+from thidua.domain.values import OPEN_STATES, Actor, Command, Decision, DecisionCitation, Measure, Role, Status
 
 # ------------------------------------------------------------------ argument types
 Id = Annotated[str, Field(min_length=1, max_length=100, examples=["phuong-ngo-quyen"])]
@@ -79,6 +80,20 @@ class DecisionRef(ValueArgs):
         return Decision(number=self.number, issued_on=self.issued_on, issuer=self.issuer, title=self.title)
 
 
+class DecisionCitationArgs(ValueArgs):
+    """A target's decision, named by its number in the campaign's registry; the other
+    fields, when given, must match the registered decision (checked at assignment)."""
+
+    number: Annotated[str, Field(min_length=1, max_length=100)]
+    issued_on: date | None = None
+    issuer: Annotated[str | None, Field(default=None, min_length=1, max_length=300,
+                                        description="The issuer's name")] = None
+    title: Annotated[str | None, Field(default=None, max_length=500)] = None
+
+    def to_value(self) -> DecisionCitation:
+        return DecisionCitation(number=self.number, issued_on=self.issued_on, issuer=self.issuer, title=self.title)
+
+
 class MeasureArgs(ValueArgs):
     kind: Annotated[str, Field(min_length=1, max_length=100)]
     goal: Annotated[Decimal, Field(ge=-1e12, le=1e12, max_digits=20, decimal_places=6)]
@@ -103,9 +118,11 @@ class AssignArgs(Args):
     area: Annotated[str, Field(min_length=1, max_length=200)]
     deadline: date
     points: Points
-    decision: DecisionRef | None = None
+    decision: DecisionCitationArgs | None = None
     measure: MeasureArgs | None = None
     note: OptionalText = None
+    parent_id: Annotated[UUID | None, Field(default=None, description="The target this one makes concrete (its "
+                                                                      "parent, of the same campaign)")] = None
 
 
 class StartArgs(Args):
@@ -231,6 +248,30 @@ class MarkOverdueArgs(Args):
 
 class RemindStaleArgs(Args):
     since: Instant
+
+
+class ChildOutcomeArgs(Args):
+    """One closed child of a parent target: the event that closed it (its position)."""
+
+    target_id: UUID
+    position: Annotated[int, Field(ge=1)]
+    report_class: Literal["completed_on_time", "completed_late", "cancelled"]
+
+
+class CompleteByChildrenArgs(Args):
+    late: bool
+    children: Annotated[list[ChildOutcomeArgs], Field(min_length=1, max_length=100_000)]
+
+    def kwargs(self) -> dict[str, Any]:
+        return {"late": self.late, "children": [c.model_dump(mode="json") for c in self.children]}
+
+
+class ReopenByChildArgs(Args):
+    child_id: UUID
+    position: Annotated[int, Field(ge=1, description="The position of the child's reopening event")]
+
+    def kwargs(self) -> dict[str, Any]:
+        return {"child_id": str(self.child_id), "position": self.position}
 
 
 # ------------------------------------------------------------------ the declaration
@@ -374,11 +415,25 @@ ATTACH_EVIDENCE = TargetCommand(
     "attach_evidence", "EvidenceAttached", EvidenceArgs, OPEN_STATES, _OWNER,
     "Attach an evidence file (owning unit; multipart upload)", segment="evidence", own_route=True)
 
+# The cascade (thidua.workflows.cascade): a parent target follows its children.
+COMPLETE_BY_CHILDREN = TargetCommand(
+    "complete_by_children", "CompletedByChildren", CompleteByChildrenArgs, OPEN_STATES, _SYSTEM,
+    "Cascade: the last open child completed (late if any child was late)", to_state=Status.COMPLETED,
+    escalation="closes")
+REOPEN_BY_CHILD = TargetCommand(
+    "reopen_by_child", "ReopenedByChild", ReopenByChildArgs, frozenset({Status.COMPLETED}), _SYSTEM,
+    "Cascade: a child of the completed parent was reopened", to_state=Status.IN_PROGRESS)
+
 # Every command of a target, in the order of the lifecycle table.
 COMMANDS: dict[str, TargetCommand] = {c.name: c for c in (
     ASSIGN, START, REPORT_PROGRESS, BLOCK, UNBLOCK, ESCALATE, RESOLVE, COMPLETE, REOPEN, EXTEND_DEADLINE,
     REASSIGN, CANCEL, AUTO_ESCALATE, REMIND_ESCALATION, MARK_OVERDUE, REMIND_STALE, COMMENT, ATTACH_EVIDENCE,
+    COMPLETE_BY_CHILDREN, REOPEN_BY_CHILD,
 )}
+# The commands the cascade issues to a parent's workflow (as `system`).
+CASCADE_COMMANDS: dict[str, TargetCommand] = {c.name: c for c in (COMPLETE_BY_CHILDREN, REOPEN_BY_CHILD)}
+# What a hand-issued command on a parent with open children may not be (409).
+CLOSING_BY_HAND = frozenset({COMPLETE.name, CANCEL.name})
 
 
 def routed(commands: Mapping[str, TargetCommand] = COMMANDS) -> list[TargetCommand]:
@@ -449,8 +504,8 @@ def handles(spec: TargetCommand) -> Callable[[Callable[..., None]], Callable[...
 
 
 # ------------------------------------------------------------------ the table, for the docs
-_WHO_NAMES = {OWNER: "owning unit", READER: "unit heads who may read it", Role.SECRETARIAT: "secretariat", Role.STANDING_COMMITTEE: "standing_committee",
-              Role.SYSTEM: "system (timer)"}
+_WHO_NAMES = {OWNER: "owning unit", READER: "unit heads who may read it", Role.SECRETARIAT: "secretariat",
+              Role.STANDING_COMMITTEE: "standing_committee", Role.SYSTEM: "system"}
 
 
 def lifecycle_table(commands: Mapping[str, TargetCommand] = COMMANDS) -> str:

@@ -105,15 +105,19 @@ class Target(CommandLog, Aggregate):
         decision: Decision | None = None,
         measure: Measure | None = None,
         note: str | None = None,
+        parent_id: UUID | str | None = None,
     ) -> Target:
         """Create a target. `key` defaults to the command id, so a retried
-        assignment names the same target either way."""
+        assignment names the same target either way. `parent_id` (checked by the caller:
+        a target of the same campaign) makes it a child whose outcome rolls up there."""
         lc.ASSIGN.check_allowed(cmd.actor, unit_id)
         payload = cls.assignment_payload(
             campaign_id=campaign_id, unit_id=unit_id, title=title, area=area,
             deadline=deadline, points=points, timezone=timezone, key=key or cmd.id,
-            decision=decision, measure=measure, note=note,
+            decision=decision, measure=measure, note=note, parent_id=parent_id,
         )
+        if payload.get("parent_id") == str(target_id_for(payload["campaign_id"], payload["key"])):
+            raise BadInput("a target cannot be its own parent", field="parent_id")
         fp = fingerprint("assign", **payload)
         deadline_at = end_of_day(payload["deadline"], timezone)
         return cls(
@@ -124,8 +128,10 @@ class Target(CommandLog, Aggregate):
 
     @staticmethod
     def assignment_payload(**kw: Any) -> dict[str, Any]:
-        """Validated assignment arguments; also what `assign` fingerprints."""
-        return {
+        """Validated assignment arguments; also what `assign` fingerprints (a parent only
+        when there is one, so assignments made before parents existed replay the same)."""
+        parent = kw.get("parent_id")
+        return ({"parent_id": str(parent)} if parent is not None else {}) | {
             "campaign_id": require_text(kw["campaign_id"], "campaign_id", max_len=100),
             "key": require_text(check_key(kw["key"], "key"), "key", max_len=200),
             "unit_id": require_text(kw["unit_id"], "unit_id", max_len=100),
@@ -171,8 +177,11 @@ class Target(CommandLog, Aggregate):
         occurred_at: datetime,
         command_id: str,
         fingerprint: str,
+        parent_id: str | None = None,  # (absent from targets assigned before parents existed)
     ) -> None:
         self.campaign_id = campaign_id
+        self.parent_id = parent_id
+        self.completed_late_by_children = False
         self.key = key
         self.unit_id = unit_id
         self.title = title
@@ -418,12 +427,7 @@ class Target(CommandLog, Aggregate):
 
     @event("Reopened")
     def _reopened(self, reason: str, actor: Actor, occurred_at: datetime, command_id: str, fingerprint: str) -> None:
-        self.status = Status.IN_PROGRESS
-        self.completed_at = None
-        self.deadline_at_completion = None
-        self.overdue = occurred_at > self.deadline_at
-        self.reopens += 1
-        self.last_activity_at = occurred_at
+        self._reopen_now(occurred_at)
         self._record_meta(command_id, fingerprint, occurred_at, actor)
 
     @handles(lc.EXTEND_DEADLINE)
@@ -471,6 +475,53 @@ class Target(CommandLog, Aggregate):
             self.escalation = {**self.escalation, "state": EscalationState.RESOLVED, "resolved_at": occurred_at,
                                "directive": None, "resolved_by": actor.id}
         self._record_meta(command_id, fingerprint, occurred_at, actor)
+
+    # ------------------------------------------------------------- the cascade
+    @handles(lc.COMPLETE_BY_CHILDREN)
+    def complete_by_children(self, meta: Meta, late: bool, children: list[dict[str, Any]]) -> None:
+        """The last open child completed: the parent completes by itself, naming the events
+        that closed its children; late when any child was."""
+        if not children:
+            raise BadInput("a completion by children names at least one child", field="children")
+        self._completed_by_children(late=bool(late), children=[dict(c) for c in children], **meta)
+
+    @event("CompletedByChildren")
+    def _completed_by_children(
+        self, late: bool, children: list[dict[str, Any]], actor: Actor, occurred_at: datetime, command_id: str,
+        fingerprint: str,
+    ) -> None:
+        self.status = Status.COMPLETED
+        self.completed_at = occurred_at
+        self.deadline_at_completion = self.deadline_at
+        self.completed_late_by_children = late
+        self.result = None
+        self.evidence = None
+        self.overdue = False
+        if self.escalation and self.escalation["state"] == EscalationState.OPEN:
+            self.escalation = {**self.escalation, "state": EscalationState.RESOLVED, "resolved_at": occurred_at,
+                               "directive": None, "resolved_by": actor.id}
+        self._record_meta(command_id, fingerprint, occurred_at, actor)
+
+    @handles(lc.REOPEN_BY_CHILD)
+    def reopen_by_child(self, meta: Meta, child_id: str, position: int) -> None:
+        """A child of this completed parent was reopened (its event at `position`)."""
+        self._reopened_by_child(child_id=str(child_id), position=int(position), **meta)
+
+    @event("ReopenedByChild")
+    def _reopened_by_child(
+        self, child_id: str, position: int, actor: Actor, occurred_at: datetime, command_id: str, fingerprint: str
+    ) -> None:
+        self._reopen_now(occurred_at)
+        self._record_meta(command_id, fingerprint, occurred_at, actor)
+
+    def _reopen_now(self, occurred_at: datetime) -> None:
+        self.status = Status.IN_PROGRESS
+        self.completed_at = None
+        self.deadline_at_completion = None
+        self.completed_late_by_children = False
+        self.overdue = occurred_at > self.deadline_at
+        self.reopens += 1
+        self.last_activity_at = occurred_at
 
     @handles(lc.MARK_OVERDUE)
     def mark_overdue(self, meta: Meta, deadline_at: datetime) -> None:
@@ -569,6 +620,8 @@ class Target(CommandLog, Aggregate):
 
     @property
     def report_class(self) -> ReportClass:
+        if self.status == Status.COMPLETED and getattr(self, "completed_late_by_children", False):
+            return ReportClass.COMPLETED_LATE  # a late child makes its parent late
         return classify(self.status, self.overdue, self.completed_at, self.deadline_at_completion)
 
     def to_state(self) -> dict[str, Any]:
@@ -610,6 +663,7 @@ class Target(CommandLog, Aggregate):
             "evidence_count": len(self.evidence_files),
             "evidence_sha256": list(self.evidence_sha256),
             "decision": _jsonable(self.decision),
+            "parent_id": getattr(self, "parent_id", None),
             "measure": _jsonable(self.measure),
             "assigned_at": _iso(self.assigned_at),
             "updated_at": _iso(self.updated_at),

@@ -233,14 +233,22 @@ class ScoringScale:
         return {"on_time": self.on_time, "late": self.late, "reward_slots": self.reward_slots}
 
 
+# Who may issue a decision (the level of its issuer), from the top down.
+ISSUER_LEVELS = ("province", "city", "ward", "unit")
+
+
 @dataclass(frozen=True)
 class Decision:
-    """The document that assigned work (quyết định)."""
+    """The document that assigned work (quyết định). `issuer` is the issuer's name,
+    `issuer_level` one of ISSUER_LEVELS ("" in decisions recorded before levels were
+    kept), `parent_number` the decision this one makes concrete (cụ thể hóa)."""
 
     number: str
     issued_on: date
     issuer: str
     title: str = ""
+    issuer_level: str = ""
+    parent_number: str | None = None
 
     def __post_init__(self) -> None:
         # (the years are checked where a command brings a decision: events read back
@@ -249,7 +257,37 @@ class Decision:
             raise BadInput("decision.issued_on must be a date (YYYY-MM-DD)", field="decision.issued_on")
 
     def to_dict(self) -> dict[str, Any]:
-        return asdict(self)
+        """Its fields; the level and parent only when set (a decision without them is
+        stored, and fingerprinted, as before they existed)."""
+        data = asdict(self)
+        if not self.issuer_level:
+            del data["issuer_level"]
+        if self.parent_number is None:
+            del data["parent_number"]
+        return data
+
+    canonical = to_dict  # what fingerprints see (thidua.domain.commandlog)
+
+    def matches(self, citation: DecisionCitation) -> str | None:
+        """The first field a citation gives that differs from this decision (None: all match)."""
+        if citation.issued_on is not None and citation.issued_on != self.issued_on:
+            return "issued_on"
+        if citation.issuer is not None and citation.issuer.strip() != self.issuer:
+            return "issuer"
+        if citation.title and citation.title.strip() != self.title:
+            return "title"
+        return None
+
+
+@dataclass(frozen=True)
+class DecisionCitation:
+    """How a target names its decision: by number; the other fields, when given, must
+    match the decision registered under that number in the campaign."""
+
+    number: str
+    issued_on: date | None = None
+    issuer: str | None = None
+    title: str | None = None
 
 
 @dataclass(frozen=True)

@@ -28,6 +28,7 @@ import asyncpg
 
 from thidua.projections.audit import AuditProjection, StaleBatch
 from thidua.projections.batch import BatchContext, Group, Prepared
+from thidua.projections.cascade import CascadeProjection
 from thidua.projections.catalog import CatalogProjection
 from thidua.projections.escalations import EscalationsProjection
 from thidua.projections.identity import IdentityCache
@@ -48,6 +49,7 @@ def make_groups(names: list[str], *, recompute_every: float = 2.0, bulk: bool = 
         "escalations": EscalationsProjection,
         "audit_log": AuditProjection,
         "notifications": NotificationsProjection,
+        "cascade": CascadeProjection,
     }
     return [factories[n]() for n in names]
 

@@ -15,6 +15,7 @@ in `projection_tracking`, written in the same transaction as the group's rows:
 | notifications| notifications          | notifications, notification_recipients,                  |
 |              |                        | notification_preferences, webhooks, webhook_deliveries   |
 |              |                        | (the outbox: never rebuilt, see NEVER_REBUILT)           |
+| cascade      | cascade                | target_links, target_rollups (parents and children)      |
 
 `scoreboard` has its own tracking row because, during a long catch-up, the projector
 recomputes cluster boards only every few seconds: clusters whose rows are stale are
@@ -49,6 +50,7 @@ GROUPS: dict[str, tuple[str, ...]] = {
     "audit_log": ("audit_log",),
     "notifications": ("notifications", "notification_recipients", "notification_preferences", "webhooks",
                       "webhook_deliveries"),
+    "cascade": ("target_links", "target_rollups"),
 }
 
 # The outbox (thidua.projections.notifications) keeps what was read and delivered beside what
@@ -63,6 +65,7 @@ TRACKING_ROWS: dict[str, tuple[str, ...]] = {
     "escalations": ("escalations",),
     "audit_log": ("audit_log",),
     "notifications": ("notifications",),
+    "cascade": ("cascade",),
 }
 
 ALL_TRACKING = tuple(name for rows in TRACKING_ROWS.values() for name in rows)
@@ -205,13 +208,17 @@ _DDL: dict[str, list[str]] = {
             state jsonb NOT NULL,
             assigned_at timestamptz NOT NULL,
             updated_at timestamptz NOT NULL,
-            position bigint NOT NULL
+            position bigint NOT NULL,
+            has_children boolean NOT NULL DEFAULT false
         )""",
+        # A parent (a target with children: the city's own) counts in no unit's scoreboard.
+        "ALTER TABLE {s}.targets ADD COLUMN IF NOT EXISTS has_children boolean NOT NULL DEFAULT false",
         # Lists are keyset-paginated by target_id inside a campaign; the unit index also
         # carries what scoring needs, so a cluster's facts come from an index-only scan.
         "CREATE INDEX IF NOT EXISTS targets_campaign_idx ON {s}.targets (campaign_id, target_id)",
         """CREATE INDEX IF NOT EXISTS targets_unit_idx ON {s}.targets (campaign_id, unit_id, target_id)
-            INCLUDE (points, report_class, status)""",
+            INCLUDE (points, report_class, status, has_children)""",
+        "CREATE INDEX IF NOT EXISTS targets_parents_idx ON {s}.targets (target_id) WHERE has_children",
         "CREATE INDEX IF NOT EXISTS targets_status_idx ON {s}.targets (campaign_id, status, target_id)",
         "CREATE INDEX IF NOT EXISTS targets_class_idx ON {s}.targets (campaign_id, report_class, target_id)",
         "CREATE INDEX IF NOT EXISTS targets_overdue_idx ON {s}.targets (campaign_id, target_id) WHERE overdue",
@@ -387,6 +394,42 @@ _DDL: dict[str, list[str]] = {
             PRIMARY KEY (notification_id, attempt)
         )""",
         "CREATE INDEX IF NOT EXISTS webhook_deliveries_hook_idx ON {s}.webhook_deliveries (webhook_id, attempted_at)",
+    ],
+    # Parents and children (thidua.projections.cascade): every target's link to its parent
+    # with what the rollup counts, and each parent's rollup of its children.
+    "cascade": [
+        """CREATE TABLE IF NOT EXISTS {s}.target_links (
+            target_id uuid PRIMARY KEY,
+            campaign_id text NOT NULL,
+            parent_id uuid,
+            decision_number text,
+            unit_id text NOT NULL,
+            title text NOT NULL,
+            points numeric NOT NULL,
+            status text NOT NULL,
+            report_class text NOT NULL,
+            percent numeric,
+            closed_position bigint,
+            reopened_position bigint,
+            position bigint NOT NULL
+        )""",
+        "CREATE INDEX IF NOT EXISTS target_links_parent_idx ON {s}.target_links (parent_id) WHERE parent_id IS NOT NULL",
+        """CREATE INDEX IF NOT EXISTS target_links_decision_idx ON {s}.target_links (decision_number, campaign_id)
+            WHERE decision_number IS NOT NULL""",
+        """CREATE TABLE IF NOT EXISTS {s}.target_rollups (
+            target_id uuid PRIMARY KEY,
+            campaign_id text NOT NULL,
+            children integer NOT NULL,
+            completed_on_time integer NOT NULL,
+            completed_late integer NOT NULL,
+            in_progress_within_deadline integer NOT NULL,
+            overdue integer NOT NULL,
+            cancelled integer NOT NULL,
+            open_children integer NOT NULL,
+            percent numeric,
+            position bigint NOT NULL
+        )""",
+        "CREATE INDEX IF NOT EXISTS target_rollups_campaign_idx ON {s}.target_rollups (campaign_id)",
     ],
 }
 

@@ -116,7 +116,7 @@ async def recompute(ctx: BatchContext, campaign_id: str, cluster_ids: set[str]) 
     unit_ids = sorted({u for c in clusters for u in c.unit_ids})
     facts = target_facts(await conn.fetch(
         f"SELECT unit_id, points, report_class, status FROM {ctx.table('targets')} "
-        "WHERE campaign_id = $1 AND unit_id = ANY($2)",
+        "WHERE campaign_id = $1 AND unit_id = ANY($2) AND NOT has_children",  # unit targets only
         campaign_id,
         unit_ids,
     )) if unit_ids else []
@@ -280,7 +280,9 @@ async def _scoreboard_as_of(conn: Any, campaign_id: str, cluster_id: str | None,
     facts = _expanded_facts(await conn.fetch(
         "SELECT unit_id, points, report_class, status, count(*) AS n FROM public.target_status_history "
         "WHERE campaign_id = $1 AND valid_from <= $2 AND (valid_to IS NULL OR valid_to > $2) "
-        "AND unit_id = ANY($3) GROUP BY unit_id, points, report_class, status",
+        "AND unit_id = ANY($3) AND target_id NOT IN "
+        "(SELECT target_id FROM public.targets WHERE campaign_id = $1 AND has_children) "
+        "GROUP BY unit_id, points, report_class, status",
         campaign_id,
         at,
         unit_ids,
@@ -337,7 +339,8 @@ async def what_if(
         unit_ids = sorted({u for c in clusters for u in c.unit_ids})
         facts = _expanded_facts(await conn.fetch(
             "SELECT unit_id, points, report_class, status, count(*) AS n FROM public.targets "
-            "WHERE campaign_id = $1 AND unit_id = ANY($2) GROUP BY unit_id, points, report_class, status",
+            "WHERE campaign_id = $1 AND unit_id = ANY($2) AND NOT has_children "
+            "GROUP BY unit_id, points, report_class, status",
             campaign_id,
             unit_ids,
         ))

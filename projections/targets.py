@@ -13,6 +13,7 @@ from thidua.projections import scoreboard
 from thidua.projections.batch import BatchContext, Prepared, Stopwatch, copy_rows, upsert_many
 from thidua.projections.codec import dumps
 from thidua.projections.pipeline import Step
+from thidua.projections.schema import qident
 
 _TARGET_COLUMNS = (
     ("target_id", "uuid"),
@@ -32,6 +33,7 @@ _TARGET_COLUMNS = (
     ("assigned_at", "timestamptz"),
     ("updated_at", "timestamptz"),
     ("position", "bigint"),
+    ("has_children", "boolean"),
 )
 _HISTORY_COLUMNS = (
     "target_id", "position", "campaign_id", "unit_id", "points", "status", "overdue", "report_class",
@@ -53,6 +55,7 @@ class TargetsBatch:
     dirty: Dirty = field(default_factory=set)
     whole_campaigns: set[str] = field(default_factory=set)
     renamed_units: set[str] = field(default_factory=set)
+    new_parents: set[UUID] = field(default_factory=set)  # targets that got their first child in the batch
 
 
 class TargetsProjection:
@@ -72,9 +75,15 @@ class TargetsProjection:
         self.defer_rows = defer_rows
         self.deferred: dict[UUID, tuple[Any, int]] = {}  # target -> (aggregate, position of its last event)
         self.written_before = False
+        # Targets with children (the city's own): scoreboards count unit targets only.
+        self.parents: set[UUID] = set()
 
     async def sync(self, conn: asyncpg.Connection, schema: str, start: int) -> None:
-        pass
+        # As of the batch's start: the rows written, and the children whose rows wait (defer_rows).
+        self.parents = {r["target_id"] for r in await conn.fetch(
+            f"SELECT target_id FROM {qident(schema)}.targets WHERE has_children")}
+        self.parents |= {UUID(str(agg.parent_id)) for agg, _ in self.deferred.values()
+                         if getattr(agg, "parent_id", None)}
 
     def prepare(self, batch: Prepared, steps: list[Step]) -> TargetsBatch:
         out = TargetsBatch()
@@ -82,6 +91,11 @@ class TargetsProjection:
         for step in steps:
             if step.kind == "target":
                 by_target.setdefault(step.stored.originator_id, []).append(step)
+                if step.event_type == "Assigned" and getattr(step.aggregate, "parent_id", None):
+                    parent = UUID(str(step.aggregate.parent_id))
+                    if parent not in self.parents:
+                        self.parents.add(parent)
+                        out.new_parents.add(parent)
             elif step.kind == "campaign":
                 cid = step.aggregate.campaign_id
                 if step.event_type == "ClusterSet":
@@ -112,6 +126,11 @@ class TargetsProjection:
 
     async def write(self, ctx: BatchContext, batch: TargetsBatch) -> None:
         await self._write_targets(ctx, batch.targets, batch.copy_targets)
+        if batch.new_parents:  # (rows of this batch already say so; older rows learn it here)
+            for r in await ctx.conn.fetch(
+                    f"UPDATE {ctx.table('targets')} SET has_children = true WHERE target_id = ANY($1::uuid[]) "
+                    "RETURNING campaign_id, unit_id", list(batch.new_parents)):
+                batch.touched_units.add((r["campaign_id"], r["unit_id"]))
         if batch.closes:
             await ctx.conn.execute(
                 f"UPDATE {ctx.table('target_status_history')} h SET valid_to = x.t "
@@ -146,8 +165,7 @@ class TargetsProjection:
         else:
             await upsert_many(ctx.conn, ctx.schema, "targets", _TARGET_COLUMNS, rows, ("target_id",))
 
-    @staticmethod
-    def _target_rows(latest: Any) -> list[tuple[Any, ...]]:
+    def _target_rows(self, latest: Any) -> list[tuple[Any, ...]]:
         """Rows of (target id, aggregate, position of its last event) triples."""
         rows = []
         for tid, target, position in latest:
@@ -157,7 +175,7 @@ class TargetsProjection:
                     tid, target.campaign_id, target.unit_id, target.title, target.area, target.deadline,
                     target.deadline_at, target.points, str(target.status), bool(target.overdue),
                     str(target.report_class), target.version, None if esc is None else str(esc["state"]),
-                    dumps(target.to_state()), target.assigned_at, target.updated_at, position,
+                    dumps(target.to_state()), target.assigned_at, target.updated_at, position, tid in self.parents,
                 )
             )
         return rows

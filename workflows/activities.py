@@ -19,6 +19,7 @@ import threading
 from collections.abc import Callable
 from datetime import timedelta
 from typing import Any, TypeVar
+from uuid import UUID
 
 from temporalio import activity
 from temporalio.exceptions import ApplicationError
@@ -29,6 +30,7 @@ from thidua.domain.errors import BadInput, DomainError, NotFound, VersionConflic
 from thidua.domain import lifecycle as lc
 from thidua.domain.permissions import READER
 from thidua.domain.target import Target, target_id_for
+from thidua.domain.tree import check_no_cycle, check_parent
 from thidua.domain.values import Actor, Command
 from thidua.workflows.commands import as_utc
 from thidua.workflows.errors import INTERNAL_ERROR, to_application_error
@@ -177,6 +179,8 @@ class TargetActivities:
         def create() -> Target:
             campaign.check_open("assign")
             self._check_unit(req.unit_id, "unit_id")
+            if details["parent_id"] is not None:
+                check_parent(self._existing_target(details["parent_id"]), req.campaign_id)
             return Target.assign(cmd, **details)
 
         def same_again(existing: Target) -> bool:
@@ -204,6 +208,8 @@ class TargetActivities:
             raise BadInput("a key is repeated within the batch", field="key")
         units_seen: set[str] = set()
         target_ids = [target_id_for(inp.campaign_id, key) for key in keys]
+        batch_ids = set(target_ids)  # a parent may be assigned in the same batch
+        parents_seen: set[str] = set()
         for _ in range(SAVE_ATTEMPTS):
             campaign = self.app.get_campaign(inp.campaign_id)
             stored = self.app.existing(target_ids)
@@ -224,7 +230,12 @@ class TargetActivities:
                 if req.unit_id not in units_seen:
                     self._check_unit(req.unit_id, "unit_id")
                     units_seen.add(req.unit_id)
+                parent_id = details["parent_id"]
+                if parent_id is not None and UUID(parent_id) not in batch_ids and parent_id not in parents_seen:
+                    check_parent(self._existing_target(parent_id), inp.campaign_id)
+                    parents_seen.add(parent_id)  # (many rows of an import share their parent)
                 targets.append((key, Target.assign(cmd, **details), None))
+            check_no_cycle({str(t.id): t.parent_id for _, t, replay in targets if replay is None})
             try:
                 positions = self.app.save_each(*(target for _, target, replay in targets if replay is None))
             except VersionConflict:
@@ -312,11 +323,17 @@ class TargetActivities:
 
 
 def _assignment(req: AssignRequest, campaign: Campaign) -> dict[str, Any]:
-    """`Target.assign`'s keyword arguments for an assign request."""
+    """`Target.assign`'s keyword arguments for an assign request: the decision it cites
+    resolved to the campaign's registered one (BadInput naming the field otherwise)."""
     args = lc.ASSIGN.decode({
         "unit_id": req.unit_id, "title": req.title, "area": req.area, "deadline": req.deadline,
         "points": req.points, "key": req.key, "decision": req.decision, "measure": req.measure, "note": req.note,
+        "parent_id": req.parent_id,
     })
+    if args["decision"] is not None:
+        args["decision"] = campaign.registered_decision(args["decision"])
+    if args["parent_id"] is not None:
+        args["parent_id"] = str(args["parent_id"])
     return {**args, "campaign_id": req.campaign_id, "timezone": campaign.timezone, "key": req.key or req.command_id}
 
 

@@ -38,7 +38,7 @@ from temporalio.service import RPCError, RPCStatusCode
 
 from thidua.domain.errors import BadInput, NotFound
 from thidua.domain.target import target_id_for
-from thidua.domain.values import Actor, Decision, Measure
+from thidua.domain.values import SYSTEM, Actor, Decision, Measure
 from thidua.domain import lifecycle as lc
 from thidua.workflows.commands import encode_args
 from thidua.workflows.assign_batch_workflow import AssignBatchWorkflow
@@ -271,6 +271,18 @@ class TargetGateway:
             target_id, MODE_LOAD, TargetWorkflow.command, request, update_id_for(command_id, command, request.args)
         )
 
+    async def cascade(self, target_id: str, command: str, command_id: str, args: Mapping[str, Any]) -> CommandResult:
+        """A command of the cascade (lc.CASCADE_COMMANDS) on a parent target, as `system`
+        (thidua.workflows.cascade); idempotent by its command id like any command."""
+        target_id = _check_target_id(target_id)
+        _check_command_id(command_id)
+        spec = lc.command_named(command, lc.CASCADE_COMMANDS)
+        request = CommandRequest(command=command, actor=SYSTEM.to_dict(), command_id=command_id,
+                                 args=spec.encode(args))
+        return await self._update(
+            target_id, MODE_LOAD, TargetWorkflow.command, request, update_id_for(command_id, command, request.args)
+        )
+
     async def refresh(self, target_ids: Iterable[str], *, concurrency: int = 32) -> int:
         """Make these targets' running workflows re-read the target and its campaign
         (call it after changing a campaign's policy). Returns how many were running."""
@@ -422,6 +434,7 @@ def assign_request(
     decision: Decision | Mapping[str, Any] | None = None,
     measure: Measure | Mapping[str, Any] | None = None,
     note: str | None = None,
+    parent_id: str | None = None,
 ) -> AssignRequest:
     """An assignment checked against its declaration and normalised for the workflows
     (BadInput naming the field when one is wrong)."""
@@ -429,14 +442,21 @@ def assign_request(
     _check_text("campaign_id", campaign_id, True)
     args = lc.ASSIGN.parse({
         "unit_id": unit_id, "title": title, "area": area, "deadline": deadline, "points": points, "key": key,
-        "decision": _plain(decision), "measure": _plain(measure), "note": note,
+        "decision": _citation(decision), "measure": _plain(measure), "note": note, "parent_id": parent_id,
     })
     as_json = args.model_dump(mode="json")
     return AssignRequest(
         actor=actor.to_dict(), command_id=command_id, campaign_id=campaign_id, unit_id=args.unit_id,
         title=args.title, area=args.area, deadline=args.deadline, points=as_json["points"], key=args.key,
-        decision=as_json["decision"], measure=as_json["measure"], note=args.note,
+        decision=as_json["decision"], measure=as_json["measure"], note=args.note, parent_id=as_json["parent_id"],
     )
+
+
+def _citation(decision: Any) -> Any:
+    """A registered Decision cited by a target: its number and the fields that must match."""
+    if isinstance(decision, Decision):
+        return {"number": decision.number, "issued_on": decision.issued_on, "issuer": decision.issuer}
+    return decision
 
 
 def _plain(value: Any) -> Any:

@@ -19,6 +19,9 @@ from thidua.domain.errors import BadInput
 
 # Commands a caller may send; the timer commands are the workflow's own.
 USER_COMMANDS: dict[str, lc.TargetCommand] = {c.name: c for c in lc.routed()}
+# Commands the `command` update takes: people's, and the cascade's (issued as `system`
+# by thidua.workflows.cascade; `who` lets no one else issue them).
+UPDATE_COMMANDS: dict[str, lc.TargetCommand] = {**USER_COMMANDS, **lc.CASCADE_COMMANDS}
 
 
 def encode_args(command: str, args: Mapping[str, Any] | lc.Args | None) -> dict[str, Any]:

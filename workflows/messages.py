@@ -129,6 +129,7 @@ class AssignRequest:
     decision: dict[str, Any] | None = None
     measure: dict[str, Any] | None = None
     note: str | None = None
+    parent_id: str | None = None
 
 
 @dataclass

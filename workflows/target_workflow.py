@@ -42,7 +42,7 @@ with workflow.unsafe.imports_passed_through():
     from thidua.domain import lifecycle as lc
     from thidua.domain.values import SYSTEM, Actor, Status
     from thidua.workflows import search_attributes
-    from thidua.workflows.commands import USER_COMMANDS
+    from thidua.workflows.commands import UPDATE_COMMANDS
     from thidua.workflows.errors import INTERNAL_ERROR, failure_of_activity, to_application_error
     from thidua.workflows.messages import (
         DEFAULT_REMINDER_FLOOR,
@@ -247,7 +247,7 @@ class TargetWorkflow:
         """Cheap checks on what the workflow knows; a command id already applied is let
         through (the activity answers it as a replay)."""
         try:
-            spec = lc.command_named(req.command, USER_COMMANDS)
+            spec = lc.command_named(req.command, UPDATE_COMMANDS)
             spec.parse(req.args)
             actor = _actor(req.actor)
             if not req.command_id or len(req.command_id) > 200:

@@ -10,7 +10,6 @@ here waits for a receiver.
 
 from __future__ import annotations
 
-import asyncio
 import logging
 from typing import Any
 
@@ -20,6 +19,7 @@ from temporalio.common import WorkflowIDConflictPolicy, WorkflowIDReusePolicy
 from temporalio.exceptions import WorkflowAlreadyStartedError
 
 from thidua.projections.notifications import OUTBOX_CHANNEL
+from thidua.workflows.listening import Listener
 from thidua.workflows.webhook_workflow import Delivery, WebhookDeliveryWorkflow, webhooks_queue
 
 log = logging.getLogger("thidua.webhooks")
@@ -31,20 +31,16 @@ def workflow_id(notification_id: Any) -> str:
     return f"webhook-{notification_id}"
 
 
-class Dispatcher:
+class Dispatcher(Listener):
+    channel = OUTBOX_CHANNEL
+    what = "webhook dispatch"
+
     def __init__(self, client: Client, dsn: str, task_queue: str, *, poll_interval: float = 2.0,
                  initial_interval_ms: int = 1000, window_s: int = 86_400) -> None:
+        super().__init__(dsn, poll_interval, log)
         self.client = client
-        self.dsn = dsn
         self.queue = webhooks_queue(task_queue)
-        self.poll_interval = poll_interval
         self.plan = (initial_interval_ms, window_s)
-        self._wake = asyncio.Event()
-        self._stopping = False
-
-    def stop(self) -> None:
-        self._stopping = True
-        self._wake.set()
 
     async def dispatch_once(self, conn: asyncpg.Connection) -> int:
         rows = await conn.fetch(
@@ -75,29 +71,3 @@ class Dispatcher:
         if failed is not None:
             raise failed
         return len(rows)
-
-    async def run(self) -> None:
-        backoff = 0.5
-        while not self._stopping:
-            conn = listen = None
-            try:
-                conn = await asyncpg.connect(self.dsn)
-                listen = await asyncpg.connect(self.dsn)  # LISTEN needs a connection of its own
-                await listen.add_listener(OUTBOX_CHANNEL, lambda *_: self._wake.set())
-                backoff = 0.5
-                while not self._stopping:
-                    self._wake.clear()
-                    if await self.dispatch_once(conn):
-                        continue
-                    try:
-                        await asyncio.wait_for(self._wake.wait(), self.poll_interval)
-                    except TimeoutError:
-                        pass
-            except Exception:  # the database or Temporal away: try again, never skip a row
-                log.exception("webhook dispatch failed; retrying in %.1fs", backoff)
-                await asyncio.sleep(backoff)
-                backoff = min(backoff * 2, 30.0)
-            finally:
-                for c in (listen, conn):
-                    if c is not None and not c.is_closed():
-                        await c.close()

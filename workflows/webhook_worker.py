@@ -16,6 +16,8 @@ from thidua.dburl import asyncpg_dsn
 from thidua.workflows.digest_activities import DigestActivities
 from thidua.workflows.digest_schedules import DigestSchedules
 from thidua.workflows.digest_workflow import DailyDigestWorkflow
+from thidua.workflows.cascade import CascadeDispatcher
+from thidua.workflows.client import TargetGateway
 from thidua.workflows.mail import Mailer
 from thidua.workflows.webhook_activities import WebhookActivities
 from thidua.workflows.webhook_dispatch import Dispatcher
@@ -39,11 +41,15 @@ class WebhookService:
         self.dispatcher = Dispatcher(client, dsn, task_queue, poll_interval=poll_interval,
                                      initial_interval_ms=initial_interval_ms, window_s=window_s)
         self.schedules = DigestSchedules(client, dsn, webhooks_queue(task_queue), interval=digest_interval)
+        # Parents that follow their children (thidua.workflows.cascade) ride along: it is
+        # the same kind of thing, read-model rows turned into Temporal commands.
+        self.cascade = CascadeDispatcher(TargetGateway(client, task_queue), dsn, poll_interval=poll_interval)
         self._tasks: list[asyncio.Task[None]] = []
 
     async def __aenter__(self) -> WebhookService:
         self._tasks = [asyncio.create_task(self.worker.run()), asyncio.create_task(self.dispatcher.run()),
-                       asyncio.create_task(self.schedules.run())]
+                       asyncio.create_task(self.schedules.run()),
+                       asyncio.create_task(self.cascade.run())]
         return self
 
     async def __aexit__(self, *exc: object) -> None:
@@ -56,6 +62,7 @@ class WebhookService:
     async def shutdown(self) -> None:
         self.dispatcher.stop()
         self.schedules.stop()
+        self.cascade.stop()
         await self.worker.shutdown()
         await asyncio.gather(*self._tasks, return_exceptions=True)
         await self.activities.close()

@@ -208,7 +208,10 @@ async def put_cluster(cid: CampaignId, cluster_id: ClusterIdPath, body: ClusterP
 async def post_decision(cid: CampaignId, body: DecisionIn, user: MayRecordDecision, ctx: CommandCtx,
                         campaign: ExistingCampaign) -> Any:
     services = ctx.services
-    decision = Decision(number=body.number, issued_on=body.issued_on, issuer=body.issuer, title=body.title)
+    issuer = body.issuer if isinstance(body.issuer, str) else body.issuer.name
+    level = "" if isinstance(body.issuer, str) else body.issuer.level
+    decision = Decision(number=body.number, issued_on=body.issued_on, issuer=issuer, title=body.title,
+                        issuer_level=level, parent_number=body.parent_number)
 
     async def act() -> dict[str, Any]:
         return await services.in_thread(

@@ -43,6 +43,7 @@ from thidua.api.services import Services, command
 from thidua.domain import lifecycle as lc
 from thidua.domain.errors import InvalidTransition, NotAllowed, VersionConflict
 from thidua.domain.permissions import visible_target
+from thidua.projections import tree_queries
 from thidua.workflows.client import assign_request
 
 router = APIRouter(tags=["targets"])
@@ -134,8 +135,8 @@ async def _create_all(services: Services, user: Any, command_id: str, cid: str, 
     target's workflow. Each row's command id is derived from the request's and the row
     key, so a retried import adds nothing and starts what was not started."""
     requests = [
-        assign_request(user.actor, _row_command_id(command_id, row.key), cid, **dict(row))
-        for row in rows
+        assign_request(user.actor, _row_command_id(command_id, row.key), cid, **row.assignment(cid))
+        for row in importing.parents_first(rows)
     ]
     assigned = await services.gateway.assign_many(cid, requests, starts_in_flight=IMPORT_CONCURRENCY)
     items = [{"key": a.key, "target_id": a.target_id, "position": a.position or 0} for a in assigned]
@@ -171,7 +172,8 @@ async def get_target(tid: TargetId, user: CurrentUser, target: ReadableTarget, s
         await wait_for_projections(services, q.min_position)
         row = await readmodels.queries().get_target(services.pool, str(target.id))
     # Just assigned and not yet projected: the aggregate (already loaded) answers.
-    return row if row is not None else target.to_state()
+    state = row if row is not None else target.to_state()
+    return {**state, "rollup": await tree_queries.rollup(services.pool, str(target.id))}
 
 
 @router.get("/v1/targets/{tid}/history", response_model=HistoryPage, summary="What happened to a target",
@@ -204,6 +206,8 @@ async def execute_command(services: Services, target: Any, command: lc.TargetCom
                           body: Any) -> dict[str, Any]:
     """One lifecycle command after the route's checks: the JSON route and the web pages both run this."""
     args = body.model_dump(exclude={"expected_version"})
+    if command.name in lc.CLOSING_BY_HAND:
+        await refuse_with_open_children(services, target, command)
     try:
         result = await services.gateway.command(
             str(target.id), command.name, actor, command_id, args, expected_version=body.expected_version,
@@ -218,6 +222,16 @@ async def execute_command(services: Services, target: Any, command: lc.TargetCom
             raise
         return stored
     return _result(result)
+
+
+async def refuse_with_open_children(services: Services, target: Any, command: lc.TargetCommand) -> None:
+    """A parent completes by itself when its last child does (thidua.workflows.cascade):
+    by hand it may be neither completed nor cancelled while a child is open (409)."""
+    open_children = await tree_queries.open_children(services.pool, str(target.id))
+    if open_children:
+        raise InvalidTransition(command.name, "open children",
+                                f"cannot {command.name} a target while {open_children} of its children "
+                                "are open: it completes by itself when its last child does")
 
 
 def add_command_route(router: APIRouter, command: lc.TargetCommand, body_model: type) -> None:

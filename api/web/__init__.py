@@ -16,6 +16,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from thidua.api.problems import DOMAIN_PROBLEMS
 from thidua.api.web.notification_pages import router as notification_router
+from thidua.api.web.cascade_pages import router as cascade_router
 from thidua.api.web.pages import router
 from thidua.api.web.render import PageRefused, SignInRequired, error_page, redirect
 from thidua.api.problems import Problem
@@ -35,6 +36,7 @@ def mount(app: FastAPI) -> None:
     app.include_router(paper_router)  # before the pages' /targets/{tid}/{segment}
     app.include_router(router)
     app.include_router(notification_router)
+    app.include_router(cascade_router)
     app.mount("/static", StaticFiles(directory=STATIC), name="static")
 
     @app.exception_handler(SignInRequired)

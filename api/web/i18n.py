@@ -210,6 +210,27 @@ WORDS: dict[str, dict[str, str]] = {
     "file_file_type": {"vi": "Loại tệp không được chấp nhận (chỉ PDF, ảnh, văn bản Office)",
                        "en": "This kind of file is not accepted (PDF, images, office documents only)"},
     "by": {"vi": "bởi", "en": "by"},
+    "ev_CompletedByChildren": {"vi": "Hoàn thành theo các chỉ tiêu con", "en": "Completed by its children"},
+    "ev_ReopenedByChild": {"vi": "Mở lại do chỉ tiêu con mở lại", "en": "Reopened by a child"},
+    # Decisions and the cascade
+    "decisions": {"vi": "Quyết định", "en": "Decisions"},
+    "no_decisions": {"vi": "Chưa có quyết định nào.", "en": "No decision yet."},
+    "issued_on": {"vi": "Ngày ban hành", "en": "Issued on"},
+    "issuer": {"vi": "Cơ quan ban hành", "en": "Issuer"},
+    "title": {"vi": "Trích yếu", "en": "Title"},
+    "makes_concrete": {"vi": "Cụ thể hóa", "en": "Makes concrete"},
+    "level_province": {"vi": "Cấp tỉnh", "en": "Province"},
+    "level_city": {"vi": "Cấp thành phố", "en": "City"},
+    "level_ward": {"vi": "Cấp phường, xã", "en": "Ward"},
+    "level_unit": {"vi": "Cấp cơ sở", "en": "Unit"},
+    "no_targets_of_decision": {"vi": "Quyết định này chưa giao chỉ tiêu nào.", "en": "This decision assigned no target yet."},
+    "city_targets": {"vi": "Chỉ tiêu của Thành ủy", "en": "City targets"},
+    "no_city_targets": {"vi": "Chưa có chỉ tiêu nào được cụ thể hóa.", "en": "No target has been broken down yet."},
+    "children": {"vi": "Chỉ tiêu con", "en": "Children"},
+    "open_children": {"vi": "Chưa xong", "en": "Open"},
+    "percent_done": {"vi": "Hoàn thành (theo điểm)", "en": "Done (by points)"},
+    "parent_target": {"vi": "Chỉ tiêu cha", "en": "Parent target"},
+    "rollup": {"vi": "Tổng hợp từ chỉ tiêu con", "en": "Rolled up from its children"},
 }
 
 

@@ -29,6 +29,7 @@ from thidua.api.services import command
 from thidua.api.sessions import COOKIE, client_address, clear_session_cookie, set_session_cookie
 from thidua.api.web import forms
 from thidua.api.web import page_reads
+from thidua.api.web.cascade_pages import rollup_bars, tree_context
 from thidua.api.web import queries as web_queries
 from thidua.api.web.collation import vi_key, vi_sorted
 from thidua.api.web.render import (
@@ -257,7 +258,8 @@ async def _target_context(request: Request, tid: str, who: Any) -> dict[str, Any
     timeline = Markup("")
     if may_read_history(who.actor, target.unit_id, target.coordinating_unit_ids):
         timeline = await page_reads.timeline(request, services, row, tz)
-    return {"target": row, "timeline": timeline, "names": await page_reads.unit_names(services),
+    return {**await tree_context(services.pool, row), "rollup_bars": rollup_bars,
+            "target": row, "timeline": timeline, "names": await page_reads.unit_names(services),
             "campaign": campaign, "cid": row["campaign_id"],
             "tz": tz, "forms": forms.available_commands(who.actor, row),
             "errors": {}, "values": {}, "failed_segment": None, "command_id": str(uuid.uuid4()),

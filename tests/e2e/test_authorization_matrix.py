@@ -116,6 +116,10 @@ EXPECTED: dict[tuple[str, str], Callable[[str, str], Any]] = {
     ("GET", "/v1/campaigns/{cid}/targets"): roles(*SIGNED_IN),
     ("GET", "/v1/targets/{tid}"): target_reader,
     ("GET", "/v1/targets/{tid}/history"): target_reader,
+    ("GET", "/v1/targets/{tid}/children"): target_reader,
+    ("GET", "/v1/campaigns/{cid}/decisions"): roles(*SIGNED_IN),
+    ("GET", "/v1/decisions/{number:path}/targets"): roles(*SIGNED_IN),
+    ("GET", "/v1/campaigns/{cid}/city-targets"): roles(*SIGNED_IN),
     ("POST", "/v1/targets/{tid}/start"): owner_command,
     ("POST", "/v1/targets/{tid}/progress"): owner_command,
     ("POST", "/v1/targets/{tid}/block"): owner_command,
@@ -252,6 +256,18 @@ def _body(method: str, path: str, world: World) -> dict[str, Any]:
     return bodies.get(path, {}) if method in ("POST", "PUT", "DELETE") else {}
 
 
+async def _new_decision(world: World) -> str:
+    number = unique("QD")
+    response = await world.secretariat.post(f"/v1/campaigns/{world.campaign}/decisions", {
+        "number": number, "issued_on": "2022-02-15", "issuer": {"level": "city", "name": "BTV"}})
+    assert response.status_code == 201, response.text
+    # The tree route finds the decision's campaign in the read models: wait for them.
+    seen = await world.secretariat.get(f"/v1/campaigns/{world.campaign}/city-targets",
+                                       params={"min_position": response.json()["position"]})
+    assert seen.status_code == 200, seen.text
+    return number
+
+
 async def _path_for(path: str, scope: str, world: World, role: str) -> str:
     """The concrete URL of `path` for an object in the caller's scope, outside it, or unknown."""
     missing = scope == "missing"
@@ -274,6 +290,8 @@ async def _path_for(path: str, scope: str, world: World, role: str) -> str:
     if "{uid}" in path:
         values["uid"] = "u" + secrets.token_hex(8) if missing else \
             (await make_person(world.secretariat, name="Sẽ thu hồi", role="inspector")).id
+    if "{number:path}" in path:  # a decision registered in the matrix's campaign only
+        values["number"] = "QD-none" if missing else await _new_decision(world)
     if "{nid}" in path:  # nobody's (the matrix's people have no notification of this id)
         values["nid"] = str(uuid4())
     if "{wid}" in path:
@@ -296,7 +314,7 @@ async def _path_for(path: str, scope: str, world: World, role: str) -> str:
                 await _prepare_completed(world, values["tid"], unit)
     if "{sha256}" in path:
         values["sha256"] = "0" * 64 if missing else await _attach(world, values["tid"], unit)
-    return path.format(**values)
+    return path.replace(":path}", "}").format(**values)
 
 
 async def _attach(world: World, tid: str, unit: str) -> str:

@@ -18,6 +18,10 @@ async def setting(secretariat: Person, worker: None) -> tuple[str, str]:
     created = await secretariat.post("/v1/campaigns", {"id": cid, "name": "Nhập chỉ tiêu", "starts_on": "2022-01-01",
                                                        "ends_on": "2022-12-31"})
     assert created.status_code == 201
+    # A target's decision is one registered in its campaign (named by its number).
+    recorded = await secretariat.post(f"/v1/campaigns/{cid}/decisions", {
+        "number": "934-QĐ/TU", "issued_on": "2022-02-15", "issuer": "BTV Thành ủy Vĩnh Yên", "title": "Giao chỉ tiêu"})
+    assert recorded.status_code == 201, recorded.text
     return cid, unit
 
 
@@ -33,7 +37,7 @@ async def test_a_csv_with_bad_rows_creates_nothing_and_names_every_bad_line(
     cid, unit = setting
     csv_text = "\n".join([
         HEADER,
-        f"a1,{unit},Giải phóng mặt bằng dự án A,GPMB,2022-09-30,10,934-QĐ/TU,2022-02-15,BTV Thành ủy,",
+        f"a1,{unit},Giải phóng mặt bằng dự án A,GPMB,2022-09-30,10,934-QĐ/TU,2022-02-15,BTV Thành ủy Vĩnh Yên,",
         f"a2,{unit},Cải cách hành chính,CCHC,30/09/2022,10,,,,",
         "a3,ghost-unit,Chống lãng phí,Tiết kiệm,2022-09-30,5,,,,",
         f"a1,{unit},Trùng khóa,GPMB,2022-09-30,1,,,,",
@@ -47,7 +51,7 @@ async def test_a_csv_with_bad_rows_creates_nothing_and_names_every_bad_line(
     assert response.headers["content-type"].startswith("application/problem+json")
     bad = {row["line"]: {e["field"] for e in row["errors"]} for row in problem["rows"]}
     assert bad == {3: {"deadline"}, 4: {"unit_id"}, 5: {"key"}, 6: {"points"},
-                   7: {"decision.issued_on", "decision.issuer"}}
+                   7: {"decision.number"}}  # 937 is not registered in this campaign
     assert not await _exists(secretariat, cid, "a1")
 
 

@@ -53,7 +53,7 @@ def head_of(unit_id: str) -> Actor:
 TARGET_OPS = (
     "assign", "start", "progress", "block", "unblock", "escalate", "auto_escalate", "remind_escalation",
     "resolve", "resolve_reassign", "complete", "reopen", "extend", "reassign", "cancel", "mark_overdue",
-    "remind_stale", "replay",
+    "remind_stale", "replay", "complete_by_children", "reopen_by_child",
 )
 CATALOG_OPS = ("bonus", "scoring", "rules", "rename_unit", "move_unit")
 # Lifecycle commands far more often than campaign changes, as in real use.
@@ -79,8 +79,9 @@ class World:
     """One campaign with two clusters of three units, and targets driven through the
     domain's own commands (invalid ones are refused by the domain and skipped)."""
 
-    def __init__(self, app: ThiduaApplication, *, units: int = 6, start: datetime = T0) -> None:
+    def __init__(self, app: ThiduaApplication, *, units: int = 6, start: datetime = T0, parents: bool = False) -> None:
         self.app = app
+        self.parents = parents  # one target in three makes an earlier one concrete (rollups to project)
         self.tag = secrets.token_hex(4)
         self.campaign_id = f"c-{self.tag}"
         self.clock = start
@@ -126,10 +127,12 @@ class World:
     def assign(self, k: int) -> Target:
         unit = self.unit_ids[k % len(self.unit_ids)]
         deadline = date(2022, 1, 10) + timedelta(days=(k * 5) % 90)
+        parent = self.targets[k % len(self.targets)] if self.parents and self.targets and k % 3 == 1 else None
         target = Target.assign(
             self.cmd(SECRETARIAT), campaign_id=self.campaign_id, unit_id=unit, title=f"Chỉ tiêu {k}",
             area="kinh tế", deadline=deadline, points=Decimal(1 + k % 7) * Decimal("2.5"),
             timezone="Asia/Ho_Chi_Minh", key=f"{self.tag}-t{len(self.targets)}",
+            parent_id=None if parent is None else str(parent.id),
         )
         self.targets.append(target)
         self.touch(target)
@@ -192,6 +195,9 @@ class World:
             "cancel": ("cancel", SECRETARIAT, {"reason": "bỏ"}),
             "mark_overdue": ("mark_overdue", SYSTEM, {"deadline_at": t.deadline_at}),
             "remind_stale": ("remind_stale", SYSTEM, {"since": t.last_activity_at}),
+            "complete_by_children": ("complete_by_children", SYSTEM, {"late": k % 2 == 0, "children": [
+                {"target_id": str(self.targets[0].id), "position": 1 + k, "report_class": "completed_on_time"}]}),
+            "reopen_by_child": ("reopen_by_child", SYSTEM, {"child_id": str(self.targets[0].id), "position": 1 + k}),
         }.get(op)
         if call is None:
             return False

@@ -55,7 +55,7 @@ async def live_models(database_url: str) -> dict:
           phases=[Phase.explicit, Phase.reuse, Phase.generate])
 @given(ops=operations, saves=st.sets(st.integers(0, 49), max_size=6), batch_size=st.integers(1, 40))
 def test_incremental_projection_equals_a_full_rebuild(scratch_database, scratch_app, ops, saves, batch_size):
-    world = World(scratch_app)
+    world = World(scratch_app, parents=True)  # rollups and the scoreboards' parents too
 
     async def scenario() -> None:
         # A new projector each time: it starts with a cold cache and must reload the

@@ -32,7 +32,7 @@ from thidua.dburl import asyncpg_dsn
 @pytest.fixture(scope="module")
 def world(scratch_app) -> World:
     rng = random.Random(11)
-    w = World(scratch_app)
+    w = World(scratch_app, parents=True)  # parents count in no unit's board
     for k in range(30):
         w.assign(k)
     for i in range(700):
@@ -57,8 +57,11 @@ def domain_board(app, world: World, at: datetime | None, scale: ScoringScale | N
     """What the domain says: replay this campaign's events that occurred up to `at`
     and score them with thidua.domain.scoring (current unit names; the scale in force at `at`)."""
     aggregates: dict = {}
+    parents: set[str] = set()  # the city's own targets count in no unit's board, at any time
     for n in app.recorder.select_notifications(1, 10**7):
         event = app.mapper.to_domain_event(n)
+        if type(event).__name__ == "Assigned" and getattr(event, "parent_id", None):
+            parents.add(event.parent_id)
         if at is None or event.occurred_at <= at:
             aggregates[n.originator_id] = event.mutate(aggregates.get(n.originator_id))
     campaign = aggregates.get(campaign_uuid(world.campaign_id))
@@ -67,7 +70,7 @@ def domain_board(app, world: World, at: datetime | None, scale: ScoringScale | N
     facts = [
         ScoredTarget(t.unit_id, t.points, t.report_class, t.status)
         for t in aggregates.values()
-        if isinstance(t, Target) and t.campaign_id == world.campaign_id
+        if isinstance(t, Target) and t.campaign_id == world.campaign_id and str(t.id) not in parents
     ]
     bonuses = [Adjustment(a["unit_id"], a["points"], a["reason"]) for a in campaign.adjustments]
     names = {u: app.get_unit(u).name for u in world.unit_ids}

@@ -152,6 +152,10 @@ ARGUMENTS = {  # what each command is given, read from the target where a timer 
     "cancel": lambda t: {"reason": WHY},
     "mark_overdue": lambda t: {"deadline_at": t.deadline_at},
     "remind_stale": lambda t: {"since": t.last_activity_at},
+    # the cascade (thidua.workflows.cascade), naming the child events that call for it
+    "complete_by_children": lambda t: {"late": False, "children": [
+        {"target_id": "0b6f3c1e-2f4a-5c55-9d7e-2b8f1f0e8a11", "position": 7, "report_class": "completed_on_time"}]},
+    "reopen_by_child": lambda t: {"child_id": "0b6f3c1e-2f4a-5c55-9d7e-2b8f1f0e8a11", "position": 9},
 }
 
 S = Status
@@ -172,5 +176,7 @@ TABLE = (
     Row("cancel", "Cancelled", {s: S.CANCELLED for s in ANY_OPEN}, SECRETARIAT, "reason"),
     Row("mark_overdue", "DeadlinePassed", _same(*ANY_OPEN), SYSTEM, None, after_deadline=True),
     Row("remind_stale", "StaleReminded", _same(S.ASSIGNED, S.IN_PROGRESS), SYSTEM, None),
+    Row("complete_by_children", "CompletedByChildren", {s: S.COMPLETED for s in ANY_OPEN}, SYSTEM, None),
+    Row("reopen_by_child", "ReopenedByChild", {S.COMPLETED: S.IN_PROGRESS}, SYSTEM, None),
 )
 ROWS = {row.command: row for row in TABLE}

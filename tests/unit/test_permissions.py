@@ -61,6 +61,8 @@ WHO_MAY = {
     # cluster lead's head too: see test_paper_trail_domain.py); urge and directive by role.
     "comment": OFFICE | OWNER_ONLY,
     "attach_evidence": OWNER_ONLY,
+    "complete_by_children": {SYSTEM},
+    "reopen_by_child": {SYSTEM},
 }
 CASES = [(command, actor) for command in WHO_MAY for actor in EVERYONE]
 
