@@ -10,6 +10,7 @@ here waits for a receiver.
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from typing import Any
 
