@@ -27,12 +27,14 @@ class Audience(StrEnum):
     STANDING_COMMITTEE = "standing_committee"  # every member (role standing_committee)
     UNIT_HEADS = "unit_heads"  # the head(s) of the unit owning the target (both, when reassigned)
     COORDINATING_HEADS = "coordinating_heads"  # the heads of the units told to coordinate
+    SECRETARIAT = "secretariat"  # every secretariat member (role secretariat)
 
 
 AUDIENCE_TEXT = {
     Audience.STANDING_COMMITTEE: "every Standing Committee member",
     Audience.UNIT_HEADS: "the owning unit's head(s)",
     Audience.COORDINATING_HEADS: "the heads of the coordinating units",
+    Audience.SECRETARIAT: "every secretariat member",
 }
 
 
@@ -58,8 +60,11 @@ NOTICES: tuple[Notice, ...] = (
            "Chỉ tiêu đã quá hạn", "a target's deadline passed"),
     Notice("target.stale", ("Target.StaleReminded",), Audience.UNIT_HEADS,
            "Chỉ tiêu lâu chưa cập nhật tiến độ", "a target had no progress for the policy's stale period"),
-    Notice("target.returned", ("Target.Reopened",), Audience.UNIT_HEADS,
-           "Kết quả hoàn thành bị trả lại", "a completion was returned (the target reopened)"),
+    Notice("target.returned", ("Target.Reopened", "Target.Returned"), Audience.UNIT_HEADS,
+           "Kết quả hoàn thành bị trả lại", "a completion was returned or reopened (back in progress)"),
+    Notice("target.awaiting_acceptance", ("Target.CompletionReported", "Target.AcceptanceReminded"),
+           Audience.SECRETARIAT, "Chỉ tiêu báo cáo hoàn thành, chờ nghiệm thu",
+           "a completion waits for acceptance (reported, or again after each `acceptance_sla`)"),
 )
 
 KINDS: tuple[str, ...] = tuple(n.kind for n in NOTICES)
@@ -99,6 +104,8 @@ def recipients(notice: Notice, directory: Directory, *, unit_before: str | None,
     """The user ids `notice` reaches for one event of a target (sorted, no duplicates)."""
     if notice.audience is Audience.STANDING_COMMITTEE:
         return directory.with_role("standing_committee")
+    if notice.audience is Audience.SECRETARIAT:
+        return directory.with_role("secretariat")
     if notice.audience is Audience.UNIT_HEADS:
         return directory.heads_of(u for u in (unit_before, unit_after) if u)
     coordinating = getattr(event, "coordinating_unit_ids", None) or ()

@@ -195,6 +195,9 @@ class Target(CommandLog, Aggregate):
         self.coordinating_unit_ids: list[str] = []
         self.stale_reminded_for: datetime | None = None
         self.cancel_reason: str | None = None
+        self.completion_reports = 0
+        self.acceptance_reminders = 0
+        self.return_reason: str | None = None
         self.applied = {}
         self.applied_fingerprint_of_assignment = fingerprint
         self._remember(command_id, fingerprint, occurred_at, actor, 1)
@@ -376,17 +379,73 @@ class Target(CommandLog, Aggregate):
         self._record_meta(command_id, fingerprint, occurred_at, actor)
 
     @handles(lc.COMPLETE)
-    def complete(self, meta: Meta, result: str | None = None, evidence: str | None = None, note: str | None = None) -> None:
-        self._completed(
+    def complete(
+        self, meta: Meta, result: str | None = None, evidence: str | None = None, note: str | None = None,
+        acceptance_required: bool = False,
+    ) -> None:
+        """The unit reports completion. Under a policy that requires acceptance it is
+        recorded as reported (it waits for the secretariat), else as completed."""
+        record = self._completion_reported if acceptance_required else self._completed
+        record(
             result=optional_text(result, "result"), evidence=optional_text(evidence, "evidence"),
             note=optional_text(note, "note"), **meta,
         )
+
+    @event("CompletionReported")
+    def _completion_reported(
+        self, result: str | None, evidence: str | None, note: str | None,
+        actor: Actor, occurred_at: datetime, command_id: str, fingerprint: str,
+    ) -> None:
+        # Timeliness is judged at the unit's report: the report time and the deadline in
+        # force then are kept, and count once the completion is accepted.
+        self._apply_completion(result, evidence, occurred_at)
+        self._record_meta(command_id, fingerprint, occurred_at, actor)
+        self.status = Status.AWAITING_ACCEPTANCE
+        self.completion_reports += 1
+        self.acceptance_reminders = 0
+
+    @handles(lc.ACCEPT)
+    def accept(self, meta: Meta, note: str | None = None) -> None:
+        self._accepted(note=optional_text(note, "note"), **meta)
+
+    @event("Accepted")
+    def _accepted(self, note: str | None, actor: Actor, occurred_at: datetime, command_id: str, fingerprint: str) -> None:
+        self.status = Status.COMPLETED
+        self._record_meta(command_id, fingerprint, occurred_at, actor)
+
+    @handles(lc.RETURN)
+    def return_completion(self, meta: Meta, reason: str) -> None:
+        self._returned(reason=require_text(reason, "reason"), **meta)
+
+    @event("Returned")
+    def _returned(self, reason: str, actor: Actor, occurred_at: datetime, command_id: str, fingerprint: str) -> None:
+        self._back_in_progress(occurred_at)
+        self.return_reason = reason
+        self._record_meta(command_id, fingerprint, occurred_at, actor)
+
+    @handles(lc.REMIND_ACCEPTANCE)
+    def remind_acceptance(self, meta: Meta, report_no: int, reminder_no: int) -> None:
+        """Timer: the completion reported as number `report_no` has waited another `acceptance_sla`."""
+        if report_no != self.completion_reports or reminder_no != self.acceptance_reminders + 1:
+            raise InvalidTransition("remind_acceptance", str(self.status), "this reminder is not the next one due")
+        self._acceptance_reminded(reminder_no=reminder_no, **meta)
+
+    @event("AcceptanceReminded")
+    def _acceptance_reminded(
+        self, reminder_no: int, actor: Actor, occurred_at: datetime, command_id: str, fingerprint: str
+    ) -> None:
+        self.acceptance_reminders = reminder_no
+        self._record_meta(command_id, fingerprint, occurred_at, actor)
 
     @event("Completed")
     def _completed(
         self, result: str | None, evidence: str | None, note: str | None,
         actor: Actor, occurred_at: datetime, command_id: str, fingerprint: str,
     ) -> None:
+        self._apply_completion(result, evidence, occurred_at)
+        self._record_meta(command_id, fingerprint, occurred_at, actor)
+
+    def _apply_completion(self, result: str | None, evidence: str | None, occurred_at: datetime) -> None:
         self.status = Status.COMPLETED
         self.completed_at = occurred_at
         # Lateness is judged against the deadline in force at completion.
@@ -394,7 +453,6 @@ class Target(CommandLog, Aggregate):
         self.result = result
         self.evidence = evidence
         self.overdue = False
-        self._record_meta(command_id, fingerprint, occurred_at, actor)
 
     @handles(lc.REOPEN)
     def reopen(self, meta: Meta, reason: str) -> None:
@@ -402,13 +460,17 @@ class Target(CommandLog, Aggregate):
 
     @event("Reopened")
     def _reopened(self, reason: str, actor: Actor, occurred_at: datetime, command_id: str, fingerprint: str) -> None:
+        self._back_in_progress(occurred_at)
+        self.reopens += 1
+        self._record_meta(command_id, fingerprint, occurred_at, actor)
+
+    def _back_in_progress(self, occurred_at: datetime) -> None:
+        """A completion undone (reopened or returned): open again, overdue if past the deadline."""
         self.status = Status.IN_PROGRESS
         self.completed_at = None
         self.deadline_at_completion = None
         self.overdue = occurred_at > self.deadline_at
-        self.reopens += 1
         self.last_activity_at = occurred_at
-        self._record_meta(command_id, fingerprint, occurred_at, actor)
 
     @handles(lc.EXTEND_DEADLINE)
     def extend_deadline(self, meta: Meta, new_deadline: date, reason: str, decision: Decision | None = None) -> None:
@@ -539,6 +601,7 @@ class Target(CommandLog, Aggregate):
             "blocked_at": _iso(self.blocked_at),
             "block_reason": self.block_reason if self.status in (Status.BLOCKED, Status.ESCALATED) else None,
             "completed_at": _iso(self.completed_at),
+            "acceptance": self._acceptance_state(),
             "last_activity_at": _iso(self.last_activity_at),
             "coordinating_unit_ids": list(self.coordinating_unit_ids),
             "decision": _jsonable(self.decision),
@@ -548,12 +611,27 @@ class Target(CommandLog, Aggregate):
         }
 
 
+    def _acceptance_state(self) -> dict[str, Any] | None:
+        """Where the unit's reported completion stands with the secretariat (None: never reported under acceptance)."""
+        reports = self.completion_reports
+        if not reports:
+            return None
+        return {
+            "reports": reports,
+            "waiting": self.status == Status.AWAITING_ACCEPTANCE,
+            "reminders": self.acceptance_reminders,
+            "return_reason": self.return_reason,
+        }
+
+
 def classify(
     status: Status, overdue: bool, completed_at: datetime | None, deadline_at_completion: datetime | None
 ) -> ReportClass:
     """The reporting class (Government Office's four, plus cancelled)."""
     if status == Status.CANCELLED:
         return ReportClass.CANCELLED
+    if status == Status.AWAITING_ACCEPTANCE:
+        return ReportClass.AWAITING_ACCEPTANCE
     if status == Status.COMPLETED:
         assert completed_at is not None and deadline_at_completion is not None
         return ReportClass.COMPLETED_ON_TIME if completed_at <= deadline_at_completion else ReportClass.COMPLETED_LATE

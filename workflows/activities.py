@@ -27,7 +27,7 @@ from thidua.domain.campaign import Campaign
 from thidua.domain.errors import BadInput, DomainError, NotFound, VersionConflict
 from thidua.domain import lifecycle as lc
 from thidua.domain.target import Target, target_id_for
-from thidua.domain.values import Actor, Command
+from thidua.domain.values import Actor, Command, Status
 from thidua.workflows.commands import as_utc
 from thidua.workflows.errors import INTERNAL_ERROR, to_application_error
 from thidua.workflows.messages import (
@@ -100,6 +100,9 @@ def facts_of(target: Target) -> TargetFacts:
         escalation_opened_at=escalation.get("opened_at"),
         escalation_reminders=int(escalation.get("reminders") or 0),
         stale_reminded_for=target.stale_reminded_for,
+        completion_reports=target.completion_reports,
+        reported_at=target.completed_at if target.status == Status.AWAITING_ACCEPTANCE else None,
+        acceptance_reminders=target.acceptance_reminders,
     )
 
 
@@ -111,6 +114,7 @@ def campaign_facts_of(campaign: Campaign) -> CampaignFacts:
         resolution_sla=policy.duration("resolution_sla"),
         stale_after=policy.duration("stale_after"),
         closed=campaign.closed,
+        acceptance_sla=policy.duration("acceptance_sla"),
     )
 
 
@@ -246,7 +250,10 @@ class TargetActivities:
         cmd = Command(inp.command_id, Actor.from_dict(inp.actor), as_utc(inp.at))
 
         def act(target: Target) -> bool:
-            if not getattr(target, spec.name)(cmd, **kwargs, expected_version=inp.expected_version):
+            # What the command reads of the campaign's policy, as the policy is now.
+            policy = self.app.get_campaign(target.campaign_id).policy if spec.policy_fields else None
+            context = {name: getattr(policy, name) for name in spec.policy_fields}
+            if not getattr(target, spec.name)(cmd, **kwargs, **context, expected_version=inp.expected_version):
                 return False  # a replay
             # A target can only move to (or involve) a registered unit.
             for field in spec.unit_fields:

@@ -63,6 +63,11 @@ class TargetFacts:
     escalation_opened_at: datetime | None = None
     escalation_reminders: int = 0
     stale_reminded_for: datetime | None = None
+    # A completion waiting for acceptance: which report it is, when it was reported and
+    # how many acceptance reminders it has had.
+    completion_reports: int = 0
+    reported_at: datetime | None = None
+    acceptance_reminders: int = 0
 
 
 @dataclass
@@ -74,6 +79,7 @@ class CampaignFacts:
     resolution_sla: timedelta
     stale_after: timedelta
     closed: bool = False
+    acceptance_sla: timedelta | None = None  # None in histories from before acceptance
 
 
 @dataclass

@@ -83,9 +83,13 @@ TIMER_SUMMARIES = {
     lc.REMIND_ESCALATION.name: "SLA reminder",
     lc.MARK_OVERDUE.name: "deadline",
     lc.REMIND_STALE.name: "stale reminder",
+    lc.REMIND_ACCEPTANCE.name: "acceptance reminder",
 }
 # Runs started before commands used local activities replay with ordinary ones.
 LOCAL_ACTIVITIES = "local-activities"
+# The acceptance reminder timer (a completion waiting for the secretariat) is armed in
+# runs that passed this marker; the marker is only asked for once a target waits.
+ACCEPTANCE_TIMER = "acceptance-sla-timer"
 
 
 def _stamp(value: datetime) -> str:
@@ -110,6 +114,7 @@ class TargetWorkflow:
         self._reload_requested = False
         self._dropped: set[str] = set()  # timer command ids the domain refused
         self._updates = 0
+        self._acceptance_timer = False  # ACCEPTANCE_TIMER patched in (see _note_acceptance)
         if start.carried is not None:
             self._facts = start.carried.facts
             self._campaign = start.carried.campaign
@@ -121,6 +126,7 @@ class TargetWorkflow:
         # Update-with-start may deliver the update before run() starts: handlers wait
         # for this flag, so `assign` never runs against a half-initialised workflow.
         self._started = True
+        self._note_acceptance()
         if start.mode == MODE_LOAD and self._facts is None:
             async with self._lock:
                 await self._load()
@@ -308,6 +314,15 @@ class TargetWorkflow:
                 command_id=f"{tid}:escalation-reminder:{facts.escalation_no}:{reminder_no}",
                 args={"escalation_no": facts.escalation_no, "reminder_no": reminder_no},
             ))
+        if status in lc.REMIND_ACCEPTANCE.from_states and self._acceptance_timer \
+                and policy.acceptance_sla is not None and facts.reported_at is not None:
+            reminder_no = facts.acceptance_reminders + 1
+            timers.append(Due(
+                at=facts.reported_at + reminder_no * policy.acceptance_sla,
+                command=lc.REMIND_ACCEPTANCE.name,
+                command_id=f"{tid}:acceptance-reminder:{facts.completion_reports}:{reminder_no}",
+                args={"report_no": facts.completion_reports, "reminder_no": reminder_no},
+            ))
         if status in lc.MARK_OVERDUE.from_states and not facts.overdue:
             timers.append(Due(
                 at=facts.deadline_at,
@@ -377,6 +392,15 @@ class TargetWorkflow:
         if applied.campaign is not None:
             self._campaign = applied.campaign
         self._applied_ids.update(applied.command_ids)
+        self._note_acceptance()
+
+    def _note_acceptance(self) -> None:
+        """Arm the acceptance timer in runs that know it. Asked only once the target
+        waits for acceptance, so runs (and stored histories) of targets that never do
+        carry no marker; called from run() and the handlers, never from a query."""
+        if not self._acceptance_timer and self._facts is not None \
+                and self._facts.status == Status.AWAITING_ACCEPTANCE:
+            self._acceptance_timer = workflow.patched(ACCEPTANCE_TIMER)
 
     async def _activity(self, name: str, arg: object) -> Applied:
         """Run one activity (a local one in runs since LOCAL_ACTIVITIES); a domain refusal

@@ -56,6 +56,7 @@ EXPECTED = {
     Audience.STANDING_COMMITTEE: ["sc1", "sc2"],
     Audience.UNIT_HEADS: ["h-a", "h-a2", "h-b"],
     Audience.COORDINATING_HEADS: ["h-c"],
+    Audience.SECRETARIAT: ["sec"],
 }
 
 
