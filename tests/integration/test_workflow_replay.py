@@ -27,7 +27,9 @@ PATHS = {
 }
 # Recorded before commands ran as local activities (ordinary activities), and after.
 LOCAL = "_local_activities"
-REQUIRED = PATHS | {path + LOCAL for path in PATHS}
+# Paths recorded once, after a patched change (record_acceptance.py: patch acceptance-sla-timer).
+PATCHED_PATHS = {"acceptance"}
+REQUIRED = PATHS | {path + LOCAL for path in PATHS} | PATCHED_PATHS
 
 
 def _history(path: Path) -> WorkflowHistory:
