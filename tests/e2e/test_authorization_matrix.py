@@ -108,6 +108,8 @@ EXPECTED: dict[tuple[str, str], Callable[[str, str], Any]] = {
     ("POST", "/v1/targets/{tid}/escalate"): owner_command,
     ("POST", "/v1/targets/{tid}/complete"): owner_command,
     ("POST", "/v1/targets/{tid}/resolve"): roles("standing_committee"),
+    ("POST", "/v1/targets/{tid}/accept"): roles("secretariat"),
+    ("POST", "/v1/targets/{tid}/return"): roles("secretariat"),
     ("POST", "/v1/targets/{tid}/reopen"): roles("secretariat", "standing_committee"),
     ("POST", "/v1/targets/{tid}/extend-deadline"): roles("standing_committee"),
     ("POST", "/v1/targets/{tid}/reassign"): roles("secretariat", "standing_committee"),
