@@ -34,6 +34,7 @@ CAMPAIGN_COMMANDS: dict[str, frozenset[Role]] = {
     "reopen_campaign": frozenset({_SC}),
     "register_unit": frozenset({_SEC}),
     "manage_users": frozenset({_SEC}),
+    "import_history": frozenset({_SEC}),  # bring a drive's past from the old records (domain/history.py)
 }
 
 # The audit trail and its verification.

@@ -21,6 +21,7 @@ from thidua.domain.commandlog import CommandLog, check_key, event_meta, fingerpr
 from thidua.domain.errors import BadInput, CommandIdReused, InvalidTransition, VersionConflict
 from thidua.domain import lifecycle as lc
 from thidua.domain.lifecycle import Meta, handles
+from thidua.domain.permissions import check_may
 from thidua.domain.values import (
     OPEN_STATES,
     Actor,
@@ -547,6 +548,33 @@ class Target(CommandLog, Aggregate):
     def _stale_reminded(self, since: datetime, actor: Actor, occurred_at: datetime, command_id: str, fingerprint: str) -> None:
         self.stale_reminded_for = since
         self._record_meta(command_id, fingerprint, occurred_at, actor)
+
+    # ------------------------------------------------------------- history
+    def record_migration(self, cmd: Command, *, import_id: str, first_line: int, last_line: int,
+                         first_version: int, last_version: int) -> bool:
+        """Say, in the target's own trail, which of its events an import brought from the
+        old records (domain/history.py), recorded now by whoever imported them."""
+        fp = fingerprint("record_migration", import_id=import_id, first_line=first_line, last_line=last_line,
+                         first_version=first_version, last_version=last_version)
+        if self.is_replay(cmd, fp):
+            return False
+        check_may(cmd.actor, "import_history")
+        note = (f"Migrated from the old records by {cmd.actor.name}: import {import_id}, lines {first_line}-"
+                f"{last_line}, versions {first_version}-{last_version}")
+        self._history_migrated(import_id=import_id, first_version=first_version, last_version=last_version,
+                               note=note, **event_meta(cmd, fp))
+        return True
+
+    @event("HistoryMigrated")
+    def _history_migrated(
+        self, import_id: str, first_version: int, last_version: int, note: str,
+        actor: Actor, occurred_at: datetime, command_id: str, fingerprint: str,
+    ) -> None:
+        # Recorded now, about the past: the target's own time (updated_at, what the
+        # next migrated action must not precede) stays at its last event.
+        happened_until = self.updated_at
+        self._record_meta(command_id, fingerprint, occurred_at, actor)
+        self.updated_at = happened_until
 
     # ------------------------------------------------------------- helpers
     def _check_new_deadline(self, new_deadline: date, field: str) -> None:
