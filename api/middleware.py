@@ -30,7 +30,7 @@ IMPORT_BODY_LIMIT = 20 * MIB
 
 def body_limit_for(path: str) -> int:
     """Imports may carry a whole decision's targets; everything else is small."""
-    return IMPORT_BODY_LIMIT if path.endswith("/targets/import") else DEFAULT_BODY_LIMIT
+    return IMPORT_BODY_LIMIT if path.endswith(("/targets/import", "/history/import")) else DEFAULT_BODY_LIMIT
 
 
 async def _send_problem(send: Send, status: int, slug: str, title: str, detail: str, path: str) -> None:

@@ -469,6 +469,26 @@ class ImportResultOut(Output):
     position: int
 
 
+class HistoryImportedOut(Output):
+    key: str
+    target_id: str
+    events: int = Field(description="Events this import recorded on the target (0: all there already), its "
+                                    "HistoryMigrated marker included")
+    position: int
+
+
+class HistoryImportOut(Output):
+    model_config = ConfigDict(extra="forbid", json_schema_extra={"examples": [{
+        "import_id": "ho-so-2022", "rows": 3, "events": 4, "position": 812,
+        "items": [{"key": "934-07", "target_id": "0b6f3c1e-2f4a-5c55-9d7e-2b8f1f0e8a11", "events": 4,
+                   "position": 812}]}]})
+    import_id: str
+    rows: int
+    events: int = Field(description="Events recorded by this request (0 when the import id was already imported)")
+    items: list[HistoryImportedOut]
+    position: int
+
+
 # ------------------------------------------------------------------ scoreboard, escalations, audit
 class Counts(Output):
     completed_on_time: int
@@ -563,6 +583,10 @@ class AuditEntryOut(Output):
     hash: str
     aggregate_version: int | None = None
     recorded_at: datetime | None = Field(default=None, description="When the event was stored here")
+    migrated: bool = Field(default=False, description="Brought from the old records by a history import: "
+                                                      "`occurred_at` is when it happened there, `recorded_at` "
+                                                      "when it was recorded here, and the actor id "
+                                                      "`migrated:<user>` names who imported it")
     campaign_id: str | None = None
     target_id: str | None = None
     unit_id: str | None = None

@@ -116,7 +116,7 @@ def play(
     assert target is not None
     _deadline_passed_by(target, now, import_id)
     if target.version > before:
-        target.record_migration(Command(f"{COMMAND_PREFIX}{import_id}:{key}", importer, now),
+        target.record_migration(Command(f"history-import:{import_id}:{key}", importer, now),
                                 import_id=import_id, first_line=min(lines), last_line=max(lines),
                                 first_version=before + 1, last_version=target.version)
     return Played(key, target, existing is None, target.version - before), None

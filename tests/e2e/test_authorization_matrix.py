@@ -98,6 +98,7 @@ EXPECTED: dict[tuple[str, str], Callable[[str, str], Any]] = {
     ("GET", "/v1/operations/{operation_id}"): roles("secretariat", "standing_committee"),
     ("POST", "/v1/campaigns/{cid}/targets"): roles("secretariat", "standing_committee"),
     ("POST", "/v1/campaigns/{cid}/targets/import"): roles("secretariat", "standing_committee"),
+    ("POST", "/v1/campaigns/{cid}/history/import"): roles("secretariat"),
     ("GET", "/v1/campaigns/{cid}/targets"): roles(*SIGNED_IN),
     ("GET", "/v1/targets/{tid}"): target_reader,
     ("GET", "/v1/targets/{tid}/history"): target_reader,
