@@ -52,9 +52,11 @@ router = APIRouter(include_in_schema=False)
 
 PAGE_SIZE = 50
 DUE_SOON = timedelta(days=30)
-STATUSES = ("assigned", "in_progress", "blocked", "escalated", "completed", "cancelled")
-REPORT_CLASSES = ("completed_on_time", "completed_late", "in_progress_within_deadline", "overdue", "cancelled")
-BAR_CLASSES = ("completed_on_time", "completed_late", "in_progress_within_deadline", "overdue")
+STATUSES = ("assigned", "in_progress", "blocked", "escalated", "awaiting_acceptance", "completed", "cancelled")
+REPORT_CLASSES = ("completed_on_time", "completed_late", "awaiting_acceptance", "in_progress_within_deadline",
+                  "overdue", "cancelled")
+# The four classes, and completions awaiting acceptance apart (not completed until accepted).
+BAR_CLASSES = ("completed_on_time", "completed_late", "awaiting_acceptance", "in_progress_within_deadline", "overdue")
 
 
 # ------------------------------------------------------------------ helpers
@@ -313,7 +315,7 @@ async def target_command(request: Request, tid: str, segment: str) -> Response:
 
 # ------------------------------------------------------------------ scoreboard
 def _bars(unit: dict[str, Any]) -> list[tuple[str, int, float, float]]:
-    """(class, count, x, width) in percent of the bar, for the four report classes."""
+    """(class, count, x, width) in percent of the bar, for the classes of BAR_CLASSES."""
     counts = unit.get("counts", {})
     total = sum(int(counts.get(c, 0)) for c in BAR_CLASSES) or 1
     x = 0.0
