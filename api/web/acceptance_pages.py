@@ -85,8 +85,8 @@ async def history_page(request: Request, cid: str) -> Response:
     if request.method == "POST":
         form = await request.form()
         check_csrf(request, form, session)
-        upload = form.get("file")
-        if upload is None or isinstance(upload, str) or not upload.filename:
+        upload = forms.uploaded_file(form)
+        if upload is None:
             context["errors"] = {"file": "upload_missing"}
             return render(request, "history.html", context, found=found, status=422)
         content = await upload.read()

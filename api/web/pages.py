@@ -569,8 +569,8 @@ async def import_page(request: Request, cid: str) -> Response:
     if request.method == "POST":
         form = await request.form()
         check_csrf(request, form, session)
-        upload = form.get("file")
-        if upload is None or isinstance(upload, str) or not upload.filename:
+        upload = forms.uploaded_file(form)
+        if upload is None:
             context["errors"] = {"file": "upload_missing"}
             status = 422
         else:
