@@ -27,6 +27,12 @@ async def _counts(d: Drive, unit: str, position: int) -> dict[str, int]:
     return next(u for c in board.json()["clusters"] for u in c["units"] if u["unit_id"] == unit)
 
 
+async def _notices(person: Person, tid: str, position: int) -> list[str]:
+    page = await person.get("/v1/me/notifications", params={"min_position": position, "limit": 500})
+    assert page.status_code == 200, page.text
+    return [n["kind"] for n in page.json()["items"] if n["target_id"] == tid]
+
+
 async def test_a_policy_requiring_acceptance_holds_a_completion_apart_until_accepted(
         secretariat, committee, worker, projector):
     d = await new_drive(secretariat, committee)
@@ -46,6 +52,9 @@ async def test_a_policy_requiring_acceptance_holds_a_completion_apart_until_acce
     assert target["acceptance"] == {"reports": 1, "waiting": True, "reminders": 0, "return_reason": None}
     row = await _counts(d, unit, reported.json()["position"])
     assert row["counts"]["awaiting_acceptance"] == 1 and row["counts"]["completed_on_time"] == 0
+    # the secretariat is told a completion waits; the unit head is not
+    assert await _notices(secretariat, tid, reported.json()["position"]) == ["target.awaiting_acceptance"]
+    assert await _notices(d.heads[unit], tid, reported.json()["position"]) == []
     assert row["score"] == 0 and row["completion_rate"] == 0
 
     # The queue of completions waiting, for the secretariat (JSON face of the page).
@@ -81,5 +90,6 @@ async def test_a_returned_completion_goes_back_to_the_unit(secretariat, committe
     assert returned.status_code == 200, returned.text
     target = returned.json()["target"]
     assert target["status"] == "in_progress" and target["acceptance"]["return_reason"] == "Thiếu biên bản nghiệm thu"
+    assert await _notices(d.heads[unit], tid, returned.json()["position"]) == ["target.returned"]
     # returned again: nothing waits
     assert (await secretariat.post(f"/v1/targets/{tid}/return", {"reason": "x"})).status_code == 409
