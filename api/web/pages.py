@@ -66,12 +66,14 @@ async def _campaigns(services: Any) -> list[dict[str, Any]]:
 
 
 async def _campaign_id(request: Request, services: Any) -> str | None:
-    """The campaign a page is about: `?campaign=`, else the first one."""
+    """The campaign a page is about: `?campaign=`, else the first one still running (a
+    drive closed years ago is not what people come to work on), else the first one."""
     asked = request.query_params.get("campaign")
     if asked:
         return asked
     campaigns = await _campaigns(services)
-    return campaigns[0]["id"] if campaigns else None
+    running = [c for c in campaigns if not c.get("closed")]
+    return (running or campaigns)[0]["id"] if campaigns else None
 
 
 async def _unit_names(services: Any) -> dict[str, str]:
@@ -207,6 +209,7 @@ async def home(request: Request) -> Response:
         per_unit = await web_queries.open_work_per_unit(services.pool, cid, datetime.now(timezone.utc) - stale_after)
         context["per_unit"] = [(u, names.get(u, u), c) for u, c in per_unit.items()]
         context["per_unit"].sort(key=lambda r: vi_key(r[1]))
+        context["awaiting"] = await _targets(services, cid, status="awaiting_acceptance")
     return render(request, "home.html", context, found=found)
 
 
