@@ -503,6 +503,22 @@ def _check_cancel(cancel: threading.Event | None) -> None:
         raise DemoCancelled("the demo load was interrupted; run it again to resume")
 
 
+# ----------------------------------------------------------------------------- hooks
+# The story that the paper trail completes: its first report is returned for incomplete
+# evidence, the second (with the evidence files) accepted.
+RETURNED_FOR_EVIDENCE = "returned_accepted"
+
+
+async def add_paper_trail(app: Any, gateway: Any, plans: list[TargetPlan], report: DemoReport) -> None:
+    """HOOK, empty on this branch: after every target has played its story, the paper
+    trail of DESIGN.md is added here once its commands exist (comments, urges from the
+    secretariat, directives from the Standing Committee and evidence files: small
+    generated PDFs or images, attached above all to the RETURNED_FOR_EVIDENCE target; the
+    registered decisions 529 → 934/937 and the city's parent targets). Each addition must
+    keep a deterministic command id (`demo:<key>:<what>`), as every step here does."""
+    return None
+
+
 def load_history_drive(app: Any) -> int:
     """The 2022 drive on 2022's calendar, from its old records (thidua.demo_history)."""
     from thidua.demo_history import load_history
@@ -538,6 +554,7 @@ async def load(app: Any, gateway: Any, data_dir: Path, *, progress: Progress | N
     plans = plan_targets(anchor)
     await run_targets(app, gateway, plans, report, progress=progress, cancel=cancel)
     _check_cancel(cancel)
+    await add_paper_trail(app, gateway, plans, report)
     await asyncio.to_thread(award_bonus, app, datetime.now(timezone.utc))
     return report
 
