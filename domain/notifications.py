@@ -7,6 +7,9 @@ events that raise it (`Aggregate.EventName`) and its audience. Only kinds whose 
 exist today are declared; the others of DESIGN.md (evaluations, awards, the daily
 digest) come with their events.
 
+Events a history import brought from the old records (domain/history.py) raise no
+notice: they happened long ago.
+
 Recipients are resolved from the state *right after the event* (`recipients`), so a
 rebuild of the outbox resolves the same people for the same event and the stable ids
 (`notification_id`) match what was already written.

@@ -80,6 +80,7 @@ async def board_counts(person: Person, campaign: str, as_of: str, unit: str, pos
 
 async def test_the_past_lies_on_its_calendar_and_says_it_was_migrated(secretariat, e2e_settings, worker, projector):
     campaign, units = await drive_2022(secretariat, e2e_settings)
+    head = await make_person(secretariat, name="Bí thư Đảng ủy phường", role="unit_head", unit_id=units[1])
     import_id = unique("ho-so")
     url = f"/v1/campaigns/{campaign}/history/import"
     done = await secretariat.post(url, content=past(units), params={"import_id": import_id},
@@ -116,6 +117,12 @@ async def test_the_past_lies_on_its_calendar_and_says_it_was_migrated(secretaria
     target = (await secretariat.get(f"/v1/targets/{first}")).json()
     assert target["report_class"] == "completed_on_time"
     assert (await secretariat.get(f"/v1/targets/{second}")).json()["report_class"] == "completed_late"
+
+    # the past notifies nobody now (937-02 went overdue on 30/06/2022, under this head)
+    timeline2 = (await secretariat.get(f"/v1/targets/{second}/history")).json()["items"]
+    assert "DeadlinePassed" in [e["event_type"] for e in timeline2]
+    inbox = (await head.get("/v1/me/notifications", params={"min_position": position})).json()["items"]
+    assert [n for n in inbox if n["target_id"] in (first, second)] == []
 
     audit = (await secretariat.get("/v1/audit", params={"target_id": first})).json()["items"]
     assert {e["event_type"] for e in audit if e["migrated"]} == {"Assigned", "Started", "Completed"}
