@@ -45,6 +45,7 @@ from thidua.domain.topics import stored_topics
 from thidua.domain.user import LoginClaim, User, user_uuid
 from thidua.domain.values import Actor, Cluster, Command, Decision, Measure, Policy, Role, ScoringScale
 from thidua import demo_data as D
+from thidua.demo_history import load_history
 from thidua.embedded import EmbeddedPostgres, EmbeddedServiceError, EmbeddedTemporal
 from thidua.event_store import domain_application
 from thidua.workflows.client import TargetGateway, assign_request, connect
@@ -521,8 +522,6 @@ async def add_paper_trail(app: Any, gateway: Any, plans: list[TargetPlan], repor
 
 def load_history_drive(app: Any) -> int:
     """The 2022 drive on 2022's calendar, from its old records (thidua.demo_history)."""
-    from thidua.demo_history import load_history
-
     return load_history(app, actor_of(D.SECRETARIAT), actor_of(D.BINH), REWARD_RULES, datetime.now(timezone.utc))
 
 

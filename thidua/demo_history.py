@@ -23,6 +23,7 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 from thidua import demo_data as D
+from thidua.api import history_import
 from thidua.domain.campaign import Campaign, campaign_uuid
 from thidua.domain.values import Actor, Cluster, Command, Decision, Policy, ScoringScale
 
@@ -143,8 +144,6 @@ def setup_campaign(app: Any, office: Actor, committee: Actor, rules: Any) -> Cam
 def load_history(app: Any, office: Actor, committee: Actor, rules: Any, now: datetime) -> int:
     """Set up the 2022 campaign, import its past, close it at the year's end; the number of
     events the import recorded (0 when it was there already)."""
-    from thidua.api import history_import
-
     campaign = setup_campaign(app, office, committee, rules)
     rows = history_import.read_rows("text/csv", records_csv(plan_rows()), D.TIMEZONE)
     errors, outcome = history_import.check_and_record(app, campaign, rows, office, IMPORT_ID, now, record=True)
