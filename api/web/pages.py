@@ -46,7 +46,7 @@ from thidua.api.web.i18n import parse_dmy
 from thidua.domain.errors import DomainError
 from thidua.domain.user import ActivationGone
 from thidua.domain.permissions import may
-from thidua.domain.values import Role, ScoringScale, parse_duration
+from thidua.domain.values import Role, ScoringScale, Status, parse_duration
 
 router = APIRouter(include_in_schema=False)
 
@@ -196,9 +196,10 @@ async def home(request: Request) -> Response:
     if cid and who.role == Role.UNIT_HEAD:
         own = await _targets(services, cid, unit_id=who.unit_id)
         today = datetime.now(timezone.utc).date()
-        context["overdue"] = [t for t in own if t["overdue"] and t["status"] not in ("completed", "cancelled")]
+        # (a completion awaiting acceptance is the secretariat's to decide, no longer the unit's work)
+        context["overdue"] = [t for t in own if t["overdue"] and Status(t["status"]).is_open]
         context["blocked"] = [t for t in own if t["status"] in ("blocked", "escalated")]
-        context["due_soon"] = [t for t in own if t["status"] not in ("completed", "cancelled") and not t["overdue"]
+        context["due_soon"] = [t for t in own if Status(t["status"]).is_open and not t["overdue"]
                                and date.fromisoformat(t["deadline"]) <= today + DUE_SOON]
     elif cid and who.role == Role.STANDING_COMMITTEE:
         page = await readmodels.queries().list_escalations(services.pool, cid, "open", 100, None)
