@@ -195,6 +195,7 @@ WORDS: dict[str, dict[str, str]] = {
                         "en": "Completions the units reported, the oldest first. On time or late is judged at the "
                               "unit's report."},
     "reported_at": {"vi": "Báo cáo lúc", "en": "Reported"},
+    "returned_because": {"vi": "Trả lại vì", "en": "Returned because"},
     "reports": {"vi": "Số lần báo cáo", "en": "Reports"},
     "reminders": {"vi": "Số lần nhắc", "en": "Reminders"},
     "history_import": {"vi": "Nhập lịch sử từ hồ sơ cũ", "en": "History from the old records"},

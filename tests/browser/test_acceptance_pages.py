@@ -66,6 +66,10 @@ async def test_the_acceptance_queue_lists_the_oldest_first_and_accepts_or_return
     await page.context.close()
 
     head = await signed_in(browser, drive, drive.heads["ngo-quyen"])
+    await head.goto(f"/targets/{first}")  # the unit head reads why its completion came back
+    assert "Trả lại vì" in await head.locator("main").inner_text()
+    assert "Thiếu minh chứng" in await head.locator("dl.summary").inner_text()
+    await check_accessibility(head)
     refused = await head.goto(f"/campaigns/{cid}/acceptance")
     assert refused is not None and refused.status == 403
     await head.context.close()
