@@ -18,7 +18,7 @@ from openpyxl import Workbook
 from openpyxl.styles import Font
 
 COUNT_COLUMNS = ("completed_on_time", "completed_late", "in_progress_within_deadline", "overdue", "blocked",
-                 "escalated", "cancelled")
+                 "escalated", "cancelled", "awaiting_acceptance")
 HEADER = ("cluster_id", "cluster_name", "rank", "unit_id", "unit_name", "score", "max_score", "completion_rate",
           "reward_candidate", "eligible_forms", *COUNT_COLUMNS)
 

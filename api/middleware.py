@@ -34,8 +34,9 @@ MULTIPART_OVERHEAD = 64 * 1024
 
 
 def body_limit_for(path: str, evidence_max_bytes: int = 20 * MIB) -> int:
-    """Imports may carry a whole decision's targets, evidence uploads a file; everything else is small."""
-    if path.endswith("/targets/import"):
+    """Imports may carry a whole decision's targets (or a drive's past), evidence uploads a
+    file; everything else is small."""
+    if path.endswith(("/targets/import", "/history/import")):
         return IMPORT_BODY_LIMIT
     if path.endswith("/evidence"):
         return evidence_max_bytes + MULTIPART_OVERHEAD

@@ -59,9 +59,10 @@ MinPosition = Annotated[
           description="Wait (up to a few seconds) until the read models include this event position"),
 ]
 RoleName = Literal["secretariat", "standing_committee", "unit_head", "inspector"]
-TargetStatus = Literal["assigned", "in_progress", "blocked", "escalated", "completed", "cancelled"]
+TargetStatus = Literal["assigned", "in_progress", "blocked", "escalated", "completed", "cancelled",
+                       "awaiting_acceptance"]
 ReportClassName = Literal["completed_on_time", "completed_late", "in_progress_within_deadline", "overdue",
-                          "cancelled"]
+                          "cancelled", "awaiting_acceptance"]
 
 
 class Input(EdgeRules):
@@ -174,6 +175,8 @@ class PolicyIn(Input):
     escalate_after: Duration = "P3D"
     resolution_sla: Duration = "P7D"
     stale_after: Duration = "P14D"
+    acceptance_required: bool = False
+    acceptance_sla: Duration = "P7D"
 
 
 Factor = Annotated[Decimal, Field(ge=0, le=100, max_digits=10, decimal_places=4)]
@@ -195,6 +198,10 @@ class PolicyPut(Input):
     escalate_after: Duration = Field(description="Blocked this long: escalated to the Standing Committee")
     resolution_sla: Duration = Field(description="An open escalation is reminded every this long")
     stale_after: Duration = Field(description="No progress for this long: a stale reminder")
+    acceptance_required: bool = Field(default=False, description="A completion the unit reports waits for the "
+                                                                 "secretariat's acceptance (nghiệm thu) before it counts")
+    acceptance_sla: Duration = Field(default="P7D", description="A completion waiting for acceptance is reminded "
+                                                                "to the secretariat every this long")
 
 
 class ScoringPut(Input):
@@ -244,6 +251,8 @@ class PolicyOut(Output):
     escalate_after: str
     resolution_sla: str
     stale_after: str
+    acceptance_required: bool = False
+    acceptance_sla: str = "P7D"
 
 
 class ScoringOut(Output):
@@ -417,6 +426,13 @@ class UrgeOut(Output):
     by: str
 
 
+class AcceptanceInfo(Output):
+    reports: int = Field(description="How many times the unit reported completion")
+    waiting: bool = Field(description="The last report waits for the secretariat's accept or return")
+    reminders: int = Field(description="Reminders sent while the last report waits (every acceptance_sla)")
+    return_reason: str | None = Field(default=None, description="Why the last returned report was returned")
+
+
 class TargetOut(Output):
     id: str
     campaign_id: str
@@ -451,6 +467,9 @@ class TargetOut(Output):
                                        description="The evidence files the last completion named (digests)")
     parent_id: str | None = Field(default=None, description="The target this one makes concrete")
     rollup: RollupOut | None = Field(default=None, description="Its children by report class (only a parent)")
+    acceptance: AcceptanceInfo | None = Field(default=None, description="The unit's reported completion and the "
+                                                                        "secretariat's acceptance (null: none reported "
+                                                                        "under a policy requiring acceptance)")
     restricted: bool = Field(default=False, description="True when the reader may not read this target's detail "
                                                          "(another unit's): only its public facts are shown")
 
@@ -492,6 +511,26 @@ class ImportResultOut(Output):
     position: int
 
 
+class HistoryImportedOut(Output):
+    key: str
+    target_id: str
+    events: int = Field(description="Events this import recorded on the target (0: all there already), its "
+                                    "HistoryMigrated marker included")
+    position: int
+
+
+class HistoryImportOut(Output):
+    model_config = ConfigDict(extra="forbid", json_schema_extra={"examples": [{
+        "import_id": "ho-so-2022", "rows": 3, "events": 4, "position": 812,
+        "items": [{"key": "934-07", "target_id": "0b6f3c1e-2f4a-5c55-9d7e-2b8f1f0e8a11", "events": 4,
+                   "position": 812}]}]})
+    import_id: str
+    rows: int
+    events: int = Field(description="Events recorded by this request (0 when the import id was already imported)")
+    items: list[HistoryImportedOut]
+    position: int
+
+
 # ------------------------------------------------------------------ scoreboard, escalations, audit
 class Counts(Output):
     completed_on_time: int
@@ -501,6 +540,8 @@ class Counts(Output):
     blocked: int
     escalated: int
     cancelled: int
+    awaiting_acceptance: int = Field(default=0, description="Reported completed, waiting for acceptance: not "
+                                                            "counted as completed until accepted")
 
 
 class UnitScoreOut(Output):
@@ -586,6 +627,10 @@ class AuditEntryOut(Output):
     hash: str
     aggregate_version: int | None = None
     recorded_at: datetime | None = Field(default=None, description="When the event was stored here")
+    migrated: bool = Field(default=False, description="Brought from the old records by a history import: "
+                                                      "`occurred_at` is when it happened there, `recorded_at` "
+                                                      "when it was recorded here, and the actor id "
+                                                      "`migrated:<user>` names who imported it")
     campaign_id: str | None = None
     target_id: str | None = None
     unit_id: str | None = None

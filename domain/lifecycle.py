@@ -233,6 +233,21 @@ class ReassignArgs(Args):
     reason: Text
 
 
+class AcceptArgs(Args):
+    model_config = ConfigDict(json_schema_extra={"examples": [{"note": "Đã đối chiếu minh chứng, đạt yêu cầu"}]})
+    note: OptionalText = None
+
+
+class ReturnArgs(Args):
+    model_config = ConfigDict(json_schema_extra={"examples": [{"reason": "Thiếu biên bản bàn giao mặt bằng"}]})
+    reason: Text
+
+
+class RemindAcceptanceArgs(Args):
+    report_no: int
+    reminder_no: int
+
+
 class AutoEscalateArgs(Args):
     block_no: int
 
@@ -295,6 +310,9 @@ class TargetCommand:
     # Its route and page form are written by hand (api/routes/paper.py), not built from
     # this declaration: a multipart upload, or a `who` that depends on the comment's kind.
     own_route: bool = False
+    # Fields of the campaign's policy the command reads (given to the method by whoever
+    # applies it, from the campaign as it is then; not part of the command's fingerprint).
+    policy_fields: tuple[str, ...] = ()
 
     # ---------------------------------------------------------------- who
     @property
@@ -381,7 +399,9 @@ RESOLVE = TargetCommand(
     segment="resolve", escalation="closes", unit_fields=("reassign_to", "coordinating_unit_ids"))
 COMPLETE = TargetCommand(
     "complete", "Completed", CompleteArgs, _WORKING, _OWNER,
-    "Report completion with evidence (owning unit)", to_state=Status.COMPLETED, segment="complete")
+    "Report completion with evidence (owning unit); with the policy's `acceptance_required` it waits "
+    "for acceptance (event CompletionReported, status awaiting_acceptance)", to_state=Status.COMPLETED,
+    segment="complete", policy_fields=("acceptance_required",))
 REOPEN = TargetCommand(
     "reopen", "Reopened", ReasonArgs, frozenset({Status.COMPLETED}), _SEC_SC,
     "Reopen a completed target (secretariat, Standing Committee)", to_state=Status.IN_PROGRESS, segment="reopen")
@@ -395,12 +415,25 @@ CANCEL = TargetCommand(
     "cancel", "Cancelled", ReasonArgs, OPEN_STATES, _SEC_SC,
     "Cancel the target (secretariat, Standing Committee)", to_state=Status.CANCELLED, segment="cancel",
     escalation="closes")
+_AWAITING = frozenset({Status.AWAITING_ACCEPTANCE})
+_SEC = frozenset({Role.SECRETARIAT})
+ACCEPT = TargetCommand(
+    "accept", "Accepted", AcceptArgs, _AWAITING, _SEC,
+    "Accept a reported completion (secretariat): it counts, on time or late as judged at the unit's report",
+    to_state=Status.COMPLETED, segment="accept")
+RETURN = TargetCommand(
+    "return_completion", "Returned", ReturnArgs, _AWAITING, _SEC,
+    "Return a reported completion with the reason (secretariat): the target is back in progress",
+    to_state=Status.IN_PROGRESS, segment="return")
 AUTO_ESCALATE = TargetCommand(
     "auto_escalate", "Escalated", AutoEscalateArgs, frozenset({Status.BLOCKED}), _SYSTEM,
     "Timer: still blocked `escalate_after` after the block", to_state=Status.ESCALATED, escalation="opens")
 REMIND_ESCALATION = TargetCommand(
     "remind_escalation", "EscalationReminded", RemindEscalationArgs, frozenset({Status.ESCALATED}), _SYSTEM,
     "Timer: the escalation has waited another `resolution_sla`", escalation="reminds")
+REMIND_ACCEPTANCE = TargetCommand(
+    "remind_acceptance", "AcceptanceReminded", RemindAcceptanceArgs, _AWAITING, _SYSTEM,
+    "Timer: a reported completion has waited another `acceptance_sla` for acceptance")
 MARK_OVERDUE = TargetCommand(
     "mark_overdue", "DeadlinePassed", MarkOverdueArgs, OPEN_STATES, _SYSTEM,
     "Timer: the deadline passed while the target is open (flag `overdue`)")
@@ -426,9 +459,9 @@ REOPEN_BY_CHILD = TargetCommand(
 
 # Every command of a target, in the order of the lifecycle table.
 COMMANDS: dict[str, TargetCommand] = {c.name: c for c in (
-    ASSIGN, START, REPORT_PROGRESS, BLOCK, UNBLOCK, ESCALATE, RESOLVE, COMPLETE, REOPEN, EXTEND_DEADLINE,
-    REASSIGN, CANCEL, AUTO_ESCALATE, REMIND_ESCALATION, MARK_OVERDUE, REMIND_STALE, COMMENT, ATTACH_EVIDENCE,
-    COMPLETE_BY_CHILDREN, REOPEN_BY_CHILD,
+    ASSIGN, START, REPORT_PROGRESS, BLOCK, UNBLOCK, ESCALATE, RESOLVE, COMPLETE, ACCEPT, RETURN, REOPEN,
+    EXTEND_DEADLINE, REASSIGN, CANCEL, AUTO_ESCALATE, REMIND_ESCALATION, REMIND_ACCEPTANCE, MARK_OVERDUE,
+    REMIND_STALE, COMMENT, ATTACH_EVIDENCE, COMPLETE_BY_CHILDREN, REOPEN_BY_CHILD,
 )}
 # The commands the cascade issues to a parent's workflow (as `system`).
 CASCADE_COMMANDS: dict[str, TargetCommand] = {c.name: c for c in (COMPLETE_BY_CHILDREN, REOPEN_BY_CHILD)}
@@ -480,11 +513,12 @@ def handles(spec: TargetCommand) -> Callable[[Callable[..., None]], Callable[...
         def payload_of(args: tuple[Any, ...], kwargs: dict[str, Any]) -> dict[str, Any]:
             bound = signature.bind(None, None, *args, **kwargs)
             bound.apply_defaults()
-            return dict(list(bound.arguments.items())[2:])
+            return {k: v for k, v in list(bound.arguments.items())[2:] if k not in spec.policy_fields}
 
         @functools.wraps(body)
         def method(self: Any, cmd: Command, *args: Any, expected_version: int | None = None,
                    audience: Collection[str] = (), **kwargs: Any) -> bool:
+            policy = {name: kwargs.pop(name) for name in spec.policy_fields if name in kwargs}
             payload = payload_of(args, kwargs)
             fp = fingerprint(spec.name, **payload)
             if self.is_replay(cmd, fp):
@@ -492,7 +526,7 @@ def handles(spec: TargetCommand) -> Callable[[Callable[..., None]], Callable[...
             spec.check_allowed(cmd.actor, self.unit_id, self.readers(audience))
             spec.check_from(self.status)
             self.check_version(expected_version)
-            body(self, event_meta(cmd, fp), **payload)
+            body(self, event_meta(cmd, fp), **payload, **policy)
             return True
 
         method.command = spec  # type: ignore[attr-defined]

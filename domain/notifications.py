@@ -7,6 +7,9 @@ events that raise it (`Aggregate.EventName`) and its audience. Only kinds whose 
 exist today are declared; the others of DESIGN.md (evaluations, awards) come with their
 events.
 
+Events a history import brought from the old records (domain/history.py) raise no
+notice: they happened long ago.
+
 Recipients are resolved from the state *right after the event* (`recipients`), so a
 rebuild of the outbox resolves the same people for the same event and the stable ids
 (`notification_id`) match what was already written.
@@ -75,8 +78,11 @@ NOTICES: tuple[Notice, ...] = (
            "Chỉ tiêu đã quá hạn", "a target's deadline passed"),
     Notice("target.stale", ("Target.StaleReminded",), Audience.UNIT_HEADS,
            "Chỉ tiêu lâu chưa cập nhật tiến độ", "a target had no progress for the policy's stale period"),
-    Notice("target.returned", ("Target.Reopened",), Audience.UNIT_HEADS,
-           "Kết quả hoàn thành bị trả lại", "a completion was returned (the target reopened)"),
+    Notice("target.returned", ("Target.Reopened", "Target.Returned"), Audience.UNIT_HEADS,
+           "Kết quả hoàn thành bị trả lại", "a completion was returned or reopened (back in progress)"),
+    Notice("target.awaiting_acceptance", ("Target.CompletionReported", "Target.AcceptanceReminded"),
+           Audience.SECRETARIAT, "Chỉ tiêu báo cáo hoàn thành, chờ nghiệm thu",
+           "a completion waits for acceptance (reported, or again after each `acceptance_sla`)"),
     Notice("target.urged", ("Target.Commented",), Audience.UNIT_HEADS,
            "Văn phòng Thành ủy đôn đốc thực hiện chỉ tiêu", "the secretariat urged the unit (đôn đốc)",
            only=(("kind", "urge"),)),

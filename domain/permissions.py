@@ -40,6 +40,7 @@ CAMPAIGN_COMMANDS: dict[str, frozenset[Role]] = {
     "manage_users": frozenset({_SEC}),
     # webhooks, the notifications given up, the daily digests (DESIGN.md "Notifications")
     "manage_notifications": frozenset({_SEC}),
+    "import_history": frozenset({_SEC}),  # bring a drive's past from the old records (domain/history.py)
 }
 
 # The audit trail and its verification.

@@ -34,6 +34,7 @@ COUNT_KEYS = (
     "blocked",
     "escalated",
     "cancelled",
+    "awaiting_acceptance",  # a fifth class: reported completed, not yet accepted (worth nothing until then)
 )
 
 

@@ -22,6 +22,7 @@ from thidua.domain.commandlog import CommandLog, check_key, event_meta, fingerpr
 from thidua.domain.errors import BadInput, CommandIdReused, InvalidTransition, NotAllowed, VersionConflict
 from thidua.domain import lifecycle as lc
 from thidua.domain.lifecycle import Meta, handles
+from thidua.domain.permissions import check_may
 from thidua.domain.values import (
     OPEN_STATES,
     Actor,
@@ -212,6 +213,9 @@ class Target(CommandLog, Aggregate):
         self.coordinating_unit_ids: list[str] = []
         self.stale_reminded_for: datetime | None = None
         self.cancel_reason: str | None = None
+        self.completion_reports = 0
+        self.acceptance_reminders = 0
+        self.return_reason: str | None = None
         self.applied = {}
         self.applied_fingerprint_of_assignment = fingerprint
         self._remember(command_id, fingerprint, occurred_at, actor, 1)
@@ -393,17 +397,70 @@ class Target(CommandLog, Aggregate):
         self._record_meta(command_id, fingerprint, occurred_at, actor)
 
     @handles(lc.COMPLETE)
-    def complete(self, meta: Meta, result: str | None = None, evidence: str | None = None, note: str | None = None,
-                 evidence_sha256: list[str] | None = None) -> None:
+    def complete(
+        self, meta: Meta, result: str | None = None, evidence: str | None = None, note: str | None = None,
+        evidence_sha256: list[str] | None = None, acceptance_required: bool = False,
+    ) -> None:
+        """The unit reports completion, naming attached evidence files if it likes. Under a
+        policy that requires acceptance it is recorded as reported (it waits for the
+        secretariat), else as completed."""
         named = list(dict.fromkeys(evidence_sha256 or ()))
         for digest in named:
             if digest not in self.evidence_files:
                 raise BadInput(f"evidence file {digest} is not attached to this target", field="evidence_sha256")
         extra = {"evidence_sha256": named} if named else {}
-        self._completed(
+        record = self._completion_reported if acceptance_required else self._completed
+        record(
             result=optional_text(result, "result"), evidence=optional_text(evidence, "evidence"),
             note=optional_text(note, "note"), **extra, **meta,
         )
+
+    @event("CompletionReported")
+    def _completion_reported(
+        self, result: str | None, evidence: str | None, note: str | None,
+        actor: Actor, occurred_at: datetime, command_id: str, fingerprint: str,
+        evidence_sha256: list[str] | None = None,
+    ) -> None:
+        # Timeliness is judged at the unit's report: the report time and the deadline in
+        # force then are kept, and count once the completion is accepted.
+        self._apply_completion(result, evidence, occurred_at, evidence_sha256)
+        self._record_meta(command_id, fingerprint, occurred_at, actor)
+        self.status = Status.AWAITING_ACCEPTANCE
+        self.completion_reports += 1
+        self.acceptance_reminders = 0
+
+    @handles(lc.ACCEPT)
+    def accept(self, meta: Meta, note: str | None = None) -> None:
+        self._accepted(note=optional_text(note, "note"), **meta)
+
+    @event("Accepted")
+    def _accepted(self, note: str | None, actor: Actor, occurred_at: datetime, command_id: str, fingerprint: str) -> None:
+        self.status = Status.COMPLETED
+        self._record_meta(command_id, fingerprint, occurred_at, actor)
+
+    @handles(lc.RETURN)
+    def return_completion(self, meta: Meta, reason: str) -> None:
+        self._returned(reason=require_text(reason, "reason"), **meta)
+
+    @event("Returned")
+    def _returned(self, reason: str, actor: Actor, occurred_at: datetime, command_id: str, fingerprint: str) -> None:
+        self._back_in_progress(occurred_at)
+        self.return_reason = reason
+        self._record_meta(command_id, fingerprint, occurred_at, actor)
+
+    @handles(lc.REMIND_ACCEPTANCE)
+    def remind_acceptance(self, meta: Meta, report_no: int, reminder_no: int) -> None:
+        """Timer: the completion reported as number `report_no` has waited another `acceptance_sla`."""
+        if report_no != self.completion_reports or reminder_no != self.acceptance_reminders + 1:
+            raise InvalidTransition("remind_acceptance", str(self.status), "this reminder is not the next one due")
+        self._acceptance_reminded(reminder_no=reminder_no, **meta)
+
+    @event("AcceptanceReminded")
+    def _acceptance_reminded(
+        self, reminder_no: int, actor: Actor, occurred_at: datetime, command_id: str, fingerprint: str
+    ) -> None:
+        self.acceptance_reminders = reminder_no
+        self._record_meta(command_id, fingerprint, occurred_at, actor)
 
     @event("Completed")
     def _completed(
@@ -411,6 +468,11 @@ class Target(CommandLog, Aggregate):
         actor: Actor, occurred_at: datetime, command_id: str, fingerprint: str,
         evidence_sha256: list[str] | None = None,
     ) -> None:
+        self._apply_completion(result, evidence, occurred_at, evidence_sha256)
+        self._record_meta(command_id, fingerprint, occurred_at, actor)
+
+    def _apply_completion(self, result: str | None, evidence: str | None, occurred_at: datetime,
+                          evidence_sha256: list[str] | None = None) -> None:
         self.evidence_sha256 = list(evidence_sha256 or ())
         self.status = Status.COMPLETED
         self.completed_at = occurred_at
@@ -419,7 +481,6 @@ class Target(CommandLog, Aggregate):
         self.result = result
         self.evidence = evidence
         self.overdue = False
-        self._record_meta(command_id, fingerprint, occurred_at, actor)
 
     @handles(lc.REOPEN)
     def reopen(self, meta: Meta, reason: str) -> None:
@@ -429,6 +490,15 @@ class Target(CommandLog, Aggregate):
     def _reopened(self, reason: str, actor: Actor, occurred_at: datetime, command_id: str, fingerprint: str) -> None:
         self._reopen_now(occurred_at)
         self._record_meta(command_id, fingerprint, occurred_at, actor)
+
+    def _back_in_progress(self, occurred_at: datetime) -> None:
+        """A completion undone (reopened or returned): open again, overdue if past the deadline."""
+        self.status = Status.IN_PROGRESS
+        self.completed_at = None
+        self.deadline_at_completion = None
+        self.completed_late_by_children = False
+        self.overdue = occurred_at > self.deadline_at
+        self.last_activity_at = occurred_at
 
     @handles(lc.EXTEND_DEADLINE)
     def extend_deadline(self, meta: Meta, new_deadline: date, reason: str, decision: Decision | None = None) -> None:
@@ -515,13 +585,9 @@ class Target(CommandLog, Aggregate):
         self._record_meta(command_id, fingerprint, occurred_at, actor)
 
     def _reopen_now(self, occurred_at: datetime) -> None:
-        self.status = Status.IN_PROGRESS
-        self.completed_at = None
-        self.deadline_at_completion = None
-        self.completed_late_by_children = False
-        self.overdue = occurred_at > self.deadline_at
+        """Reopened (by hand or by a child): back in progress, one reopening more."""
+        self._back_in_progress(occurred_at)
         self.reopens += 1
-        self.last_activity_at = occurred_at
 
     @handles(lc.MARK_OVERDUE)
     def mark_overdue(self, meta: Meta, deadline_at: datetime) -> None:
@@ -601,6 +667,33 @@ class Target(CommandLog, Aggregate):
         self.last_activity_at = occurred_at
         self._record_meta(command_id, fingerprint, occurred_at, actor)
 
+    # ------------------------------------------------------------- history
+    def record_migration(self, cmd: Command, *, import_id: str, first_line: int, last_line: int,
+                         first_version: int, last_version: int) -> bool:
+        """Say, in the target's own trail, which of its events an import brought from the
+        old records (domain/history.py), recorded now by whoever imported them."""
+        fp = fingerprint("record_migration", import_id=import_id, first_line=first_line, last_line=last_line,
+                         first_version=first_version, last_version=last_version)
+        if self.is_replay(cmd, fp):
+            return False
+        check_may(cmd.actor, "import_history")
+        note = (f"Migrated from the old records by {cmd.actor.name}: import {import_id}, lines {first_line}-"
+                f"{last_line}, versions {first_version}-{last_version}")
+        self._history_migrated(import_id=import_id, first_version=first_version, last_version=last_version,
+                               note=note, **event_meta(cmd, fp))
+        return True
+
+    @event("HistoryMigrated")
+    def _history_migrated(
+        self, import_id: str, first_version: int, last_version: int, note: str,
+        actor: Actor, occurred_at: datetime, command_id: str, fingerprint: str,
+    ) -> None:
+        # Recorded now, about the past: the target's own time (updated_at, what the
+        # next migrated action must not precede) stays at its last event.
+        happened_until = self.updated_at
+        self._record_meta(command_id, fingerprint, occurred_at, actor)
+        self.updated_at = happened_until
+
     # ------------------------------------------------------------- helpers
     def _check_new_deadline(self, new_deadline: date, field: str) -> None:
         _check_date(new_deadline, field)
@@ -656,6 +749,7 @@ class Target(CommandLog, Aggregate):
             "blocked_at": _iso(self.blocked_at),
             "block_reason": self.block_reason if self.status in (Status.BLOCKED, Status.ESCALATED) else None,
             "completed_at": _iso(self.completed_at),
+            "acceptance": self._acceptance_state(),
             "last_activity_at": _iso(self.last_activity_at),
             "coordinating_unit_ids": list(self.coordinating_unit_ids),
             "comment_count": self.comment_count,
@@ -670,12 +764,27 @@ class Target(CommandLog, Aggregate):
         }
 
 
+    def _acceptance_state(self) -> dict[str, Any] | None:
+        """Where the unit's reported completion stands with the secretariat (None: never reported under acceptance)."""
+        reports = self.completion_reports
+        if not reports:
+            return None
+        return {
+            "reports": reports,
+            "waiting": self.status == Status.AWAITING_ACCEPTANCE,
+            "reminders": self.acceptance_reminders,
+            "return_reason": self.return_reason,
+        }
+
+
 def classify(
     status: Status, overdue: bool, completed_at: datetime | None, deadline_at_completion: datetime | None
 ) -> ReportClass:
     """The reporting class (Government Office's four, plus cancelled)."""
     if status == Status.CANCELLED:
         return ReportClass.CANCELLED
+    if status == Status.AWAITING_ACCEPTANCE:
+        return ReportClass.AWAITING_ACCEPTANCE
     if status == Status.COMPLETED:
         assert completed_at is not None and deadline_at_completion is not None
         return ReportClass.COMPLETED_ON_TIME if completed_at <= deadline_at_completion else ReportClass.COMPLETED_LATE

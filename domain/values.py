@@ -31,10 +31,14 @@ class Status(StrEnum):
     ESCALATED = "escalated"
     COMPLETED = "completed"
     CANCELLED = "cancelled"
+    # A completion the unit reported, waiting for the secretariat's acceptance (nghiệm
+    # thu) when the campaign's policy requires it: not open (the unit has nothing left to
+    # do, no deadline or stale timer runs), not completed either until it is accepted.
+    AWAITING_ACCEPTANCE = "awaiting_acceptance"
 
     @property
     def is_open(self) -> bool:
-        return self not in (Status.COMPLETED, Status.CANCELLED)
+        return self not in (Status.COMPLETED, Status.CANCELLED, Status.AWAITING_ACCEPTANCE)
 
 
 OPEN_STATES = frozenset(s for s in Status if s.is_open)
@@ -48,6 +52,8 @@ class ReportClass(StrEnum):
     IN_PROGRESS_WITHIN_DEADLINE = "in_progress_within_deadline"
     OVERDUE = "overdue"
     CANCELLED = "cancelled"
+    # Reported completed, not yet accepted: counted apart, worth nothing until accepted.
+    AWAITING_ACCEPTANCE = "awaiting_acceptance"
 
 
 class Trigger(StrEnum):
@@ -192,9 +198,17 @@ class Policy:
     escalate_after: str = "P3D"
     resolution_sla: str = "P7D"
     stale_after: str = "P14D"
+    # Acceptance (nghiệm thu): a reported completion waits for the secretariat, who is
+    # reminded every `acceptance_sla` while it waits.
+    acceptance_required: bool = False
+    acceptance_sla: str = "P7D"
+
+    DURATIONS = ("escalate_after", "resolution_sla", "stale_after", "acceptance_sla")
 
     def __post_init__(self) -> None:
-        for name in ("escalate_after", "resolution_sla", "stale_after"):
+        if not isinstance(self.acceptance_required, bool):
+            raise BadInput("policy.acceptance_required must be true or false", field="policy.acceptance_required")
+        for name in self.DURATIONS:
             parse_duration(getattr(self, name), field=f"policy.{name}")
 
     def duration(self, name: str) -> timedelta:
@@ -202,7 +216,7 @@ class Policy:
 
     def check_new(self) -> Policy:
         """The stricter rules for a policy a command sets (see `parse_duration`)."""
-        for name in ("escalate_after", "resolution_sla", "stale_after"):
+        for name in self.DURATIONS:
             parse_duration(getattr(self, name), field=f"policy.{name}", new=True)
         return self
 

@@ -29,6 +29,7 @@ from uuid import UUID
 import asyncpg
 
 from thidua.domain.digest import digest_link
+from thidua.domain.history import is_migrated
 from thidua.domain.notifications import (
     BY_EVENT,
     EMAIL,
@@ -137,7 +138,7 @@ class NotificationsProjection:
 
     def _target_rows(self, step: Step) -> list[tuple[Any, ...]]:
         notices = BY_EVENT.get(f"Target.{step.event_type}")
-        if not notices:
+        if not notices or brought_from_old_records(step.event):
             return []
         after = step.after
         assert after is not None
@@ -195,6 +196,14 @@ class NotificationsProjection:
 
     async def flush(self, ctx: BatchContext) -> bool:
         return False
+
+
+def brought_from_old_records(event: Any) -> bool:
+    """The past a history import recorded (domain/history.py) notifies nobody now: it
+    happened long ago, and the people it concerned knew of it then."""
+    actor = getattr(event, "actor", None)
+    actor_id = actor.get("id") if isinstance(actor, dict) else getattr(actor, "id", None)
+    return is_migrated(actor_id, getattr(event, "command_id", None))
 
 
 def _kinds(text: str) -> list[str]:

@@ -14,6 +14,7 @@ from datetime import datetime, timedelta
 from typing import Any
 from uuid import UUID
 
+from thidua.domain.history import is_migrated
 from thidua.domain.values import parse_duration
 from thidua.projections.audit import verify
 from thidua.projections.codec import EVENTS, loads
@@ -229,6 +230,7 @@ def _audit_entry(r: Any) -> dict[str, Any]:
         "request_id": r["request_id"],
         "prev_hash": r["prev_hash"],
         "hash": r["hash"],
+        "migrated": is_migrated(r["actor_id"], r["command_id"]),
     }
 
 

@@ -266,6 +266,8 @@ _DDL: dict[str, list[str]] = {
         )""",
         # (a scoreboard table from before the reward rules; `projections rebuild targets` fills it)
         "ALTER TABLE {s}.scoreboard ADD COLUMN IF NOT EXISTS eligible_forms text[] NOT NULL DEFAULT '{{}}'",
+        # (completions waiting for acceptance, counted apart)
+        "ALTER TABLE {s}.scoreboard ADD COLUMN IF NOT EXISTS awaiting_acceptance integer NOT NULL DEFAULT 0",
         "CREATE INDEX IF NOT EXISTS scoreboard_unit_idx ON {s}.scoreboard (unit_id)",
         """CREATE TABLE IF NOT EXISTS {s}.scoreboard_dirty (
             campaign_id text NOT NULL,

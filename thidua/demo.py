@@ -45,6 +45,7 @@ from thidua.domain.topics import stored_topics
 from thidua.domain.user import LoginClaim, User, user_uuid
 from thidua.domain.values import Actor, Cluster, Command, Decision, Measure, Policy, Role, ScoringScale
 from thidua import demo_data as D
+from thidua.demo_history import load_history
 from thidua.embedded import EmbeddedPostgres, EmbeddedServiceError, EmbeddedTemporal
 from thidua.event_store import domain_application
 from thidua.workflows.client import TargetGateway, assign_request, connect
@@ -55,7 +56,9 @@ TOKENS_FILE = "demo-tokens.json"
 PASSWORD_FILE = "demo-password.txt"
 DAYS_BEFORE_ANCHOR = 75  # the drive started this many days before the first load
 DAYS_AFTER_ANCHOR = 105
-POLICY = Policy(escalate_after="P3D", resolution_sla="P7D", stale_after="P14D")
+# The live drive asks for acceptance (nghiệm thu): a completion counts once the secretariat accepts it.
+POLICY = Policy(escalate_after="P3D", resolution_sla="P7D", stale_after="P14D", acceptance_required=True,
+                acceptance_sla="P3D")
 SCORING = ScoringScale(on_time="1.0", late="0.5", reward_slots=1)
 REWARD_RULES = RewardRules(tuple(
     RewardForm(f.form_id, f.name, f.recipient, f.scope, f.max_awards, f.min_score_ratio, f.max_overdue, f.max_late,
@@ -189,7 +192,9 @@ class TargetPlan:
 
 # How many targets follow each story, in the order they are dealt out (97 targets).
 SCENARIOS = (
-    ("completed_on_time", 30),
+    ("completed_on_time", 27),
+    ("awaiting_acceptance", 2),
+    ("returned_accepted", 1),
     ("in_progress", 15),
     ("completed_late", 12),
     ("overdue", 10),
@@ -250,6 +255,7 @@ def _plan(fact: D.TargetFact, story: str, anchor: date, rng: random.Random) -> T
     progress = Step("report_progress", head, {"percent": percent, "note": f"Đã hoàn thành khoảng {percent}% khối lượng"})
     done = Step("complete", head, {"result": "Hoàn thành chỉ tiêu được giao",
                                    "evidence": f"Báo cáo kết quả số {rng.randint(20, 180)}/BC ngày {anchor:%d/%m}"})
+    accepted = Step("accept", sec, {"note": "Đã đối chiếu minh chứng, đạt yêu cầu"})
     block = Step("block", head, {"reason": reason, "help_needed": help_needed})
     escalate = Step("escalate", head, {"reason": f"Báo cáo Ban Thường vụ tháo gỡ: {reason.lower()}"})
     helpers = [u for u in HELPERS.get(fact.area, ["noi-vu"]) if u != fact.unit_id] or ["vp-tu"]
@@ -260,11 +266,22 @@ def _plan(fact: D.TargetFact, story: str, anchor: date, rng: random.Random) -> T
 
     steps: list[Step]
     if story == "completed_on_time":
+        steps = [start, progress, done, accepted]
+    elif story == "awaiting_acceptance":
         steps = [start, progress, done]
+    elif story == "returned_accepted":
+        steps = [start, progress,
+                 Step("complete", head, {"result": "Hoàn thành chỉ tiêu được giao", "evidence": "Ảnh chụp hiện trường"}),
+                 Step("return_completion", sec, {"reason": "Minh chứng chưa đầy đủ: thiếu biên bản nghiệm thu, bàn "
+                                                           "giao; đề nghị bổ sung"}),
+                 Step("complete", head, {"result": "Hoàn thành chỉ tiêu được giao",
+                                         "evidence": "Biên bản nghiệm thu, bàn giao và ảnh chụp hiện trường"},
+                      suffix=":2"),
+                 accepted]
     elif story == "in_progress":
         steps = [start, progress]
     elif story == "completed_late":
-        steps = [start, progress, done]
+        steps = [start, progress, done, accepted]
     elif story == "overdue":
         steps = [start, progress]
     elif story == "assigned":
@@ -278,7 +295,7 @@ def _plan(fact: D.TargetFact, story: str, anchor: date, rng: random.Random) -> T
         steps = [start, block, escalate,
                  Step("resolve", sc, {"directive": directive + f"; gia hạn đến ngày {new_deadline:%d/%m/%Y}",
                                       "new_deadline": new_deadline, "coordinating_unit_ids": helpers}),
-                 done]
+                 done, accepted]
     elif story == "escalated_open":
         steps = [start, progress, block, escalate]
     elif story == "extended_completed":
@@ -287,7 +304,7 @@ def _plan(fact: D.TargetFact, story: str, anchor: date, rng: random.Random) -> T
                  Step("extend_deadline", sc, {"new_deadline": new_deadline,
                                               "reason": "Nhiệm vụ phát sinh khối lượng ngoài kế hoạch, cần thêm thời gian",
                                               "decision": _decision("937")}),
-                 done]
+                 done, accepted]
     elif story == "blocked":
         steps = [start, block]
     elif story == "reassigned":
@@ -298,7 +315,7 @@ def _plan(fact: D.TargetFact, story: str, anchor: date, rng: random.Random) -> T
                  Step("start", other_head, {"note": "Tiếp nhận nhiệm vụ được điều chỉnh"}),
                  Step("report_progress", other_head, {"percent": 20, "note": "Đã tiếp nhận hồ sơ, đang triển khai"})]
     elif story == "reopened":
-        steps = [start, done,
+        steps = [start, done, accepted,
                  Step("reopen", sec, {"reason": "Hồ sơ minh chứng chưa đầy đủ, đề nghị bổ sung"}),
                  Step("report_progress", head, {"percent": 90, "note": "Đang bổ sung hồ sơ minh chứng"}, suffix=":2")]
     elif story == "cancelled":
@@ -487,6 +504,27 @@ def _check_cancel(cancel: threading.Event | None) -> None:
         raise DemoCancelled("the demo load was interrupted; run it again to resume")
 
 
+# ----------------------------------------------------------------------------- hooks
+# The story that the paper trail completes: its first report is returned for incomplete
+# evidence, the second (with the evidence files) accepted.
+RETURNED_FOR_EVIDENCE = "returned_accepted"
+
+
+async def add_paper_trail(app: Any, gateway: Any, plans: list[TargetPlan], report: DemoReport) -> None:
+    """HOOK, empty on this branch: after every target has played its story, the paper
+    trail of DESIGN.md is added here once its commands exist (comments, urges from the
+    secretariat, directives from the Standing Committee and evidence files: small
+    generated PDFs or images, attached above all to the RETURNED_FOR_EVIDENCE target; the
+    registered decisions 529 → 934/937 and the city's parent targets). Each addition must
+    keep a deterministic command id (`demo:<key>:<what>`), as every step here does."""
+    return None
+
+
+def load_history_drive(app: Any) -> int:
+    """The 2022 drive on 2022's calendar, from its old records (thidua.demo_history)."""
+    return load_history(app, actor_of(D.SECRETARIAT), actor_of(D.BINH), REWARD_RULES, datetime.now(timezone.utc))
+
+
 def award_bonus(app: Any, at: datetime) -> None:
     campaign = app.get_campaign(D.CAMPAIGN_ID)
     unit_id, points, reason = BONUS
@@ -511,9 +549,11 @@ async def load(app: Any, gateway: Any, data_dir: Path, *, progress: Progress | N
         setup_store, app, Path(data_dir), anchor
     )
     report.password = read_password(data_dir)
+    await asyncio.to_thread(load_history_drive, app)
     plans = plan_targets(anchor)
     await run_targets(app, gateway, plans, report, progress=progress, cancel=cancel)
     _check_cancel(cancel)
+    await add_paper_trail(app, gateway, plans, report)
     await asyncio.to_thread(award_bonus, app, datetime.now(timezone.utc))
     return report
 

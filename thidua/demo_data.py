@@ -11,8 +11,13 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import date
 
-CAMPAIGN_ID = "vinh-yen-2022"
-CAMPAIGN_NAME = "Đợt cao điểm thi đua hoàn thành chỉ tiêu, nhiệm vụ năm 2022 - Thành ủy Vĩnh Yên"
+# Two drives of the city. The 2022 drive lies on 2022's calendar (decisions in January and
+# February, work through the year, closed at its end), brought in from its old records by the
+# history import; the current drive runs live (timers, escalations, acceptance, commands).
+CAMPAIGN_ID = "vinh-yen-hien-tai"
+CAMPAIGN_NAME = "Đợt cao điểm thi đua hoàn thành chỉ tiêu, nhiệm vụ (đợt đang diễn ra) - Thành ủy Vĩnh Yên"
+HISTORY_CAMPAIGN_ID = "vinh-yen-2022"
+HISTORY_CAMPAIGN_NAME = "Đợt cao điểm thi đua hoàn thành chỉ tiêu, nhiệm vụ năm 2022 - Thành ủy Vĩnh Yên"
 TIMEZONE = "Asia/Ho_Chi_Minh"
 
 
@@ -48,12 +53,14 @@ class UnitFact:
     head_title: str  # the head's office, used as the demo user's name
 
 
+# A ward's or commune's targets come from Decision 937 (to the party cells and party
+# committees): each is owned by the head of its Party committee (Bí thư Đảng ủy).
 def _ward(uid: str, name: str) -> UnitFact:
-    return UnitFact(uid, f"Phường {name}", "ward", f"Chủ tịch UBND phường {name}")
+    return UnitFact(uid, f"Phường {name}", "ward", f"Bí thư Đảng ủy phường {name}")
 
 
 def _commune(uid: str, name: str) -> UnitFact:
-    return UnitFact(uid, f"Xã {name}", "commune", f"Chủ tịch UBND xã {name}")
+    return UnitFact(uid, f"Xã {name}", "commune", f"Bí thư Đảng ủy xã {name}")
 
 
 UNITS = (
@@ -162,7 +169,9 @@ XDD = "Xây dựng Đảng và hệ thống chính trị"
 GPMB = "Bồi thường, giải phóng mặt bằng các dự án trọng điểm"
 TNMT = "Tài nguyên và môi trường"
 DATDAI = "Xử lý vi phạm đất đai (không phát sinh mới)"
-AREAS = (KTXH, CCHC, QLNN, PCTN, TKCLP, KNTC, XDD, GPMB, TNMT, DATDAI)
+HCM = "Học tập và làm theo tư tưởng, đạo đức, phong cách Hồ Chí Minh"
+CTDT = "Các dự án chỉnh trang đô thị"
+AREAS = (KTXH, CCHC, QLNN, PCTN, TKCLP, KNTC, XDD, GPMB, TNMT, DATDAI, HCM, CTDT)
 
 
 @dataclass(frozen=True)
@@ -190,6 +199,9 @@ def _ward_targets(unit: UnitFact, n: int) -> list[TargetFact]:
         (TNMT, f"Thu gom, xử lý 100% rác thải sinh hoạt trên địa bàn {place}", 8,
          ("rác thải được thu gom", 100, "%", "up")),
         (KNTC, f"Giải quyết 100% đơn thư khiếu nại, tố cáo thuộc thẩm quyền của UBND {place}", 8, None),
+        (HCM, f"Đẩy mạnh học tập và làm theo tư tưởng, đạo đức, phong cách Hồ Chí Minh trong Đảng bộ {place}", 6,
+         None),
+        (CTDT, f"Hoàn thành các dự án chỉnh trang đô thị, vỉa hè, cây xanh các tuyến phố của {place}", 10, None),
     ]
     picks = [pool[(n + i) % len(pool)] for i in range(5)]
     decision = "937"

@@ -31,7 +31,7 @@ from thidua.domain import lifecycle as lc
 from thidua.domain.permissions import READER
 from thidua.domain.target import Target, target_id_for
 from thidua.domain.tree import check_no_cycle, check_parent
-from thidua.domain.values import Actor, Command
+from thidua.domain.values import Actor, Command, Status
 from thidua.workflows.commands import as_utc
 from thidua.workflows.errors import INTERNAL_ERROR, to_application_error
 from thidua.workflows.messages import (
@@ -105,6 +105,9 @@ def facts_of(target: Target) -> TargetFacts:
         escalation_opened_at=escalation.get("opened_at"),
         escalation_reminders=int(escalation.get("reminders") or 0),
         stale_reminded_for=target.stale_reminded_for,
+        completion_reports=target.completion_reports,
+        reported_at=target.completed_at if target.status == Status.AWAITING_ACCEPTANCE else None,
+        acceptance_reminders=target.acceptance_reminders,
     )
 
 
@@ -117,6 +120,7 @@ def campaign_facts_of(campaign: Campaign, reminder_floor: timedelta | None = Non
         stale_after=policy.duration("stale_after"),
         closed=campaign.closed,
         reminder_floor=reminder_floor,
+        acceptance_sla=policy.duration("acceptance_sla"),
     )
 
 
@@ -267,7 +271,9 @@ class TargetActivities:
             campaign = self.app.peek_campaign(target.campaign_id)
             # Heads of the cluster's head and deputy units read (and comment on) its targets.
             audience = campaign.cluster_leads_of(target.unit_id) if READER in spec.who else ()
-            if not getattr(target, spec.name)(cmd, **kwargs, expected_version=inp.expected_version,
+            # What the command reads of the campaign's policy, as the policy is now.
+            context = {name: getattr(campaign.policy, name) for name in spec.policy_fields}
+            if not getattr(target, spec.name)(cmd, **kwargs, **context, expected_version=inp.expected_version,
                                               audience=audience):
                 return False  # a replay
             # A target can only move to (or involve) a registered unit.

@@ -63,6 +63,11 @@ class TargetFacts:
     escalation_opened_at: datetime | None = None
     escalation_reminders: int = 0
     stale_reminded_for: datetime | None = None
+    # A completion waiting for acceptance: which report it is, when it was reported and
+    # how many acceptance reminders it has had.
+    completion_reports: int = 0
+    reported_at: datetime | None = None
+    acceptance_reminders: int = 0
 
 
 # Repeating reminders (an escalation's SLA reminder, a stale reminder) fire at most this
@@ -83,6 +88,7 @@ class CampaignFacts:
     # The worker's THIDUA_REMINDER_FLOOR: repeating reminders fire at most this often
     # (None in facts recorded before the floor: the workflow then uses its default).
     reminder_floor: timedelta | None = None
+    acceptance_sla: timedelta | None = None  # None in histories from before acceptance
 
 
 @dataclass

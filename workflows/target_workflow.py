@@ -85,6 +85,7 @@ TIMER_SUMMARIES = {
     lc.REMIND_ESCALATION.name: "SLA reminder",
     lc.MARK_OVERDUE.name: "deadline",
     lc.REMIND_STALE.name: "stale reminder",
+    lc.REMIND_ACCEPTANCE.name: "acceptance reminder",
 }
 # Runs started before commands used local activities replay with ordinary ones.
 LOCAL_ACTIVITIES = "local-activities"
@@ -92,6 +93,9 @@ LOCAL_ACTIVITIES = "local-activities"
 SEARCH_ATTRIBUTES = "search-attributes"
 # Runs started since then space repeating reminders by at least the worker's floor.
 REMINDER_FLOOR = "reminder-floor"
+# The acceptance reminder timer (a completion waiting for the secretariat) is armed in
+# runs that passed this marker; the marker is only asked for once a target waits.
+ACCEPTANCE_TIMER = "acceptance-sla-timer"
 
 
 def _stamp(value: datetime) -> str:
@@ -117,6 +121,7 @@ class TargetWorkflow:
         self._dropped: set[str] = set()  # timer command ids the domain refused
         self._updates = 0
         self._floored = False  # repeating reminders are spaced by the floor (REMINDER_FLOOR)
+        self._acceptance_timer = False  # ACCEPTANCE_TIMER patched in (see _note_acceptance)
         if start.carried is not None:
             self._facts = start.carried.facts
             self._campaign = start.carried.campaign
@@ -130,6 +135,7 @@ class TargetWorkflow:
         self._started = True
         # Decided once per run, before any timer: runs recorded before the floor replay as they were.
         self._floored = workflow.patched(REMINDER_FLOOR)
+        self._note_acceptance()
         if start.mode == MODE_LOAD and self._facts is None:
             async with self._lock:
                 await self._load()
@@ -317,6 +323,15 @@ class TargetWorkflow:
                 command_id=f"{tid}:escalation-reminder:{facts.escalation_no}:{reminder_no}",
                 args={"escalation_no": facts.escalation_no, "reminder_no": reminder_no},
             ))
+        if status in lc.REMIND_ACCEPTANCE.from_states and self._acceptance_timer \
+                and policy.acceptance_sla is not None and facts.reported_at is not None:
+            reminder_no = facts.acceptance_reminders + 1
+            timers.append(Due(
+                at=facts.reported_at + reminder_no * policy.acceptance_sla,
+                command=lc.REMIND_ACCEPTANCE.name,
+                command_id=f"{tid}:acceptance-reminder:{facts.completion_reports}:{reminder_no}",
+                args={"report_no": facts.completion_reports, "reminder_no": reminder_no},
+            ))
         if status in lc.MARK_OVERDUE.from_states and not facts.overdue:
             timers.append(Due(
                 at=facts.deadline_at,
@@ -393,6 +408,7 @@ class TargetWorkflow:
             self._campaign = applied.campaign
         self._applied_ids.update(applied.command_ids)
         self._publish_search_attributes()
+        self._note_acceptance()
 
     def _publish_search_attributes(self) -> None:
         """Upsert the search attributes (campaign, unit, status, overdue, deadline) that
@@ -405,6 +421,14 @@ class TargetWorkflow:
         changed = search_attributes.updates(workflow.info().typed_search_attributes, values)
         if changed and workflow.patched(SEARCH_ATTRIBUTES):
             workflow.upsert_search_attributes(changed)
+
+    def _note_acceptance(self) -> None:
+        """Arm the acceptance timer in runs that know it. Asked only once the target
+        waits for acceptance, so runs (and stored histories) of targets that never do
+        carry no marker; called from run() and the handlers, never from a query."""
+        if not self._acceptance_timer and self._facts is not None \
+                and self._facts.status == Status.AWAITING_ACCEPTANCE:
+            self._acceptance_timer = workflow.patched(ACCEPTANCE_TIMER)
 
     async def _activity(self, name: str, arg: object) -> Applied:
         """Run one activity (a local one in runs since LOCAL_ACTIVITIES); a domain refusal

@@ -145,3 +145,11 @@ def read_form(form: CommandForm, data: dict[str, str]) -> BaseModel:
             field = str(error["loc"][0]) if error["loc"] else "form"
             errors.setdefault(field, error["msg"])
         raise FormRefused(errors) from exc
+
+
+def uploaded_file(form: Any) -> Any | None:
+    """The file a form's `file` field carries, or None when none was chosen."""
+    upload = form.get("file")
+    if upload is None or isinstance(upload, str) or not upload.filename:
+        return None
+    return upload

@@ -134,6 +134,7 @@ WORDS: dict[str, dict[str, str]] = {
     "escalated": {"vi": "Đã báo cáo BTV", "en": "Escalated"},
     "completed": {"vi": "Hoàn thành", "en": "Completed"},
     "cancelled": {"vi": "Đã hủy", "en": "Cancelled"},
+    "awaiting_acceptance": {"vi": "Hoàn thành, chờ nghiệm thu", "en": "Completed, awaiting acceptance"},
     "open": {"vi": "Đang chờ BTV", "en": "Open"},
     "resolved": {"vi": "Đã tháo gỡ", "en": "Resolved"},
     "completed_on_time": {"vi": "Hoàn thành đúng hạn", "en": "Completed on time"},
@@ -148,6 +149,9 @@ WORDS: dict[str, dict[str, str]] = {
     "cmd_resolve": {"vi": "Tháo gỡ (chỉ đạo)", "en": "Resolve with a directive"},
     "cmd_complete": {"vi": "Báo cáo hoàn thành", "en": "Report completion"},
     "cmd_reopen": {"vi": "Mở lại", "en": "Reopen"},
+    "cmd_accept": {"vi": "Nghiệm thu", "en": "Accept"},
+    "cmd_return_completion": {"vi": "Trả lại kết quả", "en": "Return the completion"},
+    "cmd_assign": {"vi": "Giao chỉ tiêu", "en": "Assign"},
     "cmd_extend_deadline": {"vi": "Gia hạn", "en": "Extend the deadline"},
     "cmd_reassign": {"vi": "Giao cho đơn vị khác", "en": "Reassign"},
     "cmd_cancel": {"vi": "Hủy chỉ tiêu", "en": "Cancel the target"},
@@ -231,6 +235,39 @@ WORDS: dict[str, dict[str, str]] = {
     "percent_done": {"vi": "Hoàn thành (theo điểm)", "en": "Done (by points)"},
     "parent_target": {"vi": "Chỉ tiêu cha", "en": "Parent target"},
     "rollup": {"vi": "Tổng hợp từ chỉ tiêu con", "en": "Rolled up from its children"},
+    "ev_CompletionReported": {"vi": "Báo cáo hoàn thành, chờ nghiệm thu", "en": "Completion reported, awaiting acceptance"},
+    "ev_Accepted": {"vi": "Nghiệm thu", "en": "Accepted"},
+    "ev_Returned": {"vi": "Trả lại kết quả", "en": "Returned"},
+    "ev_AcceptanceReminded": {"vi": "Nhắc nghiệm thu", "en": "Acceptance reminder"},
+    "ev_HistoryMigrated": {"vi": "Nhập lịch sử từ hồ sơ cũ", "en": "History brought from the old records"},
+    "ev_DeadlinePassed": {"vi": "Quá hạn", "en": "Deadline passed"},
+    # acceptance and the history import
+    "acceptance_queue": {"vi": "Chờ nghiệm thu", "en": "Awaiting acceptance"},
+    "acceptance_lead": {"vi": "Kết quả đơn vị báo cáo hoàn thành, báo cáo sớm nhất ở trên. Đúng hạn hay quá hạn "
+                                "được tính theo thời điểm đơn vị báo cáo.",
+                        "en": "Completions the units reported, the oldest first. On time or late is judged at the "
+                              "unit's report."},
+    "reported_at": {"vi": "Báo cáo lúc", "en": "Reported"},
+    "returned_because": {"vi": "Trả lại vì", "en": "Returned because"},
+    "reports": {"vi": "Số lần báo cáo", "en": "Reports"},
+    "reminders": {"vi": "Số lần nhắc", "en": "Reminders"},
+    "history_import": {"vi": "Nhập lịch sử từ hồ sơ cũ", "en": "History from the old records"},
+    "history_lead": {"vi": "Mỗi dòng là một hoạt động đã diễn ra: được ghi đúng thời điểm trong hồ sơ, kèm thời "
+                              "điểm nhập và người nhập. Mọi dòng được kiểm tra trước khi ghi.",
+                     "en": "Each row is an action that happened: recorded at its time in the records, with when and "
+                           "by whom it was imported. Every row is checked before anything is recorded."},
+    "history_assign_columns": {"vi": "dòng giao chỉ tiêu (assign) thêm", "en": "assign rows also"},
+    "history_rows_bad": {"vi": "{bad} dòng có lỗi; chưa có gì được ghi.", "en": "{bad} rows are invalid; nothing "
+                                                                              "was recorded."},
+    "history_rows_ok": {"vi": "{n} hoạt động hợp lệ, chưa có gì được ghi.",
+                        "en": "{n} actions are valid; nothing is recorded yet."},
+    "confirm_history": {"vi": "Xác nhận nhập {n} hoạt động", "en": "Record {n} actions"},
+    "history_recorded": {"vi": "Đã ghi {n} sự kiện từ hồ sơ cũ.", "en": "{n} events recorded from the old records."},
+    "action": {"vi": "Hoạt động", "en": "Action"},
+    "happened_at": {"vi": "Thời điểm", "en": "When"},
+    "who": {"vi": "Người thực hiện", "en": "Who"},
+    "migrated": {"vi": "từ hồ sơ cũ", "en": "from the old records"},
+    "recorded_here": {"vi": "nhập lúc", "en": "recorded"},
 }
 
 

@@ -49,15 +49,17 @@ from thidua.api.web.paper_view import paper_context
 from thidua.domain.errors import DomainError
 from thidua.domain.user import ActivationGone
 from thidua.domain.permissions import may, may_read_history
-from thidua.domain.values import Role, ScoringScale, parse_duration
+from thidua.domain.values import Role, ScoringScale, Status, parse_duration
 
 router = APIRouter(include_in_schema=False)
 
 PAGE_SIZE = 50
 DUE_SOON = timedelta(days=30)
-STATUSES = ("assigned", "in_progress", "blocked", "escalated", "completed", "cancelled")
-REPORT_CLASSES = ("completed_on_time", "completed_late", "in_progress_within_deadline", "overdue", "cancelled")
-BAR_CLASSES = ("completed_on_time", "completed_late", "in_progress_within_deadline", "overdue")
+STATUSES = ("assigned", "in_progress", "blocked", "escalated", "awaiting_acceptance", "completed", "cancelled")
+REPORT_CLASSES = ("completed_on_time", "completed_late", "awaiting_acceptance", "in_progress_within_deadline",
+                  "overdue", "cancelled")
+# The four classes, and completions awaiting acceptance apart (not completed until accepted).
+BAR_CLASSES = ("completed_on_time", "completed_late", "awaiting_acceptance", "in_progress_within_deadline", "overdue")
 
 
 # ------------------------------------------------------------------ helpers
@@ -67,12 +69,14 @@ async def _campaigns(services: Any) -> list[dict[str, Any]]:
 
 
 async def _campaign_id(request: Request, services: Any) -> str | None:
-    """The campaign a page is about: `?campaign=`, else the first one."""
+    """The campaign a page is about: `?campaign=`, else the first one still running (a
+    drive closed years ago is not what people come to work on), else the first one."""
     asked = request.query_params.get("campaign")
     if asked:
         return asked
     campaigns = await _campaigns(services)
-    return campaigns[0]["id"] if campaigns else None
+    running = [c for c in campaigns if not c.get("closed")]
+    return (running or campaigns)[0]["id"] if campaigns else None
 
 
 async def _unit_names(services: Any) -> dict[str, str]:
@@ -194,9 +198,10 @@ async def home(request: Request) -> Response:
     if cid and who.role == Role.UNIT_HEAD:
         own = await _targets(services, cid, unit_id=who.unit_id)
         today = datetime.now(timezone.utc).date()
-        context["overdue"] = [t for t in own if t["overdue"] and t["status"] not in ("completed", "cancelled")]
+        # (a completion awaiting acceptance is the secretariat's to decide, no longer the unit's work)
+        context["overdue"] = [t for t in own if t["overdue"] and Status(t["status"]).is_open]
         context["blocked"] = [t for t in own if t["status"] in ("blocked", "escalated")]
-        context["due_soon"] = [t for t in own if t["status"] not in ("completed", "cancelled") and not t["overdue"]
+        context["due_soon"] = [t for t in own if Status(t["status"]).is_open and not t["overdue"]
                                and date.fromisoformat(t["deadline"]) <= today + DUE_SOON]
     elif cid and who.role == Role.STANDING_COMMITTEE:
         page = await readmodels.queries().list_escalations(services.pool, cid, "open", 100, None)
@@ -207,6 +212,7 @@ async def home(request: Request) -> Response:
         per_unit = await web_queries.open_work_per_unit(services.pool, cid, datetime.now(timezone.utc) - stale_after)
         context["per_unit"] = [(u, names.get(u, u), c) for u, c in per_unit.items()]
         context["per_unit"].sort(key=lambda r: vi_key(r[1]))
+        context["awaiting"] = await _targets(services, cid, status="awaiting_acceptance")
     return render(request, "home.html", context, found=found)
 
 
@@ -320,7 +326,7 @@ async def target_command(request: Request, tid: str, segment: str) -> Response:
 
 # ------------------------------------------------------------------ scoreboard
 def _bars(unit: dict[str, Any]) -> list[tuple[str, int, float, float]]:
-    """(class, count, x, width) in percent of the bar, for the four report classes."""
+    """(class, count, x, width) in percent of the bar, for the classes of BAR_CLASSES."""
     counts = unit.get("counts", {})
     total = sum(int(counts.get(c, 0)) for c in BAR_CLASSES) or 1
     x = 0.0
@@ -574,8 +580,8 @@ async def import_page(request: Request, cid: str) -> Response:
     if request.method == "POST":
         form = await request.form()
         check_csrf(request, form, session)
-        upload = form.get("file")
-        if upload is None or isinstance(upload, str) or not upload.filename:
+        upload = forms.uploaded_file(form)
+        if upload is None:
             context["errors"] = {"file": "upload_missing"}
             status = 422
         else:

@@ -11,7 +11,7 @@ SELECT unit_id,
        count(*) FILTER (WHERE overdue) AS overdue,
        count(*) FILTER (WHERE coalesce((state->>'last_activity_at')::timestamptz, updated_at) < $2) AS stale
 FROM public.targets
-WHERE campaign_id = $1 AND status NOT IN ('completed', 'cancelled')
+WHERE campaign_id = $1 AND status NOT IN ('completed', 'cancelled', 'awaiting_acceptance')  -- open work only
 GROUP BY unit_id
 HAVING count(*) FILTER (WHERE overdue) > 0
     OR count(*) FILTER (WHERE coalesce((state->>'last_activity_at')::timestamptz, updated_at) < $2) > 0

@@ -117,7 +117,8 @@ async def test_a_new_policy_re_arms_the_timers_of_running_workflows(
                                     headers={"Idempotency-Key": unique("policy")})
     assert changed.status_code == 200, changed.text
     assert changed.json()["campaign"]["policy"] == {"escalate_after": "PT1S", "resolution_sla": "P7D",
-                                                    "stale_after": "P20D"}
+                                                    "stale_after": "P20D", "acceptance_required": False,
+                                                    "acceptance_sla": "P7D"}
 
     # The working target's stale reminder is now 20 days after its last activity...
     facts = await workflow_of(temporal, working).query(TargetWorkflow.facts)

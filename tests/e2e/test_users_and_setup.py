@@ -86,7 +86,8 @@ async def test_a_campaign_is_created_once(secretariat: Person) -> None:
     assert created.status_code == 201, created.text
     campaign = created.json()["campaign"]
     assert campaign["timezone"] == "Asia/Ho_Chi_Minh"
-    assert campaign["policy"] == {"escalate_after": "P3D", "resolution_sla": "P7D", "stale_after": "P14D"}
+    assert campaign["policy"] == {"escalate_after": "P3D", "resolution_sla": "P7D", "stale_after": "P14D",
+                                  "acceptance_required": False, "acceptance_sla": "P7D"}
     same = await secretariat.post("/v1/campaigns", body)
     assert same.status_code == 201 and same.json()["position"] == created.json()["position"]
     other = await secretariat.post("/v1/campaigns", {**body, "name": "Khác"})

@@ -87,6 +87,8 @@ class Seed:
         stale_after: str = "P30D",
         tz: str = "Asia/Ho_Chi_Minh",
         campaign_id: str | None = None,
+        acceptance_required: bool = False,
+        acceptance_sla: str = "P7D",
     ) -> str:
         campaign_id = campaign_id or new_id("vinh-yen-2022")
         today = date.today()
@@ -97,7 +99,8 @@ class Seed:
             starts_on=today - timedelta(days=30),
             ends_on=today + timedelta(days=365),
             timezone=tz,
-            policy=Policy(escalate_after=escalate_after, resolution_sla=resolution_sla, stale_after=stale_after),
+            policy=Policy(escalate_after=escalate_after, resolution_sla=resolution_sla, stale_after=stale_after,
+                          acceptance_required=acceptance_required, acceptance_sla=acceptance_sla),
         )
         self.app.save_changes(campaign)
         return campaign_id

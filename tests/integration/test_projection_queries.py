@@ -98,7 +98,8 @@ async def test_targets_are_listed_page_by_page_and_filtered(pool, world, scratch
 async def test_campaigns_and_units(pool, world):
     campaign = await queries.get_campaign(pool, world.campaign_id)
     assert campaign["id"] == world.campaign_id
-    assert campaign["policy"] == {"escalate_after": "P3D", "resolution_sla": "P7D", "stale_after": "P14D"}
+    assert campaign["policy"] == {"escalate_after": "P3D", "resolution_sla": "P7D", "stale_after": "P14D",
+                                  "acceptance_required": False, "acceptance_sla": "P7D"}
     assert set(campaign["scoring"]) == {"on_time", "late", "reward_slots"}
     clusters = {c["cluster_id"]: c for c in campaign["clusters"]}
     assert clusters["k1"]["member_unit_ids"] == world.clusters[1]

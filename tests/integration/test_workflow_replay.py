@@ -27,8 +27,11 @@ PATHS = {
 }
 # Recorded before commands ran as local activities (ordinary activities), and after.
 LOCAL = "_local_activities"
-# Recorded since repeating reminders have a floor (the `reminder-floor` patch).
-REQUIRED = PATHS | {path + LOCAL for path in PATHS} | {"reminder_floor"}
+# Paths recorded once, after a patched change: the floor on repeating reminders
+# (record_reminder_floor.py: patch reminder-floor) and the acceptance timer
+# (record_acceptance.py: patch acceptance-sla-timer).
+PATCHED_PATHS = {"reminder_floor", "acceptance"}
+REQUIRED = PATHS | {path + LOCAL for path in PATHS} | PATCHED_PATHS
 
 
 def _history(path: Path) -> WorkflowHistory:

@@ -208,7 +208,8 @@ def test_a_decision_needs_a_number_an_issuer_and_an_issue_date(make):
 def test_policy_durations_are_iso_8601(text, expected):
     policy = Policy(escalate_after=text, resolution_sla=text, stale_after=text)
     assert policy.duration("escalate_after") == expected
-    assert policy.to_dict() == {"escalate_after": text, "resolution_sla": text, "stale_after": text}
+    assert policy.to_dict() == {"escalate_after": text, "resolution_sla": text, "stale_after": text,
+                                "acceptance_required": False, "acceptance_sla": "P7D"}
 
 
 @pytest.mark.parametrize("text", ["3 days", "", "P", "P1M", "P1Y", "PT0S", "-P1D", "P3X", "P9999999999999D", None])
@@ -422,7 +423,8 @@ def test_the_campaign_shows_itself_in_the_contract_shape():
     assert shown["id"] == "vinh-yen-2022"
     assert shown["starts_on"] == "2022-03-01" and shown["ends_on"] == "2022-12-31"
     assert shown["timezone"] == "Asia/Ho_Chi_Minh"
-    assert shown["policy"] == {"escalate_after": "P3D", "resolution_sla": "P7D", "stale_after": "P14D"}
+    assert shown["policy"] == {"escalate_after": "P3D", "resolution_sla": "P7D", "stale_after": "P14D",
+                               "acceptance_required": False, "acceptance_sla": "P7D"}
     assert shown["scoring"] == {"on_time": 1.0, "late": 0.5, "reward_slots": 1}
     assert shown["decisions"][0]["issued_on"] == "2022-02-15"
     assert shown["clusters"][0]["member_unit_ids"] == ["ngo-quyen", "dong-da", "lien-bao", "tich-son"]

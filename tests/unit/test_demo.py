@@ -115,6 +115,8 @@ def play(plan: demo.TargetPlan, now: datetime) -> Target:
     deadline_timer()
     for step in plan.steps:
         kwargs = decode_args(step.command, encode_args(step.command, step.args))
+        # what the activity reads of the campaign's policy (the live drive asks for acceptance)
+        kwargs |= {name: getattr(demo.POLICY, name) for name in COMMANDS[step.command].policy_fields}
         assert getattr(target, step.command)(Command(step.command_id(fact.key), step.actor, next(clock)), **kwargs)
         deadline_timer()
     return target
@@ -219,3 +221,61 @@ def test_demo_users_sign_in_with_their_id_and_the_printed_password(tmp_path: Pat
         assert stored is not None and stored.user_id == user.user_id
         assert password_matches(stored.password_hash, password)
         assert not password_matches(stored.password_hash, password + "x")
+
+
+def test_one_completion_is_returned_for_incomplete_evidence_then_accepted() -> None:
+    now = _at(ANCHOR)
+    returned = [p for p in demo.plan_targets(ANCHOR) if p.scenario == "returned_accepted"]
+    assert len(returned) == 1
+    target = play(returned[0], now)
+    names = [type(e).__name__ for e in target.collect_events()]
+    assert names[-4:] == ["CompletionReported", "Returned", "CompletionReported", "Accepted"]
+    assert "Minh chứng chưa đầy đủ" in target.return_reason and target.status == Status.COMPLETED
+
+
+def test_a_ward_target_under_937_is_owned_by_the_wards_party_committee_head() -> None:
+    ward = next(t for t in D.TARGETS if t.unit_id == "ngo-quyen" and t.decision == "937")
+    assert D.head_of(ward.unit_id).name == "Bí thư Đảng ủy phường Ngô Quyền"
+    assert {D.HCM, D.CTDT} <= {t.area for t in D.TARGETS}
+
+
+# ------------------------------------------------------------------ the 2022 drive, from its records
+def test_the_2022_records_lie_on_2022s_calendar() -> None:
+    from thidua import demo_history
+
+    rows = demo_history.plan_rows()
+    by_key: dict[str, list] = {}
+    for row in rows:
+        by_key.setdefault(row.key, []).append(row)
+    assert set(by_key) == {t.key for t in D.TARGETS}
+    for key, mine in by_key.items():
+        assert mine[0].action == "assign" and date(2022, 1, 12) <= mine[0].when.date() <= date(2022, 2, 28), key
+        assert [r.when for r in mine] == sorted(r.when for r in mine), key
+        assert all(r.when.year == 2022 for r in mine), key
+
+
+def test_the_2022_drive_is_brought_in_by_the_history_import_and_closed_at_year_end(tmp_path: Path) -> None:
+    from thidua import demo_history
+    from thidua.domain.campaign import Unit
+    from thidua.domain.history import is_migrated
+    from thidua.domain.target import target_id_for
+
+    app = new_application({})
+    office = demo.actor_of(D.SECRETARIAT)
+    for unit in D.UNITS:
+        app.save_changes(Unit.register(Command(f"u:{unit.unit_id}", office, _at(date(2021, 12, 1))),
+                                       unit_id=unit.unit_id, name=unit.name, kind=unit.kind, head_name=unit.head_title))
+    now = _at(ANCHOR)
+    recorded = demo_history.load_history(app, office, demo.actor_of(D.BINH), demo.REWARD_RULES, now)
+    assert recorded > 4 * len(D.TARGETS)
+    campaign = app.get_campaign(D.HISTORY_CAMPAIGN_ID)
+    assert campaign.closed and campaign.updated_at.date() == date(2022, 12, 31)
+    targets = [app.get_target(target_id_for(D.HISTORY_CAMPAIGN_ID, t.key)) for t in D.TARGETS]
+    classes = Counter(t.report_class for t in targets)
+    assert classes[ReportClass.COMPLETED_ON_TIME] > 60 and classes[ReportClass.COMPLETED_LATE] > 5
+    assert classes[ReportClass.OVERDUE] > 0 and classes[ReportClass.CANCELLED] > 0
+    first = targets[0]
+    events = list(app.repository.event_store.get(first.id))
+    assert all(e.occurred_at.year == 2022 for e in events[:-1]) and type(events[-1]).__name__ == "HistoryMigrated"
+    assert all(is_migrated(e.actor.id, e.command_id) for e in events[:-1])
+    assert demo_history.load_history(app, office, demo.actor_of(D.BINH), demo.REWARD_RULES, now) == 0  # idempotent

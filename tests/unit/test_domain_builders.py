@@ -85,6 +85,9 @@ def target_in(status: Status, clock: Clock | None = None) -> Target:
     if status == Status.COMPLETED:
         target.complete(cmd(OWNER_HEAD, clock.tick()), result="Đã bàn giao mặt bằng")
         return target
+    if status == Status.AWAITING_ACCEPTANCE:
+        target.complete(cmd(OWNER_HEAD, clock.tick()), result="Đã bàn giao mặt bằng", acceptance_required=True)
+        return target
     target.block(cmd(OWNER_HEAD, clock.tick()), reason="Hộ dân chưa đồng ý phương án bồi thường")
     if status == Status.BLOCKED:
         return target
@@ -147,6 +150,9 @@ ARGUMENTS = {  # what each command is given, read from the target where a timer 
     "resolve": lambda t: {"directive": WHY},
     "complete": lambda t: {"result": "Đạt 100%", "evidence": "Biên bản bàn giao", "note": WHY},
     "reopen": lambda t: {"reason": WHY},
+    "accept": lambda t: {"note": WHY},
+    "return_completion": lambda t: {"reason": WHY},
+    "remind_acceptance": lambda t: {"report_no": t.completion_reports, "reminder_no": t.acceptance_reminders + 1},
     "extend_deadline": lambda t: {"new_deadline": NEW_DEADLINE, "reason": WHY},
     "reassign": lambda t: {"unit_id": OTHER_UNIT, "reason": WHY},
     "cancel": lambda t: {"reason": WHY},
@@ -170,6 +176,9 @@ TABLE = (
     Row("remind_escalation", "EscalationReminded", _same(S.ESCALATED), SYSTEM, None),
     Row("resolve", "Resolved", {S.ESCALATED: S.IN_PROGRESS}, STANDING_COMMITTEE, "directive"),
     Row("complete", "Completed", {S.ASSIGNED: S.COMPLETED, S.IN_PROGRESS: S.COMPLETED}, OWNER_HEAD, "note"),
+    Row("accept", "Accepted", {S.AWAITING_ACCEPTANCE: S.COMPLETED}, SECRETARIAT, "note"),
+    Row("return_completion", "Returned", {S.AWAITING_ACCEPTANCE: S.IN_PROGRESS}, SECRETARIAT, "reason"),
+    Row("remind_acceptance", "AcceptanceReminded", _same(S.AWAITING_ACCEPTANCE), SYSTEM, None),
     Row("reopen", "Reopened", {S.COMPLETED: S.IN_PROGRESS}, SECRETARIAT, "reason"),
     Row("extend_deadline", "DeadlineExtended", _same(*ANY_OPEN), STANDING_COMMITTEE, "reason"),
     Row("reassign", "Reassigned", _same(*ANY_OPEN), SECRETARIAT, "reason"),

@@ -78,7 +78,7 @@ def test_a_units_score_is_points_times_factor_of_its_class():
     assert score.bonus == 0
     assert dict(score.counts) == {
         "completed_on_time": 1, "completed_late": 1, "in_progress_within_deadline": 1, "overdue": 1,
-        "blocked": 0, "escalated": 0, "cancelled": 1,
+        "blocked": 0, "escalated": 0, "cancelled": 1, "awaiting_acceptance": 0,
     }
 
 
