@@ -226,7 +226,8 @@ def check_and_record(app: Any, campaign: Any, rows: HistoryRows, importer: Actor
         existing = _existing(app, target_id_for(campaign.campaign_id, key))
         result, error = history.play(key, existing, actions, campaign_id=campaign.campaign_id,
                                      timezone=campaign.timezone, policy=campaign.policy, importer=importer,
-                                     import_id=import_id, now=now)
+                                     import_id=import_id, now=now,
+                                     registered_decision=campaign.registered_decision)
         if error is not None:
             errors.append(error)
         elif result is not None:

@@ -21,8 +21,8 @@ workflow then finds nothing left to fire for it. Pure module: no I/O.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
-from dataclasses import dataclass, field
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass, field, replace
 from datetime import datetime
 from typing import Any
 
@@ -30,7 +30,7 @@ from thidua.domain import lifecycle as lc
 from thidua.domain.errors import BadInput, DomainError
 from thidua.domain.permissions import OWNER, check_may
 from thidua.domain.target import Target
-from thidua.domain.values import SYSTEM, Actor, Command, Policy, Role
+from thidua.domain.values import SYSTEM, Actor, Command, Decision, DecisionCitation, Policy, Role
 
 # The actions the old records may hold: the commands people issue (timers are not
 # migrated; the deadline is, see above).
@@ -98,9 +98,12 @@ def past_actor(spec: lc.TargetCommand, who: str, importer: Actor, unit_id: str) 
 def play(
     key: str, existing: Target | None, actions: Iterable[PastAction], *, campaign_id: str, timezone: str,
     policy: Policy, importer: Actor, import_id: str, now: datetime,
+    registered_decision: Callable[[DecisionCitation], Decision] | None = None,
 ) -> tuple[Played | None, RowError | None]:
     """Play one target's past actions (in time order, then line order) on it. The first
-    refused row ends the target's play: the rows after it depend on it."""
+    refused row ends the target's play: the rows after it depend on it.
+    `registered_decision` resolves the decision an assignment cites (the campaign's
+    registry: Campaign.registered_decision); without it no row may cite one."""
     check_may(importer, "import_history")
     target = existing
     before = 0 if existing is None else existing.version
@@ -108,7 +111,8 @@ def play(
     for past in sorted(actions, key=lambda a: (a.when, a.line)):
         try:
             target = _apply(target, past, campaign_id=campaign_id, timezone=timezone, policy=policy,
-                            importer=importer, import_id=import_id, now=now)
+                            importer=importer, import_id=import_id, now=now,
+                            registered_decision=registered_decision)
         except DomainError as error:
             name = str(error.details.get("field") or "action")
             return None, RowError(past.line, key, name, error.message, error.kind)
@@ -122,9 +126,24 @@ def play(
     return Played(key, target, existing is None, target.version - before), None
 
 
+def _with_registered_decision(
+    past: PastAction, registered_decision: Callable[[DecisionCitation], Decision] | None,
+) -> PastAction:
+    """An assignment cites its decision by number: the target records the registered one."""
+    citation = past.args.get("decision")
+    if not isinstance(citation, DecisionCitation):
+        return past
+    if registered_decision is None:
+        raise BadInput(f"decision {citation.number!r} is not registered", field="decision.number")
+    return replace(past, args={**past.args, "decision": registered_decision(citation)})
+
+
 def _apply(target: Target | None, past: PastAction, *, campaign_id: str, timezone: str, policy: Policy,
-           importer: Actor, import_id: str, now: datetime) -> Target:
+           importer: Actor, import_id: str, now: datetime,
+           registered_decision: Callable[[DecisionCitation], Decision] | None = None) -> Target:
     spec = ACTIONS[past.action]
+    if spec is lc.ASSIGN:
+        past = _with_registered_decision(past, registered_decision)
     command_id = row_command_id(import_id, past.line)
     if past.when > now:
         raise BadInput("when: this happened in the future", field="when")
