@@ -29,7 +29,7 @@ from thidua.api.metrics import ApiMetrics
 from thidua.api.edge import AllowedMethods, RefuseNulCharacters
 from thidua.api.middleware import BodySizeLimit, ErrorGuard, RequestId, RequestMetrics
 from thidua.api.problems import install_problem_handlers
-from thidua.api.routes import campaigns, notifications, operations, reports, rules, session, system, targets, webhooks
+from thidua.api.routes import campaigns, evaluations, notifications, operations, reports, rules, session, system, targets, webhooks
 from thidua.api.services import Services
 from thidua.api.sessions import LoginThrottle, SessionStore
 from thidua.api.web import mount as mount_web
@@ -117,7 +117,8 @@ def create_app(
         return replay_response(exc)
 
     for router in (system.router, users.router, session.router, campaigns.router, operations.router,
-                   rules.router, targets.router, reports.router, notifications.router, webhooks.router):
+                   rules.router, targets.router, reports.router, notifications.router, webhooks.router,
+                   evaluations.router):
         app.include_router(router)
     mount_web(app)
     _check_every_route_is_guarded(app)

@@ -15,6 +15,7 @@ in `projection_tracking`, written in the same transaction as the group's rows:
 | notifications| notifications          | notifications, notification_recipients,                  |
 |              |                        | notification_preferences, webhooks, webhook_deliveries   |
 |              |                        | (the outbox: never rebuilt, see NEVER_REBUILT)           |
+| evaluations  | evaluations            | evaluations, awards                                      |
 
 `scoreboard` has its own tracking row because, during a long catch-up, the projector
 recomputes cluster boards only every few seconds: clusters whose rows are stale are
@@ -47,6 +48,7 @@ GROUPS: dict[str, tuple[str, ...]] = {
     "audit_log": ("audit_log",),
     "notifications": ("notifications", "notification_recipients", "notification_preferences", "webhooks",
                       "webhook_deliveries"),
+    "evaluations": ("evaluations", "awards"),
 }
 
 # The outbox (thidua.projections.notifications) keeps what was read and delivered beside what
@@ -61,6 +63,7 @@ TRACKING_ROWS: dict[str, tuple[str, ...]] = {
     "escalations": ("escalations",),
     "audit_log": ("audit_log",),
     "notifications": ("notifications",),
+    "evaluations": ("evaluations",),
 }
 
 ALL_TRACKING = tuple(name for rows in TRACKING_ROWS.values() for name in rows)
@@ -102,6 +105,38 @@ _PUBLIC_ONLY_DDL = [
 ]
 
 _DDL: dict[str, list[str]] = {
+    # Evaluation rounds (thidua.projections.evaluations): each round as its aggregate
+    # stands (`body`: the JSON the API answers), and every award, revoked or not.
+    "evaluations": [
+        """CREATE TABLE IF NOT EXISTS {s}.evaluations (
+            evaluation_id text PRIMARY KEY,
+            campaign_id text NOT NULL,
+            name text NOT NULL,
+            state text NOT NULL,
+            period_end timestamptz NOT NULL,
+            body jsonb NOT NULL,
+            version integer NOT NULL,
+            created_at timestamptz NOT NULL,
+            position bigint NOT NULL
+        )""",
+        "CREATE INDEX IF NOT EXISTS evaluations_campaign_idx ON {s}.evaluations (campaign_id, period_end)",
+        """CREATE TABLE IF NOT EXISTS {s}.awards (
+            award_id text PRIMARY KEY,
+            evaluation_id text NOT NULL,
+            campaign_id text NOT NULL,
+            kind text NOT NULL,
+            unit_id text NOT NULL,
+            name text,
+            form_id text NOT NULL,
+            form_name text NOT NULL,
+            decision_number text NOT NULL,
+            issued_on date NOT NULL,
+            revoked_reason text,
+            revoked_at timestamptz,
+            position bigint NOT NULL
+        )""",
+        "CREATE INDEX IF NOT EXISTS awards_unit_idx ON {s}.awards (unit_id)",
+    ],
     "catalog": [
         """CREATE TABLE IF NOT EXISTS {s}.campaigns (
             campaign_id text PRIMARY KEY,

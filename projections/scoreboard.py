@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from datetime import datetime
 from types import SimpleNamespace
-from typing import Any
+from typing import Any, NamedTuple
 
 from thidua.domain.campaign import Campaign, campaign_uuid, unit_uuid
 from thidua.domain.scoring import NO_RULES, ClusterBoard, apply_rules, listing_key
@@ -262,6 +262,22 @@ def _only(boards: Any, cluster_id: str | None) -> Any:
 
 
 async def _scoreboard_as_of(conn: Any, campaign_id: str, cluster_id: str | None, at: datetime) -> dict[str, Any]:
+    boards = (await boards_as_of(conn, campaign_id, cluster_id, at)).boards
+    return board_dict(campaign_id, at.isoformat(), _only(boards, cluster_id))
+
+
+class BoardsAsOf(NamedTuple):
+    """The domain's boards as of an instant and what they were computed under."""
+
+    boards: tuple[ClusterBoard, ...]
+    clusters: list[Any]  # domain Clusters then (heads and deputies too)
+    rules: Any  # RewardRules then
+    scale: ScoringScale
+
+
+async def boards_as_of(conn: Any, campaign_id: str, cluster_id: str | None, at: datetime) -> BoardsAsOf:
+    """The as-of computation (an evaluation round freezes exactly this): clusters, targets'
+    facts, bonuses, scale and rules as they stood at `at`. Call inside `_snapshot`."""
     rules = await _rules_at(conn, campaign_id, at)
     # A campaign-scope form ranks every unit: one cluster's marks need the whole campaign.
     among = None if rules.campaign_wide else cluster_id
@@ -294,7 +310,7 @@ async def _scoreboard_as_of(conn: Any, campaign_id: str, cluster_id: str | None,
     scale = await _scale_at(conn, campaign_id, at)
     names = await _unit_names(conn, unit_ids)
     boards = domain_scoreboard(clusters, facts, bonuses, scale, names, rules)
-    return board_dict(campaign_id, at.isoformat(), _only(boards, cluster_id))
+    return BoardsAsOf(boards, clusters, rules, scale)
 
 
 def _expanded_facts(grouped_rows: list[Any]) -> list[Any]:
@@ -349,3 +365,7 @@ async def what_if(
     boards = _only(domain_what_if(clusters, facts, bonuses, scoring, names, rules), cluster_id)
     proposed = {"on_time": float(scoring.on_time), "late": float(scoring.late), "reward_slots": scoring.reward_slots}
     return board_dict(campaign_id, iso(now()), boards, scoring=proposed)
+
+
+# One consistent read-only snapshot of the read models (the evaluation round's freeze uses it too).
+read_snapshot = _snapshot

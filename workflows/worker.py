@@ -25,12 +25,14 @@ from temporalio.worker.workflow_sandbox import SandboxedWorkflowRunner, SandboxR
 
 from thidua import domain
 from thidua import heap
-from thidua.workflows import assign_batch_workflow, campaign_operation_messages, commands, errors, messages, target_workflow
+from thidua.workflows import assign_batch_workflow, campaign_operation_messages, commands, errors, evaluation_messages, messages, target_workflow
 from thidua.workflows.activities import TargetActivities
 from thidua.workflows.assign_batch_workflow import AssignBatchWorkflow
 from thidua.workflows.campaign_operation import CampaignOperationWorkflow
 from thidua.workflows.campaign_operation_activities import CampaignOperationActivities
 from thidua.workflows.client import TargetGateway
+from thidua.workflows.evaluation_activities import EvaluationActivities
+from thidua.workflows.evaluation_workflow import EvaluationWorkflow
 from thidua.workflows.messages import imports_queue
 from thidua.workflows.target_workflow import TargetWorkflow
 from thidua.workflows.webhook_worker import WebhookService
@@ -68,7 +70,7 @@ DEFAULT_GRACEFUL_SHUTDOWN = timedelta(seconds=15)
 # Modules the workflow sandbox may share with the worker instead of re-importing per run:
 # pure, deterministic code (the domain's rules and value objects, our message types).
 _PASSTHROUGH = (domain.__name__, messages.__name__, campaign_operation_messages.__name__, commands.__name__,
-                errors.__name__, "isodate", "pydantic")
+                errors.__name__, evaluation_messages.__name__, "isodate", "pydantic")
 
 
 def _bytecode_for_the_sandbox() -> None:
@@ -156,6 +158,7 @@ def build_worker(
     activities = activities or TargetActivities(app)
     # The operations reach the targets' workflows through Temporal, like the API does.
     operations = CampaignOperationActivities(app, TargetGateway(client, task_queue))
+    evaluations = EvaluationActivities(app)  # the evaluation rounds' deadlines run on the targets' queue
     common: dict[str, Any] = dict(activity_executor=executor, graceful_shutdown_timeout=graceful_shutdown_timeout,
                                   workflow_runner=workflow_runner(sandboxed), **opts)
     targets = Worker(
@@ -163,8 +166,8 @@ def build_worker(
         task_queue=task_queue,
         # AssignBatchWorkflow here too: batches started on this queue by an API from
         # before the imports' queue still run.
-        workflows=[TargetWorkflow, AssignBatchWorkflow, CampaignOperationWorkflow],
-        activities=[*activities.all(), *operations.all()],
+        workflows=[TargetWorkflow, AssignBatchWorkflow, CampaignOperationWorkflow, EvaluationWorkflow],
+        activities=[*activities.all(), *operations.all(), *evaluations.all()],
         max_concurrent_activities=max_concurrent_activities,
         max_cached_workflows=max_cached_workflows,
         **common,
