@@ -63,12 +63,12 @@ class EvaluationQuery(Input):
 
 
 # ------------------------------------------------------------------ helpers (the write path, in a thread)
-def _load(services: Services, evaluation_id: str) -> Evaluation:
+def load_round(services: Services, evaluation_id: str) -> Evaluation:
     return services.domain_app.load(Evaluation, evaluation_uuid(evaluation_id), f"evaluation {evaluation_id!r}")
 
 
-def _change(services: Services, evaluation_id: str, command_id: str, act: Any) -> dict[str, Any]:
-    changed = services.domain_app.change(lambda: _load(services, evaluation_id), act, command_id)
+def change_round(services: Services, evaluation_id: str, command_id: str, act: Any) -> dict[str, Any]:
+    changed = services.domain_app.change(lambda: load_round(services, evaluation_id), act, command_id)
     return {"evaluation": changed.aggregate.to_state(), "position": changed.position}
 
 
@@ -92,7 +92,7 @@ async def create_evaluation(cid: CampaignId, body: EvaluationCreate, user: MayCr
 
     def existing() -> dict[str, Any] | None:
         try:
-            evaluation = _load(services, body.id)
+            evaluation = load_round(services, body.id)
         except NotFound:
             return None
         if evaluation.version_of_command(ctx.command_id) != 1:
@@ -120,7 +120,7 @@ async def extend_evaluation(eid: EvaluationIdPath, body: ExtendIn, user: MayExte
     services = ctx.services
 
     async def act() -> dict[str, Any]:
-        evaluation = await services.in_thread(_load, services, eid)
+        evaluation = await services.in_thread(load_round, services, eid)
         if evaluation.stage == CLOSED or body.stage in evaluation.closed_stages:
             raise InvalidTransition("extend", f"{body.stage}_closed", f"{body.stage} of round {eid!r} has closed")
         extended = await _rounds(services).extend(ExtendInput(
@@ -142,7 +142,7 @@ async def put_self_assessment(eid: EvaluationIdPath, unit_id: UnitIdPath, body: 
     cmd = command(ctx.command_id, user.actor)
 
     async def act() -> dict[str, Any]:
-        return await services.in_thread(lambda: _change(services, eid, ctx.command_id, lambda e: e.self_assess(
+        return await services.in_thread(lambda: change_round(services, eid, ctx.command_id, lambda e: e.self_assess(
             cmd, unit_id=unit_id, items=items, summary=body.summary, initiatives=initiatives)))
 
     return await ctx.run("self_assess", act, model=EvaluationChangeOut)
@@ -158,7 +158,7 @@ async def put_review(eid: EvaluationIdPath, unit_id: UnitIdPath, body: ReviewPut
     cmd = command(ctx.command_id, user.actor)
 
     async def act() -> dict[str, Any]:
-        return await services.in_thread(lambda: _change(services, eid, ctx.command_id, lambda e: e.review(
+        return await services.in_thread(lambda: change_round(services, eid, ctx.command_id, lambda e: e.review(
             cmd, unit_id=unit_id, items=items, initiatives=initiatives)))
 
     return await ctx.run("review", act, model=EvaluationChangeOut)
@@ -175,7 +175,7 @@ async def post_proposal(eid: EvaluationIdPath, cluster_id: ClusterIdPath, body: 
     cmd = command(ctx.command_id, user.actor)
 
     async def act() -> dict[str, Any]:
-        return await services.in_thread(lambda: _change(services, eid, ctx.command_id, lambda e: e.propose(
+        return await services.in_thread(lambda: change_round(services, eid, ctx.command_id, lambda e: e.propose(
             cmd, cluster_id=cluster_id, collectives=collectives, individuals=individuals)))
 
     return await ctx.run("propose", act, model=EvaluationChangeOut)
@@ -190,7 +190,7 @@ async def approve(eid: EvaluationIdPath, body: ApproveIn, user: MayApproveAwards
     cmd = command(ctx.command_id, user.actor)
 
     async def act() -> dict[str, Any]:
-        return await services.in_thread(lambda: _change(services, eid, ctx.command_id, lambda e: e.approve(
+        return await services.in_thread(lambda: change_round(services, eid, ctx.command_id, lambda e: e.approve(
             cmd, decision_number=body.decision.number, issued_on=body.decision.issued_on, awards=awards)))
 
     return await ctx.run("approve_awards", act, model=EvaluationChangeOut)
@@ -204,7 +204,7 @@ async def revoke_award(aid: AwardIdPath, body: RevokeIn, user: MayRevokeAward, c
     cmd = command(ctx.command_id, user.actor)
 
     async def act() -> dict[str, Any]:
-        return await services.in_thread(lambda: _change(services, eid, ctx.command_id,
+        return await services.in_thread(lambda: change_round(services, eid, ctx.command_id,
                                                         lambda e: e.revoke(cmd, award_id=aid, reason=body.reason)))
 
     return await ctx.run("revoke_award", act, model=EvaluationChangeOut)

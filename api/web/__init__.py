@@ -15,6 +15,7 @@ from fastapi.staticfiles import StaticFiles
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from thidua.api.problems import DOMAIN_PROBLEMS
+from thidua.api.web.evaluation_pages import router as evaluation_router
 from thidua.api.web.pages import router
 from thidua.api.web.render import PageRefused, SignInRequired, error_page, redirect
 from thidua.api.problems import Problem
@@ -31,6 +32,7 @@ def _is_page(request: Request) -> bool:
 def mount(app: FastAPI) -> None:
 
     app.include_router(router)
+    app.include_router(evaluation_router)
     app.mount("/static", StaticFiles(directory=STATIC), name="static")
 
     @app.exception_handler(SignInRequired)

@@ -11,6 +11,7 @@ from datetime import date, datetime
 from typing import Any
 from zoneinfo import ZoneInfo
 
+from thidua.api.web.evaluation_words import EVALUATION_WORDS
 from thidua.domain.values import DEFAULT_TIMEZONE
 
 LANGUAGES = ("vi", "en")
@@ -179,6 +180,7 @@ WORDS: dict[str, dict[str, str]] = {
     "ev_Reassigned": {"vi": "Giao lại", "en": "Reassigned"},
     "ev_Cancelled": {"vi": "Hủy", "en": "Cancelled"},
 }
+WORDS.update(EVALUATION_WORDS)  # the evaluation pages' words live beside them
 
 
 def pick_language(query_lang: str | None, cookie_lang: str | None) -> str:
