@@ -29,7 +29,7 @@ from uuid import NAMESPACE_URL, UUID, uuid5
 from eventsourcing.domain import Aggregate, event
 
 from thidua.domain.commandlog import CommandLog, event_meta, fingerprint, optional_text, require_text
-from thidua.domain.errors import BadInput, InvalidTransition, NotAllowed
+from thidua.domain.errors import BadInput, InvalidTransition, NotAllowed, NotFound
 from thidua.domain.evaluation_rules import Standing, check_collectives, check_individuals, criteria_met
 from thidua.domain.permissions import check_may
 from thidua.domain.scoring import CAMPAIGN, RewardRules
@@ -435,10 +435,12 @@ class Evaluation(CommandLog, Aggregate):
         if self.is_replay(cmd, fp):
             return False
         self._check_open("propose")
+        if cmd.actor.role != Role.UNIT_HEAD:
+            raise NotAllowed("only a cluster head proposes", command="propose", role=str(cmd.actor.role))
         leads = self.clusters.get(cluster_id)
         if leads is None:
-            raise BadInput(f"cluster {cluster_id!r} is not in this round", field="cluster_id")
-        if cmd.actor.role != Role.UNIT_HEAD or cmd.actor.unit_id != leads["head_unit_id"]:
+            raise NotFound(f"cluster {cluster_id!r} is not in this round", cluster_id=cluster_id)
+        if cmd.actor.unit_id != leads["head_unit_id"]:
             raise NotAllowed(f"the head of unit {leads['head_unit_id']!r} proposes for cluster {cluster_id!r}",
                              command="propose", role=str(cmd.actor.role))
         if len(collectives) + len(individuals) > MAX_PROPOSALS:

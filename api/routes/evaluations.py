@@ -238,7 +238,7 @@ async def get_evaluation(eid: EvaluationIdPath, user: CurrentUser, services: Ser
 @router.get("/v1/campaigns/{cid}/evaluations", response_model=EvaluationPage, summary="A campaign's rounds",
             responses=READ_PROBLEMS)
 async def list_evaluations(cid: CampaignId, user: CurrentUser, services: ServicesDep,
-                           q: Annotated[EvaluationQuery, Query()]) -> Any:
+                           q: Annotated[EvaluationQuery, Query()], campaign: ExistingCampaign) -> Any:
     await wait_for_projections(services, q.min_position)
     return {"items": await rounds_of_campaign(services.pool, cid)}
 
