@@ -1,9 +1,10 @@
 """What an evaluation round freezes: each unit's system score as of the period's end.
 
 Exactly the scoreboard's as-of computation (`projections.scoreboard.boards_as_of`: the
-clusters, targets, bonuses, scale and rules as they stood then), plus each target's
-points and system score then, which bound and prefill the self-assessment. Read in one
-REPEATABLE READ snapshot, so the units, their targets and the boards agree.
+clusters, targets, bonuses, scale and rules as they stood then), read per target instead
+of grouped, so the same rows also give each target's points and system score then, which
+bound and prefill the self-assessment. One REPEATABLE READ snapshot: the units, their
+targets and the boards agree.
 """
 
 from __future__ import annotations
@@ -18,13 +19,6 @@ from thidua.domain.scoring import RewardRules, factor
 from thidua.domain.values import ReportClass
 from thidua.projections.scoreboard import boards_as_of, read_snapshot
 
-# The targets counted then (a cancelled target counts in neither score nor maximum).
-_TARGETS_AS_OF = (
-    "SELECT target_id::text AS target_id, unit_id, points, report_class FROM public.target_status_history "
-    "WHERE campaign_id = $1 AND valid_from <= $2 AND (valid_to IS NULL OR valid_to > $2) "
-    "AND report_class <> 'cancelled'"
-)
-
 
 @dataclass(frozen=True)
 class FrozenRound:
@@ -36,14 +30,19 @@ class FrozenRound:
 async def freeze_round(pool: Any, campaign_id: str, at: datetime) -> FrozenRound:
     """The units of every cluster of the campaign as of `at`, with their scores then."""
     async with read_snapshot(pool) as conn:
-        computed = await boards_as_of(conn, campaign_id, None, at)
-        rows = await conn.fetch(_TARGETS_AS_OF, campaign_id, at)
+        computed = await boards_as_of(conn, campaign_id, None, at, per_target=True)
+    factors = {str(c): factor(c, computed.scale) for c in ReportClass}
     points: dict[str, dict[str, Decimal]] = {}
     scores: dict[str, dict[str, Decimal]] = {}
-    for r in rows:
-        p = Decimal(r["points"])
-        points.setdefault(r["unit_id"], {})[r["target_id"]] = p
-        scores.setdefault(r["unit_id"], {})[r["target_id"]] = p * factor(ReportClass(r["report_class"]), computed.scale)
+    for r in computed.targets or ():
+        report_class = r["report_class"]
+        if report_class == "cancelled":
+            continue  # a cancelled target counts in neither score nor maximum
+        unit_id, target_id, p = r["unit_id"], r["target_id"], r["points"]
+        if unit_id not in points:
+            points[unit_id], scores[unit_id] = {}, {}
+        points[unit_id][target_id] = p
+        scores[unit_id][target_id] = p * factors[report_class]
     units = [
         FrozenUnit(unit_id=u.unit_id, cluster_id=board.cluster_id, score=u.score, max_score=u.max_score,
                    target_points=points.get(u.unit_id, {}), target_scores=scores.get(u.unit_id, {}),
