@@ -30,9 +30,9 @@ from eventsourcing.domain import Aggregate, event
 
 from thidua.domain.commandlog import CommandLog, event_meta, fingerprint, optional_text, require_text
 from thidua.domain.errors import BadInput, InvalidTransition, NotAllowed, NotFound
-from thidua.domain.evaluation_rules import Standing, check_collectives, check_individuals, criteria_met
+from thidua.domain.evaluation_rules import Standing, check_proposals, criteria_met
 from thidua.domain.permissions import check_may
-from thidua.domain.scoring import CAMPAIGN, RewardRules
+from thidua.domain.scoring import CAMPAIGN, COLLECTIVE, INDIVIDUAL, RewardRules
 from thidua.domain.values import Actor, Command, Role, check_instant, to_decimal
 
 NAMESPACE = uuid5(NAMESPACE_URL, "https://thidua.example/evaluations")
@@ -453,8 +453,10 @@ class Evaluation(CommandLog, Aggregate):
                                         f"unit {proposal['unit_id']!r} has not been reviewed yet")
         rules = self.rules
         standings = self.standings()
-        check_collectives(rules, units, cluster_id, standings, self._campaign_scope_counts(cluster_id, "collectives"))
-        check_individuals(rules, people, cluster_id, standings, self._campaign_scope_counts(cluster_id, "individuals"))
+        check_proposals(rules, units, COLLECTIVE, cluster_id, standings,
+                        self._campaign_scope_counts(cluster_id, "collectives"))
+        check_proposals(rules, people, INDIVIDUAL, cluster_id, standings,
+                        self._campaign_scope_counts(cluster_id, "individuals"))
         self._proposed(cluster_id=cluster_id, collectives=units, individuals=people, **event_meta(cmd, fp))
         return True
 

@@ -75,39 +75,24 @@ def form_of(rules: RewardRules, form_id: str, recipient: str, field: str) -> Rew
     raise BadInput(f"form {form_id!r} is not in the round's reward rules", field=field, criterion="form")
 
 
-def check_collectives(rules: RewardRules, proposals: list[Mapping[str, Any]], cluster_id: str,
-                      standings: Mapping[str, Standing], others: Mapping[str, int]) -> None:
-    """Each proposed unit meets its form's criteria, and no form gets more proposals than
-    its `max_awards` in its scope (`others`: proposals of campaign-scope forms made by
-    other clusters, by form id)."""
+def check_proposals(rules: RewardRules, proposals: list[Mapping[str, Any]], recipient: str, cluster_id: str,
+                    standings: Mapping[str, Standing], others: Mapping[str, int]) -> None:
+    """Each proposal names a unit of the cluster and a form for `recipient`; a proposed
+    unit (collective) meets its form's criteria; no form gets more proposals than its
+    `max_awards` in its scope (`others`: proposals of campaign-scope forms made by other
+    clusters, by form id)."""
+    kind = "collectives" if recipient == COLLECTIVE else "individuals"
     counts: dict[str, int] = {}
     for i, proposal in enumerate(proposals):
-        field = f"collectives.{i}"
+        field = f"{kind}.{i}"
         unit = standings.get(proposal["unit_id"])
         if unit is None or unit.cluster_id != cluster_id:
             raise BadInput(f"unit {proposal['unit_id']!r} is not in cluster {cluster_id!r} of this round",
                            field=f"{field}.unit_id")
-        form = form_of(rules, proposal["form_id"], COLLECTIVE, f"{field}.form_id")
-        failed = failed_criterion(form, unit, ranks_in_scope(form, unit, standings.values()))
+        form = form_of(rules, proposal["form_id"], recipient, f"{field}.form_id")
+        failed = recipient == COLLECTIVE and failed_criterion(form, unit, ranks_in_scope(form, unit, standings.values()))
         if failed:
             raise BadInput(failed, field=field, criterion=form.id, unit_id=unit.unit_id)
-        counts[form.id] = counts.get(form.id, 0) + 1
-        total = counts[form.id] + (others.get(form.id, 0) if form.scope == CAMPAIGN else 0)
-        if total > form.max_awards:
-            raise BadInput(f"{total} proposals > {form.max_awards} allowed for {form.name}", field=field,
-                           criterion=form.id)
-
-
-def check_individuals(rules: RewardRules, proposals: list[Mapping[str, Any]], cluster_id: str,
-                      standings: Mapping[str, Standing], others: Mapping[str, int]) -> None:
-    counts: dict[str, int] = {}
-    for i, proposal in enumerate(proposals):
-        field = f"individuals.{i}"
-        unit = standings.get(proposal["unit_id"])
-        if unit is None or unit.cluster_id != cluster_id:
-            raise BadInput(f"unit {proposal['unit_id']!r} is not in cluster {cluster_id!r} of this round",
-                           field=f"{field}.unit_id")
-        form = form_of(rules, proposal["form_id"], INDIVIDUAL, f"{field}.form_id")
         counts[form.id] = counts.get(form.id, 0) + 1
         total = counts[form.id] + (others.get(form.id, 0) if form.scope == CAMPAIGN else 0)
         if total > form.max_awards:

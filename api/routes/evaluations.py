@@ -11,12 +11,22 @@ front (domain/permissions.py). Reads come from the `evaluations` read model.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Path, Query, Response
 
 from thidua.api import exports
-from thidua.api.deps import CampaignId, CommandCtx, CurrentUser, ExistingCampaign, ServicesDep, may_run, wait_for_projections
+from thidua.api.deps import (
+    CampaignId,
+    CommandContext,
+    CommandCtx,
+    CurrentUser,
+    ExistingCampaign,
+    ServicesDep,
+    may_run,
+    wait_for_projections,
+)
 from thidua.api.evaluation_models import (
     ApproveIn,
     AwardTrailOut,
@@ -32,10 +42,12 @@ from thidua.api.evaluation_models import (
 )
 from thidua.api.evaluation_reads import award_trail, export_rows, round_body, rounds_of_campaign
 from thidua.api.models import Input, MinPosition
-from thidua.api.problems import Problem, problem_responses
+from thidua.api.problems import Problem
+from thidua.api.routes.campaigns import READ_PROBLEMS, WRITE_PROBLEMS
 from thidua.api.services import Services, command
 from thidua.domain.errors import BadInput, InvalidTransition, NotFound
 from thidua.domain.evaluation import CLOSED, Evaluation, evaluation_of_award, evaluation_uuid
+from thidua.domain.values import Command
 from thidua.workflows.evaluation_client import EvaluationRounds
 from thidua.workflows.evaluation_messages import ExtendInput, RoundInput
 
@@ -52,9 +64,6 @@ MayCreateEvaluation = may_run("create_evaluation")
 MayExtendEvaluation = may_run("extend_evaluation")
 MayApproveAwards = may_run("approve_awards")
 MayRevokeAward = may_run("revoke_award")
-
-WRITE_PROBLEMS = problem_responses(401, 403, 404, 409, 413, 422, 503)
-READ_PROBLEMS = problem_responses(401, 403, 404, 422, 503)
 
 
 class EvaluationQuery(Input):
@@ -132,36 +141,39 @@ async def extend_evaluation(eid: EvaluationIdPath, body: ExtendIn, user: MayExte
 
 
 # ------------------------------------------------------------------ the units' and the cluster's work
+async def run_round_command(ctx: CommandContext, user: Any, eid: str, name: str,
+                            act: Callable[[Evaluation, Command], bool]) -> Any:
+    """One command on a round through the domain application (in a thread), answered and
+    remembered like every command."""
+    services = ctx.services
+    cmd = command(ctx.command_id, user.actor)
+
+    async def run() -> dict[str, Any]:
+        return await services.in_thread(lambda: change_round(services, eid, ctx.command_id, lambda e: act(e, cmd)))
+
+    return await ctx.run(name, run, model=EvaluationChangeOut)
+
+
+def _dumped(models: list[Any] | None) -> list[dict[str, Any]] | None:
+    return None if models is None else [m.model_dump(mode="json") for m in models]
+
+
 @router.put("/v1/evaluations/{eid}/units/{unit_id}/self-assessment", response_model=EvaluationChangeOut,
             summary="The unit head's self-assessment (again until the due time)", responses=WRITE_PROBLEMS)
 async def put_self_assessment(eid: EvaluationIdPath, unit_id: UnitIdPath, body: SelfAssessmentPut,
                               user: CurrentUser, ctx: CommandCtx) -> Any:
-    services = ctx.services
-    items = [i.model_dump(mode="json") for i in body.items]
-    initiatives = [i.model_dump(mode="json") for i in body.initiatives]
-    cmd = command(ctx.command_id, user.actor)
-
-    async def act() -> dict[str, Any]:
-        return await services.in_thread(lambda: change_round(services, eid, ctx.command_id, lambda e: e.self_assess(
-            cmd, unit_id=unit_id, items=items, summary=body.summary, initiatives=initiatives)))
-
-    return await ctx.run("self_assess", act, model=EvaluationChangeOut)
+    items, initiatives = _dumped(body.items), _dumped(body.initiatives)
+    return await run_round_command(ctx, user, eid, "self_assess", lambda e, cmd: e.self_assess(
+        cmd, unit_id=unit_id, items=items or [], summary=body.summary, initiatives=initiatives or []))
 
 
 @router.put("/v1/evaluations/{eid}/units/{unit_id}/review", response_model=EvaluationChangeOut,
             summary="The cluster's review of a unit (a changed score needs a reason)", responses=WRITE_PROBLEMS)
 async def put_review(eid: EvaluationIdPath, unit_id: UnitIdPath, body: ReviewPut, user: CurrentUser,
                      ctx: CommandCtx) -> Any:
-    services = ctx.services
-    items = [i.model_dump(mode="json") for i in body.items]
-    initiatives = None if body.initiatives is None else [i.model_dump(mode="json") for i in body.initiatives]
-    cmd = command(ctx.command_id, user.actor)
-
-    async def act() -> dict[str, Any]:
-        return await services.in_thread(lambda: change_round(services, eid, ctx.command_id, lambda e: e.review(
-            cmd, unit_id=unit_id, items=items, initiatives=initiatives)))
-
-    return await ctx.run("review", act, model=EvaluationChangeOut)
+    items, initiatives = _dumped(body.items), _dumped(body.initiatives)
+    return await run_round_command(ctx, user, eid, "review", lambda e, cmd: e.review(
+        cmd, unit_id=unit_id, items=items or [], initiatives=initiatives))
 
 
 @router.post("/v1/evaluations/{eid}/clusters/{cluster_id}/proposal", response_model=EvaluationChangeOut,
@@ -169,45 +181,25 @@ async def put_review(eid: EvaluationIdPath, unit_id: UnitIdPath, body: ReviewPut
              responses=WRITE_PROBLEMS)
 async def post_proposal(eid: EvaluationIdPath, cluster_id: ClusterIdPath, body: ProposalIn, user: CurrentUser,
                         ctx: CommandCtx) -> Any:
-    services = ctx.services
-    collectives = [p.model_dump(mode="json") for p in body.collectives]
-    individuals = [p.model_dump(mode="json") for p in body.individuals]
-    cmd = command(ctx.command_id, user.actor)
-
-    async def act() -> dict[str, Any]:
-        return await services.in_thread(lambda: change_round(services, eid, ctx.command_id, lambda e: e.propose(
-            cmd, cluster_id=cluster_id, collectives=collectives, individuals=individuals)))
-
-    return await ctx.run("propose", act, model=EvaluationChangeOut)
+    collectives, individuals = _dumped(body.collectives), _dumped(body.individuals)
+    return await run_round_command(ctx, user, eid, "propose", lambda e, cmd: e.propose(
+        cmd, cluster_id=cluster_id, collectives=collectives or [], individuals=individuals or []))
 
 
 # ------------------------------------------------------------------ the Standing Committee's decision
 @router.post("/v1/evaluations/{eid}/approve", response_model=EvaluationChangeOut,
              summary="Approve proposed awards by a decision; the round closes", responses=WRITE_PROBLEMS)
 async def approve(eid: EvaluationIdPath, body: ApproveIn, user: MayApproveAwards, ctx: CommandCtx) -> Any:
-    services = ctx.services
-    awards = None if body.awards is None else [a.model_dump(mode="json") for a in body.awards]
-    cmd = command(ctx.command_id, user.actor)
-
-    async def act() -> dict[str, Any]:
-        return await services.in_thread(lambda: change_round(services, eid, ctx.command_id, lambda e: e.approve(
-            cmd, decision_number=body.decision.number, issued_on=body.decision.issued_on, awards=awards)))
-
-    return await ctx.run("approve_awards", act, model=EvaluationChangeOut)
+    awards = _dumped(body.awards)
+    return await run_round_command(ctx, user, eid, "approve_awards", lambda e, cmd: e.approve(
+        cmd, decision_number=body.decision.number, issued_on=body.decision.issued_on, awards=awards))
 
 
 @router.post("/v1/awards/{aid}/revoke", response_model=EvaluationChangeOut,
              summary="Revoke an award (Law 06/2022/QH15), with the reason", responses=WRITE_PROBLEMS)
 async def revoke_award(aid: AwardIdPath, body: RevokeIn, user: MayRevokeAward, ctx: CommandCtx) -> Any:
-    services = ctx.services
-    eid = evaluation_of_award(aid)
-    cmd = command(ctx.command_id, user.actor)
-
-    async def act() -> dict[str, Any]:
-        return await services.in_thread(lambda: change_round(services, eid, ctx.command_id,
-                                                        lambda e: e.revoke(cmd, award_id=aid, reason=body.reason)))
-
-    return await ctx.run("revoke_award", act, model=EvaluationChangeOut)
+    return await run_round_command(ctx, user, evaluation_of_award(aid), "revoke_award",
+                                   lambda e, cmd: e.revoke(cmd, award_id=aid, reason=body.reason))
 
 
 # ------------------------------------------------------------------ reads

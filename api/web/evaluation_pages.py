@@ -115,6 +115,24 @@ def _number(values: dict[str, str], name: str, errors: dict[str, str]) -> str | 
     return text
 
 
+def _scored_items(values: dict[str, str], unit: dict[str, Any], text_name: str, errors: dict[str, str], *,
+                  only_filled: bool = False) -> tuple[list[dict[str, Any]], Callable[[str], str]]:
+    """The form's `score-<target>` and `<text_name>-<target>` fields as the command's items
+    (with `only_filled`, the targets given a score), and how the domain's field names
+    (`items.3.score`) map back to the form's."""
+    chosen = [i["target_id"] for i in unit["items"] if not only_filled or values.get(f"score-{i['target_id']}", "").strip()]
+    items = [{"target_id": t, "score": _number(values, f"score-{t}", errors),
+              text_name: values.get(f"{text_name}-{t}") or None} for t in chosen]
+
+    def field_of(field: str) -> str:
+        parts = field.split(".")
+        if parts[0] == "items" and len(parts) == 3 and parts[1].isdigit() and int(parts[1]) < len(chosen):
+            return f"{'score' if parts[2] == 'score' else text_name}-{chosen[int(parts[1])]}"
+        return "initiative_title" if parts[0] == "initiatives" else "form"
+
+    return items, field_of
+
+
 async def _submit(request: Request, eid: str, act: Callable[[Any], Callable[[Any], bool]],
                   field_of: Callable[[str], str]) -> tuple[int | None, dict[str, str]]:
     """Apply one round command; (position, {}) or (None, errors by form field)."""
@@ -140,6 +158,16 @@ async def _form_post(request: Request) -> tuple[Any, Any, dict[str, str]]:
     request.state.evaluation_person = who
     request.state.evaluation_command_id = _command_id(values)
     return found, who, values
+
+
+async def _apply_form(request: Request, eid: str, act: Callable[[Any], Callable[[Any], bool]],
+                      field_of: Callable[[str], str], template: str, context: dict[str, Any], values: dict[str, str],
+                      found: Any) -> Response:
+    """Submit the form's command: back to the round's page, or the form again with the refusal."""
+    position, errors = await _submit(request, eid, act, field_of)
+    if errors:
+        return _refused(request, template, context, errors, values, found)
+    return _done(eid, position or 0)
 
 
 def _done(eid: str, position: int) -> Response:
@@ -207,10 +235,8 @@ async def self_page(request: Request, eid: str, unit_id: str) -> Response:
 async def self_post(request: Request, eid: str, unit_id: str) -> Response:
     found, who, values = await _form_post(request)
     context = await _self_context(request, eid, unit_id, who)
-    target_ids = [i["target_id"] for i in context["unit"]["items"]]
     errors: dict[str, str] = {}
-    items = [{"target_id": t, "score": _number(values, f"score-{t}", errors), "note": values.get(f"note-{t}") or None}
-             for t in target_ids]
+    items, field_of = _scored_items(values, context["unit"], "note", errors)
     initiatives = []
     if values.get("initiative_title", "").strip():
         initiatives.append({"title": values["initiative_title"],
@@ -218,17 +244,9 @@ async def self_post(request: Request, eid: str, unit_id: str) -> Response:
     if errors:
         return _refused(request, "evaluation_self.html", context, errors, values, found)
 
-    def field_of(field: str) -> str:
-        parts = field.split(".")
-        if parts[0] == "items" and len(parts) == 3 and parts[1].isdigit() and int(parts[1]) < len(target_ids):
-            return f"{'score' if parts[2] == 'score' else 'note'}-{target_ids[int(parts[1])]}"
-        return "initiative_title" if parts[0] == "initiatives" else "form"
-
-    position, errors = await _submit(request, eid, lambda cmd: lambda e: e.self_assess(
-        cmd, unit_id=unit_id, items=items, summary=values.get("summary") or None, initiatives=initiatives), field_of)
-    if errors:
-        return _refused(request, "evaluation_self.html", context, errors, values, found)
-    return _done(eid, position or 0)
+    return await _apply_form(request, eid, lambda cmd: lambda e: e.self_assess(
+        cmd, unit_id=unit_id, items=items, summary=values.get("summary") or None, initiatives=initiatives), field_of,
+                             "evaluation_self.html", context, values, found)
 
 
 async def _review_context(request: Request, eid: str, unit_id: str, who: Any) -> dict[str, Any]:
@@ -257,21 +275,12 @@ async def review_page(request: Request, eid: str, unit_id: str) -> Response:
 async def review_post(request: Request, eid: str, unit_id: str) -> Response:
     found, who, values = await _form_post(request)
     context = await _review_context(request, eid, unit_id, who)
-    target_ids = [i["target_id"] for i in context["unit"]["items"]]
     errors: dict[str, str] = {}
-    items = [{"target_id": t, "score": _number(values, f"score-{t}", errors),
-              "reason": values.get(f"reason-{t}") or None} for t in target_ids if values.get(f"score-{t}", "").strip()]
+    items, field_of = _scored_items(values, context["unit"], "reason", errors, only_filled=True)
     if errors:
         return _refused(request, "evaluation_review.html", context, errors, values, found)
-    given = [i["target_id"] for i in items]
 
-    def field_of(field: str) -> str:
-        parts = field.split(".")
-        if parts[0] == "items" and len(parts) == 3 and parts[1].isdigit() and int(parts[1]) < len(given):
-            return f"{'score' if parts[2] == 'score' else 'reason'}-{given[int(parts[1])]}"
-        return "form"
-
-    position, errors = await _submit(request, eid, lambda cmd: lambda e: e.review(cmd, unit_id=unit_id, items=items),
+    return await _apply_form(request, eid, lambda cmd: lambda e: e.review(cmd, unit_id=unit_id, items=items),
                                      field_of)
     if errors:
         return _refused(request, "evaluation_review.html", context, errors, values, found)
@@ -324,10 +333,8 @@ async def proposal_post(request: Request, eid: str, cluster_id: str) -> Response
         return "form"
 
     position, errors = await _submit(request, eid, lambda cmd: lambda e: e.propose(
-        cmd, cluster_id=cluster_id, collectives=collectives, individuals=individuals), field_of)
-    if errors:
-        return _refused(request, "evaluation_proposal.html", context, errors, values, found)
-    return _done(eid, position or 0)
+        cmd, cluster_id=cluster_id, collectives=collectives, individuals=individuals), field_of,
+                             "evaluation_proposal.html", context, values, found)
 
 
 async def _approval_context(request: Request, who: Any) -> dict[str, Any]:
@@ -366,8 +373,6 @@ async def approval_post(request: Request, eid: str) -> Response:
     def field_of(field: str) -> str:
         return {"decision.number": "decision_number", "decision.issued_on": "issued_on"}.get(field, "form")
 
-    position, errors = await _submit(request, eid, lambda cmd: lambda e: e.approve(
-        cmd, decision_number=values["decision_number"], issued_on=issued_on, awards=awards), field_of)
-    if errors:
-        return _refused(request, "evaluation_approve.html", context, errors, values, found)
-    return _done(eid, position or 0)
+    return await _apply_form(request, eid, lambda cmd: lambda e: e.approve(
+        cmd, decision_number=values["decision_number"], issued_on=issued_on, awards=awards), field_of,
+                             "evaluation_approve.html", context, values, found)

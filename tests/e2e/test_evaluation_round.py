@@ -15,14 +15,7 @@ import openpyxl
 
 from tests.e2e.conftest import Person, make_person, register_unit, unique
 from tests.e2e.test_campaign_changes import committee, new_drive  # noqa: F401  (fixture)
-
-FLAG = {"id": "co-thi-dua", "name": "Cờ thi đua", "for": "collective", "scope": "cluster", "max_awards": 1,
-        "min_score_ratio": 0.95, "max_overdue": 0, "max_late": 0, "top_rank": 1}
-MERIT = {"id": "giay-khen", "name": "Giấy khen", "for": "collective", "scope": "cluster", "max_awards": 2,
-         "min_score_ratio": 0.4, "max_overdue": 0, "max_late": 1}
-PERSON = {"id": "giay-khen-ca-nhan", "name": "Giấy khen cá nhân", "for": "individual", "scope": "campaign",
-          "max_awards": 5, "min_score_ratio": 0, "max_overdue": 0, "max_late": 0}
-
+from tests.e2e.test_reward_rules import FLAG, MERIT, PERSON
 
 def units_of(body: dict[str, Any]) -> dict[str, dict[str, Any]]:
     return {u["unit_id"]: u for u in body["units"]}

@@ -163,7 +163,7 @@ FORMS = st.builds(RewardForm, id=st.just("f"), name=st.just("Hình thức"), rec
 @settings(max_examples=200, deadline=None)
 @given(standings(), FORMS)
 def test_property_a_unit_failing_every_criterion_is_never_accepted_and_one_meeting_them_is(units, form):
-    from thidua.domain.evaluation_rules import check_collectives
+    from thidua.domain.evaluation_rules import check_proposals
 
     rules = RewardRules((form,))
     for unit in units.values():
@@ -174,10 +174,10 @@ def test_property_a_unit_failing_every_criterion_is_never_accepted_and_one_meeti
         assert (failed_criterion(form, unit, rank) is None) == meets
         proposal = [{"unit_id": unit.unit_id, "form_id": "f"}]
         if meets:
-            check_collectives(rules, proposal, "c", units, {})
+            check_proposals(rules, proposal, "collective", "c", units, {})
         else:
             with pytest.raises(BadInput):
-                check_collectives(rules, proposal, "c", units, {})
+                check_proposals(rules, proposal, "collective", "c", units, {})
 
 
 @settings(max_examples=200, deadline=None)
