@@ -102,9 +102,10 @@ class ThiduaWorker:
     (AssignBatchWorkflow, see `thidua.workflows.messages.imports_queue`). Used like a
     `temporalio.worker.Worker`: `run()`/`shutdown()`, or `async with`."""
 
-    def __init__(self, targets: Worker, imports: Worker) -> None:
+    def __init__(self, targets: Worker, imports: Worker, closers: tuple[Any, ...] = ()) -> None:
         self.targets = targets
         self.imports = imports
+        self.closers = closers  # async callables run once both workers have stopped (connection pools)
         self._running: asyncio.Task[None] | None = None
 
     async def run(self) -> None:
@@ -117,6 +118,7 @@ class ThiduaWorker:
         finally:
             await asyncio.gather(*(w.shutdown() for w in workers), return_exceptions=True)
             outcomes = await asyncio.gather(*runs, return_exceptions=True)
+            await asyncio.gather(*(close() for close in self.closers), return_exceptions=True)
         for outcome in outcomes:
             if isinstance(outcome, BaseException):
                 raise outcome
@@ -181,7 +183,7 @@ def build_worker(
         max_cached_workflows=min(IMPORT_CACHED_WORKFLOWS, max_cached_workflows),
         **common,
     )
-    return ThiduaWorker(targets, imports)
+    return ThiduaWorker(targets, imports, closers=(evaluations.close,))
 
 
 def workflow_runner(sandboxed: bool) -> WorkflowRunner:
