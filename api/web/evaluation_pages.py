@@ -281,10 +281,7 @@ async def review_post(request: Request, eid: str, unit_id: str) -> Response:
         return _refused(request, "evaluation_review.html", context, errors, values, found)
 
     return await _apply_form(request, eid, lambda cmd: lambda e: e.review(cmd, unit_id=unit_id, items=items),
-                                     field_of)
-    if errors:
-        return _refused(request, "evaluation_review.html", context, errors, values, found)
-    return _done(eid, position or 0)
+                             field_of, "evaluation_review.html", context, values, found)
 
 
 async def _proposal_context(request: Request, eid: str, cluster_id: str, who: Any) -> dict[str, Any]:
@@ -332,7 +329,7 @@ async def proposal_post(request: Request, eid: str, cluster_id: str) -> Response
                     "achievements": "ind_achievements"}.get(parts[-1], "ind_name")
         return "form"
 
-    position, errors = await _submit(request, eid, lambda cmd: lambda e: e.propose(
+    return await _apply_form(request, eid, lambda cmd: lambda e: e.propose(
         cmd, cluster_id=cluster_id, collectives=collectives, individuals=individuals), field_of,
                              "evaluation_proposal.html", context, values, found)
 
