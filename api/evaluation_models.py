@@ -12,7 +12,7 @@ from typing import Annotated, Literal
 
 from pydantic import AwareDatetime, ConfigDict, Field
 
-from thidua.api.models import Input, Output
+from thidua.api.models import Input, Output, RewardFormOut
 from thidua.domain.evaluation import MAX_ITEMS, MAX_PROPOSALS
 from thidua.domain.lifecycle import Id, ShortText, Text
 
@@ -220,7 +220,7 @@ class EvaluationOut(Output):
     awards: list[AwardOut]
     version: int
     clusters: list[ClusterLeadsOut] = Field(default_factory=list)
-    rules: list[dict[str, object]] = Field(default_factory=list, description="The reward rules frozen with the round")
+    rules: list[RewardFormOut] = Field(default_factory=list, description="The reward rules frozen with the round")
 
 
 class EvaluationChangeOut(Output):

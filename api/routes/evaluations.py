@@ -189,7 +189,7 @@ async def post_proposal(eid: EvaluationIdPath, cluster_id: ClusterIdPath, body: 
 # ------------------------------------------------------------------ the Standing Committee's decision
 @router.post("/v1/evaluations/{eid}/approve", response_model=EvaluationChangeOut,
              summary="Approve proposed awards by a decision; the round closes", responses=WRITE_PROBLEMS)
-async def approve(eid: EvaluationIdPath, body: ApproveIn, user: MayApproveAwards, ctx: CommandCtx) -> Any:
+async def approve_awards(eid: EvaluationIdPath, body: ApproveIn, user: MayApproveAwards, ctx: CommandCtx) -> Any:
     awards = _dumped(body.awards)
     return await run_round_command(ctx, user, eid, "approve_awards", lambda e, cmd: e.approve(
         cmd, decision_number=body.decision.number, issued_on=body.decision.issued_on, awards=awards))

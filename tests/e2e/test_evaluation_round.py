@@ -67,6 +67,8 @@ async def test_a_round_from_creation_to_revocation(secretariat: Person, committe
     url = f"/v1/evaluations/{round_id}"
     read = await committee.get(url, params={"min_position": late.json()["position"]})
     assert units_of(read.json())[deputy_unit]["system_score"] == 10.0
+    assert [(f["id"], f["for"]) for f in read.json()["rules"]] == [  # the rules frozen with the round
+        ("co-thi-dua", "collective"), ("giay-khen", "collective"), ("giay-khen-ca-nhan", "individual")]
 
     # Self-assessment: bad input and the wrong people record nothing.
     own = f"{url}/units/{deputy_unit}/self-assessment"
