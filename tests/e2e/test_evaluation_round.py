@@ -137,6 +137,11 @@ async def test_a_round_from_creation_to_revocation(secretariat: Person, committe
     problem(await committee.post(f"{url}/extend", {"stage": "review", "due": (now + timedelta(days=20)).isoformat(),
                                                    "reason": "Thêm thời gian"}), 409)
 
+    # The heads were told the round opened; the awarded unit's head of its award.
+    told = await head.get("/v1/me/notifications", params={"min_position": approved.json()["position"]})
+    kinds = [n["kind"] for n in told.json()["items"]]
+    assert "evaluation.opened" in kinds and "award.approved" in kinds, kinds
+
     # Revocation shows wherever the award shows.
     flag = next(a for a in awards.values() if a["form_id"] == "co-thi-dua")
     problem(await committee.post(f"/v1/awards/{flag['award_id']}/revoke", {"reason": " "}), 422)
