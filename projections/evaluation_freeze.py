@@ -1,9 +1,9 @@
 """What an evaluation round freezes: each unit's system score as of the period's end.
 
 Exactly the scoreboard's as-of computation (`projections.scoreboard.boards_as_of`: the
-clusters, targets, bonuses, scale and rules as they stood then), read per target instead
-of grouped, so the same rows also give each target's points and system score then, which
-bound and prefill the self-assessment. One REPEATABLE READ snapshot: the units, their
+clusters, targets, bonuses, scale and rules as they stood then), whose groups of targets
+with the same facts also carry their target ids, so the same rows give each target's
+points and system score then, which bound and prefill the self-assessment. One REPEATABLE READ snapshot: the units, their
 targets and the boards agree.
 """
 
@@ -34,15 +34,16 @@ async def freeze_round(pool: Any, campaign_id: str, at: datetime) -> FrozenRound
     factors = {str(c): factor(c, computed.scale) for c in ReportClass}
     points: dict[str, dict[str, Decimal]] = {}
     scores: dict[str, dict[str, Decimal]] = {}
-    for r in computed.targets or ():
-        report_class = r["report_class"]
+    for group in computed.targets or ():
+        report_class = group["report_class"]
         if report_class == "cancelled":
             continue  # a cancelled target counts in neither score nor maximum
-        unit_id, target_id, p = r["unit_id"], r["target_id"], r["points"]
+        unit_id, p = group["unit_id"], group["points"]
+        score = p * factors[report_class]
         if unit_id not in points:
             points[unit_id], scores[unit_id] = {}, {}
-        points[unit_id][target_id] = p
-        scores[unit_id][target_id] = p * factors[report_class]
+        points[unit_id].update(dict.fromkeys(group["target_ids"], p))
+        scores[unit_id].update(dict.fromkeys(group["target_ids"], score))
     units = [
         FrozenUnit(unit_id=u.unit_id, cluster_id=board.cluster_id, score=u.score, max_score=u.max_score,
                    target_points=points.get(u.unit_id, {}), target_scores=scores.get(u.unit_id, {}),

@@ -273,15 +273,15 @@ class BoardsAsOf(NamedTuple):
     clusters: list[Any]  # domain Clusters then (heads and deputies too)
     rules: Any  # RewardRules then
     scale: ScoringScale
-    targets: list[Any] | None = None  # with `per_target`: one row per target counted then
+    targets: list[Any] | None = None  # with `per_target`: the groups of targets counted then, with their ids
 
 
 async def boards_as_of(conn: Any, campaign_id: str, cluster_id: str | None, at: datetime, *,
                        per_target: bool = False) -> BoardsAsOf:
     """The as-of computation (an evaluation round freezes exactly this): clusters, targets'
     facts, bonuses, scale and rules as they stood at `at`. Call inside `_snapshot`.
-    `per_target`: also the rows of the targets then (`targets`: target_id, unit_id,
-    points, report_class, status)."""
+    `per_target`: also the targets then (`targets`: rows of unit_id, points, report_class,
+    status, n and target_ids, one per group of targets with the same facts)."""
     rules = await _rules_at(conn, campaign_id, at)
     # A campaign-scope form ranks every unit: one cluster's marks need the whole campaign.
     among = None if rules.campaign_wide else cluster_id
@@ -295,31 +295,21 @@ async def boards_as_of(conn: Any, campaign_id: str, cluster_id: str | None, at: 
     )
     clusters = [cluster_of_row(r) for r in cluster_rows]
     unit_ids = sorted({u for c in clusters for u in c.unit_ids})
-    if per_target:
-        # A round's freeze needs each target too: one row per target (read once, scored
-        # by the same domain rules below).
-        target_rows = await conn.fetch(
-            "SELECT target_id::text AS target_id, unit_id, points, report_class, status "
-            "FROM public.target_status_history "
-            "WHERE campaign_id = $1 AND valid_from <= $2 AND (valid_to IS NULL OR valid_to > $2) "
-            "AND unit_id = ANY($3)",
-            campaign_id,
-            at,
-            unit_ids,
-        )
-        facts = _shared_facts(target_rows)
-    else:
-        # Targets with the same facts are grouped in SQL (a few hundred rows however many
-        # targets there are); the domain still scores one ScoredTarget per target.
-        target_rows = None
-        facts = _expanded_facts(await conn.fetch(
-            "SELECT unit_id, points, report_class, status, count(*) AS n FROM public.target_status_history "
-            "WHERE campaign_id = $1 AND valid_from <= $2 AND (valid_to IS NULL OR valid_to > $2) "
-            "AND unit_id = ANY($3) GROUP BY unit_id, points, report_class, status",
-            campaign_id,
-            at,
-            unit_ids,
-        ))
+    # Targets with the same facts are grouped in SQL (a few hundred rows however many
+    # targets there are); the domain still scores one ScoredTarget per target. A round's
+    # freeze (`per_target`) also needs which targets each group holds: their ids come
+    # along as one array per group, so it reads no more rows than the board does.
+    ids = ", array_agg(target_id::text ORDER BY target_id) AS target_ids" if per_target else ""
+    grouped = await conn.fetch(
+        f"SELECT unit_id, points, report_class, status, count(*) AS n{ids} FROM public.target_status_history "
+        "WHERE campaign_id = $1 AND valid_from <= $2 AND (valid_to IS NULL OR valid_to > $2) "
+        "AND unit_id = ANY($3) GROUP BY unit_id, points, report_class, status",
+        campaign_id,
+        at,
+        unit_ids,
+    )
+    facts = _expanded_facts(grouped)
+    target_rows = grouped if per_target else None
     bonuses = adjustments_of(await conn.fetch(
         "SELECT unit_id, points, reason FROM public.campaign_bonuses WHERE campaign_id = $1 AND awarded_at <= $2 "
         "ORDER BY position",
@@ -330,20 +320,6 @@ async def boards_as_of(conn: Any, campaign_id: str, cluster_id: str | None, at: 
     names = await _unit_names(conn, unit_ids)
     boards = domain_scoreboard(clusters, facts, bonuses, scale, names, rules)
     return BoardsAsOf(boards, clusters, rules, scale, target_rows)
-
-
-def _shared_facts(rows: list[Any]) -> list[Any]:
-    """One ScoredTarget per target row; rows with the same facts share one (frozen) object,
-    so a per-target read costs what the grouped one does to score."""
-    made: dict[tuple[Any, ...], Any] = {}
-    facts = []
-    for r in rows:
-        key = (r["unit_id"], r["points"], r["report_class"], r["status"])
-        fact = made.get(key)
-        if fact is None:
-            fact = made[key] = target_facts([r])[0]
-        facts.append(fact)
-    return facts
 
 
 def _expanded_facts(grouped_rows: list[Any]) -> list[Any]:
