@@ -42,8 +42,9 @@ async def freeze_round(pool: Any, campaign_id: str, at: datetime) -> FrozenRound
         score = p * factors[report_class]
         if unit_id not in points:
             points[unit_id], scores[unit_id] = {}, {}
-        points[unit_id].update(dict.fromkeys(group["target_ids"], p))
-        scores[unit_id].update(dict.fromkeys(group["target_ids"], score))
+        ids = group["target_ids"].split(",")
+        points[unit_id].update(dict.fromkeys(ids, p))
+        scores[unit_id].update(dict.fromkeys(ids, score))
     units = [
         FrozenUnit(unit_id=u.unit_id, cluster_id=board.cluster_id, score=u.score, max_score=u.max_score,
                    target_points=points.get(u.unit_id, {}), target_scores=scores.get(u.unit_id, {}),

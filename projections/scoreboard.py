@@ -281,7 +281,7 @@ async def boards_as_of(conn: Any, campaign_id: str, cluster_id: str | None, at: 
     """The as-of computation (an evaluation round freezes exactly this): clusters, targets'
     facts, bonuses, scale and rules as they stood at `at`. Call inside `_snapshot`.
     `per_target`: also the targets then (`targets`: rows of unit_id, points, report_class,
-    status, n and target_ids, one per group of targets with the same facts)."""
+    status, n and target_ids (comma-separated), one per group of targets with the same facts)."""
     rules = await _rules_at(conn, campaign_id, at)
     # A campaign-scope form ranks every unit: one cluster's marks need the whole campaign.
     among = None if rules.campaign_wide else cluster_id
@@ -298,8 +298,9 @@ async def boards_as_of(conn: Any, campaign_id: str, cluster_id: str | None, at: 
     # Targets with the same facts are grouped in SQL (a few hundred rows however many
     # targets there are); the domain still scores one ScoredTarget per target. A round's
     # freeze (`per_target`) also needs which targets each group holds: their ids come
-    # along as one array per group, so it reads no more rows than the board does.
-    ids = ", array_agg(target_id::text ORDER BY target_id) AS target_ids" if per_target else ""
+    # along as one comma-separated text per group (measured: decoding a text[] of 50,000
+    # ids costs asyncpg about 5x as much), so it reads no more rows than the board does.
+    ids = ", string_agg(target_id::text, ',') AS target_ids" if per_target else ""
     grouped = await conn.fetch(
         f"SELECT unit_id, points, report_class, status, count(*) AS n{ids} FROM public.target_status_history "
         "WHERE campaign_id = $1 AND valid_from <= $2 AND (valid_to IS NULL OR valid_to > $2) "
