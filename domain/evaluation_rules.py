@@ -102,12 +102,19 @@ def check_proposals(rules: RewardRules, proposals: list[Mapping[str, Any]], reci
 
 def criteria_met(rules: RewardRules, standings: Mapping[str, Standing]) -> dict[str, list[str]]:
     """For each unit, the collective forms whose criteria it meets (the proposal page
-    shows them; places are not counted here)."""
+    shows them; places are not counted here). Ranks are computed once per scope."""
     met: dict[str, list[str]] = {u: [] for u in standings}
+    everyone = list(standings.values())
+    by_cluster: dict[str, list[Standing]] = {}
+    for s in everyone:
+        by_cluster.setdefault(s.cluster_id, []).append(s)
+    campaign_ranks = shared_ranks(s.as_unit_score() for s in everyone)
+    cluster_ranks = {c: shared_ranks(s.as_unit_score() for s in members) for c, members in by_cluster.items()}
     for form in rules.forms:
         if form.recipient != COLLECTIVE:
             continue
-        for unit in standings.values():
-            if failed_criterion(form, unit, ranks_in_scope(form, unit, standings.values())) is None:
+        for unit in everyone:
+            ranks = campaign_ranks if form.scope == CAMPAIGN else cluster_ranks[unit.cluster_id]
+            if failed_criterion(form, unit, ranks[unit.unit_id]) is None:
                 met[unit.unit_id].append(form.id)
     return met

@@ -192,3 +192,14 @@ def test_property_equal_reviewed_scores_share_a_rank_and_the_rules_treat_them_al
                     verdict_a = failed_criterion(form, a, ranks_in_scope(form, a, listed))
                     verdict_b = failed_criterion(form, b, ranks_in_scope(form, b, listed))
                     assert verdict_a == verdict_b
+
+
+@settings(max_examples=100, deadline=None)
+@given(standings(), FORMS)
+def test_property_the_criteria_a_unit_meets_are_those_a_proposal_of_it_passes(units, form):
+    from thidua.domain.evaluation_rules import criteria_met
+
+    met = criteria_met(RewardRules((form,)), units)
+    for unit in units.values():
+        assert ("f" in met[unit.unit_id]) == (failed_criterion(form, unit, ranks_in_scope(form, unit, units.values()))
+                                              is None)
