@@ -89,7 +89,7 @@ def _may(who: Any, body: dict[str, Any]) -> dict[str, Any]:
 
 def _context(body: dict[str, Any], campaign: dict[str, Any] | None, names: dict[str, str], **more: Any) -> dict[str, Any]:
     return {"round": body, "campaign": campaign, "cid": body["campaign_id"], "tz": (campaign or {}).get("timezone"),
-            "names": names, "errors": {}, "values": {}, "command_id": str(uuid.uuid4()), **more}
+            "names": names, "form_names": {f["id"]: f["name"] for f in body.get("rules", [])}, "errors": {}, "values": {}, "command_id": str(uuid.uuid4()), **more}
 
 
 async def _names(services: Any) -> dict[str, str]:

@@ -10,7 +10,7 @@ from __future__ import annotations
 from datetime import date, datetime, timedelta, timezone
 from typing import Any
 
-from tests.browser.conftest import Drive, assign, check_accessibility, signed_in
+from tests.browser.conftest import Drive, assign, check_accessibility, screenshot, signed_in
 from tests.e2e.conftest import unique
 
 FLAG = {"id": "co-thi-dua", "name": "Cờ thi đua", "for": "collective", "scope": "cluster", "max_awards": 1,
@@ -67,6 +67,7 @@ async def test_a_round_through_its_pages(browser: Any, drive: Drive) -> None:
     await page.goto(f"/evaluations/{eid}/units/{dong}/review")
     assert "+8" in await page.locator(".diff-up").first.inner_text()
     await check_accessibility(page)
+    await screenshot(page, "evaluation-review")
     await page.fill(f"#score-{open_}", "0")
     await page.click("main button[type=submit]")
     assert await page.locator(f"#reason-{open_}-error").is_visible()
@@ -100,6 +101,7 @@ async def test_a_round_through_its_pages(browser: Any, drive: Drive) -> None:
     results = await page.locator("main").inner_text()
     assert "1205-QĐ/TU" in results and "Cờ thi đua" in results and "Giấy khen" in results
     await check_accessibility(page)
+    await screenshot(page, "evaluation-results")
     await page.goto(f"/evaluations/{eid}?lang=en")
     assert "Results" in await page.locator("main").inner_text()
     await page.goto(f"/campaigns/{drive.campaign}/evaluations")
