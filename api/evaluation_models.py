@@ -153,6 +153,7 @@ class EvaluationUnitOut(Output):
     self_assessed_late: bool
     overdue: int
     late: int
+    completion_rate: float = Field(default=0, description="Completed / counted targets as of the period's end")
     criteria_met: list[str] = Field(default_factory=list, description="Collective forms whose criteria it meets")
     summary: str | None = None
     initiatives: list[InitiativeOut] = Field(default_factory=list)

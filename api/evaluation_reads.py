@@ -6,9 +6,12 @@ from __future__ import annotations
 
 import json
 import re
+from decimal import Decimal
 from typing import Any
 
 from thidua.domain.evaluation import evaluation_of_award, evaluation_uuid
+from thidua.domain.evaluation_rules import Standing, criteria_met
+from thidua.domain.scoring import RewardRules
 
 # The export's columns: (header, key of a unit in the round's body).
 EXPORT_COLUMNS = (
@@ -26,15 +29,27 @@ def _loads(value: Any) -> Any:
 
 
 async def round_body(pool: Any, evaluation_id: str) -> dict[str, Any] | None:
+    """The round with its units (and their names), and which forms' criteria each meets
+    (computed here, on the units as they stand: one unit's review can move another's rank)."""
     row = await pool.fetchrow("SELECT body FROM public.evaluations WHERE evaluation_id = $1", evaluation_id)
     if row is None:
         return None
     body = _loads(row["body"])
-    names = {r["unit_id"]: r["name"] for r in await pool.fetch(
-        "SELECT unit_id, name FROM public.units WHERE unit_id = ANY($1)", [u["unit_id"] for u in body["units"]])}
+    rows = await pool.fetch(
+        "SELECT e.body, u.name FROM public.evaluation_units e LEFT JOIN public.units u ON u.unit_id = e.unit_id "
+        "WHERE e.evaluation_id = $1 ORDER BY e.unit_id", evaluation_id)
+    body["units"] = [{**_loads(r["body"]), "name": r["name"]} for r in rows]
+    met = criteria_met(RewardRules.from_list(body.get("rules")), {u["unit_id"]: _standing(u) for u in body["units"]})
     for unit in body["units"]:
-        unit["name"] = names.get(unit["unit_id"])
+        unit["criteria_met"] = met.get(unit["unit_id"], [])
     return body
+
+
+def _standing(unit: dict[str, Any]) -> Standing:
+    """What the rules read of a unit row: the reviewed score, else the self score, else the system's."""
+    score = next(s for s in (unit["reviewed_score"], unit["self_score"], unit["system_score"]) if s is not None)
+    return Standing(unit["unit_id"], unit["cluster_id"], Decimal(str(score)), Decimal(str(unit["max_score"])),
+                    Decimal(str(unit.get("completion_rate", 0))), int(unit["overdue"]), int(unit["late"]))
 
 
 async def rounds_of_campaign(pool: Any, campaign_id: str) -> list[dict[str, Any]]:

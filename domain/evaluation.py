@@ -567,14 +567,17 @@ class Evaluation(CommandLog, Aggregate):
             "overdue": int(data.get("overdue", 0)), "late": int(data.get("late", 0)),
         }
 
-    def to_state(self) -> dict[str, Any]:
+    def header_state(self) -> dict[str, Any]:
+        """The round without its units (the read model keeps those one row each)."""
         return {"id": self.evaluation_id, "campaign_id": self.campaign_id, "name": self.name, "state": self.stage,
                 "period_end": self.period_end.isoformat(), "self_assessment_due": self.self_assessment_due.isoformat(),
                 "review_due": self.review_due.isoformat(), "late_submissions": self.late_submissions,
-                "units": [self.unit_state(u) for u in sorted(self.units)],
                 "extensions": list(self.extensions), "proposals": self.proposed(),
                 "decision": self.decision, "awards": [self.awards[a] for a in sorted(self.awards)],
                 "version": self.version}
+
+    def to_state(self) -> dict[str, Any]:
+        return {**self.header_state(), "units": [self.unit_state(u) for u in sorted(self.units)]}
 
 
 def _collective(p: Mapping[str, Any], i: int) -> dict[str, Any]:

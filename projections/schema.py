@@ -15,7 +15,7 @@ in `projection_tracking`, written in the same transaction as the group's rows:
 | notifications| notifications          | notifications, notification_recipients,                  |
 |              |                        | notification_preferences, webhooks, webhook_deliveries   |
 |              |                        | (the outbox: never rebuilt, see NEVER_REBUILT)           |
-| evaluations  | evaluations            | evaluations, awards                                      |
+| evaluations  | evaluations            | evaluations, evaluation_units, awards                    |
 
 `scoreboard` has its own tracking row because, during a long catch-up, the projector
 recomputes cluster boards only every few seconds: clusters whose rows are stale are
@@ -48,7 +48,7 @@ GROUPS: dict[str, tuple[str, ...]] = {
     "audit_log": ("audit_log",),
     "notifications": ("notifications", "notification_recipients", "notification_preferences", "webhooks",
                       "webhook_deliveries"),
-    "evaluations": ("evaluations", "awards"),
+    "evaluations": ("evaluations", "evaluation_units", "awards"),
 }
 
 # The outbox (thidua.projections.notifications) keeps what was read and delivered beside what
@@ -106,7 +106,8 @@ _PUBLIC_ONLY_DDL = [
 
 _DDL: dict[str, list[str]] = {
     # Evaluation rounds (thidua.projections.evaluations): each round as its aggregate
-    # stands (`body`: the JSON the API answers), and every award, revoked or not.
+    # stands (`body`: the JSON the API answers, without the units), one row per unit of
+    # a round, and every award, revoked or not.
     "evaluations": [
         """CREATE TABLE IF NOT EXISTS {s}.evaluations (
             evaluation_id text PRIMARY KEY,
@@ -120,6 +121,14 @@ _DDL: dict[str, list[str]] = {
             position bigint NOT NULL
         )""",
         "CREATE INDEX IF NOT EXISTS evaluations_campaign_idx ON {s}.evaluations (campaign_id, period_end)",
+        """CREATE TABLE IF NOT EXISTS {s}.evaluation_units (
+            evaluation_id text NOT NULL,
+            unit_id text NOT NULL,
+            cluster_id text NOT NULL,
+            body jsonb NOT NULL,
+            position bigint NOT NULL,
+            PRIMARY KEY (evaluation_id, unit_id)
+        )""",
         """CREATE TABLE IF NOT EXISTS {s}.awards (
             award_id text PRIMARY KEY,
             evaluation_id text NOT NULL,
