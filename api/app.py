@@ -30,7 +30,7 @@ from thidua.api.edge import AllowedMethods, RefuseNulCharacters
 from thidua.api.middleware import BodySizeLimit, ErrorGuard, RequestId, RequestMetrics, body_limit_for
 from thidua.api.problems import install_problem_handlers
 from thidua.api.routes import (
-    campaigns, cascade, digests, history, notifications, operations, paper, reports, rules, session, system, targets, webhooks,
+    campaigns, cascade, digests, evaluations, history, notifications, operations, paper, reports, rules, session, system, targets, webhooks,
 )
 from thidua.api.services import Services
 from thidua.api.sessions import LoginThrottle, SessionStore
@@ -126,7 +126,7 @@ def create_app(
 
     for router in (system.router, users.router, session.router, campaigns.router, operations.router,
                    rules.router, targets.router, paper.router, cascade.router, reports.router, notifications.router, webhooks.router,
-                   digests.router, history.router):
+                   digests.router, history.router, evaluations.router):
         app.include_router(router)
     mount_web(app)
     _check_every_route_is_guarded(app)

@@ -54,11 +54,7 @@ def csv_safe(value: Any) -> Any:
 
 
 def to_csv(board: dict[str, Any]) -> bytes:
-    buffer = io.StringIO(newline="")
-    writer = csv.writer(buffer)
-    writer.writerow(HEADER)
-    writer.writerows([csv_safe(v) for v in row] for row in rows(board))
-    return ("\ufeff" + buffer.getvalue()).encode("utf-8")
+    return table_csv(list(HEADER), rows(board))
 
 
 def to_xlsx(board: dict[str, Any]) -> bytes:
@@ -90,6 +86,33 @@ def _append_text_safe(sheet: Any, values: list[Any]) -> None:
 
 
 def filename(board: dict[str, Any], extension: str) -> str:
-    safe = "".join(ch if ch.isascii() and (ch.isalnum() or ch in "-_.") else "_" for ch in
-                   str(board.get("campaign_id", "scoreboard")))
-    return f"scoreboard-{safe}.{extension}"
+    return safe_filename("scoreboard", str(board.get("campaign_id", "scoreboard")), extension)
+
+
+def table_csv(header: list[str], table: list[list[Any]]) -> bytes:
+    """Any table as the scoreboard's CSV is written (BOM, cells neutralised)."""
+    buffer = io.StringIO(newline="")
+    writer = csv.writer(buffer)
+    writer.writerow(header)
+    writer.writerows([csv_safe(v) for v in row] for row in table)
+    return ("\ufeff" + buffer.getvalue()).encode("utf-8")
+
+
+def table_xlsx(header: list[str], table: list[list[Any]], title: str) -> bytes:
+    """Any table as the scoreboard's XLSX is written (bold header, text cells as text)."""
+    book = Workbook()
+    sheet = book.active
+    sheet.title = title[:31]
+    _append_text_safe(sheet, list(header))
+    for cell in sheet[1]:
+        cell.font = Font(bold=True)
+    for row in table:
+        _append_text_safe(sheet, row)
+    out = io.BytesIO()
+    book.save(out)
+    return out.getvalue()
+
+
+def safe_filename(stem: str, name: str, extension: str) -> str:
+    safe = "".join(ch if ch.isascii() and (ch.isalnum() or ch in "-_.") else "_" for ch in name)
+    return f"{stem}-{safe}.{extension}"

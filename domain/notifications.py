@@ -4,8 +4,7 @@
 
 A notice names a *kind* (part of the contract: DESIGN.md "Notifications"), the stored
 events that raise it (`Aggregate.EventName`) and its audience. Only kinds whose events
-exist today are declared; the others of DESIGN.md (evaluations, awards) come with their
-events.
+exist today are declared.
 
 Events a history import brought from the old records (domain/history.py) raise no
 notice: they happened long ago.
@@ -31,6 +30,8 @@ class Audience(StrEnum):
     UNIT_HEADS = "unit_heads"  # the head(s) of the unit owning the target (both, when reassigned)
     COORDINATING_HEADS = "coordinating_heads"  # the heads of the units told to coordinate
     SECRETARIAT = "secretariat"  # every secretariat member (role secretariat)
+    ROUND_HEADS = "round_heads"  # the heads of every unit of an evaluation round (cluster heads among them)
+    AWARDED_HEADS = "awarded_heads"  # the head(s) of the unit an award goes to
 
 
 AUDIENCE_TEXT = {
@@ -38,6 +39,8 @@ AUDIENCE_TEXT = {
     Audience.UNIT_HEADS: "the owning unit's head(s)",
     Audience.COORDINATING_HEADS: "the heads of the coordinating units",
     Audience.SECRETARIAT: "every secretariat member",
+    Audience.ROUND_HEADS: "the heads of the round's units and clusters",
+    Audience.AWARDED_HEADS: "the awarded unit's head(s)",
 }
 
 
@@ -92,6 +95,14 @@ NOTICES: tuple[Notice, ...] = (
     Notice("digest.daily", ("Digest.Recorded",), Audience.SECRETARIAT,
            "Tổng hợp hằng ngày: chỉ tiêu quá hạn và lâu chưa cập nhật",
            "07:00 in the campaign's time zone: overdue and stale targets per unit (thidua.domain.digest)"),
+    Notice("evaluation.opened", ("Evaluation.Created",), Audience.ROUND_HEADS,
+           "Mở đợt bình xét: đơn vị tự chấm điểm", "an evaluation round opened self-assessment"),
+    Notice("evaluation.due_soon", ("Evaluation.DueSoon",), Audience.ROUND_HEADS,
+           "Sắp hết hạn tự chấm / chấm cụm", "a stage of an evaluation round is due soon"),
+    Notice("award.approved", ("Evaluation.Approved",), Audience.AWARDED_HEADS,
+           "Quyết định khen thưởng", "the Standing Committee approved an award"),
+    Notice("award.revoked", ("Evaluation.AwardRevoked",), Audience.AWARDED_HEADS,
+           "Thu hồi khen thưởng", "an award was revoked"),
 )
 
 KINDS: tuple[str, ...] = tuple(dict.fromkeys(n.kind for n in NOTICES))
@@ -137,6 +148,16 @@ def recipients(notice: Notice, directory: Directory, *, unit_before: str | None,
         return directory.heads_of(u for u in (unit_before, unit_after) if u)
     coordinating = getattr(event, "coordinating_unit_ids", None) or ()
     return directory.heads_of(coordinating)
+
+
+def round_recipients(notice: Notice, directory: Directory, unit_ids: Iterable[str]) -> list[str]:
+    """The user ids an evaluation round's notice reaches: the heads of `unit_ids` (every
+    unit of the round, or the awarded ones)."""
+    return directory.heads_of(unit_ids)
+
+
+def evaluation_link(evaluation_id: str) -> str:
+    return f"/v1/evaluations/{evaluation_id}"
 
 
 def notification_id(position: int, kind: str, channel: str, recipient: str) -> UUID:

@@ -31,6 +31,7 @@ from thidua.projections.batch import BatchContext, Group, Prepared
 from thidua.projections.cascade import CascadeProjection
 from thidua.projections.catalog import CatalogProjection
 from thidua.projections.escalations import EscalationsProjection
+from thidua.projections.evaluations import EvaluationsProjection
 from thidua.projections.identity import IdentityCache
 from thidua.projections.notifications import NotificationsProjection
 from thidua.projections.pipeline import MAX_CACHED_TARGETS, AggregateCache, AggregateView, EventReader, Stored, read_ahead
@@ -50,6 +51,7 @@ def make_groups(names: list[str], *, recompute_every: float = 2.0, bulk: bool = 
         "audit_log": AuditProjection,
         "notifications": NotificationsProjection,
         "cascade": CascadeProjection,
+        "evaluations": EvaluationsProjection,
     }
     return [factories[n]() for n in names]
 

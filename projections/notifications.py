@@ -36,8 +36,10 @@ from thidua.domain.notifications import (
     INBOX,
     WEBHOOK,
     Directory,
+    evaluation_link,
     notification_id,
     recipients,
+    round_recipients,
     target_link,
 )
 from thidua.projections.batch import BatchContext, Prepared, upsert
@@ -134,6 +136,8 @@ class NotificationsProjection:
                 outbox.extend(self._target_rows(step))
             elif step.kind == "digest":
                 outbox.extend(self._digest_rows(step))
+            elif step.kind == "evaluation":
+                outbox.extend(self._evaluation_rows(step))
         return outbox, people, hooks, prefs
 
     def _target_rows(self, step: Step) -> list[tuple[Any, ...]]:
@@ -144,37 +148,62 @@ class NotificationsProjection:
         assert after is not None
         before = step.before
         target_id: UUID = step.stored.originator_id
-        return self._rows(step, notices, after.campaign_id, target_id, target_link(target_id),
-                          unit_before=before.unit_id if before else None, unit_after=after.unit_id)
+        return self._notices_rows(step, notices, after.campaign_id, target_id, target_link(target_id),
+                                  unit_before=before.unit_id if before else None, unit_after=after.unit_id)
 
     def _digest_rows(self, step: Step) -> list[tuple[Any, ...]]:
         notices = BY_EVENT.get(f"Digest.{step.event_type}")
         if not notices:
             return []
         digest = step.event
-        return self._rows(step, notices, digest.campaign_id, None, digest_link(digest.campaign_id, digest.day),
-                          unit_before=None, unit_after=None)
+        return self._notices_rows(step, notices, digest.campaign_id, None,
+                                  digest_link(digest.campaign_id, digest.day), unit_before=None, unit_after=None)
 
-    def _rows(self, step: Step, notices: tuple[Any, ...], campaign_id: str, target_id: UUID | None, link: str, *,
-              unit_before: str | None, unit_after: str | None) -> list[tuple[Any, ...]]:
-        occurred_at = step.event.occurred_at
-        rows = []
+    def _notices_rows(self, step: Step, notices: tuple[Any, ...], campaign_id: str, target_id: UUID | None,
+                      link: str, *, unit_before: str | None, unit_after: str | None) -> list[tuple[Any, ...]]:
+        rows: list[tuple[Any, ...]] = []
         for notice in notices:
             if not notice.raised_by(step.event):
                 continue
             people = recipients(notice, self.directory, unit_before=unit_before, unit_after=unit_after,
                                 event=step.event)
-            for user_id in people:
-                rows.append((notification_id(step.position, notice.kind, INBOX, user_id), notice.kind, INBOX, user_id,
-                             step.position, occurred_at, campaign_id, target_id, link, "delivered"))
-                if notice.kind in self.email_kinds.get(user_id, ()):
-                    rows.append((notification_id(step.position, notice.kind, EMAIL, user_id), notice.kind, EMAIL,
-                                 user_id, step.position, occurred_at, campaign_id, target_id, link, "pending"))
-            for hook in self.hooks.values():
-                if hook.wants(notice.kind, campaign_id):
-                    rows.append((notification_id(step.position, notice.kind, WEBHOOK, hook.webhook_id), notice.kind,
-                                 WEBHOOK, hook.webhook_id, step.position, occurred_at, campaign_id, target_id,
-                                 link, "pending"))
+            rows += self._rows(notice.kind, people, step, campaign_id, target_id, link)
+        return rows
+
+    def _evaluation_rows(self, step: Step) -> list[tuple[Any, ...]]:
+        notices = BY_EVENT.get(f"Evaluation.{step.event_type}")
+        if not notices:
+            return []
+        evaluation = step.aggregate
+        if step.event_type == "Approved":
+            unit_ids = [a["unit_id"] for a in step.event.awards]
+        elif step.event_type == "AwardRevoked":
+            unit_ids = [evaluation.awards[step.event.award_id]["unit_id"]]
+        else:
+            unit_ids = list(evaluation.units)
+        rows: list[tuple[Any, ...]] = []
+        for notice in notices:
+            people = round_recipients(notice, self.directory, unit_ids)
+            rows += self._rows(notice.kind, people, step, evaluation.campaign_id, None,
+                               evaluation_link(evaluation.evaluation_id))
+        return rows
+
+    def _rows(self, kind: str, people: list[str], step: Step, campaign_id: str, target_id: UUID | None,
+              link: str) -> list[tuple[Any, ...]]:
+        """The outbox rows of one notice: each person's inbox (and e-mail, if chosen), each webhook that wants it."""
+        occurred_at = step.event.occurred_at
+        rows = []
+        for user_id in people:
+            rows.append((notification_id(step.position, kind, INBOX, user_id), kind, INBOX, user_id,
+                         step.position, occurred_at, campaign_id, target_id, link, "delivered"))
+            if kind in self.email_kinds.get(user_id, ()):
+                rows.append((notification_id(step.position, kind, EMAIL, user_id), kind, EMAIL,
+                             user_id, step.position, occurred_at, campaign_id, target_id, link, "pending"))
+        for hook in self.hooks.values():
+            if hook.wants(kind, campaign_id):
+                rows.append((notification_id(step.position, kind, WEBHOOK, hook.webhook_id), kind,
+                             WEBHOOK, hook.webhook_id, step.position, occurred_at, campaign_id, target_id,
+                             link, "pending"))
         return rows
 
     async def write(self, ctx: BatchContext, prepared: tuple[list[Any], ...]) -> None:

@@ -16,6 +16,7 @@ in `projection_tracking`, written in the same transaction as the group's rows:
 |              |                        | notification_preferences, webhooks, webhook_deliveries   |
 |              |                        | (the outbox: never rebuilt, see NEVER_REBUILT)           |
 | cascade      | cascade                | target_links, target_rollups (parents and children)      |
+| evaluations  | evaluations            | evaluations, evaluation_units, awards                    |
 
 `scoreboard` has its own tracking row because, during a long catch-up, the projector
 recomputes cluster boards only every few seconds: clusters whose rows are stale are
@@ -51,6 +52,7 @@ GROUPS: dict[str, tuple[str, ...]] = {
     "notifications": ("notifications", "notification_recipients", "notification_preferences", "webhooks",
                       "webhook_deliveries"),
     "cascade": ("target_links", "target_rollups"),
+    "evaluations": ("evaluations", "evaluation_units", "awards"),
 }
 
 # The outbox (thidua.projections.notifications) keeps what was read and delivered beside what
@@ -66,6 +68,7 @@ TRACKING_ROWS: dict[str, tuple[str, ...]] = {
     "audit_log": ("audit_log",),
     "notifications": ("notifications",),
     "cascade": ("cascade",),
+    "evaluations": ("evaluations",),
 }
 
 ALL_TRACKING = tuple(name for rows in TRACKING_ROWS.values() for name in rows)
@@ -109,6 +112,47 @@ _PUBLIC_ONLY_DDL = [
 ]
 
 _DDL: dict[str, list[str]] = {
+    # Evaluation rounds (thidua.projections.evaluations): each round as its aggregate
+    # stands (`body`: the JSON the API answers, without the units), one row per unit of
+    # a round, and every award, revoked or not.
+    "evaluations": [
+        """CREATE TABLE IF NOT EXISTS {s}.evaluations (
+            evaluation_id text PRIMARY KEY,
+            campaign_id text NOT NULL,
+            name text NOT NULL,
+            state text NOT NULL,
+            period_end timestamptz NOT NULL,
+            body jsonb NOT NULL,
+            version integer NOT NULL,
+            created_at timestamptz NOT NULL,
+            position bigint NOT NULL
+        )""",
+        "CREATE INDEX IF NOT EXISTS evaluations_campaign_idx ON {s}.evaluations (campaign_id, period_end)",
+        """CREATE TABLE IF NOT EXISTS {s}.evaluation_units (
+            evaluation_id text NOT NULL,
+            unit_id text NOT NULL,
+            cluster_id text NOT NULL,
+            body jsonb NOT NULL,
+            position bigint NOT NULL,
+            PRIMARY KEY (evaluation_id, unit_id)
+        )""",
+        """CREATE TABLE IF NOT EXISTS {s}.awards (
+            award_id text PRIMARY KEY,
+            evaluation_id text NOT NULL,
+            campaign_id text NOT NULL,
+            kind text NOT NULL,
+            unit_id text NOT NULL,
+            name text,
+            form_id text NOT NULL,
+            form_name text NOT NULL,
+            decision_number text NOT NULL,
+            issued_on date NOT NULL,
+            revoked_reason text,
+            revoked_at timestamptz,
+            position bigint NOT NULL
+        )""",
+        "CREATE INDEX IF NOT EXISTS awards_unit_idx ON {s}.awards (unit_id)",
+    ],
     "catalog": [
         """CREATE TABLE IF NOT EXISTS {s}.campaigns (
             campaign_id text PRIMARY KEY,

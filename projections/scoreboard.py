@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from datetime import datetime
 from types import SimpleNamespace
-from typing import Any
+from typing import Any, NamedTuple
 
 from thidua.domain.campaign import Campaign, campaign_uuid, unit_uuid
 from thidua.domain.scoring import NO_RULES, ClusterBoard, apply_rules, listing_key
@@ -262,6 +262,26 @@ def _only(boards: Any, cluster_id: str | None) -> Any:
 
 
 async def _scoreboard_as_of(conn: Any, campaign_id: str, cluster_id: str | None, at: datetime) -> dict[str, Any]:
+    boards = (await boards_as_of(conn, campaign_id, cluster_id, at)).boards
+    return board_dict(campaign_id, at.isoformat(), _only(boards, cluster_id))
+
+
+class BoardsAsOf(NamedTuple):
+    """The domain's boards as of an instant and what they were computed under."""
+
+    boards: tuple[ClusterBoard, ...]
+    clusters: list[Any]  # domain Clusters then (heads and deputies too)
+    rules: Any  # RewardRules then
+    scale: ScoringScale
+    targets: list[Any] | None = None  # with `per_target`: the groups of targets counted then, with their ids
+
+
+async def boards_as_of(conn: Any, campaign_id: str, cluster_id: str | None, at: datetime, *,
+                       per_target: bool = False) -> BoardsAsOf:
+    """The as-of computation (an evaluation round freezes exactly this): clusters, targets'
+    facts, bonuses, scale and rules as they stood at `at`. Call inside `_snapshot`.
+    `per_target`: also the targets then (`targets`: rows of unit_id, points, report_class,
+    status, n and target_ids (comma-separated), one per group of targets with the same facts)."""
     rules = await _rules_at(conn, campaign_id, at)
     # A campaign-scope form ranks every unit: one cluster's marks need the whole campaign.
     among = None if rules.campaign_wide else cluster_id
@@ -276,9 +296,13 @@ async def _scoreboard_as_of(conn: Any, campaign_id: str, cluster_id: str | None,
     clusters = [cluster_of_row(r) for r in cluster_rows]
     unit_ids = sorted({u for c in clusters for u in c.unit_ids})
     # Targets with the same facts are grouped in SQL (a few hundred rows however many
-    # targets there are); the domain still scores one ScoredTarget per target.
-    facts = _expanded_facts(await conn.fetch(
-        "SELECT unit_id, points, report_class, status, count(*) AS n FROM public.target_status_history "
+    # targets there are); the domain still scores one ScoredTarget per target. A round's
+    # freeze (`per_target`) also needs which targets each group holds: their ids come
+    # along as one comma-separated text per group (measured: decoding a text[] of 50,000
+    # ids costs asyncpg about 5x as much), so it reads no more rows than the board does.
+    ids = ", string_agg(target_id::text, ',') AS target_ids" if per_target else ""
+    grouped = await conn.fetch(
+        f"SELECT unit_id, points, report_class, status, count(*) AS n{ids} FROM public.target_status_history "
         "WHERE campaign_id = $1 AND valid_from <= $2 AND (valid_to IS NULL OR valid_to > $2) "
         "AND unit_id = ANY($3) AND target_id NOT IN "
         "(SELECT target_id FROM public.targets WHERE campaign_id = $1 AND has_children) "
@@ -286,7 +310,9 @@ async def _scoreboard_as_of(conn: Any, campaign_id: str, cluster_id: str | None,
         campaign_id,
         at,
         unit_ids,
-    ))
+    )
+    facts = _expanded_facts(grouped)
+    target_rows = grouped if per_target else None
     bonuses = adjustments_of(await conn.fetch(
         "SELECT unit_id, points, reason FROM public.campaign_bonuses WHERE campaign_id = $1 AND awarded_at <= $2 "
         "ORDER BY position",
@@ -296,7 +322,7 @@ async def _scoreboard_as_of(conn: Any, campaign_id: str, cluster_id: str | None,
     scale = await _scale_at(conn, campaign_id, at)
     names = await _unit_names(conn, unit_ids)
     boards = domain_scoreboard(clusters, facts, bonuses, scale, names, rules)
-    return board_dict(campaign_id, at.isoformat(), _only(boards, cluster_id))
+    return BoardsAsOf(boards, clusters, rules, scale, target_rows)
 
 
 def _expanded_facts(grouped_rows: list[Any]) -> list[Any]:
@@ -352,3 +378,7 @@ async def what_if(
     boards = _only(domain_what_if(clusters, facts, bonuses, scoring, names, rules), cluster_id)
     proposed = {"on_time": float(scoring.on_time), "late": float(scoring.late), "reward_slots": scoring.reward_slots}
     return board_dict(campaign_id, iso(now()), boards, scoring=proposed)
+
+
+# One consistent read-only snapshot of the read models (the evaluation round's freeze uses it too).
+read_snapshot = _snapshot

@@ -7,7 +7,8 @@ embedded server gives, so `host` in the query string wins over the netloc.
 
 from __future__ import annotations
 
-from urllib.parse import parse_qs, unquote, urlsplit, urlunsplit, urlencode
+from typing import Any
+from urllib.parse import parse_qs, quote, unquote, urlencode, urlsplit, urlunsplit
 
 
 def eventsourcing_env(database_url: str, *, schema: str | None = None) -> dict[str, str]:
@@ -45,3 +46,17 @@ def asyncpg_dsn(database_url: str) -> str:
     query = {k: v[0] for k, v in parse_qs(parts.query).items()}
     scheme = "postgresql"
     return urlunsplit(parts._replace(scheme=scheme, query=urlencode(query)))
+
+
+def dsn_of_eventsourcing_env(env: Any) -> str:
+    """The URL back from eventsourcing's POSTGRES_* settings (`eventsourcing_env`'s
+    inverse), for a process that holds only the domain application (the worker's
+    activities that read the read models with asyncpg)."""
+    host = env.get("POSTGRES_HOST") or "127.0.0.1"
+    user = quote(env.get("POSTGRES_USER") or "postgres", safe="")
+    password = quote(env.get("POSTGRES_PASSWORD") or "", safe="")
+    dbname = quote(env.get("POSTGRES_DBNAME") or "postgres", safe="")
+    port = env.get("POSTGRES_PORT") or "5432"
+    if host.startswith("/"):  # a Unix socket directory
+        return f"postgresql://{user}:{password}@/{dbname}?{urlencode({'host': host, 'port': port})}"
+    return f"postgresql://{user}:{password}@{host}:{port}/{dbname}"

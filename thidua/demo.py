@@ -45,6 +45,7 @@ from thidua.domain.topics import stored_topics
 from thidua.domain.user import LoginClaim, User, user_uuid
 from thidua.domain.values import Actor, Cluster, Command, Decision, Measure, Policy, Role, ScoringScale
 from thidua import demo_data as D
+from thidua import demo_evaluation
 from thidua.demo_history import load_history
 from thidua.embedded import EmbeddedPostgres, EmbeddedServiceError, EmbeddedTemporal
 from thidua.event_store import domain_application
@@ -554,6 +555,7 @@ async def load(app: Any, gateway: Any, data_dir: Path, *, progress: Progress | N
     await run_targets(app, gateway, plans, report, progress=progress, cancel=cancel)
     _check_cancel(cancel)
     await add_paper_trail(app, gateway, plans, report)
+    await demo_evaluation.load_rounds(app, gateway, **demo_evaluation.demo_plans(D.CAMPAIGN_ID, D.CAMPAIGN_ID))
     await asyncio.to_thread(award_bonus, app, datetime.now(timezone.utc))
     return report
 

@@ -31,6 +31,7 @@ from thidua.workflows import (
     campaign_operation_messages,
     commands,
     errors,
+    evaluation_messages,
     messages,
     search_attributes,
     target_workflow,
@@ -40,6 +41,8 @@ from thidua.workflows.assign_batch_workflow import AssignBatchWorkflow
 from thidua.workflows.campaign_operation import CampaignOperationWorkflow
 from thidua.workflows.campaign_operation_activities import CampaignOperationActivities
 from thidua.workflows.client import TargetGateway
+from thidua.workflows.evaluation_activities import EvaluationActivities
+from thidua.workflows.evaluation_workflow import EvaluationWorkflow
 from thidua.workflows.messages import DEFAULT_REMINDER_FLOOR, imports_queue
 from thidua.workflows.target_workflow import TargetWorkflow
 from thidua.workflows.webhook_worker import WebhookService
@@ -77,7 +80,7 @@ DEFAULT_GRACEFUL_SHUTDOWN = timedelta(seconds=15)
 # Modules the workflow sandbox may share with the worker instead of re-importing per run:
 # pure, deterministic code (the domain's rules and value objects, our message types).
 _PASSTHROUGH = (domain.__name__, messages.__name__, campaign_operation_messages.__name__, commands.__name__,
-                errors.__name__, search_attributes.__name__, "isodate", "pydantic",
+                errors.__name__, search_attributes.__name__, evaluation_messages.__name__, "isodate", "pydantic",
                 "opentelemetry")  # (tracing's interceptor, when on: thidua.tracing)
 
 
@@ -110,9 +113,10 @@ class ThiduaWorker:
     (AssignBatchWorkflow, see `thidua.workflows.messages.imports_queue`). Used like a
     `temporalio.worker.Worker`: `run()`/`shutdown()`, or `async with`."""
 
-    def __init__(self, targets: Worker, imports: Worker) -> None:
+    def __init__(self, targets: Worker, imports: Worker, closers: tuple[Any, ...] = ()) -> None:
         self.targets = targets
         self.imports = imports
+        self.closers = closers  # async callables run once both workers have stopped (connection pools)
         self._running: asyncio.Task[None] | None = None
 
     async def run(self) -> None:
@@ -125,6 +129,7 @@ class ThiduaWorker:
         finally:
             await asyncio.gather(*(w.shutdown() for w in workers), return_exceptions=True)
             outcomes = await asyncio.gather(*runs, return_exceptions=True)
+            await asyncio.gather(*(close() for close in self.closers), return_exceptions=True)
         for outcome in outcomes:
             if isinstance(outcome, BaseException):
                 raise outcome
@@ -167,6 +172,7 @@ def build_worker(
     activities = activities or TargetActivities(app, reminder_floor=reminder_floor)
     # The operations reach the targets' workflows through Temporal, like the API does.
     operations = CampaignOperationActivities(app, TargetGateway(client, task_queue))
+    evaluations = EvaluationActivities(app)  # the evaluation rounds' deadlines run on the targets' queue
     common: dict[str, Any] = dict(activity_executor=executor, graceful_shutdown_timeout=graceful_shutdown_timeout,
                                   workflow_runner=workflow_runner(sandboxed), **opts)
     targets = Worker(
@@ -174,8 +180,8 @@ def build_worker(
         task_queue=task_queue,
         # AssignBatchWorkflow here too: batches started on this queue by an API from
         # before the imports' queue still run.
-        workflows=[TargetWorkflow, AssignBatchWorkflow, CampaignOperationWorkflow],
-        activities=[*activities.all(), *operations.all()],
+        workflows=[TargetWorkflow, AssignBatchWorkflow, CampaignOperationWorkflow, EvaluationWorkflow],
+        activities=[*activities.all(), *operations.all(), *evaluations.all()],
         max_concurrent_activities=max_concurrent_activities,
         max_cached_workflows=max_cached_workflows,
         **common,
@@ -189,7 +195,7 @@ def build_worker(
         max_cached_workflows=min(IMPORT_CACHED_WORKFLOWS, max_cached_workflows),
         **common,
     )
-    return ThiduaWorker(targets, imports)
+    return ThiduaWorker(targets, imports, closers=(evaluations.close,))
 
 
 def workflow_runner(sandboxed: bool) -> WorkflowRunner:

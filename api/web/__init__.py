@@ -18,6 +18,7 @@ from thidua.api.problems import DOMAIN_PROBLEMS
 from thidua.api.web.notification_pages import router as notification_router
 from thidua.api.web.cascade_pages import router as cascade_router
 from thidua.api.web.acceptance_pages import router as acceptance_router
+from thidua.api.web.evaluation_pages import router as evaluation_router
 from thidua.api.web.pages import router
 from thidua.api.web.render import PageRefused, SignInRequired, error_page, redirect
 from thidua.api.problems import Problem
@@ -39,6 +40,7 @@ def mount(app: FastAPI) -> None:
     app.include_router(notification_router)
     app.include_router(cascade_router)
     app.include_router(acceptance_router)
+    app.include_router(evaluation_router)
     app.mount("/static", StaticFiles(directory=STATIC), name="static")
 
     @app.exception_handler(SignInRequired)

@@ -12,6 +12,7 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 from thidua.domain.notifications import NOTICES
+from thidua.api.web.evaluation_words import EVALUATION_WORDS
 from thidua.domain.values import DEFAULT_TIMEZONE
 
 LANGUAGES = ("vi", "en")
@@ -269,6 +270,7 @@ WORDS: dict[str, dict[str, str]] = {
     "migrated": {"vi": "từ hồ sơ cũ", "en": "from the old records"},
     "recorded_here": {"vi": "nhập lúc", "en": "recorded"},
 }
+WORDS.update(EVALUATION_WORDS)  # the evaluation pages' words live beside them
 
 
 def pick_language(query_lang: str | None, cookie_lang: str | None) -> str:

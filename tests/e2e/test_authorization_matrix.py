@@ -87,6 +87,32 @@ def own_notification(role: str, scope: str) -> Any:
     return 401 if role == "anonymous" else 404
 
 
+def round_unit_head(role: str, scope: str) -> Any:
+    """A round's self-assessment: the head of the unit itself, nobody else."""
+    if role == "anonymous":
+        return 401
+    if scope == "missing":
+        return 404
+    return ALLOW if role == "unit_head" and scope == "own" else 403
+
+
+def round_reviewer(role: str, scope: str) -> Any:
+    """A round's review: the head of the unit's cluster, never the unit's own head (the
+    matrix's unit head heads the cluster of its own unit only): nobody here."""
+    if role == "anonymous":
+        return 401
+    return 404 if scope == "missing" else 403
+
+
+def round_proposer(role: str, scope: str) -> Any:
+    """A cluster's proposal: the head of the cluster (the matrix's unit head heads c1)."""
+    if role == "anonymous":
+        return 401
+    if scope == "missing":
+        return 404
+    return ALLOW if role == "unit_head" else 403
+
+
 EXPECTED: dict[tuple[str, str], Callable[[str, str], Any]] = {
     ("GET", "/healthz"): public,
     ("GET", "/metrics"): public,
@@ -154,6 +180,16 @@ EXPECTED: dict[tuple[str, str], Callable[[str, str], Any]] = {
     ("POST", "/v1/webhooks/{wid}/disable"): roles("secretariat"),
     ("GET", "/v1/notifications/failed"): roles("secretariat", object_route=False),
     ("GET", "/v1/campaigns/{cid}/digests/{day}"): digest_reader,
+    ("POST", "/v1/campaigns/{cid}/evaluations"): roles("secretariat"),
+    ("GET", "/v1/campaigns/{cid}/evaluations"): roles(*SIGNED_IN),
+    ("GET", "/v1/evaluations/{eid}"): roles(*SIGNED_IN),
+    ("PUT", "/v1/evaluations/{eid}/units/{unit_id}/self-assessment"): round_unit_head,
+    ("PUT", "/v1/evaluations/{eid}/units/{unit_id}/review"): round_reviewer,
+    ("POST", "/v1/evaluations/{eid}/clusters/{cluster_id}/proposal"): round_proposer,
+    ("POST", "/v1/evaluations/{eid}/approve"): roles("standing_committee"),
+    ("POST", "/v1/evaluations/{eid}/extend"): roles("standing_committee"),
+    ("POST", "/v1/awards/{aid}/revoke"): roles("standing_committee"),
+    ("GET", "/v1/awards/{aid}/trail"): roles(*SIGNED_IN),
 }
 
 
@@ -180,6 +216,43 @@ class World:
     other_unit: str
     spare_unit: str
     secretariat: Person
+    evaluation: str = ""
+    award: str = ""
+
+
+def _round_body(campaign: str) -> dict[str, Any]:
+    from datetime import datetime, timedelta, timezone
+
+    now = datetime.now(timezone.utc)
+    return {"id": unique("round"), "name": "Sơ kết", "period_end": now.isoformat(),
+            "self_assessment_due": (now + timedelta(days=5)).isoformat(),
+            "review_due": (now + timedelta(days=10)).isoformat()}
+
+
+async def _round_with_an_award(world: World, member: str) -> None:
+    """A round of the matrix's campaign whose one award went to a person of `member` (c1)."""
+    sec, committee, head = world.secretariat, world.people["standing_committee"], world.people["unit_head"]
+    assert committee is not None and head is not None
+    person_form = {"id": "ca-nhan", "name": "Giấy khen cá nhân", "for": "individual", "scope": "cluster",
+                   "max_awards": 5, "min_score_ratio": 0, "max_overdue": 0, "max_late": 0}
+    assert (await sec.put(f"/v1/campaigns/{world.campaign}/rules", {
+        "forms": [person_form], "effective_at": "2022-01-01T00:00:00+07:00"})).status_code == 200
+    body = _round_body(world.campaign)
+    created = await sec.post(f"/v1/campaigns/{world.campaign}/evaluations", body)
+    assert created.status_code == 201, created.text
+    world.evaluation = body["id"]
+    proposed = await head.post(f"/v1/evaluations/{world.evaluation}/clusters/c1/proposal", {"individuals": [{
+        "name": "Lê Văn Cường", "unit_id": member, "position": "Phó Bí thư", "form_id": "ca-nhan",
+        "achievements": "Vận động hiến đất"}]})
+    assert proposed.status_code == 200, proposed.text
+    approved = await committee.post(f"/v1/evaluations/{world.evaluation}/approve", {
+        "decision": {"number": "7-QĐ/TU", "issued_on": "2022-12-30"}})
+    assert approved.status_code == 200, approved.text
+    world.award = approved.json()["evaluation"]["awards"][0]["award_id"]
+    # A second round, still open, for the commands that need one.
+    body = _round_body(world.campaign)
+    assert (await sec.post(f"/v1/campaigns/{world.campaign}/evaluations", body)).status_code == 201
+    world.evaluation = body["id"]
 
 
 async def _assign(secretariat: Person, campaign: str, unit: str) -> str:
@@ -210,7 +283,9 @@ async def world(secretariat: Person, worker: None, projector: None) -> World:
         "unit_head": await make_person(secretariat, name="Trưởng đơn vị", role="unit_head", unit_id=own),
         "inspector": await make_person(secretariat, name="UBKT", role="inspector"),
     }
-    return World(people, campaign, own, other, spare, secretariat)
+    made = World(people, campaign, own, other, spare, secretariat)
+    await _round_with_an_award(made, member)
+    return made
 
 
 def _body(method: str, path: str, world: World) -> dict[str, Any]:
@@ -255,6 +330,14 @@ def _body(method: str, path: str, world: World) -> dict[str, Any]:
         "/v1/webhooks": {"json": {"url": "http://127.0.0.1:9/hook", "events": ["target.stale"]}},
         "/v1/me/preferences": {"json": {"email": "a@thidua.vn", "email_kinds": ["target.stale"]}},
         "/v1/webhooks/{wid}/disable": {"json": {"reason": "Ngừng nhận"}},
+        "/v1/campaigns/{cid}/evaluations": {"json": _round_body(world.campaign)},
+        "/v1/evaluations/{eid}/units/{unit_id}/self-assessment": {"json": {"items": []}},
+        "/v1/evaluations/{eid}/units/{unit_id}/review": {"json": {"items": []}},
+        "/v1/evaluations/{eid}/clusters/{cluster_id}/proposal": {"json": {}},
+        "/v1/evaluations/{eid}/approve": {"json": {"decision": {"number": "8-QĐ/TU", "issued_on": "2022-12-30"}}},
+        "/v1/evaluations/{eid}/extend": {"json": {"stage": "review", "due": "2099-01-01T00:00:00+07:00",
+                                                  "reason": "Gia hạn"}},
+        "/v1/awards/{aid}/revoke": {"json": {"reason": "Thu hồi"}},
     }
     return bodies.get(path, {}) if method in ("POST", "PUT", "DELETE") else {}
 
@@ -286,8 +369,12 @@ async def _path_for(path: str, scope: str, world: World, role: str) -> str:
     if "{operation_id}" in path:
         values["operation_id"] = "op-missing.0" if missing else \
             await _close(world.secretariat, await _new_campaign(world.secretariat))
+    if "{eid}" in path:
+        values["eid"] = "no-such-round" if missing else world.evaluation
+    if "{aid}" in path:
+        values["aid"] = "no-such-round:1" if missing else world.award
     if "{cluster_id}" in path:
-        values["cluster_id"] = unique("c")
+        values["cluster_id"] = "c1" if path.startswith("/v1/evaluations/") else unique("c")
     if "{unit_id}" in path:
         values["unit_id"] = unique("new") if missing else (world.own_unit if scope == "own" else world.other_unit)
     if "{uid}" in path:

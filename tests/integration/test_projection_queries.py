@@ -166,7 +166,7 @@ async def test_reads_wait_for_their_own_writes(pool, world, scratch_app, scratch
     assert head == scratch_app.max_position()
     assert await queries.wait_for_position(pool, head, timeout=0.5)
     assert set(await queries.projection_positions(pool)) == {
-        "catalog", "targets", "scoreboard", "escalations", "audit_log", "notifications", "cascade"
+        "catalog", "targets", "scoreboard", "escalations", "audit_log", "notifications", "cascade", "evaluations"
     }
     t = world.targets[-1]
     t.resolve(world.cmd(COMMITTEE), directive="giải phóng mặt bằng")

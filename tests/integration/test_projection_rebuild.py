@@ -61,7 +61,7 @@ async def test_a_rebuild_swaps_in_new_tables_while_the_old_ones_serve_and_the_pr
             one = await rebuild(scratch_database, "scoreboard")
             assert one["groups"] == ["targets"] and "scoreboard" in one["tables"]
             everything = await rebuild(scratch_database)
-            assert everything["groups"] == ["catalog", "targets", "escalations", "audit_log", "cascade"]
+            assert everything["groups"] == ["catalog", "targets", "escalations", "audit_log", "cascade", "evaluations"]
             await writer
             assert await queries.wait_for_position(pool, scratch_app.max_position(), timeout=60)
             stop.set()

@@ -8,8 +8,9 @@ from types import SimpleNamespace
 
 import pytest
 
-from thidua.domain.digest import Digest
-from thidua.domain.target import Target
+from thidua.domain import digest as digest_module
+from thidua.domain import evaluation as evaluation_module
+from thidua.domain import target as target_module
 from thidua.domain.notifications import (
     BY_EVENT,
     KINDS,
@@ -19,6 +20,7 @@ from thidua.domain.notifications import (
     markdown_table,
     notification_id,
     recipients,
+    round_recipients,
 )
 
 REPO = Path(__file__).resolve().parents[2]
@@ -34,8 +36,9 @@ def test_every_kind_is_one_of_the_contract_and_every_event_exists():
     for notice in NOTICES:
         for name in notice.events:
             aggregate, _, event = name.partition(".")
-            cls = {"Target": Target, "Digest": Digest}[aggregate]
-            assert hasattr(cls, event), name
+            owner = {"Target": target_module.Target, "Digest": digest_module.Digest,
+                     "Evaluation": evaluation_module.Evaluation}[aggregate]
+            assert event in _event_names(owner), name
 
 
 def directory() -> Directory:
@@ -61,7 +64,21 @@ EXPECTED = {
 }
 
 
-@pytest.mark.parametrize("notice", NOTICES, ids=lambda n: n.kind)
+def _event_names(aggregate: type) -> set[str]:
+    return {name for name, value in vars(aggregate).items() if isinstance(value, type)}
+
+
+TARGET_NOTICES = [n for n in NOTICES if n.events[0].startswith("Target.")]
+ROUND_NOTICES = [n for n in NOTICES if n.events[0].startswith("Evaluation.")]
+
+
+@pytest.mark.parametrize("notice", ROUND_NOTICES, ids=lambda n: n.kind)
+def test_a_rounds_notice_reaches_the_heads_of_the_units_it_names(notice):
+    assert round_recipients(notice, directory(), ["a", "c"]) == ["h-a", "h-a2", "h-c"]
+    assert notice.audience in (Audience.ROUND_HEADS, Audience.AWARDED_HEADS)
+
+
+@pytest.mark.parametrize("notice", TARGET_NOTICES, ids=lambda n: n.kind)
 def test_each_kind_reaches_its_audience_and_no_one_else(notice):
     event = SimpleNamespace(coordinating_unit_ids=["c"])
     got = recipients(notice, directory(), unit_before="a", unit_after="b", event=event)

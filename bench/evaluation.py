@@ -1,0 +1,93 @@
+"""Freezing an evaluation round, beside the scoreboard as-of query it is made of.
+
+`measure_freeze(database_url, units=100, targets=5000)` writes a corpus (bench/corpus.py:
+one campaign, its clusters, targets with real lifecycles), projects it, and times, on the
+same instant and the same read models:
+- `as_of_ms`: the scoreboard as of that instant (projections.queries.scoreboard, as
+  `GET /v1/campaigns/{cid}/scoreboard?as_of=` runs it);
+- `freeze_ms`: what a round freezes (projections.evaluation_freeze.freeze_round: the same
+  boards plus each target's points and system score then);
+and returns both with their ratio (the goal: freeze <= 1.5 x as_of). Each is the median of
+`repeats` runs after one warm-up.
+
+    .venv/bin/python -m bench.evaluation [--units 100 --targets 5000] [--repeats 5]
+    .venv/bin/python -m bench.evaluation --units 3321 --targets 170000   # every commune of the country
+(on $DATABASE_URL's server, else 127.0.0.1:5432, else an embedded PostgreSQL; a fresh
+database, dropped afterwards).
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import statistics
+import time
+from pathlib import Path
+from typing import Any
+
+import asyncpg
+
+from bench.corpus import build
+from bench.services import fresh_database, postgres_server, work_directory
+from thidua.dburl import asyncpg_dsn
+from thidua.domain.application import new_application
+from thidua.dburl import eventsourcing_env
+from thidua.projections import queries
+from thidua.projections.evaluation_freeze import freeze_round
+from thidua.projections.projector import Projector
+
+
+async def _median_ms(call: Any, repeats: int) -> float:
+    await call()  # warm-up (plans, caches)
+    times = []
+    for _ in range(repeats):
+        t0 = time.perf_counter()
+        await call()
+        times.append((time.perf_counter() - t0) * 1000)
+    return statistics.median(times)
+
+
+async def measure_freeze(database_url: str, *, units: int = 100, targets: int = 5000, repeats: int = 5,
+                         campaign_id: str = "bench-evaluation") -> dict[str, Any]:
+    app = new_application(eventsourcing_env(database_url))
+    try:
+        corpus = await asyncio.to_thread(build, app, campaign_id, units=units, targets=targets, events=targets * 4)
+    finally:
+        app.close()
+    projector = Projector(database_url)
+    await projector.catch_up()
+    await projector.close()
+    at = corpus.last_at or corpus.middle
+    pool = await asyncpg.create_pool(asyncpg_dsn(database_url), min_size=1, max_size=2)
+    try:
+        as_of_ms = await _median_ms(lambda: queries.scoreboard(pool, campaign_id, as_of=at), repeats)
+        freeze_ms = await _median_ms(lambda: freeze_round(pool, campaign_id, at), repeats)
+        frozen = await freeze_round(pool, campaign_id, at)
+    finally:
+        await pool.close()
+    return {"units": units, "targets": targets, "frozen_units": len(frozen.units),
+            "frozen_targets": sum(len(u.target_points) for u in frozen.units), "as_of": at.isoformat(),
+            "as_of_ms": round(as_of_ms, 2), "freeze_ms": round(freeze_ms, 2),
+            "ratio": round(freeze_ms / as_of_ms, 3) if as_of_ms else None, "goal_ratio": 1.5}
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--units", type=int, default=100)
+    parser.add_argument("--targets", type=int, default=5000)
+    parser.add_argument("--repeats", type=int, default=5)
+    parser.add_argument("--out", type=Path, help="also write the figures here (JSON)")
+    args = parser.parse_args(argv)
+    with work_directory() as work, postgres_server(work) as server, fresh_database(server) as database_url:
+        figures = asyncio.run(measure_freeze(database_url, units=args.units, targets=args.targets,
+                                             repeats=args.repeats))
+    text = json.dumps(figures, indent=2)
+    print(text)
+    if args.out:
+        args.out.write_text(text + "\n")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
