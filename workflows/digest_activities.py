@@ -17,10 +17,10 @@ from datetime import datetime, timezone
 from typing import Any
 from zoneinfo import ZoneInfo
 
-import asyncpg
 from temporalio import activity
 from temporalio.exceptions import ApplicationError
 
+from thidua.workflows.lazy_pool import LazyPool
 from thidua.domain.digest import Digest, digest_command_id, digest_uuid
 from thidua.domain.values import SYSTEM, Command, parse_duration
 from thidua.workflows.digest_workflow import RECORD_DIGEST, DigestRequest
@@ -52,16 +52,10 @@ class DigestActivities:
     def __init__(self, dsn: str, app: Any, pool: Any = None) -> None:
         self.dsn = dsn
         self.app = app
-        self._pool: asyncpg.Pool | None = pool
-
-    async def _db(self) -> asyncpg.Pool:
-        if self._pool is None:
-            self._pool = await asyncpg.create_pool(self.dsn, min_size=1, max_size=2)
-        return self._pool
+        self._pools = LazyPool(dsn, pool)
 
     async def close(self) -> None:
-        if self._pool is not None:
-            await self._pool.close()
+        await self._pools.close()
 
     def all(self) -> list[Any]:
         return [self.record]
@@ -69,7 +63,7 @@ class DigestActivities:
     @activity.defn(name=RECORD_DIGEST)
     async def record(self, request: DigestRequest) -> str:
         """'recorded <day>', 'already <day>' or 'nothing <day>'."""
-        pool = await self._db()
+        pool = await self._pools.get()
         campaign = await pool.fetchrow("SELECT timezone, policy FROM campaigns WHERE campaign_id = $1",
                                        request.campaign_id)
         if campaign is None:

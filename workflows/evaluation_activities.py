@@ -19,6 +19,7 @@ from typing import Any
 import asyncpg
 from temporalio import activity
 
+from thidua.workflows.lazy_pool import LazyPool
 from thidua.dburl import dsn_of_eventsourcing_env
 from thidua.domain.application import ThiduaApplication
 from thidua.domain.errors import InvalidTransition, NotFound
@@ -50,19 +51,13 @@ class EvaluationActivities:
     def __init__(self, app: ThiduaApplication, dsn: str | None = None) -> None:
         self.app = app
         self.dsn = dsn or dsn_of_eventsourcing_env(app.env)
-        self._pool: asyncpg.Pool | None = None
+        self._pools = LazyPool(self.dsn)
 
     def all(self) -> list[Callable[..., Any]]:
         return [self.create_round, self.remind, self.close_stage, self.extend]
 
-    async def _db(self) -> asyncpg.Pool:
-        if self._pool is None:
-            self._pool = await asyncpg.create_pool(self.dsn, min_size=1, max_size=2)
-        return self._pool
-
     async def close(self) -> None:
-        if self._pool is not None:
-            await self._pool.close()
+        await self._pools.close()
 
     def _load(self, evaluation_id: str) -> Evaluation:
         return self.app.load(Evaluation, evaluation_uuid(evaluation_id), f"evaluation {evaluation_id!r}")
@@ -76,7 +71,7 @@ class EvaluationActivities:
             return existing
         details = activity.info().heartbeat_details
         wait_for = int(details[0]) if details else await asyncio.to_thread(self.app.max_position)
-        pool = await self._db()
+        pool = await self._pools.get()
         while (projected := await _projected_to(pool)) < wait_for:
             activity.heartbeat(wait_for, projected)  # the projector is behind (or down): keep waiting, visibly
             await asyncio.sleep(PROJECTION_POLL_SECONDS)
