@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import json
 import secrets
 import time
@@ -35,6 +36,17 @@ from thidua.domain.application import new_application
 from thidua.domain.campaign import Campaign, Unit
 from thidua.domain.target import Target
 from thidua.domain.values import Actor, Command, Role
+
+from bench.spec import ALL, Goal, Spec
+
+# The P4 live-lag goal (bench.figures: P4.lag_p99 < 500 ms) applies to a parent of 1,000 children.
+SPECS: tuple[Spec, ...] = (
+    Spec("C.rollup_lag_p50", "rollup of a parent with 1,000 children after a child's event, p50", "ms",
+         modes=ALL),
+    Spec("C.rollup_lag_p99", "rollup of a parent with 1,000 children after a child's event, p99", "ms",
+         goal=Goal("<", 500), modes=ALL),
+)
+SIZES = {"smoke": (50, 5), "default": (1000, 20), "large": (1000, 20)}  # mode -> (children, rounds)
 
 OFFICE = Actor("bench-office", "Văn phòng Thành ủy", Role.SECRETARIAT)
 POLL = 0.002  # seconds between looks at the rollup (the figure's resolution)
@@ -80,10 +92,23 @@ class _Drive:
         return int(self.app.save_changes(child))
 
 
-async def rollup_lag(database_url: str, *, children: int = 1000, rounds: int = 20) -> dict[str, Any]:
+async def measure(ctx: Any) -> None:
+    """The group's figures in a run: thidua's own projector process (ctx.stack) follows the
+    store, as it does in production, while the children complete."""
+    children, rounds = SIZES[ctx.run.profile.mode]
+    figures = await rollup_lag(ctx.database_url, children=children, rounds=rounds, own_projector=False)
+    detail = {"children": children, "rounds": rounds, "max_ms": round(figures["max"] * 1000, 1),
+              "last_child_ms": round(figures["last_child"] * 1000, 1)}
+    ctx.run.results.put("C.rollup_lag_p50", figures["p50"] * 1000, **detail)
+    ctx.run.results.put("C.rollup_lag_p99", figures["p99"] * 1000, **detail)
+
+
+async def rollup_lag(database_url: str, *, children: int = 1000, rounds: int = 20,
+                     own_projector: bool = True) -> dict[str, Any]:
     """Seconds from a child's completion being stored to its parent's rollup showing it,
-    with `children` children (the projector following live); `rounds` children complete
-    one after the other, the last of them the last open child."""
+    with `children` children (the projector following live: one started here, or, with
+    `own_projector=False`, the one already running); `rounds` children complete one after
+    the other, the last of them the last open child."""
     from thidua.projections.projector import Projector
 
     app = new_application(eventsourcing_env(database_url))
@@ -91,7 +116,7 @@ async def rollup_lag(database_url: str, *, children: int = 1000, rounds: int = 2
         drive = await asyncio.to_thread(_Drive, app, children)
         conn = await asyncpg.connect(asyncpg_dsn(database_url))
         try:
-            async with Projector(database_url):
+            async with Projector(database_url) if own_projector else contextlib.nullcontext():
                 await _wait_rollup(conn, drive.parent.id, completed=0)
                 # All but `rounds` children complete unmeasured, so the last round closes the tree.
                 for child in drive.children[:children - rounds]:

@@ -28,8 +28,20 @@ import httpx
 from thidua.dburl import asyncpg_dsn
 from thidua.projections.evidence_files import CHUNK
 
+from bench.spec import ALL, Goal, Spec
+
 MIB = 1024 * 1024
 RAW_TABLE = "bench_raw_evidence"
+
+SPECS: tuple[Spec, ...] = (
+    Spec("E.raw_write_rate", "raw PostgreSQL write of a file's bytes in the store's chunks", "MiB/s", modes=ALL),
+    Spec("E.raw_read_rate", "raw PostgreSQL read of a file's bytes in the store's chunks", "MiB/s", modes=ALL),
+    Spec("E.upload_rate", "evidence upload through the API", "MiB/s", "E.raw_write_rate",
+         Goal(">=", 0.5, on_ratio=True), modes=ALL),
+    Spec("E.download_rate", "evidence download through the API", "MiB/s", "E.raw_read_rate",
+         Goal(">=", 0.5, on_ratio=True), modes=ALL),
+)
+SIZES = {"smoke": (1, 1), "default": (20, 3), "large": (20, 3)}  # mode -> (MiB per file, rounds)
 
 
 def _pdf(size: int) -> bytes:
@@ -68,6 +80,19 @@ async def _raw(conn: asyncpg.Connection, content: bytes) -> tuple[float, float]:
     for seq in range((len(content) + CHUNK - 1) // CHUNK):
         await conn.fetchval(f"SELECT data FROM {RAW_TABLE} WHERE k = $1 AND seq = $2", key, seq)
     return write, time.perf_counter() - started
+
+
+async def measure(ctx: Any) -> None:
+    """The group's figures in a run: a unit head of the live campaign attaches files to the
+    last of its unit's targets (the one the command loads reach last) through the API."""
+    mib, rounds = SIZES[ctx.run.profile.mode]
+    unit = next(u for u, targets in ctx.live.by_unit.items() if targets and u in ctx.stack.heads)
+    figures = await measure_evidence(f"http://127.0.0.1:{ctx.stack.api_port}", ctx.stack.heads[unit],
+                                     ctx.live.by_unit[unit][-1], ctx.database_url, size=mib * MIB, rounds=rounds)
+    detail = {"size_mib": mib, "rounds": rounds}
+    for figure_id, key in (("E.raw_write_rate", "raw_write_mib_s"), ("E.raw_read_rate", "raw_read_mib_s"),
+                           ("E.upload_rate", "upload_mib_s"), ("E.download_rate", "download_mib_s")):
+        ctx.run.results.put(figure_id, figures[key], **detail)
 
 
 async def measure_evidence(api_url: str, token: str, target_id: str, database_url: str, *,

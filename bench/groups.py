@@ -24,10 +24,10 @@ from typing import Any
 from bench.spec import Spec
 
 GROUPS: tuple[str, ...] = (
-    # "bench.cascade",
-    # "bench.evidence",
-    # "bench.evaluation",
-    # "bench.notifications",
+    "bench.cascade",
+    "bench.evidence",
+    "bench.evaluation",
+    "bench.notifications",
 )
 
 

@@ -34,13 +34,47 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
+from bench.spec import ALL, Goal, Spec
 from bench.stats import percentile
 from thidua.embedded import free_port
+
+SPECS: tuple[Spec, ...] = (
+    Spec("N.commit_to_receiver_p50", "event commit → webhook receiver under P2-like load, p50", "ms", modes=ALL),
+    Spec("N.commit_to_receiver_p99", "event commit → webhook receiver under P2-like load, p99", "ms",
+         goal=Goal("<", 1000), modes=ALL),
+    Spec("N.raw_post_rate", "raw signed HTTP POSTs to the receiver, 50 in flight", "posts/s", modes=ALL),
+    Spec("N.delivery_rate", "webhook deliveries through the outbox and its workflows", "deliveries/s",
+         "N.raw_post_rate", Goal(">=", 0.5, on_ratio=True), modes=ALL),
+)
+DELIVERIES = {"smoke": 50, "default": 500, "large": 500}  # notifications delivered per mode
 
 ESCALATION_CYCLE = (("start", {"note": "Bắt đầu"}),
                     ("block", {"reason": "Hộ dân chưa đồng ý phương án bồi thường", "help_needed": "BTV chỉ đạo"}),
                     ("escalate", {"reason": "Đề nghị Ban Thường vụ chỉ đạo"}))
 DELIVERY_CONCURRENCY = 50  # thidua.workflows.webhook_worker.MAX_CONCURRENT_DELIVERIES
+
+
+async def measure(ctx: Any) -> None:
+    """The group's figures in a run: the unit heads of the live campaign drive their
+    targets no earlier stage touched to escalation for P2's load time (the stack runs with
+    THIDUA_WEBHOOKS_ALLOW_PRIVATE=true, bench.services.thidua_env); then the delivery rate
+    beside raw POSTs (last: its webhook row stays and matches every campaign)."""
+    from bench.product import COMMAND_CYCLE, LIVE_CAMPAIGN
+
+    stack, live, profile = ctx.stack, ctx.live, ctx.run.profile
+    used = {u: -(-live.cursor.get(u, 0) // len(COMMAND_CYCLE)) for u in live.by_unit}  # targets begun
+    fresh = {u: targets[used[u]:] for u, targets in live.by_unit.items()}
+    lag = await commit_to_receiver(f"http://127.0.0.1:{stack.api_port}", stack.secretariat, LIVE_CAMPAIGN,
+                                   stack.heads, fresh, seconds=profile.load_seconds)
+    if not lag["delivered"]:
+        raise RuntimeError(f"no escalation reached the receiver: {lag}")
+    detail = {k: v for k, v in lag.items() if k not in ("p50_ms", "p99_ms")}
+    ctx.run.results.put("N.commit_to_receiver_p50", lag["p50_ms"], **detail)
+    ctx.run.results.put("N.commit_to_receiver_p99", lag["p99_ms"], **detail)
+    rate = await delivery_rate_vs_raw(ctx.database_url, ctx.address, n=DELIVERIES[profile.mode])
+    ctx.run.results.put("N.raw_post_rate", rate["raw_rate"], n=rate["n"], concurrency=DELIVERY_CONCURRENCY)
+    ctx.run.results.put("N.delivery_rate", rate["thidua_rate"], **{k: rate[k] for k in (
+        "delivered", "n", "bad_signatures", "elapsed_s")})
 
 
 class Receiver:

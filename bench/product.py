@@ -103,6 +103,10 @@ async def stage_import(run: Run, stack: Stack, live: Live, n: int, unit_ids: lis
             "policy": {"escalate_after": "P3D", "resolution_sla": "P7D", "stale_after": "P14D"}})
         res.raise_for_status(f"create the campaign {campaign}")
         rows = _import_rows(n, unit_ids, today)
+        # A row cites a decision the campaign has registered (the import refuses others).
+        (await sec.request("POST", f"/v1/campaigns/{campaign}/decisions", json_body=rows[0]["decision"],
+                           headers={"Idempotency-Key": f"bench-decision-{uuid.uuid4().hex}"})
+         ).raise_for_status("register the import's decision")
         client = await Client.connect(stack.address)
         before = await _count_running(client, TASK_QUEUE)
         with run.cpu_meter() as meter:

@@ -146,6 +146,8 @@ def thidua_env(database_url: str, temporal_address: str, data_dir: Path, *, api_
         "THIDUA_TASK_QUEUE": task_queue,
         "THIDUA_LOG_LEVEL": log_level,
         "PYTHONUNBUFFERED": "1",
+        # bench.notifications' webhook receiver listens on 127.0.0.1
+        "THIDUA_WEBHOOKS_ALLOW_PRIVATE": "true",
     })
     if api_port is not None:
         env["THIDUA_API_PORT"] = str(api_port)

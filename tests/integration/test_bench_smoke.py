@@ -66,3 +66,14 @@ def test_a_smoke_run_reports_every_figure_with_its_goal(postgres_server_url: str
     assert "`smoke` run" in section
     assert all(f"| {figure_id} |" in section for figure_id in figures)
     assert report.current_table(docs.read_text()) == report.table_markdown(document)
+
+    # The feature groups (bench.groups) report beside their raw parts, measured in the same run.
+    assert figures["E.upload_rate"]["baseline"] == figures["E.raw_write_rate"]["value"]
+    assert figures["E.download_rate"]["baseline"] == figures["E.raw_read_rate"]["value"]
+    assert figures["V.freeze_ms"]["baseline"] == figures["V.as_of_ms"]["value"]
+    assert figures["N.delivery_rate"]["baseline"] == figures["N.raw_post_rate"]["value"]
+    notified = figures["N.commit_to_receiver_p99"]["detail"]
+    assert notified["delivered"] == notified["expected"] > 0 and notified["bad_signatures"] == 0
+    assert figures["N.delivery_rate"]["detail"]["delivered"] == figures["N.delivery_rate"]["detail"]["n"]
+    for figure_id in ("C.rollup_lag_p99", "E.upload_rate", "V.freeze_ms", "N.commit_to_receiver_p99"):
+        assert isinstance(figures[figure_id]["pass"], bool), figure_id
