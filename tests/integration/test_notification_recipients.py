@@ -8,7 +8,8 @@ A kind declared without a scenario here fails the first test: add one with the k
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator
-from datetime import timedelta
+from datetime import date, timedelta
+from decimal import Decimal
 
 import asyncpg
 import pytest
@@ -16,8 +17,10 @@ import pytest
 from thidua.dburl import asyncpg_dsn, eventsourcing_env
 from thidua.domain.application import ThiduaApplication, new_application
 from thidua.domain.digest import Digest
+from thidua.domain.evaluation import ClusterLeads, Evaluation, FrozenUnit, award_id_of
 from thidua.domain.notifications import EMAIL, INBOX, KINDS, NOTICES, WEBHOOK, Audience
 from thidua.domain.preferences import Preferences
+from thidua.domain.scoring import RewardForm, RewardRules
 from thidua.domain.target import Target
 from thidua.domain.user import User
 from thidua.domain.values import SYSTEM, Actor, Role
@@ -66,7 +69,17 @@ def _stale(world: World, t: Target) -> None:
     t.remind_stale(world.cmd(SYSTEM, advance=timedelta(days=20)), since=t.last_activity_at)
 
 
+def _awaiting_acceptance(world: World, t: Target) -> None:
+    t.start(world.cmd(head_of(t.unit_id)))
+    t.complete(world.cmd(head_of(t.unit_id)), result="đạt", acceptance_required=True)
+
+
 def _returned(world: World, t: Target) -> None:
+    _awaiting_acceptance(world, t)
+    t.return_completion(world.cmd(SECRETARIAT), reason="hồ sơ chưa đủ")
+
+
+def _reopened(world: World, t: Target) -> None:
     t.start(world.cmd(head_of(t.unit_id)))
     t.complete(world.cmd(head_of(t.unit_id)), result="đạt")
     t.reopen(world.cmd(SECRETARIAT), reason="chưa đạt")
@@ -86,8 +99,54 @@ def _digest(world: World, t: Target) -> Digest:
                                                                  "stale": []}])
 
 
+# An evaluation round of the first cluster only (units 0 and 1; unit 0 heads it), so the
+# other units' heads are outside ROUND_HEADS; its one award goes to unit 1 (AWARDED_HEADS).
+MERIT = RewardForm("giay-khen", "Giấy khen", "collective", "cluster", 1, Decimal("0.5"), 0, 0)
+
+
+def _round_units(world: World) -> list[str]:
+    return world.unit_ids[:2]
+
+
+def _awarded_unit(world: World) -> str:
+    return world.unit_ids[1]
+
+
+def _opened(world: World, t: Target) -> Evaluation:
+    head_unit, deputy_unit = _round_units(world)
+    start = world.clock
+    return Evaluation.create(
+        world.cmd(SECRETARIAT), evaluation_id=f"e-{world.tag}", campaign_id=world.campaign_id,
+        name=f"Bình xét {world.tag}", period_end=start, self_assessment_due=start + timedelta(days=5),
+        review_due=start + timedelta(days=10),
+        units=[FrozenUnit(u, "k0", Decimal(8), Decimal(10), {f"t-{u}": Decimal(10)}) for u in (head_unit, deputy_unit)],
+        clusters=[ClusterLeads("k0", head_unit, deputy_unit)], rules=RewardRules((MERIT,)))
+
+
+def _due_soon(world: World, t: Target) -> Evaluation:
+    e = _opened(world, t)
+    e.remind(world.cmd(SYSTEM), stage="self_assessment")
+    return e
+
+
+def _approved(world: World, t: Target) -> Evaluation:
+    e = _opened(world, t)
+    head_unit, awarded = _round_units(world)[0], _awarded_unit(world)
+    e.self_assess(world.cmd(head_of(awarded)), unit_id=awarded, items=[{"target_id": f"t-{awarded}", "score": 9}])
+    e.review(world.cmd(head_of(head_unit)), unit_id=awarded, items=[])  # confirmed as self-assessed
+    e.propose(world.cmd(head_of(head_unit)), cluster_id="k0", collectives=[{"unit_id": awarded, "form_id": MERIT.id}])
+    e.approve(world.cmd(COMMITTEE), decision_number=f"{world.n}-QĐ/TU", issued_on=date(2022, 12, 30))
+    return e
+
+
+def _revoked(world: World, t: Target) -> Evaluation:
+    e = _approved(world, t)
+    e.revoke(world.cmd(COMMITTEE), award_id=award_id_of(e.evaluation_id, 1), reason="hồ sơ không trung thực")
+    return e
+
+
 # (kind, raising events) -> what raises it on a fresh target of unit 0 (a Digest scenario
-# returns its aggregate). A kind may be declared more than once (a directive given by a
+# or an Evaluation scenario returns its aggregate). A kind may be declared more than once (a directive given by a
 # resolution and one given in a comment): one scenario per declaration.
 SCENARIOS: dict[tuple[str, tuple[str, ...]], Callable[[World, Target], object]] = {
     ("target.escalated", ("Target.Escalated",)): _escalated,
@@ -98,8 +157,13 @@ SCENARIOS: dict[tuple[str, tuple[str, ...]], Callable[[World, Target], object]] 
     ("target.urged", ("Target.Commented",)): _urged,
     ("target.overdue", ("Target.DeadlinePassed",)): _overdue,
     ("target.stale", ("Target.StaleReminded",)): _stale,
-    ("target.returned", ("Target.Reopened",)): _returned,
+    ("target.returned", ("Target.Reopened", "Target.Returned")): _returned,
+    ("target.awaiting_acceptance", ("Target.CompletionReported", "Target.AcceptanceReminded")): _awaiting_acceptance,
     ("digest.daily", ("Digest.Recorded",)): _digest,
+    ("evaluation.opened", ("Evaluation.Created",)): _opened,
+    ("evaluation.due_soon", ("Evaluation.DueSoon",)): _due_soon,
+    ("award.approved", ("Evaluation.Approved",)): _approved,
+    ("award.revoked", ("Evaluation.AwardRevoked",)): _revoked,
 }
 
 
@@ -115,6 +179,16 @@ def test_every_declared_kind_has_a_scenario():
 
 @pytest.mark.parametrize("notice", NOTICES, ids=lambda n: f"{n.kind}<-{'+'.join(n.events)}")
 def test_each_kind_reaches_its_audience_on_every_channel_and_no_one_else(kinds_app, notice):
+    _check_reaches_exactly_its_audience(kinds_app, notice, SCENARIOS[_key(notice)])
+
+
+def test_a_reopened_completion_is_returned_to_the_unit_too(kinds_app):
+    """target.returned's other raising event: its scenario returns a completion, this one reopens it."""
+    (returned,) = [n for n in NOTICES if n.kind == "target.returned"]
+    _check_reaches_exactly_its_audience(kinds_app, returned, _reopened)
+
+
+def _check_reaches_exactly_its_audience(kinds_app, notice, raise_it: Callable[[World, Target], object]) -> None:
     url, app = kinds_app
     world = World(app, units=4)
     tag = world.tag
@@ -144,7 +218,7 @@ def test_each_kind_reaches_its_audience_on_every_channel_and_no_one_else(kinds_a
     world.save()
 
     target = world.assign(0)
-    made = SCENARIOS[_key(notice)](world, target)
+    made = raise_it(world, target)
     world.touch(target)
     if made is not None:
         world.touch(made)
@@ -155,6 +229,8 @@ def test_each_kind_reaches_its_audience_on_every_channel_and_no_one_else(kinds_a
         Audience.SECRETARIAT: {f"sec0-{tag}", f"sec1-{tag}"},
         Audience.UNIT_HEADS: {f"head-{owner_unit}"},
         Audience.COORDINATING_HEADS: {f"head-{coord_unit}"},
+        Audience.ROUND_HEADS: {f"head-{u}" for u in _round_units(world)},
+        Audience.AWARDED_HEADS: {f"head-{_awarded_unit(world)}"},
     }[notice.audience]
 
     async def scenario() -> dict[str, list[str]]:
