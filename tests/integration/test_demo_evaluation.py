@@ -32,15 +32,15 @@ async def test_the_demo_ends_a_round_and_opens_another(scratch_app, scratch_data
     async with build_worker(temporal_client, scratch_app, queue, graceful_shutdown_timeout=timedelta(seconds=3)), \
             Projector(scratch_database, poll_interval=0.2):
         await demo.load(workflow_app, gateway, tmp_path)
-        done = round_of(workflow_app, "so-ket-2022")
+        done = round_of(workflow_app, "tong-ket-2022")
         assert done.stage == "closed" and done.decision["number"] == "1250-QĐ/TU"
         kinds = {a["kind"] for a in done.awards.values()}
         assert kinds == {"collective", "individual"}
         reasons = [i["reason"] for r in done.reviews.values() for i in r["items"].values() if i["reason"]]
         assert reasons, "some self-assessed scores were cut back with a reason"
         assert len(done.self_assessments) == len(D.UNIT_HEADS)
-        open_ = round_of(workflow_app, "tong-ket-dot")
+        open_ = round_of(workflow_app, "so-ket-dot-hien-tai")
         assert open_.stage == "self_assessment" and len(open_.self_assessments) == 3
         version = (done.version, open_.version)
         await demo.load(workflow_app, gateway, tmp_path)  # complete: nothing more
-    assert (round_of(workflow_app, "so-ket-2022").version, round_of(workflow_app, "tong-ket-dot").version) == version
+    assert (round_of(workflow_app, "tong-ket-2022").version, round_of(workflow_app, "so-ket-dot-hien-tai").version) == version
