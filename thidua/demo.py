@@ -466,10 +466,12 @@ async def run_targets(app: Any, gateway: Any, plans: list[TargetPlan], report: D
                 if fact.measure is not None:
                     kind, goal, unit, direction = fact.measure
                     measure = Measure(kind=kind, goal=goal, unit=unit, direction=direction)
+                parent_key = D.parent_key_of(fact)
                 await gateway.assign(assign_request(
                     sec, assign_id, D.CAMPAIGN_ID, unit_id=fact.unit_id, title=fact.title, area=fact.area,
                     deadline=plan.deadline, points=fact.points, key=fact.key, decision=_decision(fact.decision),
                     measure=measure,
+                    parent_id=None if parent_key is None else str(target_id_for(D.CAMPAIGN_ID, parent_key)),
                 ))
                 report.commands_sent += 1
                 applied = set()
@@ -496,6 +498,22 @@ async def run_targets(app: Any, gateway: Any, plans: list[TargetPlan], report: D
             task.cancel()
         await asyncio.gather(*tasks, return_exceptions=True)
         raise
+
+
+async def assign_parents(app: Any, gateway: Any, anchor: date, report: DemoReport) -> None:
+    """The city's own targets under 529 (D.PARENT_TARGETS), before the unit targets that
+    make them concrete name them as parent. They take no command of their own: the
+    cascade completes each when its last child completes."""
+    sec = actor_of(D.SECRETARIAT)
+    for fact in D.PARENT_TARGETS:
+        if await asyncio.to_thread(_applied_command_ids, app, str(target_id_for(D.CAMPAIGN_ID, fact.key))) is not None:
+            report.commands_skipped += 1
+            continue
+        await gateway.assign(assign_request(
+            sec, f"demo:{fact.key}:assign", D.CAMPAIGN_ID, unit_id=fact.unit_id, title=fact.title, area=fact.area,
+            deadline=anchor + timedelta(days=DAYS_AFTER_ANCHOR), points=fact.points, key=fact.key,
+            decision=_decision(fact.decision)))
+        report.commands_sent += 1
 
 
 def _applied_command_ids(app: Any, target_id: str) -> set[str] | None:
@@ -562,6 +580,7 @@ async def load(app: Any, gateway: Any, data_dir: Path, *, progress: Progress | N
     await asyncio.to_thread(load_history_drive, app)
     plans = plan_targets(anchor)
     await demo_paper.store_files(app)
+    await assign_parents(app, gateway, anchor, report)
     await run_targets(app, gateway, plans, report, progress=progress, cancel=cancel)
     _check_cancel(cancel)
     await add_paper_trail(app, gateway, plans, report)

@@ -331,3 +331,21 @@ def _targets() -> tuple[TargetFact, ...]:
 
 
 TARGETS = _targets()
+
+
+# The city's own targets under the province's 529, made concrete by the units' targets under
+# 934 and 937 of the same content area (their children: the parent shows their rollup and
+# completes by itself when the last of them does).
+PARENT_TARGETS = (
+    TargetFact("thanh-pho-hcm", "ban-tuyen-giao",
+               "Đẩy mạnh học tập và làm theo tư tưởng, đạo đức, phong cách Hồ Chí Minh trong toàn Đảng bộ thành phố",
+               HCM, 10, "529"),
+    TargetFact("thanh-pho-ctdt", "ql-dt", "Hoàn thành các dự án chỉnh trang đô thị của thành phố năm 2022",
+               CTDT, 10, "529"),
+)
+_PARENT_OF_AREA = {p.area: p.key for p in PARENT_TARGETS}
+
+
+def parent_key_of(fact: TargetFact) -> str | None:
+    """The key of the city's target that `fact` makes concrete (None: it has no parent)."""
+    return _PARENT_OF_AREA.get(fact.area) if fact.decision in ("934", "937") else None
