@@ -255,6 +255,19 @@ def test_the_paper_trail_comments_are_written_by_someone_allowed_to() -> None:
     assert {r.kind for r in demo_paper.REMARKS} == {"comment", "urge", "directive", "reply"}
 
 
+def test_the_citys_targets_under_529_are_made_concrete_by_unit_targets_under_934_and_937() -> None:
+    assert {p.decision for p in D.PARENT_TARGETS} == {"529"}
+    assert {p.area for p in D.PARENT_TARGETS} == {D.HCM, D.CTDT}
+    keys = {p.key for p in D.PARENT_TARGETS}
+    assert not keys & {t.key for t in D.TARGETS}
+    for parent in D.PARENT_TARGETS:
+        children = [t for t in D.TARGETS if D.parent_key_of(t) == parent.key]
+        assert len(children) >= 3 and {t.decision for t in children} <= {"934", "937"}
+        assert all(t.area == parent.area for t in children)
+    # a target of 529 itself is nobody's child
+    assert all(D.parent_key_of(t) is None for t in D.TARGETS if t.decision == "529")
+
+
 def test_a_ward_target_under_937_is_owned_by_the_wards_party_committee_head() -> None:
     ward = next(t for t in D.TARGETS if t.unit_id == "ngo-quyen" and t.decision == "937")
     assert D.head_of(ward.unit_id).name == "Bí thư Đảng ủy phường Ngô Quyền"
