@@ -45,7 +45,7 @@ from thidua.domain.topics import stored_topics
 from thidua.domain.user import LoginClaim, User, user_uuid
 from thidua.domain.values import Actor, Cluster, Command, Decision, Measure, Policy, Role, ScoringScale
 from thidua import demo_data as D
-from thidua import demo_evaluation
+from thidua import demo_evaluation, demo_paper
 from thidua.demo_history import load_history
 from thidua.embedded import EmbeddedPostgres, EmbeddedServiceError, EmbeddedTemporal
 from thidua.event_store import domain_application
@@ -267,7 +267,7 @@ def _plan(fact: D.TargetFact, story: str, anchor: date, rng: random.Random) -> T
 
     steps: list[Step]
     if story == "completed_on_time":
-        steps = [start, progress, done, accepted]
+        steps = [start, progress, _evidence(head, demo_paper.REPORT_EVIDENCE), done, accepted]
     elif story == "awaiting_acceptance":
         steps = [start, progress, done]
     elif story == "returned_accepted":
@@ -275,6 +275,7 @@ def _plan(fact: D.TargetFact, story: str, anchor: date, rng: random.Random) -> T
                  Step("complete", head, {"result": "Hoàn thành chỉ tiêu được giao", "evidence": "Ảnh chụp hiện trường"}),
                  Step("return_completion", sec, {"reason": "Minh chứng chưa đầy đủ: thiếu biên bản nghiệm thu, bàn "
                                                            "giao; đề nghị bổ sung"}),
+                 *(_evidence(head, f) for f in demo_paper.RETURNED_EVIDENCE),
                  Step("complete", head, {"result": "Hoàn thành chỉ tiêu được giao",
                                          "evidence": "Biên bản nghiệm thu, bàn giao và ảnh chụp hiện trường"},
                       suffix=":2"),
@@ -326,9 +327,13 @@ def _plan(fact: D.TargetFact, story: str, anchor: date, rng: random.Random) -> T
     return TargetPlan(fact, story, deadline, steps)
 
 
+def _evidence(head: Actor, file: demo_paper.DemoFile) -> Step:
+    """The unit attaches a generated file (its bytes stored by demo_paper.store_files)."""
+    return Step("attach_evidence", head, file.args(), suffix=f":{file.key}")
+
+
 def _decision(number: str) -> Decision:
-    fact = next(d for d in D.DECISIONS if d.number == number)
-    return Decision(number=fact.number, issued_on=fact.issued_on, issuer=fact.issuer, title=fact.title)
+    return D.decision_of(number)
 
 
 # ----------------------------------------------------------------------------- loading
@@ -461,10 +466,12 @@ async def run_targets(app: Any, gateway: Any, plans: list[TargetPlan], report: D
                 if fact.measure is not None:
                     kind, goal, unit, direction = fact.measure
                     measure = Measure(kind=kind, goal=goal, unit=unit, direction=direction)
+                parent_key = D.parent_key_of(fact)
                 await gateway.assign(assign_request(
                     sec, assign_id, D.CAMPAIGN_ID, unit_id=fact.unit_id, title=fact.title, area=fact.area,
                     deadline=plan.deadline, points=fact.points, key=fact.key, decision=_decision(fact.decision),
                     measure=measure,
+                    parent_id=None if parent_key is None else str(target_id_for(D.CAMPAIGN_ID, parent_key)),
                 ))
                 report.commands_sent += 1
                 applied = set()
@@ -493,6 +500,22 @@ async def run_targets(app: Any, gateway: Any, plans: list[TargetPlan], report: D
         raise
 
 
+async def assign_parents(app: Any, gateway: Any, anchor: date, report: DemoReport) -> None:
+    """The city's own targets under 529 (D.PARENT_TARGETS), before the unit targets that
+    make them concrete name them as parent. They take no command of their own: the
+    cascade completes each when its last child completes."""
+    sec = actor_of(D.SECRETARIAT)
+    for fact in D.PARENT_TARGETS:
+        if await asyncio.to_thread(_applied_command_ids, app, str(target_id_for(D.CAMPAIGN_ID, fact.key))) is not None:
+            report.commands_skipped += 1
+            continue
+        await gateway.assign(assign_request(
+            sec, f"demo:{fact.key}:assign", D.CAMPAIGN_ID, unit_id=fact.unit_id, title=fact.title, area=fact.area,
+            deadline=anchor + timedelta(days=DAYS_AFTER_ANCHOR), points=fact.points, key=fact.key,
+            decision=_decision(fact.decision)))
+        report.commands_sent += 1
+
+
 def _applied_command_ids(app: Any, target_id: str) -> set[str] | None:
     try:
         return set(app.get_target(target_id).applied)
@@ -512,13 +535,17 @@ RETURNED_FOR_EVIDENCE = "returned_accepted"
 
 
 async def add_paper_trail(app: Any, gateway: Any, plans: list[TargetPlan], report: DemoReport) -> None:
-    """HOOK, empty on this branch: after every target has played its story, the paper
-    trail of DESIGN.md is added here once its commands exist (comments, urges from the
-    secretariat, directives from the Standing Committee and evidence files: small
-    generated PDFs or images, attached above all to the RETURNED_FOR_EVIDENCE target; the
-    registered decisions 529 → 934/937 and the city's parent targets). Each addition must
-    keep a deterministic command id (`demo:<key>:<what>`), as every step here does."""
-    return None
+    """After every target has played its story (its evidence files among its steps): the
+    comments, the secretariat's urge on an overdue target, the Standing Committee's
+    directive and the unit's reply (thidua.demo_paper)."""
+
+    async def applied_of(target_id: str) -> set[str] | None:
+        return await asyncio.to_thread(_applied_command_ids, app, target_id)
+
+    async def send(target_id: str, command: str, actor: Actor, command_id: str, args: dict[str, Any]) -> None:
+        await gateway.command(target_id, command, actor, command_id, args)
+
+    report.commands_sent += await demo_paper.add_remarks(plans, applied_of, send, actor_of)
 
 
 def load_history_drive(app: Any) -> int:
@@ -552,10 +579,12 @@ async def load(app: Any, gateway: Any, data_dir: Path, *, progress: Progress | N
     report.password = read_password(data_dir)
     await asyncio.to_thread(load_history_drive, app)
     plans = plan_targets(anchor)
+    await demo_paper.store_files(app)
+    await assign_parents(app, gateway, anchor, report)
     await run_targets(app, gateway, plans, report, progress=progress, cancel=cancel)
     _check_cancel(cancel)
     await add_paper_trail(app, gateway, plans, report)
-    await demo_evaluation.load_rounds(app, gateway, **demo_evaluation.demo_plans(D.CAMPAIGN_ID, D.CAMPAIGN_ID))
+    await demo_evaluation.load_rounds(app, gateway, **demo_evaluation.demo_plans(D.HISTORY_CAMPAIGN_ID, D.CAMPAIGN_ID))
     await asyncio.to_thread(award_bonus, app, datetime.now(timezone.utc))
     return report
 

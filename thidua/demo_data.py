@@ -11,6 +11,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import date
 
+from thidua.domain.values import Decision
+
 # Two drives of the city. The 2022 drive lies on 2022's calendar (decisions in January and
 # February, work through the year, closed at its end), brought in from its old records by the
 # history import; the current drive runs live (timers, escalations, acceptance, commands).
@@ -27,22 +29,33 @@ class DecisionFact:
     issued_on: date
     issuer: str
     title: str
+    issuer_level: str = "city"  # thidua.domain.values.ISSUER_LEVELS
+    parent_number: str | None = None  # the decision this one makes concrete (cụ thể hóa)
 
 
+# 529 is the province's decision to the city; 934 and 937 make it concrete for the
+# city's departments and for its party bodies and wards.
 DECISIONS = (
     DecisionFact(
         "529", date(2022, 1, 11), "Ban Thường vụ Tỉnh ủy Vĩnh Phúc",
-        "Giao chỉ tiêu, nhiệm vụ năm 2022 cho người đứng đầu các cơ quan, đơn vị",
+        "Giao chỉ tiêu, nhiệm vụ năm 2022 cho người đứng đầu các cơ quan, đơn vị", "province",
     ),
     DecisionFact(
         "934", date(2022, 2, 15), "Ban Thường vụ Thành ủy Vĩnh Yên",
-        "Giao chỉ tiêu, nhiệm vụ năm 2022 cho các phòng, ban, ngành, đơn vị của thành phố",
+        "Giao chỉ tiêu, nhiệm vụ năm 2022 cho các phòng, ban, ngành, đơn vị của thành phố", "city", "529",
     ),
     DecisionFact(
         "937", date(2022, 2, 21), "Ban Thường vụ Thành ủy Vĩnh Yên",
-        "Giao chỉ tiêu, nhiệm vụ năm 2022 cho các chi bộ, đảng bộ cơ sở",
+        "Giao chỉ tiêu, nhiệm vụ năm 2022 cho các chi bộ, đảng bộ cơ sở", "city", "529",
     ),
 )
+
+
+def decision_of(number: str) -> Decision:
+    """The registered decision `number` as the domain's value (level and parent included)."""
+    fact = next(d for d in DECISIONS if d.number == number)
+    return Decision(number=fact.number, issued_on=fact.issued_on, issuer=fact.issuer, title=fact.title,
+                    issuer_level=fact.issuer_level, parent_number=fact.parent_number)
 
 
 @dataclass(frozen=True)
@@ -318,3 +331,21 @@ def _targets() -> tuple[TargetFact, ...]:
 
 
 TARGETS = _targets()
+
+
+# The city's own targets under the province's 529, made concrete by the units' targets under
+# 934 and 937 of the same content area (their children: the parent shows their rollup and
+# completes by itself when the last of them does).
+PARENT_TARGETS = (
+    TargetFact("thanh-pho-hcm", "ban-tuyen-giao",
+               "Đẩy mạnh học tập và làm theo tư tưởng, đạo đức, phong cách Hồ Chí Minh trong toàn Đảng bộ thành phố",
+               HCM, 10, "529"),
+    TargetFact("thanh-pho-ctdt", "ql-dt", "Hoàn thành các dự án chỉnh trang đô thị của thành phố năm 2022",
+               CTDT, 10, "529"),
+)
+_PARENT_OF_AREA = {p.area: p.key for p in PARENT_TARGETS}
+
+
+def parent_key_of(fact: TargetFact) -> str | None:
+    """The key of the city's target that `fact` makes concrete (None: it has no parent)."""
+    return _PARENT_OF_AREA.get(fact.area) if fact.decision in ("934", "937") else None

@@ -20,6 +20,7 @@ from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta, timezone
 from decimal import Decimal
 from typing import Any
+from zoneinfo import ZoneInfo
 
 from thidua.domain.errors import DomainError, NotFound
 from thidua.domain.evaluation import Evaluation, evaluation_uuid
@@ -189,10 +190,14 @@ def demo_plans(done_campaign_id: str, open_campaign_id: str) -> dict[str, RoundP
     the demo has one drive: then its mid-term review is the done one)."""
     same = done_campaign_id == open_campaign_id
     common = {"secretariat": _actor(D.SECRETARIAT), "committee": _actor(D.BINH), "head_of": _head}
+    # The 2022 drive's year-end round (tổng kết) comes after the drive closed: its scores
+    # frozen at the year's end, the Standing Committee's decision in the new year.
+    year_end = datetime(2022, 12, 31, 23, 59, tzinfo=ZoneInfo(D.TIMEZONE)).astimezone(timezone.utc)
     return {
         "done": RoundPlan(done_campaign_id, "so-ket-2022" if same else "tong-ket-2022",
                           "Sơ kết phong trào thi đua" if same else "Tổng kết phong trào thi đua năm 2022",
-                          decision=("1250-QĐ/TU", date.today()), **common),
+                          period_end=None if same else year_end,
+                          decision=("1250-QĐ/TU", date.today() if same else date(2023, 1, 10)), **common),
         "open_": RoundPlan(open_campaign_id, "tong-ket-dot" if same else "so-ket-dot-hien-tai",
                            "Tổng kết đợt thi đua (đang tự chấm điểm)" if same else "Sơ kết đợt thi đua hiện tại",
                            **common),

@@ -25,7 +25,7 @@ from zoneinfo import ZoneInfo
 from thidua import demo_data as D
 from thidua.api import history_import
 from thidua.domain.campaign import Campaign, campaign_uuid
-from thidua.domain.values import Actor, Cluster, Command, Decision, Policy, ScoringScale
+from thidua.domain.values import Actor, Cluster, Command, Policy, ScoringScale
 
 IMPORT_ID = "demo-ho-so-2022"
 OFFICE = "Văn phòng Thành ủy"
@@ -136,7 +136,7 @@ def setup_campaign(app: Any, office: Actor, committee: Actor, rules: Any) -> Cam
     campaign.change_rules(cmd("rules", _local(date(2022, 1, 6), 9), committee), rules)
     for fact in D.DECISIONS:
         campaign.record_decision(cmd(f"decision:{fact.number}", _local(fact.issued_on, 10)),
-                                 Decision(fact.number, fact.issued_on, fact.issuer, fact.title))
+                                 D.decision_of(fact.number))
     app.save_changes(campaign)
     return campaign
 

@@ -17,10 +17,11 @@ import pytest
 
 from thidua.api.auth import hash_token, user_id_of
 from thidua.domain.application import new_application
-from thidua.domain.lifecycle import COMMANDS
+from thidua.domain.lifecycle import COMMANDS, EVIDENCE_TYPES, comment_kinds_for
 from thidua.domain.target import Target
 from thidua.domain.values import SYSTEM, Command, Decision, Measure, ReportClass, Role, Status
-from thidua import demo
+from thidua import demo, demo_paper
+from thidua.api import sniffing
 from thidua import demo_data as D
 from thidua.workflows.commands import decode_args, encode_args
 
@@ -152,7 +153,10 @@ def test_setup_creates_the_campaign_units_and_users_once(tmp_path: Path) -> None
     assert set(campaign.clusters) == {c.cluster_id for c in D.CLUSTERS}
     assert set(campaign.decisions) == {"529", "934", "937"}
     assert campaign.decisions["529"] == Decision("529", date(2022, 1, 11), "Ban Thường vụ Tỉnh ủy Vĩnh Phúc",
-                                                 D.DECISIONS[0].title)
+                                                 D.DECISIONS[0].title, issuer_level="province")
+    # 934 and 937 make the province's 529 concrete, for departments and for party bodies and wards
+    assert {n: (d.issuer_level, d.parent_number) for n, d in campaign.decisions.items()} == {
+        "529": ("province", None), "934": ("city", "529"), "937": ("city", "529")}
     assert campaign.starts_on < ANCHOR < campaign.ends_on
     flag = campaign.rules.forms[0]  # the drive's reward rules, in force from the setup
     assert [f.id for f in campaign.rules.forms] == ["co-thi-dua", "bang-khen", "giay-khen", "giay-khen-ca-nhan"]
@@ -229,8 +233,39 @@ def test_one_completion_is_returned_for_incomplete_evidence_then_accepted() -> N
     assert len(returned) == 1
     target = play(returned[0], now)
     names = [type(e).__name__ for e in target.collect_events()]
-    assert names[-4:] == ["CompletionReported", "Returned", "CompletionReported", "Accepted"]
+    assert names[-6:] == ["CompletionReported", "Returned", "EvidenceAttached", "EvidenceAttached",
+                          "CompletionReported", "Accepted"]
     assert "Minh chứng chưa đầy đủ" in target.return_reason and target.status == Status.COMPLETED
+    # the files the unit attached after the return: a generated PDF and PNG, named by their digest
+    assert {f["name"] for f in target.evidence_files.values()} == {f.name for f in demo_paper.RETURNED_EVIDENCE}
+
+
+def test_the_generated_evidence_files_are_of_accepted_types() -> None:
+    for file in demo_paper.ALL_FILES:
+        assert sniffing.content_type_of(file.data[:sniffing.HEAD_BYTES]) == file.content_type in EVIDENCE_TYPES
+        assert file.data.endswith(b"%%EOF\n") or file.data.startswith(b"\x89PNG")
+
+
+def test_the_paper_trail_comments_are_written_by_someone_allowed_to() -> None:
+    plans = demo.plan_targets(ANCHOR)
+    for remark in demo_paper.REMARKS:
+        plan = next(p for p in plans if p.scenario == remark.story)
+        actor = demo.actor_of(remark.author(plan.fact.unit_id))
+        assert remark.kind in comment_kinds_for(actor, plan.fact.unit_id), remark
+    assert {r.kind for r in demo_paper.REMARKS} == {"comment", "urge", "directive", "reply"}
+
+
+def test_the_citys_targets_under_529_are_made_concrete_by_unit_targets_under_934_and_937() -> None:
+    assert {p.decision for p in D.PARENT_TARGETS} == {"529"}
+    assert {p.area for p in D.PARENT_TARGETS} == {D.HCM, D.CTDT}
+    keys = {p.key for p in D.PARENT_TARGETS}
+    assert not keys & {t.key for t in D.TARGETS}
+    for parent in D.PARENT_TARGETS:
+        children = [t for t in D.TARGETS if D.parent_key_of(t) == parent.key]
+        assert len(children) >= 3 and {t.decision for t in children} <= {"934", "937"}
+        assert all(t.area == parent.area for t in children)
+    # a target of 529 itself is nobody's child
+    assert all(D.parent_key_of(t) is None for t in D.TARGETS if t.decision == "529")
 
 
 def test_a_ward_target_under_937_is_owned_by_the_wards_party_committee_head() -> None:
