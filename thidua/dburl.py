@@ -10,7 +10,12 @@ from __future__ import annotations
 from typing import Any
 from urllib.parse import parse_qs, quote, unquote, urlencode, urlsplit, urlunsplit
 
-from thidua.statement_timeout import DEFAULT_STATEMENT_TIMEOUT_SECONDS, FACTORY_TOPIC, STATEMENT_TIMEOUT_ENV
+# The statement timeout on the event store's connections (read by
+# thidua.statement_timeout's factory, whose PERSISTENCE_MODULE topic this is): seconds,
+# "0" or unset for no bound.
+STATEMENT_TIMEOUT_ENV = "POSTGRES_STATEMENT_TIMEOUT"
+DEFAULT_STATEMENT_TIMEOUT_SECONDS = 30.0
+FACTORY_TOPIC = "thidua.statement_timeout:BoundedPostgresFactory"
 
 
 def eventsourcing_env(database_url: str, *, schema: str | None = None,

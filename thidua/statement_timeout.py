@@ -19,11 +19,9 @@ from typing import Any
 
 from eventsourcing.postgres import PostgresFactory
 
-# The eventsourcing setting (seconds; "0" or unset: no bound) read by the factory below.
-STATEMENT_TIMEOUT_ENV = "POSTGRES_STATEMENT_TIMEOUT"
-DEFAULT_STATEMENT_TIMEOUT_SECONDS = 30.0
-# The eventsourcing PERSISTENCE_MODULE topic of the factory below.
-FACTORY_TOPIC = "thidua.statement_timeout:BoundedPostgresFactory"
+from thidua.dburl import STATEMENT_TIMEOUT_ENV
+
+__all__ = ["STATEMENT_TIMEOUT_ENV", "BoundedPostgresFactory", "asyncpg_server_settings", "statement_timeout_ms"]
 
 
 def statement_timeout_ms(seconds: float) -> int:
