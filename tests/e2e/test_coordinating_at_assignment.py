@@ -78,3 +78,28 @@ async def test_an_assignment_without_coordinating_units_sent_again_is_a_replay(
     other = await secretariat.post(f"/v1/campaigns/{cid}/targets", {**body, "coordinating_unit_ids": [helper]})
     assert other.status_code == 422, other.text  # the key names a target assigned with other details
     assert other.json()["kind"] == "command_id_reused"
+
+
+async def test_a_csv_import_names_coordinating_units_separated_by_semicolons(
+    secretariat: Person, worker: None, projector: None
+) -> None:
+    owner, first, second = unique("phuong-ngo-quyen"), unique("phuong-dong-da"), unique("xa-thanh-tru")
+    for unit in (owner, first, second):
+        await register_unit(secretariat, unit, f"Đơn vị {unit}")
+    cid = await _campaign(secretariat)
+    deadline = (date.today() + timedelta(days=90)).isoformat()
+    header = "key,unit_id,title,area,deadline,points,coordinating_unit_ids"
+    ghost = unique("khong-co")
+    bad = f"{header}\nc1,{owner},Chỉnh trang đô thị,Đô thị,{deadline},5,{first}; {ghost}\n".encode()
+    refused = await secretariat.post(f"/v1/campaigns/{cid}/targets/import", content=bad,
+                                     headers={"content-type": "text/csv"})
+    assert refused.status_code == 422, refused.text
+    assert [row["errors"] for row in refused.json()["rows"]] == [[{
+        "field": "coordinating_unit_ids", "message": f"unit {ghost!r} is not registered", "type": "unknown_unit"}]]
+
+    good = f"{header}\nc1,{owner},Chỉnh trang đô thị,Đô thị,{deadline},5,{first}; {second}\n".encode()
+    created = await secretariat.post(f"/v1/campaigns/{cid}/targets/import", content=good,
+                                     headers={"content-type": "text/csv"})
+    assert created.status_code == 201, created.text
+    target = await secretariat.get(f"/v1/targets/{target_id_for(cid, 'c1')}")
+    assert target.json()["coordinating_unit_ids"] == [first, second]
