@@ -18,6 +18,13 @@ async def _campaign(secretariat: Person) -> str:
     return cid
 
 
+async def _registered(secretariat: Person, *prefixes: str) -> list[str]:
+    units = [unique(prefix) for prefix in prefixes]
+    for unit in units:
+        await register_unit(secretariat, unit, f"Đơn vị {unit}")
+    return units
+
+
 def _assignment(unit: str, **more: object) -> dict[str, object]:
     return {"key": unique("k"), "unit_id": unit, "title": "Giải phóng mặt bằng", "area": "GPMB",
             "deadline": (date.today() + timedelta(days=90)).isoformat(), "points": 5, **more}
@@ -26,9 +33,7 @@ def _assignment(unit: str, **more: object) -> dict[str, object]:
 async def test_a_unit_named_at_assignment_reads_and_comments_and_writes_nothing_else(
     secretariat: Person, worker: None, projector: None
 ) -> None:
-    owner, helper = unique("phuong-dong-tam"), unique("phuong-tich-son")
-    await register_unit(secretariat, owner, "Phường Đống Đa")
-    await register_unit(secretariat, helper, "Phường Tích Sơn")
+    owner, helper = await _registered(secretariat, "phuong-dong-da", "phuong-tich-son")
     cid = await _campaign(secretariat)
     assigned = await secretariat.post(f"/v1/campaigns/{cid}/targets",
                                       _assignment(owner, coordinating_unit_ids=[helper, helper]))
@@ -50,8 +55,7 @@ async def test_a_unit_named_at_assignment_reads_and_comments_and_writes_nothing_
 async def test_an_unregistered_coordinating_unit_is_a_422_and_nothing_is_assigned(
     secretariat: Person, worker: None, projector: None
 ) -> None:
-    owner = unique("phuong-lien-bao")
-    await register_unit(secretariat, owner, "Phường Liên Bảo")
+    [owner] = await _registered(secretariat, "phuong-lien-bao")
     cid = await _campaign(secretariat)
     body = _assignment(owner, coordinating_unit_ids=[unique("khong-co")])
     refused = await secretariat.post(f"/v1/campaigns/{cid}/targets", body)
@@ -64,9 +68,7 @@ async def test_an_unregistered_coordinating_unit_is_a_422_and_nothing_is_assigne
 async def test_an_assignment_without_coordinating_units_sent_again_is_a_replay(
     secretariat: Person, worker: None, projector: None
 ) -> None:
-    owner, helper = unique("phuong-hoi-hop"), unique("phuong-dinh-trung")
-    await register_unit(secretariat, owner, "Phường Hội Hợp")
-    await register_unit(secretariat, helper, "Phường Định Trung")
+    owner, helper = await _registered(secretariat, "phuong-hoi-hop", "phuong-dinh-trung")
     cid = await _campaign(secretariat)
     body = _assignment(owner)
     first = await secretariat.post(f"/v1/campaigns/{cid}/targets", body)
@@ -83,9 +85,7 @@ async def test_an_assignment_without_coordinating_units_sent_again_is_a_replay(
 async def test_a_csv_import_names_coordinating_units_separated_by_semicolons(
     secretariat: Person, worker: None, projector: None
 ) -> None:
-    owner, first, second = unique("phuong-ngo-quyen"), unique("phuong-dong-da"), unique("xa-thanh-tru")
-    for unit in (owner, first, second):
-        await register_unit(secretariat, unit, f"Đơn vị {unit}")
+    owner, first, second = await _registered(secretariat, "phuong-ngo-quyen", "phuong-dong-da", "xa-thanh-tru")
     cid = await _campaign(secretariat)
     deadline = (date.today() + timedelta(days=90)).isoformat()
     header = "key,unit_id,title,area,deadline,points,coordinating_unit_ids"
