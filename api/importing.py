@@ -9,7 +9,8 @@ CSV: UTF-8 (with or without a BOM), a header row, columns (in any order)
 `key, unit_id, title, area, deadline, points` (required) and `decision_number,
 decision_issued_on, decision_issuer, note, parent_key` (optional; a decision is named by
 its number, registered in the campaign, and the date and issuer given must match it;
-`parent_key` names the parent target by its key, in the file or already assigned).
+`parent_key` names the parent target by its key, in the file or already assigned;
+`coordinating_unit_ids`: registered unit ids separated by `;`).
 Line numbers count the header as line 1. JSON: an array of assignment
 objects (the body of `POST /v1/campaigns/{cid}/targets`, with `key` required); the
 "line" of an item is its 1-based index.
@@ -34,7 +35,10 @@ from thidua.domain.values import Command
 
 MAX_ROWS = 10_000
 REQUIRED_COLUMNS = ("key", "unit_id", "title", "area", "deadline", "points")
-OPTIONAL_COLUMNS = ("decision_number", "decision_issued_on", "decision_issuer", "note", "parent_key")
+OPTIONAL_COLUMNS = ("decision_number", "decision_issued_on", "decision_issuer", "note", "parent_key",
+                    "coordinating_unit_ids")
+# Several unit ids in one CSV cell (a comma already separates the columns).
+UNIT_LIST_SEPARATOR = ";"
 DECISION_COLUMNS = ("decision_number", "decision_issued_on", "decision_issuer")
 CSV_MEDIA_TYPES = ("text/csv", "application/csv")
 
@@ -146,6 +150,9 @@ def _row_from_csv(record: dict[str, str]) -> dict[str, Any]:
     for optional in ("note", "parent_key"):
         if record.get(optional):
             data[optional] = record[optional]
+    if record.get("coordinating_unit_ids"):
+        data["coordinating_unit_ids"] = [
+            u.strip() for u in record["coordinating_unit_ids"].split(UNIT_LIST_SEPARATOR) if u.strip()]
     given = [c for c in DECISION_COLUMNS if record.get(c)]
     if given:
         # The number names it; a date or issuer given without a number is reported on the number.
@@ -210,7 +217,7 @@ def check_rows(domain_app: Any, campaign: Any, rows: list[ParsedRow], cmd: Comma
         if first != parsed.line:
             parsed.errors.append({"field": "key", "message": f"the key is repeated (first on line {first})",
                                   "type": "duplicate_key"})
-    units = {p.row.unit_id for p in rows if p.row is not None}
+    units = {u for p in rows if p.row is not None for u in (p.row.unit_id, *p.row.coordinating_unit_ids)}
     unknown = set()
     for unit_id in units:
         try:
@@ -224,6 +231,9 @@ def check_rows(domain_app: Any, campaign: Any, rows: list[ParsedRow], cmd: Comma
             continue
         if parsed.row.unit_id in unknown:
             parsed.errors.append({"field": "unit_id", "message": f"unit {parsed.row.unit_id!r} is not registered",
+                                  "type": "unknown_unit"})
+        for unit_id in dict.fromkeys(u for u in parsed.row.coordinating_unit_ids if u in unknown):
+            parsed.errors.append({"field": "coordinating_unit_ids", "message": f"unit {unit_id!r} is not registered",
                                   "type": "unknown_unit"})
         if parsed.row.decision is not None:
             try:

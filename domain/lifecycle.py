@@ -123,6 +123,10 @@ class AssignArgs(Args):
     note: OptionalText = None
     parent_id: Annotated[UUID | None, Field(default=None, description="The target this one makes concrete (its "
                                                                       "parent, of the same campaign)")] = None
+    coordinating_unit_ids: Annotated[list[Id], Field(
+        default_factory=list, max_length=50,
+        description="Registered units told to coordinate from the start: their heads read the target and "
+                    "comment on it (a resolution may name more)")]
 
 
 class StartArgs(Args):
@@ -376,7 +380,7 @@ _NOT_CANCELLED = frozenset(Status) - {Status.CANCELLED}
 
 ASSIGN = TargetCommand(
     "assign", "Assigned", AssignArgs, frozenset(), _SEC_SC, "Assign a target to a unit",
-    to_state=Status.ASSIGNED, unit_fields=("unit_id",))
+    to_state=Status.ASSIGNED, unit_fields=("unit_id", "coordinating_unit_ids"))
 START = TargetCommand(
     "start", "Started", StartArgs, frozenset({Status.ASSIGNED}), _OWNER,
     "Start work on the target (owning unit)", to_state=Status.IN_PROGRESS, segment="start")

@@ -107,6 +107,7 @@ class Target(CommandLog, Aggregate):
         measure: Measure | None = None,
         note: str | None = None,
         parent_id: UUID | str | None = None,
+        coordinating_unit_ids: list[str] | tuple[str, ...] = (),
     ) -> Target:
         """Create a target. `key` defaults to the command id, so a retried
         assignment names the same target either way. `parent_id` (checked by the caller:
@@ -116,6 +117,7 @@ class Target(CommandLog, Aggregate):
             campaign_id=campaign_id, unit_id=unit_id, title=title, area=area,
             deadline=deadline, points=points, timezone=timezone, key=key or cmd.id,
             decision=decision, measure=measure, note=note, parent_id=parent_id,
+            coordinating_unit_ids=coordinating_unit_ids,
         )
         if payload.get("parent_id") == str(target_id_for(payload["campaign_id"], payload["key"])):
             raise BadInput("a target cannot be its own parent", field="parent_id")
@@ -129,10 +131,15 @@ class Target(CommandLog, Aggregate):
 
     @staticmethod
     def assignment_payload(**kw: Any) -> dict[str, Any]:
-        """Validated assignment arguments; also what `assign` fingerprints (a parent only
-        when there is one, so assignments made before parents existed replay the same)."""
+        """Validated assignment arguments; also what `assign` fingerprints (a parent and
+        coordinating units only when there are some, so assignments made before either
+        existed replay the same)."""
         parent = kw.get("parent_id")
-        return ({"parent_id": str(parent)} if parent is not None else {}) | {
+        coordinating = list(dict.fromkeys(kw.get("coordinating_unit_ids") or ()))
+        for unit in coordinating:
+            require_text(unit, "coordinating_unit_ids", max_len=100)
+        return ({"parent_id": str(parent)} if parent is not None else {}) | (
+            {"coordinating_unit_ids": coordinating} if coordinating else {}) | {
             "campaign_id": require_text(kw["campaign_id"], "campaign_id", max_len=100),
             "key": require_text(check_key(kw["key"], "key"), "key", max_len=200),
             "unit_id": require_text(kw["unit_id"], "unit_id", max_len=100),
@@ -179,6 +186,7 @@ class Target(CommandLog, Aggregate):
         command_id: str,
         fingerprint: str,
         parent_id: str | None = None,  # (absent from targets assigned before parents existed)
+        coordinating_unit_ids: list[str] | None = None,  # (absent when none was named at assignment)
     ) -> None:
         self.campaign_id = campaign_id
         self.parent_id = parent_id
@@ -210,7 +218,7 @@ class Target(CommandLog, Aggregate):
         self.reopens = 0
         self.escalation_count = 0
         self.escalation: dict[str, Any] | None = None
-        self.coordinating_unit_ids: list[str] = []
+        self.coordinating_unit_ids: list[str] = list(coordinating_unit_ids or ())
         self.stale_reminded_for: datetime | None = None
         self.cancel_reason: str | None = None
         self.completion_reports = 0

@@ -25,6 +25,7 @@ from thidua.dburl import asyncpg_dsn
 from thidua.embedded import EmbeddedPostgres, EmbeddedTemporal
 from thidua.event_store import domain_application
 from thidua.settings import Settings
+from thidua.statement_timeout import STATEMENT_TIMEOUT_ENV, asyncpg_server_settings
 
 if TYPE_CHECKING:
     from fastapi import FastAPI
@@ -38,6 +39,11 @@ _embedded: dict[str, Any] = {}
 # A request must not hang for minutes when PostgreSQL is gone: eventsourcing retries a
 # failed query up to 10 times, each waiting this long for a connection (default 30 s).
 API_STORE_ENV = {"POSTGRES_CONNECT_TIMEOUT": "3"}
+
+
+def store_timeouts(settings: Settings) -> dict[str, str]:
+    """The event store's statement timeout from the settings (thidua.statement_timeout)."""
+    return {STATEMENT_TIMEOUT_ENV: str(settings.statement_timeout)}
 
 
 # ----------------------------------------------------------------- PostgreSQL and Temporal
@@ -109,7 +115,6 @@ def build_api(
     settle_heap)."""
     # Imported here, not at the top: only the API process loads FastAPI (see above).
     import anyio
-    import asyncpg
 
     from thidua.api.app import ApiParts, create_app
     from thidua.workflows.client import TargetGateway, connect
@@ -122,12 +127,11 @@ def build_api(
         if database_url is None and (app is None or connection_pool is None):
             database_url = await anyio.to_thread.run_sync(resolve_database_url, settings)
         if app is None:
-            app = await anyio.to_thread.run_sync(domain_application, database_url, API_STORE_ENV)
+            app = await anyio.to_thread.run_sync(
+                domain_application, database_url, {**API_STORE_ENV, **store_timeouts(settings)})
             stack.callback(app.close)
         if connection_pool is None:
-            connection_pool = await asyncpg.create_pool(
-                asyncpg_dsn(database_url), min_size=1, max_size=10, command_timeout=30, reset=_keep_session
-            )
+            connection_pool = await api_connection_pool(database_url, settings)
             stack.push_async_callback(connection_pool.close)
         if target_gateway is None:
             if client is None:
@@ -141,6 +145,16 @@ def build_api(
         return ApiParts(domain_app=app, pool=connection_pool, gateway=target_gateway, temporal_client=client)
 
     return create_app(settings, parts=parts, tracer_provider=traces, **app_options)
+
+
+async def api_connection_pool(database_url: str, settings: Settings) -> Any:
+    """The API's asyncpg pool: its statements bounded by the settings' statement timeout."""
+    import asyncpg
+
+    return await asyncpg.create_pool(
+        asyncpg_dsn(database_url), min_size=1, max_size=10, command_timeout=30, reset=_keep_session,
+        server_settings=asyncpg_server_settings(settings.statement_timeout),
+    )
 
 
 async def _keep_session(connection: Any) -> None:
@@ -170,7 +184,7 @@ def create_user(settings: Settings, *, name: str, role: str, unit_id: str | None
     """`thidua users create`: works with no user yet (this is how the first one is made)."""
     from thidua.api.users import create_user_cli, public_url  # the API's rules for a user (see the module's docstring)
 
-    app = domain_application(resolve_database_url(settings))
+    app = domain_application(resolve_database_url(settings), store_timeouts(settings))
     try:
         return create_user_cli(app, name=name, role=role, unit_id=unit_id, login=login, email=email,
                                base_url=public_url(settings))
@@ -194,7 +208,8 @@ async def run_worker(settings: Settings, stop: asyncio.Event | None = None, *,
 
     heap.limit_malloc_arenas()  # before the activity and Temporal threads start
     database_url = await asyncio.to_thread(resolve_database_url, settings)
-    app: ThiduaApplication = await asyncio.to_thread(domain_application, database_url, worker.AGGREGATE_CACHE_ENV)
+    app: ThiduaApplication = await asyncio.to_thread(
+        domain_application, database_url, {**worker.AGGREGATE_CACHE_ENV, **store_timeouts(settings)})
     traces = tracing.tracer_provider(settings, "worker", span_exporter)  # None: traces off
     try:
         address = await asyncio.to_thread(resolve_temporal_address, settings)

@@ -10,14 +10,23 @@ from __future__ import annotations
 from typing import Any
 from urllib.parse import parse_qs, quote, unquote, urlencode, urlsplit, urlunsplit
 
+# The statement timeout on the event store's connections (read by
+# thidua.statement_timeout's factory, whose PERSISTENCE_MODULE topic this is): seconds,
+# "0" or unset for no bound.
+STATEMENT_TIMEOUT_ENV = "POSTGRES_STATEMENT_TIMEOUT"
+DEFAULT_STATEMENT_TIMEOUT_SECONDS = 30.0
+FACTORY_TOPIC = "thidua.statement_timeout:BoundedPostgresFactory"
 
-def eventsourcing_env(database_url: str, *, schema: str | None = None) -> dict[str, str]:
+
+def eventsourcing_env(database_url: str, *, schema: str | None = None,
+                      statement_timeout: float = DEFAULT_STATEMENT_TIMEOUT_SECONDS) -> dict[str, str]:
     parts = urlsplit(database_url)
     query = parse_qs(parts.query)
     host = query.get("host", [parts.hostname or "127.0.0.1"])[0]
     port = query.get("port", [str(parts.port or 5432)])[0]
     env = {
-        "PERSISTENCE_MODULE": "eventsourcing.postgres",
+        # eventsourcing's PostgreSQL factory, with a statement timeout on its connections.
+        "PERSISTENCE_MODULE": FACTORY_TOPIC,
         "POSTGRES_DBNAME": unquote(parts.path.lstrip("/")) or "postgres",
         "POSTGRES_HOST": host,
         "POSTGRES_PORT": port,
@@ -28,6 +37,9 @@ def eventsourcing_env(database_url: str, *, schema: str | None = None) -> dict[s
         # or locked PostgreSQL): an error then, retried by the caller, rather than a
         # thread blocked for as long as the stall lasts.
         "POSTGRES_LOCK_TIMEOUT": "5",
+        # And no statement runs longer than this (thidua.statement_timeout): a stall that
+        # is not a lock wait ends in an error too, its transaction rolled back.
+        STATEMENT_TIMEOUT_ENV: str(statement_timeout),
     }
     if schema:
         env["POSTGRES_SCHEMA"] = schema

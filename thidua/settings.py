@@ -27,6 +27,7 @@
 | auth_failures_per_minute | THIDUA_AUTH_FAILURES_PER_MINUTE | 20 (per user id; ×10 per address) |
 | heartbeat_seconds   | THIDUA_HEARTBEAT_SECONDS  | 5.0                |
 | worker_stuck_seconds | THIDUA_WORKER_STUCK_SECONDS | 60.0             |
+| statement_timeout   | THIDUA_STATEMENT_TIMEOUT  | 30.0 (seconds; 0: no bound) |
 
 Env names are case-insensitive; an empty variable counts as unset. Fields can also be passed by
 name: `Settings(database_url=...)`.
@@ -126,6 +127,10 @@ class Settings(BaseSettings):
     # A worker none of whose activity threads has been free for this long is stuck:
     # /healthz says so and `thidua up` restarts it. Longer than any activity may run.
     worker_stuck_seconds: float = Field(default=60.0, gt=0, validation_alias="THIDUA_WORKER_STUCK_SECONDS")
+    # The longest one SQL statement may run on the API's and the worker's connections
+    # (thidua.statement_timeout); PostgreSQL cancels it then and its transaction rolls
+    # back. 0: no bound. The projector's connections have none (a rebuild runs long).
+    statement_timeout: float = Field(default=30.0, ge=0, le=3600, validation_alias="THIDUA_STATEMENT_TIMEOUT")
     # The largest evidence file accepted (bytes); a larger upload is a 413.
     evidence_max_bytes: int = Field(default=20 * 1024 * 1024, ge=1, validation_alias="THIDUA_EVIDENCE_MAX_BYTES")
 

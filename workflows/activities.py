@@ -182,7 +182,7 @@ class TargetActivities:
 
         def create() -> Target:
             campaign.check_open("assign")
-            self._check_unit(req.unit_id, "unit_id")
+            self._check_units(req)
             if details["parent_id"] is not None:
                 check_parent(self._existing_target(details["parent_id"]), req.campaign_id)
             return Target.assign(cmd, **details)
@@ -231,9 +231,7 @@ class TargetActivities:
                     targets.append((key, existing, existing.version_of_command(cmd.id) or 1))
                     continue
                 campaign.check_open("assign")
-                if req.unit_id not in units_seen:
-                    self._check_unit(req.unit_id, "unit_id")
-                    units_seen.add(req.unit_id)
+                self._check_units(req, units_seen)
                 parent_id = details["parent_id"]
                 if parent_id is not None and UUID(parent_id) not in batch_ids and parent_id not in parents_seen:
                     check_parent(self._existing_target(parent_id), inp.campaign_id)
@@ -292,6 +290,15 @@ class TargetActivities:
                                  answer=self._as_of(target, target.version_of_command(cmd.id)))
         return self._applied(target, changed.position, command_id=cmd.id)
 
+    def _check_units(self, req: AssignRequest, seen: set[str] | None = None) -> None:
+        """The units an assignment names are registered (each checked once per batch)."""
+        seen = set() if seen is None else seen
+        named = [(req.unit_id, "unit_id"), *((u, "coordinating_unit_ids") for u in req.coordinating_unit_ids or ())]
+        for unit_id, field in named:
+            if unit_id not in seen:
+                self._check_unit(unit_id, field)
+                seen.add(unit_id)
+
     def _check_unit(self, unit_id: str, field: str) -> None:
         try:
             self.app.get_unit(unit_id)
@@ -334,7 +341,7 @@ def _assignment(req: AssignRequest, campaign: Campaign) -> dict[str, Any]:
     args = lc.ASSIGN.decode({
         "unit_id": req.unit_id, "title": req.title, "area": req.area, "deadline": req.deadline,
         "points": req.points, "key": req.key, "decision": req.decision, "measure": req.measure, "note": req.note,
-        "parent_id": req.parent_id,
+        "parent_id": req.parent_id, "coordinating_unit_ids": list(req.coordinating_unit_ids or ()),
     })
     if args["decision"] is not None:
         args["decision"] = campaign.registered_decision(args["decision"])

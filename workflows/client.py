@@ -435,6 +435,7 @@ def assign_request(
     measure: Measure | Mapping[str, Any] | None = None,
     note: str | None = None,
     parent_id: str | None = None,
+    coordinating_unit_ids: list[str] | tuple[str, ...] = (),
 ) -> AssignRequest:
     """An assignment checked against its declaration and normalised for the workflows
     (BadInput naming the field when one is wrong)."""
@@ -443,12 +444,14 @@ def assign_request(
     args = lc.ASSIGN.parse({
         "unit_id": unit_id, "title": title, "area": area, "deadline": deadline, "points": points, "key": key,
         "decision": _citation(decision), "measure": _plain(measure), "note": note, "parent_id": parent_id,
+        "coordinating_unit_ids": list(coordinating_unit_ids or ()),
     })
     as_json = args.model_dump(mode="json")
     return AssignRequest(
         actor=actor.to_dict(), command_id=command_id, campaign_id=campaign_id, unit_id=args.unit_id,
         title=args.title, area=args.area, deadline=args.deadline, points=as_json["points"], key=args.key,
         decision=as_json["decision"], measure=as_json["measure"], note=args.note, parent_id=as_json["parent_id"],
+        coordinating_unit_ids=list(args.coordinating_unit_ids),
     )
 
 

@@ -136,6 +136,8 @@ class AssignRequest:
     measure: dict[str, Any] | None = None
     note: str | None = None
     parent_id: str | None = None
+    # (absent from requests made before units could be named at assignment)
+    coordinating_unit_ids: list[str] = field(default_factory=list)
 
 
 @dataclass

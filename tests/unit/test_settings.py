@@ -39,6 +39,7 @@ ENV_TO_FIELD = {
                                   "https://a.gov.vn,http://b:8080"),
     "THIDUA_TRACES_EXPORTER": ("traces_exporter", "console", "console"),
     "THIDUA_EVIDENCE_MAX_BYTES": ("evidence_max_bytes", "1048576", 1048576),
+    "THIDUA_STATEMENT_TIMEOUT": ("statement_timeout", "2.5", 2.5),
 }
 
 DEFAULTS = {
@@ -70,6 +71,7 @@ DEFAULTS = {
     "heartbeat_seconds": 5.0,
     "worker_stuck_seconds": 60.0,
     "evidence_max_bytes": 20 * 1024 * 1024,
+    "statement_timeout": 30.0,
 }
 
 
