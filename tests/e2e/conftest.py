@@ -123,8 +123,10 @@ class ServerThread:
     def __init__(self, app: Any) -> None:
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
+        # A long keep-alive: the tests' clients pause between steps, and a connection the
+        # server closes at the moment a client reuses it is a "disconnected" error, not a finding.
         self.server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=self.port, log_level="warning",
-                                                    lifespan="on"))
+                                                    lifespan="on", timeout_keep_alive=120))
         self.thread = threading.Thread(target=self.server.run, name="thidua-api", daemon=True)
 
     def start(self, timeout: float = 60) -> ServerThread:
