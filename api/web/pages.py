@@ -45,7 +45,9 @@ from thidua.api.web.render import (
 )
 from thidua.api.users import activate, create_user, new_activation, request_base_url, revoke_user
 from thidua.api.web.i18n import parse_dmy
+from thidua.api.web.import_flow import ImportFlow, Upload
 from thidua.api.web.paper_view import paper_context
+from thidua.domain import lifecycle as lc
 from thidua.domain.errors import DomainError
 from thidua.domain.user import ActivationGone
 from thidua.domain.permissions import may, may_read_history
@@ -561,61 +563,37 @@ async def _checked_rows(services: Any, who: Any, cid: str, csv_bytes: bytes, com
     return rows, importing.report(rows)
 
 
+async def _preview_targets(services: Any, who: Any, cid: str, upload: Upload, context: dict[str, Any]) -> int:
+    rows, bad = await _checked_rows(services, who, cid, _as_csv(upload.name, upload.content),
+                                    "web-preview-" + context["import_id"])
+    context.update(items=rows, bad=bad)
+    return 422 if bad or not rows else 200
+
+
+async def _record_targets(services: Any, who: Any, cid: str, import_id: str, upload: Upload) -> str:
+    """Created by the JSON import's own code (`_create_all`)."""
+    rows, bad = await _checked_rows(services, who, cid, _as_csv(upload.name, upload.content),
+                                    "web-import-" + import_id)
+    if bad or not rows:
+        raise PageRefused(422, "there_is_a_problem")
+    result = await _create_all(services, who, "web-import-" + import_id, cid, [p.row for p in rows])
+    return f"/campaigns/{cid}/targets?min_position={result['position']}&notice=imported&created={result['created']}"
+
+
+async def _import_context(request: Request, services: Any) -> dict[str, Any]:
+    return {"names": await _unit_names(services)}
+
+
+TARGET_IMPORT = ImportFlow("import", "import.html", lc.ASSIGN.roles, _preview_targets, _record_targets,
+                           _import_context)
+
+
 @router.api_route("/campaigns/{cid}/import", methods=["GET", "POST"])
 async def import_page(request: Request, cid: str) -> Response:
-
-    found = await person(request)
-    who, session = found
-    if who.role not in (Role.SECRETARIAT, Role.STANDING_COMMITTEE):
-        raise PageRefused(403, "forbidden")
-    services = get_services(request)
-    campaign = await page_reads.campaign(services, cid)
-    if campaign is None:
-        raise PageRefused(404, "not_found")
-    context: dict[str, Any] = {"campaign": campaign, "cid": cid, "rows": None, "bad": None, "errors": {},
-                               "csv_text": "", "import_id": str(uuid.uuid4()), "tz": _tz(campaign),
-                               "names": await _unit_names(services), "notice": request.query_params.get("notice"),
-                               "created": request.query_params.get("created")}
-    status = 200
-    if request.method == "POST":
-        form = await request.form()
-        check_csrf(request, form, session)
-        upload = forms.uploaded_file(form)
-        if upload is None:
-            context["errors"] = {"file": "upload_missing"}
-            status = 422
-        else:
-            try:
-                csv_bytes = _as_csv(upload.filename, await upload.read())
-                rows, bad = await _checked_rows(services, who, cid, csv_bytes, "web-preview-" + context["import_id"])
-            except ImportRejected as exc:
-                context["errors"] = {"file": exc.message}
-                status = 422
-            else:
-                context.update(rows=rows, bad=bad, csv_text=csv_bytes.decode("utf-8-sig"))
-                status = 422 if bad or not rows else 200
-    return render(request, "import.html", context, found=found, status=status)
+    return await TARGET_IMPORT.page(request, cid)
 
 
 @router.post("/campaigns/{cid}/import/confirm")
 async def import_confirm(request: Request, cid: str) -> Response:
-    """Record the previewed rows: checked again (the campaign may have changed since),
-    then created by the JSON import's own code; the preview's id makes a second click a replay."""
-
-    found = await person(request)
-    who, session = found
-    form = await request.form()
-    check_csrf(request, form, session)
-    if who.role not in (Role.SECRETARIAT, Role.STANDING_COMMITTEE):
-        raise PageRefused(403, "forbidden")
-    services = get_services(request)
-    try:
-        import_id = str(uuid.UUID(str(form.get("import_id", ""))))
-        rows, bad = await _checked_rows(services, who, cid, str(form.get("csv_text", "")).encode(),
-                                        "web-import-" + import_id)
-    except (ValueError, ImportRejected):
-        raise PageRefused(422, "there_is_a_problem") from None
-    if bad or not rows:
-        raise PageRefused(422, "there_is_a_problem")
-    result = await _create_all(services, who, "web-import-" + import_id, cid, [p.row for p in rows])
-    return redirect(f"/campaigns/{cid}/targets?min_position={result['position']}&notice=imported&created={result['created']}")
+    """Record the previewed rows: checked again, then created; a second click is a replay."""
+    return await TARGET_IMPORT.confirm(request, cid)
