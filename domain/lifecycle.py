@@ -469,8 +469,6 @@ COMMANDS: dict[str, TargetCommand] = {c.name: c for c in (
 )}
 # The commands the cascade issues to a parent's workflow (as `system`).
 CASCADE_COMMANDS: dict[str, TargetCommand] = {c.name: c for c in (COMPLETE_BY_CHILDREN, REOPEN_BY_CHILD)}
-# What a hand-issued command on a parent with open children may not be (409).
-CLOSING_BY_HAND = frozenset({COMPLETE.name, CANCEL.name})
 
 
 def routed(commands: Mapping[str, TargetCommand] = COMMANDS) -> list[TargetCommand]:

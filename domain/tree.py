@@ -5,6 +5,10 @@ that a unit's target makes concrete. The parent must be a target of the same cam
 that is still open, and the parents must never form a cycle. The parent is fixed when
 the child is assigned, so a cycle can only be made by a target naming itself or by
 targets assigned together (an import) naming one another.
+
+A parent completes by itself when its last child does (the cascade: workflows/cascade.py
+sends it `complete_by_children`); by hand it may be neither completed nor cancelled while
+a child is open (`check_closing_by_hand`).
 """
 
 from __future__ import annotations
@@ -12,7 +16,11 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from thidua.domain.errors import BadInput
+from thidua.domain import lifecycle as lc
+from thidua.domain.errors import BadInput, InvalidTransition
+
+# The hand-issued commands that would close a parent under its open children.
+CLOSING_BY_HAND = frozenset({lc.COMPLETE.name, lc.CANCEL.name})
 
 
 def check_parent(parent: Any | None, campaign_id: str) -> None:
@@ -37,3 +45,12 @@ def check_no_cycle(parents: Mapping[str, str | None]) -> None:
                 raise BadInput("parent_id: the parents form a cycle", field="parent_id", target_id=start)
             seen.add(node)
             node = parents[node]
+
+
+def check_closing_by_hand(command: str, open_children: int) -> None:
+    """A person's `command` on a target with `open_children` open children: completing or
+    cancelling it is refused (409) until they are closed; then it completes by itself."""
+    if command in CLOSING_BY_HAND and open_children:
+        raise InvalidTransition(command, "open children",
+                                f"cannot {command} a target while {open_children} of its children "
+                                "are open: it completes by itself when its last child does")

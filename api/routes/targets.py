@@ -41,6 +41,7 @@ from thidua.api.problems import Problem, problem_responses
 from thidua.api.routes.campaigns import require_units
 from thidua.api.services import Services, command
 from thidua.domain import lifecycle as lc
+from thidua.domain import tree
 from thidua.domain.errors import InvalidTransition, NotAllowed, VersionConflict
 from thidua.domain.permissions import visible_target
 from thidua.projections import tree_queries
@@ -206,8 +207,8 @@ async def execute_command(services: Services, target: Any, command: lc.TargetCom
                           body: Any) -> dict[str, Any]:
     """One lifecycle command after the route's checks: the JSON route and the web pages both run this."""
     args = body.model_dump(exclude={"expected_version"})
-    if command.name in lc.CLOSING_BY_HAND:
-        await refuse_with_open_children(services, target, command)
+    if command.name in tree.CLOSING_BY_HAND:  # the rule is the domain's; the count, the rollups'
+        tree.check_closing_by_hand(command.name, await tree_queries.open_children(services.pool, str(target.id)))
     try:
         result = await services.gateway.command(
             str(target.id), command.name, actor, command_id, args, expected_version=body.expected_version,
@@ -222,16 +223,6 @@ async def execute_command(services: Services, target: Any, command: lc.TargetCom
             raise
         return stored
     return _result(result)
-
-
-async def refuse_with_open_children(services: Services, target: Any, command: lc.TargetCommand) -> None:
-    """A parent completes by itself when its last child does (thidua.workflows.cascade):
-    by hand it may be neither completed nor cancelled while a child is open (409)."""
-    open_children = await tree_queries.open_children(services.pool, str(target.id))
-    if open_children:
-        raise InvalidTransition(command.name, "open children",
-                                f"cannot {command.name} a target while {open_children} of its children "
-                                "are open: it completes by itself when its last child does")
 
 
 def add_command_route(router: APIRouter, command: lc.TargetCommand, body_model: type) -> None:

@@ -11,7 +11,8 @@ import pytest
 from thidua.domain import SYSTEM, BadInput, Decision
 from thidua.domain.campaign import Campaign
 from thidua.domain.commandlog import fingerprint
-from thidua.domain.tree import check_no_cycle, check_parent
+from thidua.domain.errors import InvalidTransition
+from thidua.domain.tree import check_closing_by_hand, check_no_cycle, check_parent
 from thidua.domain.values import DecisionCitation, ReportClass, Status
 from tests.unit.test_domain_builders import DEADLINE_AT, SECRETARIAT, Clock, assign, cmd, target_in
 
@@ -72,6 +73,16 @@ def test_a_parent_is_an_open_target_of_the_same_campaign_and_the_parents_form_no
     check_no_cycle({"a": "b", "b": "existing"})
     with pytest.raises(BadInput):
         check_no_cycle({"a": "b", "b": "c", "c": "a"})
+
+
+def test_by_hand_a_parent_is_neither_completed_nor_cancelled_while_a_child_is_open():
+    for command in ("complete", "cancel"):
+        with pytest.raises(InvalidTransition) as refused:
+            check_closing_by_hand(command, 2)
+        assert refused.value.state == "open children" and "2 of its children" in refused.value.message
+        check_closing_by_hand(command, 0)  # no child open (or no child at all): the usual rules apply
+    for command in ("report_progress", "extend_deadline", "reassign", "comment"):
+        check_closing_by_hand(command, 2)  # nothing else is the parent's children's business
 
 
 def test_a_parent_completed_by_its_children_is_late_when_a_child_was_and_reopens_by_a_child():
