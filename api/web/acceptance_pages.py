@@ -92,16 +92,7 @@ async def _history_context(request: Request, services: Any) -> dict[str, Any]:
     return {"recorded": request.query_params.get("recorded")}
 
 
+# `/campaigns/{cid}/history` and `/campaigns/{cid}/history/confirm`
 HISTORY_IMPORT = ImportFlow("history", "history.html", CAMPAIGN_COMMANDS["import_history"], _preview_history,
                             _record_history, _history_context)
-
-
-@router.api_route("/campaigns/{cid}/history", methods=["GET", "POST"])
-async def history_page(request: Request, cid: str) -> Response:
-    return await HISTORY_IMPORT.page(request, cid)
-
-
-@router.post("/campaigns/{cid}/history/confirm")
-async def history_confirm(request: Request, cid: str) -> Response:
-    """Record the previewed file: checked again (the targets may have moved since)."""
-    return await HISTORY_IMPORT.confirm(request, cid)
+HISTORY_IMPORT.add_routes(router)

@@ -22,7 +22,7 @@ from collections.abc import Awaitable, Callable, Collection
 from dataclasses import dataclass
 from typing import Any
 
-from fastapi import Request
+from fastapi import APIRouter, Request
 from fastapi.responses import Response
 
 from thidua.api.deps import get_services
@@ -56,6 +56,13 @@ class ImportFlow:
     preview: Preview
     record: Record
     context: Callable[[Request, Any], Awaitable[dict[str, Any]]] | None = None  # the page's own extras
+
+    def add_routes(self, router: APIRouter) -> None:
+        """GET/POST `/campaigns/{cid}/<segment>` (the page) and POST `.../confirm`."""
+        router.add_api_route(f"/campaigns/{{cid}}/{self.segment}", self.page, methods=["GET", "POST"],
+                             name=f"{self.segment}_page")
+        router.add_api_route(f"/campaigns/{{cid}}/{self.segment}/confirm", self.confirm, methods=["POST"],
+                             name=f"{self.segment}_confirm")
 
     def _may(self, who: Any) -> None:
         if who.role not in self.roles:

@@ -584,16 +584,7 @@ async def _import_context(request: Request, services: Any) -> dict[str, Any]:
     return {"names": await _unit_names(services)}
 
 
+# `/campaigns/{cid}/import` and `/campaigns/{cid}/import/confirm`
 TARGET_IMPORT = ImportFlow("import", "import.html", lc.ASSIGN.roles, _preview_targets, _record_targets,
                            _import_context)
-
-
-@router.api_route("/campaigns/{cid}/import", methods=["GET", "POST"])
-async def import_page(request: Request, cid: str) -> Response:
-    return await TARGET_IMPORT.page(request, cid)
-
-
-@router.post("/campaigns/{cid}/import/confirm")
-async def import_confirm(request: Request, cid: str) -> Response:
-    """Record the previewed rows: checked again, then created; a second click is a replay."""
-    return await TARGET_IMPORT.confirm(request, cid)
+TARGET_IMPORT.add_routes(router)
