@@ -24,7 +24,7 @@ from datetime import date, datetime, time
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from thidua.api.importing import DECISION_COLUMNS, ImportRejected
+from thidua.api.importing import DECISION_COLUMNS, ImportRejected, header_columns
 from thidua.domain import history
 from thidua.domain import lifecycle as lc
 from thidua.domain.errors import BadInput, NotFound, VersionConflict
@@ -67,14 +67,7 @@ def records(media_type: str, body: bytes) -> list[tuple[int, dict[str, str] | No
         header = next(table)[1]
     except StopIteration as exc:
         raise ImportRejected("the file is empty: a header row is required") from exc
-    columns = [c.strip() for c in header]
-    unknown = [c for c in columns if c not in REQUIRED_COLUMNS + OPTIONAL_COLUMNS]
-    missing = [c for c in REQUIRED_COLUMNS if c not in columns]
-    if unknown or missing or len(set(columns)) != len(columns):
-        parts = [f"missing column(s): {', '.join(missing)}"] if missing else []
-        parts += [f"unknown column(s): {', '.join(unknown[:20])}"] if unknown else []
-        parts += ["repeated column names"] if len(set(columns)) != len(columns) else []
-        raise ImportRejected("header row: " + "; ".join(parts), field="header")
+    columns = header_columns(header, REQUIRED_COLUMNS, OPTIONAL_COLUMNS)
     out = []
     for line, values in table:
         if not any(v.strip() for v in values):

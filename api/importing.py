@@ -81,6 +81,21 @@ class ImportRejected(Exception):
         self.field = field
 
 
+def header_columns(header: list[str], required: tuple[str, ...], optional: tuple[str, ...]) -> list[str]:
+    """The header row's column names; ImportRejected naming every missing, unknown or
+    repeated one (both imports read their files' headers so)."""
+    columns = [c.strip() for c in header]
+    unknown = [c for c in columns if c not in required + optional]
+    missing = [c for c in required if c not in columns]
+    repeated = len(set(columns)) != len(columns)
+    if unknown or missing or repeated:
+        parts = [f"missing column(s): {', '.join(missing)}"] if missing else []
+        parts += [f"unknown column(s): {', '.join(unknown[:20])}"] if unknown else []
+        parts += ["repeated column names"] if repeated else []
+        raise ImportRejected("header row: " + "; ".join(parts), field="header")
+    return columns
+
+
 def _errors_of(exc: ValidationError, prefix: str = "") -> list[dict[str, Any]]:
     result = []
     for err in exc.errors():
@@ -110,18 +125,7 @@ def parse_csv(body: bytes) -> list[ParsedRow]:
         raise ImportRejected("the file is empty: a header row is required") from exc
     except csv.Error as exc:
         raise ImportRejected(f"line 1: {exc}") from exc
-    columns = [c.strip() for c in header]
-    unknown = [c for c in columns if c not in REQUIRED_COLUMNS + OPTIONAL_COLUMNS]
-    missing = [c for c in REQUIRED_COLUMNS if c not in columns]
-    if unknown or missing or len(set(columns)) != len(columns):
-        parts = []
-        if missing:
-            parts.append("missing column(s): " + ", ".join(missing))
-        if unknown:
-            parts.append("unknown column(s): " + ", ".join(unknown[:20]))
-        if len(set(columns)) != len(columns):
-            parts.append("repeated column names")
-        raise ImportRejected("header row: " + "; ".join(parts), field="header")
+    columns = header_columns(header, REQUIRED_COLUMNS, OPTIONAL_COLUMNS)
     rows: list[ParsedRow] = []
     while True:
         line = reader.line_num + 1

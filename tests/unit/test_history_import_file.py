@@ -72,3 +72,15 @@ def test_a_file_without_the_required_columns_is_refused_as_a_whole():
     with pytest.raises(ImportRejected) as refused:
         read_rows("text/csv", b"key,action,who\nk,start,A\n", TZ)
     assert "when" in refused.value.message
+
+
+def test_both_imports_read_a_header_alike_naming_every_column_problem():
+    from thidua.api.importing import parse_csv
+
+    for read, header in ((lambda body: read_rows("text/csv", body, TZ), b"key,action,colour,key\n"),
+                         (parse_csv, b"key,unit_id,title,area,colour,key\n")):
+        with pytest.raises(ImportRejected) as refused:
+            read(header + b"x\n")
+        message = refused.value.message
+        assert refused.value.field == "header" and message.startswith("header row: missing column(s): ")
+        assert "unknown column(s): colour" in message and "repeated column names" in message
