@@ -1,10 +1,13 @@
-"""The secretariat's pages: import with a preview of every row's error before anything
-is recorded, then confirm; users: create with an activation link, revoke."""
+"""The secretariat's pages: import (CSV or XLSX) with a preview of every row's error before
+anything is recorded, then confirm; users: create with an activation link, revoke."""
 
 from __future__ import annotations
 
+import io
 from datetime import date, timedelta
 from typing import Any
+
+from openpyxl import Workbook
 
 from tests.browser.conftest import PASSWORD, Drive, check_accessibility, signed_in, unique
 
@@ -87,4 +90,26 @@ async def test_the_secretariat_creates_a_user_who_activates_and_is_revoked(brows
     answer = await their.goto("/audit")
     assert answer is not None and "/sign-in" in their.url  # their session ended with the revocation
     await newcomer.close()
+    await page.context.close()
+
+
+async def test_import_takes_an_xlsx_workbook_through_the_same_preview_and_confirm(browser: Any,
+                                                                                   drive: Drive) -> None:
+    key, unit = unique("xlsx"), drive.units["lien-bao"]
+    book = Workbook()
+    sheet = book.active
+    sheet.append(["key", "unit_id", "title", "area", "deadline", "points"])
+    sheet.append([key, unit, "Trồng cây xanh", "GPMB", date.today() + timedelta(days=100), 5])
+    data = io.BytesIO()
+    book.save(data)
+    page = await signed_in(browser, drive, drive.secretariat)
+    await page.goto(f"/campaigns/{drive.campaign}/import")
+    await page.set_input_files("#file", {"name": "934.xlsx", "buffer": data.getvalue(), "mimeType":
+                                         "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"})
+    await page.click("form[enctype] button[type=submit]")
+    assert "1 dòng hợp lệ" in await page.locator("main").inner_text()
+    await page.click("text=Xác nhận nhập 1 chỉ tiêu")  # the workbook itself goes back with the confirm
+    await page.wait_for_url("**/targets?*notice=imported*")
+    listed = await drive.secretariat.api.get(f"/v1/campaigns/{drive.campaign}/targets", params={"unit_id": unit})
+    assert any(t.get("key") == key for t in listed.json()["items"])
     await page.context.close()
