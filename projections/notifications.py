@@ -12,8 +12,8 @@ deliveries and send everything again.
 
 Channels: `inbox` rows are delivered when written; `email` rows (for recipients who
 chose the kind by e-mail: `thidua.domain.preferences`) and `webhook` rows (one per active
-webhook whose campaign and kinds match) wait in `pending` for the delivery workflow
-(thidua.workflows.webhook_workflow), which records attempts in `webhook_deliveries`.
+webhook whose campaign and kinds match) wait in `pending` for the delivery workflow of their
+batch (thidua.workflows.webhook_batch), which records attempts in `webhook_deliveries`.
 
 Recipients are resolved as of the event: the group keeps who held which role
 (`notification_recipients`, from the users' events) and the webhooks (`webhooks`,

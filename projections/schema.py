@@ -396,6 +396,8 @@ _DDL: dict[str, list[str]] = {
         )""",
         """CREATE INDEX IF NOT EXISTS notifications_inbox_idx
             ON {s}.notifications (recipient, position DESC, notification_id) WHERE channel = 'inbox'""",
+        # the batch a row was claimed into (thidua.workflows.webhook_dispatch)
+        "ALTER TABLE {s}.notifications ADD COLUMN IF NOT EXISTS batch_id uuid",
         """CREATE INDEX IF NOT EXISTS notifications_undispatched_idx
             ON {s}.notifications (position) WHERE channel <> 'inbox' AND dispatched_at IS NULL""",
         # the backlog and the failed ones (the API's /metrics, GET /v1/notifications/failed)

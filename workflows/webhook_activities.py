@@ -1,9 +1,11 @@
-"""The activities of WebhookDeliveryWorkflow: POST one outbox row to its webhook,
-signed as Standard Webhooks, and log the attempt; or mark the row failed.
+"""The activities of WebhookBatchWorkflow (a batch of outbox rows at once) and of the
+per-notification WebhookDeliveryWorkflow of earlier versions (kept for the workflows in
+flight): POST a row to its webhook, signed as Standard Webhooks, or mail it, and log the
+attempt; or mark the row failed.
 
-Each attempt is a row of `webhook_deliveries` (status code or error, outcome, when
-the next retry is due). The notification's stable id is the `webhook-id` header, so a
-receiver drops a repeated delivery (delivery is at least once: a worker that dies
+Each webhook attempt is a row of `webhook_deliveries` (status code or error, outcome,
+when the next retry is due). The notification's stable id is the `webhook-id` header, so
+a receiver drops a repeated delivery (delivery is at least once: a worker that dies
 after the POST and before recording it sends again).
 """
 
@@ -30,12 +32,19 @@ from thidua.domain.values import SYSTEM, Command
 from thidua.domain.webhook import Webhook, webhook_uuid
 from thidua.workflows import webhook_urls
 from thidua.workflows.mail import Mailer, digest_lines, escalation_age_line
+from thidua.workflows.webhook_batch import DELIVER_BATCH, GIVE_UP_BATCH, BatchAttempt, BatchOutcome
 from thidua.workflows.webhook_workflow import DELIVER, GIVE_UP, Delivery
 
 log = logging.getLogger("thidua.webhooks")
 
 TIMEOUT = httpx.Timeout(10.0, connect=5.0)
 MAX_INTERVAL = timedelta(hours=1)
+# Requests in flight: to one webhook (as many as a process's raw POSTs in the bench, N.*),
+# to the mail server, and in all. Per receiver, so a dead one holds its share only.
+PER_RECEIVER = 50
+MAIL_PER_SERVER = 8
+IN_ALL = 200
+HEARTBEAT_S = 1.0  # a batch's heartbeat, and how often it writes what it delivered so far
 
 
 def count(channel: str, outcome: str) -> None:
@@ -70,6 +79,8 @@ class WebhookActivities:
         self.allow_private = allow_private
         self._pool: asyncpg.Pool | None = None
         self._http: httpx.AsyncClient | None = None
+        self._receivers: dict[str, asyncio.Semaphore] = {}
+        self._all = asyncio.Semaphore(IN_ALL)
 
     async def _db(self) -> asyncpg.Pool:
         if self._pool is None:
@@ -78,7 +89,8 @@ class WebhookActivities:
 
     def _client(self) -> httpx.AsyncClient:
         if self._http is None:
-            self._http = httpx.AsyncClient(timeout=TIMEOUT, follow_redirects=False)
+            self._http = httpx.AsyncClient(timeout=TIMEOUT, follow_redirects=False, limits=httpx.Limits(
+                max_connections=IN_ALL, max_keepalive_connections=IN_ALL))
         return self._http
 
     async def close(self) -> None:
@@ -88,7 +100,7 @@ class WebhookActivities:
             await self._pool.close()
 
     def all(self) -> list[Any]:
-        return [self.deliver, self.give_up]
+        return [self.deliver_batch, self.give_up_batch, self.deliver, self.give_up]
 
     @activity.defn(name=DELIVER)
     async def deliver(self, delivery: Delivery) -> None:
@@ -237,3 +249,204 @@ class WebhookActivities:
                 "WHERE notification_id = $1)", nid)
         if channel is not None:
             count(channel, "failed")
+
+    # ------------------------------------------------------------------ batches (WebhookBatchWorkflow)
+    def _limit(self, key: str) -> asyncio.Semaphore:
+        """Requests in flight to one receiver (a webhook, or the mail server), across batches:
+        a dead receiver holds its own share only, the others' rows go on."""
+        slots = self._receivers.get(key)
+        if slots is None:
+            slots = self._receivers[key] = asyncio.Semaphore(MAIL_PER_SERVER if key == EMAIL else PER_RECEIVER)
+        return slots
+
+    @activity.defn(name=DELIVER_BATCH)
+    async def deliver_batch(self, batch: BatchAttempt) -> BatchOutcome:
+        """Every row of the batch still pending, at once; each attempt logged. Answers the
+        rows to try again (the workflow waits, then calls this again with them)."""
+        pool = await self._db()
+        rows = await pool.fetch(
+            "SELECT n.*, w.url, w.active, s.secret FROM notifications n "
+            "LEFT JOIN LATERAL (SELECT url, active FROM webhooks WHERE webhook_id = n.recipient "
+            "ORDER BY position DESC LIMIT 1) w ON n.channel = 'webhook' "
+            "LEFT JOIN webhook_secrets s ON n.channel = 'webhook' AND s.webhook_id = n.recipient "
+            "WHERE n.notification_id = ANY($1::uuid[]) AND n.status = 'pending'",
+            [UUID(i) for i in batch.notification_ids])
+        record = _Record(batch.attempt)
+        refusals: dict[str, asyncio.Task[str | None]] = {}  # per URL, once per try
+        gone: dict[str, asyncio.Task[None]] = {}
+
+        async def one(row: Any) -> None:
+            if row["channel"] == EMAIL:
+                async with self._limit(EMAIL), self._all:
+                    await self._mail_one(row, batch, record)
+                return
+            await self._post_one(row, batch, record, refusals, gone)
+
+        async def keep_alive(done: asyncio.Event) -> None:
+            # a worker that died mid-batch is noticed by the missing heartbeat; what was
+            # delivered so far is written on the way, not only at the end
+            while not done.is_set():
+                try:
+                    await asyncio.wait_for(done.wait(), HEARTBEAT_S)
+                except TimeoutError:
+                    activity.heartbeat()
+                    await record.flush(pool)
+
+        done = asyncio.Event()
+        beat = asyncio.create_task(keep_alive(done))
+        try:
+            await asyncio.gather(*(one(r) for r in rows))
+            await asyncio.gather(*gone.values())
+        finally:  # what was delivered is written even when the try fails (it is then retried)
+            done.set()
+            await beat  # never cut in the middle of a write
+            await record.flush(pool)
+        return BatchOutcome(retry=record.retry, delivered=record.delivered_count, failed=record.failed_count)
+
+    async def _post_one(self, row: Any, batch: BatchAttempt, record: "_Record",
+                        refusals: dict[str, asyncio.Task[str | None]], gone: dict[str, asyncio.Task[None]]) -> None:
+        nid = row["notification_id"]
+        hook = row["recipient"]
+        refused = None
+        if row["url"] is None:
+            refused = "the webhook is not known"
+        elif row["secret"] is None:  # registered before its secret was stored: cannot sign
+            refused = "the webhook has no secret"
+        elif not row["active"]:
+            refused = "the webhook is disabled"
+        else:
+            check = refusals.get(row["url"])
+            if check is None:
+                check = refusals[row["url"]] = asyncio.create_task(
+                    asyncio.to_thread(webhook_urls.refusal, row["url"], allow_private=self.allow_private))
+            refused = await check
+        if refused is not None:
+            count(WEBHOOK, "refused")
+            record.fail(row, None, refused, "failed")
+            return
+        body = json.dumps(payload_of(row), ensure_ascii=False, separators=(",", ":"))
+        status, error = None, None
+        async with self._limit(hook), self._all:
+            try:
+                now = datetime.now(timezone.utc)
+                response = await self._client().post(row["url"], content=body.encode(),
+                                                     headers=signed_headers(row["secret"], str(nid), body, now))
+                status = response.status_code
+            except httpx.HTTPError as exc:
+                error = f"{type(exc).__name__}: {exc}"[:500]
+        if status is not None and 200 <= status < 300:
+            count(WEBHOOK, "delivered")
+            record.deliver(row, status)
+        elif status == 410:
+            count(WEBHOOK, "gone")
+            record.fail(row, status, None, "gone")
+            if hook not in gone:
+                gone[hook] = asyncio.create_task(asyncio.to_thread(self._disable, hook, f"410 Gone answered to {nid}"))
+        else:
+            count(WEBHOOK, "retry")
+            record.again(row, status, error, _next_try(batch))
+
+    async def _mail_one(self, note: Any, batch: BatchAttempt, record: "_Record") -> None:
+        if self.mail is None:
+            count(EMAIL, "refused")
+            record.fail(note, None, "no SMTP server is configured (THIDUA_SMTP_URL)", "failed")
+            return
+        address = await (await self._db()).fetchval(
+            "SELECT email FROM notification_preferences WHERE user_id = $1 ORDER BY position DESC LIMIT 1",
+            note["recipient"])
+        if not address:
+            count(EMAIL, "refused")
+            record.fail(note, None, "the person has no e-mail address any more", "failed")
+            return
+        try:
+            lines = await asyncio.to_thread(self._lines, note)
+            await self.mail.send(address, note, lines)
+        except (OSError, aiosmtplib.SMTPException) as exc:
+            count(EMAIL, "retry")
+            record.again(note, None, f"the mail server refused it: {exc}"[:500], _next_try(batch))
+            return
+        count(EMAIL, "delivered")
+        record.deliver(note, None)
+
+    @activity.defn(name=GIVE_UP_BATCH)
+    async def give_up_batch(self, notification_ids: list[str]) -> None:
+        """The window ended: the rows still pending are failed; their last attempt expected
+        a retry that no longer comes."""
+        pool = await self._db()
+        ids = [UUID(i) for i in notification_ids]
+        async with pool.acquire() as conn, conn.transaction():
+            channels = await conn.fetch("UPDATE notifications SET status = 'failed' WHERE notification_id = ANY($1) "
+                                        "AND status = 'pending' RETURNING channel", ids)  # once, even when retried
+            await conn.execute(
+                "UPDATE webhook_deliveries d SET outcome = 'failed', next_retry_at = NULL WHERE "
+                "d.notification_id = ANY($1) AND d.outcome = 'retrying' AND d.attempt = (SELECT max(attempt) "
+                "FROM webhook_deliveries l WHERE l.notification_id = d.notification_id)", ids)
+        for r in channels:
+            count(r["channel"], "failed")
+
+
+def _next_try(batch: BatchAttempt) -> datetime | None:
+    """When the workflow tries the row again (it waits `retry_in_ms` after this try ends),
+    or None when that is past the window (it gives up instead)."""
+    at = datetime.now(timezone.utc) + timedelta(milliseconds=batch.retry_in_ms)
+    return at if at.timestamp() <= batch.window_ends_at else None
+
+
+class _Record:
+    """One try's outcomes, written in bulk (by the heartbeat on the way, and at the end):
+    the delivery log of webhooks, each row's status and attempts."""
+
+    def __init__(self, attempt: int) -> None:
+        self.attempt = attempt
+        self.log: list[tuple[Any, ...]] = []
+        self.delivered: list[UUID] = []
+        self.retrying: list[UUID] = []
+        self.failed: list[UUID] = []
+        self.retry: list[str] = []
+        self.delivered_count = self.failed_count = 0
+
+    def deliver(self, row: Any, status: int | None) -> None:
+        self.delivered_count += 1
+        self.delivered.append(row["notification_id"])
+        self._log(row, status, None, "delivered", None)
+
+    def fail(self, row: Any, status: int | None, error: str | None, outcome: str) -> None:
+        self.failed_count += 1
+        self.failed.append(row["notification_id"])
+        self._log(row, status, error, outcome, None)
+
+    def again(self, row: Any, status: int | None, error: str | None, next_at: datetime | None) -> None:
+        self.retry.append(str(row["notification_id"]))
+        self.retrying.append(row["notification_id"])
+        self._log(row, status, error, "retrying" if next_at else "failed", next_at)
+
+    def _log(self, row: Any, status: int | None, error: str | None, outcome: str, next_at: datetime | None) -> None:
+        if row["channel"] == WEBHOOK:  # e-mails keep their attempts on the row only
+            self.log.append((row["notification_id"], self.attempt, row["recipient"], status, error, outcome, next_at))
+
+    async def flush(self, pool: asyncpg.Pool) -> None:
+        log, delivered, retrying, failed = self.log, self.delivered, self.retrying, self.failed
+        if not (log or delivered or retrying or failed):
+            return
+        self.log, self.delivered, self.retrying, self.failed = [], [], [], []
+        async with pool.acquire() as conn, conn.transaction():
+            if log:
+                await conn.execute(
+                    "INSERT INTO webhook_deliveries (notification_id, attempt, webhook_id, attempted_at, status_code, "
+                    "error, outcome, next_retry_at) SELECT l.n, l.a, l.w, now(), l.s, l.e, l.o, l.t FROM "
+                    "unnest($1::uuid[], $2::int[], $3::text[], $4::int[], $5::text[], $6::text[], $7::timestamptz[]) "
+                    "AS l(n, a, w, s, e, o, t) ON CONFLICT (notification_id, attempt) DO UPDATE SET "
+                    "attempted_at = now(), status_code = excluded.status_code, error = excluded.error, "
+                    "outcome = excluded.outcome, next_retry_at = excluded.next_retry_at",
+                    *[list(c) for c in zip(*log)])
+            if delivered:
+                await conn.execute("UPDATE notifications SET status = 'delivered', delivered_at = now(), attempts = $2 "
+                                   "WHERE notification_id = ANY($1)", delivered, self.attempt)
+            if retrying:
+                await conn.execute("UPDATE notifications SET attempts = $2 WHERE notification_id = ANY($1)",
+                                   retrying, self.attempt)
+            if failed:
+                for r in await conn.fetch("UPDATE notifications SET status = 'failed', attempts = $2 "
+                                          "WHERE notification_id = ANY($1) AND status = 'pending' RETURNING channel",
+                                          failed, self.attempt):
+                    count(r["channel"], "failed")

@@ -1,11 +1,15 @@
-"""Hands each webhook and e-mail row of the outbox to its own WebhookDeliveryWorkflow.
+"""Hands the outbox's webhook and e-mail rows to Temporal, a batch per workflow
+(thidua.workflows.webhook_batch.WebhookBatchWorkflow).
 
 Runs beside the worker (`thidua worker`). Woken by the outbox projection's NOTIFY
-(`thidua.projections.notifications.OUTBOX_CHANNEL`) and by a poll. For each row not yet
-dispatched it starts a workflow whose id is the row's id, then marks the row
-dispatched (a batch's starts side by side); after a crash between the two the start is
-repeated and Temporal answers "already started", so each row gets one workflow. Nothing
-here waits for a receiver.
+(`thidua.projections.notifications.OUTBOX_CHANNEL`) and by a poll. It claims up to
+`BATCH_SIZE` rows not yet dispatched by writing the batch's id (its first row's id) on
+them, in one statement (`FOR UPDATE SKIP LOCKED`: two dispatchers never claim a row
+twice); then starts one workflow per claimed batch, whose id is the batch's, and marks
+its rows dispatched. After a crash between the start and the mark, the batch's rows are
+still claimed and undispatched: the same start is repeated with the same rows and
+Temporal answers "already started", so each row is in one workflow. Nothing here waits
+for a receiver.
 """
 
 from __future__ import annotations
@@ -21,14 +25,16 @@ from temporalio.exceptions import WorkflowAlreadyStartedError
 
 from thidua.projections.notifications import OUTBOX_CHANNEL
 from thidua.workflows.listening import Listener
-from thidua.workflows.webhook_workflow import Delivery, WebhookDeliveryWorkflow, webhooks_queue
+from thidua.workflows.webhook_batch import BATCH_SIZE, Batch, WebhookBatchWorkflow, batch_workflow_id
+from thidua.workflows.webhook_workflow import webhooks_queue
 
 log = logging.getLogger("thidua.webhooks")
 
-DISPATCH_CONCURRENCY = 32  # workflow starts in flight at once
+DISPATCH_CONCURRENCY = 8  # workflow starts in flight at once
 
 
 def workflow_id(notification_id: Any) -> str:
+    """The id of the per-notification workflow of earlier versions (WebhookDeliveryWorkflow)."""
     return f"webhook-{notification_id}"
 
 
@@ -37,38 +43,46 @@ class Dispatcher(Listener):
     what = "webhook dispatch"
 
     def __init__(self, client: Client, dsn: str, task_queue: str, *, poll_interval: float = 2.0,
-                 initial_interval_ms: int = 1000, window_s: int = 86_400) -> None:
+                 initial_interval_ms: int = 1000, window_s: int = 86_400, batch_size: int = BATCH_SIZE) -> None:
         super().__init__(dsn, poll_interval, log)
         self.client = client
         self.queue = webhooks_queue(task_queue)
         self.plan = (initial_interval_ms, window_s)
+        self.batch_size = batch_size
 
     async def dispatch_once(self, conn: asyncpg.Connection) -> int:
-        rows = await conn.fetch(
-            "SELECT notification_id FROM notifications WHERE channel <> 'inbox' AND dispatched_at IS NULL "
-            "ORDER BY position LIMIT 200")
-        # Started side by side (one start is a round trip to Temporal: one after the other
-        # they were the whole delivery path's bottleneck); the rows whose start failed stay
-        # undispatched and are tried again, and a repeated start is "already started".
+        claimed = await conn.fetchval(
+            "WITH claim AS (SELECT notification_id, position FROM notifications WHERE channel <> 'inbox' "
+            "AND dispatched_at IS NULL AND batch_id IS NULL ORDER BY position, notification_id LIMIT $1 "
+            "FOR UPDATE SKIP LOCKED), "
+            "first AS (SELECT notification_id FROM claim ORDER BY position, notification_id LIMIT 1), "
+            "done AS (UPDATE notifications n SET batch_id = (SELECT notification_id FROM first) FROM claim "
+            "WHERE n.notification_id = claim.notification_id RETURNING 1) SELECT count(*) FROM done",
+            self.batch_size)
+        # this batch, and any a crash left claimed but not marked
+        batches = await conn.fetch(
+            "SELECT batch_id, array_agg(notification_id::text ORDER BY position, notification_id) AS ids "
+            "FROM notifications WHERE channel <> 'inbox' AND dispatched_at IS NULL AND batch_id IS NOT NULL "
+            "GROUP BY batch_id")
         slots = asyncio.Semaphore(DISPATCH_CONCURRENCY)
 
-        async def start(nid: Any) -> Any:
+        async def start(batch_id: Any, ids: list[str]) -> Any:
             async with slots:
                 try:
                     await self.client.start_workflow(
-                        WebhookDeliveryWorkflow.run, Delivery(str(nid), *self.plan), id=workflow_id(nid),
+                        WebhookBatchWorkflow.run, Batch(ids, *self.plan), id=batch_workflow_id(batch_id),
                         task_queue=self.queue, id_reuse_policy=WorkflowIDReusePolicy.REJECT_DUPLICATE,
-                        id_conflict_policy=WorkflowIDConflictPolicy.FAIL)
+                        id_conflict_policy=WorkflowIDConflictPolicy.FAIL, request_eager_start=True)
                 except WorkflowAlreadyStartedError:
-                    pass  # started before a crash: that workflow delivers it
-            return nid
+                    pass  # started before a crash: that workflow delivers them
+            return batch_id
 
-        outcomes = await asyncio.gather(*(start(r["notification_id"]) for r in rows), return_exceptions=True)
+        outcomes = await asyncio.gather(*(start(b["batch_id"], b["ids"]) for b in batches), return_exceptions=True)
         started = [o for o in outcomes if not isinstance(o, BaseException)]
         if started:
-            await conn.execute("UPDATE notifications SET dispatched_at = now() WHERE notification_id = ANY($1::uuid[])",
-                               started)
+            await conn.execute("UPDATE notifications SET dispatched_at = now() WHERE channel <> 'inbox' AND batch_id = ANY($1::uuid[]) "
+                               "AND dispatched_at IS NULL", started)
         failed = next((o for o in outcomes if isinstance(o, BaseException)), None)
         if failed is not None:
             raise failed
-        return len(rows)
+        return int(claimed)

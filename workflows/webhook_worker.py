@@ -1,6 +1,7 @@
 """Webhook and e-mail delivery beside the worker: a Temporal worker on the webhooks' own task
-queue (WebhookDeliveryWorkflow and its async activities) and the outbox dispatcher
-that starts one workflow per webhook row; and the daily digest (DailyDigestWorkflow, its
+queue (WebhookBatchWorkflow and its async activities; WebhookDeliveryWorkflow, one per row,
+for the workflows of earlier versions still in flight) and the outbox dispatcher that starts
+one workflow per batch of webhook and e-mail rows; and the daily digest (DailyDigestWorkflow, its
 activity, and the per-campaign schedules kept by thidua.workflows.digest_schedules). Its own queue and slots: receivers that are
 slow or dead hold delivery slots only, never the targets' commands."""
 
@@ -21,9 +22,12 @@ from thidua.workflows.client import TargetGateway
 from thidua.workflows.mail import Mailer
 from thidua.workflows.webhook_activities import WebhookActivities
 from thidua.workflows.webhook_dispatch import Dispatcher
+from thidua.workflows.webhook_batch import WebhookBatchWorkflow
 from thidua.workflows.webhook_workflow import WebhookDeliveryWorkflow, webhooks_queue
 
-MAX_CONCURRENT_DELIVERIES = 50  # async activities: waiting on receivers costs no thread
+# Async activities (waiting on receivers costs no thread): batches, each with its own
+# requests bounded per receiver and in all (thidua.workflows.webhook_activities).
+MAX_CONCURRENT_DELIVERIES = 50
 
 
 class WebhookService:
@@ -35,7 +39,7 @@ class WebhookService:
         self.digests = DigestActivities(dsn, app)
         extra = {"workflow_runner": workflow_runner} if workflow_runner is not None else {}
         self.worker = Worker(client, task_queue=webhooks_queue(task_queue),
-                             workflows=[WebhookDeliveryWorkflow, DailyDigestWorkflow],
+                             workflows=[WebhookBatchWorkflow, WebhookDeliveryWorkflow, DailyDigestWorkflow],
                              activities=[*self.activities.all(), *self.digests.all()],
                              max_concurrent_activities=MAX_CONCURRENT_DELIVERIES, **extra)
         self.dispatcher = Dispatcher(client, dsn, task_queue, poll_interval=poll_interval,
