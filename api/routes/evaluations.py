@@ -104,9 +104,9 @@ async def create_evaluation(cid: CampaignId, body: EvaluationCreate, user: MayCr
             evaluation = load_round(services, body.id)
         except NotFound:
             return None
-        if evaluation.version_of_command(ctx.command_id) != 1:
+        if evaluation.created_by != ctx.command_id:
             raise InvalidTransition("create_evaluation", "exists", f"evaluation {body.id!r} already exists")
-        return _answer_for(evaluation.to_state(), services.domain_app.position_of(evaluation.id, 1) or 0)
+        return _answer_for(evaluation.to_state(), services.domain_app.position_of_command(evaluation, ctx.command_id))
 
     async def act() -> dict[str, Any]:
         found = await services.in_thread(existing)
