@@ -101,7 +101,7 @@ def _concerns(row: Any, unit_id: str) -> bool:
     if row["event_type"] in ("SelfAssessed", "Reviewed"):
         return bool(_loads(row["changes"]).get("unit_id") == unit_id)
     if row["event_type"] == "TargetsFrozen":
-        return any(part.get("unit_id") == unit_id for part in _loads(row["changes"]).get("units") or ())
+        return any(group.get("unit_id") == unit_id for group in _loads(row["changes"]).get("groups") or ())
     return True
 
 

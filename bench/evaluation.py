@@ -136,7 +136,8 @@ def _time_record(database_url: str, campaign_id: str, at: Any, frozen: Any, repe
         with recorder.datastore.transaction(commit=False) as curs:  # type: ignore[attr-defined]
             curs.execute(f"SELECT count(*), sum(length(state)) FROM {recorder.events_table_name} "  # type: ignore[attr-defined]
                          "WHERE originator_id = %s", (evaluation_uuid(ids[-1]),))
-            count, size = curs.fetchone()
+            row = curs.fetchone()
+            count, size = row.values() if isinstance(row, dict) else row
     finally:
         app.close()
     return {"ids": ids, "record_ms": round(statistics.median(times), 2), "record_events": int(count),

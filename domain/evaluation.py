@@ -103,9 +103,15 @@ class FrozenUnit:
                 "max_score": str(self.max_score), "overdue": self.overdue, "late": self.late,
                 "completion_rate": str(self.completion_rate)}
 
-    def targets(self) -> dict[str, list[str]]:
-        """Each target's [points, system score] (what TargetsFrozen events carry)."""
-        return {t: [str(p), str(self.target_scores.get(t, ZERO))] for t, p in sorted(self.target_points.items())}
+    def target_groups(self) -> list[dict[str, Any]]:
+        """The unit's targets grouped by the same points and system score (what
+        TargetsFrozen events carry): `[{unit_id, points, score, target_ids}]`."""
+        groups: dict[tuple[Decimal, Decimal], list[str]] = {}
+        scores = self.target_scores
+        for target_id, points in sorted(self.target_points.items()):
+            groups.setdefault((points, scores.get(target_id, ZERO)), []).append(target_id)
+        return [{"unit_id": self.unit_id, "points": str(p), "score": str(s), "target_ids": ids}
+                for (p, s), ids in sorted(groups.items())]
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> FrozenUnit:
@@ -130,21 +136,22 @@ class ClusterLeads:
 
 
 def target_chunks(units: Iterable[FrozenUnit], size: int = FROZEN_CHUNK_TARGETS) -> list[list[dict[str, Any]]]:
-    """The units' targets as the payloads of TargetsFrozen events: lists of
-    `{unit_id, targets: {target id: [points, score]}}` of at most `size` targets in all
-    (a unit with more is split over several)."""
+    """The units' targets as the payloads of TargetsFrozen events: lists of groups
+    `{unit_id, points, score, target_ids}` of at most `size` targets in all (a group with
+    more is split over several)."""
     chunks: list[list[dict[str, Any]]] = []
     chunk: list[dict[str, Any]] = []
     room = size
     for unit in units:
-        pairs = list(unit.targets().items())
-        while pairs:
-            taken, pairs = pairs[:room], pairs[room:]
-            chunk.append({"unit_id": unit.unit_id, "targets": dict(taken)})
-            room -= len(taken)
-            if room == 0:
-                chunks.append(chunk)
-                chunk, room = [], size
+        for group in unit.target_groups():
+            ids = group["target_ids"]
+            while ids:
+                taken, ids = ids[:room], ids[room:]
+                chunk.append({**group, "target_ids": taken})
+                room -= len(taken)
+                if room == 0:
+                    chunks.append(chunk)
+                    chunk, room = [], size
     if chunk:
         chunks.append(chunk)
     return chunks
@@ -240,7 +247,7 @@ class Evaluation(CommandLog, Aggregate):
         meta = event_meta(cmd, fingerprint("create_evaluation", **payload))
         evaluation = cls(**payload, **meta)
         for chunk in target_chunks(ordered):
-            evaluation._targets_frozen(units=chunk, **meta)
+            evaluation._targets_frozen(groups=chunk, **meta)
         return evaluation
 
     @event("Created")
@@ -276,17 +283,17 @@ class Evaluation(CommandLog, Aggregate):
         self._remember(command_id, fingerprint, occurred_at, actor, 1)
 
     @event("TargetsFrozen")
-    def _targets_frozen(self, units: list[dict[str, Any]], actor: Actor, occurred_at: datetime, command_id: str,
+    def _targets_frozen(self, groups: list[dict[str, Any]], actor: Actor, occurred_at: datetime, command_id: str,
                         fingerprint: str) -> None:
         """Part of the round's creation (the same save): the points and system score of
-        some units' targets as of the period's end."""
+        groups of targets as of the period's end."""
         changed = dict(self.units)
-        for part in units:
-            unit = changed[part["unit_id"]]
-            targets = part["targets"]
-            changed[part["unit_id"]] = {
-                **unit, "target_points": {**unit["target_points"], **{t: ps[0] for t, ps in targets.items()}},
-                "target_scores": {**unit["target_scores"], **{t: ps[1] for t, ps in targets.items()}}}
+        for group in groups:
+            unit = changed[group["unit_id"]]
+            ids = group["target_ids"]
+            changed[group["unit_id"]] = {
+                **unit, "target_points": {**unit["target_points"], **dict.fromkeys(ids, group["points"])},
+                "target_scores": {**unit["target_scores"], **dict.fromkeys(ids, group["score"])}}
         self.units = changed
         # The creating command's answer is the round with all its targets.
         self._remember(command_id, fingerprint, occurred_at, actor, self.version + 1)

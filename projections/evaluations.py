@@ -86,7 +86,7 @@ class EvaluationsProjection:
             if step.event_type == "Created":
                 units.update(dict.fromkeys(step.aggregate.units, step.position))
             elif step.event_type == "TargetsFrozen":
-                units.update(dict.fromkeys((part["unit_id"] for part in step.event.units), step.position))
+                units.update(dict.fromkeys((group["unit_id"] for group in step.event.groups), step.position))
             elif step.event_type in _UNIT_EVENTS:
                 units[step.event.unit_id] = step.position
         rounds, unit_rows, awards = [], [], []

@@ -160,7 +160,7 @@ def test_a_big_round_is_one_save_of_a_created_event_and_chunks_of_its_targets():
     events = evaluation.collect_events()
     assert [type(e).__name__ for e in events] == ["Created", "TargetsFrozen", "TargetsFrozen", "TargetsFrozen"]
     assert all("target_points" not in u for u in events[0].units)  # the Created event carries no targets
-    sizes = [sum(len(part["targets"]) for part in e.units) for e in events[1:]]
+    sizes = [sum(len(group["target_ids"]) for group in e.groups) for e in events[1:]]
     assert sizes == [FROZEN_CHUNK_TARGETS, FROZEN_CHUNK_TARGETS, 4_100 - 2 * FROZEN_CHUNK_TARGETS]
     # Every target is frozen once, with its points and system score, whatever the chunks.
     assert evaluation.frozen("ngo-quyen").target_points == big.target_points
@@ -175,12 +175,16 @@ def test_a_big_round_is_one_save_of_a_created_event_and_chunks_of_its_targets():
                                items=[{"target_id": "ngo-quyen-t02499", "score": 11}])
 
 
-def test_chunks_split_units_and_keep_every_target():
-    units = [FrozenUnit(u, "cum-1", D(0), D(0), many_targets(u, n)) for u, n in (("a", 3), ("b", 0), ("c", 4))]
+def test_chunks_group_targets_by_points_and_score_and_split_big_groups():
+    units = [FrozenUnit("a", "cum-1", D(0), D(0), many_targets("a", 3), {"a-t00001": D(5)}),
+             FrozenUnit("b", "cum-1", D(0), D(0), {}),
+             FrozenUnit("c", "cum-1", D(0), D(0), many_targets("c", 4, "2.5"), dict.fromkeys(many_targets("c", 4), D(1)))]
     chunks = target_chunks(units, size=2)
-    assert [[(p["unit_id"], sorted(p["targets"])) for p in chunk] for chunk in chunks] == [
-        [("a", ["a-t00000", "a-t00001"])], [("a", ["a-t00002"]), ("c", ["c-t00000"])],
-        [("c", ["c-t00001", "c-t00002"])], [("c", ["c-t00003"])]]
+    assert [[(g["unit_id"], g["points"], g["score"], g["target_ids"]) for g in chunk] for chunk in chunks] == [
+        [("a", "10", "0", ["a-t00000", "a-t00002"])],
+        [("a", "10", "5", ["a-t00001"]), ("c", "2.5", "1", ["c-t00000"])],
+        [("c", "2.5", "1", ["c-t00001", "c-t00002"])],
+        [("c", "2.5", "1", ["c-t00003"])]]
 
 
 def test_a_round_stored_with_its_targets_in_the_created_event_still_loads():
