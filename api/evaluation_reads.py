@@ -64,7 +64,8 @@ def export_rows(body: dict[str, Any]) -> tuple[list[str], list[list[Any]]]:
     awards: dict[str, list[str]] = {}
     for award in body["awards"]:
         if award["kind"] == "collective":
-            text = award["form_name"] + (" (đã thu hồi)" if award["revoked"] else "")
+            revoked = award["revoked"]
+            text = award["form_name"] + (f" (đã thu hồi: {revoked['reason']})" if revoked else "")
             awards.setdefault(award["unit_id"], []).append(text)
     rows = []
     for unit in body["units"]:
@@ -94,6 +95,16 @@ def _digests(changes: Any) -> list[str]:
     return found
 
 
+def _concerns(row: Any, unit_id: str) -> bool:
+    """Whether a round's event belongs in a unit's trail: the round's own events, the unit's
+    self-assessment and review, and the TargetsFrozen events carrying its targets."""
+    if row["event_type"] in ("SelfAssessed", "Reviewed"):
+        return bool(_loads(row["changes"]).get("unit_id") == unit_id)
+    if row["event_type"] == "TargetsFrozen":
+        return any(group.get("unit_id") == unit_id for group in _loads(row["changes"]).get("groups") or ())
+    return True
+
+
 async def award_trail(pool: Any, award_id: str) -> dict[str, Any] | None:
     """The award, its unit's scores in the round, the round's events (who assessed,
     reviewed, proposed, approved, revoked) and each target's events up to the round's
@@ -108,9 +119,7 @@ async def award_trail(pool: Any, award_id: str) -> dict[str, Any] | None:
         "SELECT position, event_type, occurred_at, actor_id, changes FROM public.audit_log "
         "WHERE originator_id = $1 ORDER BY position", evaluation_uuid(evaluation_id))
     frozen_at = round_rows[0]["position"] if round_rows else 0
-    relevant = {"SelfAssessed", "Reviewed"}
-    round_events = [_event(r) for r in round_rows
-                    if r["event_type"] not in relevant or _loads(r["changes"]).get("unit_id") == unit["unit_id"]]
+    round_events = [_event(r) for r in round_rows if _concerns(r, unit["unit_id"])]
     target_ids = [i["target_id"] for i in unit["items"]]
     rows = await pool.fetch(
         "SELECT target_id::text AS target_id, position, event_type, occurred_at, actor_id, changes "

@@ -8,7 +8,12 @@ same instant and the same read models:
 - `freeze_ms`: what a round freezes (projections.evaluation_freeze.freeze_round: the same
   boards plus each target's points and system score then);
 and returns both with their ratio (the goal: freeze <= 1.5 x as_of). Each is the median of
-`repeats` runs after one warm-up.
+`repeats` runs after one warm-up. Beside them (in the figures' detail) what recording the
+frozen round costs: `record_ms`, building the Evaluation aggregate from the frozen units and
+saving its events through the domain application (encoding, the audit chain, the insert),
+median of `repeats` rounds; `record_bytes`, the size of one round's stored events; and
+`project_ms`, the projector catching up on those rounds, per round (standalone runs only:
+in a run of the whole stack its own projector does it).
 
     .venv/bin/python -m bench.evaluation [--units 100 --targets 5000] [--repeats 5]
     .venv/bin/python -m bench.evaluation --units 3321 --targets 170000   # every commune of the country
@@ -23,17 +28,20 @@ import asyncio
 import json
 import statistics
 import time
+import uuid
+from datetime import datetime, timedelta, timezone
 from pathlib import Path
 from typing import Any
 
 import asyncpg
 
-from bench.corpus import build
+from bench.corpus import SECRETARIAT, build
 from bench.services import fresh_database, postgres_server, work_directory
 from bench.spec import ALL, Goal, Spec
-from thidua.dburl import asyncpg_dsn
+from thidua.dburl import asyncpg_dsn, eventsourcing_env
 from thidua.domain.application import new_application
-from thidua.dburl import eventsourcing_env
+from thidua.domain.evaluation import Evaluation, evaluation_uuid
+from thidua.domain.values import Command
 from thidua.projections import queries
 from thidua.projections.evaluation_freeze import freeze_round
 from thidua.projections.projector import Projector
@@ -55,7 +63,8 @@ async def measure(ctx: Any) -> None:
     if corpus is None:
         raise RuntimeError("the run wrote no corpus to freeze a round of")
     figures = await time_freeze(ctx.database_url, corpus.campaign_id, corpus.last_at or corpus.middle)
-    detail = {k: figures[k] for k in ("frozen_units", "frozen_targets", "as_of", "repeats")}
+    detail = {k: figures[k] for k in ("frozen_units", "frozen_targets", "as_of", "repeats", "record_ms",
+                                      "record_bytes", "record_events", "project_ms")}
     ctx.run.results.put("V.as_of_ms", figures["as_of_ms"], **detail)
     ctx.run.results.put("V.freeze_ms", figures["freeze_ms"], **detail)
 
@@ -80,11 +89,13 @@ async def measure_freeze(database_url: str, *, units: int = 100, targets: int = 
     projector = Projector(database_url)
     await projector.catch_up()
     await projector.close()
-    figures = await time_freeze(database_url, campaign_id, corpus.last_at or corpus.middle, repeats)
+    figures = await time_freeze(database_url, campaign_id, corpus.last_at or corpus.middle, repeats,
+                                own_projector=True)
     return {"units": units, "targets": targets, **figures, "goal_ratio": 1.5}
 
 
-async def time_freeze(database_url: str, campaign_id: str, at: Any, repeats: int = 5) -> dict[str, Any]:
+async def time_freeze(database_url: str, campaign_id: str, at: Any, repeats: int = 5, *,
+                      own_projector: bool = False) -> dict[str, Any]:
     """Median ms of the as_of scoreboard and of freezing the round, on projected read models."""
     pool = await asyncpg.create_pool(asyncpg_dsn(database_url), min_size=1, max_size=2)
     try:
@@ -93,9 +104,55 @@ async def time_freeze(database_url: str, campaign_id: str, at: Any, repeats: int
         frozen = await freeze_round(pool, campaign_id, at)
     finally:
         await pool.close()
+    recorded = await asyncio.to_thread(_time_record, database_url, campaign_id, at, frozen, repeats)
+    # In a run of the whole stack its projector catches up on the rounds (a second one would race it).
+    projected = await _time_projection(database_url, len(recorded["ids"])) if own_projector else None
     return {"frozen_units": len(frozen.units), "frozen_targets": sum(len(u.target_points) for u in frozen.units),
             "as_of": at.isoformat(), "repeats": repeats, "as_of_ms": round(as_of_ms, 2),
-            "freeze_ms": round(freeze_ms, 2), "ratio": round(freeze_ms / as_of_ms, 3) if as_of_ms else None}
+            "freeze_ms": round(freeze_ms, 2), "ratio": round(freeze_ms / as_of_ms, 3) if as_of_ms else None,
+            "record_ms": recorded["record_ms"], "record_bytes": recorded["record_bytes"],
+            "record_events": recorded["record_events"], "project_ms": projected}
+
+
+def _time_record(database_url: str, campaign_id: str, at: Any, frozen: Any, repeats: int) -> dict[str, Any]:
+    """Median ms of creating and saving a round of the frozen units (one warm-up), and the
+    size of one round's stored events."""
+    app = new_application(eventsourcing_env(database_url))
+    try:
+        times, ids = [], []
+        for n in range(repeats + 1):
+            evaluation_id = f"bench-round-{uuid.uuid4().hex[:12]}"
+            cmd = Command(f"bench-create-{evaluation_id}", SECRETARIAT, datetime.now(timezone.utc))
+            t0 = time.perf_counter()
+            evaluation = Evaluation.create(
+                cmd, evaluation_id=evaluation_id, campaign_id=campaign_id, name="Bench round", period_end=at,
+                self_assessment_due=at + timedelta(days=30), review_due=at + timedelta(days=40),
+                units=frozen.units, clusters=frozen.clusters, rules=frozen.rules)
+            app.save_changes(evaluation)
+            if n:
+                times.append((time.perf_counter() - t0) * 1000)
+            ids.append(evaluation_id)
+        recorder = app.recorder
+        with recorder.datastore.transaction(commit=False) as curs:  # type: ignore[attr-defined]
+            curs.execute(f"SELECT count(*), sum(length(state)) FROM {recorder.events_table_name} "  # type: ignore[attr-defined]
+                         "WHERE originator_id = %s", (evaluation_uuid(ids[-1]),))
+            row = curs.fetchone()
+            count, size = row.values() if isinstance(row, dict) else row
+    finally:
+        app.close()
+    return {"ids": ids, "record_ms": round(statistics.median(times), 2), "record_events": int(count),
+            "record_bytes": int(size or 0)}
+
+
+async def _time_projection(database_url: str, rounds: int) -> float:
+    """Ms per round of the projector catching up on the rounds just recorded."""
+    projector = Projector(database_url)
+    try:
+        t0 = time.perf_counter()
+        await projector.catch_up()
+        return round((time.perf_counter() - t0) * 1000 / max(rounds, 1), 2)
+    finally:
+        await projector.close()
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -14,6 +14,14 @@ decision, which closes the round; an award can later be revoked (Law 06/2022).
 
 Values are kept as plain data in the events (ids, decimal strings), so no transcoding
 is needed and the audit trail shows them as they were given.
+
+A round is recorded by one save (one transaction: a round is never half-frozen) of a
+`Created` event, with the round's facts and each unit's frozen summary, followed by
+`TargetsFrozen` events of at most FROZEN_CHUNK_TARGETS targets each, with the points and
+system score of every target: a big round is many ordinary events rather than one event
+of megabytes encoded, hashed into the audit chain and projected at once. Rounds stored
+before carry every target in their `Created` event (`target_points`, `target_scores` in
+each unit), which still loads.
 """
 
 from __future__ import annotations
@@ -38,6 +46,8 @@ from thidua.domain.values import Actor, Command, Role, check_instant, to_decimal
 NAMESPACE = uuid5(NAMESPACE_URL, "https://thidua.example/evaluations")
 MAX_ITEMS = 5_000
 MAX_PROPOSALS = 500
+# Targets per TargetsFrozen event (a round's frozen targets follow its Created event in chunks).
+FROZEN_CHUNK_TARGETS = 2_000
 ZERO = Decimal(0)
 # The stages a round goes through, in order; the first two close at their due times.
 SELF_ASSESSMENT, REVIEW, PROPOSAL, CLOSED = "self_assessment", "review", "proposal", "closed"
@@ -81,14 +91,31 @@ class FrozenUnit:
     completion_rate: Decimal = ZERO
 
     def to_dict(self) -> dict[str, Any]:
-        return {"unit_id": self.unit_id, "cluster_id": self.cluster_id, "score": str(self.score),
-                "max_score": str(self.max_score),
+        """The unit with its targets' points and scores (the shape rounds kept in their
+        Created event before the targets moved to TargetsFrozen events)."""
+        return {**self.summary(),
                 "target_points": {t: str(p) for t, p in sorted(self.target_points.items())},
-                "target_scores": {t: str(p) for t, p in sorted(self.target_scores.items())},
-                "overdue": self.overdue, "late": self.late, "completion_rate": str(self.completion_rate)}
+                "target_scores": {t: str(p) for t, p in sorted(self.target_scores.items())}}
+
+    def summary(self) -> dict[str, Any]:
+        """The unit without its targets (what the round's Created event carries)."""
+        return {"unit_id": self.unit_id, "cluster_id": self.cluster_id, "score": str(self.score),
+                "max_score": str(self.max_score), "overdue": self.overdue, "late": self.late,
+                "completion_rate": str(self.completion_rate)}
+
+    def target_groups(self) -> list[dict[str, Any]]:
+        """The unit's targets grouped by the same points and system score (what
+        TargetsFrozen events carry): `[{unit_id, points, score, target_ids}]`."""
+        groups: dict[tuple[Decimal, Decimal], list[str]] = {}
+        scores = self.target_scores
+        for target_id, points in sorted(self.target_points.items()):
+            groups.setdefault((points, scores.get(target_id, ZERO)), []).append(target_id)
+        return [{"unit_id": self.unit_id, "points": str(p), "score": str(s), "target_ids": ids}
+                for (p, s), ids in sorted(groups.items())]
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> FrozenUnit:
+        """From the aggregate's state of a unit (either shape of stored round gives it)."""
         return cls(data["unit_id"], data["cluster_id"], Decimal(data["score"]), Decimal(data["max_score"]),
                    {t: Decimal(p) for t, p in data["target_points"].items()},
                    {t: Decimal(p) for t, p in (data.get("target_scores") or {}).items()},
@@ -106,6 +133,28 @@ class ClusterLeads:
         """The unit whose head reviews `unit_id`: the cluster head, or its deputy for the
         head's own unit."""
         return self.deputy_unit_id if unit_id == self.head_unit_id else self.head_unit_id
+
+
+def target_chunks(units: Iterable[FrozenUnit], size: int = FROZEN_CHUNK_TARGETS) -> list[list[dict[str, Any]]]:
+    """The units' targets as the payloads of TargetsFrozen events: lists of groups
+    `{unit_id, points, score, target_ids}` of at most `size` targets in all (a group with
+    more is split over several)."""
+    chunks: list[list[dict[str, Any]]] = []
+    chunk: list[dict[str, Any]] = []
+    room = size
+    for unit in units:
+        for group in unit.target_groups():
+            ids = group["target_ids"]
+            while ids:
+                taken, ids = ids[:room], ids[room:]
+                chunk.append({**group, "target_ids": taken})
+                room -= len(taken)
+                if room == 0:
+                    chunks.append(chunk)
+                    chunk, room = [], size
+    if chunk:
+        chunks.append(chunk)
+    return chunks
 
 
 def _items(items: Iterable[Mapping[str, Any]], frozen: FrozenUnit, text_field: str, *,
@@ -184,17 +233,22 @@ class Evaluation(CommandLog, Aggregate):
             raise BadInput("late_submissions is 'refuse' or 'mark_late'", field="late_submissions")
         leads = {c.cluster_id: {"head_unit_id": c.head_unit_id, "deputy_unit_id": c.deputy_unit_id}
                  for c in clusters}
-        frozen = [u.to_dict() for u in sorted(units, key=lambda u: u.unit_id)]
-        if any(u["cluster_id"] not in leads for u in frozen):
+        ordered = sorted(units, key=lambda u: u.unit_id)
+        if any(u.cluster_id not in leads for u in ordered):
             raise BadInput("every frozen unit belongs to a cluster of the round", field="units")
         payload = {
             "evaluation_id": evaluation_id,
             "campaign_id": require_text(campaign_id, "campaign_id", max_len=100),
             "name": require_text(name, "name", max_len=300),
             "period_end": period_end, "self_assessment_due": self_assessment_due, "review_due": review_due,
-            "units": frozen, "clusters": leads, "rules": rules.to_list(), "late_submissions": late_submissions,
+            "units": [u.summary() for u in ordered], "clusters": leads, "rules": rules.to_list(),
+            "late_submissions": late_submissions,
         }
-        return cls(**payload, **event_meta(cmd, fingerprint("create_evaluation", **payload)))
+        meta = event_meta(cmd, fingerprint("create_evaluation", **payload))
+        evaluation = cls(**payload, **meta)
+        for chunk in target_chunks(ordered):
+            evaluation._targets_frozen(groups=chunk, **meta)
+        return evaluation
 
     @event("Created")
     def __init__(
@@ -209,7 +263,10 @@ class Evaluation(CommandLog, Aggregate):
         self.period_end = period_end
         self.self_assessment_due = self_assessment_due
         self.review_due = review_due
-        self.units = {u["unit_id"]: u for u in units}
+        # A unit's targets come in the TargetsFrozen events that follow (rounds stored
+        # before carry them here).
+        self.units = {u["unit_id"]: {"target_points": {}, "target_scores": {}, **u} for u in units}
+        self.created_by = command_id
         self.clusters = clusters
         self.rules_list = list(rules or [])
         self.late_submissions = late_submissions
@@ -224,6 +281,22 @@ class Evaluation(CommandLog, Aggregate):
         self.created_at = occurred_at
         self.applied = {}
         self._remember(command_id, fingerprint, occurred_at, actor, 1)
+
+    @event("TargetsFrozen")
+    def _targets_frozen(self, groups: list[dict[str, Any]], actor: Actor, occurred_at: datetime, command_id: str,
+                        fingerprint: str) -> None:
+        """Part of the round's creation (the same save): the points and system score of
+        groups of targets as of the period's end."""
+        changed = dict(self.units)
+        for group in groups:
+            unit = changed[group["unit_id"]]
+            ids = group["target_ids"]
+            changed[group["unit_id"]] = {
+                **unit, "target_points": {**unit["target_points"], **dict.fromkeys(ids, group["points"])},
+                "target_scores": {**unit["target_scores"], **dict.fromkeys(ids, group["score"])}}
+        self.units = changed
+        # The creating command's answer is the round with all its targets.
+        self._remember(command_id, fingerprint, occurred_at, actor, self.version + 1)
 
     # ------------------------------------------------------------- reading
     @property

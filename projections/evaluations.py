@@ -3,7 +3,8 @@
 `evaluations.body` is the round without its units (state, due times, extensions,
 proposals, decision, awards, clusters, the frozen rules); `evaluation_units.body` is one
 unit's scores, their differences and the items behind them, rewritten only when an event
-concerns that unit (its self-assessment, its review; every unit at the round's creation),
+concerns that unit (its self-assessment, its review; every unit at the round's creation,
+and again as the TargetsFrozen events that follow bring its targets),
 so a round of thousands of units costs a batch what its events touch. `awards` has one
 row per award, so a unit's awards (and their revocation) show wherever the unit shows.
 Rows are computed from the round after the batch's events, so a rebuild writes the same rows.
@@ -84,6 +85,8 @@ class EvaluationsProjection:
             units = touched.setdefault(oid, {})
             if step.event_type == "Created":
                 units.update(dict.fromkeys(step.aggregate.units, step.position))
+            elif step.event_type == "TargetsFrozen":
+                units.update(dict.fromkeys((group["unit_id"] for group in step.event.groups), step.position))
             elif step.event_type in _UNIT_EVENTS:
                 units[step.event.unit_id] = step.position
         rounds, unit_rows, awards = [], [], []

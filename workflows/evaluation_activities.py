@@ -127,15 +127,14 @@ class EvaluationActivities:
 def _same_round(evaluation: Evaluation, command_id: str) -> bool:
     """A round asked for again by the command that created it is answered as it was;
     by another command, refused (ids are unique)."""
-    if evaluation.version_of_command(command_id) != 1:
+    if evaluation.created_by != command_id:
         raise InvalidTransition("create_evaluation", "exists",
                                 f"evaluation {evaluation.evaluation_id!r} already exists")
     return False
 
 
 def _answer(evaluation: Evaluation, position: int) -> RoundState:
-    first_command = next((cid for cid, (_, version) in evaluation.applied.items() if version == 1), "")
-    return RoundState(state=evaluation.to_state(), position=position, created_by_command=first_command)
+    return RoundState(state=evaluation.to_state(), position=position, created_by_command=evaluation.created_by)
 
 
 async def _projected_to(pool: asyncpg.Pool) -> int:

@@ -104,9 +104,9 @@ async def create_evaluation(cid: CampaignId, body: EvaluationCreate, user: MayCr
             evaluation = load_round(services, body.id)
         except NotFound:
             return None
-        if evaluation.version_of_command(ctx.command_id) != 1:
+        if evaluation.created_by != ctx.command_id:
             raise InvalidTransition("create_evaluation", "exists", f"evaluation {body.id!r} already exists")
-        return _answer_for(evaluation.to_state(), services.domain_app.position_of(evaluation.id, 1) or 0)
+        return _answer_for(evaluation.to_state(), services.domain_app.position_of_command(evaluation, ctx.command_id))
 
     async def act() -> dict[str, Any]:
         found = await services.in_thread(existing)
@@ -123,19 +123,23 @@ async def create_evaluation(cid: CampaignId, body: EvaluationCreate, user: MayCr
     return await ctx.run("create_evaluation", act, status=201, model=EvaluationChangeOut)
 
 
+async def extend_round(services: Services, eid: str, command_id: str, actor: Any, body: ExtendIn) -> dict[str, Any]:
+    """The Standing Committee's extension, through the round's workflow (it owns the
+    timers); the API route and the round's page both send it here."""
+    evaluation = await services.in_thread(load_round, services, eid)
+    if evaluation.stage == CLOSED or body.stage in evaluation.closed_stages:
+        raise InvalidTransition("extend", f"{body.stage}_closed", f"{body.stage} of round {eid!r} has closed")
+    extended = await _rounds(services).extend(ExtendInput(
+        evaluation_id=eid, command_id=command_id, actor=actor.to_dict(), stage=body.stage, due=body.due,
+        reason=body.reason))
+    return _answer_for(extended.state, extended.position)
+
+
 @router.post("/v1/evaluations/{eid}/extend", response_model=EvaluationChangeOut,
              summary="Extend a stage that has not closed (Standing Committee), with a reason", responses=WRITE_PROBLEMS)
 async def extend_evaluation(eid: EvaluationIdPath, body: ExtendIn, user: MayExtendEvaluation, ctx: CommandCtx) -> Any:
-    services = ctx.services
-
     async def act() -> dict[str, Any]:
-        evaluation = await services.in_thread(load_round, services, eid)
-        if evaluation.stage == CLOSED or body.stage in evaluation.closed_stages:
-            raise InvalidTransition("extend", f"{body.stage}_closed", f"{body.stage} of round {eid!r} has closed")
-        extended = await _rounds(services).extend(ExtendInput(
-            evaluation_id=eid, command_id=ctx.command_id, actor=user.actor.to_dict(), stage=body.stage,
-            due=body.due, reason=body.reason))
-        return _answer_for(extended.state, extended.position)
+        return await extend_round(ctx.services, eid, ctx.command_id, user.actor, body)
 
     return await ctx.run("extend_evaluation", act, model=EvaluationChangeOut)
 

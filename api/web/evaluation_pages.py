@@ -1,7 +1,10 @@
 """The evaluation pages (DESIGN.md "Evaluation and commendation"): the results table of a
 round, the unit's self-assessment form (prefilled with the system's score per target),
 the cluster head's review (self beside system, differences marked), the proposal form
-(which criteria each unit meets) and the Standing Committee's approval page.
+(which criteria each unit meets) and the Standing Committee's approval page; on the round's
+page the Standing Committee extends a stage that is still open (a new due time and a
+reason) and revokes an award (Law 06/2022, with a reason), which then shows as revoked,
+with its reason, in the awards and in the unit's row.
 
 Each reads the `evaluations` read model the JSON route reads and writes through the same
 domain commands (thidua.api.routes.evaluations.change_round), so a page can do nothing the
@@ -13,23 +16,28 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Callable
+from datetime import datetime, time
 from decimal import Decimal, InvalidOperation
 from typing import Any
+from zoneinfo import ZoneInfo
 
 from fastapi import APIRouter, Request
 from fastapi.responses import Response
 
 from thidua.api import readmodels
 from thidua.api.deps import get_services, wait_for_projections
+from thidua.api.evaluation_models import ExtendIn
 from thidua.api.evaluation_reads import round_body, rounds_of_campaign
 from thidua.api.problems import DOMAIN_PROBLEMS
-from thidua.api.routes.evaluations import change_round
+from thidua.api.routes.evaluations import change_round, extend_round
 from thidua.api.services import command
 from thidua.api.web.collation import vi_key
 from thidua.api.web.i18n import parse_dmy
 from thidua.api.web.render import PageRefused, check_csrf, person, redirect, render
 from thidua.domain.errors import DomainError
-from thidua.domain.values import Role
+from thidua.domain.evaluation import REVIEW, SELF_ASSESSMENT, award_id_of
+from thidua.domain.permissions import may
+from thidua.domain.values import DEFAULT_TIMEZONE, Role
 
 router = APIRouter(include_in_schema=False)
 
@@ -73,6 +81,10 @@ def _reviewer_of(body: dict[str, Any], unit: dict[str, Any]) -> str:
     return leads["deputy_unit_id"] if unit["unit_id"] == leads["head_unit_id"] else leads["head_unit_id"]
 
 
+# The stages still open in each state of a round (those the Standing Committee may extend).
+_OPEN_STAGES = {SELF_ASSESSMENT: [SELF_ASSESSMENT, REVIEW], REVIEW: [REVIEW]}
+
+
 def _may(who: Any, body: dict[str, Any]) -> dict[str, Any]:
     """Which forms of the round this person may use now (the domain decides again on submit)."""
     open_ = body["state"] != "closed"
@@ -84,6 +96,8 @@ def _may(who: Any, body: dict[str, Any]) -> dict[str, Any]:
         "proposal": [c["cluster_id"] for c in body.get("clusters", [])
                      if open_ and unit_head and c["head_unit_id"] == who.unit_id],
         "approve": open_ and who.role == Role.STANDING_COMMITTEE and bool(body["proposals"]),
+        "extend": _OPEN_STAGES.get(body["state"], []) if may(who.actor, "extend_evaluation") else [],
+        "revoke": may(who.actor, "revoke_award") and any(a["revoked"] is None for a in body["awards"]),
     }
 
 
@@ -194,14 +208,90 @@ async def rounds_page(request: Request, cid: str) -> Response:
                                                  "tz": campaign.get("timezone")}, found=found)
 
 
-@router.get("/evaluations/{eid}")
-async def round_page(request: Request, eid: str) -> Response:
-    found = await person(request)
+async def _round_context(request: Request, who: Any) -> dict[str, Any]:
     services, body, campaign = await _round(request)
     names = await _names(services)
     body["units"].sort(key=lambda u: (u["cluster_id"], vi_key(names.get(u["unit_id"], u["unit_id"]))))
-    return render(request, "evaluation.html", _context(body, campaign, names, may=_may(found[0], body),
-                                                       notice=request.query_params.get("notice")), found=found)
+    awards_of: dict[str, list[dict[str, Any]]] = {}
+    for award in body["awards"]:
+        if award["kind"] == "collective":
+            awards_of.setdefault(award["unit_id"], []).append(award)
+    return _context(body, campaign, names, may=_may(who, body), awards_of=awards_of,
+                    notice=request.query_params.get("notice"))
+
+
+@router.get("/evaluations/{eid}")
+async def round_page(request: Request, eid: str) -> Response:
+    found = await person(request)
+    context = await _round_context(request, found[0])
+    return render(request, "evaluation.html", context, found=found)
+
+
+def _due(values: dict[str, str], tz: str | None, errors: dict[str, str]) -> datetime | None:
+    """The form's due date (dd/mm/yyyy) and time (HH:MM, the campaign's time zone) as an instant."""
+    day = moment = None
+    try:
+        day = parse_dmy(values.get("due_date", ""))
+    except (ValueError, TypeError):
+        errors["due_date"] = "date_hint"
+    try:
+        hours, minutes = values.get("due_time", "").strip().split(":")
+        moment = time(int(hours), int(minutes))
+    except ValueError:
+        errors["due_time"] = "time_hint"
+    if day is None or moment is None:
+        return None
+    try:
+        zone = ZoneInfo(tz or DEFAULT_TIMEZONE)
+    except Exception:  # noqa: BLE001 - an unknown zone name: the campaign's default, as the pages show it
+        zone = ZoneInfo(DEFAULT_TIMEZONE)
+    return datetime.combine(day, moment, tzinfo=zone)
+
+
+@router.post("/evaluations/{eid}/extend")
+async def extend_post(request: Request, eid: str) -> Response:
+    """The Standing Committee gives a stage still open a later due time, with a reason
+    (through the round's workflow, which re-arms its timers)."""
+    found, who, values = await _form_post(request)
+    context = await _round_context(request, who)
+    if not may(who.actor, "extend_evaluation"):
+        raise PageRefused(403, "forbidden")
+    errors: dict[str, str] = {}
+    stage = values.get("stage", "")
+    if stage not in context["may"]["extend"]:  # a stage that has closed meanwhile, too
+        errors["stage"] = "choose_stage"
+    due = _due(values, context["tz"], errors)
+    reason = values.get("extend_reason", "").strip()
+    if not reason:
+        errors["extend_reason"] = "reason_required"
+    if errors or due is None:
+        return _refused(request, "evaluation.html", context, errors, values, found)
+    try:
+        result = await extend_round(get_services(request), eid, request.state.evaluation_command_id, who.actor,
+                                    ExtendIn(stage=stage, due=due, reason=reason))
+    except DomainError as error:
+        field = error.details.get("field")
+        key = {"due": "due_date", "reason": "extend_reason", "stage": "stage"}.get(str(field), "form")
+        status = DOMAIN_PROBLEMS.get(error.kind, (422,))[0]
+        return _refused(request, "evaluation.html", context, {key: error.message, "_status": str(status)}, values,
+                        found)
+    return _done(eid, result["position"])
+
+
+@router.post("/evaluations/{eid}/awards/{number}/revoke")
+async def revoke_post(request: Request, eid: str, number: int) -> Response:
+    """The Standing Committee revokes an award (Law 06/2022/QH15), with the reason."""
+    found, who, values = await _form_post(request)
+    context = await _round_context(request, who)
+    if not may(who.actor, "revoke_award"):
+        raise PageRefused(403, "forbidden")
+    key = f"revoke-reason-{number}"
+    reason = values.get(key, "").strip()
+    if not reason:
+        return _refused(request, "evaluation.html", context, {key: "reason_required"}, values, found)
+    award_id = award_id_of(eid, number)
+    return await _apply_form(request, eid, lambda cmd: lambda e: e.revoke(cmd, award_id=award_id, reason=reason),
+                             lambda field: key, "evaluation.html", context, values, found)
 
 
 async def _self_context(request: Request, eid: str, unit_id: str, who: Any) -> dict[str, Any]:

@@ -135,3 +135,90 @@ async def test_a_round_through_its_pages(browser: Any, drive: Drive) -> None:
     response = await page.goto(f"/evaluations/{eid}/units/{dong}/self-assessment")
     assert response.status == 403
     await page.context.close()
+
+
+async def test_the_standing_committee_extends_a_stage_and_revokes_an_award(browser: Any, drive: Drive) -> None:
+    """On the round's page: the extension of a stage still open (a new due time and a
+    reason; an earlier due time is refused next to its field, what was typed kept), and
+    the revocation of an award (a reason required), which then shows as revoked with its
+    reason in the awards, in the unit's row and in the export."""
+    drive = await drive_of_its_own(drive)
+    sec, heads = drive.secretariat.api, drive.heads
+    await ok(await sec.put(f"/v1/campaigns/{drive.campaign}/rules", {
+        "forms": [FLAG, MERIT], "effective_at": "2022-02-15T00:00:00+07:00"}))
+    mine = await assign(drive, "ngo-quyen", "Chỉnh trang vỉa hè")
+    await ok(await heads["ngo-quyen"].api.post(f"/v1/targets/{mine}/complete", {"result": "Xong"}))
+    now = datetime.now(timezone.utc)
+    eid = unique("so-ket")
+    await ok(await sec.post(f"/v1/campaigns/{drive.campaign}/evaluations", {
+        "id": eid, "name": "Sơ kết 6 tháng", "period_end": now.isoformat(),
+        "self_assessment_due": (now + timedelta(days=5)).isoformat(),
+        "review_due": (now + timedelta(days=10)).isoformat()}))
+    ngo = drive.units["ngo-quyen"]
+
+    # A unit head sees no extension form; the Standing Committee does, for both stages still open.
+    page = await signed_in(browser, drive, heads["ngo-quyen"])
+    await page.goto(f"/evaluations/{eid}")
+    assert await page.locator("#extend_reason").count() == 0
+    await page.context.close()
+    page = await signed_in(browser, drive, drive.committee, viewport={"width": 390, "height": 844})
+    await page.goto(f"/evaluations/{eid}")
+    assert await page.locator("#stage option").count() == 2
+    await check_accessibility(page)
+
+    # An earlier due time is refused by the round, next to the date, with what was typed kept.
+    earlier = (now + timedelta(days=1)).strftime("%d/%m/%Y")
+    await page.select_option("#stage", "self_assessment")
+    await page.fill("#due_date", earlier)
+    await page.fill("#extend_reason", "Các phường đề nghị thêm thời gian")
+    await page.click("#extend-title ~ form button[type=submit]")
+    assert "later than" in await page.locator("#due_date-error").inner_text()
+    assert await page.locator(".error-summary").is_visible()
+    assert await page.input_value("#due_date") == earlier
+    assert await page.input_value("#extend_reason") == "Các phường đề nghị thêm thời gian"
+    await check_accessibility(page)
+    later = (now + timedelta(days=7)).strftime("%d/%m/%Y")
+    await page.fill("#due_date", later)
+    await page.click("#extend-title ~ form button[type=submit]")
+    await page.wait_for_url(f"**/evaluations/{eid}?**notice=saved")
+    header = await page.locator("main").inner_text()
+    assert f"{later} 17:00" in header and "Các phường đề nghị thêm thời gian" in header
+    round_ = await ok(await sec.get(f"/v1/evaluations/{eid}"))
+    assert round_["extensions"][0]["stage"] == "self_assessment"
+    await page.context.close()
+
+    # The round to its decision through the API, then the award revoked on the page.
+    await ok(await heads["ngo-quyen"].api.put(f"/v1/evaluations/{eid}/units/{ngo}/self-assessment",
+                                              {"items": [{"target_id": mine, "score": 10}]}))
+    await ok(await heads["dong-da"].api.put(f"/v1/evaluations/{eid}/units/{ngo}/review", {"items": []}))
+    await ok(await heads["ngo-quyen"].api.post(f"/v1/evaluations/{eid}/clusters/cum-phuong/proposal",
+                                               {"collectives": [{"unit_id": ngo, "form_id": "giay-khen"}]}))
+    approved = await ok(await drive.committee.api.post(f"/v1/evaluations/{eid}/approve", {
+        "decision": {"number": "88-QĐ/TU", "issued_on": date.today().isoformat()}}))
+    page = await signed_in(browser, drive, drive.committee, viewport={"width": 390, "height": 844})
+    await page.goto(f"/evaluations/{eid}?min_position={approved['position']}")
+    assert await page.locator("#extend_reason").count() == 0  # the round is closed
+    await page.click("#award-1 button[type=submit]")
+    assert await page.locator("#revoke-reason-1-error").is_visible()
+    assert await page.locator(".error-summary").is_visible()
+    await check_accessibility(page)
+    await page.fill("#revoke-reason-1", "Hồ sơ hoàn thành chỉ tiêu không trung thực")
+    await page.click("#award-1 button[type=submit]")
+    await page.wait_for_url(f"**/evaluations/{eid}?**notice=saved")
+    assert "Hồ sơ hoàn thành chỉ tiêu không trung thực" in await page.locator("#award-1").inner_text()
+    row = await page.locator("tbody tr", has_text="Giấy khen").inner_text()
+    assert "Đã thu hồi" in row and "không trung thực" in row
+    assert await page.locator("#award-1 form").count() == 0
+    await check_accessibility(page)
+    await screenshot(page, "evaluation-revoked")
+    await page.goto(f"/evaluations/{eid}?lang=en")
+    assert "Revoked" in await page.locator("#award-1").inner_text()
+    await page.context.close()
+    exported = await sec.get(f"/v1/evaluations/{eid}", params={"format": "csv"})
+    assert "Giấy khen (đã thu hồi: Hồ sơ hoàn thành chỉ tiêu không trung thực)" in exported.text
+
+    # Only the Standing Committee revokes.
+    page = await signed_in(browser, drive, heads["ngo-quyen"])
+    await page.goto(f"/evaluations/{eid}")
+    assert await page.locator("#award-1 form").count() == 0
+    await page.context.close()

@@ -83,7 +83,7 @@ async def test_a_round_from_creation_to_revocation(secretariat: Person, committe
                                       "summary": "Hoàn thành cơ bản"})
     assert assessed.status_code == 200, assessed.text
     assert units_of(assessed.json()["evaluation"])[deputy_unit]["self_score"] == 20.0
-    assert assessed.json()["evaluation"]["version"] == 2  # the refusals stored nothing
+    assert assessed.json()["evaluation"]["version"] == created.json()["evaluation"]["version"] + 1  # the refusals stored nothing
     mine = await head.put(f"{url}/units/{head_unit}/self-assessment", {"items": [{"target_id": t1, "score": 10}]})
     assert mine.status_code == 200, mine.text
 
@@ -157,7 +157,7 @@ async def test_a_round_from_creation_to_revocation(secretariat: Person, committe
     table = list(csv.reader(io.StringIO(exported.content.decode("utf-8-sig"))))
     assert table[0][:4] == ["Mã cụm", "Mã đơn vị", "Tên đơn vị", "Điểm hệ thống"]
     by_unit = {row[1]: row for row in table[1:]}
-    assert "Cờ thi đua (đã thu hồi)" in by_unit[head_unit][-1]
+    assert "Cờ thi đua (đã thu hồi: Hồ sơ minh chứng không trung thực)" in by_unit[head_unit][-1]
     sheet = openpyxl.load_workbook(io.BytesIO((await committee.get(url, params={"format": "xlsx"})).content)).active
     assert sheet.cell(1, 7).value == "Điểm cụm chấm"
 
@@ -166,7 +166,7 @@ async def test_a_round_from_creation_to_revocation(secretariat: Person, committe
     steps = trail.json()
     assert [t["target_id"] for t in steps["targets"]] == [t1]
     assert "Completed" in [e["event_type"] for e in steps["targets"][0]["events"]]
-    assert {"Created", "SelfAssessed", "Reviewed", "Proposed", "Approved", "AwardRevoked"} <= {
+    assert {"Created", "TargetsFrozen", "SelfAssessed", "Reviewed", "Proposed", "Approved", "AwardRevoked"} <= {
         e["event_type"] for e in steps["round_events"]}
 
     listed = await committee.get(f"/v1/campaigns/{d.campaign}/evaluations")

@@ -10,8 +10,10 @@ import pytest
 
 from thidua.domain.application import new_application
 from thidua.domain.errors import BadInput, CommandIdReused, InvalidTransition, NotAllowed
-from thidua.domain.evaluation import ClusterLeads, Evaluation, FrozenUnit
+from thidua.domain.commandlog import event_meta, fingerprint
+from thidua.domain.evaluation import FROZEN_CHUNK_TARGETS, ClusterLeads, Evaluation, FrozenUnit, target_chunks
 from thidua.domain.values import Actor, Command, Role
+from thidua.projections.evaluations import unit_body
 
 D = Decimal
 PERIOD_END = datetime(2022, 12, 15, 17, 0, tzinfo=timezone.utc)
@@ -93,9 +95,10 @@ def test_a_unit_head_assesses_its_own_unit_again_until_the_due_time():
 ])
 def test_a_bad_self_assessment_is_refused_and_records_nothing(actor, unit_id, items, error):
     evaluation = new_round()
+    created = evaluation.version
     with pytest.raises(error):
         evaluation.self_assess(cmd(actor), unit_id=unit_id, items=items)
-    assert evaluation.version == 1 and evaluation.self_assessments == {}
+    assert evaluation.version == created and evaluation.self_assessments == {}
 
 
 def test_the_cluster_head_reviews_and_its_deputy_reviews_the_heads_own_unit():
@@ -143,3 +146,68 @@ def test_a_round_round_trips_through_the_event_store():
     stored = app.repository.get(evaluation.id)
     assert stored.to_state() == evaluation.to_state()
     assert stored.period_end == PERIOD_END and stored.frozen("dong-da") == evaluation.frozen("dong-da")
+
+
+def many_targets(unit_id: str, count: int, points: str = "10") -> dict[str, Decimal]:
+    return {f"{unit_id}-t{n:05d}": D(points) for n in range(count)}
+
+
+def test_a_big_round_is_one_save_of_a_created_event_and_chunks_of_its_targets():
+    big = FrozenUnit("ngo-quyen", "cum-1", D("0"), D("25000"), many_targets("ngo-quyen", 2_500),
+                     {"ngo-quyen-t00000": D("10")})
+    small = FrozenUnit("dong-da", "cum-1", D("8"), D("10"), many_targets("dong-da", 1_600))
+    evaluation = new_round(units=(big, small))
+    events = evaluation.collect_events()
+    assert [type(e).__name__ for e in events] == ["Created", "TargetsFrozen", "TargetsFrozen", "TargetsFrozen"]
+    assert all("target_points" not in u for u in events[0].units)  # the Created event carries no targets
+    sizes = [sum(len(group["target_ids"]) for group in e.groups) for e in events[1:]]
+    assert sizes == [FROZEN_CHUNK_TARGETS, FROZEN_CHUNK_TARGETS, 4_100 - 2 * FROZEN_CHUNK_TARGETS]
+    # Every target is frozen once, with its points and system score, whatever the chunks.
+    assert evaluation.frozen("ngo-quyen").target_points == big.target_points
+    assert evaluation.frozen("dong-da").target_points == small.target_points
+    assert evaluation.frozen("ngo-quyen").target_scores["ngo-quyen-t00000"] == 10  # a score not given is 0
+    assert evaluation.frozen("ngo-quyen").target_scores["ngo-quyen-t00001"] == 0
+    # The creating command is answered with the round after its last chunk.
+    assert evaluation.created_by == events[0].command_id
+    assert evaluation.version_of_command(events[0].command_id) == evaluation.version == 4
+    with pytest.raises(BadInput, match="0..10"):
+        evaluation.self_assess(cmd(head("ngo-quyen")), unit_id="ngo-quyen",
+                               items=[{"target_id": "ngo-quyen-t02499", "score": 11}])
+
+
+def test_chunks_group_targets_by_points_and_score_and_split_big_groups():
+    units = [FrozenUnit("a", "cum-1", D(0), D(0), many_targets("a", 3), {"a-t00001": D(5)}),
+             FrozenUnit("b", "cum-1", D(0), D(0), {}),
+             FrozenUnit("c", "cum-1", D(0), D(0), many_targets("c", 4, "2.5"), dict.fromkeys(many_targets("c", 4), D(1)))]
+    chunks = target_chunks(units, size=2)
+    assert [[(g["unit_id"], g["points"], g["score"], g["target_ids"]) for g in chunk] for chunk in chunks] == [
+        [("a", "10", "0", ["a-t00000", "a-t00002"])],
+        [("a", "10", "5", ["a-t00001"]), ("c", "2.5", "1", ["c-t00000"])],
+        [("c", "2.5", "1", ["c-t00001", "c-t00002"])],
+        [("c", "2.5", "1", ["c-t00003"])]]
+
+
+def test_a_round_stored_with_its_targets_in_the_created_event_still_loads():
+    """Rounds recorded before the targets moved to TargetsFrozen events carry every
+    unit's `target_points` and `target_scores` in their Created event."""
+    app = new_application({})
+    command = cmd(SECRETARIAT, PERIOD_END + timedelta(hours=1), "old-create")
+    old_units = [u.to_dict() for u in sorted(UNITS, key=lambda u: u.unit_id)]
+    old_units[2]["target_scores"] = {"t1": "10", "t2": "5"}
+    assert "target_points" in old_units[0]
+    payload = {"evaluation_id": "tong-ket-2021", "campaign_id": "vinh-yen-2021", "name": "Tổng kết năm 2021",
+               "period_end": PERIOD_END, "self_assessment_due": SELF_DUE, "review_due": REVIEW_DUE,
+               "units": old_units, "clusters": {"cum-1": {"head_unit_id": "ngo-quyen", "deputy_unit_id": "dong-da"}},
+               "rules": [], "late_submissions": "refuse"}
+    old = Evaluation(**payload, **event_meta(command, fingerprint("create_evaluation", **payload)))
+    app.save_changes(old)
+    stored = app.repository.get(old.id)
+    assert stored.version == 1 and stored.created_by == "old-create"
+    assert stored.frozen("ngo-quyen").target_points == {"t1": D("10"), "t2": D("10")}
+    assert stored.frozen("ngo-quyen").target_scores == {"t1": D("10"), "t2": D("5")}
+    assert [i["system_score"] for i in unit_body(stored, "ngo-quyen")["items"]] == [10.0, 5.0]
+    assert stored.to_state()["units"] == new_round().to_state()["units"]
+    stored.self_assess(cmd(head("ngo-quyen")), unit_id="ngo-quyen", items=[{"target_id": "t1", "score": 9}])
+    with pytest.raises(BadInput, match="0..10"):
+        stored.self_assess(cmd(head("ngo-quyen")), unit_id="ngo-quyen", items=[{"target_id": "t2", "score": 11}])
+    assert stored.self_score("ngo-quyen") == 9
