@@ -23,7 +23,7 @@
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Annotated, Any
 from uuid import UUID
 
@@ -186,13 +186,15 @@ def target_for(command: lc.TargetCommand) -> Callable[..., Awaitable[Any]]:
 class ReadTarget:
     """A target this reader may see: its read-model row (`row`, as the read check found
     it) or, when the check needed the owner or the target is not projected yet, the
-    aggregate it loaded (`aggregate`)."""
+    aggregate it loaded. `load()` is the aggregate either way (read from the event store
+    the first time it is asked for, when the check did not need it)."""
 
     id: UUID
     unit_id: str
     campaign_id: str
     row: dict[str, Any] | None = None
     aggregate: Any = None
+    services: Services | None = field(default=None, repr=False, compare=False)
 
     @property
     def coordinating_unit_ids(self) -> tuple[str, ...]:
@@ -201,6 +203,14 @@ class ReadTarget:
 
     def to_state(self) -> dict[str, Any]:
         return self.row if self.row is not None else self.aggregate.to_state()
+
+    async def load(self) -> Any:
+        """The Target aggregate (the event store's word, e.g. which evidence files it names)."""
+        if self.aggregate is None:
+            if self.services is None:
+                raise RuntimeError("this ReadTarget was made without the services to load its aggregate")
+            object.__setattr__(self, "aggregate", await _load_target(self.services, str(self.id)))
+        return self.aggregate
 
 
 async def readable_target(tid: TargetId, user: CurrentUser, services: ServicesDep) -> ReadTarget:
@@ -211,12 +221,12 @@ async def readable_target(tid: TargetId, user: CurrentUser, services: ServicesDe
     if reads_every_target(user.actor):
         row = await readmodels.queries().get_target(services.pool, tid)
         if row is not None:
-            return ReadTarget(UUID(row["id"]), row["unit_id"], row["campaign_id"], row=row)
+            return ReadTarget(UUID(row["id"]), row["unit_id"], row["campaign_id"], row=row, services=services)
     target = await _load_target(services, tid)
     if not may_read_target(user.actor, target.unit_id, await cluster_leads(services, user, target),
                            target.coordinating_unit_ids):
         raise Problem(403, "this target belongs to another unit")
-    return ReadTarget(target.id, target.unit_id, target.campaign_id, aggregate=target)
+    return ReadTarget(target.id, target.unit_id, target.campaign_id, aggregate=target, services=services)
 
 
 async def cluster_leads(services: Services, user: Principal, target: Any) -> frozenset[str]:
@@ -236,7 +246,7 @@ async def history_target(tid: TargetId, user: CurrentUser, services: ServicesDep
     return target
 
 
-ReadableTarget = Annotated[Any, Depends(readable_target)]
+ReadableTarget = Annotated[ReadTarget, Depends(readable_target)]
 HistoryTarget = Annotated[Any, Depends(history_target)]
 
 

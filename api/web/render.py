@@ -24,8 +24,10 @@ from thidua.api.sessions import ANON_CSRF_COOKIE, CSRF_FIELD, Session, csrf_matc
 from thidua.api.web.i18n import LANG_COOKIE, dmy, dmy_hm, pick_language, translator
 
 HERE = Path(__file__).parent
+# auto_reload off: the templates ship with the code, so no page stats its template files
+# (and those it extends, imports and includes) on every render to see if they changed.
 templates = Environment(loader=FileSystemLoader(HERE / "templates"), autoescape=select_autoescape(["html"]),
-                        trim_blocks=True, lstrip_blocks=True)
+                        trim_blocks=True, lstrip_blocks=True, auto_reload=False)
 templates.filters["dmy"] = dmy
 templates.filters["dmy_hm"] = dmy_hm
 
