@@ -20,6 +20,7 @@ from markupsafe import Markup
 
 from thidua.api.auth import Principal
 from thidua.api.deps import get_services
+from thidua.api.scoreboards import SharedReads
 from thidua.api.sessions import ANON_CSRF_COOKIE, CSRF_FIELD, Session, csrf_matches, is_https, session_of
 from thidua.api.web.i18n import LANG_COOKIE, dmy, dmy_hm, pick_language, translator
 
@@ -75,11 +76,18 @@ async def person(request: Request) -> tuple[Principal, Session]:
 
 
 async def _count_unread(request: Request, who: Principal) -> None:
-    """The unread count every signed-in page shows in its header (the inbox's link)."""
-    from thidua.projections.inbox import unread_count  # the read side, loaded at the first page
+    """The unread count every signed-in page shows in its header (the inbox's link). A
+    person's concurrent page views (tabs, a page and its redirect) share one count read
+    that started after they asked (scoreboards.SharedReads): never older than their own."""
+    services = get_services(request)
+    shared = services.extras.get("page_unread_counts")
+    if shared is None:
+        from thidua.projections.inbox import unread_count  # the read side, loaded at the first page
 
+        pool = services.pool
+        shared = services.extras["page_unread_counts"] = SharedReads(lambda user_id: unread_count(pool, user_id))
     try:
-        request.state.thidua_unread = await unread_count(get_services(request).pool, who.id)
+        request.state.thidua_unread = await shared.get(who.id)
     except Exception:  # noqa: BLE001 - the outbox unreadable: the page still shows, without the count
         request.state.thidua_unread = None
 
