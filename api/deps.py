@@ -42,7 +42,7 @@ from thidua.api.services import Services
 from thidua.workflows.errors import CommandPending
 from thidua.api.sessions import client_address
 from thidua.domain import lifecycle as lc
-from thidua.projections import queries
+from thidua.projections import queries, tree_queries
 from thidua.domain.errors import DomainError
 from thidua.domain.permissions import (
     AUDIT_READERS,
@@ -182,6 +182,9 @@ def target_for(command: lc.TargetCommand) -> Callable[..., Awaitable[Any]]:
     return target_in_scope
 
 
+_UNREAD = object()
+
+
 @dataclass(frozen=True)
 class ReadTarget:
     """A target this reader may see: its read-model row (`row`, as the read check found
@@ -195,6 +198,8 @@ class ReadTarget:
     row: dict[str, Any] | None = None
     aggregate: Any = None
     services: Services | None = field(default=None, repr=False, compare=False)
+    # The row's rollup when the check read them together (see `rollup()`).
+    rollup_read: Any = field(default=_UNREAD, repr=False, compare=False)
 
     @property
     def coordinating_unit_ids(self) -> tuple[str, ...]:
@@ -203,6 +208,15 @@ class ReadTarget:
 
     def to_state(self) -> dict[str, Any]:
         return self.row if self.row is not None else self.aggregate.to_state()
+
+    async def rollup(self) -> dict[str, Any] | None:
+        """The rollup of the target's children (None: no children), as read with the row,
+        else read now."""
+        if self.rollup_read is _UNREAD:
+            if self.services is None:
+                raise RuntimeError("this ReadTarget was made without the services to read its rollup")
+            object.__setattr__(self, "rollup_read", await tree_queries.rollup(self.services.pool, str(self.id)))
+        return self.rollup_read
 
     async def load(self) -> Any:
         """The Target aggregate (the event store's word, e.g. which evidence files it names)."""
@@ -219,9 +233,11 @@ async def readable_target(tid: TargetId, user: CurrentUser, services: ServicesDe
     the owner, read from the aggregate (the source of truth), as is a target not
     projected yet."""
     if reads_every_target(user.actor):
-        row = await readmodels.queries().get_target(services.pool, tid)
-        if row is not None:
-            return ReadTarget(UUID(row["id"]), row["unit_id"], row["campaign_id"], row=row, services=services)
+        found = await tree_queries.target_with_rollup(services.pool, tid)  # the row and its rollup: one read
+        if found is not None:
+            row, rollup = found
+            return ReadTarget(UUID(row["id"]), row["unit_id"], row["campaign_id"], row=row, services=services,
+                              rollup_read=rollup)
     target = await _load_target(services, tid)
     if not may_read_target(user.actor, target.unit_id, await cluster_leads(services, user, target),
                            target.coordinating_unit_ids):
