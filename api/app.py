@@ -29,6 +29,7 @@ from thidua.api.metrics import ApiMetrics
 from thidua.api.edge import AllowedMethods, RefuseNulCharacters
 from thidua.api.middleware import BodySizeLimit, ErrorGuard, RequestId, RequestMetrics, body_limit_for
 from thidua.api.problems import install_problem_handlers
+from thidua.api.route_index import index_routes, prepare_routes
 from thidua.api.routes import (
     campaigns, cascade, digests, evaluations, history, notifications, operations, paper, reports, rules, session, system, targets, webhooks,
 )
@@ -99,6 +100,7 @@ def create_app(
                 auth_cache_ttl=auth_cache_ttl, position_wait_seconds=position_wait_seconds,
             )
             app.state.services = services
+            prepare_routes(app)
             if settle_heap:  # a serving process (not a test's app): see thidua/heap.py
                 heap.settle()
             try:
@@ -132,6 +134,7 @@ def create_app(
     _check_every_route_is_guarded(app)
     _install_openapi(app)
     install_docs(app)
+    index_routes(app)
 
     # Last added runs first: the request id is set before anything logs and is on every
     # answer, metrics see every request, the guard every exception, and the size limit

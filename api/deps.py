@@ -23,7 +23,7 @@
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Annotated, Any
 from uuid import UUID
 
@@ -42,7 +42,7 @@ from thidua.api.services import Services
 from thidua.workflows.errors import CommandPending
 from thidua.api.sessions import client_address
 from thidua.domain import lifecycle as lc
-from thidua.projections import queries
+from thidua.projections import queries, tree_queries
 from thidua.domain.errors import DomainError
 from thidua.domain.permissions import (
     AUDIT_READERS,
@@ -182,17 +182,24 @@ def target_for(command: lc.TargetCommand) -> Callable[..., Awaitable[Any]]:
     return target_in_scope
 
 
+_UNREAD = object()
+
+
 @dataclass(frozen=True)
 class ReadTarget:
     """A target this reader may see: its read-model row (`row`, as the read check found
     it) or, when the check needed the owner or the target is not projected yet, the
-    aggregate it loaded (`aggregate`)."""
+    aggregate it loaded. `load()` is the aggregate either way (read from the event store
+    the first time it is asked for, when the check did not need it)."""
 
     id: UUID
     unit_id: str
     campaign_id: str
     row: dict[str, Any] | None = None
     aggregate: Any = None
+    services: Services | None = field(default=None, repr=False, compare=False)
+    # The row's rollup when the check read them together (see `rollup()`).
+    rollup_read: Any = field(default=_UNREAD, repr=False, compare=False)
 
     @property
     def coordinating_unit_ids(self) -> tuple[str, ...]:
@@ -202,6 +209,23 @@ class ReadTarget:
     def to_state(self) -> dict[str, Any]:
         return self.row if self.row is not None else self.aggregate.to_state()
 
+    async def rollup(self) -> dict[str, Any] | None:
+        """The rollup of the target's children (None: no children), as read with the row,
+        else read now."""
+        if self.rollup_read is _UNREAD:
+            if self.services is None:
+                raise RuntimeError("this ReadTarget was made without the services to read its rollup")
+            object.__setattr__(self, "rollup_read", await tree_queries.rollup(self.services.pool, str(self.id)))
+        return self.rollup_read
+
+    async def load(self) -> Any:
+        """The Target aggregate (the event store's word, e.g. which evidence files it names)."""
+        if self.aggregate is None:
+            if self.services is None:
+                raise RuntimeError("this ReadTarget was made without the services to load its aggregate")
+            object.__setattr__(self, "aggregate", await _load_target(self.services, str(self.id)))
+        return self.aggregate
+
 
 async def readable_target(tid: TargetId, user: CurrentUser, services: ServicesDep) -> ReadTarget:
     """Target detail (thidua.domain.permissions.may_read_target). A reader of every
@@ -209,14 +233,16 @@ async def readable_target(tid: TargetId, user: CurrentUser, services: ServicesDe
     the owner, read from the aggregate (the source of truth), as is a target not
     projected yet."""
     if reads_every_target(user.actor):
-        row = await readmodels.queries().get_target(services.pool, tid)
-        if row is not None:
-            return ReadTarget(UUID(row["id"]), row["unit_id"], row["campaign_id"], row=row)
+        found = await tree_queries.target_with_rollup(services.pool, tid)  # the row and its rollup: one read
+        if found is not None:
+            row, rollup = found
+            return ReadTarget(UUID(row["id"]), row["unit_id"], row["campaign_id"], row=row, services=services,
+                              rollup_read=rollup)
     target = await _load_target(services, tid)
     if not may_read_target(user.actor, target.unit_id, await cluster_leads(services, user, target),
                            target.coordinating_unit_ids):
         raise Problem(403, "this target belongs to another unit")
-    return ReadTarget(target.id, target.unit_id, target.campaign_id, aggregate=target)
+    return ReadTarget(target.id, target.unit_id, target.campaign_id, aggregate=target, services=services)
 
 
 async def cluster_leads(services: Services, user: Principal, target: Any) -> frozenset[str]:
@@ -236,7 +262,7 @@ async def history_target(tid: TargetId, user: CurrentUser, services: ServicesDep
     return target
 
 
-ReadableTarget = Annotated[Any, Depends(readable_target)]
+ReadableTarget = Annotated[ReadTarget, Depends(readable_target)]
 HistoryTarget = Annotated[Any, Depends(history_target)]
 
 

@@ -76,3 +76,17 @@ async def serve(found: list[uvicorn.Server]) -> None:
         for server in others:
             server.should_exit = True
         await asyncio.gather(*side, return_exceptions=True)
+
+
+def run(found: list[uvicorn.Server]) -> None:
+    """`serve` on uvloop's event loop when it is installed (uvicorn[standard] brings it), as
+    `uvicorn.run` would pick: its loop, socket transports and callbacks are C, where a page
+    request's time outside the app (reading requests, asyncpg's replies) otherwise goes."""
+    try:
+        import uvloop
+    except ImportError:  # pragma: no cover - an install without uvicorn's extras
+        loop_factory = None
+    else:
+        loop_factory = uvloop.new_event_loop
+    with asyncio.Runner(loop_factory=loop_factory) as runner:
+        runner.run(serve(found))

@@ -257,14 +257,16 @@ async def stage_pages(run: Run, stack: Stack, clients: int, seconds: float, targ
                 (await conns[c].request("GET", path, headers=headers)).raise_for_status(f"GET {path}")
 
             try:
-                load = await closed_loop(clients, get, seconds=seconds, warmup_calls=3)
+                # One profile per route (`--profile-dir`): P7-<name>-<kind>-api.txt.
+                with Profiler(run.profile_dir, f"P7-{name}-{kind}", stack.processes), run.cpu_meter() as cpu:
+                    load = await closed_loop(clients, get, seconds=seconds, warmup_calls=3)
             finally:
                 for conn in conns:
                     await conn.close()
             if load.errors:
                 run.notes.append(f"P7 {name} {kind}: {load.errors} errors, first: {load.first_error}")
             run.results.put(f"P7.{name}_{kind}_p99", load.ms(99) if load.latencies and not load.errors else None,
-                            clients=clients, path=path, **load.summary())
+                            clients=clients, path=path, cpu_ms_per_call=cpu.per_call(load.calls), **load.summary())
 
 
 async def stage_rebuild(run: Run, database_url: str, figure: str) -> None:

@@ -116,6 +116,13 @@ async def list_units(pool: Pool, limit: int = 100, after: str | None = None) -> 
     return _page([_unit(r) for r in rows], limit, lambda u: u["id"])
 
 
+async def unit_names(pool: Pool, limit: int = 500) -> dict[str, str]:
+    """Unit id -> name, for the first `limit` units in id order (the pages' labels): the
+    two columns only, not `list_units`' whole rows."""
+    rows = await pool.fetch("SELECT unit_id, name FROM public.units ORDER BY unit_id LIMIT $1", limit)
+    return {r["unit_id"]: r["name"] for r in rows}
+
+
 async def get_unit(pool: Pool, unit_id: str) -> dict[str, Any] | None:
     r = await pool.fetchrow(
         "SELECT unit_id, name, kind, head_name, version, updated_at FROM public.units WHERE unit_id = $1", unit_id

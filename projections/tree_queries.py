@@ -42,6 +42,20 @@ async def rollup(pool: Pool, target_id: UUID | str) -> dict[str, Any] | None:
     return rollup_of(await pool.fetchrow(f"{_ROLLUP_SELECT} WHERE target_id = $1", UUID(str(target_id))))
 
 
+async def target_with_rollup(pool: Pool, target_id: UUID | str) -> tuple[dict[str, Any], dict[str, Any] | None] | None:
+    """A target's read-model row (as `queries.get_target` reads it) and its rollup (as
+    `rollup` reads it), in one query; None when the target is not projected (or the id
+    is no UUID)."""
+    try:
+        key = UUID(str(target_id))
+    except ValueError:
+        return None
+    row = await pool.fetchrow(f"{_TARGETS_WITH_ROLLUPS} WHERE t.target_id = $1", key)
+    if row is None:
+        return None
+    return loads(row["state"]), rollup_of(row)
+
+
 async def open_children(pool: Pool, target_id: UUID | str) -> int:
     """How many children of this target the read model knows open (0: none, or no children)."""
     count = await pool.fetchval("SELECT open_children FROM public.target_rollups WHERE target_id = $1",

@@ -168,7 +168,7 @@ async def _keep_session(connection: Any) -> None:
 def serve_api(settings: Settings) -> None:
     """`thidua api`: the database and Temporal are resolved before uvicorn starts (the
     embedded services, when unset); the pool and the client in the app's lifespan."""
-    from thidua.api.serving import METRICS_PATH, serve, servers  # only the API process serves HTTP (see above)
+    from thidua.api.serving import METRICS_PATH, run, servers  # only the API process serves HTTP (see above)
 
     app = build_api(settings, database_url=resolve_database_url(settings),
                     temporal_address=resolve_temporal_address(settings), settle_heap=True)
@@ -176,7 +176,7 @@ def serve_api(settings: Settings) -> None:
     if settings.api_metrics_address:
         log.info("API metrics at http://%s%s", settings.api_metrics_address, METRICS_PATH)
     with contextlib.suppress(KeyboardInterrupt):  # uvicorn re-raises the Ctrl-C it handled
-        asyncio.run(serve(servers(app, settings)))
+        run(servers(app, settings))
 
 
 def create_user(settings: Settings, *, name: str, role: str, unit_id: str | None, login: str | None = None,

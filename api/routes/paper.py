@@ -24,6 +24,7 @@ from thidua.api.deps import (
     CommandCtx,
     CommandContext,
     CurrentUser,
+    ReadTarget,
     ReadableTarget,
     Replay,
     ServicesDep,
@@ -270,12 +271,9 @@ async def download_target_evidence(tid: TargetId, sha256: Sha256Path, user: Curr
     return await evidence_response(services, target, sha256)
 
 
-async def evidence_response(services: Services, target: Any, sha256: str) -> StreamingResponse:
-    # A reader answered from the read model (deps.ReadTarget) has no aggregate loaded yet:
-    # which files the target names is the event store's word.
-    aggregate = getattr(target, "aggregate", target)
-    if aggregate is None:
-        aggregate = await services.in_thread(services.domain_app.get_target, str(target.id))
+async def evidence_response(services: Services, target: ReadTarget, sha256: str) -> StreamingResponse:
+    # Which files the target names is the event store's word (the aggregate).
+    aggregate = await target.load()
     entry = aggregate.evidence_files.get(sha256)
     stored = await evidence_files.stat(services.pool, sha256) if entry is not None else None
     if entry is None or stored is None:

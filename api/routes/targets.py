@@ -168,13 +168,14 @@ async def list_targets(cid: CampaignId, user: CurrentUser, services: ServicesDep
 @router.get("/v1/targets/{tid}", response_model=TargetOut, summary="One target", responses=READ_PROBLEMS)
 async def get_target(tid: TargetId, user: CurrentUser, target: ReadableTarget, services: ServicesDep,
                      q: Annotated[ReadQuery, Query()]) -> Any:
-    row = target.row if not q.min_position else None  # read-your-writes reads again, once projected
-    if row is None:
-        await wait_for_projections(services, q.min_position)
-        row = await readmodels.queries().get_target(services.pool, str(target.id))
-    # Just assigned and not yet projected: the aggregate (already loaded) answers.
-    state = row if row is not None else target.to_state()
-    return {**state, "rollup": await tree_queries.rollup(services.pool, str(target.id))}
+    if target.row is not None and not q.min_position:  # read with its rollup by the read check
+        return {**target.row, "rollup": await target.rollup()}
+    await wait_for_projections(services, q.min_position)  # read-your-writes reads again, once projected
+    found = await tree_queries.target_with_rollup(services.pool, str(target.id))
+    if found is None:  # just assigned and not yet projected: the aggregate (already loaded) answers
+        return {**target.to_state(), "rollup": await tree_queries.rollup(services.pool, str(target.id))}
+    row, rollup = found
+    return {**row, "rollup": rollup}
 
 
 @router.get("/v1/targets/{tid}/history", response_model=HistoryPage, summary="What happened to a target",

@@ -98,12 +98,17 @@ async def city_targets_page(request: Request, cid: str) -> Response:
         "tz": campaign.get("timezone")}, found=found)
 
 
-async def tree_context(pool: Any, target: dict[str, Any]) -> dict[str, Any]:
-    """What the target page shows of the tree: its parent, its rollup and its children
-    (the titles and states every signed-in reader may see in the target lists)."""
+READ_IT = object()  # tree_context's rollup when the caller has not read it
+
+
+async def tree_context(pool: Any, target: dict[str, Any], rollup: Any = READ_IT) -> dict[str, Any]:
+    """What the target page shows of the tree: its parent, its rollup (read here unless
+    given, as read with the row) and its children (the titles and states every signed-in
+    reader may see in the target lists)."""
     parent = None
     if target.get("parent_id"):
         parent = await readmodels.queries().get_target(pool, target["parent_id"])
-    rollup = await tree_queries.rollup(pool, target["id"])
+    if rollup is READ_IT:
+        rollup = await tree_queries.rollup(pool, target["id"])
     children = (await tree_queries.children(pool, target["id"], 500, None))["items"] if rollup else []
     return {"parent": parent, "rollup": rollup, "children": children}

@@ -36,8 +36,7 @@ def _shared(services: Any, name: str, read: Any) -> SharedReads:
 async def unit_names(services: Any) -> dict[str, str]:
     """Unit id -> name, for every registered unit."""
     async def read(_: str) -> dict[str, str]:
-        page = await readmodels.queries().list_units(services.pool, 500, None)
-        return {u["id"]: u["name"] for u in page["items"]}
+        return await readmodels.queries().unit_names(services.pool, 500)
 
     return await _shared(services, "page_unit_names", read).get("units")
 

@@ -29,7 +29,7 @@ from thidua.api.services import command
 from thidua.api.sessions import COOKIE, client_address, clear_session_cookie, set_session_cookie
 from thidua.api.web import forms
 from thidua.api.web import page_reads
-from thidua.api.web.cascade_pages import rollup_bars, tree_context
+from thidua.api.web.cascade_pages import READ_IT, rollup_bars, tree_context
 from thidua.api.web import queries as web_queries
 from thidua.api.web.collation import vi_key, vi_sorted
 from thidua.api.web.render import (
@@ -52,6 +52,7 @@ from thidua.domain.errors import DomainError
 from thidua.domain.user import ActivationGone
 from thidua.domain.permissions import may, may_read_history
 from thidua.domain.values import Role, ScoringScale, Status, parse_duration
+from thidua.projections import tree_queries
 
 router = APIRouter(include_in_schema=False)
 
@@ -257,16 +258,19 @@ async def _target_context(request: Request, tid: str, who: Any) -> dict[str, Any
         raise PageRefused(exc.status, "forbidden" if exc.status == 403 else "not_found") from None
     except DomainError:
         raise PageRefused(404, "not_found") from None
-    row = target.row if not request.query_params.get("min_position") else None
-    if row is None:  # read your writes: the row once the command is projected
+    rollup: Any = READ_IT
+    if target.row is not None and not request.query_params.get("min_position"):
+        row, rollup = target.row, await target.rollup()  # read together by the read check
+    else:  # read your writes: the row once the command is projected
         await _read_your_writes(request, services)
-        row = await readmodels.queries().get_target(services.pool, str(target.id)) or target.to_state()
+        found = await tree_queries.target_with_rollup(services.pool, str(target.id))
+        row, rollup = found if found is not None else (target.to_state(), READ_IT)
     campaign = await page_reads.campaign(services, row["campaign_id"])
     tz = row.get("timezone") or _tz(campaign)
     timeline = Markup("")
     if may_read_history(who.actor, target.unit_id, target.coordinating_unit_ids):
         timeline = await page_reads.timeline(request, services, row, tz)
-    return {**await tree_context(services.pool, row), "rollup_bars": rollup_bars,
+    return {**await tree_context(services.pool, row, rollup), "rollup_bars": rollup_bars,
             "target": row, "timeline": timeline, "names": await page_reads.unit_names(services),
             "campaign": campaign, "cid": row["campaign_id"],
             "tz": tz, "forms": forms.available_commands(who.actor, row),
@@ -345,20 +349,21 @@ BOARD_FRAGMENTS = 64  # rendered boards kept per app: (campaign, as_of, version,
 
 
 async def _board_html(request: Request, services: Any, cid: str, as_of: datetime | None,
-                      names: dict[str, str]) -> Markup:
+                      names: dict[str, str]) -> bytes:
     """The page's boards, rendered once per read-model version and language: the JSON
     route's cached board (api.scoreboards), drawn as HTML and kept while the read models
-    stay where they were. Rendering 100 units' bars is the page's whole cost."""
+    stay where they were, as UTF-8 (render's `encoded`). Rendering 100 units' bars is the
+    page's whole cost."""
     version = (await scoreboards.context_reads(services).get(cid))[2]
     key = (cid, None if as_of is None else as_of.isoformat(), version, language(request))
-    cache: OrderedDict[Any, Markup] = services.extras.setdefault("board_fragments", OrderedDict())
+    cache: OrderedDict[Any, bytes] = services.extras.setdefault("board_fragments", OrderedDict())
     found = cache.get(key)
     if found is not None:
         cache.move_to_end(key)
         return found
     body = await scoreboards.cached_body(services, cid, None, as_of, version)
     board = {"clusters": []} if body is None else json.loads(body)
-    html = fragment(request, "board.html", {"board": board, "prefix": "b", "bars": _bars, "names": names})
+    html = fragment(request, "board.html", {"board": board, "prefix": "b", "bars": _bars, "names": names}).encode()
     cache[key] = html
     while len(cache) > BOARD_FRAGMENTS:
         cache.popitem(last=False)
@@ -405,12 +410,12 @@ async def scoreboard_page(request: Request, cid: str) -> Response:
             else:
                 what_if = await readmodels.queries().what_if(services.pool, cid, scale)
     names = await _unit_names(services)
-    board_html = await _board_html(request, services, cid, as_of, names) if "as_of" not in errors else ""
+    board_html = await _board_html(request, services, cid, as_of, names) if "as_of" not in errors else b""
     return render(request, "scoreboard.html", {
-        "campaign": campaign, "cid": cid, "board_html": board_html, "what_if": what_if, "bars": _bars,
+        "campaign": campaign, "cid": cid, "what_if": what_if, "bars": _bars,
         "as_of": as_of_text, "errors": errors, "values": values, "names": names, "tz": _tz(campaign),
         "bar_classes": BAR_CLASSES,
-    }, found=found, status=422 if errors else 200)
+    }, found=found, status=422 if errors else 200, encoded={"board_html": board_html})
 
 
 # ------------------------------------------------------------------ escalations

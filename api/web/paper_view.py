@@ -19,8 +19,8 @@ async def paper_context(services: Any, who: Any, target: Any, row: dict[str, Any
     """`paper` for the target page's template."""
     readers = (*target.coordinating_unit_ids, *await cluster_leads(services, who, target))
     open_for_comments = Status(row["status"]) in lc.COMMENT.from_states
-    comments = (await paper.target_comments(services.pool, str(target.id), THREAD_SIZE))["items"]
-    evidence = (await paper.target_evidence(services.pool, str(target.id), THREAD_SIZE))["items"]
+    comments, evidence = (page["items"] for page in await paper.target_paper(services.pool, str(target.id),
+                                                                              THREAD_SIZE))
     urge = row.get("last_urge")
     return {
         "comments": comments,

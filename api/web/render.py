@@ -20,12 +20,15 @@ from markupsafe import Markup
 
 from thidua.api.auth import Principal
 from thidua.api.deps import get_services
+from thidua.api.scoreboards import SharedReads
 from thidua.api.sessions import ANON_CSRF_COOKIE, CSRF_FIELD, Session, csrf_matches, is_https, session_of
 from thidua.api.web.i18n import LANG_COOKIE, dmy, dmy_hm, pick_language, translator
 
 HERE = Path(__file__).parent
+# auto_reload off: the templates ship with the code, so no page stats its template files
+# (and those it extends, imports and includes) on every render to see if they changed.
 templates = Environment(loader=FileSystemLoader(HERE / "templates"), autoescape=select_autoescape(["html"]),
-                        trim_blocks=True, lstrip_blocks=True)
+                        trim_blocks=True, lstrip_blocks=True, auto_reload=False)
 templates.filters["dmy"] = dmy
 templates.filters["dmy_hm"] = dmy_hm
 
@@ -73,11 +76,18 @@ async def person(request: Request) -> tuple[Principal, Session]:
 
 
 async def _count_unread(request: Request, who: Principal) -> None:
-    """The unread count every signed-in page shows in its header (the inbox's link)."""
-    from thidua.projections.inbox import unread_count  # the read side, loaded at the first page
+    """The unread count every signed-in page shows in its header (the inbox's link). A
+    person's concurrent page views (tabs, a page and its redirect) share one count read
+    that started after they asked (scoreboards.SharedReads): never older than their own."""
+    services = get_services(request)
+    shared = services.extras.get("page_unread_counts")
+    if shared is None:
+        from thidua.projections.inbox import unread_count  # the read side, loaded at the first page
 
+        pool = services.pool
+        shared = services.extras["page_unread_counts"] = SharedReads(lambda user_id: unread_count(pool, user_id))
     try:
-        request.state.thidua_unread = await unread_count(get_services(request).pool, who.id)
+        request.state.thidua_unread = await shared.get(who.id)
     except Exception:  # noqa: BLE001 - the outbox unreadable: the page still shows, without the count
         request.state.thidua_unread = None
 
@@ -105,8 +115,17 @@ def check_csrf(request: Request, form: Any, session: Session | None) -> None:
         raise PageRefused(403, "csrf")
 
 
+def _marker(name: str) -> str:
+    return f"\x00thidua-fragment-{name}\x00"  # NUL: never in a template's own text nor in escaped values
+
+
 def render(request: Request, name: str, context: dict[str, Any], *, status: int = 200,
-           found: tuple[Principal, Session] | None = None, headers: dict[str, str] | None = None) -> HTMLResponse:
+           found: tuple[Principal, Session] | None = None, headers: dict[str, str] | None = None,
+           encoded: dict[str, bytes] | None = None) -> HTMLResponse:
+    """The page `name` in the request's language. `encoded`: context values that are HTML
+    already encoded in UTF-8 (a cached fragment, such as a scoreboard's 100 units), put
+    into the page's bytes where the template shows them, instead of being joined into
+    the page's text and encoded again on every view."""
     lang = language(request)
     anon_csrf = None
     if found is None:
@@ -120,8 +139,14 @@ def render(request: Request, name: str, context: dict[str, Any], *, status: int 
         person=who, csrf_token=session.csrf_token if session else anon_csrf, csrf_field=CSRF_FIELD,
         path=request.url.path, here=here(request), quote=quote,
         unread=getattr(request.state, "thidua_unread", None) if who is not None else None, **context,
+        **{key: Markup(_marker(key)) for key in encoded or ()},
     )
-    response = HTMLResponse(body, status_code=status, headers=headers)
+    content: str | bytes = body
+    if encoded:
+        content = body.encode()
+        for key, value in encoded.items():
+            content = content.replace(_marker(key).encode(), value)
+    response = HTMLResponse(content, status_code=status, headers=headers)
     if request.query_params.get("lang") == lang:
         response.set_cookie(LANG_COOKIE, lang, max_age=365 * 86400, samesite="lax", secure=is_https(request))
     if anon_csrf is not None and not request.cookies.get(ANON_CSRF_COOKIE):
