@@ -206,7 +206,7 @@ WORDS: dict[str, dict[str, str]] = {
     "file": {"vi": "Tệp minh chứng", "en": "Evidence file"},
     "file_hint": {"vi": "PDF, ảnh (PNG, JPEG, WebP) hoặc văn bản Office, tối đa {mb} MB",
                   "en": "PDF, an image (PNG, JPEG, WebP) or an office document, at most {mb} MB"},
-    "upload": {"vi": "Tải lên", "en": "Upload"},
+    "upload_button": {"vi": "Tải lên", "en": "Upload"},
     "uploading": {"vi": "Đang tải lên", "en": "Uploading"},
     "download": {"vi": "Tải về", "en": "Download"},
     "file_missing": {"vi": "Chọn tệp cần tải lên", "en": "Choose a file to upload"},
@@ -266,7 +266,6 @@ WORDS: dict[str, dict[str, str]] = {
     "history_recorded": {"vi": "Đã ghi {n} sự kiện từ hồ sơ cũ.", "en": "{n} events recorded from the old records."},
     "action": {"vi": "Hoạt động", "en": "Action"},
     "happened_at": {"vi": "Thời điểm", "en": "When"},
-    "who": {"vi": "Người thực hiện", "en": "Who"},
     "migrated": {"vi": "từ hồ sơ cũ", "en": "from the old records"},
     "recorded_here": {"vi": "nhập lúc", "en": "recorded"},
 }
