@@ -39,7 +39,7 @@ from thidua.projections.codec import (
     StoredDecoder,
     chain_step,
     dumps,
-    loads,
+    parse_json,
     plain,
     stored_changes,
     stored_reason,
@@ -250,7 +250,7 @@ def _changes_match(text: str, data: dict[str, Any]) -> bool:
     column's reformatting of it) says what `stored_changes(data)` says: compared parsed,
     key by key, without building that dict (most values are plain scalars, equal as
     stored; wrapped and nested values are compared as `stored_changes` gives them)."""
-    shown = loads(text)
+    shown = parse_json(text)  # (text: the page query casts the column)
     if type(shown) is not dict:
         return False
     keys = 0
