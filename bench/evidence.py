@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import hashlib
 import json
 import os
@@ -54,6 +55,8 @@ async def _upload(client: httpx.AsyncClient, target_id: str, content: bytes) -> 
     answer = await client.post(f"/v1/targets/{target_id}/evidence", files={"file": ("bench.pdf", content)})
     elapsed = time.perf_counter() - started
     answer.raise_for_status()
+    if answer.status_code not in (200, 201):  # 202: stored, the attachment's outcome not known in time
+        raise RuntimeError(f"upload answered {answer.status_code}: {answer.text[:300]}")
     return elapsed, answer.json()["sha256"]
 
 
@@ -67,19 +70,22 @@ async def _download(client: httpx.AsyncClient, target_id: str, sha256: str) -> t
     return time.perf_counter() - started, received
 
 
-async def _raw(conn: asyncpg.Connection, content: bytes) -> tuple[float, float]:
-    """(write seconds, read seconds) of the same bytes in the store's chunking."""
+async def _raw_write(conn: asyncpg.Connection, content: bytes) -> tuple[float, str]:
+    """(seconds, key) of writing the bytes in the store's chunking."""
     key = hashlib.sha256(content).hexdigest()
     started = time.perf_counter()
     async with conn.transaction():
         for seq, offset in enumerate(range(0, len(content), CHUNK)):
             await conn.execute(f"INSERT INTO {RAW_TABLE} (k, seq, data) VALUES ($1, $2, $3)",
                                key, seq, content[offset:offset + CHUNK])
-    write = time.perf_counter() - started
+    return time.perf_counter() - started, key
+
+
+async def _raw_read(conn: asyncpg.Connection, key: str, size: int) -> float:
     started = time.perf_counter()
-    for seq in range((len(content) + CHUNK - 1) // CHUNK):
+    for seq in range((size + CHUNK - 1) // CHUNK):
         await conn.fetchval(f"SELECT data FROM {RAW_TABLE} WHERE k = $1 AND seq = $2", key, seq)
-    return write, time.perf_counter() - started
+    return time.perf_counter() - started
 
 
 async def measure(ctx: Any) -> None:
@@ -88,18 +94,24 @@ async def measure(ctx: Any) -> None:
     mib, rounds = SIZES[ctx.run.profile.mode]
     unit = next(u for u, targets in ctx.live.by_unit.items() if targets and u in ctx.stack.heads)
     figures = await measure_evidence(f"http://127.0.0.1:{ctx.stack.api_port}", ctx.stack.heads[unit],
-                                     ctx.live.by_unit[unit][-1], ctx.database_url, size=mib * MIB, rounds=rounds)
+                                     ctx.live.by_unit[unit][-1], ctx.database_url, size=mib * MIB, rounds=rounds,
+                                     meter=ctx.run.cpu_meter)
     detail = {"size_mib": mib, "rounds": rounds}
     for figure_id, key in (("E.raw_write_rate", "raw_write_mib_s"), ("E.raw_read_rate", "raw_read_mib_s"),
                            ("E.upload_rate", "upload_mib_s"), ("E.download_rate", "download_mib_s")):
-        ctx.run.results.put(figure_id, figures[key], **detail)
+        cpu = figures.get(key.replace("_mib_s", "_cpu_ms_per_mib"))
+        ctx.run.results.put(figure_id, figures[key], **detail, **({"cpu_ms_per_mib": cpu} if cpu else {}))
 
 
 async def measure_evidence(api_url: str, token: str, target_id: str, database_url: str, *,
-                           size: int = 20 * MIB, rounds: int = 3) -> dict[str, Any]:
+                           size: int = 20 * MIB, rounds: int = 3, meter: Any = None) -> dict[str, Any]:
     """Median MiB/s of `rounds` uploads and downloads of `size` bytes through the API and of
-    the raw PostgreSQL write and read of the same bytes; and the API/raw ratios."""
+    the raw PostgreSQL write and read of the same bytes; and the API/raw ratios. `meter`
+    (a `bench.services.CpuMeter` factory): also the CPU per MiB of the downloads and of the
+    raw reads by process (the harness is the client: httpx, or asyncpg for the raw read)."""
     up, down, raw_write, raw_read = [], [], [], []
+    contents: list[tuple[bytes, str]] = []
+    cpu: dict[str, Any] = {}
     conn = await asyncpg.connect(asyncpg_dsn(database_url))
     try:
         await conn.execute(f"CREATE TABLE IF NOT EXISTS {RAW_TABLE} (k text, seq int, data bytea, "
@@ -111,12 +123,25 @@ async def measure_evidence(api_url: str, token: str, target_id: str, database_ur
                 content = _pdf(size)
                 seconds, sha256 = await _upload(client, target_id, content)
                 up.append(size / MIB / seconds)
-                seconds, received = await _download(client, target_id, sha256)
-                assert received == size, f"downloaded {received} of {size} bytes"
-                down.append(size / MIB / seconds)
-                write, read = await _raw(conn, content)
-                raw_write.append(size / MIB / write)
-                raw_read.append(size / MIB / read)
+                contents.append((content, sha256))
+            # Each kind in a row under one CPU meter (its samples open a database connection).
+            with meter() if meter else contextlib.nullcontext() as downloads:
+                for _, sha256 in contents:
+                    seconds, received = await _download(client, target_id, sha256)
+                    assert received == size, f"downloaded {received} of {size} bytes"
+                    down.append(size / MIB / seconds)
+        keys = []
+        for content, _ in contents:
+            seconds, key = await _raw_write(conn, content)
+            raw_write.append(size / MIB / seconds)
+            keys.append(key)
+        with meter() if meter else contextlib.nullcontext() as reads:
+            for key in keys:
+                raw_read.append(size / MIB / await _raw_read(conn, key, size))
+        if meter:
+            mib = rounds * size / MIB
+            cpu = {"download_cpu_ms_per_mib": {k: round(v * 1000 / mib, 2) for k, v in downloads.seconds().items()},
+                   "raw_read_cpu_ms_per_mib": {k: round(v * 1000 / mib, 2) for k, v in reads.seconds().items()}}
     finally:
         await conn.execute(f"DROP TABLE IF EXISTS {RAW_TABLE}")
         await conn.close()
@@ -125,7 +150,7 @@ async def measure_evidence(api_url: str, token: str, target_id: str, database_ur
         ("raw_read_mib_s", raw_read))}
     figures["upload_vs_raw"] = round(figures["upload_mib_s"] / figures["raw_write_mib_s"], 2)
     figures["download_vs_raw"] = round(figures["download_mib_s"] / figures["raw_read_mib_s"], 2)
-    return {"size_mib": size / MIB, "rounds": rounds, **figures}
+    return {"size_mib": size / MIB, "rounds": rounds, **figures, **cpu}
 
 
 def main() -> None:

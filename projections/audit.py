@@ -35,10 +35,12 @@ from thidua.projections.codec import (
     CHAIN_TAG,
     EVENTS,
     GENESIS_HASH,
+    META_ATTRIBUTES,
     StoredDecoder,
     chain_step,
     dumps,
-    loads,
+    parse_json,
+    plain,
     stored_changes,
     stored_reason,
 )
@@ -194,7 +196,8 @@ _CANONICAL_SQL = (
 # sha256(its prev_hash || the event's canonical bytes) and that its prev_hash is the
 # hash of the row before it (for the page's first row: the trail's last row before the
 # page, itself checked with the page before). Python checks who/when/what/why against
-# the stored payload. `trail_rows` counts the trail's rows in the page: more than
+# the stored payload, and notes the evidence files the events reference
+# (`references_file`: checked after the chain, see `verify_connection`). `trail_rows` counts the trail's rows in the page: more than
 # matched events means a row for an event that is not in the store.
 _PAGE_SQL = f"""
 SELECT e.notification_id, a.position,
@@ -207,7 +210,7 @@ SELECT e.notification_id, a.position,
        e.state, a.occurred_at, a.actor_id, a.actor_name, a.actor_role, a.command_id, a.reason,
        a.changes::text AS changes,
        (SELECT count(*) FROM public.audit_log WHERE position > $1 AND position <= $2) AS trail_rows,
-       a.request_id
+       a.request_id, e.topic LIKE '{evidence_files.REFERENCING_TOPICS}' AS references_file
 FROM {EVENTS} e
 LEFT JOIN public.audit_log a ON a.position = e.notification_id AND a.position > $1 AND a.position <= $2
 WHERE e.notification_id > $1 AND e.notification_id <= $2
@@ -220,11 +223,11 @@ WHERE a.position > $1 AND a.position <= $2
 """
 
 
-def _content_matches(row: Any, payload_of: Any) -> bool:
+def _content_matches(row: Any, data: dict[str, Any]) -> bool:
     """Who, when, what and why of the audit row are what the stored payload says
-    (row: a `_PAGE_SQL` record). Written for speed: it runs once per stored event."""
+    (row: a `_PAGE_SQL` record, data: its parsed payload). Written for speed: it runs once
+    per stored event."""
     try:
-        data = payload_of(row[3])
         actor = data.get("actor")
         actor = actor.get("_data_") if type(actor) is dict else None
         if type(actor) is dict:
@@ -237,12 +240,30 @@ def _content_matches(row: Any, payload_of: Any) -> bool:
             return False
         if data.get("request_id") != row[12]:
             return False
-        changes = stored_changes(data)
-        # `changes` is stored as the exact text `dumps` wrote (a json column); a jsonb
-        # column (tables made before) gives it back reformatted: compare parsed then.
-        return row[10] == dumps(changes) or loads(row[10]) == changes
+        return _changes_match(row[10], data)
     except Exception:  # an undecodable payload matches nothing
         return False
+
+
+def _changes_match(text: str, data: dict[str, Any]) -> bool:
+    """The row's `changes` (the JSON text `dumps(stored_changes(data))` wrote, or a jsonb
+    column's reformatting of it) says what `stored_changes(data)` says: compared parsed,
+    key by key, without building that dict (most values are plain scalars, equal as
+    stored; wrapped and nested values are compared as `stored_changes` gives them)."""
+    shown = parse_json(text)  # (text: the page query casts the column)
+    if type(shown) is not dict:
+        return False
+    keys = 0
+    for key, value in data.items():
+        if key in META_ATTRIBUTES:
+            continue
+        keys += 1
+        kind = type(value)
+        if kind is dict or kind is list:
+            value = plain(value)
+        if key not in shown or shown[key] != value:
+            return text == dumps(stored_changes(data))  # (values that do not survive JSON: NaN)
+    return keys == len(shown) or text == dumps(stored_changes(data))
 
 
 class _Pager:
@@ -323,14 +344,18 @@ async def verify_connection(
             child = await processes.start(
                 __spec__.name, ["--check", str(mid), str(bound), "--snapshot", snapshot], {_DSN_ENV: dsn}
             )
+        referenced: dict[str, int] = {}
         try:
-            checked, first_bad = await _check(_Pager(conns, mid, page))
+            checked, first_bad = await _check(_Pager(conns, mid, page), referenced)
             if child is not None and first_bad is None:
                 theirs = await _checker_result(child)
                 child = None
                 if theirs is None:  # the second process failed: check its part here
-                    theirs = await _check(_Pager(conns, bound, page, after=mid))
-                checked, first_bad = checked + theirs[0], theirs[1]
+                    theirs = await _check(_Pager(conns, bound, page, after=mid), referenced), {}
+                (their_checked, first_bad), their_files = theirs
+                checked += their_checked
+                for digest, position in their_files.items():
+                    referenced.setdefault(digest, position)
         finally:
             if child is not None:
                 await child.stop()
@@ -341,16 +366,23 @@ async def verify_connection(
         # bad position verified, so it is the trail's own last row before it).
         upto = bound if first_bad is None else first_bad - 1
         head = await _head_at(conn, PUBLIC, upto) if checked else GENESIS_HASH
-    # The chain covers each evidence file's digest; the files themselves are checked too.
-    files = await evidence_files.verify_files(conn)
+    # The chain covers each evidence file's digest; the files themselves are checked too:
+    # those the pass above met, and those of events past it (or, when the chain broke
+    # before its end, of every event).
+    if first_bad is None:
+        files = await evidence_files.verify_files(conn, referenced, after=bound)
+    else:
+        files = await evidence_files.verify_files(conn)
     return {**_result(first_bad is None and not files["bad"], checked, head, first_bad), "files": files}
 
 
-async def _checker_result(child: processes.Child) -> tuple[int, int | None] | None:
+async def _checker_result(child: processes.Child) -> tuple[tuple[int, int | None], dict[str, int]] | None:
+    """((rows that verified, the first bad position), the files its events reference)."""
     try:
         found = json.loads(await child.result())
-        return int(found["checked"]), found["first_bad"]
-    except (RuntimeError, ValueError, KeyError, TypeError) as exc:
+        files = {str(digest): int(position) for digest, position in found["files"].items()}
+        return (int(found["checked"]), found["first_bad"]), files
+    except (RuntimeError, ValueError, KeyError, TypeError, AttributeError) as exc:
         log.warning("the second verifying process failed: %s", exc)
         return None
 
@@ -363,15 +395,17 @@ async def _checker_main(after: int, bound: int, snapshot: str, page: int = 5000)
         for c in conns:
             await c.execute("BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY")
             await c.execute(f"SET TRANSACTION SNAPSHOT '{snapshot}'")
-        checked, first_bad = await _check(_Pager(conns, bound, page, after=after))
-        return {"checked": checked, "first_bad": first_bad}
+        files: dict[str, int] = {}
+        checked, first_bad = await _check(_Pager(conns, bound, page, after=after), files)
+        return {"checked": checked, "first_bad": first_bad, "files": files}
     finally:
         for c in conns:
             await c.close()
 
 
-async def _check(pages: _Pager) -> tuple[int, int | None]:
-    """(rows that verified, the first bad position or None)."""
+async def _check(pages: _Pager, files: dict[str, int] | None = None) -> tuple[int, int | None]:
+    """(rows that verified, the first bad position or None). `files`: filled with the
+    evidence files the verified events reference (digest -> first position)."""
     payload_of = StoredDecoder().payload
     checked = 0
     async for rows, orphan in pages:
@@ -381,8 +415,18 @@ async def _check(pages: _Pager) -> tuple[int, int | None]:
             position = row[0]
             if orphan is not None and orphan < position:
                 return checked, orphan  # an audit row with no event
-            if row[1] is None or not row[2] or not _content_matches(row, payload_of):
-                return checked, position  # no audit row, or one that does not match its event
+            if row[1] is None or not row[2]:
+                return checked, position  # no audit row, or one that does not seal its event
+            try:
+                data = payload_of(row[3])
+            except Exception:  # an undecodable payload matches nothing
+                return checked, position
+            if not _content_matches(row, data):
+                return checked, position
+            if row[13] and files is not None:
+                digest = evidence_files.referenced_digest(data)
+                if digest is not None:
+                    files.setdefault(digest, position)
             checked += 1
         if orphan is not None:
             return checked, orphan

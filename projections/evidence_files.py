@@ -122,10 +122,19 @@ async def chunks(pool: Any, stored: StoredFile) -> AsyncIterator[bytes]:
 
 
 # ---------------------------------------------------------------------- verification
+# The stored events that reference a file (their payload's `sha256`): the topics this
+# pattern matches, here and in the audit verification's pass over the store.
+REFERENCING_TOPICS = "%EvidenceAttached"
 _REFERENCES_SQL = f"""
 SELECT notification_id, state FROM {EVENTS}
-WHERE topic LIKE '%EvidenceAttached' ORDER BY notification_id
+WHERE notification_id > $1 AND topic LIKE '{REFERENCING_TOPICS}' ORDER BY notification_id
 """
+
+
+def referenced_digest(payload: dict[str, Any]) -> str | None:
+    """The file a referencing event's payload names."""
+    digest = payload.get("sha256")
+    return digest if isinstance(digest, str) else None
 
 
 async def _rehash(conn: asyncpg.Connection, sha256: str) -> str | None:
@@ -146,18 +155,21 @@ async def _rehash(conn: asyncpg.Connection, sha256: str) -> str | None:
     return h.hexdigest()
 
 
-async def verify_files(conn: asyncpg.Connection) -> dict[str, Any]:
+async def verify_files(conn: asyncpg.Connection, referenced: dict[str, int] | None = None,
+                       after: int = 0) -> dict[str, Any]:
     """`{checked, bad: [{sha256, position, problem}]}`: every file an EvidenceAttached
-    event of the store references, re-hashed from its stored chunks."""
+    event of the store references, re-hashed from its stored chunks. `referenced`: the
+    files (digest -> first position) the caller found in the store up to `after` (the
+    audit verification reads every event anyway); the events after it are read here."""
     payload_of = StoredDecoder().payload
-    referenced: dict[str, int] = {}
+    referenced = dict(referenced or {})
     async with conn.transaction(isolation="repeatable_read", readonly=True):
-        async for row in conn.cursor(_REFERENCES_SQL, prefetch=500):
-            digest = payload_of(row["state"]).get("sha256")
-            if isinstance(digest, str):
+        async for row in conn.cursor(_REFERENCES_SQL, after, prefetch=500):
+            digest = referenced_digest(payload_of(row["state"]))
+            if digest is not None:
                 referenced.setdefault(digest, row["notification_id"])
         bad = []
-        for digest, position in referenced.items():
+        for digest, position in sorted(referenced.items(), key=lambda item: item[1]):
             found = await _rehash(conn, digest)
             if found != digest:
                 bad.append({"sha256": digest, "position": position,

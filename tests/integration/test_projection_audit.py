@@ -4,17 +4,21 @@ names the first position where the store and the trail disagree."""
 from __future__ import annotations
 
 import asyncio
+import hashlib
+import os
 from collections.abc import AsyncIterator
 
 import asyncpg
 import pytest
 
-from thidua.projections import queries
+from thidua.projections import evidence_files, queries
+from thidua.projections.audit import verify
 from thidua.bootstrap import verify_audit
 from thidua.projections.codec import EVENTS
 from thidua.projections.projector import Projector
 from tests.integration.projection_conftest import (  # noqa: F401  (fixtures)
     World,
+    head_of,
     scratch_app,
     scratch_database,
 )
@@ -51,7 +55,7 @@ async def assert_untouched(conn: asyncpg.Connection) -> None:
     head = await conn.fetchrow("SELECT position, hash FROM audit_log ORDER BY position DESC LIMIT 1")
     count = await conn.fetchval("SELECT count(*) FROM audit_log")
     assert verdict == {"ok": True, "checked": count, "head_hash": head["hash"], "first_bad_position": None,
-                       "files": {"checked": 0, "bad": []}}
+                       "files": {"checked": verdict["files"]["checked"], "bad": []}}
 
 
 async def assert_first_bad(conn: asyncpg.Connection, position: int) -> None:
@@ -151,6 +155,31 @@ async def test_an_audit_row_that_names_another_actor_or_reason_is_named(conn):
     await assert_untouched(conn)
 
 
+async def test_an_audit_row_that_shows_other_changes_or_another_request_is_named(conn):
+    position = await position_of(conn, "Blocked", 1)
+    original = await conn.fetchrow("SELECT changes::text AS changes, request_id FROM audit_log WHERE position = $1",
+                                   position)
+    tampered = [
+        '{"reason": "thiếu kinh phí", "help_needed": "nothing"}',  # a value changed
+        '{"reason": "thiếu kinh phí"}',  # a change left out
+        '{"reason": "thiếu kinh phí", "help_needed": null, "extra": 1}',  # one added
+    ]
+    for changes in tampered:
+        await conn.execute("UPDATE audit_log SET changes = $2::json WHERE position = $1", position, changes)
+        try:
+            await assert_first_bad(conn, position)
+        finally:
+            await conn.execute("UPDATE audit_log SET changes = $2::json WHERE position = $1", position,
+                               original["changes"])
+    await conn.execute("UPDATE audit_log SET request_id = 'req-elsewhere' WHERE position = $1", position)
+    try:
+        await assert_first_bad(conn, position)
+    finally:
+        await conn.execute("UPDATE audit_log SET request_id = $2 WHERE position = $1", position,
+                           original["request_id"])
+    await assert_untouched(conn)
+
+
 async def test_audit_entries_say_who_did_what_when_and_why(conn):
     position = await position_of(conn, "Blocked", 0)
     entry = (await queries.list_audit(conn, after_position=position - 1, limit=1))["items"][0]
@@ -162,3 +191,33 @@ async def test_audit_entries_say_who_did_what_when_and_why(conn):
     assert entry["command_id"] and entry["occurred_at"].startswith("2022-")
     previous = (await queries.list_audit(conn, after_position=position - 2, limit=1))["items"][0]
     assert entry["prev_hash"] == previous["hash"]
+
+
+async def test_the_files_the_events_reference_are_rehashed_in_either_process(conn, audited_store, scratch_app):
+    # (last in this module: the file stays referenced by the store it shares)
+    content = b"%PDF-1.7\n" + os.urandom(3000)
+    digest = hashlib.sha256(content).hexdigest()
+    await evidence_files.ensure_tables(conn)
+    await conn.execute(f"INSERT INTO {evidence_files.FILES} (sha256, size, content_type, chunks) VALUES ($1, $2, $3, 1)",
+                       digest, len(content), "application/pdf")
+    await conn.execute(f"INSERT INTO {evidence_files.CHUNKS} (sha256, seq, data) VALUES ($1, 0, $2)", digest, content)
+    world = World(scratch_app)
+    target = world.assign(0)
+    target.attach_evidence(world.cmd(head_of(target.unit_id)), sha256=digest, name="x.pdf", size=len(content),
+                           content_type="application/pdf")
+    position = world.save()
+    projector = Projector(audited_store)
+    await projector.catch_up()
+    await projector.close()
+    # one process (a connection), and two (the file's event in the second one's part)
+    for verdict in (await verify(conn), await verify(audited_store, split_min=1)):
+        assert verdict["ok"] is True and verdict["files"] == {"checked": 1, "bad": []}
+    await conn.execute(f"UPDATE {evidence_files.CHUNKS} SET data = $2 WHERE sha256 = $1", digest, content[:-1] + b"!")
+    try:
+        for verdict in (await verify(conn), await verify(audited_store, split_min=1)):
+            assert verdict["ok"] is False and verdict["first_bad_position"] is None
+            assert verdict["files"] == {"checked": 1, "bad": [{"sha256": digest, "position": position,
+                                                                "problem": "changed"}]}
+    finally:
+        await conn.execute(f"UPDATE {evidence_files.CHUNKS} SET data = $2 WHERE sha256 = $1", digest, content)
+    await assert_untouched(conn)
