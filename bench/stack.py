@@ -14,6 +14,7 @@ import contextlib
 import importlib
 import time
 from collections import deque
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -183,8 +184,10 @@ async def projected_position(conn: Any) -> int:
     return int(low or 0)
 
 
-async def wait_projected(database_url: str, position: int, timeout: float, stack: Stack | None = None) -> float:
-    """Wait until the projector has reached `position`; returns the seconds waited."""
+async def wait_projected(database_url: str, position: int, timeout: float, stack: Stack | None = None,
+                         progress: Callable[[int], None] | None = None) -> float:
+    """Wait until the projector has reached `position`; returns the seconds waited
+    (`progress(position)` is called on every poll)."""
     import asyncpg
 
     t0 = time.perf_counter()
@@ -193,8 +196,11 @@ async def wait_projected(database_url: str, position: int, timeout: float, stack
         while True:
             if stack is not None:
                 stack.check()
-            if await projected_position(conn) >= position:
+            got = await projected_position(conn)
+            if got >= position:
                 return time.perf_counter() - t0
+            if progress is not None:
+                progress(got)
             if time.perf_counter() - t0 > timeout:
                 got = await projected_position(conn)
                 raise TimeoutError(f"the projector reached {got}, not {position}, within {timeout:.0f}s")
