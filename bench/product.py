@@ -19,10 +19,10 @@ import asyncio
 import contextlib
 import time
 import uuid
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta, timezone
 from pathlib import Path
-from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 import psutil
@@ -294,9 +294,9 @@ async def stage_verify(run: Run, database_url: str, figure: str) -> None:
                     **cpu_detail(run, figure, cpu, elapsed, checked))
 
 
-def every(seconds: float, message: str) -> Callable[[int], None]:
-    """A progress callback that logs `message.format(n)` at most once per `seconds` (a
-    country-size stage runs for minutes)."""
+def every(seconds: float, message: str, negative: str | None = None) -> Callable[[int], None]:
+    """A progress callback that logs `message.format(n)` (`negative.format(-n)` for n < 0)
+    at most once per `seconds` (a country-size stage runs for minutes)."""
     from bench.run import console
 
     last = [time.monotonic()]
@@ -305,7 +305,7 @@ def every(seconds: float, message: str) -> Callable[[int], None]:
         now = time.monotonic()
         if now - last[0] >= seconds:
             last[0] = now
-            console.log(message.format(n))
+            console.log(negative.format(-n) if negative is not None and n < 0 else message.format(n))
 
     return report
 
@@ -461,7 +461,9 @@ async def run_stages(run: Run, *, database_url: str, address: str, work: Path, l
         if "corpus" in state and "projector" in stack.processes:
             head = await max_position(database_url)
             waited = await wait_projected(database_url, head, max(600.0, head / 1000), stack,
-                                          progress=every(30.0, "the projector is at position {:,}") if large else None)
+                                          progress=every(30.0, "the projector is at position {:,}",
+                                                         "the projector's bulk build is at position {:,}")
+                                          if large else None)
             elapsed, cpu = time.perf_counter() - t0, machine_cpu_seconds() - cpu0
             run.notes.append(f"the projector was at the head of the store ({head:,} events) {waited:.1f} s after "
                              "the users were created" + (f", {elapsed:.1f} s after it started" if large else ""))
