@@ -51,6 +51,7 @@ log = logging.getLogger("thidua.projector")
 
 CHANNEL = EVENTS_TABLE  # eventsourcing NOTIFYs on the events table's name
 BULK_BUILD_MIN_EVENTS = 50_000  # below this, batches into the live tables are quick enough
+BULK_PROGRESS_EVERY = 30.0  # seconds between the bulk build's progress lines
 
 
 # Under a steady stream of commands each event would otherwise be a batch of its own
@@ -225,8 +226,16 @@ class Projector:
         if moved or head < BULK_BUILD_MIN_EVENTS:
             return
         log.info("the read models are empty and the store holds %d events: building them in bulk", head)
+        logged = [time.monotonic()]
+
+        def progress(position: int, head: int) -> None:
+            # (the country's store takes minutes: say how far, now and then)
+            if time.monotonic() - logged[0] >= BULK_PROGRESS_EVERY:
+                logged[0] = time.monotonic()
+                log.info("building the read models in bulk: at position %d of %d", position, head)
+
         try:
-            result = await rebuild(self.database_url)
+            result = await rebuild(self.database_url, progress=progress)
         except RuntimeError as exc:  # another rebuild holds the lock
             log.info("no bulk build (%s); projecting batch by batch", exc)
             return

@@ -4,6 +4,8 @@ and a catch-up that goes this way ends exactly where a fresh rebuild does."""
 
 from __future__ import annotations
 
+import logging
+
 import asyncpg
 import pytest
 
@@ -75,17 +77,21 @@ async def test_a_trail_cut_while_the_projector_runs_is_continued_and_the_cut_is_
 
 
 async def test_a_projector_starting_on_empty_read_models_builds_them_in_bulk_then_follows_the_store(
-    busy_store, scratch_app, monkeypatch
+    busy_store, scratch_app, monkeypatch, caplog
 ):
     import thidua.projections.projector as projector_module
 
     monkeypatch.setattr(projector_module, "BULK_BUILD_MIN_EVENTS", 1)  # the store here is small
+    monkeypatch.setattr(projector_module, "BULK_PROGRESS_EVERY", 0.0)
+    caplog.set_level(logging.INFO, logger="thidua.projector")
     conn = await asyncpg.connect(asyncpg_dsn(busy_store))
     try:
         await _reset_read_models(conn)
         projector = Projector(busy_store, batch_size=40)
         await projector.catch_up()
         assert_same_models(await read_models(conn, "public"), await fresh_rebuild(busy_store))
+        # an operator watching a long build sees how far it got
+        assert any(m.startswith("building the read models in bulk: at position") for m in caplog.messages)
         world = World(scratch_app)
         world.lifecycle(world.assign(1), 1)
         world.save()
