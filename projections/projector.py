@@ -21,7 +21,8 @@ eventsourcing in every insert transaction) wakes the loop; a poll every
 Starting on read models that never projected anything while the store already holds
 many events (a new deployment, read models dropped), the projector first builds them
 the way `thidua projections rebuild` does — in bulk, indexes made at the end, two
-processes, swapped in one transaction — then carries on event by event.
+processes, swapped in one transaction; the notifications outbox with them, as it has
+delivered nothing yet — then carries on event by event.
 """
 
 from __future__ import annotations
@@ -235,7 +236,9 @@ class Projector:
                 log.info("building the read models in bulk: at position %d of %d", position, head)
 
         try:
-            result = await rebuild(self.database_url, progress=progress)
+            # (the outbox too: nothing was delivered yet, and batch by batch it would
+            # go over every event again once the others are built)
+            result = await rebuild(self.database_url, progress=progress, outbox=True)
         except RuntimeError as exc:  # another rebuild holds the lock
             log.info("no bulk build (%s); projecting batch by batch", exc)
             return
