@@ -55,6 +55,7 @@ class Corpus:
     first_at: datetime | None = None
     last_at: datetime | None = None
     last_position: int = 0
+    stages: dict[str, float] = field(default_factory=dict)  # seconds of each step of the writing
 
     @property
     def middle(self) -> datetime:

@@ -14,6 +14,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
+import dataclasses
 import logging
 import os
 import time
@@ -160,6 +161,9 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     parser.add_argument("--only", default=None,
                         help="comma-separated groups to run: B,P1,P2,P3,P4,P5,P6,P7,P8,S and the "
                              "figure groups of bench.groups by name (default all)")
+    parser.add_argument("--provinces", type=int, default=None,
+                        help="with --large: how many provinces the country's store holds (default 34; fewer for a "
+                             "reduced check of the same code)")
     parser.add_argument("--keep", action="store_true", help="keep the database and the work directory")
     parser.add_argument("--profile-dir", type=Path, default=None,
                         help="record py-spy flame graphs of api/worker/projector under load into this directory")
@@ -171,6 +175,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     logging.basicConfig(level=logging.WARNING, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     mode = "smoke" if args.smoke else "large" if args.large else "default"
     profile = PROFILES[mode]
+    if args.provinces is not None:
+        if mode != "large":
+            raise SystemExit("--provinces goes with --large")
+        profile = dataclasses.replace(profile, provinces=max(1, args.provinces))
     only = {g.strip() for g in args.only.split(",")} if args.only else None
     started = datetime.now(timezone.utc)
     t0 = time.perf_counter()

@@ -14,6 +14,7 @@ import contextlib
 import importlib
 import time
 from collections import deque
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -183,8 +184,19 @@ async def projected_position(conn: Any) -> int:
     return int(low or 0)
 
 
-async def wait_projected(database_url: str, position: int, timeout: float, stack: Stack | None = None) -> float:
-    """Wait until the projector has reached `position`; returns the seconds waited."""
+async def building_position(conn: Any) -> int:
+    """How far a bulk build (a rebuild, or the projector's own on empty read models) has
+    got in its scratch schema (0 when none runs; the scoreboard's row moves only at its end)."""
+    if not await conn.fetchval("SELECT to_regclass('thidua_rebuild.projection_tracking') IS NOT NULL"):
+        return 0
+    low = await conn.fetchval("SELECT min(position) FROM thidua_rebuild.projection_tracking WHERE name <> 'scoreboard'")
+    return int(low or 0)
+
+
+async def wait_projected(database_url: str, position: int, timeout: float, stack: Stack | None = None,
+                         progress: Callable[[int], None] | None = None) -> float:
+    """Wait until the projector has reached `position`; returns the seconds waited
+    (`progress(position)` is called on every poll; a negative position is a bulk build's)."""
     import asyncpg
 
     t0 = time.perf_counter()
@@ -193,8 +205,11 @@ async def wait_projected(database_url: str, position: int, timeout: float, stack
         while True:
             if stack is not None:
                 stack.check()
-            if await projected_position(conn) >= position:
+            got = await projected_position(conn)
+            if got >= position:
                 return time.perf_counter() - t0
+            if progress is not None:
+                progress(got or -await building_position(conn))
             if time.perf_counter() - t0 > timeout:
                 got = await projected_position(conn)
                 raise TimeoutError(f"the projector reached {got}, not {position}, within {timeout:.0f}s")

@@ -21,7 +21,8 @@ eventsourcing in every insert transaction) wakes the loop; a poll every
 Starting on read models that never projected anything while the store already holds
 many events (a new deployment, read models dropped), the projector first builds them
 the way `thidua projections rebuild` does — in bulk, indexes made at the end, two
-processes, swapped in one transaction — then carries on event by event.
+processes, swapped in one transaction; the notifications outbox with them, as it has
+delivered nothing yet — then carries on event by event.
 """
 
 from __future__ import annotations
@@ -51,6 +52,7 @@ log = logging.getLogger("thidua.projector")
 
 CHANNEL = EVENTS_TABLE  # eventsourcing NOTIFYs on the events table's name
 BULK_BUILD_MIN_EVENTS = 50_000  # below this, batches into the live tables are quick enough
+BULK_PROGRESS_EVERY = 30.0  # seconds between the bulk build's progress lines
 
 
 # Under a steady stream of commands each event would otherwise be a batch of its own
@@ -225,8 +227,18 @@ class Projector:
         if moved or head < BULK_BUILD_MIN_EVENTS:
             return
         log.info("the read models are empty and the store holds %d events: building them in bulk", head)
+        logged = [time.monotonic()]
+
+        def progress(position: int, head: int) -> None:
+            # (the country's store takes minutes: say how far, now and then)
+            if time.monotonic() - logged[0] >= BULK_PROGRESS_EVERY:
+                logged[0] = time.monotonic()
+                log.info("building the read models in bulk: at position %d of %d", position, head)
+
         try:
-            result = await rebuild(self.database_url)
+            # (the outbox too: nothing was delivered yet, and batch by batch it would
+            # go over every event again once the others are built)
+            result = await rebuild(self.database_url, progress=progress, outbox=True)
         except RuntimeError as exc:  # another rebuild holds the lock
             log.info("no bulk build (%s); projecting batch by batch", exc)
             return

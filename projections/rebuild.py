@@ -36,6 +36,7 @@ from thidua.projections.pipeline import EventReader
 from thidua.projections.schema import (
     EVENT_STORE_KEYS,
     GROUPS,
+    NEVER_REBUILT,
     PUBLIC,
     TRACKING_ROWS,
     analyze_if_unplanned,
@@ -184,12 +185,17 @@ async def rebuild(
     batch_size: int = 10_000,
     progress: Progress | None = None,
     processes: int = 2,
+    outbox: bool = False,
 ) -> dict[str, Any]:
     """Rebuild one group (by group or table name) or all; returns
     `{"groups": [...], "position": N, "tables": [...]}`. `processes=2` (rebuilding
     every group): the audit trail is filled by a second process, which reads the
-    events again but replays no aggregate."""
+    events again but replays no aggregate. `outbox` (every group: the projector's bulk
+    build of empty read models): the notifications outbox is built too and swapped in
+    if, at the swap, it has still projected and delivered nothing (see `_swap`)."""
     groups = resolve_groups(name)
+    if outbox and name is None:
+        groups += [g for g in NEVER_REBUILT if g not in groups]
     dsn = asyncpg_dsn(database_url)
     conn = await asyncpg.connect(dsn)
     side = await asyncpg.connect(dsn)
@@ -203,7 +209,7 @@ async def rebuild(
             engines = await build_into_schema(conn, side, REBUILD_SCHEMA, groups, batch_size=batch_size,
                                               progress=progress, ahead=ahead,
                                               dsn=dsn if processes > 1 else None)
-            position = await _swap(conn, side, engines, groups)
+            position, groups = await _swap(conn, side, engines, groups)
         finally:
             await conn.execute("SELECT pg_advisory_unlock($1)", _REBUILD_LOCK_KEY)
         tables = [t for g in groups for t in GROUPS[g]]
@@ -213,9 +219,10 @@ async def rebuild(
             await c.close()
 
 
-async def _swap(conn: asyncpg.Connection, side: asyncpg.Connection, engines: list[Engine], groups: list[str]) -> int:
+async def _swap(conn: asyncpg.Connection, side: asyncpg.Connection, engines: list[Engine],
+                groups: list[str]) -> tuple[int, list[str]]:
+    """Swap the rebuilt groups in; their position and the groups swapped."""
     rows = [r for g in groups for r in TRACKING_ROWS[g]]
-    tables = [t for g in groups for t in GROUPS[g]]
     new, old, live = qident(REBUILD_SCHEMA), qident(RETIRED_SCHEMA), qident(PUBLIC)
     async with conn.transaction():
         # The live projector takes these rows FOR UPDATE first in every batch.
@@ -223,6 +230,13 @@ async def _swap(conn: asyncpg.Connection, side: asyncpg.Connection, engines: lis
             f"SELECT 1 FROM {live}.projection_tracking WHERE name = ANY($1) FOR UPDATE", rows
         )
         position = min([await catch_up(conn, side, engine) for engine in engines])
+        # The outbox replaces the live one only while that one is untouched (nothing
+        # projected, so nothing read or delivered to forget); else the live one stays and
+        # its projector goes on from where it is.
+        kept = [g for g in groups if g in NEVER_REBUILT and not await _untouched_outbox(conn, g)]
+        groups = [g for g in groups if g not in kept]
+        rows = [r for g in groups for r in TRACKING_ROWS[g]]
+        tables = [t for g in groups for t in GROUPS[g]]
         await conn.execute(f"DROP SCHEMA IF EXISTS {old} CASCADE")
         await conn.execute(f"CREATE SCHEMA {old}")
         for table in tables:
@@ -237,7 +251,20 @@ async def _swap(conn: asyncpg.Connection, side: asyncpg.Connection, engines: lis
         await conn.execute(f"DELETE FROM {live}.projection_faults WHERE name = ANY($1)", groups)
     await conn.execute(f"DROP SCHEMA IF EXISTS {old} CASCADE")
     await conn.execute(f"DROP SCHEMA IF EXISTS {new} CASCADE")
-    return position
+    return position, groups
+
+
+async def _untouched_outbox(conn: asyncpg.Connection, group: str) -> bool:
+    live = qident(PUBLIC)
+    moved = await conn.fetchval(
+        f"SELECT count(*) FROM {live}.projection_tracking WHERE name = ANY($1) AND position <> 0",
+        list(TRACKING_ROWS[group]))
+    if moved:
+        return False
+    for table in GROUPS[group]:
+        if await conn.fetchval(f"SELECT EXISTS (SELECT 1 FROM {live}.{qident(table)})"):
+            return False
+    return True
 
 
 def main(database_url: Callable[[], str], name: str | None) -> int:

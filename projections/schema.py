@@ -58,7 +58,9 @@ GROUPS: dict[str, tuple[str, ...]] = {
 # The outbox (thidua.projections.notifications) keeps what was read and delivered beside what
 # was projected: a rebuild into a scratch schema would forget it and send everything
 # again, so `thidua projections rebuild` leaves it out (its rows are written
-# ON CONFLICT DO NOTHING with stable ids: projecting an event twice adds nothing).
+# ON CONFLICT DO NOTHING with stable ids: projecting an event twice adds nothing). Only a
+# projector's bulk build of empty read models builds it too, swapped in while it is still
+# untouched (thidua.projections.rebuild, `outbox`).
 NEVER_REBUILT = ("notifications",)
 
 TRACKING_ROWS: dict[str, tuple[str, ...]] = {

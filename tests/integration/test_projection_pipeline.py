@@ -4,6 +4,8 @@ and a catch-up that goes this way ends exactly where a fresh rebuild does."""
 
 from __future__ import annotations
 
+import logging
+
 import asyncpg
 import pytest
 
@@ -75,17 +77,21 @@ async def test_a_trail_cut_while_the_projector_runs_is_continued_and_the_cut_is_
 
 
 async def test_a_projector_starting_on_empty_read_models_builds_them_in_bulk_then_follows_the_store(
-    busy_store, scratch_app, monkeypatch
+    busy_store, scratch_app, monkeypatch, caplog
 ):
     import thidua.projections.projector as projector_module
 
     monkeypatch.setattr(projector_module, "BULK_BUILD_MIN_EVENTS", 1)  # the store here is small
+    monkeypatch.setattr(projector_module, "BULK_PROGRESS_EVERY", 0.0)
+    caplog.set_level(logging.INFO, logger="thidua.projector")
     conn = await asyncpg.connect(asyncpg_dsn(busy_store))
     try:
         await _reset_read_models(conn)
         projector = Projector(busy_store, batch_size=40)
         await projector.catch_up()
         assert_same_models(await read_models(conn, "public"), await fresh_rebuild(busy_store))
+        # an operator watching a long build sees how far it got
+        assert any(m.startswith("building the read models in bulk: at position") for m in caplog.messages)
         world = World(scratch_app)
         world.lifecycle(world.assign(1), 1)
         world.save()
@@ -118,5 +124,51 @@ async def test_two_processes_verify_a_long_trail_as_one_does(busy_store):
                 assert verdict["first_bad_position"] == forged and verdict["checked"] == positions.index(forged)
             finally:
                 await conn.execute("UPDATE audit_log SET actor_name = $2 WHERE position = $1", forged, name)
+    finally:
+        await conn.close()
+
+
+async def test_the_bulk_build_of_empty_read_models_fills_the_outbox_too_and_never_replaces_a_used_one(
+    busy_store, scratch_app, monkeypatch
+):
+    """Batch by batch, the outbox would go over every event again once the others are
+    built; while it has delivered nothing there is nothing to forget, so it is built with
+    them. A rebuild that finds it used (rows written, read, delivered) leaves it alone."""
+    import thidua.projections.projector as projector_module
+    from thidua.domain.user import User
+    from thidua.domain.values import Role
+    from thidua.projections.rebuild import rebuild
+    from tests.integration.projection_conftest import SECRETARIAT
+
+    world = World(scratch_app)
+    member = User.create(world.cmd(SECRETARIAT), user_id=f"sc-{world.tag}", name="Ủy viên", role=Role.STANDING_COMMITTEE,
+                         unit_id=None, token_hash="x", bootstrap=True)
+    world.touch(member)
+    world.save()
+    for k in range(3):
+        world.lifecycle(world.assign(k), k)
+    world.save()
+    monkeypatch.setattr(projector_module, "BULK_BUILD_MIN_EVENTS", 1)
+    built: list[dict] = []
+
+    async def spy(*args, **kwargs):
+        built.append(await rebuild(*args, **kwargs))
+        return built[-1]
+
+    monkeypatch.setattr(projector_module, "rebuild", spy)
+    conn = await asyncpg.connect(asyncpg_dsn(busy_store))
+    try:
+        await _reset_read_models(conn)
+        projector = Projector(busy_store, batch_size=40)
+        await projector.catch_up()
+        await projector.close()
+        assert "notifications" in built[0]["groups"]
+        assert await conn.fetchval("SELECT count(*) FROM notifications WHERE recipient = $1", member.user_id)
+        assert_same_models(await read_models(conn, "public"), await fresh_rebuild(busy_store))
+        await conn.execute("UPDATE notifications SET read_at = now() WHERE recipient = $1", member.user_id)
+        before = await conn.fetch("SELECT * FROM notifications ORDER BY notification_id")
+        again = await rebuild(busy_store, outbox=True, processes=1)
+        assert "notifications" not in again["groups"] and "targets" in again["groups"]
+        assert await conn.fetch("SELECT * FROM notifications ORDER BY notification_id") == before
     finally:
         await conn.close()
