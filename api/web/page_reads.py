@@ -6,6 +6,9 @@
   reading and decoding every unit. A read decodes the names or the campaign's state only
   when its rows moved since the last (the row's position, the units' count and highest
   position); otherwise it answers what it decoded then.
+- `paper_lists`: a target's comments and evidence files (events of the target, so they
+  change with its version), kept per (target, version) once the audit trail they are read
+  from holds the event of the row's version.
 - `timeline`: a target's rendered timeline, kept per (target, version, language, time
   zone). Its history comes from the audit read model, which may trail the target's row:
   a timeline is kept (as UTF-8) only once it includes the event of the row's version, so what is
@@ -23,7 +26,9 @@ from thidua.api import readmodels
 from thidua.api.scoreboards import SharedReads
 from thidua.api.web import queries as web_queries
 from thidua.api.web.render import fragment, language
+from thidua.projections import paper
 
+PAPERS = 512  # targets' comment and evidence lists kept per app
 TIMELINES = 512  # rendered timelines kept per app (a few KB each)
 HISTORY_LIMIT = 500  # entries a target's page shows
 
@@ -86,3 +91,23 @@ async def timeline(request: Request, services: Any, target: dict[str, Any], tz: 
         while len(cache) > TIMELINES:
             cache.popitem(last=False)
     return html
+
+
+async def paper_lists(services: Any, target_id: str, version: int | None, limit: int) -> tuple[list, list]:
+    """(comments, evidence) of a target, the first `limit` of each (projections.paper)."""
+    key = (target_id, version, limit)
+    cache: OrderedDict[Any, tuple[list, list]] = services.extras.setdefault("page_papers", OrderedDict())
+    found = cache.get(key)
+    if found is not None:
+        cache.move_to_end(key)
+        return found
+    # Asked before the lists: when the trail holds the row's version then, the lists read
+    # after hold at least everything up to it, which is what a fresh read would show.
+    complete = version is not None and await web_queries.trail_has(services.pool, target_id, version)
+    comments, evidence = (page["items"] for page in await paper.target_paper(services.pool, target_id, limit))
+    lists = (comments, evidence)
+    if complete:
+        cache[key] = lists
+        while len(cache) > PAPERS:
+            cache.popitem(last=False)
+    return lists

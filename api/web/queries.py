@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from datetime import datetime
 from typing import Any
+from uuid import UUID
 
 from thidua.projections.codec import loads
 
@@ -60,3 +61,11 @@ async def units_mark(pool: Any) -> tuple[int, int | None]:
     stores its event's position, which only rises) or removed changes it."""
     row = await pool.fetchrow("SELECT count(*) AS n, max(position) AS p FROM public.units")
     return row["n"], row["p"]
+
+
+async def trail_has(pool: Any, target_id: str, version: int) -> bool:
+    """Whether the audit trail holds the target's event of `version` (the trail is its own
+    projection and may trail the target's row)."""
+    return bool(await pool.fetchval(
+        "SELECT EXISTS (SELECT 1 FROM public.audit_log WHERE target_id = $1 AND originator_id = $1 "
+        "AND aggregate_version = $2)", UUID(str(target_id)), version))
