@@ -14,7 +14,6 @@ from typing import Any
 
 from fastapi import APIRouter, Request
 from fastapi.responses import Response
-from markupsafe import Markup
 from pydantic import ValidationError
 
 from thidua.api import importing, readmodels, scoreboards
@@ -267,7 +266,7 @@ async def _target_context(request: Request, tid: str, who: Any) -> dict[str, Any
         row, rollup = found if found is not None else (target.to_state(), READ_IT)
     campaign = await page_reads.campaign(services, row["campaign_id"])
     tz = row.get("timezone") or _tz(campaign)
-    timeline = Markup("")
+    timeline = b""  # UTF-8, for render's `encoded` (see target_page)
     if may_read_history(who.actor, target.unit_id, target.coordinating_unit_ids):
         timeline = await page_reads.timeline(request, services, row, tz)
     return {**await tree_context(services.pool, row, rollup), "rollup_bars": rollup_bars,
@@ -279,10 +278,17 @@ async def _target_context(request: Request, tid: str, who: Any) -> dict[str, Any
             "paper": await paper_context(services, who, target, row), "paper_errors": {}, "paper_values": {}}
 
 
+def render_target(request: Request, context: dict[str, Any], **kwargs: Any) -> Response:
+    """target.html with `_target_context`'s context: its timeline, kept as UTF-8, is put
+    into the page's bytes (render's `encoded`)."""
+    timeline = context.pop("timeline")
+    return render(request, "target.html", context, encoded={"timeline": timeline}, **kwargs)
+
+
 @router.get("/targets/{tid}")
 async def target_page(request: Request, tid: str) -> Response:
     found = await person(request)
-    return render(request, "target.html", await _target_context(request, tid, found[0]), found=found)
+    return render_target(request, await _target_context(request, tid, found[0]), found=found)
 
 
 @router.post("/targets/{tid}/{segment}")
@@ -327,7 +333,7 @@ async def target_command(request: Request, tid: str, segment: str) -> Response:
         return redirect(f"{destination}{sep}min_position={result['position']}&notice=done")
     context = await _target_context(request, tid, who)
     context.update(errors=errors, values=values, failed_segment=segment)
-    return render(request, "target.html", context, status=status, found=found)
+    return render_target(request, context, status=status, found=found)
 
 
 # ------------------------------------------------------------------ scoreboard

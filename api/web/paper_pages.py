@@ -17,8 +17,8 @@ from thidua.api.deps import get_services
 from thidua.api.models import COMMAND_BODIES
 from thidua.api.problems import Problem
 from thidua.api.routes import paper as paper_routes
-from thidua.api.web.pages import _problem_message, _target_context
-from thidua.api.web.render import PageRefused, check_csrf, person, redirect, render
+from thidua.api.web.pages import _problem_message, _target_context, render_target
+from thidua.api.web.render import PageRefused, check_csrf, person, redirect
 from thidua.domain import lifecycle as lc
 from thidua.domain.errors import DomainError
 
@@ -43,7 +43,7 @@ async def _again(request: Request, tid: str, found: Any, form: str, errors: dict
                  values: dict[str, str], status: int) -> Response:
     context = await _target_context(request, tid, found[0])
     context.update(paper_errors={form: errors}, paper_values={form: values})
-    return render(request, "target.html", context, status=status, found=found)
+    return render_target(request, context, status=status, found=found)
 
 
 def _done(tid: str, position: int, anchor: str) -> Response:

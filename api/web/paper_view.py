@@ -10,7 +10,7 @@ from typing import Any
 from thidua.api.deps import cluster_leads
 from thidua.domain import lifecycle as lc
 from thidua.domain.values import Role, Status
-from thidua.projections import paper
+from thidua.api.web import page_reads
 
 THREAD_SIZE = 200
 
@@ -19,8 +19,7 @@ async def paper_context(services: Any, who: Any, target: Any, row: dict[str, Any
     """`paper` for the target page's template."""
     readers = (*target.coordinating_unit_ids, *await cluster_leads(services, who, target))
     open_for_comments = Status(row["status"]) in lc.COMMENT.from_states
-    comments, evidence = (page["items"] for page in await paper.target_paper(services.pool, str(target.id),
-                                                                              THREAD_SIZE))
+    comments, evidence = await page_reads.paper_lists(services, str(target.id), row.get("version"), THREAD_SIZE)
     urge = row.get("last_urge")
     return {
         "comments": comments,

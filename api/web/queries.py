@@ -5,6 +5,9 @@ from __future__ import annotations
 
 from datetime import datetime
 from typing import Any
+from uuid import UUID
+
+from thidua.projections.codec import loads
 
 _OPEN_WORK = """
 SELECT unit_id,
@@ -39,3 +42,30 @@ async def open_work_per_unit(pool: Any, campaign_id: str, stale_before: datetime
 
 async def people(pool: Any) -> list[dict[str, Any]]:
     return [dict(r) for r in await pool.fetch(_PEOPLE) if r["name"]]
+
+
+async def campaign_if_moved(pool: Any, campaign_id: str, known: int | None) -> tuple[int, Any] | None:
+    """(position, state) of a campaign's row; the state is None, not sent nor decoded, when
+    the row's position (its last event's, rising with every change) is still `known`.
+    None when the campaign is not in the read model."""
+    row = await pool.fetchrow(
+        "SELECT position, CASE WHEN position IS NOT DISTINCT FROM $2 THEN NULL ELSE state END AS state "
+        "FROM public.campaigns WHERE campaign_id = $1", campaign_id, known)
+    if row is None:
+        return None
+    return row["position"], None if row["state"] is None else loads(row["state"])
+
+
+async def units_mark(pool: Any) -> tuple[int, int | None]:
+    """(count, highest position) of the units' rows: any row written since (every write
+    stores its event's position, which only rises) or removed changes it."""
+    row = await pool.fetchrow("SELECT count(*) AS n, max(position) AS p FROM public.units")
+    return row["n"], row["p"]
+
+
+async def trail_has(pool: Any, target_id: str, version: int) -> bool:
+    """Whether the audit trail holds the target's event of `version` (the trail is its own
+    projection and may trail the target's row)."""
+    return bool(await pool.fetchval(
+        "SELECT EXISTS (SELECT 1 FROM public.audit_log WHERE target_id = $1 AND originator_id = $1 "
+        "AND aggregate_version = $2)", UUID(str(target_id)), version))
