@@ -66,7 +66,7 @@ async def measure(ctx: Any) -> None:
     used = {u: -(-live.cursor.get(u, 0) // len(COMMAND_CYCLE)) for u in live.by_unit}  # targets begun
     fresh = {u: targets[used[u]:] for u, targets in live.by_unit.items()}
     lag = await commit_to_receiver(f"http://127.0.0.1:{stack.api_port}", stack.secretariat, LIVE_CAMPAIGN,
-                                   stack.heads, fresh, seconds=profile.load_seconds, database_url=ctx.database_url)
+                                   stack.heads, fresh, seconds=profile.load_seconds)
     if not lag["delivered"]:
         raise RuntimeError(f"no escalation reached the receiver: {lag}")
     detail = {k: v for k, v in lag.items() if k not in ("p50_ms", "p99_ms")}
@@ -86,7 +86,6 @@ class Receiver:
         self.secret = secret
         self.lock = threading.Lock()
         self.arrived: dict[str, float] = {}  # notification id -> seconds after occurred_at
-        self.arrived_at: dict[str, float] = {}  # notification id -> when it first arrived (epoch seconds)
         self.bad = 0
         self.count = 0
         self.port = free_port()
@@ -109,7 +108,6 @@ class Receiver:
         with self.lock:
             self.count += 1
             self.arrived.setdefault(str(payload.get("id")), now - occurred)
-            self.arrived_at.setdefault(str(payload.get("id")), now)
         return Response(status_code=204)
 
     def __enter__(self) -> Receiver:
@@ -131,16 +129,12 @@ class Receiver:
 
 async def commit_to_receiver(api_url: str, secretariat_token: str, campaign_id: str,
                              heads: dict[str, str], targets_by_unit: dict[str, list[str]], *,
-                             seconds: float = 30.0, settle_timeout: float = 30.0,
-                             database_url: str | None = None) -> dict[str, Any]:
+                             seconds: float = 30.0, settle_timeout: float = 30.0) -> dict[str, Any]:
     """Register a webhook for `target.escalated` of `campaign_id` (through the API), then run
     one client per unit head (`heads`: unit -> token) for `seconds`, each taking its fresh
     (assigned, untouched) targets through start, block, escalate; wait for every escalation
     at the receiver. Returns p50/p99/max latency (ms) from commit to receiver, how many
-    arrived and were expected, the command rate, and bad signatures; with `database_url`,
-    also where the time went (`split`, from the outbox rows: commit -> marked dispatched,
-    i.e. the projector, the dispatcher's claim and the workflow's start; dispatched ->
-    receiver, i.e. Temporal's tasks, the activity and the POST) and the batches' sizes."""
+    arrived and were expected, the command rate, and bad signatures."""
     async with httpx.AsyncClient(base_url=api_url, timeout=30) as http:
         with Receiver() as receiver:
             answer = await http.post("/v1/webhooks", json={"url": receiver.url, "campaign_id": campaign_id,
@@ -149,7 +143,6 @@ async def commit_to_receiver(api_url: str, secretariat_token: str, campaign_id: 
                                               "Idempotency-Key": f"bench-wh-{uuid.uuid4()}"})
             answer.raise_for_status()
             receiver.secret = answer.json()["secret"]
-            hook_id = answer.json()["id"]
             escalated = 0
             commands = 0
             errors = 0
@@ -181,41 +174,13 @@ async def commit_to_receiver(api_url: str, secretariat_token: str, campaign_id: 
                 await asyncio.sleep(0.1)
             with receiver.lock:
                 lags = list(receiver.arrived.values())
-                arrived_at = dict(receiver.arrived_at)
-    split = await _split(database_url, hook_id, arrived_at) if database_url else {}
-    return {**split,
+    return {
         "p50_ms": percentile(lags, 50) * 1000 if lags else None,
         "p99_ms": percentile(lags, 99) * 1000 if lags else None,
         "max_ms": max(lags) * 1000 if lags else None,
         "delivered": len(lags), "expected": escalated, "commands": commands, "command_errors": errors,
         "command_rate": commands / elapsed if elapsed else 0.0, "bad_signatures": receiver.bad,
     }
-
-
-async def _split(database_url: str, hook_id: str, arrived_at: dict[str, float]) -> dict[str, Any]:
-    """The commit -> receiver chain cut at the outbox row's `dispatched_at` (p50/p99 ms of
-    each part), and the batches the dispatcher made of the rows."""
-    import asyncpg
-
-    from thidua.dburl import asyncpg_dsn
-
-    conn = await asyncpg.connect(asyncpg_dsn(database_url))
-    try:
-        rows = await conn.fetch("SELECT notification_id::text AS id, batch_id, extract(epoch FROM occurred_at) AS o, "
-                                "extract(epoch FROM dispatched_at) AS d FROM notifications WHERE recipient = $1 "
-                                "AND channel = 'webhook'", hook_id)
-    finally:
-        await conn.close()
-    to_dispatched = [float(r["d"] - r["o"]) for r in rows if r["d"] is not None]
-    to_receiver = [arrived_at[r["id"]] - float(r["d"]) for r in rows if r["d"] is not None and r["id"] in arrived_at]
-    batches = {r["batch_id"] for r in rows if r["batch_id"] is not None}
-
-    def ms(values: list[float]) -> dict[str, float | None]:
-        return {"p50_ms": percentile(values, 50) * 1000 if values else None,
-                "p99_ms": percentile(values, 99) * 1000 if values else None}
-
-    return {"split": {"commit_to_dispatched": ms(to_dispatched), "dispatched_to_receiver": ms(to_receiver)},
-            "batches": len(batches), "rows_per_batch": len(rows) / len(batches) if batches else None}
 
 
 async def raw_posts(url: str, secret: str, n: int, concurrency: int = DELIVERY_CONCURRENCY) -> float:

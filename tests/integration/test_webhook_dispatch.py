@@ -16,7 +16,7 @@ from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
-from temporalio.client import Client, Interceptor, OutboundInterceptor, StartWorkflowInput
+from temporalio.client import Client
 
 from tests.e2e.conftest import ServerThread
 from tests.integration.conftest import eventually
@@ -165,54 +165,3 @@ async def test_in_a_batch_a_hanging_receiver_holds_up_no_other(scratch_database,
         receivers.release.set()
         await service.shutdown()
         server.stop()
-
-
-class HoldFirstStart(Interceptor):
-    """Holds the first workflow start until `release` is set (a slow Temporal, for one batch)."""
-
-    def __init__(self) -> None:
-        self.release = asyncio.Event()
-        self.held: list[str] = []
-
-    def intercept_client(self, next: OutboundInterceptor) -> OutboundInterceptor:
-        outer = self
-
-        class Hold(OutboundInterceptor):
-            async def start_workflow(self, input: StartWorkflowInput) -> Any:
-                if not outer.held:
-                    outer.held.append(input.id)
-                    await outer.release.wait()
-                return await super().start_workflow(input)
-
-        return Hold(next)
-
-
-async def test_a_start_in_flight_does_not_hold_up_the_next_batch(scratch_database, temporal_address):
-    await create_read_models(scratch_database)
-    hold = HoldFirstStart()
-    client = await Client.connect(temporal_address, data_converter=data_converter, interceptors=[hold])
-    dispatcher = Dispatcher(client, asyncpg_dsn(scratch_database), f"wh-dispatch-{secrets.token_hex(3)}",
-                            poll_interval=0.2)
-    running = asyncio.create_task(dispatcher.run())
-    try:
-        first = outbox(scratch_database, {f"wh-{secrets.token_hex(3)}": "http://127.0.0.1:9/hook"}, 2)
-        await eventually(lambda: hold.held == [batch_workflow_id(first[0])], timeout=30,
-                         what="the first batch's start held")
-        later = outbox(scratch_database, {f"wh-{secrets.token_hex(3)}": "http://127.0.0.1:9/hook"}, 2)
-        # claimed, started and marked while the first start is still held
-        await eventually(lambda: {claims(scratch_database, later)[i] for i in later} == {(later[0], True)},
-                         timeout=30, what="the later rows dispatched in a batch of their own")
-        assert {claims(scratch_database, first)[i] for i in first} == {(first[0], False)}
-        hold.release.set()
-        await eventually(lambda: {claims(scratch_database, first)[i] for i in first} == {(first[0], True)},
-                         timeout=30, what="the first batch dispatched once released")
-        for batch in (first[0], later[0]):
-            handle = client.get_workflow_handle(batch_workflow_id(batch))
-            started = (await handle.fetch_history()).events[0].workflow_execution_started_event_attributes
-            given = data_converter.payload_converter.from_payloads(started.input.payloads)[0]
-            assert given["notification_ids"] == (first if batch == first[0] else later)
-            await handle.terminate("test over")
-    finally:
-        hold.release.set()
-        dispatcher.stop()
-        await running
