@@ -136,15 +136,8 @@ class WebhookActivities:
             count(WEBHOOK, "refused")
             await self._log(pool, nid, row, attempt, None, refused, "failed", None)
             raise ApplicationError(refused, type="WebhookRefused", non_retryable=True)
-        body = json.dumps(payload_of(row), ensure_ascii=False, separators=(",", ":"))
         now = datetime.now(timezone.utc)
-        status, error = None, None
-        try:
-            response = await self._client().post(row["url"], content=body.encode(),
-                                                 headers=signed_headers(row["secret"], str(nid), body, now))
-            status = response.status_code
-        except httpx.HTTPError as exc:
-            error = f"{type(exc).__name__}: {exc}"[:500]
+        status, error = await self._post(row, nid, now)
         if status is not None and 200 <= status < 300:
             count(WEBHOOK, "delivered")
             await self._log(pool, nid, row, attempt, status, None, "delivered", None)
@@ -250,6 +243,17 @@ class WebhookActivities:
         if channel is not None:
             count(channel, "failed")
 
+    async def _post(self, row: Any, nid: Any, at: datetime) -> tuple[int | None, str | None]:
+        """One signed POST of the row's payload, signed as sent at `at`: (status code,
+        None) or (None, the error)."""
+        body = json.dumps(payload_of(row), ensure_ascii=False, separators=(",", ":"))
+        headers = signed_headers(row["secret"], str(nid), body, at)
+        try:
+            response = await self._client().post(row["url"], content=body.encode(), headers=headers)
+        except httpx.HTTPError as exc:
+            return None, f"{type(exc).__name__}: {exc}"[:500]
+        return response.status_code, None
+
     # ------------------------------------------------------------------ batches (WebhookBatchWorkflow)
     def _limit(self, key: str) -> asyncio.Semaphore:
         """Requests in flight to one receiver (a webhook, or the mail server), across batches:
@@ -324,16 +328,8 @@ class WebhookActivities:
             count(WEBHOOK, "refused")
             record.fail(row, None, refused, "failed")
             return
-        body = json.dumps(payload_of(row), ensure_ascii=False, separators=(",", ":"))
-        status, error = None, None
         async with self._limit(hook), self._all:
-            try:
-                now = datetime.now(timezone.utc)
-                response = await self._client().post(row["url"], content=body.encode(),
-                                                     headers=signed_headers(row["secret"], str(nid), body, now))
-                status = response.status_code
-            except httpx.HTTPError as exc:
-                error = f"{type(exc).__name__}: {exc}"[:500]
+            status, error = await self._post(row, nid, datetime.now(timezone.utc))
         if status is not None and 200 <= status < 300:
             count(WEBHOOK, "delivered")
             record.deliver(row, status)
