@@ -230,18 +230,7 @@ class WebhookActivities:
 
     @activity.defn(name=GIVE_UP)
     async def give_up(self, delivery: Delivery) -> None:
-        pool = await self._db()
-        nid = UUID(delivery.notification_id)
-        async with pool.acquire() as conn, conn.transaction():
-            channel = await conn.fetchval("UPDATE notifications SET status = 'failed' WHERE notification_id = $1 "
-                                          "AND status = 'pending' RETURNING channel", nid)  # once, even when retried
-            # the last attempt expected a retry that the window no longer allowed
-            await conn.execute(
-                "UPDATE webhook_deliveries SET outcome = 'failed', next_retry_at = NULL WHERE notification_id = $1 "
-                "AND outcome = 'retrying' AND attempt = (SELECT max(attempt) FROM webhook_deliveries "
-                "WHERE notification_id = $1)", nid)
-        if channel is not None:
-            count(channel, "failed")
+        await self._fail_pending([UUID(delivery.notification_id)])
 
     async def _post(self, row: Any, nid: Any, at: datetime) -> tuple[int | None, str | None]:
         """One signed POST of the row's payload, signed as sent at `at`: (status code,
@@ -366,10 +355,12 @@ class WebhookActivities:
 
     @activity.defn(name=GIVE_UP_BATCH)
     async def give_up_batch(self, notification_ids: list[str]) -> None:
+        await self._fail_pending([UUID(i) for i in notification_ids])
+
+    async def _fail_pending(self, ids: list[UUID]) -> None:
         """The window ended: the rows still pending are failed; their last attempt expected
         a retry that no longer comes."""
         pool = await self._db()
-        ids = [UUID(i) for i in notification_ids]
         async with pool.acquire() as conn, conn.transaction():
             channels = await conn.fetch("UPDATE notifications SET status = 'failed' WHERE notification_id = ANY($1) "
                                         "AND status = 'pending' RETURNING channel", ids)  # once, even when retried
