@@ -79,27 +79,23 @@ async def timeline(request: Request, services: Any, target: dict[str, Any], tz: 
     """The target's timeline (who did what and why), rendered and encoded in UTF-8 (for
     render's `encoded`: put into the page's bytes, not escaped, joined and encoded per view)."""
     key = (target["id"], target.get("version"), language(request), tz)
-    cache: OrderedDict[Any, bytes] = services.extras.setdefault("page_timelines", OrderedDict())
-    found = cache.get(key)
+    cache = _kept(services, "page_timelines")
+    found = _get(cache, key)
     if found is not None:
-        cache.move_to_end(key)
         return found
     history = (await readmodels.queries().target_history(services.pool, target["id"], HISTORY_LIMIT, None))["items"]
     html = fragment(request, "timeline.html", {"history": history, "tz": tz}).encode()
     if any(e["aggregate_version"] == target.get("version") for e in history):
-        cache[key] = html
-        while len(cache) > TIMELINES:
-            cache.popitem(last=False)
+        _put(cache, key, html, TIMELINES)
     return html
 
 
 async def paper_lists(services: Any, target_id: str, version: int | None, limit: int) -> tuple[list, list]:
     """(comments, evidence) of a target, the first `limit` of each (projections.paper)."""
     key = (target_id, version, limit)
-    cache: OrderedDict[Any, tuple[list, list]] = services.extras.setdefault("page_papers", OrderedDict())
-    found = cache.get(key)
+    cache = _kept(services, "page_papers")
+    found = _get(cache, key)
     if found is not None:
-        cache.move_to_end(key)
         return found
     # Asked before the lists: when the trail holds the row's version then, the lists read
     # after hold at least everything up to it, which is what a fresh read would show.
@@ -107,7 +103,23 @@ async def paper_lists(services: Any, target_id: str, version: int | None, limit:
     comments, evidence = (page["items"] for page in await paper.target_paper(services.pool, target_id, limit))
     lists = (comments, evidence)
     if complete:
-        cache[key] = lists
-        while len(cache) > PAPERS:
-            cache.popitem(last=False)
+        _put(cache, key, lists, PAPERS)
     return lists
+
+
+# A per-app cache of what a page keeps per version, least recently used dropped first.
+def _kept(services: Any, name: str) -> OrderedDict[Any, Any]:
+    return services.extras.setdefault(name, OrderedDict())
+
+
+def _get(cache: OrderedDict[Any, Any], key: Any) -> Any:
+    found = cache.get(key)
+    if found is not None:
+        cache.move_to_end(key)
+    return found
+
+
+def _put(cache: OrderedDict[Any, Any], key: Any, value: Any, bound: int) -> None:
+    cache[key] = value
+    while len(cache) > bound:
+        cache.popitem(last=False)
