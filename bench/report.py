@@ -87,7 +87,7 @@ def print_table(figures: list[Figure], info: dict[str, Any], console: Console | 
 
 def write_results(figures: list[Figure], info: dict[str, Any], path: Path = RESULTS_PATH, *,
                   merge: bool = True) -> dict[str, Any]:
-    """Write results.json; with `merge`, figures of other modes from the file are kept."""
+    """Write results.json; with `merge`, figures this run did not measure keep their last value."""
     previous: dict[str, dict[str, Any]] = {}
     if merge and path.exists():
         try:
@@ -96,6 +96,8 @@ def write_results(figures: list[Figure], info: dict[str, Any], path: Path = RESU
             previous = {}
     current = {}
     for f in figures:
+        if f.value is None and (previous.get(f.id) or {}).get("value") is not None:
+            continue  # a partial run (--only) keeps the figure an earlier run measured
         data = f.to_json()
         data["run"] = {"mode": info["mode"], "started_at": info["started_at"]}
         current[f.id] = data

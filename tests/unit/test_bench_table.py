@@ -8,7 +8,7 @@ import json
 from pathlib import Path
 
 from bench import report
-from bench.figures import SPEC_BY_ID
+from bench.figures import SPEC_BY_ID, Figure
 
 REPO = Path(__file__).resolve().parents[2]
 FIELDS = ("id", "value", "baseline", "ratio", "goal", "pass")
@@ -50,3 +50,25 @@ def test_the_product_s_commands_are_judged_against_the_raw_limit_of_their_own_sh
     assert SPEC_BY_ID["P1.p99"].baseline_id == "B8.local_update_p99"
     assert SPEC_BY_ID["P2.rate"].baseline_id == "B9.local_update_rate"
     assert SPEC_BY_ID["P1.p99"].also == ("B1.update_p99",) and SPEC_BY_ID["P2.rate"].also == ("B2.update_rate",)
+
+
+def _figure(figure_id: str, value: float | None) -> Figure:
+    spec = SPEC_BY_ID[figure_id]
+    return Figure(id=figure_id, title=spec.title, value=value, unit=spec.unit, baseline=None,
+                  baseline_id=None, ratio=None, goal=None, pass_=None,
+                  note=None if value is not None else "not measured")
+
+
+def test_a_partial_run_keeps_the_figures_it_did_not_measure(tmp_path: Path) -> None:
+    path = tmp_path / "results.json"
+    full = {"mode": "default", "started_at": "2026-12-03T12:00:00+00:00"}
+    report.write_results([_figure("P3.import_rate", 120.0),
+                          _figure("B4.start_rate", 140.0)], full, path)
+    partial = {"mode": "default", "started_at": "2026-12-03T13:00:00+00:00"}
+    report.write_results([_figure("P3.import_rate", 125.0),
+                          _figure("B4.start_rate", None)], partial, path)
+    figures = {f["id"]: f for f in json.loads(path.read_text())["figures"]}
+    assert figures["P3.import_rate"]["value"] == 125.0
+    assert figures["P3.import_rate"]["run"]["started_at"] == partial["started_at"]
+    assert figures["B4.start_rate"]["value"] == 140.0
+    assert figures["B4.start_rate"]["run"]["started_at"] == full["started_at"]
