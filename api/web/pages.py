@@ -294,7 +294,10 @@ def render_target(request: Request, context: dict[str, Any], **kwargs: Any) -> R
 @router.get("/targets/{tid}")
 async def target_page(request: Request, tid: str) -> Response:
     found = await person(request)
-    return render_target(request, await _target_context(request, tid, found[0]), found=found)
+    # Kept per reader: a view whose target, rollup, campaign, names, timeline and paper
+    # trail read as the last did is answered with its bytes (render's `keep`).
+    return render_target(request, await _target_context(request, tid, found[0]), found=found,
+                         keep=("target", tid, found[0].id))
 
 
 @router.post("/targets/{tid}/{segment}")
@@ -425,7 +428,8 @@ async def scoreboard_page(request: Request, cid: str) -> Response:
         "campaign": campaign, "cid": cid, "what_if": what_if, "bars": _bars,
         "as_of": as_of_text, "errors": errors, "values": values, "names": {}, "tz": _tz(campaign),
         "bar_classes": BAR_CLASSES,
-    }, found=found, status=422 if errors else 200, encoded={"board_html": board_html})
+    }, found=found, status=422 if errors else 200, encoded={"board_html": board_html},
+        keep=("scoreboard", cid, who.id) if request.method == "GET" else None)
 
 
 # ------------------------------------------------------------------ escalations
