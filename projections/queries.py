@@ -10,6 +10,7 @@ JSON-serialisable (a string, an int or a list), for the API to wrap in an opaque
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Iterable
 from datetime import datetime, timedelta
 from typing import Any
 from uuid import UUID
@@ -116,10 +117,13 @@ async def list_units(pool: Pool, limit: int = 100, after: str | None = None) -> 
     return _page([_unit(r) for r in rows], limit, lambda u: u["id"])
 
 
-async def unit_names(pool: Pool, limit: int = 500) -> dict[str, str]:
-    """Unit id -> name, for the first `limit` units in id order (the pages' labels): the
-    two columns only, not `list_units`' whole rows."""
-    rows = await pool.fetch("SELECT unit_id, name FROM public.units ORDER BY unit_id LIMIT $1", limit)
+async def unit_names(pool: Pool, ids: Iterable[str] | None = None) -> dict[str, str]:
+    """Unit id -> name of the units `ids` (those registered; every unit when None): the
+    pages' labels, the two columns only, not `list_units`' whole rows."""
+    if ids is None:
+        rows = await pool.fetch("SELECT unit_id, name FROM public.units")
+    else:
+        rows = await pool.fetch("SELECT unit_id, name FROM public.units WHERE unit_id = ANY($1::text[])", list(ids))
     return {r["unit_id"]: r["name"] for r in rows}
 
 

@@ -50,7 +50,7 @@ async def acceptance_page(request: Request, cid: str) -> Response:
     items = [{"target": t, "forms": [f for f in forms.available_commands(who.actor, t) if f.name in ACCEPTANCE_FORMS]}
              for t in waiting]
     return render(request, "acceptance.html", {
-        "campaign": campaign, "cid": cid, "items": items, "names": await _unit_names(services), "tz": _tz(campaign),
+        "campaign": campaign, "cid": cid, "items": items, "names": await _unit_names(services, (t["unit_id"] for t in waiting)), "tz": _tz(campaign),
         "command_id": str(uuid.uuid4()), "notice": request.query_params.get("notice"),
     }, found=found)
 

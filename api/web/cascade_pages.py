@@ -14,6 +14,7 @@ from fastapi.responses import Response
 from thidua.api import readmodels
 from thidua.api.deps import get_services, wait_for_projections
 from thidua.api.routes.cascade import decision_entry, seen_by
+from thidua.api.web import page_reads
 from thidua.api.web.collation import vi_sorted
 from thidua.api.web.render import PageRefused, person, render
 from thidua.domain.errors import NotFound
@@ -51,9 +52,10 @@ async def _campaign(request: Request, cid: str) -> tuple[Any, dict[str, Any]]:
     return aggregate, await readmodels.queries().get_campaign(services.pool, cid) or {"id": cid, "name": cid}
 
 
-async def _names(request: Request) -> dict[str, str]:
-    page = await readmodels.queries().list_units(get_services(request).pool, 500, None)
-    return {u["id"]: u["name"] for u in page["items"]}
+async def _names(request: Request, targets: list[dict[str, Any]]) -> dict[str, str]:
+    """The names of the targets' units and of their children's."""
+    ids = {t["unit_id"] for t in targets} | {c["unit_id"] for t in targets for c in t.get("children") or ()}
+    return await page_reads.unit_names(get_services(request), ids)
 
 
 @router.get("/campaigns/{cid}/decisions")
@@ -78,10 +80,10 @@ async def decision_tree_page(request: Request, cid: str, number: str) -> Respons
     decision = aggregate.decisions.get(number)
     if decision is None:
         raise PageRefused(404, "not_found")
-    tree = await tree_queries.decision_tree(get_services(request).pool, cid, number)
+    tree = [seen_by(who, aggregate, t) for t in await tree_queries.decision_tree(get_services(request).pool, cid, number)]
     return render(request, "decision_tree.html", {
         "campaign": campaign, "cid": cid, "decision": decision_entry(decision),
-        "targets": [seen_by(who, aggregate, t) for t in tree], "names": await _names(request),
+        "targets": tree, "names": await _names(request, tree),
         "bars": rollup_bars, "tz": campaign.get("timezone")}, found=found)
 
 
@@ -91,8 +93,8 @@ async def city_targets_page(request: Request, cid: str) -> Response:
     who = found[0]
     aggregate, campaign = await _campaign(request, cid)
     items = await tree_queries.parents(get_services(request).pool, cid)
-    names = await _names(request)
     items = vi_sorted([seen_by(who, aggregate, t) for t in items], key=lambda t: t["title"])
+    names = await _names(request, items)
     return render(request, "city_targets.html", {
         "campaign": campaign, "cid": cid, "items": items, "names": names, "bars": rollup_bars,
         "tz": campaign.get("timezone")}, found=found)

@@ -31,6 +31,7 @@ from thidua.api.evaluation_reads import round_body, rounds_of_campaign
 from thidua.api.problems import DOMAIN_PROBLEMS
 from thidua.api.routes.evaluations import change_round, extend_round
 from thidua.api.services import command
+from thidua.api.web import page_reads
 from thidua.api.web.collation import vi_key
 from thidua.api.web.i18n import parse_dmy
 from thidua.api.web.render import PageRefused, check_csrf, person, redirect, render
@@ -107,8 +108,8 @@ def _context(body: dict[str, Any], campaign: dict[str, Any] | None, names: dict[
 
 
 async def _names(services: Any) -> dict[str, str]:
-    page = await readmodels.queries().list_units(services.pool, 500, None)
-    return {u["id"]: u["name"] for u in page["items"]}
+    """Every unit's name (a round's units are any of the store's)."""
+    return await page_reads.unit_names(services, None)
 
 
 # ------------------------------------------------------------------ writing

@@ -26,6 +26,7 @@ from thidua.api.notification_models import PreferencesIn, WebhookCreate, Webhook
 from thidua.api.problems import Problem
 from thidua.api.routes.notifications import my_preferences, set_preferences
 from thidua.api.routes.webhooks import check_webhook, disable_webhook_now, register_webhook
+from thidua.api.web import page_reads
 from thidua.api.web.render import PageRefused, check_csrf, person, redirect, render
 from thidua.domain.digest import Digest, digest_uuid
 from thidua.domain.errors import DomainError, NotFound
@@ -272,6 +273,6 @@ async def digest_page(request: Request, cid: str, day: str) -> Response:
             Digest, digest_uuid(cid, the_day.isoformat()), "digest"))
     except (ValueError, NotFound):
         raise PageRefused(404, "not_found") from None
-    names = {u["id"]: u["name"] for u in (await readmodels.queries().list_units(services.pool, 500, None))["items"]}
+    names = await page_reads.unit_names(services, None)
     return render(request, "digest.html", {"digest": digest, "day": the_day, "names": names, "cid": cid},
                   found=found)

@@ -1,11 +1,12 @@
 """What many pages read on every view, read once for the concurrent views and never stale.
 
-- `unit_names` and `campaign`: the read models' units and a campaign's row, through
-  `scoreboards.SharedReads`: concurrent page views share one read that started after they
-  asked (so none sees older data than a read of its own would have), instead of each
-  reading and decoding every unit. A read decodes the names or the campaign's state only
-  when its rows moved since the last (the row's position, the units' count and highest
-  position); otherwise it answers what it decoded then.
+- `unit_names` and `campaign`: unit names and a campaign's row, kept under the mark of the
+  `catalog` projection that writes both (web.queries.catalog_mark). Concurrent page views
+  share one mark read that started after they asked (`scoreboards.SharedReads`), so none
+  sees older data than a read of its own would have; while the mark stays, what was read
+  under it is answered again, and a moved mark drops it all. A page asks for the names of
+  the units it shows (any of the store's units, not a first few hundred): those not kept
+  yet are read, by id.
 - `paper_lists`: a target's comments and evidence files (events of the target, so they
   change with its version), kept per (target, version) once the audit trail they are read
   from holds the event of the row's version.
@@ -18,6 +19,7 @@
 from __future__ import annotations
 
 from collections import OrderedDict
+from collections.abc import Iterable
 from typing import Any
 
 from fastapi import Request
@@ -40,39 +42,55 @@ def _shared(services: Any, name: str, read: Any) -> SharedReads:
     return shared
 
 
-async def unit_names(services: Any) -> dict[str, str]:
-    """Unit id -> name, for every registered unit. Each read asks only for the units'
-    mark (web.queries.units_mark) and reads and decodes the names again when it moved."""
-    async def read(_: str) -> dict[str, str]:
-        mark = await web_queries.units_mark(services.pool)
-        kept = services.extras.get("page_unit_names_kept")
-        if kept is not None and kept[0] == mark:
-            return kept[1]
-        names = await readmodels.queries().unit_names(services.pool, 500)
-        # Names read after the mark are at least as new as it: kept under it, never stale.
-        services.extras["page_unit_names_kept"] = (mark, names)
-        return names
+class _Catalog:
+    """What was read of the catalog's rows under one mark: campaigns' states by id, and
+    unit names by id (None: no such unit), `every_unit` once all of them were read."""
 
-    return await _shared(services, "page_unit_names", read).get("units")
+    def __init__(self, mark: Any) -> None:
+        self.mark = mark
+        self.campaigns: dict[str, dict[str, Any]] = {}
+        self.names: dict[str, str | None] = {}
+        self.every_unit = False
+
+
+async def _catalog(services: Any) -> _Catalog:
+    """The kept reads of the catalog's current mark (a fresh, empty one when it moved).
+    Rows read after this call are at least as new as its mark: kept under it, never stale."""
+    mark = await _shared(services, "page_catalog_mark", lambda _: web_queries.catalog_mark(services.pool)).get("")
+    kept = services.extras.get("page_catalog")
+    if kept is None or mark is None or kept.mark != mark:
+        kept = _Catalog(mark)
+        if mark is not None:  # no mark (no read models yet): nothing is kept
+            services.extras["page_catalog"] = kept
+    return kept
+
+
+async def unit_names(services: Any, ids: Iterable[str] | None) -> dict[str, str]:
+    """Unit id -> name of the units `ids` that are registered (every unit when None)."""
+    kept = await _catalog(services)
+    if ids is None:
+        if not kept.every_unit:
+            kept.names.update(await readmodels.queries().unit_names(services.pool))
+            kept.every_unit = True
+        return {u: name for u, name in kept.names.items() if name is not None}
+    wanted = set(ids)
+    missing = wanted.difference(kept.names) if not kept.every_unit else ()
+    if missing:
+        found = await readmodels.queries().unit_names(services.pool, missing)
+        kept.names.update({u: found.get(u) for u in missing})
+    names = kept.names
+    return {u: names[u] for u in wanted if names.get(u) is not None}
 
 
 async def campaign(services: Any, campaign_id: str) -> dict[str, Any] | None:
     """A campaign's read-model row (None when unknown or not projected yet)."""
-    kept: dict[str, tuple[int, dict[str, Any]]] = services.extras.setdefault("page_campaigns_kept", {})
-
-    async def read(cid: str) -> dict[str, Any] | None:
-        known = kept.get(cid)
-        found = await web_queries.campaign_if_moved(services.pool, cid, None if known is None else known[0])
-        if found is None:
-            kept.pop(cid, None)
-            return None
-        position, state = found
-        if state is None and known is not None:
-            return known[1]  # the row has not moved: the state decoded before
-        kept[cid] = (position, state)
-        return state
-
-    return await _shared(services, "page_campaigns", read).get(campaign_id)
+    kept = await _catalog(services)
+    state = kept.campaigns.get(campaign_id)
+    if state is None:
+        state = await readmodels.queries().get_campaign(services.pool, campaign_id)
+        if state is not None:
+            kept.campaigns[campaign_id] = state
+    return state
 
 
 async def timeline(request: Request, services: Any, target: dict[str, Any], tz: str | None) -> bytes:

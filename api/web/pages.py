@@ -81,8 +81,9 @@ async def _campaign_id(request: Request, services: Any) -> str | None:
     return (running or campaigns)[0]["id"] if campaigns else None
 
 
-async def _unit_names(services: Any) -> dict[str, str]:
-    return await page_reads.unit_names(services)
+async def _unit_names(services: Any, ids: Any) -> dict[str, str]:
+    """The names of the units `ids` a page shows (every unit's for None: a unit to choose)."""
+    return await page_reads.unit_names(services, ids)
 
 
 async def _targets(services: Any, cid: str, **filters: Any) -> list[dict[str, Any]]:
@@ -194,9 +195,9 @@ async def home(request: Request) -> Response:
     await _read_your_writes(request, services)
     cid = await _campaign_id(request, services)
     campaign = await page_reads.campaign(services, cid) if cid else None
-    names = await _unit_names(services)
-    context: dict[str, Any] = {"campaign": campaign, "cid": cid, "names": names, "tz": _tz(campaign),
+    context: dict[str, Any] = {"campaign": campaign, "cid": cid, "tz": _tz(campaign),
                                "campaigns": await _campaigns(services)}
+    shown = {who.unit_id}  # the units whose names the page shows
     if cid and who.role == Role.UNIT_HEAD:
         own = await _targets(services, cid, unit_id=who.unit_id)
         today = datetime.now(timezone.utc).date()
@@ -208,13 +209,16 @@ async def home(request: Request) -> Response:
     elif cid and who.role == Role.STANDING_COMMITTEE:
         page = await readmodels.queries().list_escalations(services.pool, cid, "open", 100, None)
         context["escalations"] = (page or {}).get("items", [])
+        shown.update(e["unit_id"] for e in context["escalations"])
     elif cid and who.role == Role.SECRETARIAT:
 
         stale_after = parse_duration(((campaign or {}).get("policy") or {}).get("stale_after", "P14D"))
         per_unit = await web_queries.open_work_per_unit(services.pool, cid, datetime.now(timezone.utc) - stale_after)
+        names = await _unit_names(services, per_unit)
         context["per_unit"] = [(u, names.get(u, u), c) for u, c in per_unit.items()]
         context["per_unit"].sort(key=lambda r: vi_key(r[1]))
         context["awaiting"] = await _targets(services, cid, status="awaiting_acceptance")
+    context["names"] = await _unit_names(services, shown)
     return render(request, "home.html", context, found=found)
 
 
@@ -238,7 +242,7 @@ async def targets_page(request: Request, cid: str) -> Response:
                "overdue": {"yes": True, "no": False}.get(q.get("overdue", ""))}
     page = await readmodels.paged("targets", q.get("cursor"), lambda after: readmodels.queries().list_targets(
         services.pool, cid, limit=PAGE_SIZE, after=after, **filters))
-    names = await _unit_names(services)
+    names = await _unit_names(services, None)  # the unit filter offers every unit
     units = vi_sorted({u for c in campaign.get("clusters", []) for u in c.get("member_unit_ids", [])} | set(names),
                       key=lambda u: names.get(u, u))
     return render(request, "targets.html", {
@@ -269,8 +273,10 @@ async def _target_context(request: Request, tid: str, who: Any) -> dict[str, Any
     timeline = b""  # UTF-8, for render's `encoded` (see target_page)
     if may_read_history(who.actor, target.unit_id, target.coordinating_unit_ids):
         timeline = await page_reads.timeline(request, services, row, tz)
-    return {**await tree_context(services.pool, row, rollup), "rollup_bars": rollup_bars,
-            "target": row, "timeline": timeline, "names": await page_reads.unit_names(services),
+    tree = await tree_context(services.pool, row, rollup)
+    return {"rollup_bars": rollup_bars,
+            "target": row, "timeline": timeline, **tree,
+            "names": await _unit_names(services, [row["unit_id"], *(c["unit_id"] for c in tree["children"])]),
             "campaign": campaign, "cid": row["campaign_id"],
             "tz": tz, "forms": forms.available_commands(who.actor, row),
             "errors": {}, "values": {}, "failed_segment": None, "command_id": str(uuid.uuid4()),
@@ -288,7 +294,10 @@ def render_target(request: Request, context: dict[str, Any], **kwargs: Any) -> R
 @router.get("/targets/{tid}")
 async def target_page(request: Request, tid: str) -> Response:
     found = await person(request)
-    return render_target(request, await _target_context(request, tid, found[0]), found=found)
+    # Kept per reader: a view whose target, rollup, campaign, names, timeline and paper
+    # trail read as the last did is answered with its bytes (render's `keep`).
+    return render_target(request, await _target_context(request, tid, found[0]), found=found,
+                         keep=("target", tid, found[0].id))
 
 
 @router.post("/targets/{tid}/{segment}")
@@ -354,12 +363,11 @@ def _bars(unit: dict[str, Any]) -> list[tuple[str, int, float, float]]:
 BOARD_FRAGMENTS = 64  # rendered boards kept per app: (campaign, as_of, version, language)
 
 
-async def _board_html(request: Request, services: Any, cid: str, as_of: datetime | None,
-                      names: dict[str, str]) -> bytes:
+async def _board_html(request: Request, services: Any, cid: str, as_of: datetime | None) -> bytes:
     """The page's boards, rendered once per read-model version and language: the JSON
     route's cached board (api.scoreboards), drawn as HTML and kept while the read models
     stay where they were, as UTF-8 (render's `encoded`). Rendering 100 units' bars is the
-    page's whole cost."""
+    page's whole cost. A board names its units itself (read with it, under its version)."""
     version = (await scoreboards.context_reads(services).get(cid))[2]
     key = (cid, None if as_of is None else as_of.isoformat(), version, language(request))
     cache: OrderedDict[Any, bytes] = services.extras.setdefault("board_fragments", OrderedDict())
@@ -369,7 +377,7 @@ async def _board_html(request: Request, services: Any, cid: str, as_of: datetime
         return found
     body = await scoreboards.cached_body(services, cid, None, as_of, version)
     board = {"clusters": []} if body is None else json.loads(body)
-    html = fragment(request, "board.html", {"board": board, "prefix": "b", "bars": _bars, "names": names}).encode()
+    html = fragment(request, "board.html", {"board": board, "prefix": "b", "bars": _bars, "names": {}}).encode()
     cache[key] = html
     while len(cache) > BOARD_FRAGMENTS:
         cache.popitem(last=False)
@@ -415,13 +423,13 @@ async def scoreboard_page(request: Request, cid: str) -> Response:
                 errors["what_if"] = exc.message
             else:
                 what_if = await readmodels.queries().what_if(services.pool, cid, scale)
-    names = await _unit_names(services)
-    board_html = await _board_html(request, services, cid, as_of, names) if "as_of" not in errors else b""
+    board_html = await _board_html(request, services, cid, as_of) if "as_of" not in errors else b""
     return render(request, "scoreboard.html", {
         "campaign": campaign, "cid": cid, "what_if": what_if, "bars": _bars,
-        "as_of": as_of_text, "errors": errors, "values": values, "names": names, "tz": _tz(campaign),
+        "as_of": as_of_text, "errors": errors, "values": values, "names": {}, "tz": _tz(campaign),
         "bar_classes": BAR_CLASSES,
-    }, found=found, status=422 if errors else 200, encoded={"board_html": board_html})
+    }, found=found, status=422 if errors else 200, encoded={"board_html": board_html},
+        keep=("scoreboard", cid, who.id) if request.method == "GET" else None)
 
 
 # ------------------------------------------------------------------ escalations
@@ -445,7 +453,7 @@ async def escalations_page(request: Request, cid: str) -> Response:
             resolve = next((f for f in forms.available_commands(who.actor, target) if f.name == "resolve"), None)
         items.append({**e, "target": target, "resolve": resolve})
     return render(request, "escalations.html", {
-        "campaign": campaign, "cid": cid, "items": items, "names": await _unit_names(services),
+        "campaign": campaign, "cid": cid, "items": items, "names": await _unit_names(services, (e["unit_id"] for e in items)),
         "tz": _tz(campaign), "command_id": str(uuid.uuid4()), "notice": request.query_params.get("notice"),
     }, found=found)
 
@@ -488,7 +496,7 @@ async def _posted_form(request: Request, found: tuple[Any, Any]) -> Any:
 async def _users_view(request: Request, found: tuple[Any, Any], services: Any, *, created: Any = None,
                       errors: dict[str, str] | None = None, values: dict[str, str] | None = None,
                       notice: str | None = None, status: int = 200) -> Response:
-    names = await _unit_names(services)
+    names = await _unit_names(services, None)  # a unit head's unit: any of them
     return render(request, "users.html", {
         "created": created, "errors": errors or {}, "values": values or {}, "notice": notice, "names": names,
         "people": vi_sorted(await web_queries.people(services.pool), key=lambda p: p["name"]),
@@ -592,7 +600,7 @@ async def _record_targets(services: Any, who: Any, cid: str, import_id: str, upl
 
 
 async def _import_context(request: Request, services: Any) -> dict[str, Any]:
-    return {"names": await _unit_names(services)}
+    return {"names": await _unit_names(services, None)}
 
 
 # `/campaigns/{cid}/import` and `/campaigns/{cid}/import/confirm`

@@ -7,7 +7,6 @@ from datetime import datetime
 from typing import Any
 from uuid import UUID
 
-from thidua.projections.codec import loads
 
 _OPEN_WORK = """
 SELECT unit_id,
@@ -44,23 +43,13 @@ async def people(pool: Any) -> list[dict[str, Any]]:
     return [dict(r) for r in await pool.fetch(_PEOPLE) if r["name"]]
 
 
-async def campaign_if_moved(pool: Any, campaign_id: str, known: int | None) -> tuple[int, Any] | None:
-    """(position, state) of a campaign's row; the state is None, not sent nor decoded, when
-    the row's position (its last event's, rising with every change) is still `known`.
-    None when the campaign is not in the read model."""
-    row = await pool.fetchrow(
-        "SELECT position, CASE WHEN position IS NOT DISTINCT FROM $2 THEN NULL ELSE state END AS state "
-        "FROM public.campaigns WHERE campaign_id = $1", campaign_id, known)
-    if row is None:
-        return None
-    return row["position"], None if row["state"] is None else loads(row["state"])
-
-
-async def units_mark(pool: Any) -> tuple[int, int | None]:
-    """(count, highest position) of the units' rows: any row written since (every write
-    stores its event's position, which only rises) or removed changes it."""
-    row = await pool.fetchrow("SELECT count(*) AS n, max(position) AS p FROM public.units")
-    return row["n"], row["p"]
+async def catalog_mark(pool: Any) -> tuple[int, datetime] | None:
+    """Where the `catalog` projection (campaigns' and units' rows) stands: its tracking
+    row's position and time, written in the same transaction as every change of those
+    rows (and new after a rebuild), so rows read after a mark are at least as new as it.
+    None before the read models exist."""
+    row = await pool.fetchrow("SELECT position, updated_at FROM public.projection_tracking WHERE name = 'catalog'")
+    return None if row is None else (row["position"], row["updated_at"])
 
 
 async def trail_has(pool: Any, target_id: str, version: int) -> bool:

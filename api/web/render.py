@@ -9,6 +9,7 @@ session's own once signed in, a double-submit cookie before (sign-in, activation
 from __future__ import annotations
 
 import secrets
+from collections import OrderedDict
 from pathlib import Path
 from typing import Any
 from urllib.parse import quote, urlencode, urlsplit
@@ -16,7 +17,7 @@ from urllib.parse import quote, urlencode, urlsplit
 from fastapi import Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from jinja2 import Environment, FileSystemLoader, select_autoescape
-from markupsafe import Markup
+from markupsafe import Markup, escape
 
 from thidua.api.auth import Principal
 from thidua.api.deps import get_services
@@ -121,31 +122,24 @@ def _marker(name: str) -> str:
 
 def render(request: Request, name: str, context: dict[str, Any], *, status: int = 200,
            found: tuple[Principal, Session] | None = None, headers: dict[str, str] | None = None,
-           encoded: dict[str, bytes] | None = None) -> HTMLResponse:
+           encoded: dict[str, bytes] | None = None, keep: Any = None) -> HTMLResponse:
     """The page `name` in the request's language. `encoded`: context values that are HTML
     already encoded in UTF-8 (a cached fragment, such as a scoreboard's 100 units), put
     into the page's bytes where the template shows them, instead of being joined into
-    the page's text and encoded again on every view."""
+    the page's text and encoded again on every view. `keep`: a signed-in page kept
+    under this key (see `_kept_body`)."""
     lang = language(request)
     anon_csrf = None
     if found is None:
         anon_csrf = request.cookies.get(ANON_CSRF_COOKIE) or secrets.token_urlsafe(32)
     who, session = found if found is not None else (None, None)
-    other = "en" if lang == "vi" else "vi"
-    switch = {k: v for k, v in request.query_params.items() if k not in ("notice", "min_position")}
-    body = templates.get_template(name).render(
-        request=request, t=translator(lang), lang=lang, other_lang=other,
-        lang_url=request.url.path + "?" + urlencode({**switch, "lang": other}),
-        person=who, csrf_token=session.csrf_token if session else anon_csrf, csrf_field=CSRF_FIELD,
-        path=request.url.path, here=here(request), quote=quote,
-        unread=getattr(request.state, "thidua_unread", None) if who is not None else None, **context,
-        **{key: Markup(_marker(key)) for key in encoded or ()},
-    )
-    content: str | bytes = body
-    if encoded:
-        content = body.encode()
-        for key, value in encoded.items():
-            content = content.replace(_marker(key).encode(), value)
+    unread = getattr(request.state, "thidua_unread", None) if who is not None else None
+    csrf_token = session.csrf_token if session else anon_csrf
+    content: str | bytes
+    if keep is not None and found is not None:
+        content = _kept_body(request, name, lang, context, found, unread, encoded or {}, keep)
+    else:
+        content = _body(request, name, lang, who, csrf_token, unread, context, encoded or {})
     response = HTMLResponse(content, status_code=status, headers=headers)
     if request.query_params.get("lang") == lang:
         response.set_cookie(LANG_COOKIE, lang, max_age=365 * 86400, samesite="lax", secure=is_https(request))
@@ -153,6 +147,58 @@ def render(request: Request, name: str, context: dict[str, Any], *, status: int 
         response.set_cookie(ANON_CSRF_COOKIE, anon_csrf, httponly=True, samesite="lax", secure=is_https(request),
                             path="/")
     return response
+
+
+def _body(request: Request, name: str, lang: str, who: Principal | None, csrf_token: str | None, unread: Any,
+          context: dict[str, Any], encoded: dict[str, bytes]) -> str | bytes:
+    other = "en" if lang == "vi" else "vi"
+    switch = {k: v for k, v in request.query_params.items() if k not in ("notice", "min_position")}
+    body = templates.get_template(name).render(
+        request=request, t=translator(lang), lang=lang, other_lang=other,
+        lang_url=request.url.path + "?" + urlencode({**switch, "lang": other}),
+        person=who, csrf_token=csrf_token, csrf_field=CSRF_FIELD,
+        path=request.url.path, here=here(request), quote=quote, unread=unread, **context,
+        **{key: Markup(_marker(key)) for key in encoded},
+    )
+    if not encoded:
+        return body
+    content = body.encode()
+    for key, value in encoded.items():
+        content = content.replace(_marker(key).encode(), value)
+    return content
+
+
+KEPT_PAGES = 256  # rendered pages kept per app (tens of KB each)
+PER_VIEW = ("csrf_token", "command_id")  # drawn for each view: put into a kept page's bytes
+
+
+def _kept_body(request: Request, name: str, lang: str, context: dict[str, Any], found: tuple[Principal, Session],
+               unread: Any, encoded: dict[str, bytes], keep: Any) -> bytes:
+    """A signed-in page rendered once and kept under `keep` (the page and its reader)
+    with everything it was rendered from: the template's name, the language, the URL,
+    the reader, the unread count, the context and the encoded parts. A view whose
+    inputs all equal those is answered with the kept bytes (rendering is a function of
+    them), with what each view draws anew (`PER_VIEW`: the session's CSRF token, the
+    forms' command id) put into them; any other view renders again and is kept."""
+    who, session = found
+    fresh = {"csrf_token": session.csrf_token, **{k: context[k] for k in PER_VIEW if k in context}}
+    steady = {k: v for k, v in context.items() if k not in fresh}
+    inputs = (name, lang, request.url.path, request.url.query, who, unread, steady, encoded)
+    cache: OrderedDict[Any, tuple[Any, bytes]] = get_services(request).extras.setdefault("kept_pages", OrderedDict())
+    kept = cache.get(keep)
+    if kept is not None and kept[0] == inputs:
+        cache.move_to_end(keep)
+        body = kept[1]
+    else:
+        markers = {k: Markup(_marker(k)) for k in fresh}
+        rendered = _body(request, name, lang, who, markers.pop("csrf_token"), unread, {**steady, **markers}, encoded)
+        body = rendered.encode() if isinstance(rendered, str) else rendered
+        cache[keep] = (inputs, body)
+        while len(cache) > KEPT_PAGES:
+            cache.popitem(last=False)
+    for key, value in fresh.items():
+        body = body.replace(_marker(key).encode(), str(escape(value)).encode())
+    return body
 
 
 def fragment(request: Request, name: str, context: dict[str, Any]) -> Markup:

@@ -44,7 +44,9 @@ async def test_campaign_and_unit_names_follow_their_rows(scratch_app, scratch_da
     assert before == await queries.get_campaign(pool, world.campaign_id)
     assert await page_reads.campaign(services, world.campaign_id) == before  # kept, not decoded again
     assert await page_reads.campaign(services, "no-such-campaign") is None
-    assert await page_reads.unit_names(services) == await queries.unit_names(pool, 500)
+    shown = [world.unit_ids[1], world.unit_ids[4], "no-such-unit"]
+    assert await page_reads.unit_names(services, shown) == await queries.unit_names(pool, shown)
+    assert await page_reads.unit_names(services, None) == await queries.unit_names(pool)
 
     world.campaign.award_bonus(world.cmd(COMMITTEE), world.unit_ids[0], 2, "sáng kiến")
     world.touch(world.campaign)
@@ -57,9 +59,32 @@ async def test_campaign_and_unit_names_follow_their_rows(scratch_app, scratch_da
     fresh = await queries.get_campaign(pool, world.campaign_id)
     assert await page_reads.campaign(services, world.campaign_id) == fresh
     assert fresh != before
-    names = await page_reads.unit_names(services)
-    assert names[world.unit_ids[1]] == "Đơn vị đổi tên"
-    assert names == await queries.unit_names(pool, 500)
+    names = await page_reads.unit_names(services, shown)
+    assert names == {world.unit_ids[1]: "Đơn vị đổi tên", world.unit_ids[4]: f"Đơn vị {world.unit_ids[4]}"}
+    assert await page_reads.unit_names(services, None) == await queries.unit_names(pool)
+
+
+async def test_the_names_of_units_past_the_first_500(scratch_app, scratch_database, services) -> None:
+    """A store of the country's size has thousands of units: a page names any of them
+    (issue 16: the labels came from the first 500 units in id order, later ones showed ids)."""
+    world = World(scratch_app, units=520)
+    await _project(scratch_database)
+    pool = services.pool
+    late = max(world.unit_ids)
+    assert await pool.fetchval("SELECT count(*) FROM public.units WHERE unit_id < $1", late) >= 500
+    assert await page_reads.unit_names(services, [late, world.unit_ids[0]]) == {
+        late: f"Đơn vị {late}", world.unit_ids[0]: f"Đơn vị {world.unit_ids[0]}"}
+    every = await page_reads.unit_names(services, None)
+    assert len(every) >= 520 and every[late] == f"Đơn vị {late}"
+
+    # Renamed: the next read under the catalog's new mark shows the new name.
+    world.units[late].update(world.cmd(SECRETARIAT), name="Phường cuối", kind="phường")
+    world.touch(world.units[late])
+    world.save()
+    assert (await page_reads.unit_names(services, [late]))[late] == f"Đơn vị {late}"  # not projected yet
+    await _project(scratch_database)
+    assert await page_reads.unit_names(services, [late]) == {late: "Phường cuối"}
+    assert (await page_reads.unit_names(services, None))[late] == "Phường cuối"
 
 
 async def test_paper_lists_follow_the_target_version(scratch_app, scratch_database, services) -> None:
