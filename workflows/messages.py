@@ -103,8 +103,8 @@ class Applied:
     campaign: CampaignFacts | None = None
 
 
-# The TargetWorkflow patches a run started with `Carried.patch_level >= PATCH_LEVEL` takes
-# as given, without asking Temporal (see target_workflow.SETTLED_PATCHES).
+# What worker code puts in `Carried.patch_level`: the highest level of
+# target_workflow.SETTLED_AT, whose patches a run of that level takes without asking Temporal.
 PATCH_LEVEL = 1
 
 

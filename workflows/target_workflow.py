@@ -97,14 +97,17 @@ REMINDER_FLOOR = "reminder-floor"
 # The acceptance reminder timer (a completion waiting for the secretariat) is armed in
 # runs that passed this marker; the marker is only asked for once a target waits.
 ACCEPTANCE_TIMER = "acceptance-sla-timer"
-# The patches above, taken as given by a run whose input says the worker code that made it
-# has them (`Carried.patch_level` >= PATCH_LEVEL: an import's batch activity, continue-as-new).
-# Asking Temporal (`workflow.patched`) costs every new run a marker event and an upsert of
-# the TemporalChangeVersion search attribute (a visibility write) per patch: four per target
-# over its life, one in the first task of each imported target (measured: docs/benchmarks.md,
-# P3). The input is in the history, so replays decide alike; runs started otherwise (level
-# 0: update-with-start, load, histories from before) still ask.
-SETTLED_PATCHES = frozenset({LOCAL_ACTIVITIES, SEARCH_ATTRIBUTES, REMINDER_FLOOR, ACCEPTANCE_TIMER})
+# The patches above, each with the patch level from which a run takes it as given: a run
+# whose input says the worker code that made it has that level (`Carried.patch_level`: an
+# import's batch activity, continue-as-new) does not ask Temporal. Asking
+# (`workflow.patched`) costs every new run a marker event and an upsert of the
+# TemporalChangeVersion search attribute (a visibility write) per patch: four per target
+# over its life, one in the first task of each imported target (docs/benchmarks.md, P3).
+# The input is in the history, so replays decide alike; runs started otherwise (level 0:
+# update-with-start, load mode, inputs recorded before) still ask. A patch settled later
+# takes the next level (and messages.PATCH_LEVEL with it): runs made at a lower level, by
+# code that did not know it, must still ask.
+SETTLED_AT = {LOCAL_ACTIVITIES: 1, SEARCH_ATTRIBUTES: 1, REMINDER_FLOOR: 1, ACCEPTANCE_TIMER: 1}
 
 
 def _stamp(value: datetime) -> str:
@@ -442,8 +445,9 @@ class TargetWorkflow:
             self._acceptance_timer = self._patched(ACCEPTANCE_TIMER)
 
     def _patched(self, patch_id: str) -> bool:
-        """`workflow.patched(patch_id)`, unless this run's input settles it (SETTLED_PATCHES)."""
-        return (self._patch_level >= PATCH_LEVEL and patch_id in SETTLED_PATCHES) or workflow.patched(patch_id)
+        """`workflow.patched(patch_id)`, unless this run's input settles it (SETTLED_AT)."""
+        settled_at = SETTLED_AT.get(patch_id)
+        return (settled_at is not None and self._patch_level >= settled_at) or workflow.patched(patch_id)
 
     async def _activity(self, name: str, arg: object) -> Applied:
         """Run one activity (a local one in runs since LOCAL_ACTIVITIES); a domain refusal

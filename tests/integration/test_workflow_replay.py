@@ -111,3 +111,12 @@ def test_a_run_whose_input_settles_the_patches_asks_for_none(path: str):
     assert "core_patch" not in _markers(stored) and "core_local_activity" in _markers(stored)
     assert "EVENT_TYPE_ACTIVITY_TASK_SCHEDULED" not in events and "EVENT_TYPE_TIMER_FIRED" in events
     assert "TemporalChangeVersion" not in _upserted(stored) and "thiduaStatus" in _upserted(stored)
+
+
+def test_worker_code_stamps_the_highest_settled_level():
+    """A run made by this code takes every settled patch as given; one settled later gets a
+    level of its own (see target_workflow.SETTLED_AT)."""
+    from thidua.workflows.messages import PATCH_LEVEL
+    from thidua.workflows.target_workflow import SETTLED_AT
+
+    assert PATCH_LEVEL == max(SETTLED_AT.values())
