@@ -56,7 +56,6 @@ from thidua.workflows.messages import (
     WorkflowStart,
     imports_queue,
 )
-from thidua.workflows import search_attributes
 from thidua.workflows.request_ids import RequestIdInterceptor
 from thidua.workflows.target_workflow import TargetWorkflow
 
@@ -232,18 +231,13 @@ class TargetGateway:
 
     async def _start_carried(self, assigned: BatchAssigned, limit: asyncio.Semaphore) -> None:
         """Start a just-assigned target's workflow from the facts the batch answered (a
-        workflow already running for it is left alone), its search attributes given with
-        the start (so operators find it before its first command, which then upserts only
-        what it changes)."""
-        facts, campaign = assigned.carried.facts, assigned.carried.campaign
+        workflow already running for it is left alone)."""
         async with limit:
             try:
                 await self.client.start_workflow(
                     TargetWorkflow.run, WorkflowStart(target_id=assigned.target_id, mode=MODE_CARRY, carried=assigned.carried),
                     id=workflow_id_for(assigned.target_id), task_queue=self.task_queue,
                     id_conflict_policy=WorkflowIDConflictPolicy.USE_EXISTING,
-                    search_attributes=search_attributes.at_start(search_attributes.wanted(
-                        campaign.campaign_id, facts.unit_id, facts.status, facts.overdue, facts.deadline_at)),
                 )
             except RPCError as exc:
                 raise _unavailable(exc) from exc

@@ -3,8 +3,7 @@
     temporal workflow list --query "thiduaUnit='ngo-quyen' AND thiduaStatus='blocked'"
 
 TargetWorkflow upserts them whenever the facts they show change (only those that
-changed); an import starts each target's workflow with them (`at_start`), in the visibility
-record the start writes anyway. A namespace must know them before a workflow sets them, or its workflow tasks
+changed). A namespace must know them before a workflow sets them, or its workflow tasks
 fail: the embedded dev server registers them at start (`--search-attribute NAME=TYPE`),
 the worker registers any missing one when it starts (`ensure_registered`), and
 docs/operations.md gives the `temporal operator search-attribute create` lines for a
@@ -17,7 +16,7 @@ import logging
 from datetime import datetime
 from typing import Any
 
-from temporalio.common import SearchAttributeKey, SearchAttributePair, SearchAttributeUpdate, TypedSearchAttributes
+from temporalio.common import SearchAttributeKey, SearchAttributeUpdate, TypedSearchAttributes
 
 CAMPAIGN = SearchAttributeKey.for_keyword("thiduaCampaign")
 UNIT = SearchAttributeKey.for_keyword("thiduaUnit")
@@ -37,11 +36,6 @@ def wanted(campaign_id: str, unit_id: str, status: str, overdue: bool, deadline_
     """The value of each attribute for these facts, by name."""
     return {CAMPAIGN.name: campaign_id, UNIT.name: unit_id, STATUS.name: status, OVERDUE.name: overdue,
             DEADLINE.name: deadline_at}
-
-
-def at_start(values: dict[str, Any]) -> TypedSearchAttributes:
-    """`values` (as `wanted` gives them) as a workflow start's search attributes."""
-    return TypedSearchAttributes([SearchAttributePair(key, values[key.name]) for key in KEYS])
 
 
 def updates(current: TypedSearchAttributes, values: dict[str, Any]) -> list[SearchAttributeUpdate[Any]]:

@@ -118,21 +118,3 @@ async def test_the_worker_registers_the_attributes_a_namespace_lacks(tmp_path_fa
     finally:
         server.stop()
         shutil.rmtree(data_dir, ignore_errors=True)
-
-
-async def test_an_imported_target_is_found_before_its_first_command(gateway: Any, seed: Any,
-                                                                    temporal_address: str) -> None:
-    """The import starts each workflow with the attributes (its first task upserts none)."""
-    campaign, unit = seed.campaign(), seed.unit()
-    [imported] = await gateway.assign_many(campaign, [assign_request(
-        SECRETARIAT, new_id("import"), campaign, unit_id=unit, title="Chỉ tiêu nhập từ tệp", area="gpmb",
-        deadline=TODAY + timedelta(days=20), points=1, key=new_id("qd"))])
-    wid = workflow_id_for(imported.target_id)
-    await eventually(lambda: listed(temporal_address, f"thiduaUnit='{unit}' AND thiduaStatus='assigned'") == {wid},
-                     what="the imported target in the list")
-    history = await gateway.client.get_workflow_handle(wid).fetch_history()
-    assert not any(e.HasField("upsert_workflow_search_attributes_event_attributes") for e in history.events)
-
-    await gateway.command(imported.target_id, "start", unit_head(unit), new_id("start"))
-    await eventually(lambda: listed(temporal_address, f"thiduaUnit='{unit}' AND thiduaStatus='in_progress'") == {wid},
-                     what="the started target in the list")
