@@ -81,7 +81,8 @@ WARMUP_CALLS = 6
 async def _interleaved_ms(calls: dict[str, Any], repeats: int, backend_pid: int | None
                           ) -> tuple[dict[str, float], dict[str, dict[str, float | None]]]:
     """Median ms of each call, and its mean CPU ms (this process; the PostgreSQL backend's,
-    None when it cannot be read), the calls taken in turn, their order reversed every round.
+    read in the kernel's 10 ms ticks, so only its mean over the rounds means anything, None
+    when it cannot be read), the calls taken in turn, their order reversed every round.
 
     Taken one after the other in blocks (all as_of, then all freezes, five each), a busy
     second on a shared machine fell on one figure only: the country's-size run of 16:22
@@ -90,17 +91,16 @@ async def _interleaved_ms(calls: dict[str, Any], repeats: int, backend_pid: int 
         for _ in range(WARMUP_CALLS):
             await call()
     backend = _process(backend_pid)
-    me = psutil.Process()
     wall: dict[str, list[float]] = {name: [] for name in calls}
     client: dict[str, list[float]] = {name: [] for name in calls}
     server: dict[str, list[float]] = {name: [] for name in calls}
     order = list(calls)
     for _ in range(repeats):
         for name in order:
-            s0, c0, t0 = _cpu(backend), _cpu(me), time.perf_counter()
+            s0, c0, t0 = _cpu(backend), time.process_time(), time.perf_counter()
             await calls[name]()
             wall[name].append((time.perf_counter() - t0) * 1000)
-            client[name].append((_cpu(me) - c0) * 1000)
+            client[name].append((time.process_time() - c0) * 1000)
             if backend is not None:
                 server[name].append((_cpu(backend) - s0) * 1000)
         order.reverse()
@@ -121,6 +121,8 @@ def _process(pid: int | None) -> Any:
 
 
 def _cpu(process: Any) -> float:
+    if process is None:
+        return 0.0
     times = process.cpu_times()
     return float(times.user + times.system)
 
