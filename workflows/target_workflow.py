@@ -101,7 +101,7 @@ ACCEPTANCE_TIMER = "acceptance-sla-timer"
 # whose input says the worker code that made it has that level (`Carried.patch_level`: an
 # import's batch activity, continue-as-new) does not ask Temporal. Asking
 # (`workflow.patched`) costs every new run a marker event and an upsert of the
-# TemporalChangeVersion search attribute (a visibility write) per patch: four per target
+# TemporalChangeVersion search attribute (a visibility write) per patch: up to four per target
 # over its life, one in the first task of each imported target (docs/benchmarks.md, P3).
 # The input is in the history, so replays decide alike; runs started otherwise (level 0:
 # update-with-start, load mode, inputs recorded before) still ask. A patch settled later
