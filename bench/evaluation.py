@@ -8,14 +8,17 @@ same instant and the same read models:
 - `freeze_ms`: what a round freezes (projections.evaluation_freeze.freeze_round: the same
   boards plus each target's points and system score then);
 and returns both with their ratio (the goal: freeze <= 1.5 x as_of). Each is the median of
-`repeats` runs after one warm-up. Beside them (in the figures' detail) what recording the
+`repeats` runs after warm-ups past the prepared statements' first plans, the two taken in
+turn (as_of, freeze, then freeze, as_of, ...) so that the machine's drift falls on both
+alike; beside them the CPU of each call (`cpu_ms`: this process and, on a local server, its
+PostgreSQL backend). Beside them (in the figures' detail) what recording the
 frozen round costs: `record_ms`, building the Evaluation aggregate from the frozen units and
 saving its events through the domain application (encoding, the audit chain, the insert),
 median of `repeats` rounds; `record_bytes`, the size of one round's stored events; and
 `project_ms`, the projector catching up on those rounds, per round (standalone runs only:
 in a run of the whole stack its own projector does it).
 
-    .venv/bin/python -m bench.evaluation [--units 100 --targets 5000] [--repeats 5]
+    .venv/bin/python -m bench.evaluation [--units 100 --targets 5000] [--repeats 9]
     .venv/bin/python -m bench.evaluation --units 3321 --targets 170000   # every commune of the country
 (on $DATABASE_URL's server, else 127.0.0.1:5432, else an embedded PostgreSQL; a fresh
 database, dropped afterwards).
@@ -34,6 +37,7 @@ from pathlib import Path
 from typing import Any
 
 import asyncpg
+import psutil
 
 from bench.corpus import SECRETARIAT, build
 from bench.services import fresh_database, postgres_server, work_directory
@@ -63,23 +67,67 @@ async def measure(ctx: Any) -> None:
     if corpus is None:
         raise RuntimeError("the run wrote no corpus to freeze a round of")
     figures = await time_freeze(ctx.database_url, corpus.campaign_id, corpus.last_at or corpus.middle)
-    detail = {k: figures[k] for k in ("frozen_units", "frozen_targets", "as_of", "repeats", "record_ms",
+    detail = {k: figures[k] for k in ("frozen_units", "frozen_targets", "as_of", "repeats", "cpu_ms", "record_ms",
                                       "record_bytes", "record_events", "project_ms")}
     ctx.run.results.put("V.as_of_ms", figures["as_of_ms"], **detail)
     ctx.run.results.put("V.freeze_ms", figures["freeze_ms"], **detail)
 
 
-async def _median_ms(call: Any, repeats: int) -> float:
-    await call()  # warm-up (plans, caches)
-    times = []
+# Warm-up calls of each: caches, and PostgreSQL's choice between custom and generic plans of
+# the prepared statements, made at their sixth execution.
+WARMUP_CALLS = 6
+
+
+async def _interleaved_ms(calls: dict[str, Any], repeats: int, backend_pid: int | None
+                          ) -> tuple[dict[str, float], dict[str, dict[str, float | None]]]:
+    """Median ms of each call, and its mean CPU ms (this process; the PostgreSQL backend's,
+    read in the kernel's 10 ms ticks, so only its mean over the rounds means anything, None
+    when it cannot be read), the calls taken in turn, their order reversed every round.
+
+    Taken one after the other in blocks (all as_of, then all freezes, five each), a busy
+    second on a shared machine fell on one figure only: the country's-size run of 16:22
+    measured the freeze at 1.86x its as_of while the CPU of the two differed by 1.2x."""
+    for call in calls.values():
+        for _ in range(WARMUP_CALLS):
+            await call()
+    backend = _process(backend_pid)
+    wall: dict[str, list[float]] = {name: [] for name in calls}
+    client: dict[str, list[float]] = {name: [] for name in calls}
+    server: dict[str, list[float]] = {name: [] for name in calls}
+    order = list(calls)
     for _ in range(repeats):
-        t0 = time.perf_counter()
-        await call()
-        times.append((time.perf_counter() - t0) * 1000)
-    return statistics.median(times)
+        for name in order:
+            s0, c0, t0 = _cpu(backend), time.process_time(), time.perf_counter()
+            await calls[name]()
+            wall[name].append((time.perf_counter() - t0) * 1000)
+            client[name].append((time.process_time() - c0) * 1000)
+            if backend is not None:
+                server[name].append((_cpu(backend) - s0) * 1000)
+        order.reverse()
+    cpu = {name: {"client": round(statistics.mean(client[name]), 1),
+                  "postgres": round(statistics.mean(server[name]), 1) if server[name] else None}
+           for name in calls}
+    return {name: statistics.median(wall[name]) for name in calls}, cpu
 
 
-async def measure_freeze(database_url: str, *, units: int = 100, targets: int = 5000, repeats: int = 5,
+def _process(pid: int | None) -> Any:
+    try:
+        process = psutil.Process(pid) if pid is not None else None
+        if process is not None:
+            _cpu(process)
+        return process
+    except (psutil.Error, OSError):  # a remote server, or another user's process
+        return None
+
+
+def _cpu(process: Any) -> float:
+    if process is None:
+        return 0.0
+    times = process.cpu_times()
+    return float(times.user + times.system)
+
+
+async def measure_freeze(database_url: str, *, units: int = 100, targets: int = 5000, repeats: int = 9,
                          campaign_id: str = "bench-evaluation") -> dict[str, Any]:
     app = new_application(eventsourcing_env(database_url))
     try:
@@ -94,13 +142,17 @@ async def measure_freeze(database_url: str, *, units: int = 100, targets: int = 
     return {"units": units, "targets": targets, **figures, "goal_ratio": 1.5}
 
 
-async def time_freeze(database_url: str, campaign_id: str, at: Any, repeats: int = 5, *,
+async def time_freeze(database_url: str, campaign_id: str, at: Any, repeats: int = 9, *,
                       own_projector: bool = False) -> dict[str, Any]:
     """Median ms of the as_of scoreboard and of freezing the round, on projected read models."""
-    pool = await asyncpg.create_pool(asyncpg_dsn(database_url), min_size=1, max_size=2)
+    # One connection: both calls run on the same backend, whose CPU is read per call.
+    pool = await asyncpg.create_pool(asyncpg_dsn(database_url), min_size=1, max_size=1)
     try:
-        as_of_ms = await _median_ms(lambda: queries.scoreboard(pool, campaign_id, as_of=at), repeats)
-        freeze_ms = await _median_ms(lambda: freeze_round(pool, campaign_id, at), repeats)
+        backend_pid = await pool.fetchval("SELECT pg_backend_pid()")
+        medians, cpu = await _interleaved_ms({"as_of": lambda: queries.scoreboard(pool, campaign_id, as_of=at),
+                                              "freeze": lambda: freeze_round(pool, campaign_id, at)},
+                                             repeats, backend_pid)
+        as_of_ms, freeze_ms = medians["as_of"], medians["freeze"]
         frozen = await freeze_round(pool, campaign_id, at)
     finally:
         await pool.close()
@@ -110,6 +162,7 @@ async def time_freeze(database_url: str, campaign_id: str, at: Any, repeats: int
     return {"frozen_units": len(frozen.units), "frozen_targets": sum(len(u.target_points) for u in frozen.units),
             "as_of": at.isoformat(), "repeats": repeats, "as_of_ms": round(as_of_ms, 2),
             "freeze_ms": round(freeze_ms, 2), "ratio": round(freeze_ms / as_of_ms, 3) if as_of_ms else None,
+            "cpu_ms": cpu,
             "record_ms": recorded["record_ms"], "record_bytes": recorded["record_bytes"],
             "record_events": recorded["record_events"], "project_ms": projected}
 
@@ -159,7 +212,7 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--units", type=int, default=100)
     parser.add_argument("--targets", type=int, default=5000)
-    parser.add_argument("--repeats", type=int, default=5)
+    parser.add_argument("--repeats", type=int, default=9)
     parser.add_argument("--out", type=Path, help="also write the figures here (JSON)")
     args = parser.parse_args(argv)
     with work_directory() as work, postgres_server(work) as server, fresh_database(server) as database_url:

@@ -40,6 +40,7 @@ from thidua.workflows.messages import (
     ASSIGN_BATCH_ACTIVITY,
     COMMAND_ACTIVITY,
     LOAD_ACTIVITY,
+    PATCH_LEVEL,
     Applied,
     AssignBatchInput,
     AssignInput,
@@ -247,7 +248,8 @@ class TargetActivities:
                 BatchAssigned(
                     key=key, target_id=str(target.id),
                     position=positions.get(target.id) if replay is None else self.app.position_of(target.id, replay),
-                    carried=Carried(facts=facts_of(target), campaign=policy, command_ids=sorted(target.applied)),
+                    carried=Carried(facts=facts_of(target), campaign=policy, command_ids=sorted(target.applied),
+                                    patch_level=PATCH_LEVEL),
                 )
                 for key, target, replay in targets
             ]

@@ -103,13 +103,21 @@ class Applied:
     campaign: CampaignFacts | None = None
 
 
+# What worker code puts in `Carried.patch_level`: the highest level of
+# target_workflow.SETTLED_AT, whose patches a run of that level takes without asking Temporal.
+PATCH_LEVEL = 1
+
+
 @dataclass
 class Carried:
-    """The workflow's state handed over on continue-as-new."""
+    """The workflow's state handed over on continue-as-new (and from an import's batch)."""
 
     facts: TargetFacts
     campaign: CampaignFacts
     command_ids: list[str] = field(default_factory=list)
+    # Set only by worker code (the batch activity, continue-as-new): the code that runs
+    # the new run has every patch up to this level. 0 in inputs recorded before it.
+    patch_level: int = 0
 
 
 @dataclass

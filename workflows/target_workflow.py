@@ -52,6 +52,7 @@ with workflow.unsafe.imports_passed_through():
         MODE_ASSIGN,
         MODE_CARRY,
         MODE_LOAD,
+        PATCH_LEVEL,
         Applied,
         AssignInput,
         AssignRequest,
@@ -96,6 +97,17 @@ REMINDER_FLOOR = "reminder-floor"
 # The acceptance reminder timer (a completion waiting for the secretariat) is armed in
 # runs that passed this marker; the marker is only asked for once a target waits.
 ACCEPTANCE_TIMER = "acceptance-sla-timer"
+# The patches above, each with the patch level from which a run takes it as given: a run
+# whose input says the worker code that made it has that level (`Carried.patch_level`: an
+# import's batch activity, continue-as-new) does not ask Temporal. Asking
+# (`workflow.patched`) costs every new run a marker event and an upsert of the
+# TemporalChangeVersion search attribute (a visibility write) per patch: up to four per target
+# over its life, one in the first task of each imported target (docs/benchmarks.md, P3).
+# The input is in the history, so replays decide alike; runs started otherwise (level 0:
+# update-with-start, load mode, inputs recorded before) still ask. A patch settled later
+# takes the next level (and messages.PATCH_LEVEL with it): runs made at a lower level, by
+# code that did not know it, must still ask.
+SETTLED_AT = {LOCAL_ACTIVITIES: 1, SEARCH_ATTRIBUTES: 1, REMINDER_FLOOR: 1, ACCEPTANCE_TIMER: 1}
 
 
 def _stamp(value: datetime) -> str:
@@ -122,6 +134,7 @@ class TargetWorkflow:
         self._updates = 0
         self._floored = False  # repeating reminders are spaced by the floor (REMINDER_FLOOR)
         self._acceptance_timer = False  # ACCEPTANCE_TIMER patched in (see _note_acceptance)
+        self._patch_level = start.carried.patch_level if start.carried is not None else 0
         if start.carried is not None:
             self._facts = start.carried.facts
             self._campaign = start.carried.campaign
@@ -134,7 +147,7 @@ class TargetWorkflow:
         # for this flag, so `assign` never runs against a half-initialised workflow.
         self._started = True
         # Decided once per run, before any timer: runs recorded before the floor replay as they were.
-        self._floored = workflow.patched(REMINDER_FLOOR)
+        self._floored = self._patched(REMINDER_FLOOR)
         self._note_acceptance()
         if start.mode == MODE_LOAD and self._facts is None:
             async with self._lock:
@@ -198,7 +211,8 @@ class TargetWorkflow:
 
     def _carried(self) -> Carried:
         assert self._facts is not None and self._campaign is not None
-        return Carried(facts=self._facts, campaign=self._campaign, command_ids=sorted(self._applied_ids))
+        return Carried(facts=self._facts, campaign=self._campaign, command_ids=sorted(self._applied_ids),
+                       patch_level=PATCH_LEVEL)
 
     # ------------------------------------------------------------------ updates
     @workflow.update(name="assign")
@@ -419,7 +433,7 @@ class TargetWorkflow:
         values = search_attributes.wanted(campaign.campaign_id, facts.unit_id, facts.status, facts.overdue,
                                           facts.deadline_at)
         changed = search_attributes.updates(workflow.info().typed_search_attributes, values)
-        if changed and workflow.patched(SEARCH_ATTRIBUTES):
+        if changed and self._patched(SEARCH_ATTRIBUTES):
             workflow.upsert_search_attributes(changed)
 
     def _note_acceptance(self) -> None:
@@ -428,13 +442,18 @@ class TargetWorkflow:
         carry no marker; called from run() and the handlers, never from a query."""
         if not self._acceptance_timer and self._facts is not None \
                 and self._facts.status == Status.AWAITING_ACCEPTANCE:
-            self._acceptance_timer = workflow.patched(ACCEPTANCE_TIMER)
+            self._acceptance_timer = self._patched(ACCEPTANCE_TIMER)
+
+    def _patched(self, patch_id: str) -> bool:
+        """`workflow.patched(patch_id)`, unless this run's input settles it (SETTLED_AT)."""
+        settled_at = SETTLED_AT.get(patch_id)
+        return (settled_at is not None and self._patch_level >= settled_at) or workflow.patched(patch_id)
 
     async def _activity(self, name: str, arg: object) -> Applied:
         """Run one activity (a local one in runs since LOCAL_ACTIVITIES); a domain refusal
         comes out as the same typed ApplicationError, anything else as `internal_error`
         (and the facts are reloaded before going on)."""
-        execute = workflow.execute_local_activity if workflow.patched(LOCAL_ACTIVITIES) else workflow.execute_activity
+        execute = workflow.execute_local_activity if self._patched(LOCAL_ACTIVITIES) else workflow.execute_activity
         try:
             return await execute(
                 name,

@@ -31,7 +31,10 @@ LOCAL = "_local_activities"
 # (record_reminder_floor.py: patch reminder-floor) and the acceptance timer
 # (record_acceptance.py: patch acceptance-sla-timer).
 PATCHED_PATHS = {"reminder_floor", "acceptance"}
-REQUIRED = PATHS | {path + LOCAL for path in PATHS} | PATCHED_PATHS
+# Runs whose input settles those patches (`Carried.patch_level`: an imported target and the
+# run it continued as new; record_imported.py).
+SETTLED_PATHS = {"imported_first_run", "imported_next_run"}
+REQUIRED = PATHS | {path + LOCAL for path in PATHS} | PATCHED_PATHS | SETTLED_PATHS
 
 
 def _history(path: Path) -> WorkflowHistory:
@@ -92,3 +95,28 @@ def test_each_path_is_stored_from_before_and_after_search_attributes(path: str):
     expected = {"thiduaStatus"} if path == "continue_as_new_next_run" else {
         "thiduaCampaign", "thiduaUnit", "thiduaStatus", "thiduaOverdue", "thiduaDeadline"}
     assert expected <= after
+
+
+def _markers(path: Path) -> list[str]:
+    return [event["markerRecordedEventAttributes"]["markerName"] for event in json.loads(path.read_text())["events"]
+            if event["eventType"] == "EVENT_TYPE_MARKER_RECORDED"]
+
+
+@pytest.mark.parametrize("path", sorted(SETTLED_PATHS), ids=str)
+def test_a_run_whose_input_settles_the_patches_asks_for_none(path: str):
+    """The patched behaviour (local activities, search attributes, timers) without a patch
+    marker or a TemporalChangeVersion upsert."""
+    stored = HISTORIES / f"{path}.json"
+    events = _event_types(stored)
+    assert "core_patch" not in _markers(stored) and "core_local_activity" in _markers(stored)
+    assert "EVENT_TYPE_ACTIVITY_TASK_SCHEDULED" not in events and "EVENT_TYPE_TIMER_FIRED" in events
+    assert "TemporalChangeVersion" not in _upserted(stored) and "thiduaStatus" in _upserted(stored)
+
+
+def test_worker_code_stamps_the_highest_settled_level():
+    """A run made by this code takes every settled patch as given; one settled later gets a
+    level of its own (see target_workflow.SETTLED_AT)."""
+    from thidua.workflows.messages import PATCH_LEVEL
+    from thidua.workflows.target_workflow import SETTLED_AT
+
+    assert PATCH_LEVEL == max(SETTLED_AT.values())
