@@ -59,20 +59,28 @@ async def measure(ctx: Any) -> None:
     """The group's figures in a run: the unit heads of the live campaign drive their
     targets no earlier stage touched to escalation for P2's load time (the stack runs with
     THIDUA_WEBHOOKS_ALLOW_PRIVATE=true, bench.services.thidua_env); then the delivery rate
-    beside raw POSTs (last: its webhook row stays and matches every campaign)."""
+    beside raw POSTs, on a scratch database of its own."""
     from bench.product import COMMAND_CYCLE, LIVE_CAMPAIGN
 
     stack, live, profile = ctx.stack, ctx.live, ctx.run.profile
     used = {u: -(-live.cursor.get(u, 0) // len(COMMAND_CYCLE)) for u in live.by_unit}  # targets begun
     fresh = {u: targets[used[u]:] for u, targets in live.by_unit.items()}
     lag = await commit_to_receiver(f"http://127.0.0.1:{stack.api_port}", stack.secretariat, LIVE_CAMPAIGN,
-                                   stack.heads, fresh, seconds=profile.load_seconds)
+                                   stack.heads, fresh, seconds=profile.load_seconds, database_url=ctx.database_url,
+                                   temporal_address=ctx.address)
     if not lag["delivered"]:
         raise RuntimeError(f"no escalation reached the receiver: {lag}")
     detail = {k: v for k, v in lag.items() if k not in ("p50_ms", "p99_ms")}
     ctx.run.results.put("N.commit_to_receiver_p50", lag["p50_ms"], **detail)
     ctx.run.results.put("N.commit_to_receiver_p99", lag["p99_ms"], **detail)
-    rate = await delivery_rate_vs_raw(ctx.database_url, ctx.address, n=DELIVERIES[profile.mode])
+    # on a database of its own: the stack's worker watches the run's outbox too, and took the
+    # rows (or some) before this process's delivery path had started (a smoke run "delivered"
+    # 50 in 0.1 ms)
+    from bench.services import fresh_database
+    from thidua.dburl import with_database
+
+    with fresh_database(with_database(ctx.database_url, "postgres")) as scratch:
+        rate = await delivery_rate_vs_raw(scratch, ctx.address, n=DELIVERIES[profile.mode])
     ctx.run.results.put("N.raw_post_rate", rate["raw_rate"], n=rate["n"], concurrency=DELIVERY_CONCURRENCY)
     ctx.run.results.put("N.delivery_rate", rate["thidua_rate"], **{k: rate[k] for k in (
         "delivered", "n", "bad_signatures", "elapsed_s")})
@@ -86,6 +94,7 @@ class Receiver:
         self.secret = secret
         self.lock = threading.Lock()
         self.arrived: dict[str, float] = {}  # notification id -> seconds after occurred_at
+        self.arrived_at: dict[str, float] = {}  # notification id -> when it first arrived (epoch seconds)
         self.bad = 0
         self.count = 0
         self.port = free_port()
@@ -108,6 +117,7 @@ class Receiver:
         with self.lock:
             self.count += 1
             self.arrived.setdefault(str(payload.get("id")), now - occurred)
+            self.arrived_at.setdefault(str(payload.get("id")), now)
         return Response(status_code=204)
 
     def __enter__(self) -> Receiver:
@@ -129,12 +139,14 @@ class Receiver:
 
 async def commit_to_receiver(api_url: str, secretariat_token: str, campaign_id: str,
                              heads: dict[str, str], targets_by_unit: dict[str, list[str]], *,
-                             seconds: float = 30.0, settle_timeout: float = 30.0) -> dict[str, Any]:
+                             seconds: float = 30.0, settle_timeout: float = 30.0, database_url: str | None = None,
+                             temporal_address: str | None = None, namespace: str = "default") -> dict[str, Any]:
     """Register a webhook for `target.escalated` of `campaign_id` (through the API), then run
     one client per unit head (`heads`: unit -> token) for `seconds`, each taking its fresh
     (assigned, untouched) targets through start, block, escalate; wait for every escalation
     at the receiver. Returns p50/p99/max latency (ms) from commit to receiver, how many
-    arrived and were expected, the command rate, and bad signatures."""
+    arrived and were expected, the command rate, and bad signatures; with `database_url`
+    and `temporal_address`, also where the time went (`split`, see `_Split`)."""
     async with httpx.AsyncClient(base_url=api_url, timeout=30) as http:
         with Receiver() as receiver:
             answer = await http.post("/v1/webhooks", json={"url": receiver.url, "campaign_id": campaign_id,
@@ -143,6 +155,9 @@ async def commit_to_receiver(api_url: str, secretariat_token: str, campaign_id: 
                                               "Idempotency-Key": f"bench-wh-{uuid.uuid4()}"})
             answer.raise_for_status()
             receiver.secret = answer.json()["secret"]
+            split = _Split(database_url, temporal_address, namespace, answer.json()["id"]) if database_url else None
+            if split is not None:
+                await split.start()
             escalated = 0
             commands = 0
             errors = 0
@@ -174,13 +189,121 @@ async def commit_to_receiver(api_url: str, secretariat_token: str, campaign_id: 
                 await asyncio.sleep(0.1)
             with receiver.lock:
                 lags = list(receiver.arrived.values())
-    return {
+                arrived_at = dict(receiver.arrived_at)
+    parts = await split.finish(arrived_at) if split is not None else {}
+    return {**parts,
         "p50_ms": percentile(lags, 50) * 1000 if lags else None,
         "p99_ms": percentile(lags, 99) * 1000 if lags else None,
         "max_ms": max(lags) * 1000 if lags else None,
         "delivered": len(lags), "expected": escalated, "commands": commands, "command_errors": errors,
         "command_rate": commands / elapsed if elapsed else 0.0, "bad_signatures": receiver.bad,
     }
+
+
+class _Split:
+    """Where the commit -> receiver time went, per notification (p50/p99 ms of each part):
+    `commit_to_row` (the projector writing the outbox row, as seen by a LISTENer of the
+    outbox's NOTIFY: an upper bound), `row_to_started` (the dispatcher waking, claiming and
+    starting the batch's workflow, to the server's WorkflowExecutionStarted), `started_to_receiver`
+    (the workflow's first task, its delivery activity and the POST), `started_to_activity` (to
+    an ordinary activity's ActivityTaskStarted, when the first try was one) and
+    `commit_to_dispatched` (the row marked dispatched, after the start's answer); and the
+    batches' count and size, and how many first tries ran as local activities. The LISTENer
+    may see a row after its workflow started: `row_to_started` can be below zero."""
+
+    def __init__(self, database_url: str, temporal_address: str | None, namespace: str, hook_id: str) -> None:
+        from thidua.dburl import asyncpg_dsn
+
+        self.dsn = asyncpg_dsn(database_url)
+        self.address, self.namespace = temporal_address, namespace
+        self.hook_id = hook_id
+        self.seen: dict[str, float] = {}
+        self._wake = asyncio.Event()
+        self._stop = False
+        self._task: asyncio.Task[None] | None = None
+
+    async def start(self) -> None:
+        import asyncpg
+
+        from thidua.projections.notifications import OUTBOX_CHANNEL
+
+        self.listen = await asyncpg.connect(self.dsn)
+        self.conn = await asyncpg.connect(self.dsn)
+        await self.listen.add_listener(OUTBOX_CHANNEL, lambda *_: self._wake.set())
+        self._task = asyncio.create_task(self._watch())
+
+    async def _watch(self) -> None:
+        while not self._stop:
+            try:
+                await asyncio.wait_for(self._wake.wait(), 0.5)
+            except TimeoutError:
+                pass
+            self._wake.clear()
+            for r in await self.conn.fetch("SELECT notification_id::text AS id FROM notifications WHERE recipient = $1 "
+                                           "AND channel = 'webhook'", self.hook_id):
+                self.seen.setdefault(r["id"], time.time())
+
+    async def finish(self, arrived_at: dict[str, float]) -> dict[str, Any]:
+        self._stop = True
+        self._wake.set()
+        if self._task is not None:
+            await self._task
+        try:
+            rows = await self.conn.fetch(
+                "SELECT notification_id::text AS id, batch_id, extract(epoch FROM occurred_at)::float8 AS o, "
+                "extract(epoch FROM dispatched_at)::float8 AS d FROM notifications WHERE recipient = $1 "
+                "AND channel = 'webhook'", self.hook_id)
+        finally:
+            await self.listen.close()
+            await self.conn.close()
+        batches = {r["batch_id"] for r in rows if r["batch_id"] is not None}
+        started, activity, local = await self._histories(batches)
+        parts: dict[str, list[float]] = {"commit_to_row": [], "row_to_started": [], "started_to_receiver": [],
+                                         "started_to_activity": [], "commit_to_dispatched": []}
+        for r in rows:
+            b, seen, arrived = r["batch_id"], self.seen.get(r["id"]), arrived_at.get(r["id"])
+            if seen is not None:
+                parts["commit_to_row"].append(seen - r["o"])
+            if b in started and seen is not None:
+                parts["row_to_started"].append(started[b] - seen)
+            if b in started and arrived is not None:
+                parts["started_to_receiver"].append(arrived - started[b])
+            if b in activity:
+                parts["started_to_activity"].append(activity[b] - started[b])
+            if r["d"] is not None:
+                parts["commit_to_dispatched"].append(r["d"] - r["o"])
+        return {"split": {k: {"p50_ms": percentile(v, 50) * 1000 if v else None,
+                              "p99_ms": percentile(v, 99) * 1000 if v else None} for k, v in parts.items()},
+                "batches": len(batches), "rows_per_batch": len(rows) / len(batches) if batches else None,
+                "local_first_tries": local}
+
+    async def _histories(self, batches: set[Any]) -> tuple[dict[Any, float], dict[Any, float], int]:
+        """Per batch: when its workflow started and its first ordinary activity started (the
+        server's clock, the same machine's); and how many batches tried first locally."""
+        if self.address is None or not batches:
+            return {}, {}, 0
+        from temporalio.api.enums.v1 import EventType
+
+        from thidua.workflows.client import connect
+        from thidua.workflows.webhook_batch import batch_workflow_id
+
+        client = await connect(self.address, self.namespace)
+        started: dict[Any, float] = {}
+        activity: dict[Any, float] = {}
+        local = 0
+        for b in batches:
+            history = await client.get_workflow_handle(batch_workflow_id(b)).fetch_history()
+            for e in history.events:
+                at = e.event_time.ToDatetime(timezone.utc).timestamp()
+                if e.event_type == EventType.EVENT_TYPE_WORKFLOW_EXECUTION_STARTED:
+                    started[b] = at
+                elif e.event_type == EventType.EVENT_TYPE_ACTIVITY_TASK_STARTED and b not in activity:
+                    activity[b] = at
+                elif e.event_type == EventType.EVENT_TYPE_MARKER_RECORDED and \
+                        e.marker_recorded_event_attributes.marker_name == "core_local_activity":
+                    local += 1
+                    break
+        return started, activity, local
 
 
 async def raw_posts(url: str, secret: str, n: int, concurrency: int = DELIVERY_CONCURRENCY) -> float:

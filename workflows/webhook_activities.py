@@ -275,14 +275,18 @@ class WebhookActivities:
                 return
             await self._post_one(row, batch, record, refusals, gone)
 
+        local = activity.info().is_local  # the batch's first try (WebhookBatchWorkflow._locally)
+
         async def keep_alive(done: asyncio.Event) -> None:
-            # a worker that died mid-batch is noticed by the missing heartbeat; what was
-            # delivered so far is written on the way, not only at the end
+            # a worker that died mid-batch is noticed by the missing heartbeat (a local try
+            # has none: its workflow task times out instead); what was delivered so far is
+            # written on the way, not only at the end
             while not done.is_set():
                 try:
                     await asyncio.wait_for(done.wait(), HEARTBEAT_S)
                 except TimeoutError:
-                    activity.heartbeat()
+                    if not local:
+                        activity.heartbeat()
                     await record.flush(pool)
 
         done = asyncio.Event()

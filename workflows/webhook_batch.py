@@ -17,6 +17,15 @@ ends; then they are marked failed. A 410 Gone or a refusal (no secret, disabled,
 not allowed, no mail server) fails its row at once; every other row goes on. Runs on the
 notifications' own task queue (`webhooks_queue`): a slow or dead receiver holds delivery
 slots only, never the targets' commands.
+
+The first try is a local activity (since `LOCAL_FIRST`): the dispatcher starts the workflow
+eagerly from the worker's own process, so the worker has the workflow's first task in the
+start's answer and posts at once, without Temporal first recording an activity task and
+matching it to a poller (under the commands' load that hop was half of commit -> receiver,
+docs/benchmarks.md N). It is bounded (`LOCAL_TIMEOUT`) and tried once: when it fails or
+times out (a slow receiver holding its slots, the database away), the same try runs as an
+ordinary activity with its heartbeat; the rows it delivered are not sent again. A worker
+that dies during it loses the workflow task: the next worker runs the try from the start.
 """
 
 from __future__ import annotations
@@ -26,11 +35,17 @@ from datetime import timedelta
 
 from temporalio import workflow
 from temporalio.common import RetryPolicy
+from temporalio.exceptions import ActivityError, ApplicationError
+from temporalio.exceptions import TimeoutError as TimedOut
 
 DELIVER_BATCH = "deliver_notification_batch"
 GIVE_UP_BATCH = "give_up_notification_batch"
 BATCH_SIZE = 100  # rows per workflow
 MAX_INTERVAL = timedelta(hours=1)  # between two tries
+LOCAL_FIRST = "webhook-batch-local-first"  # workflow.patched: the first try is a local activity
+# The local first try: a few waves of requests with their 10 s timeouts
+# (webhook_activities.TIMEOUT); beyond, it goes on as an ordinary activity.
+LOCAL_TIMEOUT = timedelta(seconds=30)
 
 
 def batch_workflow_id(batch_id: object) -> str:
@@ -73,15 +88,18 @@ class WebhookBatchWorkflow:
         attempt = 1
         while True:
             wait = min(timedelta(milliseconds=batch.initial_interval_ms) * 2 ** min(attempt - 1, 30), MAX_INTERVAL)
-            outcome: BatchOutcome = await workflow.execute_activity(
-                DELIVER_BATCH, BatchAttempt(pending, attempt, int(wait / timedelta(milliseconds=1)),
-                                            window_ends.timestamp()),
-                result_type=BatchOutcome,
-                # each request has its own timeouts (webhook_activities.TIMEOUT, the mailer's);
-                # the heartbeat notices a worker that died mid-batch within seconds
-                start_to_close_timeout=timedelta(minutes=10), heartbeat_timeout=timedelta(seconds=20),
-                retry_policy=RetryPolicy(maximum_interval=timedelta(minutes=1)),
-            )
+            this_try = BatchAttempt(pending, attempt, int(wait / timedelta(milliseconds=1)), window_ends.timestamp())
+            outcome = None
+            if attempt == 1 and workflow.patched(LOCAL_FIRST):
+                outcome = await self._locally(this_try)
+            if outcome is None:
+                outcome = await workflow.execute_activity(
+                    DELIVER_BATCH, this_try, result_type=BatchOutcome,
+                    # each request has its own timeouts (webhook_activities.TIMEOUT, the mailer's);
+                    # the heartbeat notices a worker that died mid-batch within seconds
+                    start_to_close_timeout=timedelta(minutes=10), heartbeat_timeout=timedelta(seconds=20),
+                    retry_policy=RetryPolicy(maximum_interval=timedelta(minutes=1)),
+                )
             delivered += outcome.delivered
             failed += outcome.failed
             pending = outcome.retry
@@ -95,3 +113,15 @@ class WebhookBatchWorkflow:
             await workflow.sleep(wait)
             attempt += 1
         return {"delivered": delivered, "failed": failed}
+
+    @staticmethod
+    async def _locally(this_try: BatchAttempt) -> BatchOutcome | None:
+        """The try as a local activity, once; None when it did not finish (then the caller
+        runs it as an ordinary activity). A worker that dies meanwhile loses its workflow
+        task: the next worker runs the workflow, and this try, from the start."""
+        try:
+            return await workflow.execute_local_activity(
+                DELIVER_BATCH, this_try, result_type=BatchOutcome, start_to_close_timeout=LOCAL_TIMEOUT,
+                retry_policy=RetryPolicy(maximum_attempts=1))
+        except (ActivityError, ApplicationError, TimedOut):  # a local activity's failure comes unwrapped
+            return None

@@ -483,7 +483,7 @@ async def test_the_api_metrics_show_the_outbox_backlog_and_what_was_given_up(set
         assert sample("thidua_notifications_oldest_pending_seconds", channel) >= 0
 
 
-async def test_the_commit_to_receiver_bench_measures_every_escalation(setup: Setup, api_server) -> None:
+async def test_the_commit_to_receiver_bench_measures_every_escalation(setup: Setup, api_server, e2e_settings) -> None:
     """bench/notifications.py's latency measurement on the e2e stack (speed is `make bench`'s)."""
     from bench.notifications import commit_to_receiver
 
@@ -496,7 +496,13 @@ async def test_the_commit_to_receiver_bench_measures_every_escalation(setup: Set
             "deadline": (date.today() + timedelta(days=90)).isoformat(), "points": 5}))
         targets.append(body["target"]["id"])
     result = await commit_to_receiver(api_server.url, s.secretariat.token, s.campaign, {s.unit: head.token},
-                                      {s.unit: targets}, seconds=60, settle_timeout=60)
+                                      {s.unit: targets}, seconds=60, settle_timeout=60,
+                                      database_url=e2e_settings.database_url,
+                                      temporal_address=e2e_settings.temporal_address,
+                                      namespace=e2e_settings.temporal_namespace)
     assert (result["expected"], result["delivered"], result["command_errors"], result["bad_signatures"]) == (
         2, 2, 0, 0)
     assert result["p99_ms"] is not None and result["p99_ms"] >= result["p50_ms"] > 0
+    # where the time went: every part measured, and each batch's first try was local
+    assert all(part["p50_ms"] is not None for name, part in result["split"].items() if name != "started_to_activity")
+    assert result["batches"] >= 1 and result["local_first_tries"] == result["batches"]

@@ -117,6 +117,7 @@ class Receivers:
     def __init__(self) -> None:
         self.release = threading.Event()
         self.hanging = 0
+        self.oks = 0
         self.lock = threading.Lock()
         self.app = Starlette(routes=[Route("/hang", self.hang, methods=["POST"]),
                                      Route("/ok", self.ok, methods=["POST"])])
@@ -130,6 +131,8 @@ class Receivers:
 
     async def ok(self, request: Request) -> Response:
         await request.body()
+        with self.lock:
+            self.oks += 1
         return Response(status_code=204)
 
 
@@ -161,6 +164,50 @@ async def test_in_a_batch_a_hanging_receiver_holds_up_no_other(scratch_database,
             log = conn.execute("SELECT attempt, status_code, outcome FROM webhook_deliveries "
                                "WHERE webhook_id = %s", (quick,)).fetchall()
         assert log == [(1, 204, "delivered")] * 3
+    finally:
+        receivers.release.set()
+        await service.shutdown()
+        server.stop()
+
+
+async def test_a_first_try_that_runs_out_of_time_goes_on_as_an_activity(scratch_database, scratch_app,
+                                                                        temporal_address, monkeypatch):
+    """The batch's first try is a local activity, bounded; past its bound the same try runs
+    as an ordinary activity: the rows that hung are posted again (same ids), the rows
+    already delivered are not."""
+    from temporalio.api.enums.v1 import EventType
+
+    from thidua.workflows import webhook_batch
+    from thidua.workflows.webhook_worker import WebhookService
+    from thidua.workflows.worker import workflow_runner
+
+    monkeypatch.setattr(webhook_batch, "LOCAL_TIMEOUT", webhook_batch.timedelta(seconds=2))
+    await create_read_models(scratch_database)
+    receivers = Receivers()
+    server = ServerThread(receivers.app).start()
+    slow, quick = f"wh-slow-{secrets.token_hex(3)}", f"wh-quick-{secrets.token_hex(3)}"
+    client = await Client.connect(temporal_address, data_converter=data_converter)
+    # unsandboxed, as `thidua worker` runs it, so the shorter bound applies
+    service = WebhookService(client, scratch_app, scratch_database, f"wh-local-{secrets.token_hex(3)}",
+                             allow_private=True, poll_interval=0.3, workflow_runner=workflow_runner(False))
+    await service.__aenter__()
+    try:
+        ids = outbox(scratch_database, {slow: f"{server.url}/hang", quick: f"{server.url}/ok"}, 2)
+        # the local try's POSTs to the slow receiver are cut at 2 s; the activity posts them again
+        await eventually(lambda: receivers.hanging >= 4, timeout=60, what="the slow rows posted again by the activity")
+        receivers.release.set()
+        with psycopg.connect(scratch_database) as conn:
+            def status(hook: str) -> set[str]:
+                return {s for (s,) in conn.execute("SELECT status FROM notifications WHERE recipient = %s",
+                                                   (hook,)).fetchall()}
+
+            await eventually(lambda: status(slow) == {"delivered"}, timeout=60, what="the slow rows delivered")
+            assert status(quick) == {"delivered"}
+        assert receivers.oks == 2  # the quick rows once each
+        batch = claims(scratch_database, ids)[ids[0]][0]
+        history = await client.get_workflow_handle(batch_workflow_id(batch)).fetch_history()
+        kinds = [e.event_type for e in history.events]
+        assert EventType.EVENT_TYPE_MARKER_RECORDED in kinds and EventType.EVENT_TYPE_ACTIVITY_TASK_SCHEDULED in kinds
     finally:
         receivers.release.set()
         await service.shutdown()

@@ -44,7 +44,8 @@ def test_a_receiver_that_is_gone_ends_in_giving_up():
 
 # --- WebhookBatchWorkflow (one workflow per batch of outbox rows; the one dispatched now)
 BATCHES = Path(__file__).parent / "workflow_histories" / "webhook_batch"
-BATCH_PATHS = {"delivered", "retried_then_delivered", "given_up"}
+BATCH_PATHS = {"delivered", "retried_then_delivered", "given_up", "local_first_delivered",
+               "local_first_retried_then_delivered", "local_first_failed_over", "local_first_given_up"}
 
 
 def test_the_stored_batch_paths_are_all_there():
@@ -64,6 +65,32 @@ def _activities(path: str) -> list[str]:
     events = json.loads((BATCHES / f"{path}.json").read_text())["events"]
     return [e["activityTaskScheduledEventAttributes"]["activityType"]["name"]
             for e in events if e["eventType"] == "EVENT_TYPE_ACTIVITY_TASK_SCHEDULED"]
+
+
+def _markers(path: str) -> list[str]:
+    events = json.loads((BATCHES / f"{path}.json").read_text())["events"]
+    return [e["markerRecordedEventAttributes"]["markerName"]
+            for e in events if e["eventType"] == "EVENT_TYPE_MARKER_RECORDED"]
+
+
+def test_the_first_try_is_local_and_the_retries_are_activities():
+    # the first try is a local activity in the workflow's first task (a marker, no activity
+    # task to match); the rows it leaves wait on timers and are tried by ordinary activities
+    assert _markers("local_first_delivered") == ["core_patch", "core_local_activity"]
+    assert _activities("local_first_delivered") == []
+    assert _activities("local_first_retried_then_delivered") == [DELIVER_BATCH] * 2
+    assert _activities("local_first_given_up")[-1] == GIVE_UP_BATCH
+
+
+def test_a_local_first_try_that_fails_is_run_again_as_an_activity():
+    assert _markers("local_first_failed_over") == ["core_patch", "core_local_activity"]
+    assert _activities("local_first_failed_over") == [DELIVER_BATCH]
+
+
+def test_the_histories_from_before_the_local_first_try_have_no_local_activity():
+    for path in ("delivered", "retried_then_delivered", "given_up"):
+        assert "core_local_activity" not in _markers(path)
+        assert _activities(path)[0] == DELIVER_BATCH
 
 
 def test_a_batch_retries_only_its_failed_rows_until_they_are_delivered():

@@ -2,9 +2,14 @@
 
     .venv/bin/python -m tests.integration.workflow_histories.record_webhook_batches
 
-Runs each path once against a fresh Temporal dev server, with activities that stand in
-for the receivers (the history depends on the workflow's code and on what its activities
-answered), and writes `webhook_batch/<path>.json`. Re-record only on purpose (see record.py).
+Runs each path whose file is missing once against a fresh Temporal dev server, with
+activities that stand in for the receivers (the history depends on the workflow's code and
+on what its activities answered), and writes `webhook_batch/<path>.json`. Re-record only on
+purpose (see record.py): delete a file to record it again.
+
+The first three were recorded before the first try became a local activity (workflow.patched
+`webhook-batch-local-first`): they are the workflows of that version still in flight. The
+`local_first_*` ones are recorded by the code since.
 """
 
 from __future__ import annotations
@@ -13,6 +18,7 @@ import asyncio
 from pathlib import Path
 
 from temporalio import activity
+from temporalio.exceptions import ApplicationError
 from temporalio.testing import WorkflowEnvironment
 from temporalio.worker import Worker
 
@@ -30,8 +36,12 @@ PATHS = {
     "delivered": [0, 0, 0],
     "retried_then_delivered": [0, 2, 1, -1],
     "given_up": [0, 99, 99],
+    "local_first_delivered": [0, 0, 0],
+    "local_first_retried_then_delivered": [0, 2, 1, -1],
+    "local_first_failed_over": [0, 0],  # the local try fails (a worker error): the same try as an activity
+    "local_first_given_up": [0, 99, 99],
 }
-WINDOWS = {"given_up": 2}  # seconds; the others a day
+WINDOWS = {"given_up": 2, "local_first_given_up": 2}  # seconds; the others a day
 
 
 def _path_and_failures(nid: str) -> tuple[str, int]:
@@ -41,6 +51,8 @@ def _path_and_failures(nid: str) -> tuple[str, int]:
 
 @activity.defn(name=DELIVER_BATCH)
 async def deliver_batch(attempt: BatchAttempt) -> BatchOutcome:
+    if activity.info().is_local and attempt.notification_ids[0].startswith("local_first_failed_over"):
+        raise ApplicationError("the database is away")
     outcome = BatchOutcome()
     for nid in attempt.notification_ids:
         _, failures = _path_and_failures(nid)
@@ -65,6 +77,8 @@ async def main() -> None:
         async with Worker(env.client, task_queue=QUEUE, workflows=[WebhookBatchWorkflow],
                           activities=[deliver_batch, give_up_batch]):
             for path, rows in PATHS.items():
+                if (HERE / f"{path}.json").exists():
+                    continue
                 ids = [f"{path}-{i}" for i in range(len(rows))]
                 handle = await env.client.start_workflow(
                     WebhookBatchWorkflow.run, Batch(ids, initial_interval_ms=200, window_s=WINDOWS.get(path, 86_400)),
