@@ -54,6 +54,17 @@ def _closed(status: str) -> bool:
 class CascadeProjection:
     name = "cascade"
 
+    def __init__(self, *, defer_rollups: bool = False) -> None:
+        # A rebuild's tables serve nobody until the swap, and the index on `parent_id` is
+        # made at the end: recomputing the rollups of the parents a batch touched would
+        # scan every link in every batch (at the country's size 170,000 links, a few
+        # hundred batches). Deferring, the parents are gathered and their rollups
+        # computed once, when no event is waiting (`flush`). A rollup is a function of its
+        # children's rows and a target's parent is set at its assignment, so the rows are
+        # the ones batch by batch gives.
+        self.defer_rollups = defer_rollups
+        self.pending: set[UUID] = set()
+
     async def sync(self, conn: asyncpg.Connection, schema: str, start: int) -> None:
         pass
 
@@ -84,7 +95,7 @@ class CascadeProjection:
     async def write(self, ctx: BatchContext, rows: list[tuple[Any, ...]]) -> None:
         if not rows:
             return
-        links, rollups = ctx.table("target_links"), ctx.table("target_rollups")
+        links = ctx.table("target_links")
         names = [c for c, _ in _LINK_COLUMNS]
         casts = ", ".join(f"${i + 1}::{t}[]" for i, (_, t) in enumerate(_LINK_COLUMNS))
         # A position given only when this batch closed or reopened the target: else the stored one stays.
@@ -96,39 +107,51 @@ class CascadeProjection:
             f"ON CONFLICT (target_id) DO UPDATE SET {updates}",
             *[list(col) for col in zip(*rows)],
         )
-        parents = sorted({row[2] for row in rows if row[2] is not None} | {row[0] for row in rows}, key=str)
-        recomputed = await ctx.conn.fetchval(
-            f"""WITH fresh AS (
-                SELECT parent_id AS target_id, min(campaign_id) AS campaign_id, count(*) AS children,
-                       count(*) FILTER (WHERE report_class = 'completed_on_time') AS completed_on_time,
-                       count(*) FILTER (WHERE report_class = 'completed_late') AS completed_late,
-                       count(*) FILTER (WHERE report_class = 'in_progress_within_deadline')
-                           AS in_progress_within_deadline,
-                       count(*) FILTER (WHERE report_class = 'overdue') AS overdue,
-                       count(*) FILTER (WHERE report_class = 'cancelled') AS cancelled,
-                       count(*) FILTER (WHERE status NOT IN ('completed', 'cancelled')) AS open_children,
-                       {_PERCENT} AS percent,
-                       max(position) AS position
-                FROM {links} WHERE parent_id = ANY($1::uuid[]) GROUP BY parent_id
-            ), written AS (
-                INSERT INTO {rollups} SELECT target_id, campaign_id, children, completed_on_time, completed_late,
-                    in_progress_within_deadline, overdue, cancelled, open_children, percent, position FROM fresh
-                ON CONFLICT (target_id) DO UPDATE SET campaign_id = EXCLUDED.campaign_id,
-                    children = EXCLUDED.children, completed_on_time = EXCLUDED.completed_on_time,
-                    completed_late = EXCLUDED.completed_late,
-                    in_progress_within_deadline = EXCLUDED.in_progress_within_deadline,
-                    overdue = EXCLUDED.overdue, cancelled = EXCLUDED.cancelled,
-                    open_children = EXCLUDED.open_children, percent = EXCLUDED.percent,
-                    position = EXCLUDED.position
-                RETURNING 1
-            ) SELECT count(*) FROM written""",
-            parents,
-        )
-        if recomputed:
-            await ctx.conn.execute("SELECT pg_notify($1, '')", CASCADE_CHANNEL)
+        if self.defer_rollups:
+            self.pending.update(row[2] for row in rows if row[2] is not None)
+            return
+        await _recompute(ctx, {row[2] for row in rows if row[2] is not None} | {row[0] for row in rows})
 
     async def flush(self, ctx: BatchContext) -> bool:
-        return False
+        if not self.pending:
+            return False
+        parents, self.pending = self.pending, set()
+        await _recompute(ctx, parents)
+        return True
+
+
+async def _recompute(ctx: BatchContext, parents: set[UUID]) -> None:
+    """The rollups of `parents` from their children's links (NOTIFYing the dispatcher if any was written)."""
+    links, rollups = ctx.table("target_links"), ctx.table("target_rollups")
+    recomputed = await ctx.conn.fetchval(
+        f"""WITH fresh AS (
+            SELECT parent_id AS target_id, min(campaign_id) AS campaign_id, count(*) AS children,
+                   count(*) FILTER (WHERE report_class = 'completed_on_time') AS completed_on_time,
+                   count(*) FILTER (WHERE report_class = 'completed_late') AS completed_late,
+                   count(*) FILTER (WHERE report_class = 'in_progress_within_deadline')
+                       AS in_progress_within_deadline,
+                   count(*) FILTER (WHERE report_class = 'overdue') AS overdue,
+                   count(*) FILTER (WHERE report_class = 'cancelled') AS cancelled,
+                   count(*) FILTER (WHERE status NOT IN ('completed', 'cancelled')) AS open_children,
+                   {_PERCENT} AS percent,
+                   max(position) AS position
+            FROM {links} WHERE parent_id = ANY($1::uuid[]) GROUP BY parent_id
+        ), written AS (
+            INSERT INTO {rollups} SELECT target_id, campaign_id, children, completed_on_time, completed_late,
+                in_progress_within_deadline, overdue, cancelled, open_children, percent, position FROM fresh
+            ON CONFLICT (target_id) DO UPDATE SET campaign_id = EXCLUDED.campaign_id,
+                children = EXCLUDED.children, completed_on_time = EXCLUDED.completed_on_time,
+                completed_late = EXCLUDED.completed_late,
+                in_progress_within_deadline = EXCLUDED.in_progress_within_deadline,
+                overdue = EXCLUDED.overdue, cancelled = EXCLUDED.cancelled,
+                open_children = EXCLUDED.open_children, percent = EXCLUDED.percent,
+                position = EXCLUDED.position
+            RETURNING 1
+        ) SELECT count(*) FROM written""",
+        sorted(parents, key=str),
+    )
+    if recomputed:
+        await ctx.conn.execute("SELECT pg_notify($1, '')", CASCADE_CHANNEL)
 
 
 # Percent done, weighted by points, over the children that are not cancelled: a completed

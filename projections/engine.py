@@ -50,7 +50,7 @@ def make_groups(names: list[str], *, recompute_every: float = 2.0, bulk: bool = 
         "escalations": EscalationsProjection,
         "audit_log": AuditProjection,
         "notifications": NotificationsProjection,
-        "cascade": CascadeProjection,
+        "cascade": lambda: CascadeProjection(defer_rollups=bulk),
         "evaluations": EvaluationsProjection,
     }
     return [factories[n]() for n in names]

@@ -122,10 +122,6 @@ async def fill(
     reader = EventReader(side)
     head = await conn.fetchval(f"SELECT coalesce(max(notification_id), 0) FROM {EVENTS}")
     other_rows = [r for g in others or [] for r in TRACKING_ROWS[g]]
-    if "targets" in groups:
-        # Its rows are written once at the end (bulk): a batch prepared ahead and then
-        # dropped would lose them, so none is.
-        ahead = None
     while True:
         try:
             result = await engine.process_batch(conn, reader, ahead)

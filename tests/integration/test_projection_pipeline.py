@@ -172,3 +172,41 @@ async def test_the_bulk_build_of_empty_read_models_fills_the_outbox_too_and_neve
         assert await conn.fetch("SELECT * FROM notifications ORDER BY notification_id") == before
     finally:
         await conn.close()
+
+
+async def test_a_bulk_build_prepares_ahead_and_a_dropped_batch_loses_no_deferred_target_row(busy_store, monkeypatch):
+    """A rebuild writes each target's row once, late (`defer_rows`), and prepares the next
+    batch while it writes one. A batch prepared ahead that took the waiting rows and is
+    then dropped (the read models moved, or its preparation failed) gives them back:
+    the rebuilt tables are the ones a build in one batch gives."""
+    from thidua.projections.engine import Engine
+    from thidua.projections.rebuild import build_into_schema
+    from thidua.projections.targets import TargetsProjection
+
+    monkeypatch.setattr(TargetsProjection, "MAX_DEFERRED", 5)  # rows taken every few batches
+    take = Engine._take_ahead
+    seen = {"ahead": 0, "dropped": 0}
+
+    async def drop_some(self, start):
+        ready = await take(self, start)
+        if ready is not None:
+            seen["ahead"] += 1
+            if ready.rows.get("targets") is not None and ready.rows["targets"].targets and seen["dropped"] < 3:
+                seen["dropped"] += 1
+                return None  # as when the read models moved under it
+        return ready
+
+    monkeypatch.setattr(Engine, "_take_ahead", drop_some)
+    dsn = asyncpg_dsn(busy_store)
+    conn, side, ahead = [await asyncpg.connect(dsn) for _ in range(3)]
+    try:
+        await build_into_schema(conn, side, "thidua_ahead", list(GROUPS), batch_size=7, ahead=ahead)
+        built = await read_models(conn, "thidua_ahead")
+        await conn.execute("DROP SCHEMA thidua_ahead CASCADE")
+    finally:
+        for c in (ahead, side, conn):
+            await c.close()
+    monkeypatch.setattr(Engine, "_take_ahead", take)
+    assert seen["ahead"] > 10 and seen["dropped"] == 3
+    assert built["targets"]
+    assert_same_models(built, await fresh_rebuild(busy_store))
