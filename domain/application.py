@@ -36,8 +36,7 @@ from thidua.domain.values import (
     Trigger,
 )
 
-APP_NAME = "thidua"
-EVENTS_TABLE = f"{APP_NAME}_events"
+from thidua.store_names import APP_NAME, EVENTS_TABLE  # (named where light processes can read them)
 
 A = TypeVar("A")
 
