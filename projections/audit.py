@@ -10,8 +10,8 @@ column), so verification can compare text instead of re-parsing it.
 Verification recomputes the chain from the event store, page by page in one REPEATABLE
 READ snapshot (never the whole store in memory; the next page is read on a second
 connection in the same snapshot while the current one is checked). The database joins
-each stored event to its row; Python recomputes the chain with the projection's own
-step and checks each row's who/when/what/why against the stored payload
+each stored event to its row and hashes the event's canonical bytes; Python follows the
+links between rows and checks each row's who/when/what/why against the stored payload
 (`audit_check`). From `SPLIT_MIN` events on, `CHECKERS` processes check a part each.
 The first position where the store and the trail disagree is named.
 """
