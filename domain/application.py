@@ -36,7 +36,8 @@ from thidua.domain.values import (
     Trigger,
 )
 
-from thidua.store_names import APP_NAME, EVENTS_TABLE  # (named where light processes can read them)
+APP_NAME = "thidua"
+EVENTS_TABLE = f"{APP_NAME}_events"
 
 A = TypeVar("A")
 

@@ -55,8 +55,8 @@ META_ATTRIBUTES = frozenset(
 def mapper() -> Any:
     """The domain application's mapper (same transcodings, same compression/cipher
     settings from the environment), without opening a database pool: decoding needs
-    no persistence, so the application is built on the in-memory module. (Imported here:
-    a process that only parses payloads, `audit_check`'s, need not import the domain.)"""
+    no persistence, so the application is built on the in-memory module."""
+    # Imported here: a process that only parses payloads (`audit_check`'s) need not import the domain.
     from thidua.domain.application import ThiduaApplication
 
     return ThiduaApplication(env={"PERSISTENCE_MODULE": "eventsourcing.popo"}).mapper
