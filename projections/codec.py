@@ -20,7 +20,7 @@ from functools import lru_cache
 from typing import Any
 from uuid import UUID
 
-from thidua.domain.application import EVENTS_TABLE, ThiduaApplication
+from thidua.store_names import EVENTS_TABLE
 
 try:  # optional speed-up: 3-5x faster parsing, 10x faster writing of JSON
     import orjson
@@ -56,6 +56,9 @@ def mapper() -> Any:
     """The domain application's mapper (same transcodings, same compression/cipher
     settings from the environment), without opening a database pool: decoding needs
     no persistence, so the application is built on the in-memory module."""
+    # Imported here: a process that only parses payloads (`audit_check`'s) need not import the domain.
+    from thidua.domain.application import ThiduaApplication
+
     return ThiduaApplication(env={"PERSISTENCE_MODULE": "eventsourcing.popo"}).mapper
 
 
@@ -198,6 +201,13 @@ def stored_changes(data: dict[str, Any]) -> dict[str, Any]:
         for k, v in data.items()
         if k not in META_ATTRIBUTES
     }
+
+
+def stored_instant(value: Any) -> datetime | None:
+    """A stored instant (a wrapped or a bare ISO string) as the datetime it encodes."""
+    if type(value) is dict:
+        value = value.get("_data_")
+    return datetime.fromisoformat(value) if type(value) is str else None
 
 
 def stored_reason(data: dict[str, Any]) -> str | None:

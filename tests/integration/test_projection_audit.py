@@ -92,6 +92,27 @@ async def test_a_changed_stored_event_is_named(conn):
     await assert_untouched(conn)
 
 
+async def test_the_checking_processes_name_the_first_bad_position_in_either_part(conn, audited_store, caplog):
+    # From a DSN with split_min=1 the trail is checked by `CHECKERS` processes, a part each:
+    # a row changed in the first part or in the last is named as one process names it.
+    total = await conn.fetchval("SELECT count(*) FROM audit_log")
+    early = await conn.fetchval("SELECT min(position) FROM audit_log WHERE event_type = 'Started'")
+    late = await conn.fetchval("SELECT max(position) FROM audit_log WHERE event_type = 'Started'")
+    assert early < total // 2 < late
+    for position in (late, early):
+        original = await conn.fetchval("SELECT actor_role FROM audit_log WHERE position = $1", position)
+        await conn.execute("UPDATE audit_log SET actor_role = 'secretariat' WHERE position = $1", position)
+        try:
+            verdict = await verify(audited_store, split_min=1)
+            before = await conn.fetchval("SELECT count(*) FROM audit_log WHERE position < $1", position)
+            assert (verdict["ok"], verdict["first_bad_position"], verdict["checked"]) == (False, position, before)
+        finally:
+            await conn.execute("UPDATE audit_log SET actor_role = $2 WHERE position = $1", position, original)
+    verdict = await verify(audited_store, split_min=1)
+    assert (verdict["ok"], verdict["checked"]) == (True, total)
+    assert "verifying process failed" not in caplog.text  # the processes checked, not this one
+
+
 async def test_a_deleted_audit_row_is_named(conn):
     position = await position_of(conn, "Completed", 3)
     row = await conn.fetchrow("DELETE FROM audit_log WHERE position = $1 RETURNING *", position)

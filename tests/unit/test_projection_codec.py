@@ -8,6 +8,7 @@ from uuid import uuid4
 
 import pytest
 
+from thidua.domain.application import EVENTS_TABLE
 from thidua.domain.target import Target
 from thidua.domain.user import User
 from thidua.domain.values import Actor, Command, Role
@@ -23,9 +24,15 @@ from thidua.projections.codec import (
 )
 from thidua.projections.pipeline import Stored, _gap_free, _gap_free_prefix
 from thidua.projections.schema import GROUPS, resolve_groups
+from thidua.store_names import EVENTS_TABLE as LIGHT_EVENTS_TABLE
 
 SEC = Actor("sec", "Secretariat", Role.SECRETARIAT)
 AT = datetime(2022, 3, 1, 8, 0, tzinfo=timezone.utc)
+
+
+def test_the_light_name_of_the_events_table_is_the_domains():
+    # `thidua.store_names` spells it for processes that do not import the domain
+    assert LIGHT_EVENTS_TABLE == EVENTS_TABLE
 
 
 def test_the_canonical_bytes_change_with_every_part_of_a_stored_event():
