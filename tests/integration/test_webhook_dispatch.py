@@ -7,6 +7,8 @@ from __future__ import annotations
 import asyncio
 import secrets
 import threading
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from datetime import datetime, timezone
 from typing import Any
 
@@ -136,7 +138,16 @@ class Receivers:
         return Response(status_code=204)
 
 
-async def test_in_a_batch_a_hanging_receiver_holds_up_no_other(scratch_database, scratch_app, temporal_address):
+def _statuses(conn: psycopg.Connection, hook: str) -> set[str]:
+    return {s for (s,) in conn.execute("SELECT status FROM notifications WHERE recipient = %s", (hook,)).fetchall()}
+
+
+@asynccontextmanager
+async def slow_and_quick(scratch_database: str, scratch_app: Any, temporal_address: str, queue: str,
+                         **options: Any) -> AsyncIterator[tuple[Receivers, str, str, Client, dict[str, str]]]:
+    """A delivery service (the worker's dispatcher and batches) beside a receiver whose
+    `/hang` holds POSTs until released and whose `/ok` answers at once: yields the
+    receivers, the slow and quick webhooks' ids, the Temporal client and their URLs."""
     from thidua.workflows.webhook_worker import WebhookService
 
     await create_read_models(scratch_database)
@@ -144,15 +155,24 @@ async def test_in_a_batch_a_hanging_receiver_holds_up_no_other(scratch_database,
     server = ServerThread(receivers.app).start()
     slow, quick = f"wh-slow-{secrets.token_hex(3)}", f"wh-quick-{secrets.token_hex(3)}"
     client = await Client.connect(temporal_address, data_converter=data_converter)
-    service = WebhookService(client, scratch_app, scratch_database, f"wh-batch-{secrets.token_hex(3)}",
-                             allow_private=True, poll_interval=0.3)
+    service = WebhookService(client, scratch_app, scratch_database, f"{queue}-{secrets.token_hex(3)}",
+                             allow_private=True, poll_interval=0.3, **options)
     await service.__aenter__()
     try:
-        ids = outbox(scratch_database, {slow: f"{server.url}/hang", quick: f"{server.url}/ok"}, 3)
+        yield receivers, slow, quick, client, {slow: f"{server.url}/hang", quick: f"{server.url}/ok"}
+    finally:
+        receivers.release.set()
+        await service.shutdown()
+        server.stop()
+
+
+async def test_in_a_batch_a_hanging_receiver_holds_up_no_other(scratch_database, scratch_app, temporal_address):
+    async with slow_and_quick(scratch_database, scratch_app, temporal_address, "wh-batch") as (
+            receivers, slow, quick, _client, hooks):
+        ids = outbox(scratch_database, hooks, 3)
         with psycopg.connect(scratch_database) as conn:
             def status(hook: str) -> set[str]:
-                return {s for (s,) in conn.execute("SELECT status FROM notifications WHERE recipient = %s",
-                                                   (hook,)).fetchall()}
+                return _statuses(conn, hook)
 
             # the quick receiver's rows are delivered (and logged) while the slow one's hang
             await eventually(lambda: receivers.hanging >= 3 and status(quick) == {"delivered"}, timeout=60,
@@ -164,10 +184,6 @@ async def test_in_a_batch_a_hanging_receiver_holds_up_no_other(scratch_database,
             log = conn.execute("SELECT attempt, status_code, outcome FROM webhook_deliveries "
                                "WHERE webhook_id = %s", (quick,)).fetchall()
         assert log == [(1, 204, "delivered")] * 3
-    finally:
-        receivers.release.set()
-        await service.shutdown()
-        server.stop()
 
 
 async def test_a_first_try_that_runs_out_of_time_goes_on_as_an_activity(scratch_database, scratch_app,
@@ -178,28 +194,19 @@ async def test_a_first_try_that_runs_out_of_time_goes_on_as_an_activity(scratch_
     from temporalio.api.enums.v1 import EventType
 
     from thidua.workflows import webhook_batch
-    from thidua.workflows.webhook_worker import WebhookService
     from thidua.workflows.worker import workflow_runner
 
     monkeypatch.setattr(webhook_batch, "LOCAL_TIMEOUT", webhook_batch.timedelta(seconds=2))
-    await create_read_models(scratch_database)
-    receivers = Receivers()
-    server = ServerThread(receivers.app).start()
-    slow, quick = f"wh-slow-{secrets.token_hex(3)}", f"wh-quick-{secrets.token_hex(3)}"
-    client = await Client.connect(temporal_address, data_converter=data_converter)
     # unsandboxed, as `thidua worker` runs it, so the shorter bound applies
-    service = WebhookService(client, scratch_app, scratch_database, f"wh-local-{secrets.token_hex(3)}",
-                             allow_private=True, poll_interval=0.3, workflow_runner=workflow_runner(False))
-    await service.__aenter__()
-    try:
-        ids = outbox(scratch_database, {slow: f"{server.url}/hang", quick: f"{server.url}/ok"}, 2)
+    async with slow_and_quick(scratch_database, scratch_app, temporal_address, "wh-local",
+                              workflow_runner=workflow_runner(False)) as (receivers, slow, quick, client, hooks):
+        ids = outbox(scratch_database, hooks, 2)
         # the local try's POSTs to the slow receiver are cut at 2 s; the activity posts them again
         await eventually(lambda: receivers.hanging >= 4, timeout=60, what="the slow rows posted again by the activity")
         receivers.release.set()
         with psycopg.connect(scratch_database) as conn:
             def status(hook: str) -> set[str]:
-                return {s for (s,) in conn.execute("SELECT status FROM notifications WHERE recipient = %s",
-                                                   (hook,)).fetchall()}
+                return _statuses(conn, hook)
 
             await eventually(lambda: status(slow) == {"delivered"}, timeout=60, what="the slow rows delivered")
             assert status(quick) == {"delivered"}
@@ -208,7 +215,3 @@ async def test_a_first_try_that_runs_out_of_time_goes_on_as_an_activity(scratch_
         history = await client.get_workflow_handle(batch_workflow_id(batch)).fetch_history()
         kinds = [e.event_type for e in history.events]
         assert EventType.EVENT_TYPE_MARKER_RECORDED in kinds and EventType.EVENT_TYPE_ACTIVITY_TASK_SCHEDULED in kinds
-    finally:
-        receivers.release.set()
-        await service.shutdown()
-        server.stop()
