@@ -3,7 +3,7 @@
     temporal workflow list --query "thiduaUnit='ngo-quyen' AND thiduaStatus='blocked'"
 
 TargetWorkflow upserts them whenever the facts they show change (only those that
-changed). A namespace must know them before a workflow sets them, or its workflow tasks
+changed); an import's carried start gives them at once (`at_start`). A namespace must know them before a workflow sets them, or its workflow tasks
 fail: the embedded dev server registers them at start (`--search-attribute NAME=TYPE`),
 the worker registers any missing one when it starts (`ensure_registered`), and
 docs/operations.md gives the `temporal operator search-attribute create` lines for a
@@ -16,7 +16,7 @@ import logging
 from datetime import datetime
 from typing import Any
 
-from temporalio.common import SearchAttributeKey, SearchAttributeUpdate, TypedSearchAttributes
+from temporalio.common import SearchAttributeKey, SearchAttributePair, SearchAttributeUpdate, TypedSearchAttributes
 
 CAMPAIGN = SearchAttributeKey.for_keyword("thiduaCampaign")
 UNIT = SearchAttributeKey.for_keyword("thiduaUnit")
@@ -36,6 +36,14 @@ def wanted(campaign_id: str, unit_id: str, status: str, overdue: bool, deadline_
     """The value of each attribute for these facts, by name."""
     return {CAMPAIGN.name: campaign_id, UNIT.name: unit_id, STATUS.name: status, OVERDUE.name: overdue,
             DEADLINE.name: deadline_at}
+
+
+def at_start(campaign_id: str, unit_id: str, status: str, overdue: bool, deadline_at: datetime) -> TypedSearchAttributes:
+    """The attributes to give a workflow when it is started (an import's carried start, whose
+    first task publishes nothing while its facts equal them), so an operator's list finds a
+    target before its first command."""
+    values = wanted(campaign_id, unit_id, status, overdue, deadline_at)
+    return TypedSearchAttributes([SearchAttributePair(key, values[key.name]) for key in KEYS])
 
 
 def updates(current: TypedSearchAttributes, values: dict[str, Any]) -> list[SearchAttributeUpdate[Any]]:

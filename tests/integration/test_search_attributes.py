@@ -74,6 +74,27 @@ async def test_the_cli_finds_a_blocked_target_by_unit_and_status(gateway: Any, s
     assert workflow_id_for(blocked) in overdue_later
 
 
+async def test_an_imported_target_is_listed_before_its_first_command(gateway: Any, seed: Any,
+                                                                    temporal_address: str) -> None:
+    """An import starts each workflow with the target's attributes, so an operator's list
+    finds the targets nobody has touched yet, and the first task upserts nothing more."""
+    campaign = seed.campaign()
+    unit = seed.unit()
+    [imported] = await gateway.assign_many(campaign, [assign_request(
+        SECRETARIAT, new_id("import"), campaign, unit_id=unit, title="Chỉ tiêu nhập", area="gpmb",
+        deadline=TODAY + timedelta(days=20), points=1, key=new_id("qd"))])
+    wid = workflow_id_for(imported.target_id)
+    await eventually(lambda: listed(temporal_address, f"thiduaUnit='{unit}' AND thiduaStatus='assigned'") == {wid},
+                     what="the imported target in the list")
+
+    def first_task_done() -> list[str] | None:
+        events = [e["eventType"] for e in temporal(temporal_address, "workflow", "show", "--workflow-id", wid)["events"]]
+        return events if "EVENT_TYPE_WORKFLOW_TASK_COMPLETED" in events else None
+
+    events = await eventually(first_task_done, what="the workflow's first task")
+    assert "EVENT_TYPE_UPSERT_WORKFLOW_SEARCH_ATTRIBUTES" not in events
+
+
 async def test_the_timers_say_what_they_are_for(gateway: Any, seed: Any, temporal_address: str) -> None:
     campaign = seed.campaign(escalate_after="P2D", resolution_sla="P3D", stale_after="P30D")
     unit = seed.unit()
