@@ -4,8 +4,12 @@ bench/run.py (`make bench`):
 - `commit_to_receiver(...)`: the latency from an event's commit to a webhook receiver, under a
   command load like P2's (one client per unit head, each driving its own targets through
   start -> block -> escalate; every escalation is a `target.escalated` webhook). Goal: p99 <
-  1 s. The commit time is the event's `occurred_at` in the payload (set by the command just
-  before its save: the figure errs on the slow side by the save's own time).
+  1 s. The commit is when a LISTENer of the event store's NOTIFY (sent in the save's
+  transaction) first sees the event's position (`_Split`: a few ms after the commit, so the
+  figure errs on the fast side by that). The event's `occurred_at` in the payload is earlier:
+  its command's workflow task, before the command's activity and save, which under this load
+  is a P2 command's own latency (hundreds of ms); the latency from it is in the detail
+  (`from_occurred_at`). Without `database_url` the figure is measured from `occurred_at`.
 - `delivery_rate_vs_raw(...)`: notifications delivered per second by thidua's delivery path
   (the outbox dispatcher, one Temporal workflow per batch of rows, a signed POST per
   notification) beside raw
@@ -20,6 +24,7 @@ API's and the worker's environment (bench.services.thidua_env does not set it).
 from __future__ import annotations
 
 import asyncio
+import bisect
 import json
 import threading
 import time
@@ -144,9 +149,10 @@ async def commit_to_receiver(api_url: str, secretariat_token: str, campaign_id: 
     """Register a webhook for `target.escalated` of `campaign_id` (through the API), then run
     one client per unit head (`heads`: unit -> token) for `seconds`, each taking its fresh
     (assigned, untouched) targets through start, block, escalate; wait for every escalation
-    at the receiver. Returns p50/p99/max latency (ms) from commit to receiver, how many
-    arrived and were expected, the command rate, and bad signatures; with `database_url`
-    and `temporal_address`, also where the time went (`split`, see `_Split`)."""
+    at the receiver. Returns p50/p99/max latency (ms) from commit to receiver (with
+    `database_url`; else from the event's `occurred_at`), how many arrived and were expected,
+    the command rate, and bad signatures; with `database_url` and `temporal_address`, also
+    where the time went (`split`, see `_Split`)."""
     async with httpx.AsyncClient(base_url=api_url, timeout=30) as http:
         with Receiver() as receiver:
             answer = await http.post("/v1/webhooks", json={"url": receiver.url, "campaign_id": campaign_id,
@@ -188,28 +194,44 @@ async def commit_to_receiver(api_url: str, secretariat_token: str, campaign_id: 
             while receiver.received() < escalated and time.monotonic() < settle_until:
                 await asyncio.sleep(0.1)
             with receiver.lock:
-                lags = list(receiver.arrived.values())
+                from_occurred = dict(receiver.arrived)
                 arrived_at = dict(receiver.arrived_at)
-    parts = await split.finish(arrived_at) if split is not None else {}
-    return {**parts,
-        "p50_ms": percentile(lags, 50) * 1000 if lags else None,
-        "p99_ms": percentile(lags, 99) * 1000 if lags else None,
-        "max_ms": max(lags) * 1000 if lags else None,
-        "delivered": len(lags), "expected": escalated, "commands": commands, "command_errors": errors,
+    parts: dict[str, Any] = {}
+    lags = list(from_occurred.values())
+    delivered = len(lags)
+    if split is not None:
+        parts, committed = await split.finish(arrived_at)
+        parts["from_occurred_at"] = _percentiles(lags)
+        # an event whose commit the LISTENer missed keeps its latency from occurred_at (longer)
+        lags = [arrived_at[i] - committed[i] if i in committed else from_occurred[i] for i in arrived_at]
+        parts["commit_unseen"] = sum(1 for i in arrived_at if i not in committed)
+    return {**parts, **_percentiles(lags),
+        "delivered": delivered, "expected": escalated, "commands": commands, "command_errors": errors,
         "command_rate": commands / elapsed if elapsed else 0.0, "bad_signatures": receiver.bad,
     }
 
 
+def _percentiles(lags: list[float]) -> dict[str, float | None]:
+    return {"p50_ms": percentile(lags, 50) * 1000 if lags else None,
+            "p99_ms": percentile(lags, 99) * 1000 if lags else None,
+            "max_ms": max(lags) * 1000 if lags else None}
+
+
 class _Split:
-    """Where the commit -> receiver time went, per notification (p50/p99 ms of each part):
-    `commit_to_row` (the projector writing the outbox row, as seen by a LISTENer of the
-    outbox's NOTIFY: an upper bound), `row_to_started` (the dispatcher waking, claiming and
-    starting the batch's workflow, to the server's WorkflowExecutionStarted), `started_to_receiver`
-    (the workflow's first task, its delivery activity and the POST), `started_to_activity` (to
-    an ordinary activity's ActivityTaskStarted, when the first try was one) and
-    `commit_to_dispatched` (the row marked dispatched, after the start's answer); and the
-    batches' count and size, and how many first tries ran as local activities. The LISTENer
-    may see a row after its workflow started: `row_to_started` can be below zero."""
+    """When each event committed, and where the time went, per notification (p50/p99 ms of
+    each part). The commit is when a LISTENer of the event store's NOTIFY first sees the
+    event's position (late by this process's event loop: `loop_lag`, how late a 10 ms sleep
+    wakes). `occurred_to_commit` (from the event's `occurred_at`, its command's workflow task,
+    through the command's local activity to the save's commit: the command's own time, before
+    any notification exists), `commit_to_row` (the projector writing the outbox row, as seen by
+    a LISTENer of the outbox's NOTIFY), `row_to_started` (the dispatcher waking, claiming and
+    starting the batch's workflow, to the server's WorkflowExecutionStarted),
+    `started_to_receiver` (the workflow's first task, its delivery activity and the POST),
+    `started_to_activity` (to an ordinary activity's ActivityTaskStarted, when the first try
+    was one) and `commit_to_dispatched` (to the row marked dispatched, after the start's
+    answer); and the batches' count and size, and how many first tries ran as local
+    activities. The LISTENer may see a row after its workflow started: `row_to_started` can
+    be below zero."""
 
     def __init__(self, database_url: str, temporal_address: str | None, namespace: str, hook_id: str) -> None:
         from thidua.dburl import asyncpg_dsn
@@ -218,19 +240,28 @@ class _Split:
         self.address, self.namespace = temporal_address, namespace
         self.hook_id = hook_id
         self.seen: dict[str, float] = {}
+        self.visible: list[tuple[int, float]] = []  # (the store's highest position, when first seen)
+        self.loop_lags: list[float] = []  # how late this process's event loop wakes (the LISTENers' own delay)
         self._wake = asyncio.Event()
+        self._events = asyncio.Event()
         self._stop = False
-        self._task: asyncio.Task[None] | None = None
+        self._task: asyncio.Future[Any] | None = None
 
     async def start(self) -> None:
         import asyncpg
 
+        from thidua.domain.application import EVENTS_TABLE
         from thidua.projections.notifications import OUTBOX_CHANNEL
 
         self.listen = await asyncpg.connect(self.dsn)
         self.conn = await asyncpg.connect(self.dsn)
+        self.store = await asyncpg.connect(self.dsn)
+        self._max_sql = f"SELECT coalesce(max(notification_id), 0) FROM {EVENTS_TABLE}"
         await self.listen.add_listener(OUTBOX_CHANNEL, lambda *_: self._wake.set())
-        self._task = asyncio.create_task(self._watch())
+        # eventsourcing NOTIFYs the events table's name in every insert's transaction
+        await self.listen.add_listener(EVENTS_TABLE, lambda *_: self._events.set())
+        self.visible.append((int(await self.store.fetchval(self._max_sql)), time.time()))
+        self._task = asyncio.gather(self._watch(), self._watch_store(), self._tick())
 
     async def _watch(self) -> None:
         while not self._stop:
@@ -243,39 +274,70 @@ class _Split:
                                            "AND channel = 'webhook'", self.hook_id):
                 self.seen.setdefault(r["id"], time.time())
 
-    async def finish(self, arrived_at: dict[str, float]) -> dict[str, Any]:
+    async def _watch_store(self) -> None:
+        while not self._stop:
+            try:
+                await asyncio.wait_for(self._events.wait(), 0.5)
+            except TimeoutError:
+                pass
+            self._events.clear()
+            top = int(await self.store.fetchval(self._max_sql))
+            if not self.visible or top > self.visible[-1][0]:
+                self.visible.append((top, time.time()))
+
+    async def _tick(self) -> None:
+        while not self._stop:
+            t = time.perf_counter()
+            await asyncio.sleep(0.01)
+            self.loop_lags.append(time.perf_counter() - t - 0.01)
+
+    def _visible_at(self, position: int) -> float | None:
+        """When an event at `position` was first seen committed in the store."""
+        i = bisect.bisect_left(self.visible, (position, 0.0))
+        return self.visible[i][1] if i < len(self.visible) and i > 0 else None
+
+    async def finish(self, arrived_at: dict[str, float]) -> tuple[dict[str, Any], dict[str, float]]:
+        """(the split and the batches' figures, each notification's commit time)"""
         self._stop = True
         self._wake.set()
+        self._events.set()
         if self._task is not None:
             await self._task
         try:
             rows = await self.conn.fetch(
                 "SELECT notification_id::text AS id, batch_id, extract(epoch FROM occurred_at)::float8 AS o, "
-                "extract(epoch FROM dispatched_at)::float8 AS d FROM notifications WHERE recipient = $1 "
+                "extract(epoch FROM dispatched_at)::float8 AS d, position FROM notifications WHERE recipient = $1 "
                 "AND channel = 'webhook'", self.hook_id)
         finally:
             await self.listen.close()
             await self.conn.close()
+            await self.store.close()
         batches = {r["batch_id"] for r in rows if r["batch_id"] is not None}
         started, activity, local = await self._histories(batches)
-        parts: dict[str, list[float]] = {"commit_to_row": [], "row_to_started": [], "started_to_receiver": [],
-                                         "started_to_activity": [], "commit_to_dispatched": []}
+        parts: dict[str, list[float]] = {"occurred_to_commit": [], "commit_to_row": [], "row_to_started": [],
+                                         "started_to_receiver": [], "started_to_activity": [],
+                                         "commit_to_dispatched": []}
+        committed: dict[str, float] = {}
         for r in rows:
             b, seen, arrived = r["batch_id"], self.seen.get(r["id"]), arrived_at.get(r["id"])
-            if seen is not None:
-                parts["commit_to_row"].append(seen - r["o"])
+            commit = self._visible_at(r["position"])
+            if commit is not None:
+                committed[r["id"]] = commit
+                parts["occurred_to_commit"].append(commit - r["o"])
+                if seen is not None:
+                    parts["commit_to_row"].append(seen - commit)
+                if r["d"] is not None:
+                    parts["commit_to_dispatched"].append(r["d"] - commit)
             if b in started and seen is not None:
                 parts["row_to_started"].append(started[b] - seen)
             if b in started and arrived is not None:
                 parts["started_to_receiver"].append(arrived - started[b])
             if b in activity:
                 parts["started_to_activity"].append(activity[b] - started[b])
-            if r["d"] is not None:
-                parts["commit_to_dispatched"].append(r["d"] - r["o"])
         return {"split": {k: {"p50_ms": percentile(v, 50) * 1000 if v else None,
                               "p99_ms": percentile(v, 99) * 1000 if v else None} for k, v in parts.items()},
                 "batches": len(batches), "rows_per_batch": len(rows) / len(batches) if batches else None,
-                "local_first_tries": local}
+                "local_first_tries": local, "loop_lag": _percentiles(self.loop_lags)}, committed
 
     async def _histories(self, batches: set[Any]) -> tuple[dict[Any, float], dict[Any, float], int]:
         """Per batch: when its workflow started and its first ordinary activity started (the

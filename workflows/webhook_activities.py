@@ -44,6 +44,12 @@ MAX_INTERVAL = timedelta(hours=1)
 PER_RECEIVER = 50
 MAIL_PER_SERVER = 8
 IN_ALL = 200
+# Idle connections kept open (httpx's default). httpcore looks at every pooled connection
+# twice per request, and an idle one costs a readability check through anyio each time; with
+# up to IN_ALL kept, most of them idle, that bookkeeping took most of a delivery's CPU
+# (docs/benchmarks.md, N.delivery_rate). httpcore closes an idle connection once the pool
+# holds more than this many in all, so a busy receiver reuses about this many.
+KEEPALIVE = 20
 HEARTBEAT_S = 1.0  # a batch's heartbeat, and how often it writes what it delivered so far
 
 
@@ -90,7 +96,7 @@ class WebhookActivities:
     def _client(self) -> httpx.AsyncClient:
         if self._http is None:
             self._http = httpx.AsyncClient(timeout=TIMEOUT, follow_redirects=False, limits=httpx.Limits(
-                max_connections=IN_ALL, max_keepalive_connections=IN_ALL))
+                max_connections=IN_ALL, max_keepalive_connections=KEEPALIVE))
         return self._http
 
     async def close(self) -> None:

@@ -74,6 +74,9 @@ def test_a_smoke_run_reports_every_figure_with_its_goal(postgres_server_url: str
     assert figures["N.delivery_rate"]["baseline"] == figures["N.raw_post_rate"]["value"]
     notified = figures["N.commit_to_receiver_p99"]["detail"]
     assert notified["delivered"] == notified["expected"] > 0 and notified["bad_signatures"] == 0
+    # measured from each event's commit, which follows its occurred_at (the command's workflow task)
+    assert notified["commit_unseen"] == 0
+    assert notified["from_occurred_at"]["p99_ms"] >= figures["N.commit_to_receiver_p99"]["value"]
     assert figures["N.delivery_rate"]["detail"]["delivered"] == figures["N.delivery_rate"]["detail"]["n"]
     for figure_id in ("C.rollup_lag_p99", "E.upload_rate", "V.freeze_ms", "N.commit_to_receiver_p99"):
         assert isinstance(figures[figure_id]["pass"], bool), figure_id
