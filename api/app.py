@@ -39,6 +39,7 @@ from thidua.api.sessions import LoginThrottle, SessionStore
 # One client address may fail ten times as many bearer tokens as one user id (a shared office address).
 TOKEN_ADDRESS_FACTOR = 10
 from thidua.api.web import mount as mount_web
+from thidua.api.web.render import load_templates
 from thidua.api import users
 from thidua.projections.schema import ensure_schema
 from thidua import heap
@@ -102,6 +103,7 @@ def create_app(
             app.state.services = services
             prepare_routes(app)
             if settle_heap:  # a serving process (not a test's app): see thidua/heap.py
+                load_templates()  # compiled before the first views, and frozen with the rest
                 heap.settle()
             try:
                 yield

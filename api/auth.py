@@ -12,15 +12,17 @@ once; other API replicas keep accepting a revoked token for at most `ttl` second
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 import hmac
 import re
 import secrets
 import time
 from collections import OrderedDict
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import timedelta
-from typing import Any
+from typing import Any, Generic, TypeVar
 
 import anyio
 from argon2 import PasswordHasher
@@ -28,6 +30,8 @@ from argon2.exceptions import InvalidHashError, VerificationError
 
 from thidua.domain.errors import NotFound
 from thidua.domain.values import Actor, Role
+
+T = TypeVar("T")
 
 TOKEN_PREFIX = "thd_"
 ACTIVATION_PREFIX = "act_"
@@ -115,6 +119,43 @@ class Principal:
         return {"id": self.id, "name": self.name, "role": str(self.role), "unit_id": self.unit_id}
 
 
+class SingleFlight(Generic[T]):
+    """One load per key at a time: callers that miss while a load of their key runs wait
+    for it instead of starting their own. Used by caches whose entries may be `ttl`
+    seconds old anyway (a load that started a moment before a caller asked is within
+    that bound). The load runs in a task of its own, so a caller that goes away does not
+    cancel it for the others; `drop(key)` makes the running load no longer the key's
+    (`current` says False to it: its result must not be kept), and later callers start
+    a new one."""
+
+    def __init__(self) -> None:
+        self._running: dict[str, asyncio.Task[T]] = {}
+
+    async def get(self, key: str, load: Callable[[], Awaitable[T]]) -> T:
+        task = self._running.get(key)
+        if task is None:
+            task = self._running[key] = asyncio.ensure_future(load())
+            task.add_done_callback(lambda done: self._finished(key, done))
+        return await asyncio.shield(task)
+
+    def current(self, key: str) -> bool:
+        """Called from within a load: is it still its key's load?"""
+        return self._running.get(key) is asyncio.current_task()
+
+    def drop(self, key: str | None = None) -> None:
+        """Forget the running load of `key` (of every key for None)."""
+        if key is None:
+            self._running.clear()
+        else:
+            self._running.pop(key, None)
+
+    def _finished(self, key: str, done: asyncio.Task[T]) -> None:
+        if self._running.get(key) is done:
+            del self._running[key]
+        if not done.cancelled():
+            done.exception()  # retrieved: its callers re-raise it
+
+
 @dataclass(frozen=True)
 class _Entry:
     principal: Principal | None  # None: unknown user
@@ -131,6 +172,10 @@ class TokenVerifier:
         self.ttl = ttl
         self.max_entries = max_entries
         self._cache: OrderedDict[str, _Entry] = OrderedDict()
+        # When an entry expires, the requests in flight for the user all miss at once:
+        # they share one load, instead of one thread each contending for the GIL with
+        # the event loop (docs/benchmarks.md, P7).
+        self._loads: SingleFlight[_Entry] = SingleFlight()
 
     async def verify(self, token: str) -> Principal | None:
         user_id = user_id_of(token)
@@ -150,13 +195,20 @@ class TokenVerifier:
         """The user's cached entry (loaded when missing or expired); None when unknown or revoked."""
         entry = self._cache.get(user_id)
         if entry is None or entry.expires < time.monotonic():
-            entry = await anyio.to_thread.run_sync(self._load, user_id)
-            self._remember(user_id, entry)
+            entry = await self._loads.get(user_id, lambda: self._load_and_keep(user_id))
         return None if entry.principal is None or entry.revoked else entry
 
+    async def _load_and_keep(self, user_id: str) -> _Entry:
+        entry = await anyio.to_thread.run_sync(self._load, user_id)
+        if self._loads.current(user_id):  # not forgotten while it loaded
+            self._remember(user_id, entry)
+        return entry
+
     def forget(self, user_id: str) -> None:
-        """Called when this process changes the user (revocation): effective at once here."""
+        """Called when this process changes the user (revocation): effective at once here,
+        also for a load already running (not kept; the next request loads again)."""
         self._cache.pop(user_id, None)
+        self._loads.drop(user_id)
 
     def _remember(self, user_id: str, entry: _Entry) -> None:
         self._cache[user_id] = entry

@@ -38,6 +38,7 @@ from thidua.api.models import CommandPendingOut
 from thidua.api.auth import Principal, user_id_of
 from thidua.api.idempotency import MAX_KEY_LENGTH, StoredResponse, command_id_for, request_hash
 from thidua.api.problems import Problem, from_domain_error, is_unavailable
+from thidua.api.scoreboards import SharedReads
 from thidua.api.services import Services
 from thidua.workflows.errors import CommandPending
 from thidua.api.sessions import client_address
@@ -227,13 +228,24 @@ class ReadTarget:
         return self.aggregate
 
 
+def target_rows(services: Services) -> SharedReads:
+    """`tree_queries.target_with_rollup` by target id, shared by concurrent requests: each
+    gets a read that started after it asked (`SharedReads`), so never an older row than a
+    read of its own. What it answers is shared by those requests: read, never changed."""
+    shared = services.extras.get("target_rows")
+    if shared is None:
+        pool = services.pool
+        shared = services.extras["target_rows"] = SharedReads(lambda tid: tree_queries.target_with_rollup(pool, tid))
+    return shared
+
+
 async def readable_target(tid: TargetId, user: CurrentUser, services: ServicesDep) -> ReadTarget:
     """Target detail (thidua.domain.permissions.may_read_target). A reader of every
-    target is answered from the read model (one indexed read); the others' check needs
-    the owner, read from the aggregate (the source of truth), as is a target not
-    projected yet."""
+    target is answered from the read model (one indexed read, shared by the concurrent
+    requests for the target: `target_rows`); the others' check needs the owner, read
+    from the aggregate (the source of truth), as is a target not projected yet."""
     if reads_every_target(user.actor):
-        found = await tree_queries.target_with_rollup(services.pool, tid)  # the row and its rollup: one read
+        found = await target_rows(services).get(tid)  # the row and its rollup: one read
         if found is not None:
             row, rollup = found
             return ReadTarget(UUID(row["id"]), row["unit_id"], row["campaign_id"], row=row, services=services,

@@ -98,6 +98,10 @@ def allowed_methods(app: Any, path: str) -> list[str]:
 
 
 class AllowedMethods:
+    """OPTIONS answered with the path's methods, and a 405 given its `Allow` header. The
+    methods are looked up (every route's pattern tried) only for those two answers, not
+    for each request."""
+
     def __init__(self, app: ASGIApp) -> None:
         self.app = app
 
@@ -105,22 +109,21 @@ class AllowedMethods:
         if scope["type"] != "http" or "app" not in scope:
             await self.app(scope, receive, send)
             return
-        methods = allowed_methods(scope["app"], scope.get("path", ""))
-        if not methods:
-            await self.app(scope, receive, send)  # an unknown path: the router's 404
-            return
-        allow = ", ".join(methods)
+        app, path = scope["app"], scope.get("path", "")
         if scope.get("method") == "OPTIONS":
-            await send({"type": "http.response.start", "status": 204,
-                        "headers": [(b"allow", allow.encode()), (b"content-length", b"0")]})
-            await send({"type": "http.response.body", "body": b""})
-            return
+            methods = allowed_methods(app, path)
+            if methods:  # else an unknown path: the router's 404
+                await send({"type": "http.response.start", "status": 204,
+                            "headers": [(b"allow", ", ".join(methods).encode()), (b"content-length", b"0")]})
+                await send({"type": "http.response.body", "body": b""})
+                return
 
         async def allow_all(message: Message) -> None:
             if message["type"] == "http.response.start" and message["status"] == 405:
-                headers = [(k, v) for k, v in message.get("headers", []) if k.lower() != b"allow"]
-                message = {**message, "headers": [*headers, (b"allow", allow.encode())]}
+                methods = allowed_methods(app, path)
+                if methods:
+                    headers = [(k, v) for k, v in message.get("headers", []) if k.lower() != b"allow"]
+                    message = {**message, "headers": [*headers, (b"allow", ", ".join(methods).encode())]}
             await send(message)
 
         await self.app(scope, receive, allow_all)
-

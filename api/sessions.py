@@ -33,7 +33,7 @@ from typing import Any
 from fastapi import Request
 from fastapi.responses import Response
 
-from thidua.api.auth import Principal
+from thidua.api.auth import Principal, SingleFlight
 from thidua.api.problems import Problem
 
 TABLE = "web_sessions"
@@ -75,6 +75,7 @@ class SessionStore:
         self.cache_ttl = cache_ttl
         self.max_cached = max_cached
         self._found: OrderedDict[str, tuple[Session, float]] = OrderedDict()  # digest -> (session, until)
+        self._reads: SingleFlight[Session | None] = SingleFlight()
 
     async def ensure_table(self) -> None:
         async with self.pool.acquire() as conn:
@@ -100,6 +101,12 @@ class SessionStore:
         now = time.monotonic()
         if kept is not None and kept[1] > now:
             return kept[0]
+        # The requests in flight with this cookie miss together when its entry expires:
+        # one read for them all (as TokenVerifier's loads).
+        return await self._reads.get(digest, lambda: self._read(digest))
+
+    async def _read(self, digest: str) -> Session | None:
+        now = time.monotonic()
         row = await self.pool.fetchrow(
             f"SELECT user_id, csrf_token, extract(epoch FROM expires_at - now()) AS left_s FROM {TABLE} "
             "WHERE id_hash = $1 AND expires_at > now()", digest)
@@ -107,21 +114,24 @@ class SessionStore:
             self._found.pop(digest, None)
             return None
         session = Session(row["user_id"], row["csrf_token"])
-        self._found[digest] = (session, now + min(self.cache_ttl, float(row["left_s"])))
-        self._found.move_to_end(digest)
-        while len(self._found) > self.max_cached:
-            self._found.popitem(last=False)
+        if self._reads.current(digest):  # not closed while it was read
+            self._found[digest] = (session, now + min(self.cache_ttl, float(row["left_s"])))
+            self._found.move_to_end(digest)
+            while len(self._found) > self.max_cached:
+                self._found.popitem(last=False)
         return session
 
     async def close(self, secret: str) -> None:
         digest = _digest(secret)
         self._found.pop(digest, None)
+        self._reads.drop(digest)
         await self.pool.execute(f"DELETE FROM {TABLE} WHERE id_hash = $1", digest)
 
     async def close_all(self, user_id: str) -> int:
         """Revocation: every session of the user ends now."""
         for digest in [d for d, (session, _) in self._found.items() if session.user_id == user_id]:
             del self._found[digest]
+        self._reads.drop()  # a read running now may be of one of them
         status = await self.pool.execute(f"DELETE FROM {TABLE} WHERE user_id = $1", user_id)
         return int(status.split()[-1])
 

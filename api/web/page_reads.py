@@ -53,9 +53,11 @@ class _Catalog:
         self.every_unit = False
 
 
-async def _catalog(services: Any) -> _Catalog:
+async def catalog(services: Any) -> _Catalog:
     """The kept reads of the catalog's current mark (a fresh, empty one when it moved).
-    Rows read after this call are at least as new as its mark: kept under it, never stale."""
+    Rows read after this call are at least as new as its mark: kept under it, never stale.
+    A page that reads both names and a campaign passes one to both (`under=`): one mark
+    read per view, which started after the view asked."""
     mark = await _shared(services, "page_catalog_mark", lambda _: web_queries.catalog_mark(services.pool)).get("")
     kept = services.extras.get("page_catalog")
     if kept is None or mark is None or kept.mark != mark:
@@ -65,9 +67,9 @@ async def _catalog(services: Any) -> _Catalog:
     return kept
 
 
-async def unit_names(services: Any, ids: Iterable[str] | None) -> dict[str, str]:
+async def unit_names(services: Any, ids: Iterable[str] | None, *, under: _Catalog | None = None) -> dict[str, str]:
     """Unit id -> name of the units `ids` that are registered (every unit when None)."""
-    kept = await _catalog(services)
+    kept = under if under is not None else await catalog(services)
     if ids is None:
         if not kept.every_unit:
             kept.names.update(await readmodels.queries().unit_names(services.pool))
@@ -82,9 +84,9 @@ async def unit_names(services: Any, ids: Iterable[str] | None) -> dict[str, str]
     return {u: names[u] for u in wanted if names.get(u) is not None}
 
 
-async def campaign(services: Any, campaign_id: str) -> dict[str, Any] | None:
+async def campaign(services: Any, campaign_id: str, *, under: _Catalog | None = None) -> dict[str, Any] | None:
     """A campaign's read-model row (None when unknown or not projected yet)."""
-    kept = await _catalog(services)
+    kept = under if under is not None else await catalog(services)
     state = kept.campaigns.get(campaign_id)
     if state is None:
         state = await readmodels.queries().get_campaign(services.pool, campaign_id)

@@ -268,7 +268,8 @@ async def _target_context(request: Request, tid: str, who: Any) -> dict[str, Any
         await _read_your_writes(request, services)
         found = await tree_queries.target_with_rollup(services.pool, str(target.id))
         row, rollup = found if found is not None else (target.to_state(), READ_IT)
-    campaign = await page_reads.campaign(services, row["campaign_id"])
+    catalog = await page_reads.catalog(services)  # one mark for the campaign and the names
+    campaign = await page_reads.campaign(services, row["campaign_id"], under=catalog)
     tz = row.get("timezone") or _tz(campaign)
     timeline = b""  # UTF-8, for render's `encoded` (see target_page)
     if may_read_history(who.actor, target.unit_id, target.coordinating_unit_ids):
@@ -276,7 +277,8 @@ async def _target_context(request: Request, tid: str, who: Any) -> dict[str, Any
     tree = await tree_context(services.pool, row, rollup)
     return {"rollup_bars": rollup_bars,
             "target": row, "timeline": timeline, **tree,
-            "names": await _unit_names(services, [row["unit_id"], *(c["unit_id"] for c in tree["children"])]),
+            "names": await page_reads.unit_names(services, [row["unit_id"], *(c["unit_id"] for c in tree["children"])],
+                                                 under=catalog),
             "campaign": campaign, "cid": row["campaign_id"],
             "tz": tz, "forms": forms.available_commands(who.actor, row),
             "errors": {}, "values": {}, "failed_segment": None, "command_id": str(uuid.uuid4()),

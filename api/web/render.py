@@ -34,6 +34,13 @@ templates.filters["dmy"] = dmy
 templates.filters["dmy_hm"] = dmy_hm
 
 
+def load_templates() -> None:
+    """Compile every template now: a serving process's start-up (before `heap.settle`
+    freezes what it built), instead of the first view of each page (~0.4 s of CPU in all)."""
+    for name in templates.list_templates():
+        templates.get_template(name)
+
+
 class SignInRequired(Exception):
     """No (or an ended) session on a page that needs one: go to sign-in, then come back."""
 
