@@ -17,12 +17,13 @@ its first page.
 
 from __future__ import annotations
 
-import argparse
 import asyncio
 import gc
 import json
 import os
+import sys
 from collections.abc import AsyncIterator, Callable
+from datetime import datetime
 from typing import Any
 
 import asyncpg
@@ -39,6 +40,8 @@ from thidua.projections.codec import (
     stored_instant,
     stored_reason,
 )
+
+_from_iso = datetime.fromisoformat
 
 # The canonical bytes of `codec.canonical_event`, built by PostgreSQL from the stored
 # columns (same layout: tag, position, id, version, topic length and bytes, state length
@@ -101,19 +104,25 @@ def is_plain(decoder: StoredDecoder) -> bool:
 def _content_matches(row: Any, data: dict[str, Any]) -> bool:
     """Who, when, what and why of the audit row are what the stored payload says
     (row: a `_PAGE_SQL` record, data: its parsed payload). Written for speed: it runs once
-    per stored event."""
+    per stored event, so the codec's `stored_instant` and `stored_reason` are inlined for
+    the usual payloads (and called as they are for any other)."""
     try:
-        actor = data.get("actor")
-        actor = actor.get("_data_") if type(actor) is dict else None
-        if type(actor) is dict:
-            if not (row[6] == str(actor["id"]) and row[7] == str(actor["name"]) and row[8] == str(actor["role"])):
+        get = data.get
+        actor = get("actor")
+        if type(actor) is dict and type(who := actor.get("_data_")) is dict:
+            if not (row[6] == str(who["id"]) and row[7] == str(who["name"]) and row[8] == str(who["role"])):
                 return False
         elif not (row[6] == row[7] == row[8] == "unknown"):
             return False
-        occurred_at = stored_instant(data.get("occurred_at")) or stored_instant(data.get("timestamp"))
-        if occurred_at != row[5] or (data.get("command_id") or "") != row[9] or stored_reason(data) != row[10]:
+        when = get("occurred_at")
+        if type(when) is dict:
+            when = when.get("_data_")
+        when = _from_iso(when) if type(when) is str else stored_instant(get("timestamp"))
+        if when != row[5] or (get("command_id") or "") != row[9] or get("request_id") != row[12]:
             return False
-        if data.get("request_id") != row[12]:
+        # The first non-empty of the three, when it is a string, is `stored_reason`'s answer.
+        reason = get("reason") or get("directive") or get("note")
+        if (reason if type(reason) is str else stored_reason(data)) != row[10]:
             return False
         return _changes_match(row[11], data)
     except Exception:  # an undecodable payload matches nothing
@@ -216,21 +225,38 @@ async def check(
 DSN_ENV = "THIDUA_VERIFY_DSN"  # their database (not on their command line, which `ps` shows)
 
 
-def command(after: int, bound: int, snapshot: str, plain_store: bool) -> list[str]:
-    """A checking process's arguments: check (after, bound] in `snapshot`."""
-    return ["--check", str(after), str(bound), "--snapshot", snapshot] + (["--plain"] if plain_store else [])
+def assignment(after: int, bound: int, snapshot: str, plain_store: bool) -> bytes:
+    """A line for a checking process: check (after, bound] in `snapshot`
+    (`plain_store`: the store has neither cipher nor compressor). Its answer is a line
+    `{"checked", "first_bad", "files"}` (as `check` says)."""
+    return json.dumps({"after": after, "bound": bound, "snapshot": snapshot, "plain": plain_store}).encode() + b"\n"
 
 
-async def _checker_main(after: int, bound: int, snapshot: str, plain_store: bool, page: int = 5000) -> dict[str, Any]:
+async def _checker_main(page: int = 5000) -> None:
+    """Connect, then check each part the parent sends (one JSON line each, on standard
+    input) and answer each with a line, until the input ends. The parent starts this
+    process before the snapshot exists (the two starts overlap) and hands the parts out
+    as the processes finish them (neither waits for the other at the end)."""
     dsn = os.environ[DSN_ENV]
-    conns = [await asyncpg.connect(dsn) for _ in range(2)]
+    conns = list(await asyncio.gather(asyncpg.connect(dsn), asyncpg.connect(dsn)))
     try:
-        for c in conns:
-            await c.execute("BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY")
-            await c.execute(f"SET TRANSACTION SNAPSHOT '{snapshot}'")
-        files: dict[str, int] = {}
-        checked, first_bad = await check(Pager(conns, bound, page, after=after), payload_reader(plain_store), files)
-        return {"checked": checked, "first_bad": first_bad, "files": files}
+        snapshot = None
+        payload: Callable[[bytes], dict[str, Any]] | None = None
+        for line in sys.stdin.buffer:  # blocking between parts: nothing else runs meanwhile
+            part = json.loads(line)
+            if snapshot is None:
+                snapshot = str(part["snapshot"])
+                begin = f"BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY; SET TRANSACTION SNAPSHOT '{snapshot}'"
+                await asyncio.gather(*(c.execute(begin) for c in conns))
+                payload = payload_reader(bool(part["plain"]))
+            elif part["snapshot"] != snapshot:
+                raise ValueError("every part is checked in the snapshot of the first")
+            assert payload is not None
+            files: dict[str, int] = {}
+            checked, first_bad = await check(Pager(conns, int(part["bound"]), page, after=int(part["after"])),
+                                             payload, files)
+            sys.stdout.write(json.dumps({"checked": checked, "first_bad": first_bad, "files": files}) + "\n")
+            sys.stdout.flush()
     finally:
         for c in conns:
             await c.close()
@@ -246,10 +272,5 @@ if __name__ == "__main__":  # a checking process of `audit.verify_connection`
     gc.freeze()
     gc.disable()
 
-    parser = argparse.ArgumentParser(description="check part of the audit trail (internal)")
-    parser.add_argument("--check", nargs=2, type=int, required=True, metavar=("AFTER", "BOUND"))
-    parser.add_argument("--snapshot", required=True)
-    parser.add_argument("--plain", action="store_true", help="the store has neither cipher nor compressor")
-    args = parser.parse_args()
     processes.die_with_parent()
-    print(json.dumps(asyncio.run(_checker_main(args.check[0], args.check[1], args.snapshot, args.plain))))
+    asyncio.run(_checker_main())

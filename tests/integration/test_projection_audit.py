@@ -11,7 +11,7 @@ from collections.abc import AsyncIterator
 import asyncpg
 import pytest
 
-from thidua.projections import evidence_files, queries
+from thidua.projections import audit, evidence_files, processes, queries
 from thidua.projections.audit import verify
 from thidua.bootstrap import verify_audit
 from thidua.projections.codec import EVENTS
@@ -111,6 +111,48 @@ async def test_the_checking_processes_name_the_first_bad_position_in_either_part
     verdict = await verify(audited_store, split_min=1)
     assert (verdict["ok"], verdict["checked"]) == (True, total)
     assert "verifying process failed" not in caplog.text  # the processes checked, not this one
+
+
+async def test_parts_handed_out_one_at_a_time_name_the_first_bad_position(conn, audited_store, monkeypatch, caplog):
+    # Parts of a few events, handed out to the checking processes as they answer: each
+    # part continues the chain from the trail's row before it, a tampered row in a middle
+    # part is named with every row before it counted, and a bad part stops the handing out.
+    monkeypatch.setattr(audit, "MIN_PART", 7)
+    total = await conn.fetchval("SELECT count(*) FROM audit_log")
+    verdict = await verify(audited_store, split_min=1)
+    assert (verdict["ok"], verdict["checked"], verdict["first_bad_position"]) == (True, total, None)
+    positions = [await position_of(conn, "Started", nth) for nth in (3, 11, 20)]
+    originals = {p: await conn.fetchval("SELECT reason FROM audit_log WHERE position = $1", p) for p in positions}
+    try:
+        for position in reversed(positions):  # the last first: each run names the earliest tampered so far
+            await conn.execute("UPDATE audit_log SET reason = 'forged' WHERE position = $1", position)
+            verdict = await verify(audited_store, split_min=1)
+            before = await conn.fetchval("SELECT count(*) FROM audit_log WHERE position < $1", position)
+            assert (verdict["ok"], verdict["first_bad_position"], verdict["checked"]) == (False, position, before)
+    finally:
+        for position, reason in originals.items():
+            await conn.execute("UPDATE audit_log SET reason = $2 WHERE position = $1", position, reason)
+    assert "verifying process failed" not in caplog.text
+
+
+async def test_a_part_whose_process_died_is_checked_here(conn, audited_store, monkeypatch, caplog):
+    # A checking process that answers nothing (killed, crashed): its part is checked by
+    # the verifying process itself, and the verdict is the same.
+    monkeypatch.setattr(audit, "MIN_PART", 50)
+    asked = []
+
+    async def dies(self, line):  # the second part asked: the process is killed first
+        asked.append(line)
+        if len(asked) == 2:
+            self.process.kill()
+        return await real_ask(self, line)
+
+    real_ask = processes.Child.ask
+    monkeypatch.setattr(processes.Child, "ask", dies)
+    total = await conn.fetchval("SELECT count(*) FROM audit_log")
+    verdict = await verify(audited_store, split_min=1)
+    assert (verdict["ok"], verdict["checked"], verdict["first_bad_position"]) == (True, total, None)
+    assert "verifying process failed" in caplog.text and len(asked) >= 2
 
 
 async def test_a_deleted_audit_row_is_named(conn):
