@@ -212,7 +212,7 @@ async def verify_connection(
             try:
                 parts: dict[tuple[int, int], tuple[tuple[int, int | None], dict[str, int]]] = {}
                 if children and snapshot:
-                    parts = await _checked_by(children, bound, snapshot, plain_store)
+                    parts = await _checked_by(children, bound, snapshot, plain_store, page)
                 for helper in helpers:
                     await helper.execute("BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY")
                     await helper.execute(f"SET TRANSACTION SNAPSHOT '{snapshot}'")
@@ -263,7 +263,7 @@ async def _audited_upto(conn: asyncpg.Connection) -> int:
 
 
 async def _checked_by(
-    children: list[processes.Child], bound: int, snapshot: str, plain_store: bool
+    children: list[processes.Child], bound: int, snapshot: str, plain_store: bool, page: int
 ) -> dict[tuple[int, int], tuple[tuple[int, int | None], dict[str, int]]]:
     """The parts of (0, bound] the checking processes checked: (after, upto] ->
     ((rows that verified, the first bad position), the files its events reference).
@@ -277,7 +277,10 @@ async def _checked_by(
         after = state["after"]
         if after >= bound or state["bad"]:
             return None
-        upto = min(bound, after + max(MIN_PART, (bound - after) // GUIDED_SHARE))
+        size = max(MIN_PART, (bound - after) // GUIDED_SHARE)
+        if size > page:
+            size = -(-size // page) * page  # whole pages: no part ends with a short one
+        upto = min(bound, after + size)
         state["after"] = upto
         return after, upto
 

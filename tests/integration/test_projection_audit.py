@@ -118,9 +118,18 @@ async def test_parts_handed_out_one_at_a_time_name_the_first_bad_position(conn, 
     # part continues the chain from the trail's row before it, a tampered row in a middle
     # part is named with every row before it counted, and a bad part stops the handing out.
     monkeypatch.setattr(audit, "MIN_PART", 7)
+    asked = []
+
+    async def ask(self, line):
+        asked.append(self)
+        return await real_ask(self, line)
+
+    real_ask = processes.Child.ask
+    monkeypatch.setattr(processes.Child, "ask", ask)
     total = await conn.fetchval("SELECT count(*) FROM audit_log")
     verdict = await verify(audited_store, split_min=1)
     assert (verdict["ok"], verdict["checked"], verdict["first_bad_position"]) == (True, total, None)
+    assert len(asked) > 2 * audit.CHECKERS and len(set(asked)) == audit.CHECKERS  # many parts, every process
     positions = [await position_of(conn, "Started", nth) for nth in (3, 11, 20)]
     originals = {p: await conn.fetchval("SELECT reason FROM audit_log WHERE position = $1", p) for p in positions}
     try:
