@@ -12,8 +12,9 @@ READ snapshot (never the whole store in memory; the next page is read on a secon
 connection in the same snapshot while the current one is checked). The database joins
 each stored event to its row and hashes the event's canonical bytes; Python follows the
 links between rows and checks each row's who/when/what/why against the stored payload
-(`audit_check`). From `SPLIT_MIN` events on, `CHECKERS` processes check a part each.
-The first position where the store and the trail disagree is named.
+(`audit_check`). From `SPLIT_MIN` events on, `CHECKERS` processes do it, taking parts
+of the trail as they finish the one before. The first position where the store and the
+trail disagree is named.
 """
 
 from __future__ import annotations
@@ -177,7 +178,7 @@ def _payload_of(step: Step) -> dict[str, Any]:
 # the parts and waits: the checkers import little and run without the cyclic garbage
 # collector. The parts are handed out as the checkers finish them, large ones first
 # (a `GUIDED_SHARE` of what is left, at least `MIN_PART` events), so that both end
-# together: with two fixed halves one ended up to 0.2-0.5 s before the other, its core idle.
+# together: with two fixed halves one ended 0.1-0.6 s before the other, its core idle.
 SPLIT_MIN = 50_000
 CHECKERS = 2
 MIN_PART = 10_000

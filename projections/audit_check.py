@@ -7,8 +7,10 @@ type) and recomputes the row's hash from its prev_hash and the event's canonical
 compares who/when/what/why with the stored payload. Measured per 1,000 events (page
 query and check, one process, on the shared 2 cores): hashing in Python instead
 (`codec.chain_step` over the event's columns) cost the checking process ≈ 9 ms more
-(three more columns to decode, the digests) and saved PostgreSQL ≈ 2.5; PostgreSQL
-following the links itself (a `lag` window) cost it ≈ 1.5 more than Python does.
+(three more columns to decode, the digests) and saved PostgreSQL ≈ 2.5; tried again
+with PostgreSQL sending the bytes to hash as one column (no decoding, one `hashlib` call):
+the checker's +2 ms still ate PostgreSQL's −1.5 to −2. PostgreSQL following the links
+itself (a `lag` window) cost it ≈ 1.5 more than Python does.
 
 This module imports only what checking needs (asyncpg and the codec's parsing): the
 checking processes run it, and importing the domain cost each ≈ 0.5 s of CPU before
