@@ -26,6 +26,7 @@ import os
 import sys
 from collections.abc import AsyncIterator, Callable
 from datetime import datetime
+from operator import itemgetter
 from typing import Any
 
 import asyncpg
@@ -44,6 +45,7 @@ from thidua.projections.codec import (
 )
 
 _from_iso = datetime.fromisoformat
+_position = itemgetter(0)
 
 # The canonical bytes of `codec.canonical_event`, built by PostgreSQL from the stored
 # columns (same layout: tag, position, id, version, topic length and bytes, state length
@@ -56,11 +58,15 @@ _CANONICAL_SQL = (
     "|| int8send(octet_length(e.state)::bigint) || e.state"
 )
 
-# One page of the store with the trail's rows beside it, in position order (a row
-# missing: its columns are NULL). `sealed`: the row names this event and its hash is
-# sha256(its prev_hash || the event's canonical bytes).
+# One page of the store and of the trail, joined on the position, in position order (an
+# event without its row or a row without its event: the other's columns are NULL).
+# `sealed`: the row names this event and its hash is sha256(its prev_hash || the event's
+# canonical bytes). A full join, so that a trail row without an event shows up in the
+# page itself (a count of the page's trail rows beside it cost PostgreSQL its 5,000
+# visibility checks again); with no ORDER BY, which over a full join sorts every page:
+# the merge join gives position order, and `Pager` checks it.
 _PAGE_SQL = f"""
-SELECT e.notification_id,
+SELECT coalesce(e.notification_id, a.position) AS position,
        a.originator_id = e.originator_id AND a.aggregate_version = e.originator_version
          AND right(e.topic, length(a.event_type) + 1) = '.' || a.event_type
          AND a.hash = encode(sha256(decode(a.prev_hash, 'hex') || {_CANONICAL_SQL}), 'hex') AS sealed,
@@ -68,16 +74,9 @@ SELECT e.notification_id,
        a.occurred_at, a.actor_id, a.actor_name, a.actor_role, a.command_id, a.reason,
        a.changes::text AS changes, a.request_id,
        e.topic LIKE '{evidence_files.REFERENCING_TOPICS}' AS references_file
-FROM {EVENTS} e
-LEFT JOIN public.audit_log a ON a.position = e.notification_id AND a.position > $1 AND a.position <= $2
-WHERE e.notification_id > $1 AND e.notification_id <= $2
-ORDER BY e.notification_id
-"""
-_TRAIL_ROWS_SQL = "SELECT count(*) FROM public.audit_log WHERE position > $1 AND position <= $2"
-_ORPHAN_SQL = f"""
-SELECT min(a.position) FROM public.audit_log a
-WHERE a.position > $1 AND a.position <= $2
-  AND NOT EXISTS (SELECT 1 FROM {EVENTS} e WHERE e.notification_id = a.position)
+FROM (SELECT * FROM {EVENTS} WHERE notification_id > $1 AND notification_id <= $2) e
+FULL JOIN (SELECT * FROM public.audit_log WHERE position > $1 AND position <= $2) a
+  ON a.position = e.notification_id
 """
 # The chain hash the trail holds at or before a position: where a part's check starts.
 HEAD_SQL = "SELECT hash FROM public.audit_log WHERE position <= $1 ORDER BY position DESC LIMIT 1"
@@ -152,7 +151,7 @@ class Pager:
         self.first = self.after = after
         self.turn = 0
 
-    def _next_task(self) -> asyncio.Task[tuple[list[Any], int | None]] | None:
+    def _next_task(self) -> asyncio.Task[list[Any]] | None:
         if self.after >= self.bound:
             return None
         lo, hi = self.after, min(self.after + self.page, self.bound)
@@ -161,15 +160,15 @@ class Pager:
         self.turn += 1
         return asyncio.ensure_future(self._read(conn, lo, hi))
 
-    async def _read(self, conn: asyncpg.Connection, lo: int, hi: int) -> tuple[list[Any], int | None]:
-        """The page's rows, and the first trail row in it that has no event (if any)."""
+    async def _read(self, conn: asyncpg.Connection, lo: int, hi: int) -> list[Any]:
+        """The page's rows in position order."""
         rows = await conn.fetch(_PAGE_SQL, lo, hi)
-        matched = sum(1 for r in rows if r[4] is not None)
-        if await conn.fetchval(_TRAIL_ROWS_SQL, lo, hi) == matched:
-            return rows, None
-        return rows, await conn.fetchval(_ORPHAN_SQL, lo, hi)
+        positions = [r[0] for r in rows]
+        if positions != sorted(positions):  # (another plan than the merge join)
+            rows.sort(key=_position)
+        return rows
 
-    async def __aiter__(self) -> AsyncIterator[tuple[list[Any], int | None]]:
+    async def __aiter__(self) -> AsyncIterator[list[Any]]:
         task = self._next_task()
         try:
             while task is not None:
@@ -197,15 +196,13 @@ async def check(
     sha256(prev_hash || the event's canonical bytes), and its content is the payload's."""
     head_hex = await pages.conns[0].fetchval(HEAD_SQL, pages.first) or GENESIS_HASH
     checked = 0
-    async for rows, orphan in pages:
+    async for rows in pages:
         for i, row in enumerate(rows):
             if i % 500 == 499:
                 await asyncio.sleep(0)  # let the connection reading ahead drain its socket
             position = row[0]
-            if orphan is not None and orphan < position:
-                return checked, orphan  # an audit row with no event
             if not row[1] or row[3] != head_hex:
-                return checked, position  # no audit row, one that does not seal its event, or another link
+                return checked, position  # no audit row or no event, a row not sealing its event, another link
             head_hex = row[4]
             try:
                 data = payload(row[2])
@@ -218,8 +215,6 @@ async def check(
                 if digest is not None:
                     files.setdefault(digest, position)
             checked += 1
-        if orphan is not None:
-            return checked, orphan
     return checked, None
 
 

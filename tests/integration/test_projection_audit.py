@@ -11,7 +11,7 @@ from collections.abc import AsyncIterator
 import asyncpg
 import pytest
 
-from thidua.projections import audit, evidence_files, processes, queries
+from thidua.projections import audit, audit_check, evidence_files, processes, queries
 from thidua.projections.audit import verify
 from thidua.bootstrap import verify_audit
 from thidua.projections.codec import EVENTS
@@ -162,6 +162,32 @@ async def test_a_part_whose_process_died_is_checked_here(conn, audited_store, mo
     verdict = await verify(audited_store, split_min=1)
     assert (verdict["ok"], verdict["checked"], verdict["first_bad_position"]) == (True, total, None)
     assert "verifying process failed" in caplog.text and len(asked) >= 2
+
+
+async def test_pages_come_in_position_order_whatever_the_plan(conn):
+    # The page query has no ORDER BY (its full join would sort every page): with the merge
+    # join turned off PostgreSQL hashes, and a trail row whose event is gone comes last in
+    # its page; the check still names it at its position.
+    await conn.execute("SET enable_mergejoin = off")
+    try:
+        plan = "\n".join(r[0] for r in await conn.fetch("EXPLAIN " + audit_check._PAGE_SQL, 0, 10**6))
+        assert "Hash Full Join" in plan
+        await assert_untouched(conn)
+        position = await position_of(conn, "Completed", 2)
+        row = await conn.fetchrow(f"DELETE FROM {EVENTS} WHERE notification_id = $1 RETURNING *", position)
+        try:
+            rows = await conn.fetch(audit_check._PAGE_SQL, 0, 10**6)
+            assert rows[-1]["position"] == position  # (as PostgreSQL gives them)
+            await assert_first_bad(conn, position)
+        finally:
+            await conn.execute(
+                f"INSERT INTO {EVENTS} (originator_id, originator_version, topic, state, notification_id) "
+                "VALUES ($1, $2, $3, $4, $5)",
+                row["originator_id"], row["originator_version"], row["topic"], row["state"], row["notification_id"],
+            )
+    finally:
+        await conn.execute("RESET enable_mergejoin")
+    await assert_untouched(conn)
 
 
 async def test_a_deleted_audit_row_is_named(conn):
