@@ -16,6 +16,11 @@ import tempfile
 from typing import IO
 
 
+# The longest line `Child.ask` reads (asyncio's default, 64 KiB, is a checker's answer
+# naming ≈ 800 evidence files).
+ANSWER_LIMIT = 1 << 30
+
+
 class Child:
     """A running second process; `result()` is its standard output once it exited 0."""
 
@@ -73,6 +78,7 @@ async def start(module: str, args: list[str], env: dict[str, str], *, stdin: boo
         stdin=asyncio.subprocess.PIPE if stdin else asyncio.subprocess.DEVNULL,
         stdout=asyncio.subprocess.PIPE,
         stderr=errors,
+        limit=ANSWER_LIMIT,
     )
     return Child(process, errors)
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import hashlib
+import json
 import os
 from collections.abc import AsyncIterator
 
@@ -188,6 +189,20 @@ async def test_pages_come_in_position_order_whatever_the_plan(conn):
     finally:
         await conn.execute("RESET enable_mergejoin")
     await assert_untouched(conn)
+
+
+async def test_a_long_answer_of_a_second_process_is_read_whole():
+    # A checker's answer names the evidence files of its part: far more than asyncio's
+    # default line limit at the country's size. (json.tool answers line for line.)
+    child = await processes.start("json.tool", ["--json-lines", "--compact"], {"PYTHONUNBUFFERED": "1"}, stdin=True)
+    try:
+        files = {f"{n:064x}": n for n in range(5000)}
+        answer = await child.ask(json.dumps(files).encode() + b"\n")
+        assert len(answer) > 1 << 16 and json.loads(answer) == files
+        child.close_input()
+        assert await child.result() == b""
+    finally:
+        await child.stop()
 
 
 async def test_a_deleted_audit_row_is_named(conn):
