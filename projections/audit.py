@@ -12,12 +12,14 @@ READ snapshot (never the whole store in memory; the next page is read on a secon
 connection in the same snapshot while the current one is checked). The database joins
 each stored event to its row and hashes the event's canonical bytes; Python follows the
 links between rows and checks each row's who/when/what/why against the stored payload
-(`audit_check`). From `SPLIT_MIN` events on, `CHECKERS` processes check a part each.
-The first position where the store and the trail disagree is named.
+(`audit_check`). From `SPLIT_MIN` events on, `CHECKERS` processes do it, taking parts
+of the trail as they finish the one before. The first position where the store and the
+trail disagree is named.
 """
 
 from __future__ import annotations
 
+import asyncio
 import json
 import logging
 from typing import Any
@@ -171,11 +173,16 @@ def _payload_of(step: Step) -> dict[str, Any]:
 
 
 # From this many events on, `verify(dsn)` has the trail checked by `CHECKERS` processes
-# of `audit_check`, one part each (a core each; Python runs one thread at a time), while
-# this process, often a large one (the bench harness, a CLI with the domain imported),
-# only waits: the checkers import little and run without the cyclic garbage collector.
+# of `audit_check` (a core each; Python runs one thread at a time), while this process,
+# often a large one (the bench harness, a CLI with the domain imported), only hands out
+# the parts and waits: the checkers import little and run without the cyclic garbage
+# collector. The parts are handed out as the checkers finish them, large ones first
+# (a `GUIDED_SHARE` of what is left, at least `MIN_PART` events), so that both end
+# together: with two fixed halves one ended 0.1-0.6 s before the other, its core idle.
 SPLIT_MIN = 50_000
 CHECKERS = 2
+MIN_PART = 10_000
+GUIDED_SHARE = 4 * CHECKERS
 
 
 async def verify_connection(
@@ -191,48 +198,56 @@ async def verify_connection(
     `dsn`, a trail of `split_min` events or more is checked by `CHECKERS` processes, all
     in this transaction's snapshot."""
     helpers = helpers or []
-    async with conn.transaction(isolation="repeatable_read", readonly=True):
-        bound = await conn.fetchval("SELECT position FROM public.projection_tracking WHERE name = 'audit_log'") or 0
-        conns = [conn]
-        split = bool(dsn) and bound >= split_min
-        snapshot = await conn.fetchval("SELECT pg_export_snapshot()") if helpers or split else None
-        plain_store = audit_check.is_plain(StoredDecoder())
-        cuts = [bound * i // CHECKERS for i in range(CHECKERS + 1)] if split else [0, bound]
-        parts = list(zip(cuts, cuts[1:]))  # (after, upto]
-        children: list[processes.Child] = []
-        try:
-            if split and dsn and snapshot:
-                for after, upto in parts:
-                    args = audit_check.command(after, upto, snapshot, plain_store)
-                    children.append(await processes.start(audit_check.__name__, args, {audit_check.DSN_ENV: dsn}))
-            for helper in helpers:
-                await helper.execute("BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY")
-                await helper.execute(f"SET TRANSACTION SNAPSHOT '{snapshot}'")
-                conns.append(helper)
-            payload = audit_check.payload_reader(plain_store)
-            referenced: dict[str, int] = {}
-            checked, first_bad = 0, None
-            for i, (after, upto) in enumerate(parts):  # in order: the first bad position is the first found
-                found = await _checker_result(children[i]) if children else None
-                if found is None:  # no process for this part, or it failed: check the part here
-                    pager = audit_check.Pager(conns, upto, page, after=after)
-                    found = await audit_check.check(pager, payload, referenced), {}
-                (part_checked, first_bad), files = found
-                checked += part_checked
-                for digest, position in files.items():
-                    referenced.setdefault(digest, position)
-                if first_bad is not None:
-                    break
-        finally:
-            for child in children:
-                await child.stop()
-            for helper in helpers:
-                if not helper.is_closed():
-                    await helper.execute("ROLLBACK")
-        # The head: the hash of the last row that verified (every row before the first
-        # bad position verified, so it is the trail's own last row before it).
-        upto = bound if first_bad is None else first_bad - 1
-        head = await _head_at(conn, PUBLIC, upto) if checked else GENESIS_HASH
+    children: list[processes.Child] = []
+    try:
+        if dsn and await _audited_upto(conn) >= split_min:
+            # Started before the snapshot they check exists (they connect, then wait for
+            # their first part): their start, ≈ 0.15 s of imports, overlaps this one's.
+            for _ in range(CHECKERS):
+                children.append(await processes.start(audit_check.__name__, [], {audit_check.DSN_ENV: dsn}, stdin=True))
+        async with conn.transaction(isolation="repeatable_read", readonly=True):
+            bound = await _audited_upto(conn)
+            conns = [conn]
+            snapshot = await conn.fetchval("SELECT pg_export_snapshot()") if helpers or children else None
+            plain_store = audit_check.is_plain(StoredDecoder())
+            try:
+                parts: dict[tuple[int, int], tuple[tuple[int, int | None], dict[str, int]]] = {}
+                if children and snapshot:
+                    parts = await _checked_by(children, bound, snapshot, plain_store, page)
+                for helper in helpers:
+                    await helper.execute("BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY")
+                    await helper.execute(f"SET TRANSACTION SNAPSHOT '{snapshot}'")
+                    conns.append(helper)
+                payload = audit_check.payload_reader(plain_store)
+                referenced: dict[str, int] = {}
+                checked, first_bad, after = 0, None, 0
+                # In order: the first bad position is the first found. A part no process
+                # checked (one failed, or there is none) is checked here.
+                for upto in sorted(u for _, u in parts) + [bound]:
+                    if after >= upto:
+                        continue
+                    found = parts.get((after, upto))
+                    if found is None:
+                        pager = audit_check.Pager(conns, upto, page, after=after)
+                        found = await audit_check.check(pager, payload, referenced), {}
+                    (part_checked, first_bad), files = found
+                    checked += part_checked
+                    for digest, position in files.items():
+                        referenced.setdefault(digest, position)
+                    if first_bad is not None:
+                        break
+                    after = upto
+            finally:
+                for helper in helpers:
+                    if not helper.is_closed():
+                        await helper.execute("ROLLBACK")
+            # The head: the hash of the last row that verified (every row before the first
+            # bad position verified, so it is the trail's own last row before it).
+            upto = bound if first_bad is None else first_bad - 1
+            head = await _head_at(conn, PUBLIC, upto) if checked else GENESIS_HASH
+    finally:
+        for child in children:
+            await child.stop()
     # The chain covers each evidence file's digest; the files themselves are checked too:
     # those the pass above met, and those of events past it (or, when the chain broke
     # before its end, of every event).
@@ -243,15 +258,56 @@ async def verify_connection(
     return {**_result(first_bad is None and not files["bad"], checked, head, first_bad), "files": files}
 
 
-async def _checker_result(child: processes.Child) -> tuple[tuple[int, int | None], dict[str, int]] | None:
+async def _audited_upto(conn: asyncpg.Connection) -> int:
+    """The position the audit projection has passed: what a verification checks."""
+    return await conn.fetchval("SELECT position FROM public.projection_tracking WHERE name = 'audit_log'") or 0
+
+
+async def _checked_by(
+    children: list[processes.Child], bound: int, snapshot: str, plain_store: bool, page: int
+) -> dict[tuple[int, int], tuple[tuple[int, int | None], dict[str, int]]]:
+    """The parts of (0, bound] the checking processes checked: (after, upto] ->
+    ((rows that verified, the first bad position), the files its events reference).
+    Parts go out in order, the next to whichever process answers first; none after a
+    part with a bad position (those before it are still checked). What a failed process
+    did not answer is left out (the caller checks it)."""
+    parts: dict[tuple[int, int], tuple[tuple[int, int | None], dict[str, int]]] = {}
+    state = {"after": 0, "bad": False}
+
+    def next_part() -> tuple[int, int] | None:
+        after = state["after"]
+        if after >= bound or state["bad"]:
+            return None
+        size = max(MIN_PART, (bound - after) // GUIDED_SHARE)
+        if size > page:
+            size = -(-size // page) * page  # whole pages: no part ends with a short one
+        upto = min(bound, after + size)
+        state["after"] = upto
+        return after, upto
+
+    async def drive(child: processes.Child) -> None:
+        try:
+            while (part := next_part()) is not None:
+                try:
+                    found = _answer(await child.ask(audit_check.assignment(*part, snapshot, plain_store)))
+                except (RuntimeError, ValueError, KeyError, TypeError, AttributeError) as exc:
+                    log.warning("a verifying process failed (its part is checked here): %s", exc)
+                    return
+                parts[part] = found
+                if found[0][1] is not None:
+                    state["bad"] = True
+        finally:
+            child.close_input()
+
+    await asyncio.gather(*(drive(child) for child in children))
+    return parts
+
+
+def _answer(line: bytes) -> tuple[tuple[int, int | None], dict[str, int]]:
     """((rows that verified, the first bad position), the files its events reference)."""
-    try:
-        found = json.loads(await child.result())
-        files = {str(digest): int(position) for digest, position in found["files"].items()}
-        return (int(found["checked"]), found["first_bad"]), files
-    except (RuntimeError, ValueError, KeyError, TypeError, AttributeError) as exc:
-        log.warning("a verifying process failed (its part is checked here): %s", exc)
-        return None
+    found = json.loads(line)
+    files = {str(digest): int(position) for digest, position in found["files"].items()}
+    return (int(found["checked"]), found["first_bad"]), files
 
 
 def _result(ok: bool, checked: int, head_hash: str, first_bad: int | None) -> dict[str, Any]:

@@ -7,8 +7,10 @@ type) and recomputes the row's hash from its prev_hash and the event's canonical
 compares who/when/what/why with the stored payload. Measured per 1,000 events (page
 query and check, one process, on the shared 2 cores): hashing in Python instead
 (`codec.chain_step` over the event's columns) cost the checking process ≈ 9 ms more
-(three more columns to decode, the digests) and saved PostgreSQL ≈ 2.5; PostgreSQL
-following the links itself (a `lag` window) cost it ≈ 1.5 more than Python does.
+(three more columns to decode, the digests) and saved PostgreSQL ≈ 2.5; tried again
+with PostgreSQL sending the bytes to hash as one column (no decoding, one `hashlib` call):
+the checker's +2 ms still ate PostgreSQL's −1.5 to −2. PostgreSQL following the links
+itself (a `lag` window) cost it ≈ 1.5 more than Python does.
 
 This module imports only what checking needs (asyncpg and the codec's parsing): the
 checking processes run it, and importing the domain cost each ≈ 0.5 s of CPU before
@@ -17,12 +19,14 @@ its first page.
 
 from __future__ import annotations
 
-import argparse
 import asyncio
 import gc
 import json
 import os
+import sys
 from collections.abc import AsyncIterator, Callable
+from datetime import datetime
+from operator import itemgetter
 from typing import Any
 
 import asyncpg
@@ -40,6 +44,9 @@ from thidua.projections.codec import (
     stored_reason,
 )
 
+_from_iso = datetime.fromisoformat
+_position = itemgetter(0)
+
 # The canonical bytes of `codec.canonical_event`, built by PostgreSQL from the stored
 # columns (same layout: tag, position, id, version, topic length and bytes, state length
 # and bytes, big-endian). The projection hashes with `codec.chain_step`, so a trail it
@@ -51,11 +58,15 @@ _CANONICAL_SQL = (
     "|| int8send(octet_length(e.state)::bigint) || e.state"
 )
 
-# One page of the store with the trail's rows beside it, in position order (a row
-# missing: its columns are NULL). `sealed`: the row names this event and its hash is
-# sha256(its prev_hash || the event's canonical bytes).
+# One page of the store and of the trail, joined on the position, in position order (an
+# event without its row or a row without its event: the other's columns are NULL).
+# `sealed`: the row names this event and its hash is sha256(its prev_hash || the event's
+# canonical bytes). A full join, so that a trail row without an event shows up in the
+# page itself (a count of the page's trail rows beside it cost PostgreSQL its 5,000
+# visibility checks again); with no ORDER BY, which over a full join sorts every page:
+# the merge join gives position order, and `Pager` checks it.
 _PAGE_SQL = f"""
-SELECT e.notification_id,
+SELECT coalesce(e.notification_id, a.position) AS position,
        a.originator_id = e.originator_id AND a.aggregate_version = e.originator_version
          AND right(e.topic, length(a.event_type) + 1) = '.' || a.event_type
          AND a.hash = encode(sha256(decode(a.prev_hash, 'hex') || {_CANONICAL_SQL}), 'hex') AS sealed,
@@ -63,16 +74,9 @@ SELECT e.notification_id,
        a.occurred_at, a.actor_id, a.actor_name, a.actor_role, a.command_id, a.reason,
        a.changes::text AS changes, a.request_id,
        e.topic LIKE '{evidence_files.REFERENCING_TOPICS}' AS references_file
-FROM {EVENTS} e
-LEFT JOIN public.audit_log a ON a.position = e.notification_id AND a.position > $1 AND a.position <= $2
-WHERE e.notification_id > $1 AND e.notification_id <= $2
-ORDER BY e.notification_id
-"""
-_TRAIL_ROWS_SQL = "SELECT count(*) FROM public.audit_log WHERE position > $1 AND position <= $2"
-_ORPHAN_SQL = f"""
-SELECT min(a.position) FROM public.audit_log a
-WHERE a.position > $1 AND a.position <= $2
-  AND NOT EXISTS (SELECT 1 FROM {EVENTS} e WHERE e.notification_id = a.position)
+FROM (SELECT * FROM {EVENTS} WHERE notification_id > $1 AND notification_id <= $2) e
+FULL JOIN (SELECT * FROM public.audit_log WHERE position > $1 AND position <= $2) a
+  ON a.position = e.notification_id
 """
 # The chain hash the trail holds at or before a position: where a part's check starts.
 HEAD_SQL = "SELECT hash FROM public.audit_log WHERE position <= $1 ORDER BY position DESC LIMIT 1"
@@ -101,19 +105,25 @@ def is_plain(decoder: StoredDecoder) -> bool:
 def _content_matches(row: Any, data: dict[str, Any]) -> bool:
     """Who, when, what and why of the audit row are what the stored payload says
     (row: a `_PAGE_SQL` record, data: its parsed payload). Written for speed: it runs once
-    per stored event."""
+    per stored event, so the codec's `stored_instant` and `stored_reason` are inlined for
+    the usual payloads (and called as they are for any other)."""
     try:
-        actor = data.get("actor")
-        actor = actor.get("_data_") if type(actor) is dict else None
-        if type(actor) is dict:
-            if not (row[6] == str(actor["id"]) and row[7] == str(actor["name"]) and row[8] == str(actor["role"])):
+        get = data.get
+        actor = get("actor")
+        if type(actor) is dict and type(who := actor.get("_data_")) is dict:
+            if not (row[6] == str(who["id"]) and row[7] == str(who["name"]) and row[8] == str(who["role"])):
                 return False
         elif not (row[6] == row[7] == row[8] == "unknown"):
             return False
-        occurred_at = stored_instant(data.get("occurred_at")) or stored_instant(data.get("timestamp"))
-        if occurred_at != row[5] or (data.get("command_id") or "") != row[9] or stored_reason(data) != row[10]:
+        when = get("occurred_at")
+        if type(when) is dict:
+            when = when.get("_data_")
+        when = _from_iso(when) if type(when) is str else stored_instant(get("timestamp"))
+        if when != row[5] or (get("command_id") or "") != row[9] or get("request_id") != row[12]:
             return False
-        if data.get("request_id") != row[12]:
+        # The first non-empty of the three, when it is a string, is `stored_reason`'s answer.
+        reason = get("reason") or get("directive") or get("note")
+        if (reason if type(reason) is str else stored_reason(data)) != row[10]:
             return False
         return _changes_match(row[11], data)
     except Exception:  # an undecodable payload matches nothing
@@ -141,7 +151,7 @@ class Pager:
         self.first = self.after = after
         self.turn = 0
 
-    def _next_task(self) -> asyncio.Task[tuple[list[Any], int | None]] | None:
+    def _next_task(self) -> asyncio.Task[list[Any]] | None:
         if self.after >= self.bound:
             return None
         lo, hi = self.after, min(self.after + self.page, self.bound)
@@ -150,15 +160,15 @@ class Pager:
         self.turn += 1
         return asyncio.ensure_future(self._read(conn, lo, hi))
 
-    async def _read(self, conn: asyncpg.Connection, lo: int, hi: int) -> tuple[list[Any], int | None]:
-        """The page's rows, and the first trail row in it that has no event (if any)."""
+    async def _read(self, conn: asyncpg.Connection, lo: int, hi: int) -> list[Any]:
+        """The page's rows in position order."""
         rows = await conn.fetch(_PAGE_SQL, lo, hi)
-        matched = sum(1 for r in rows if r[4] is not None)
-        if await conn.fetchval(_TRAIL_ROWS_SQL, lo, hi) == matched:
-            return rows, None
-        return rows, await conn.fetchval(_ORPHAN_SQL, lo, hi)
+        positions = [r[0] for r in rows]
+        if positions != sorted(positions):  # (another plan than the merge join)
+            rows.sort(key=_position)
+        return rows
 
-    async def __aiter__(self) -> AsyncIterator[tuple[list[Any], int | None]]:
+    async def __aiter__(self) -> AsyncIterator[list[Any]]:
         task = self._next_task()
         try:
             while task is not None:
@@ -186,15 +196,13 @@ async def check(
     sha256(prev_hash || the event's canonical bytes), and its content is the payload's."""
     head_hex = await pages.conns[0].fetchval(HEAD_SQL, pages.first) or GENESIS_HASH
     checked = 0
-    async for rows, orphan in pages:
+    async for rows in pages:
         for i, row in enumerate(rows):
             if i % 500 == 499:
                 await asyncio.sleep(0)  # let the connection reading ahead drain its socket
             position = row[0]
-            if orphan is not None and orphan < position:
-                return checked, orphan  # an audit row with no event
             if not row[1] or row[3] != head_hex:
-                return checked, position  # no audit row, one that does not seal its event, or another link
+                return checked, position  # no audit row or no event, a row not sealing its event, another link
             head_hex = row[4]
             try:
                 data = payload(row[2])
@@ -207,8 +215,6 @@ async def check(
                 if digest is not None:
                     files.setdefault(digest, position)
             checked += 1
-        if orphan is not None:
-            return checked, orphan
     return checked, None
 
 
@@ -216,21 +222,38 @@ async def check(
 DSN_ENV = "THIDUA_VERIFY_DSN"  # their database (not on their command line, which `ps` shows)
 
 
-def command(after: int, bound: int, snapshot: str, plain_store: bool) -> list[str]:
-    """A checking process's arguments: check (after, bound] in `snapshot`."""
-    return ["--check", str(after), str(bound), "--snapshot", snapshot] + (["--plain"] if plain_store else [])
+def assignment(after: int, bound: int, snapshot: str, plain_store: bool) -> bytes:
+    """A line for a checking process: check (after, bound] in `snapshot`
+    (`plain_store`: the store has neither cipher nor compressor). Its answer is a line
+    `{"checked", "first_bad", "files"}` (as `check` says)."""
+    return json.dumps({"after": after, "bound": bound, "snapshot": snapshot, "plain": plain_store}).encode() + b"\n"
 
 
-async def _checker_main(after: int, bound: int, snapshot: str, plain_store: bool, page: int = 5000) -> dict[str, Any]:
+async def _checker_main(page: int = 5000) -> None:
+    """Connect, then check each part the parent sends (one JSON line each, on standard
+    input) and answer each with a line, until the input ends. The parent starts this
+    process before the snapshot exists (the two starts overlap) and hands the parts out
+    as the processes finish them (neither waits for the other at the end)."""
     dsn = os.environ[DSN_ENV]
-    conns = [await asyncpg.connect(dsn) for _ in range(2)]
+    conns = list(await asyncio.gather(asyncpg.connect(dsn), asyncpg.connect(dsn)))
     try:
-        for c in conns:
-            await c.execute("BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY")
-            await c.execute(f"SET TRANSACTION SNAPSHOT '{snapshot}'")
-        files: dict[str, int] = {}
-        checked, first_bad = await check(Pager(conns, bound, page, after=after), payload_reader(plain_store), files)
-        return {"checked": checked, "first_bad": first_bad, "files": files}
+        snapshot = None
+        payload: Callable[[bytes], dict[str, Any]] | None = None
+        for line in sys.stdin.buffer:  # blocking between parts: nothing else runs meanwhile
+            part = json.loads(line)
+            if snapshot is None:
+                snapshot = str(part["snapshot"])
+                begin = f"BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY; SET TRANSACTION SNAPSHOT '{snapshot}'"
+                await asyncio.gather(*(c.execute(begin) for c in conns))
+                payload = payload_reader(bool(part["plain"]))
+            elif part["snapshot"] != snapshot:
+                raise ValueError("every part is checked in the snapshot of the first")
+            assert payload is not None
+            files: dict[str, int] = {}
+            checked, first_bad = await check(Pager(conns, int(part["bound"]), page, after=int(part["after"])),
+                                             payload, files)
+            sys.stdout.write(json.dumps({"checked": checked, "first_bad": first_bad, "files": files}) + "\n")
+            sys.stdout.flush()
     finally:
         for c in conns:
             await c.close()
@@ -246,10 +269,5 @@ if __name__ == "__main__":  # a checking process of `audit.verify_connection`
     gc.freeze()
     gc.disable()
 
-    parser = argparse.ArgumentParser(description="check part of the audit trail (internal)")
-    parser.add_argument("--check", nargs=2, type=int, required=True, metavar=("AFTER", "BOUND"))
-    parser.add_argument("--snapshot", required=True)
-    parser.add_argument("--plain", action="store_true", help="the store has neither cipher nor compressor")
-    args = parser.parse_args()
     processes.die_with_parent()
-    print(json.dumps(asyncio.run(_checker_main(args.check[0], args.check[1], args.snapshot, args.plain))))
+    asyncio.run(_checker_main())

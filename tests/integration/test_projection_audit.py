@@ -5,13 +5,14 @@ from __future__ import annotations
 
 import asyncio
 import hashlib
+import json
 import os
 from collections.abc import AsyncIterator
 
 import asyncpg
 import pytest
 
-from thidua.projections import evidence_files, queries
+from thidua.projections import audit, audit_check, evidence_files, processes, queries
 from thidua.projections.audit import verify
 from thidua.bootstrap import verify_audit
 from thidua.projections.codec import EVENTS
@@ -111,6 +112,97 @@ async def test_the_checking_processes_name_the_first_bad_position_in_either_part
     verdict = await verify(audited_store, split_min=1)
     assert (verdict["ok"], verdict["checked"]) == (True, total)
     assert "verifying process failed" not in caplog.text  # the processes checked, not this one
+
+
+async def test_parts_handed_out_one_at_a_time_name_the_first_bad_position(conn, audited_store, monkeypatch, caplog):
+    # Parts of a few events, handed out to the checking processes as they answer: each
+    # part continues the chain from the trail's row before it, a tampered row in a middle
+    # part is named with every row before it counted, and a bad part stops the handing out.
+    monkeypatch.setattr(audit, "MIN_PART", 7)
+    asked = []
+
+    async def ask(self, line):
+        asked.append(self)
+        return await real_ask(self, line)
+
+    real_ask = processes.Child.ask
+    monkeypatch.setattr(processes.Child, "ask", ask)
+    total = await conn.fetchval("SELECT count(*) FROM audit_log")
+    verdict = await verify(audited_store, split_min=1)
+    assert (verdict["ok"], verdict["checked"], verdict["first_bad_position"]) == (True, total, None)
+    assert len(asked) > 2 * audit.CHECKERS and len(set(asked)) == audit.CHECKERS  # many parts, every process
+    positions = [await position_of(conn, "Started", nth) for nth in (3, 11, 20)]
+    originals = {p: await conn.fetchval("SELECT reason FROM audit_log WHERE position = $1", p) for p in positions}
+    try:
+        for position in reversed(positions):  # the last first: each run names the earliest tampered so far
+            await conn.execute("UPDATE audit_log SET reason = 'forged' WHERE position = $1", position)
+            verdict = await verify(audited_store, split_min=1)
+            before = await conn.fetchval("SELECT count(*) FROM audit_log WHERE position < $1", position)
+            assert (verdict["ok"], verdict["first_bad_position"], verdict["checked"]) == (False, position, before)
+    finally:
+        for position, reason in originals.items():
+            await conn.execute("UPDATE audit_log SET reason = $2 WHERE position = $1", position, reason)
+    assert "verifying process failed" not in caplog.text
+
+
+async def test_a_part_whose_process_died_is_checked_here(conn, audited_store, monkeypatch, caplog):
+    # A checking process that answers nothing (killed, crashed): its part is checked by
+    # the verifying process itself, and the verdict is the same.
+    monkeypatch.setattr(audit, "MIN_PART", 50)
+    asked = []
+
+    async def dies(self, line):  # the second part asked: the process is killed first
+        asked.append(line)
+        if len(asked) == 2:
+            self.process.kill()
+        return await real_ask(self, line)
+
+    real_ask = processes.Child.ask
+    monkeypatch.setattr(processes.Child, "ask", dies)
+    total = await conn.fetchval("SELECT count(*) FROM audit_log")
+    verdict = await verify(audited_store, split_min=1)
+    assert (verdict["ok"], verdict["checked"], verdict["first_bad_position"]) == (True, total, None)
+    assert "verifying process failed" in caplog.text and len(asked) >= 2
+
+
+async def test_pages_come_in_position_order_whatever_the_plan(conn):
+    # The page query has no ORDER BY (its full join would sort every page): with the merge
+    # join turned off PostgreSQL hashes, and a trail row whose event is gone comes last in
+    # its page; the check still names it at its position.
+    await conn.execute("SET enable_mergejoin = off")
+    try:
+        plan = "\n".join(r[0] for r in await conn.fetch("EXPLAIN " + audit_check._PAGE_SQL, 0, 10**6))
+        assert "Hash Full Join" in plan
+        await assert_untouched(conn)
+        position = await position_of(conn, "Completed", 2)
+        row = await conn.fetchrow(f"DELETE FROM {EVENTS} WHERE notification_id = $1 RETURNING *", position)
+        try:
+            rows = await conn.fetch(audit_check._PAGE_SQL, 0, 10**6)
+            assert rows[-1]["position"] == position  # (as PostgreSQL gives them)
+            await assert_first_bad(conn, position)
+        finally:
+            await conn.execute(
+                f"INSERT INTO {EVENTS} (originator_id, originator_version, topic, state, notification_id) "
+                "VALUES ($1, $2, $3, $4, $5)",
+                row["originator_id"], row["originator_version"], row["topic"], row["state"], row["notification_id"],
+            )
+    finally:
+        await conn.execute("RESET enable_mergejoin")
+    await assert_untouched(conn)
+
+
+async def test_a_long_answer_of_a_second_process_is_read_whole():
+    # A checker's answer names the evidence files of its part: far more than asyncio's
+    # default line limit at the country's size. (json.tool answers line for line.)
+    child = await processes.start("json.tool", ["--json-lines", "--compact"], {"PYTHONUNBUFFERED": "1"}, stdin=True)
+    try:
+        files = {f"{n:064x}": n for n in range(5000)}
+        answer = await child.ask(json.dumps(files).encode() + b"\n")
+        assert len(answer) > 1 << 16 and json.loads(answer) == files
+        child.close_input()
+        assert await child.result() == b""
+    finally:
+        await child.stop()
 
 
 async def test_a_deleted_audit_row_is_named(conn):
