@@ -81,9 +81,9 @@ bench: $(BENCH_STAMP)
 # The country's size (bench/country.py): 34 provincial campaigns, 170,000 targets and 3.4 M
 # events in one store, then the projector's bulk build of it (S4), the audit verification
 # (S6), one province's scoreboard (S5), the live stages and the figure groups (V freezes a
-# province's round), peak RSS (S.rss_*). By hand, not part of `make test`: 8.6 minutes with
-# `--only S,evaluation` (which skips the raw limits and the other groups) on 2 lightly shared
-# cores, 41 under heavy load (docs/benchmarks.md, "The country's size", has each stage).
+# province's round), peak RSS (S.rss_*). By hand, not part of `make test`: 12 minutes on 2
+# idle cores, about 10 with `--only S` (which skips the raw limits and the figure groups), 41
+# under heavy load (docs/benchmarks.md, "The country's size", has each stage).
 bench-large: $(BENCH_STAMP)
 	$(VENV_PY) -m bench --large
 
