@@ -235,16 +235,14 @@ class TargetGateway:
         workflow already running for it is left alone)."""
         async with limit:
             try:
-                facts = assigned.carried.facts
                 await self.client.start_workflow(
                     TargetWorkflow.run, WorkflowStart(target_id=assigned.target_id, mode=MODE_CARRY, carried=assigned.carried),
                     id=workflow_id_for(assigned.target_id), task_queue=self.task_queue,
                     id_conflict_policy=WorkflowIDConflictPolicy.USE_EXISTING,
                     # Listed by `temporal workflow list` before its first command: a carried
                     # start publishes nothing of its own while its facts stay these.
-                    search_attributes=search_attributes.at_start(
-                        assigned.carried.campaign.campaign_id, facts.unit_id, facts.status, facts.overdue,
-                        facts.deadline_at),
+                    search_attributes=search_attributes.at_start(assigned.carried.campaign.campaign_id,
+                                                                 assigned.carried.facts),
                 )
             except RPCError as exc:
                 raise _unavailable(exc) from exc

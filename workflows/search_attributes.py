@@ -3,20 +3,23 @@
     temporal workflow list --query "thiduaUnit='ngo-quyen' AND thiduaStatus='blocked'"
 
 TargetWorkflow upserts them whenever the facts they show change (only those that
-changed); an import's carried start gives them at once (`at_start`). A namespace must know them before a workflow sets them, or its workflow tasks
-fail: the embedded dev server registers them at start (`--search-attribute NAME=TYPE`),
-the worker registers any missing one when it starts (`ensure_registered`), and
-docs/operations.md gives the `temporal operator search-attribute create` lines for a
-namespace the worker may not change.
+changed); an import's carried start gives them at once (`at_start`). A namespace must
+know them before a workflow sets them, or its workflow tasks fail: the embedded dev
+server registers them at start (`--search-attribute NAME=TYPE`), the worker registers
+any missing one when it starts (`ensure_registered`), and docs/operations.md gives the
+`temporal operator search-attribute create` lines for a namespace the worker may not
+change.
 """
 
 from __future__ import annotations
 
 import logging
-from datetime import datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from temporalio.common import SearchAttributeKey, SearchAttributePair, SearchAttributeUpdate, TypedSearchAttributes
+
+if TYPE_CHECKING:
+    from thidua.workflows.messages import TargetFacts
 
 CAMPAIGN = SearchAttributeKey.for_keyword("thiduaCampaign")
 UNIT = SearchAttributeKey.for_keyword("thiduaUnit")
@@ -32,17 +35,17 @@ CLI_TYPES = {CAMPAIGN.name: "Keyword", UNIT.name: "Keyword", STATUS.name: "Keywo
 log = logging.getLogger("thidua.workflows")
 
 
-def wanted(campaign_id: str, unit_id: str, status: str, overdue: bool, deadline_at: datetime) -> dict[str, Any]:
-    """The value of each attribute for these facts, by name."""
-    return {CAMPAIGN.name: campaign_id, UNIT.name: unit_id, STATUS.name: status, OVERDUE.name: overdue,
-            DEADLINE.name: deadline_at}
+def wanted(campaign_id: str, facts: TargetFacts) -> dict[str, Any]:
+    """The value of each attribute for a target's facts in its campaign, by name."""
+    return {CAMPAIGN.name: campaign_id, UNIT.name: facts.unit_id, STATUS.name: facts.status,
+            OVERDUE.name: facts.overdue, DEADLINE.name: facts.deadline_at}
 
 
-def at_start(campaign_id: str, unit_id: str, status: str, overdue: bool, deadline_at: datetime) -> TypedSearchAttributes:
+def at_start(campaign_id: str, facts: TargetFacts) -> TypedSearchAttributes:
     """The attributes to give a workflow when it is started (an import's carried start, whose
     first task publishes nothing while its facts equal them), so an operator's list finds a
     target before its first command."""
-    values = wanted(campaign_id, unit_id, status, overdue, deadline_at)
+    values = wanted(campaign_id, facts)
     return TypedSearchAttributes([SearchAttributePair(key, values[key.name]) for key in KEYS])
 
 

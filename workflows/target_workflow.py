@@ -430,8 +430,7 @@ class TargetWorkflow:
         facts, campaign = self._facts, self._campaign
         if facts is None or campaign is None:
             return
-        values = search_attributes.wanted(campaign.campaign_id, facts.unit_id, facts.status, facts.overdue,
-                                          facts.deadline_at)
+        values = search_attributes.wanted(campaign.campaign_id, facts)
         changed = search_attributes.updates(workflow.info().typed_search_attributes, values)
         if changed and self._patched(SEARCH_ATTRIBUTES):
             workflow.upsert_search_attributes(changed)
