@@ -12,26 +12,23 @@ once; other API replicas keep accepting a revoked token for at most `ttl` second
 
 from __future__ import annotations
 
-import asyncio
 import hashlib
 import hmac
 import re
 import secrets
 import time
 from collections import OrderedDict
-from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import timedelta
-from typing import Any, Generic, TypeVar
+from typing import Any
 
 import anyio
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
 
+from thidua.api.shared_reads import SingleFlight
 from thidua.domain.errors import NotFound
 from thidua.domain.values import Actor, Role
-
-T = TypeVar("T")
 
 TOKEN_PREFIX = "thd_"
 ACTIVATION_PREFIX = "act_"
@@ -117,43 +114,6 @@ class Principal:
 
     def to_dict(self) -> dict[str, Any]:
         return {"id": self.id, "name": self.name, "role": str(self.role), "unit_id": self.unit_id}
-
-
-class SingleFlight(Generic[T]):
-    """One load per key at a time: callers that miss while a load of their key runs wait
-    for it instead of starting their own. Used by caches whose entries may be `ttl`
-    seconds old anyway (a load that started a moment before a caller asked is within
-    that bound). The load runs in a task of its own, so a caller that goes away does not
-    cancel it for the others; `drop(key)` makes the running load no longer the key's
-    (`current` says False to it: its result must not be kept), and later callers start
-    a new one."""
-
-    def __init__(self) -> None:
-        self._running: dict[str, asyncio.Task[T]] = {}
-
-    async def get(self, key: str, load: Callable[[], Awaitable[T]]) -> T:
-        task = self._running.get(key)
-        if task is None:
-            task = self._running[key] = asyncio.ensure_future(load())
-            task.add_done_callback(lambda done: self._finished(key, done))
-        return await asyncio.shield(task)
-
-    def current(self, key: str) -> bool:
-        """Called from within a load: is it still its key's load?"""
-        return self._running.get(key) is asyncio.current_task()
-
-    def drop(self, key: str | None = None) -> None:
-        """Forget the running load of `key` (of every key for None)."""
-        if key is None:
-            self._running.clear()
-        else:
-            self._running.pop(key, None)
-
-    def _finished(self, key: str, done: asyncio.Task[T]) -> None:
-        if self._running.get(key) is done:
-            del self._running[key]
-        if not done.cancelled():
-            done.exception()  # retrieved: its callers re-raise it
 
 
 @dataclass(frozen=True)

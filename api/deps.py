@@ -38,7 +38,7 @@ from thidua.api.models import CommandPendingOut
 from thidua.api.auth import Principal, user_id_of
 from thidua.api.idempotency import MAX_KEY_LENGTH, StoredResponse, command_id_for, request_hash
 from thidua.api.problems import Problem, from_domain_error, is_unavailable
-from thidua.api.scoreboards import SharedReads
+from thidua.api.shared_reads import SharedReads
 from thidua.api.services import Services
 from thidua.workflows.errors import CommandPending
 from thidua.api.sessions import client_address

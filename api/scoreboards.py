@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import asyncio
 from collections import OrderedDict
-from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from typing import Any
@@ -25,6 +24,7 @@ from pydantic import TypeAdapter
 
 from thidua.api import readmodels
 from thidua.api.models import ScoreboardOut
+from thidua.api.shared_reads import SharedReads
 
 _BOARD = TypeAdapter(ScoreboardOut)
 _INSTANT = TypeAdapter(datetime)
@@ -129,48 +129,6 @@ def cache_of(services: Any) -> ScoreboardCache:
     if cache is None:
         cache = services.extras["scoreboard_cache"] = ScoreboardCache()
     return cache
-
-
-class SharedReads:
-    """One read for many concurrent callers, never a stale one: a caller gets the answer
-    of a read that *started after it asked*. While a read of a key runs, newcomers wait
-    for the next one, started as soon as the running one ends; so at most two reads of
-    a key are ever waited on, whatever the concurrency, and every answer is as fresh as
-    a read of the caller's own would have been."""
-
-    def __init__(self, read: Callable[[str], Awaitable[Any]]) -> None:
-        self.read = read
-        self._running: dict[str, asyncio.Task[Any]] = {}
-        self._next: dict[str, asyncio.Future[Any]] = {}
-
-    async def get(self, key: str) -> Any:
-        if key not in self._running:
-            return await asyncio.shield(self._start(key))
-        following = self._next.get(key)
-        if following is None:
-            following = self._next[key] = asyncio.get_running_loop().create_future()
-        return await asyncio.shield(following)
-
-    def _start(self, key: str, into: asyncio.Future[Any] | None = None) -> asyncio.Task[Any]:
-        task = asyncio.get_running_loop().create_task(self.read(key))
-        self._running[key] = task
-        task.add_done_callback(lambda done: self._finished(key, done, into))
-        return task
-
-    def _finished(self, key: str, done: asyncio.Task[Any], into: asyncio.Future[Any] | None) -> None:
-        del self._running[key]
-        if into is not None and not into.done():
-            if done.cancelled():
-                into.cancel()
-            elif done.exception() is not None:
-                into.set_exception(done.exception())  # type: ignore[arg-type]
-            else:
-                into.set_result(done.result())
-        elif not done.cancelled():
-            done.exception()  # retrieved by the awaiting callers; never "never retrieved"
-        waiting = self._next.pop(key, None)
-        if waiting is not None:
-            self._start(key, waiting)
 
 
 def context_reads(services: Any) -> SharedReads:

@@ -33,8 +33,9 @@ from typing import Any
 from fastapi import Request
 from fastapi.responses import Response
 
-from thidua.api.auth import Principal, SingleFlight
+from thidua.api.auth import Principal
 from thidua.api.problems import Problem
+from thidua.api.shared_reads import SingleFlight
 
 TABLE = "web_sessions"
 COOKIE = "thidua_session"

@@ -2,7 +2,7 @@
 
 - `unit_names` and `campaign`: unit names and a campaign's row, kept under the mark of the
   `catalog` projection that writes both (web.queries.catalog_mark). Concurrent page views
-  share one mark read that started after they asked (`scoreboards.SharedReads`), so none
+  share one mark read that started after they asked (`shared_reads.SharedReads`), so none
   sees older data than a read of its own would have; while the mark stays, what was read
   under it is answered again, and a moved mark drops it all. A page asks for the names of
   the units it shows (any of the store's units, not a first few hundred): those not kept
@@ -25,7 +25,7 @@ from typing import Any
 from fastapi import Request
 
 from thidua.api import readmodels
-from thidua.api.scoreboards import SharedReads
+from thidua.api.shared_reads import SharedReads
 from thidua.api.web import queries as web_queries
 from thidua.api.web.render import fragment, language
 from thidua.projections import paper

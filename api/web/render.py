@@ -21,7 +21,7 @@ from markupsafe import Markup, escape
 
 from thidua.api.auth import Principal
 from thidua.api.deps import get_services
-from thidua.api.scoreboards import SharedReads
+from thidua.api.shared_reads import SharedReads
 from thidua.api.sessions import ANON_CSRF_COOKIE, CSRF_FIELD, Session, csrf_matches, is_https, session_of
 from thidua.api.web.i18n import LANG_COOKIE, dmy, dmy_hm, pick_language, translator
 
@@ -86,7 +86,7 @@ async def person(request: Request) -> tuple[Principal, Session]:
 async def _count_unread(request: Request, who: Principal) -> None:
     """The unread count every signed-in page shows in its header (the inbox's link). A
     person's concurrent page views (tabs, a page and its redirect) share one count read
-    that started after they asked (scoreboards.SharedReads): never older than their own."""
+    that started after they asked (shared_reads.SharedReads): never older than their own."""
     services = get_services(request)
     shared = services.extras.get("page_unread_counts")
     if shared is None:

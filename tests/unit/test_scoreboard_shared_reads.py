@@ -7,7 +7,7 @@ import asyncio
 
 import pytest
 
-from thidua.api.scoreboards import SharedReads
+from thidua.api.shared_reads import SharedReads
 
 
 class Reads:

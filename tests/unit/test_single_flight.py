@@ -8,7 +8,8 @@ import asyncio
 
 import pytest
 
-from thidua.api.auth import SingleFlight, TokenVerifier
+from thidua.api.auth import TokenVerifier
+from thidua.api.shared_reads import SingleFlight
 
 
 async def settle() -> None:
