@@ -263,24 +263,25 @@ class _Split:
         self.visible.append((int(await self.store.fetchval(self._max_sql)), time.time()))
         self._task = asyncio.gather(self._watch(), self._watch_store(), self._tick())
 
+    @staticmethod
+    async def _woken(event: asyncio.Event) -> None:
+        """A NOTIFY's wake-up, or half a second (a notification lost with a connection)."""
+        try:
+            await asyncio.wait_for(event.wait(), 0.5)
+        except TimeoutError:
+            pass
+        event.clear()
+
     async def _watch(self) -> None:
         while not self._stop:
-            try:
-                await asyncio.wait_for(self._wake.wait(), 0.5)
-            except TimeoutError:
-                pass
-            self._wake.clear()
+            await self._woken(self._wake)
             for r in await self.conn.fetch("SELECT notification_id::text AS id FROM notifications WHERE recipient = $1 "
                                            "AND channel = 'webhook'", self.hook_id):
                 self.seen.setdefault(r["id"], time.time())
 
     async def _watch_store(self) -> None:
         while not self._stop:
-            try:
-                await asyncio.wait_for(self._events.wait(), 0.5)
-            except TimeoutError:
-                pass
-            self._events.clear()
+            await self._woken(self._events)
             top = int(await self.store.fetchval(self._max_sql))
             if not self.visible or top > self.visible[-1][0]:
                 self.visible.append((top, time.time()))
