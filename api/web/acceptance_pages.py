@@ -20,8 +20,8 @@ from thidua.api import history_import, readmodels
 from thidua.api.deps import get_services
 from thidua.api.problems import Problem
 from thidua.api.routes.history import run_import
-from thidua.api.web import forms
-from thidua.api.web.pages import _read_your_writes, _tz, _unit_names
+from thidua.api.web import forms, page_reads
+from thidua.api.web.pages import _read_your_writes, _tz
 from thidua.api.web.import_flow import ImportFlow, Upload
 from thidua.api.web.render import PageRefused, person, render
 from thidua.domain.permissions import CAMPAIGN_COMMANDS
@@ -50,7 +50,7 @@ async def acceptance_page(request: Request, cid: str) -> Response:
     items = [{"target": t, "forms": [f for f in forms.available_commands(who.actor, t) if f.name in ACCEPTANCE_FORMS]}
              for t in waiting]
     return render(request, "acceptance.html", {
-        "campaign": campaign, "cid": cid, "items": items, "names": await _unit_names(services, (t["unit_id"] for t in waiting)), "tz": _tz(campaign),
+        "campaign": campaign, "cid": cid, "items": items, "names": await page_reads.unit_names(services, (t["unit_id"] for t in waiting)), "tz": _tz(campaign),
         "command_id": str(uuid.uuid4()), "notice": request.query_params.get("notice"),
     }, found=found)
 

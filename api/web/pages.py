@@ -81,11 +81,6 @@ async def _campaign_id(request: Request, services: Any) -> str | None:
     return (running or campaigns)[0]["id"] if campaigns else None
 
 
-async def _unit_names(services: Any, ids: Any) -> dict[str, str]:
-    """The names of the units `ids` a page shows (every unit's for None: a unit to choose)."""
-    return await page_reads.unit_names(services, ids)
-
-
 async def _targets(services: Any, cid: str, **filters: Any) -> list[dict[str, Any]]:
     page = await readmodels.queries().list_targets(services.pool, cid, limit=500, **filters)
     return list(page["items"])
@@ -214,11 +209,11 @@ async def home(request: Request) -> Response:
 
         stale_after = parse_duration(((campaign or {}).get("policy") or {}).get("stale_after", "P14D"))
         per_unit = await web_queries.open_work_per_unit(services.pool, cid, datetime.now(timezone.utc) - stale_after)
-        names = await _unit_names(services, per_unit)
+        names = await page_reads.unit_names(services, per_unit)
         context["per_unit"] = [(u, names.get(u, u), c) for u, c in per_unit.items()]
         context["per_unit"].sort(key=lambda r: vi_key(r[1]))
         context["awaiting"] = await _targets(services, cid, status="awaiting_acceptance")
-    context["names"] = await _unit_names(services, shown)
+    context["names"] = await page_reads.unit_names(services, shown)
     return render(request, "home.html", context, found=found)
 
 
@@ -242,7 +237,7 @@ async def targets_page(request: Request, cid: str) -> Response:
                "overdue": {"yes": True, "no": False}.get(q.get("overdue", ""))}
     page = await readmodels.paged("targets", q.get("cursor"), lambda after: readmodels.queries().list_targets(
         services.pool, cid, limit=PAGE_SIZE, after=after, **filters))
-    names = await _unit_names(services, None)  # the unit filter offers every unit
+    names = await page_reads.unit_names(services, None)  # the unit filter offers every unit
     units = vi_sorted({u for c in campaign.get("clusters", []) for u in c.get("member_unit_ids", [])} | set(names),
                       key=lambda u: names.get(u, u))
     return render(request, "targets.html", {
@@ -455,7 +450,7 @@ async def escalations_page(request: Request, cid: str) -> Response:
             resolve = next((f for f in forms.available_commands(who.actor, target) if f.name == "resolve"), None)
         items.append({**e, "target": target, "resolve": resolve})
     return render(request, "escalations.html", {
-        "campaign": campaign, "cid": cid, "items": items, "names": await _unit_names(services, (e["unit_id"] for e in items)),
+        "campaign": campaign, "cid": cid, "items": items, "names": await page_reads.unit_names(services, (e["unit_id"] for e in items)),
         "tz": _tz(campaign), "command_id": str(uuid.uuid4()), "notice": request.query_params.get("notice"),
     }, found=found)
 
@@ -498,7 +493,7 @@ async def _posted_form(request: Request, found: tuple[Any, Any]) -> Any:
 async def _users_view(request: Request, found: tuple[Any, Any], services: Any, *, created: Any = None,
                       errors: dict[str, str] | None = None, values: dict[str, str] | None = None,
                       notice: str | None = None, status: int = 200) -> Response:
-    names = await _unit_names(services, None)  # a unit head's unit: any of them
+    names = await page_reads.unit_names(services, None)  # a unit head's unit: any of them
     return render(request, "users.html", {
         "created": created, "errors": errors or {}, "values": values or {}, "notice": notice, "names": names,
         "people": vi_sorted(await web_queries.people(services.pool), key=lambda p: p["name"]),
@@ -602,7 +597,7 @@ async def _record_targets(services: Any, who: Any, cid: str, import_id: str, upl
 
 
 async def _import_context(request: Request, services: Any) -> dict[str, Any]:
-    return {"names": await _unit_names(services, None)}
+    return {"names": await page_reads.unit_names(services, None)}
 
 
 # `/campaigns/{cid}/import` and `/campaigns/{cid}/import/confirm`
